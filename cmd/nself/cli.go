@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/nself/nself/internal/config"
+	"github.com/nself/nself/internal/postgres"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the command failed; one line on stderr says why
+	exitUsage = 2 // the command was called wrongly
+)
+
+// Stdio is where a run reads and writes.
+type Stdio struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+// app is what the commands of one run share: settings, and the database,
+// opened on first use.
+type app struct {
+	Stdio
+	environ []string
+	cfg     *config.Config
+	db      *postgres.DB
+}
+
+// usageError marks a command called wrongly (exit code 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// Run runs the nself command line args (args[0] is the program name) and
+// returns the exit code.
+func Run(ctx context.Context, args []string, stdio Stdio) int {
+	a := &app{Stdio: stdio, environ: os.Environ()}
+	defer a.close()
+	root := a.rootCommand()
+	root.SetArgs(args[1:])
+	root.SetIn(stdio.In)
+	root.SetOut(stdio.Out)
+	root.SetErr(stdio.Err)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stdio.Err, "error: %s\n", oneLine(err.Error()))
+	var ue usageError
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
+		return exitUsage
+	}
+	return exitError
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	var envFile string
+	root := &cobra.Command{
+		Use:           "nself",
+		Short:         "Multi-tenant platform: tenants, users, and their isolation",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(a.environ, envFile)
+			if err != nil {
+				return err
+			}
+			a.cfg = cfg
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVar(&envFile, "env-file", ".env", "read settings from this file (the environment wins)")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError{fmt.Sprintf("%s; see %s --help", err, cmd.CommandPath())}
+	})
+	root.AddCommand(a.tenantCommand(), a.userCommand(), a.dbCommand())
+	root.CompletionOptions.DisableDefaultCmd = true
+	return root
+}
+
+// group returns a command that only holds subcommands; called alone or with
+// an unknown subcommand it is a usage error.
+func group(use, short string, subs ...*cobra.Command) *cobra.Command {
+	c := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Sprintf("unknown command %q for %q; see %s --help", args[0], cmd.CommandPath(), cmd.CommandPath())}
+			}
+			return usageError{fmt.Sprintf("%s needs a subcommand; see %s --help", cmd.CommandPath(), cmd.CommandPath())}
+		},
+	}
+	c.AddCommand(subs...)
+	return c
+}
+
+// args checks the number of positional arguments, naming them in the
+// message (names is the usage text, such as "SLUG EMAIL").
+func args(min, max int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) >= min && (max < 0 || len(args) <= max) {
+			return nil
+		}
+		want := fmt.Sprintf("%d", min)
+		switch {
+		case max < 0:
+			want = fmt.Sprintf("at least %d", min)
+		case max != min:
+			want = fmt.Sprintf("%d to %d", min, max)
+		}
+		return usageError{fmt.Sprintf("%s takes %s argument(s), got %d; usage: %s", cmd.CommandPath(), want, len(args), cmd.UseLine())}
+	}
+}
+
+// database opens the database on first use.
+func (a *app) database(ctx context.Context) (*postgres.DB, error) {
+	if a.db != nil {
+		return a.db, nil
+	}
+	if err := a.cfg.RequireDatabase(); err != nil {
+		return nil, err
+	}
+	db, err := postgres.Open(ctx, a.cfg.DatabaseURL, a.cfg.DatabaseAdminURL)
+	if err != nil {
+		return nil, err
+	}
+	db.SchemaPrefix = string(a.cfg.SchemaPrefix)
+	a.db = db
+	return db, nil
+}
+
+func (a *app) close() {
+	if a.db != nil {
+		a.db.Close()
+	}
+}
+
+// interactive reports whether standard input is a terminal a person can
+// answer a question on.
+func (a *app) interactive() bool {
+	f, ok := a.In.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,0 +1,250 @@
+// Package config reads nself's settings from the environment and an optional
+// .env file. Every value is checked at start: a wrong one stops the program
+// with a message naming the variable and what it accepts.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/joho/godotenv"
+
+	"github.com/nself/nself/internal/tenancy"
+)
+
+// Config holds every setting. The names follow the product guide.
+type Config struct {
+	MultiTenancyEnabled       bool                 `env:"MULTI_TENANCY_ENABLED" envDefault:"true"`
+	RoutingMethod             RoutingMethod        `env:"TENANT_ROUTING_METHOD" envDefault:"subdomain"`
+	BaseDomain                Hostname             `env:"BASE_DOMAIN" envDefault:"localhost"`
+	SubdomainWildcard         bool                 `env:"TENANT_SUBDOMAIN_WILDCARD" envDefault:"true"`
+	CustomDomainsEnabled      bool                 `env:"TENANT_CUSTOM_DOMAINS_ENABLED" envDefault:"true"`
+	RequireDomainVerification bool                 `env:"TENANT_REQUIRE_DOMAIN_VERIFICATION" envDefault:"true"`
+	Strategy                  tenancy.StrategyMode `env:"TENANT_STRATEGY" envDefault:"rls"`
+	SchemaPrefix              SchemaPrefix         `env:"TENANT_SCHEMA_PREFIX" envDefault:"tenant_"`
+
+	BillingEnabled       bool            `env:"BILLING_ENABLED" envDefault:"false"`
+	BillingProvider      BillingProvider `env:"BILLING_PROVIDER" envDefault:"stripe"`
+	StripeSecretKey      string          `env:"STRIPE_SECRET_KEY"`
+	StripePublishableKey string          `env:"STRIPE_PUBLISHABLE_KEY"`
+	StripeWebhookSecret  string          `env:"STRIPE_WEBHOOK_SECRET"`
+	StripeAPIBase        HTTPURL         `env:"STRIPE_API_BASE"`
+
+	DatabaseURL      string `env:"DATABASE_URL"`
+	DatabaseAdminURL string `env:"DATABASE_ADMIN_URL"`
+
+	MinioEndpoint  HostPort `env:"MINIO_ENDPOINT"`
+	MinioAccessKey string   `env:"MINIO_ACCESS_KEY"`
+	MinioSecretKey string   `env:"MINIO_SECRET_KEY"`
+	MinioUseSSL    bool     `env:"MINIO_USE_SSL" envDefault:"false"`
+
+	SMTPHost     string `env:"SMTP_HOST"`
+	SMTPPort     Port   `env:"SMTP_PORT" envDefault:"25"`
+	SMTPUsername string `env:"SMTP_USERNAME"`
+	SMTPPassword string `env:"SMTP_PASSWORD"`
+	SMTPFrom     string `env:"SMTP_FROM"`
+
+	// DNSResolver is the DNS server used to verify domains; the system
+	// resolver when empty.
+	DNSResolver HostPort `env:"DNS_RESOLVER"`
+
+	// PublicScheme and PublicPort shape the addresses printed and mailed to
+	// people: https://acme.BASE_DOMAIN, or http://acme.localhost:8080 locally.
+	PublicScheme Scheme `env:"PUBLIC_SCHEME" envDefault:"https"`
+	PublicPort   Port   `env:"PUBLIC_PORT"`
+}
+
+// Load reads the settings from environ (KEY=VALUE strings, as os.Environ
+// returns) over the file envFile, when it exists: the environment wins.
+func Load(environ []string, envFile string) (*Config, error) {
+	vars := map[string]string{}
+	if envFile != "" {
+		fileVars, err := godotenv.Read(envFile)
+		switch {
+		case err == nil:
+			vars = fileVars
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, fmt.Errorf("read %s: %w", envFile, err)
+		}
+	}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	var c Config
+	if err := env.ParseWithOptions(&c, env.Options{Environment: vars}); err != nil {
+		return nil, explain(err, vars)
+	}
+	if _, err := c.Strategy.Resolve(""); err != nil || !c.Strategy.Valid() {
+		return nil, invalid("TENANT_STRATEGY", string(c.Strategy), "accepts rls, schema, hybrid")
+	}
+	return &c, nil
+}
+
+// RequireDatabase reports a missing database setting.
+func (c *Config) RequireDatabase() error {
+	switch {
+	case c.DatabaseURL == "":
+		return errors.New("DATABASE_URL is not set: it must connect as the application role (see .env.example)")
+	case c.DatabaseAdminURL == "":
+		return errors.New("DATABASE_ADMIN_URL is not set: it must connect as the schema owner (see .env.example)")
+	}
+	return nil
+}
+
+// TenantURL is the address of a tenant's portal on its subdomain.
+func (c *Config) TenantURL(slug string) string {
+	host := slug + "." + string(c.BaseDomain)
+	if c.PublicPort != 0 {
+		host = net.JoinHostPort(host, strconv.Itoa(int(c.PublicPort)))
+	}
+	return string(c.PublicScheme) + "://" + host
+}
+
+// explain turns the library's parse errors, which name struct fields, into
+// one line naming the variable, its value and what it accepts.
+func explain(err error, vars map[string]string) error {
+	var agg env.AggregateError
+	if errors.As(err, &agg) && len(agg.Errors) > 0 {
+		err = agg.Errors[0]
+	}
+	var pe env.ParseError
+	if errors.As(err, &pe) {
+		name := envName(pe.Name)
+		accepts := pe.Err.Error()
+		var a acceptsError
+		if errors.As(pe.Err, &a) {
+			accepts = string(a)
+		} else if pe.Type.Kind() == reflect.Bool {
+			accepts = "accepts true or false"
+		}
+		return invalid(name, vars[name], accepts)
+	}
+	return err
+}
+
+func invalid(name, value, accepts string) error {
+	return fmt.Errorf("invalid %s %s: %s", name, tenancy.Quote(value), accepts)
+}
+
+// envName finds the variable behind a Config field.
+func envName(field string) string {
+	f, ok := reflect.TypeOf(Config{}).FieldByName(field)
+	if !ok {
+		return field
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+	return name
+}
+
+// acceptsError says what a setting accepts.
+type acceptsError string
+
+func (e acceptsError) Error() string { return string(e) }
+
+// RoutingMethod is how requests find their tenant.
+type RoutingMethod string
+
+func (m *RoutingMethod) UnmarshalText(b []byte) error {
+	switch s := string(b); s {
+	case "subdomain", "custom_domain", "both":
+		*m = RoutingMethod(s)
+		return nil
+	}
+	return acceptsError("accepts subdomain, custom_domain, both")
+}
+
+// BillingProvider names the payment provider.
+type BillingProvider string
+
+func (p *BillingProvider) UnmarshalText(b []byte) error {
+	if string(b) != "stripe" {
+		return acceptsError("accepts stripe")
+	}
+	*p = BillingProvider(b)
+	return nil
+}
+
+// Scheme is http or https.
+type Scheme string
+
+func (s *Scheme) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "http", "https":
+		*s = Scheme(b)
+		return nil
+	}
+	return acceptsError("accepts http, https")
+}
+
+// Port is a TCP port; 0 means the default for the scheme.
+type Port int
+
+func (p *Port) UnmarshalText(b []byte) error {
+	n, err := strconv.Atoi(string(b))
+	if err != nil || n < 0 || n > 65535 {
+		return acceptsError("accepts a port number from 1 to 65535")
+	}
+	*p = Port(n)
+	return nil
+}
+
+var hostnameRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// Hostname is a lowercase DNS name without port or scheme.
+type Hostname string
+
+func (h *Hostname) UnmarshalText(b []byte) error {
+	s := string(b)
+	if len(s) > 253 || !hostnameRE.MatchString(s) {
+		return acceptsError("accepts a lowercase host name such as yourapp.com, without scheme or port")
+	}
+	*h = Hostname(s)
+	return nil
+}
+
+// HostPort is host:port.
+type HostPort string
+
+func (h *HostPort) UnmarshalText(b []byte) error {
+	host, port, err := net.SplitHostPort(string(b))
+	if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+		return acceptsError("accepts host:port, such as 127.0.0.1:53")
+	}
+	*h = HostPort(b)
+	return nil
+}
+
+// HTTPURL is an absolute http or https URL.
+type HTTPURL string
+
+func (u *HTTPURL) UnmarshalText(b []byte) error {
+	p, err := url.Parse(string(b))
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return acceptsError("accepts an http or https URL, such as http://127.0.0.1:12111")
+	}
+	*u = HTTPURL(b)
+	return nil
+}
+
+var schemaPrefixRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,40}$`)
+
+// SchemaPrefix starts the names of schema-per-tenant schemas.
+type SchemaPrefix string
+
+func (p *SchemaPrefix) UnmarshalText(b []byte) error {
+	if !schemaPrefixRE.MatchString(string(b)) || strings.HasPrefix(string(b), "pg_") {
+		return acceptsError("accepts lowercase letters, digits and underscores, starting with a letter or underscore, not pg_, at most 41 characters")
+	}
+	*p = SchemaPrefix(b)
+	return nil
+}

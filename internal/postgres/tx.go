@@ -1,0 +1,86 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/nself/nself/internal/tenancy"
+)
+
+// inTx runs fn in one transaction: committed when fn returns nil, rolled
+// back otherwise.
+func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, pool, fn)
+}
+
+// inTenant runs fn in one transaction on the App pool with the tenant (and
+// optionally the user) set for that transaction only, so the pooled
+// connection carries nothing into the next one.
+func inTenant(ctx context.Context, pool *pgxpool.Pool, tenantID, userID string, fn func(pgx.Tx) error) error {
+	if !tenancy.IsUUID(tenantID) {
+		return tenancy.Errorf(tenancy.EINVALID, "tenant id %s is not a uuid", tenancy.Quote(tenantID))
+	}
+	return inTx(ctx, pool, func(tx pgx.Tx) error {
+		if err := setTenant(ctx, tx, tenantID, userID); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
+// setTenant sets the tenant context for the rest of tx. It is a statement
+// of its own: tenants.set_context runs SET LOCAL with the ids as bound
+// parameters, which a distributed PostgreSQL forwards to its workers.
+func setTenant(ctx context.Context, tx pgx.Tx, tenantID, userID string) error {
+	var user any
+	if userID != "" {
+		user = userID
+	}
+	if _, err := tx.Exec(ctx, `SELECT tenants.set_context($1, $2)`, tenantID, user); err != nil {
+		return fmt.Errorf("set tenant context: %w", err)
+	}
+	return nil
+}
+
+// constraintErrors turns a unique or check violation into a message a person
+// can act on, by the constraint's name.
+var constraintErrors = map[string]*tenancy.Error{
+	"tenants_slug_key":        {Code: tenancy.ECONFLICT, Field: "slug", Message: "that slug is already taken"},
+	"users_tenant_email":      {Code: tenancy.ECONFLICT, Field: "email", Message: "a user with that email already exists in this tenant"},
+	"users_pkey":              {Code: tenancy.ECONFLICT, Field: "owner", Message: "that user already has an account in this tenant"},
+	"tenant_domains_domain":   {Code: tenancy.ECONFLICT, Field: "domain", Message: "that domain is already claimed"},
+	"tenants_plan_fkey":       {Code: tenancy.ENOTFOUND, Field: "plan", Message: "no such plan"},
+	"tenant_schemas_pkey":     {Code: tenancy.ECONFLICT, Message: "the tenant already has a schema"},
+	"tenants_schema_name_key": {Code: tenancy.ECONFLICT, Message: "that schema name is already in use"},
+}
+
+// translate turns PostgreSQL errors into domain errors, once, for every
+// service in the package. Other errors pass through.
+func translate(err error) error {
+	var pg *pgconn.PgError
+	if !errors.As(err, &pg) {
+		return err
+	}
+	if e, ok := constraintErrors[pg.ConstraintName]; ok {
+		return e
+	}
+	switch pg.Code {
+	case "23505":
+		return tenancy.Errorf(tenancy.ECONFLICT, "already exists (%s)", pg.ConstraintName)
+	case "23514", "22001", "22P02", "23502":
+		return tenancy.Errorf(tenancy.EINVALID, "invalid value: %s", oneLine(pg.Message))
+	case "42501":
+		// Insufficient privilege, and "new row violates row-level security
+		// policy": an attempt to write outside the current tenant.
+		return tenancy.Errorf(tenancy.EFORBIDDEN, "not allowed: %s", oneLine(pg.Message))
+	}
+	return err
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,0 +1,70 @@
+// Package tenancy holds the domain of nself: tenants, their users and
+// members, plans, and the rules that apply to them. It depends on the
+// standard library only; storage, mail, billing and the web live elsewhere
+// and implement or call the interfaces declared here.
+package tenancy
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. They say what kind of failure happened, so each edge (the
+// CLI, the web server) can translate it once: an exit code, an HTTP status.
+const (
+	ECONFLICT  = "conflict"  // the action conflicts with existing state (a taken slug)
+	EINTERNAL  = "internal"  // a failure the caller cannot fix
+	EINVALID   = "invalid"   // the input is wrong
+	ENOTFOUND  = "not_found" // the thing does not exist (or is not visible)
+	EFORBIDDEN = "forbidden" // the actor may not do this
+	EQUOTA     = "quota"     // a plan limit would be exceeded
+)
+
+// Error is a failure the domain knows about. Message is safe to show to the
+// person who caused it; Field, when set, names the input that was wrong so a
+// form can show the message next to it.
+type Error struct {
+	Code    string
+	Field   string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with the code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldErrorf returns an *Error about one input field.
+func FieldErrorf(code, field, format string, args ...any) *Error {
+	return &Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL
+// for any other non-nil error, and "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	default:
+		return EINTERNAL
+	}
+}
+
+// ErrorMessage returns the message of the first *Error in err's chain, or a
+// generic text for internal errors, whose details are for logs only.
+func ErrorMessage(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Message
+	default:
+		return "internal error"
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/migrations"
 )
 
@@ -215,6 +216,11 @@ func (db *DB) applyTenantMigrations(ctx context.Context, tx pgx.Tx, schema, tena
 	if err := db.grantSchema(ctx, tx, schema); err != nil {
 		return 0, err
 	}
+	if tenantID != "" {
+		if err := pinSchemaToTenant(ctx, tx, schema, tenantID); err != nil {
+			return 0, err
+		}
+	}
 	if tenantID != "" && applied > 0 {
 		if _, err := tx.Exec(ctx, `
 			UPDATE tenants.tenant_schemas SET version = $2, updated_at = now()
@@ -223,6 +229,37 @@ func (db *DB) applyTenantMigrations(ctx context.Context, tx pgx.Tx, schema, tena
 		}
 	}
 	return applied, nil
+}
+
+// pinSchemaToTenant adds to every table of a tenant's own schema a check
+// that its rows belong to that tenant. Row-level security alone would let
+// tenant A, in its own context, write rows marked as A's into B's schema;
+// with the check, a tenant's schema holds that tenant's rows only.
+func pinSchemaToTenant(ctx context.Context, tx pgx.Tx, schema, tenantID string) error {
+	if !tenancy.IsUUID(tenantID) {
+		return fmt.Errorf("tenant id %q is not a uuid", tenantID)
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT c.oid::regclass::text
+		FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+		WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+		  AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.conname = 'tenant_only')`, schema)
+	if err != nil {
+		return err
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		// The id was checked to be a uuid above: it cannot break out of the literal.
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`ALTER TABLE %s ADD CONSTRAINT tenant_only CHECK (tenant_id = '%s'::uuid)`, t, tenantID)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // grantApp grants the application role exactly what it needs on the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/nself/nself/internal/postgres"
@@ -68,13 +69,7 @@ func (a *app) scratchTenants(ctx context.Context, svc *postgres.TenantService, i
 			}
 		}
 	}
-	secret, _ := tenancy.NewSecret()
-	tag := strings.ToLower(strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return -1
-	}, strings.ToLower(secret)))[:8]
+	tag := strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
 	users := postgres.NewUserService(a.db)
 	for i, id := range []*string{idA, idB} {
 		name := fmt.Sprintf("isolation-check-%s-%c", tag, 'a'+i)

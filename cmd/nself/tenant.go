@@ -84,6 +84,7 @@ func (a *app) tenantInitCommand() *cobra.Command {
 func (a *app) tenantCreateCommand() *cobra.Command {
 	var in tenancy.NewTenant
 	var strategy string
+	var pwStdin bool
 	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a tenant",
@@ -91,6 +92,16 @@ func (a *app) tenantCreateCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			in.Name = args[0]
+			if pwStdin {
+				if in.Owner == "" || tenancy.IsUUID(in.Owner) {
+					return usageError{"--owner-password-stdin needs --owner with an email address"}
+				}
+				pw, err := readPassword(a.In)
+				if err != nil {
+					return err
+				}
+				in.OwnerPassword = pw
+			}
 			if strategy != "" {
 				s, err := tenancy.ParseStrategy(strategy)
 				if err != nil {
@@ -132,6 +143,7 @@ func (a *app) tenantCreateCommand() *cobra.Command {
 	f.StringVar(&in.Plan, "plan", "", "plan name (default: "+tenancy.DefaultPlan+")")
 	f.StringVar(&in.Owner, "owner", "", "owner: an existing user's id, or an email for a new account")
 	f.StringVar(&strategy, "strategy", "", "rls or schema (default: from TENANT_STRATEGY)")
+	f.BoolVar(&pwStdin, "owner-password-stdin", false, "read the new owner's password from the first line of standard input")
 	return cmd
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -30,14 +31,11 @@ func (a *app) userCreateCommand() *cobra.Command {
 			ctx := cmd.Context()
 			in.Email = args[1]
 			if pwStdin {
-				line, err := bufio.NewReader(a.In).ReadString('\n')
-				if err != nil && line == "" {
-					return fmt.Errorf("--password-stdin: no password on standard input")
+				pw, err := readPassword(a.In)
+				if err != nil {
+					return err
 				}
-				in.Password = strings.TrimRight(line, "\r\n")
-				if in.Password == "" {
-					return fmt.Errorf("--password-stdin: the password is empty")
-				}
+				in.Password = pw
 			}
 			svc, err := a.tenants(ctx)
 			if err != nil {
@@ -71,6 +69,19 @@ type userJSON struct {
 	Email     string    `json:"email"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+// readPassword reads a password from the first line of r.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && line == "" {
+		return "", fmt.Errorf("no password on standard input")
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("the password on standard input is empty")
+	}
+	return pw, nil
 }
 
 func (a *app) userListCommand() *cobra.Command {

@@ -84,7 +84,7 @@ func Load(environ []string, envFile string) (*Config, error) {
 	if err := env.ParseWithOptions(&c, env.Options{Environment: vars}); err != nil {
 		return nil, explain(err, vars)
 	}
-	if _, err := c.Strategy.Resolve(""); err != nil || !c.Strategy.Valid() {
+	if !c.Strategy.Valid() {
 		return nil, invalid("TENANT_STRATEGY", string(c.Strategy), "accepts rls, schema, hybrid")
 	}
 	return &c, nil

@@ -58,6 +58,19 @@ func NewURLs(t testing.TB) URLs {
 	if err != nil {
 		t.Fatalf("prepare template database: %v", err)
 	}
+	return newDatabase(t, app, admin, "TEMPLATE "+tpl)
+}
+
+// NewEmptyURLs creates an empty database for the test, owned by the owner
+// role, as an operator's new database would be before the first migration.
+func NewEmptyURLs(t testing.TB) URLs {
+	t.Helper()
+	app, admin := baseURLs(t)
+	return newDatabase(t, app, admin, "")
+}
+
+func newDatabase(t testing.TB, app, admin, options string) URLs {
+	t.Helper()
 	name := "nself_test_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, admin)
@@ -65,7 +78,7 @@ func NewURLs(t testing.TB) URLs {
 		t.Fatalf("connect as owner: %v", err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, tpl)); err != nil {
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s %s`, name, options)); err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
 	t.Cleanup(func() {

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/nself/nself/internal/password"
 	"github.com/nself/nself/internal/tenancy"
 )
 
@@ -78,6 +79,15 @@ func (s *TenantService) CreateTenant(ctx context.Context, in tenancy.NewTenant) 
 	if plan == "" {
 		plan = tenancy.DefaultPlan
 	}
+	var ownerHash any
+	if in.OwnerPassword != "" {
+		if err := tenancy.ValidatePassword(in.OwnerPassword); err != nil {
+			return nil, err
+		}
+		if ownerHash, err = password.Hash(in.OwnerPassword); err != nil {
+			return nil, err
+		}
+	}
 	owner := strings.TrimSpace(in.Owner)
 	ownerIsID := tenancy.IsUUID(owner)
 	if owner != "" && !ownerIsID {
@@ -135,7 +145,7 @@ func (s *TenantService) CreateTenant(ctx context.Context, in tenancy.NewTenant) 
 			return err
 		}
 		if owner != "" {
-			if err := s.createOwner(ctx, tx, out, owner, ownerIsID); err != nil {
+			if err := s.createOwner(ctx, tx, out, owner, ownerIsID, ownerHash); err != nil {
 				return err
 			}
 		}
@@ -194,7 +204,7 @@ func (s *TenantService) createSchema(ctx context.Context, tx pgx.Tx, tenantID, s
 // (same id, email, name and password, as it is the same person) or a new
 // account for an email, which must set its password through a one-time
 // link. tx is in the tenant's context.
-func (s *TenantService) createOwner(ctx context.Context, tx pgx.Tx, out *tenancy.Created, owner string, isID bool) error {
+func (s *TenantService) createOwner(ctx context.Context, tx pgx.Tx, out *tenancy.Created, owner string, isID bool, passwordHash any) error {
 	t := out.Tenant
 	u := &tenancy.User{TenantID: t.ID}
 	if isID {
@@ -223,13 +233,15 @@ func (s *TenantService) createOwner(ctx context.Context, tx pgx.Tx, out *tenancy
 	} else {
 		u.Email = owner
 		if err := tx.QueryRow(ctx, `
-			INSERT INTO auth.users (tenant_id, email) VALUES ($1, $2)
-			RETURNING id, created_at`, t.ID, owner).Scan(&u.ID, &u.CreatedAt); err != nil {
+			INSERT INTO auth.users (tenant_id, email, password_hash) VALUES ($1, $2, $3)
+			RETURNING id, created_at`, t.ID, owner, passwordHash).Scan(&u.ID, &u.CreatedAt); err != nil {
 			return err
 		}
-		var err error
-		if out.PasswordToken, err = issuePasswordToken(ctx, tx, t.ID, u.ID, "set", PasswordTokenTTL); err != nil {
-			return err
+		if passwordHash == nil {
+			var err error
+			if out.PasswordToken, err = issuePasswordToken(ctx, tx, t.ID, u.ID, "set", PasswordTokenTTL); err != nil {
+				return err
+			}
 		}
 	}
 	if _, err := tx.Exec(ctx, `

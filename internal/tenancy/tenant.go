@@ -66,8 +66,11 @@ type NewTenant struct {
 	// Owner is empty, the id of an existing user (whose account is then
 	// copied into the new tenant under the same id), or an email address (a
 	// new account is created and must set its password with a one-time link).
-	Owner    string
-	Strategy Strategy
+	Owner string
+	// OwnerPassword, when set, is the password of an owner account made
+	// from an email, which then needs no set-password link.
+	OwnerPassword string
+	Strategy      Strategy
 }
 
 // Created is the result of creating a tenant.

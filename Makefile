@@ -1,0 +1,36 @@
+# The two commands of the README: `make run` starts everything, `make test`
+# runs every test. Both start the local services (scripts/services.sh) first.
+
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+
+SERVICES := scripts/services.sh
+ENV := eval "$$($(SERVICES) env)"
+
+.PHONY: run test build services stop check bench
+
+## run: start the services, migrate, seed the demo tenant
+run: services build
+	@$(ENV) && scripts/demo.sh bin/nself
+
+## test: check formatting and vet, then run every test against the real services
+test: services check
+	@$(ENV) && go test -count=1 -p 2 ./...
+
+build:
+	go build -o bin/nself ./cmd/nself
+
+services:
+	@$(SERVICES) start >/dev/null
+
+stop:
+	@$(SERVICES) stop
+
+check:
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	go vet ./...
+
+## bench: the benchmarks recorded in docs/benchmarks.md
+bench: services
+	@$(ENV) && go test -run '^$$' -bench . -benchtime 2000x ./internal/postgres/

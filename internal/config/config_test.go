@@ -1,0 +1,58 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nself/nself/internal/config"
+)
+
+func TestLoadDefaultsAndFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, ".env")
+	os.WriteFile(file, []byte("BASE_DOMAIN=yourapp.com\nTENANT_STRATEGY=hybrid\nPUBLIC_PORT=8443\n"), 0o600)
+	c, err := config.Load([]string{"TENANT_STRATEGY=schema"}, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BaseDomain != "yourapp.com" || c.Strategy != "schema" || c.RoutingMethod != "subdomain" || c.SchemaPrefix != "tenant_" || !c.MultiTenancyEnabled {
+		t.Errorf("config = %+v", c)
+	}
+	if got := c.TenantURL("acme"); got != "https://acme.yourapp.com:8443" {
+		t.Errorf("TenantURL = %q", got)
+	}
+	if _, err := config.Load(nil, filepath.Join(dir, "missing.env")); err != nil {
+		t.Errorf("a missing .env file is fine: %v", err)
+	}
+}
+
+func TestLoadRejectsBadValues(t *testing.T) {
+	for kv, want := range map[string]string{
+		"TENANT_ROUTING_METHOD=path":   `invalid TENANT_ROUTING_METHOD "path": accepts subdomain, custom_domain, both`,
+		"TENANT_STRATEGY=shard":        `invalid TENANT_STRATEGY "shard": accepts rls, schema, hybrid`,
+		"TENANT_SCHEMA_PREFIX=Bad-":    `invalid TENANT_SCHEMA_PREFIX "Bad-"`,
+		"TENANT_SCHEMA_PREFIX=pg_x":    `invalid TENANT_SCHEMA_PREFIX "pg_x"`,
+		"BILLING_ENABLED=yes please":   `invalid BILLING_ENABLED "yes please": accepts true or false`,
+		"BILLING_PROVIDER=paypal":      `invalid BILLING_PROVIDER "paypal": accepts stripe`,
+		"BASE_DOMAIN=Example.COM":      `invalid BASE_DOMAIN "Example.COM"`,
+		"BASE_DOMAIN=example.com:80":   `invalid BASE_DOMAIN`,
+		"SMTP_PORT=99999":              `invalid SMTP_PORT "99999": accepts a port number`,
+		"STRIPE_API_BASE=localhost":    `invalid STRIPE_API_BASE "localhost"`,
+		"MINIO_ENDPOINT=http://x:9000": `invalid MINIO_ENDPOINT`,
+		"PUBLIC_SCHEME=ftp":            `invalid PUBLIC_SCHEME "ftp": accepts http, https`,
+	} {
+		_, err := config.Load([]string{kv}, "")
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v, want %q", kv, err, want)
+		}
+	}
+}
+
+func TestRequireDatabase(t *testing.T) {
+	c, _ := config.Load(nil, "")
+	if err := c.RequireDatabase(); err == nil || !strings.Contains(err.Error(), "DATABASE_URL is not set") {
+		t.Errorf("%v", err)
+	}
+}

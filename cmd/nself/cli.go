@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -85,7 +87,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageError{fmt.Sprintf("%s; see %s --help", err, cmd.CommandPath())}
 	})
-	root.AddCommand(a.tenantCommand(), a.userCommand(), a.dbCommand())
+	root.AddCommand(a.tenantCommand(), a.userCommand(), a.dbCommand(), a.serveCommand(), a.apikeyCommand(), a.adminCommand())
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }
@@ -157,3 +159,32 @@ func (a *app) interactive() bool {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// askPassword reads a password twice from the terminal without echo.
+func (a *app) askPassword() (string, error) {
+	fd := int(a.In.(*os.File).Fd())
+	fmt.Fprint(a.Err, "Password: ")
+	pw, err := term.ReadPassword(fd)
+	fmt.Fprintln(a.Err)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprint(a.Err, "Repeat password: ")
+	again, err := term.ReadPassword(fd)
+	fmt.Fprintln(a.Err)
+	if err != nil {
+		return "", err
+	}
+	if string(pw) != string(again) {
+		return "", fmt.Errorf("the passwords do not match")
+	}
+	return string(pw), nil
+}
+
+// hostPort joins a host and a port, leaving out port 0.
+func hostPort(host string, port int) string {
+	if port == 0 {
+		return host
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}

@@ -56,6 +56,16 @@ type Config struct {
 	// resolver when empty.
 	DNSResolver HostPort `env:"DNS_RESOLVER"`
 
+	// SessionSecret signs and encrypts session cookies and CSRF tokens; at
+	// least 32 characters. Every server process of one platform needs the
+	// same value.
+	SessionSecret string `env:"SESSION_SECRET"`
+	// InternalServiceToken lets internal services call the tenant API for
+	// any tenant named in X-Tenant-ID or X-Tenant-Slug; empty disables it.
+	InternalServiceToken string `env:"INTERNAL_SERVICE_TOKEN"`
+	// AdminHost serves the platform console; admin.BASE_DOMAIN by default.
+	AdminHost Hostname `env:"ADMIN_HOST"`
+
 	// PublicScheme and PublicPort shape the addresses printed and mailed to
 	// people: https://acme.BASE_DOMAIN, or http://acme.localhost:8080 locally.
 	PublicScheme Scheme `env:"PUBLIC_SCHEME" envDefault:"https"`
@@ -86,6 +96,15 @@ func Load(environ []string, envFile string) (*Config, error) {
 	}
 	if !c.Strategy.Valid() {
 		return nil, invalid("TENANT_STRATEGY", string(c.Strategy), "accepts rls, schema, hybrid")
+	}
+	if c.SessionSecret != "" && len(c.SessionSecret) < 32 {
+		return nil, fmt.Errorf("invalid SESSION_SECRET: accepts a random value of at least 32 characters (got %d)", len(c.SessionSecret))
+	}
+	if c.InternalServiceToken != "" && len(c.InternalServiceToken) < 32 {
+		return nil, fmt.Errorf("invalid INTERNAL_SERVICE_TOKEN: accepts a random value of at least 32 characters (got %d)", len(c.InternalServiceToken))
+	}
+	if c.AdminHost == "" {
+		c.AdminHost = Hostname("admin." + string(c.BaseDomain))
 	}
 	return &c, nil
 }

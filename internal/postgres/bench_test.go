@@ -74,7 +74,12 @@ var tenantQueries = []tenantQuery{
 		rows:     50,
 	},
 	{
-		// Signing in: one user by email, through the unique index.
+		// Signing in: one user by email. The owner's copy finds it through
+		// the unique index on (tenant_id, lower(email)). Under row-level
+		// security the planner may use only leakproof conditions ahead of
+		// the policy, and lower() is not leakproof: the index serves the
+		// tenant_id part only, and lower(email) filters all of the
+		// tenant's rows. docs/benchmarks.md has the plans.
 		name:     "lookup",
 		implicit: `SELECT id, email, name FROM auth.users WHERE lower(email) = lower($1)`,
 		explicit: `SELECT id, email, name FROM %s WHERE tenant_id = $1 AND lower(email) = lower($2)`,

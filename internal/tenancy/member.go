@@ -1,6 +1,9 @@
 package tenancy
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Role is what a member may do in a tenant.
 type Role string
@@ -27,4 +30,16 @@ type Member struct {
 	UserID   string
 	Role     Role
 	JoinedAt time.Time
+}
+
+// MemberInfo is a membership with the member's account details.
+type MemberInfo struct {
+	Member
+	Email string
+	Name  string
+}
+
+// MemberService manages the members of a tenant.
+type MemberService interface {
+	ListMembers(ctx context.Context, tenantID string) ([]*MemberInfo, error)
 }

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nself/nself/internal/mail"
+	"github.com/nself/nself/internal/postgres"
+	"github.com/nself/nself/web"
+)
+
+func (a *app) serveCommand() *cobra.Command {
+	var addr string
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the web portal, the tenant API and the admin console",
+		Args:  args(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			log := slog.New(slog.NewTextHandler(a.Err, nil))
+			db, err := a.database(ctx)
+			if err != nil {
+				return err
+			}
+			key := []byte(a.cfg.SessionSecret)
+			if len(key) == 0 {
+				// Sessions then last only as long as this process, and other
+				// processes would not accept them.
+				key = make([]byte, 32)
+				rand.Read(key)
+				log.Warn("SESSION_SECRET is not set: using a random key; sessions end when the server restarts")
+			}
+			cache := postgres.NewTenantCache(db, log)
+			go cache.Listen(ctx)
+			tenants := postgres.NewTenantService(db, a.cfg.Strategy)
+			s := &web.Server{
+				Config: web.Config{
+					BaseDomain:    string(a.cfg.BaseDomain),
+					AdminHost:     string(a.cfg.AdminHost),
+					RoutingMethod: string(a.cfg.RoutingMethod),
+					Secure:        a.cfg.PublicScheme == "https",
+					PublicPort:    int(a.cfg.PublicPort),
+					SessionKey:    key,
+					InternalToken: a.cfg.InternalServiceToken,
+				},
+				Log:      log,
+				Resolver: cache,
+				Tenants:  tenants,
+				Users:    postgres.NewUserService(db),
+				Members:  postgres.NewMemberService(db),
+				Plans:    postgres.NewPlanService(db),
+				Auth:     postgres.NewAuthService(db),
+				APIKeys:  postgres.NewAPIKeyService(db),
+				Admins:   postgres.NewAdminService(db),
+				Mailer: mail.New(mail.Config{Host: a.cfg.SMTPHost, Port: int(a.cfg.SMTPPort),
+					Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom}),
+				DB: db.App,
+			}
+			return s.Serve(ctx, addr, grace, func(l net.Addr) {
+				log.Info("serving", "addr", l.String(),
+					"portal", a.cfg.TenantURL("SLUG"), "admin", string(a.cfg.AdminHost))
+				fmt.Fprintf(a.Out, "✓ Serving on http://%s (tenants at %s, admin at %s)\n", l, a.cfg.TenantURL("<slug>"), a.cfg.AdminHost)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
+	cmd.Flags().DurationVar(&grace, "shutdown-grace", 30*time.Second, "how long requests in flight may take to finish on shutdown")
+	return cmd
+}

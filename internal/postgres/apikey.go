@@ -1,0 +1,155 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/nself/nself/internal/tenancy"
+)
+
+// APIKeyService implements tenancy.APIKeyService on the application role.
+//
+// A key reads nsk_<tenant id, 32 hex digits>_<secret>. Naming its tenant
+// lets a request be checked in that tenant's context alone, without a
+// lookup across tenants, and lets a header naming another tenant be refused
+// before any query. Only a hash of the whole key is stored.
+type APIKeyService struct {
+	db *DB
+}
+
+var _ tenancy.APIKeyService = (*APIKeyService)(nil)
+
+// NewAPIKeyService returns an APIKeyService using db.
+func NewAPIKeyService(db *DB) *APIKeyService { return &APIKeyService{db: db} }
+
+const apiKeyPrefix = "nsk_"
+
+// ParseAPIKey returns the tenant id a key names, or false if it is not
+// shaped like a key.
+func ParseAPIKey(key string) (tenantID string, ok bool) {
+	rest, found := strings.CutPrefix(key, apiKeyPrefix)
+	hexID, secret, found2 := strings.Cut(rest, "_")
+	if !found || !found2 || len(hexID) != 32 || len(secret) < 32 {
+		return "", false
+	}
+	id := hexID[:8] + "-" + hexID[8:12] + "-" + hexID[12:16] + "-" + hexID[16:20] + "-" + hexID[20:]
+	if !tenancy.IsUUID(id) {
+		return "", false
+	}
+	return strings.ToLower(id), true
+}
+
+const apiKeyColumns = `id, tenant_id, name, prefix, coalesce(created_by::text, ''), created_at, last_used_at, revoked_at`
+
+func scanAPIKey(row pgx.Row) (*tenancy.APIKey, error) {
+	var k tenancy.APIKey
+	err := row.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.CreatedBy, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
+	return &k, err
+}
+
+// CreateAPIKey makes a key; the returned secret is shown once.
+func (s *APIKeyService) CreateAPIKey(ctx context.Context, tenantID, name, createdBy string) (*tenancy.APIKey, string, error) {
+	name = strings.TrimSpace(name)
+	if err := tenancy.ValidateName("name", name); err != nil {
+		return nil, "", err
+	}
+	if len([]rune(name)) > 100 {
+		return nil, "", tenancy.FieldErrorf(tenancy.EINVALID, "name", "name is too long: at most 100 characters")
+	}
+	secret, _ := tenancy.NewSecret()
+	key := apiKeyPrefix + strings.ReplaceAll(tenantID, "-", "") + "_" + secret
+	prefix := apiKeyPrefix + secret[:8]
+	var creator any
+	if createdBy != "" {
+		creator = createdBy
+	}
+	var k *tenancy.APIKey
+	err := inTenant(ctx, s.db.App, tenantID, createdBy, func(tx pgx.Tx) error {
+		if err := requireLiveTenant(ctx, tx, tenantID); err != nil {
+			return err
+		}
+		var err error
+		k, err = scanAPIKey(tx.QueryRow(ctx, `
+			INSERT INTO auth.api_keys (tenant_id, name, prefix, key_hash, created_by)
+			VALUES ($1, $2, $3, $4, $5)
+			RETURNING `+apiKeyColumns, tenantID, name, prefix, tenancy.HashSecret(key), creator))
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("create API key: %w", translate(err))
+	}
+	return k, key, nil
+}
+
+// ListAPIKeys lists a tenant's keys, newest first, revoked ones included.
+func (s *APIKeyService) ListAPIKeys(ctx context.Context, tenantID string) ([]*tenancy.APIKey, error) {
+	var keys []*tenancy.APIKey
+	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+apiKeyColumns+` FROM auth.api_keys WHERE tenant_id = $1 ORDER BY created_at DESC`, tenantID)
+		if err != nil {
+			return err
+		}
+		keys, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*tenancy.APIKey, error) { return scanAPIKey(r) })
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list API keys: %w", err)
+	}
+	return keys, nil
+}
+
+// RevokeAPIKey revokes a key by its prefix.
+func (s *APIKeyService) RevokeAPIKey(ctx context.Context, tenantID, prefix string) (*tenancy.APIKey, error) {
+	var k *tenancy.APIKey
+	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		var err error
+		k, err = scanAPIKey(tx.QueryRow(ctx, `
+			UPDATE auth.api_keys SET revoked_at = coalesce(revoked_at, now())
+			WHERE tenant_id = $1 AND prefix = $2
+			RETURNING `+apiKeyColumns, tenantID, prefix))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return tenancy.Errorf(tenancy.ENOTFOUND, "no API key with prefix %s", tenancy.Quote(prefix))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+var errBadKey = tenancy.Errorf(tenancy.ENOTFOUND, "invalid or revoked API key")
+
+// AuthenticateAPIKey finds the live key matching secret, in the context of
+// the tenant the key names.
+func (s *APIKeyService) AuthenticateAPIKey(ctx context.Context, secret string) (*tenancy.APIKey, error) {
+	tenantID, ok := ParseAPIKey(secret)
+	if !ok {
+		return nil, errBadKey
+	}
+	var k *tenancy.APIKey
+	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		var err error
+		k, err = scanAPIKey(tx.QueryRow(ctx, `
+			SELECT `+apiKeyColumns+` FROM auth.api_keys
+			WHERE tenant_id = $1 AND key_hash = $2 AND revoked_at IS NULL`, tenantID, tenancy.HashSecret(secret)))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errBadKey
+		} else if err != nil {
+			return err
+		}
+		if k.LastUsedAt == nil || time.Since(*k.LastUsedAt) > lastSeenGranularity {
+			_, err = tx.Exec(ctx, `UPDATE auth.api_keys SET last_used_at = now() WHERE tenant_id = $1 AND id = $2`, tenantID, k.ID)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}

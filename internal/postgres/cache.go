@@ -1,0 +1,134 @@
+package postgres
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgxlisten"
+
+	"github.com/nself/nself/internal/tenancy"
+)
+
+// TenantCache resolves tenants by slug or id from memory, so a page view
+// does not query the registry. Every change to a tenant is announced on
+// ChangeChannel (NOTIFY, sent when the changing transaction commits), and
+// every process running a TenantCache drops that tenant on hearing it. While
+// the listening connection is down the cache is bypassed, since changes
+// could be missed; once it is back, the cache starts empty.
+type TenantCache struct {
+	db  *DB
+	log *slog.Logger
+
+	live  atomic.Bool
+	ready chan struct{}
+	once  sync.Once
+
+	mu      sync.RWMutex
+	entries map[string]*tenancy.Tenant // by slug and by id; nil marks a known miss
+	gen     uint64                     // counts forgets and flushes
+}
+
+// NewTenantCache returns a cache over db. It caches nothing until Listen
+// has started listening.
+func NewTenantCache(db *DB, log *slog.Logger) *TenantCache {
+	return &TenantCache{db: db, log: log, ready: make(chan struct{}), entries: map[string]*tenancy.Tenant{}}
+}
+
+// Listen listens for changes until ctx ends, reconnecting after failures.
+func (c *TenantCache) Listen(ctx context.Context) error {
+	l := &pgxlisten.Listener{
+		Connect: func(ctx context.Context) (*pgx.Conn, error) {
+			return pgx.ConnectConfig(ctx, c.db.App.Config().ConnConfig)
+		},
+		LogError: func(ctx context.Context, err error) {
+			c.live.Store(false)
+			c.flush()
+			if ctx.Err() == nil {
+				c.log.Warn("tenant cache: change listener failed; serving from the database until it is back", "err", err)
+			}
+		},
+		ReconnectDelay: time.Second,
+	}
+	l.Handle(ChangeChannel, cacheHandler{c})
+	return l.Listen(ctx)
+}
+
+// Ready is closed once the cache listens for changes for the first time.
+func (c *TenantCache) Ready() <-chan struct{} { return c.ready }
+
+type cacheHandler struct{ c *TenantCache }
+
+// HandleBacklog runs once LISTEN is in place: anything cached before could
+// be stale, so start empty.
+func (h cacheHandler) HandleBacklog(context.Context, string, *pgx.Conn) error {
+	h.c.flush()
+	h.c.live.Store(true)
+	h.c.once.Do(func() { close(h.c.ready) })
+	return nil
+}
+
+func (h cacheHandler) HandleNotification(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
+	h.c.forget(n.Payload)
+	return nil
+}
+
+// forget drops a tenant, and every remembered miss: a new tenant may now
+// answer to a slug that was unknown.
+func (c *TenantCache) forget(tenantID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for k, t := range c.entries {
+		if t == nil || t.ID == tenantID {
+			delete(c.entries, k)
+		}
+	}
+}
+
+func (c *TenantCache) flush() {
+	c.mu.Lock()
+	c.gen++
+	c.entries = map[string]*tenancy.Tenant{}
+	c.mu.Unlock()
+}
+
+// Lookup returns the tenant with that slug or id, deleted ones included,
+// or ENOTFOUND. The tenant returned is shared: callers must not change it.
+func (c *TenantCache) Lookup(ctx context.Context, ref string) (*tenancy.Tenant, error) {
+	ref = strings.ToLower(ref)
+	if !c.live.Load() {
+		return findTenant(ctx, c.db.Admin, ref, false)
+	}
+	c.mu.RLock()
+	t, hit := c.entries[ref]
+	gen := c.gen
+	c.mu.RUnlock()
+	if hit {
+		if t == nil {
+			return nil, tenancy.Errorf(tenancy.ENOTFOUND, "tenant %s not found", tenancy.Quote(ref))
+		}
+		return t, nil
+	}
+	t, err := findTenant(ctx, c.db.Admin, ref, false)
+	if err != nil && tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+		return nil, err
+	}
+	// A change announced while the query ran may not be in its result:
+	// store it only if nothing was forgotten meanwhile.
+	c.mu.Lock()
+	if c.live.Load() && c.gen == gen {
+		c.entries[ref] = t
+		if t != nil {
+			c.entries[t.ID] = t
+			c.entries[t.Slug] = t
+		}
+	}
+	c.mu.Unlock()
+	return t, err
+}

@@ -1,0 +1,112 @@
+package tenancy
+
+import (
+	"context"
+	"time"
+)
+
+// Session lifetimes. A session ends after IdleTimeout without a request, or
+// AbsoluteTimeout after sign-in, whichever comes first.
+const (
+	IdleTimeout     = 2 * time.Hour
+	AbsoluteTimeout = 24 * time.Hour
+	// ResetTokenTTL is how long a password reset link stays valid.
+	ResetTokenTTL = time.Hour
+)
+
+// ErrBadCredentials is the one answer to a failed sign-in, whether the
+// account is unknown or the password wrong, so that sign-in does not tell
+// which accounts exist.
+var ErrBadCredentials = &Error{Code: EINVALID, Field: "password", Message: "Email or password is incorrect."}
+
+// Identity is who a signed-in request acts as, in one tenant.
+type Identity struct {
+	User      *User
+	Role      Role
+	SessionID string
+}
+
+// Can reports whether the identity's role may do what needs role at
+// least: owner > admin > member > guest.
+func (i *Identity) Can(need Role) bool { return i != nil && RoleRank(i.Role) >= RoleRank(need) }
+
+// RoleRank orders roles from guest (1) to owner (4); 0 is no role.
+func RoleRank(r Role) int {
+	switch r {
+	case RoleOwner:
+		return 4
+	case RoleAdmin:
+		return 3
+	case RoleMember:
+		return 2
+	case RoleGuest:
+		return 1
+	}
+	return 0
+}
+
+// SessionMeta describes where a sign-in came from.
+type SessionMeta struct {
+	UserAgent string
+	ClientIP  string
+}
+
+// AuthService signs tenant users in and out and resets passwords. Every call
+// is in one tenant's context.
+type AuthService interface {
+	// SignIn checks the email and password and opens a session, returning
+	// its secret token. A user without a role in the tenant cannot sign in.
+	SignIn(ctx context.Context, tenantID, email, password string, meta SessionMeta) (token string, id *Identity, err error)
+	// Identify returns who holds a session token, extending its idle
+	// expiry; an expired or unknown token is ENOTFOUND.
+	Identify(ctx context.Context, tenantID, token string) (*Identity, error)
+	// SignOut ends a session.
+	SignOut(ctx context.Context, tenantID, token string) error
+	// RequestPasswordReset makes a single-use reset token for the account
+	// with that email. For an unknown email it returns no user and no
+	// error: the caller answers the same either way.
+	RequestPasswordReset(ctx context.Context, tenantID, email string) (*User, string, error)
+	// ResetPassword sets a new password with a set or reset token, uses up
+	// the token and ends the user's sessions.
+	ResetPassword(ctx context.Context, tenantID, token, password string) (*User, error)
+}
+
+// APIKey is a secret that lets a program call a tenant's API.
+type APIKey struct {
+	ID         string
+	TenantID   string
+	Name       string
+	Prefix     string // shown in lists; the key starts with it
+	CreatedBy  string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
+// APIKeyService manages API keys.
+type APIKeyService interface {
+	// CreateAPIKey makes a key and returns it with its secret, shown once.
+	CreateAPIKey(ctx context.Context, tenantID, name, createdBy string) (*APIKey, string, error)
+	ListAPIKeys(ctx context.Context, tenantID string) ([]*APIKey, error)
+	// RevokeAPIKey revokes the tenant's key with that prefix.
+	RevokeAPIKey(ctx context.Context, tenantID, prefix string) (*APIKey, error)
+	// AuthenticateAPIKey returns the live key matching secret; the tenant is
+	// read from the key itself.
+	AuthenticateAPIKey(ctx context.Context, secret string) (*APIKey, error)
+}
+
+// Admin is a platform administrator: not a tenant user.
+type Admin struct {
+	ID        string
+	Email     string
+	Name      string
+	CreatedAt time.Time
+}
+
+// AdminService manages platform administrators and their sessions.
+type AdminService interface {
+	CreateAdmin(ctx context.Context, email, name, password string) (*Admin, error)
+	AdminSignIn(ctx context.Context, email, password string) (string, *Admin, error)
+	IdentifyAdmin(ctx context.Context, token string) (*Admin, error)
+	AdminSignOut(ctx context.Context, token string) error
+}

@@ -1,0 +1,200 @@
+package web
+
+import (
+	"fmt"
+	"html"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/nself/nself/emails"
+	"github.com/nself/nself/internal/tenancy"
+	"github.com/nself/nself/views"
+)
+
+func (s *Server) authRoutes(r chi.Router) {
+	r.Post("/signin", s.h(s.handleSignIn))
+	r.Post("/signout", s.h(s.handleSignOut))
+	r.Get("/password/forgot", s.h(s.handleForgotForm))
+	r.Post("/password/forgot", s.h(s.handleForgot))
+	r.Get("/password/set", s.h(s.handleSetPasswordForm))
+	r.Get("/password/reset", s.h(s.handleSetPasswordForm))
+	r.Post("/password/set", s.h(s.handleSetPassword))
+}
+
+// tooManyAttempts says when to try again.
+func tooManyAttempts(wait time.Duration) string {
+	return fmt.Sprintf("Too many sign-in attempts. Try again in %d minutes.", int(math.Ceil(wait.Minutes())))
+}
+
+// handleSignIn serves POST /signin.
+func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	t := TenantFrom(ctx)
+	f := formOf(r, "email", "password")
+	f.Values["password"] = ""
+	p := s.page(r, "Sign in")
+
+	account := "signin|" + t.ID + "|" + strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
+	address := "signin|" + clientIP(r)
+	for _, k := range []struct {
+		key string
+		max int
+	}{{account, maxAccountFailure}, {address, maxAddressFailure}} {
+		if blocked, wait := s.limiter.blocked(k.key, k.max); blocked {
+			f.Error = tooManyAttempts(wait)
+			render(w, r, http.StatusTooManyRequests, views.SignIn(p, f, "/signin"))
+			return nil
+		}
+	}
+
+	token, _, err := s.Auth.SignIn(ctx, t.ID, r.PostFormValue("email"), r.PostFormValue("password"),
+		tenancy.SessionMeta{UserAgent: r.UserAgent(), ClientIP: clientIP(r)})
+	switch code := tenancy.ErrorCode(err); code {
+	case "":
+	case tenancy.EINVALID, tenancy.EFORBIDDEN:
+		if code == tenancy.EINVALID {
+			s.limiter.fail(account)
+			s.limiter.fail(address)
+		}
+		f.Error = tenancy.ErrorMessage(err)
+		render(w, r, statusOf(code), views.SignIn(p, f, "/signin"))
+		return nil
+	default:
+		return err
+	}
+	s.limiter.reset(account)
+
+	// A new session on every sign-in; the one before, if any, ends.
+	if old, _ := s.session(r, tenantCookie).Values[keyToken].(string); old != "" {
+		if err := s.Auth.SignOut(ctx, t.ID, old); err != nil {
+			return err
+		}
+	}
+	sess := s.freshSession(r, tenantCookie)
+	sess.Values[keyToken] = token
+	sess.Values[keyTenant] = t.ID
+	if err := sess.Save(r, w); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+	return nil
+}
+
+// handleSignOut serves POST /signout.
+func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) error {
+	t := TenantFrom(r.Context())
+	if token, _ := s.session(r, tenantCookie).Values[keyToken].(string); token != "" {
+		if err := s.Auth.SignOut(r.Context(), t.ID, token); err != nil {
+			return err
+		}
+	}
+	s.endSession(w, r, tenantCookie)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+	return nil
+}
+
+// handleForgotForm serves GET /password/forgot.
+func (s *Server) handleForgotForm(w http.ResponseWriter, r *http.Request) error {
+	r = s.withAnonCSRF(w, r, tenantCookie)
+	render(w, r, http.StatusOK, views.ForgotPassword(s.page(r, "Reset password"), views.Form{}, false))
+	return nil
+}
+
+// handleForgot serves POST /password/forgot: it mails a reset link if the
+// account exists, and answers the same either way.
+func (s *Server) handleForgot(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	t := TenantFrom(ctx)
+	f := formOf(r, "email")
+	p := s.page(r, "Reset password")
+	address := "reset|" + clientIP(r)
+	if blocked, wait := s.limiter.blocked(address, maxAddressFailure); blocked {
+		f.Error = fmt.Sprintf("Too many requests. Try again in %d minutes.", int(math.Ceil(wait.Minutes())))
+		render(w, r, http.StatusTooManyRequests, views.ForgotPassword(p, f, false))
+		return nil
+	}
+	s.limiter.fail(address)
+	u, token, err := s.Auth.RequestPasswordReset(ctx, t.ID, f.Value("email"))
+	if tenancy.ErrorCode(err) == tenancy.EINVALID {
+		fieldError(&f, err)
+		render(w, r, http.StatusUnprocessableEntity, views.ForgotPassword(p, f, false))
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if u != nil {
+		link := s.tenantURL(t.Slug) + "/password/reset?token=" + token
+		if err := s.sendTemplate(r, "password_reset", u, link); err != nil {
+			// The visitor is told the same as always; the operator sees why
+			// no mail went out.
+			noteError(ctx, err)
+			s.Log.Error("password reset mail not sent", "tenant", t.Slug, "err", err)
+		}
+	}
+	render(w, r, http.StatusOK, views.ForgotPassword(p, f, true))
+	return nil
+}
+
+// sendTemplate mails one of the default templates to a user of the
+// request's tenant, in the tenant's name.
+func (s *Server) sendTemplate(r *http.Request, name string, u *tenancy.User, actionURL string) error {
+	t := TenantFrom(r.Context())
+	tpl, err := emails.Default(name)
+	if err != nil {
+		return err
+	}
+	userName := u.Name
+	if userName == "" {
+		userName = u.Email
+	}
+	vars := map[string]string{
+		"TENANT_NAME": t.Name, "USER_NAME": userName, "USER_EMAIL": u.Email,
+		"PRIMARY_COLOR": defaultBrandColors.Primary, "SUPPORT_URL": s.tenantURL(t.Slug),
+		"LOGO_URL": "", "ACTION_URL": actionURL,
+	}
+	msg := tenancy.Message{To: u.Email}
+	if msg.Subject, err = tenancy.ExpandTemplate(tpl.Subject, vars, nil); err != nil {
+		return err
+	}
+	if msg.HTML, err = tenancy.ExpandTemplate(tpl.HTML, vars, html.EscapeString); err != nil {
+		return err
+	}
+	if msg.Text, err = tenancy.ExpandTemplate(tpl.Text, vars, nil); err != nil {
+		return err
+	}
+	return s.Mailer.Send(r.Context(), msg)
+}
+
+// handleSetPasswordForm serves GET /password/set and /password/reset, the
+// targets of one-time links.
+func (s *Server) handleSetPasswordForm(w http.ResponseWriter, r *http.Request) error {
+	r = s.withAnonCSRF(w, r, tenantCookie)
+	// The token must not leak to other sites through the Referer header.
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	render(w, r, http.StatusOK, views.SetPassword(s.page(r, "Choose a password"), views.Form{}, r.URL.Query().Get("token")))
+	return nil
+}
+
+// handleSetPassword serves POST /password/set.
+func (s *Server) handleSetPassword(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	t := TenantFrom(ctx)
+	token := r.PostFormValue("token")
+	f := formOf(r, "password")
+	f.Values["password"] = ""
+	if _, err := s.Auth.ResetPassword(ctx, t.ID, token, r.PostFormValue("password")); err != nil {
+		if tenancy.ErrorCode(err) != tenancy.EINVALID {
+			return err
+		}
+		fieldError(&f, err)
+		render(w, r, http.StatusUnprocessableEntity, views.SetPassword(s.page(r, "Choose a password"), f, token))
+		return nil
+	}
+	s.setFlash(w, r, tenantCookie, "Your password is set. Sign in with it.")
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+	return nil
+}

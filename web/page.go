@@ -1,0 +1,103 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/nself/nself/internal/tenancy"
+	"github.com/nself/nself/views"
+)
+
+// handlerFunc is a handler that returns its error to Error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// h adapts a handlerFunc to http.HandlerFunc.
+func (s *Server) h(fn handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			s.Error(w, r, err)
+		}
+	}
+}
+
+// page builds the frame of a page for the request's site and visitor.
+func (s *Server) page(r *http.Request, title string) views.Page {
+	p := views.Page{Title: title, CSRF: CSRFFrom(r.Context())}
+	switch t, admin := TenantFrom(r.Context()), AdminFrom(r.Context()); {
+	case t != nil:
+		p.Brand = views.Brand{Name: t.Name, Initial: initial(t.Name),
+			StyleURL: "/brand.css?v=" + strconv.FormatInt(t.UpdatedAt.Unix(), 36)}
+		if id := IdentityFrom(r.Context()); id != nil {
+			p.UserEmail, p.Role, p.SignOutURL = id.User.Email, string(id.Role), "/signout"
+			p.Nav = tenantNav(id.Role, r.URL.Path)
+		}
+	case hostOf(r) == s.Config.AdminHost:
+		p.Brand = views.Brand{Name: "Platform admin", Initial: "A"}
+		if admin != nil {
+			p.UserEmail, p.Role, p.SignOutURL = admin.Email, "platform admin", "/signout"
+			p.Nav = adminNav(r.URL.Path)
+		}
+	default:
+		p.Brand = views.Brand{Name: "nself", Initial: "n"}
+	}
+	return p
+}
+
+// initial is the letter shown in place of a logo.
+func initial(name string) string {
+	for _, r := range name {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return strings.ToUpper(string(r))
+		}
+	}
+	return "•"
+}
+
+// tenantNav is the portal menu, holding only what the role may open.
+func tenantNav(role tenancy.Role, path string) []views.NavItem {
+	items := []struct {
+		label, href, testID string
+		need                tenancy.Role
+	}{
+		{"Dashboard", "/dashboard", "nav-dashboard", tenancy.RoleGuest},
+		{"API keys", "/settings/api-keys", "nav-api-keys", tenancy.RoleAdmin},
+	}
+	var out []views.NavItem
+	for _, it := range items {
+		if tenancy.RoleRank(role) >= tenancy.RoleRank(it.need) {
+			out = append(out, views.NavItem{Label: it.label, Href: it.href, TestID: it.testID, Active: strings.HasPrefix(path, it.href)})
+		}
+	}
+	return out
+}
+
+// adminNav is the platform console's menu.
+func adminNav(path string) []views.NavItem {
+	return []views.NavItem{
+		{Label: "Tenants", Href: "/tenants", TestID: "nav-tenants", Active: strings.HasPrefix(path, "/tenants")},
+		{Label: "Statistics", Href: "/stats", TestID: "nav-stats", Active: strings.HasPrefix(path, "/stats")},
+	}
+}
+
+// formOf reads the named fields of a posted form.
+func formOf(r *http.Request, fields ...string) views.Form {
+	f := views.Form{Values: map[string]string{}, Errors: map[string]string{}}
+	for _, name := range fields {
+		f.Values[name] = r.PostFormValue(name)
+	}
+	return f
+}
+
+// fieldError puts a domain error next to its field, or on the form.
+func fieldError(f *views.Form, err error) {
+	var e *tenancy.Error
+	if tenancy.ErrorCode(err) != tenancy.EINTERNAL && asDomain(err, &e) && e.Field != "" {
+		if _, ok := f.Values[e.Field]; ok {
+			f.Errors[e.Field] = e.Message
+			return
+		}
+	}
+	f.Error = tenancy.ErrorMessage(err)
+}

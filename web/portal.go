@@ -1,0 +1,174 @@
+package web
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/nself/nself/internal/tenancy"
+	"github.com/nself/nself/views"
+)
+
+// portalRoutes are a tenant's pages, on its own host.
+func (s *Server) portalRoutes(r chi.Router) {
+	r.Use(s.refuseForeignTenantHeader, s.loadTenantSession, s.checkCSRF, s.guestsReadOnly)
+	r.NotFound(s.notFound)
+	r.Get("/", s.h(s.handleLanding))
+	r.Get("/brand.css", s.handleBrandCSS)
+	s.authRoutes(r)
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireRole(tenancy.RoleGuest))
+		r.Get("/dashboard", s.h(s.handleDashboard))
+	})
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireRole(tenancy.RoleAdmin))
+		s.apiKeyRoutes(r)
+	})
+}
+
+// loadTenantSession identifies the signed-in user from the session
+// cookie. A session of another tenant, or one that has ended, counts as
+// none.
+func (s *Server) loadTenantSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t := TenantFrom(r.Context())
+		sess := s.session(r, tenantCookie)
+		ctx := r.Context()
+		token, _ := sess.Values[keyToken].(string)
+		tenantID, _ := sess.Values[keyTenant].(string)
+		if token != "" && tenantID == t.ID {
+			id, err := s.Auth.Identify(ctx, t.ID, token)
+			switch {
+			case err == nil:
+				ctx = withCSRF(withIdentity(ctx, id), s.csrfToken(token))
+			case tenancy.ErrorCode(err) == tenancy.ENOTFOUND:
+				s.endSession(w, r, tenantCookie)
+			default:
+				s.Error(w, r, err)
+				return
+			}
+		} else if anon, _ := sess.Values[keyAnon].(string); anon != "" {
+			ctx = withCSRF(ctx, s.csrfToken(anon))
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// withAnonCSRF gives an anonymous visitor a CSRF seed, so the forms on the
+// page can be checked when posted.
+func (s *Server) withAnonCSRF(w http.ResponseWriter, r *http.Request, cookie string) *http.Request {
+	if CSRFFrom(r.Context()) != "" {
+		return r
+	}
+	sess := s.session(r, cookie)
+	seed, _ := tenancy.NewSecret()
+	sess.Values[keyAnon] = seed
+	sess.Save(r, w)
+	return r.WithContext(withCSRF(r.Context(), s.csrfToken(seed)))
+}
+
+// guestsReadOnly answers 403 to every state-changing request of a guest,
+// whatever the route; signing out is the one exception.
+func (s *Server) guestsReadOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := IdentityFrom(r.Context())
+		if id != nil && id.Role == tenancy.RoleGuest && !isSafeMethod(r.Method) && r.URL.Path != "/signout" {
+			s.respondError(w, r, http.StatusForbidden, "Not allowed", "Guests have read-only access.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requireRole lets through only signed-in users with at least role need;
+// others are sent to sign in, or refused.
+func (s *Server) requireRole(need tenancy.Role) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := IdentityFrom(r.Context())
+			switch {
+			case id == nil && isSafeMethod(r.Method) && r.Header.Get("HX-Request") == "":
+				http.Redirect(w, r, "/", http.StatusSeeOther)
+			case id == nil:
+				s.respondError(w, r, http.StatusForbidden, "Not allowed", "Please sign in.")
+			case !id.Can(need):
+				s.respondError(w, r, http.StatusForbidden, "Not allowed",
+					fmt.Sprintf("This page needs the %s role or higher; you are %s.", need, id.Role))
+			default:
+				next.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+// handleLanding serves GET /: the branded sign-in page, or the dashboard
+// for someone signed in.
+func (s *Server) handleLanding(w http.ResponseWriter, r *http.Request) error {
+	if IdentityFrom(r.Context()) != nil {
+		http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+		return nil
+	}
+	r = s.withAnonCSRF(w, r, tenantCookie)
+	p := s.page(r, "Sign in")
+	p.Flash = s.takeFlash(w, r, tenantCookie)
+	render(w, r, http.StatusOK, views.SignIn(p, views.Form{}, "/signin"))
+	return nil
+}
+
+// handleDashboard serves GET /dashboard.
+func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	t, id := TenantFrom(ctx), IdentityFrom(ctx)
+	members, err := s.Tenants.CountMembers(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	_, users, err := s.Users.ListUsers(ctx, t.ID, tenancy.UserFilter{Limit: 1})
+	if err != nil {
+		return err
+	}
+	plan, err := s.Plans.FindPlan(ctx, t.Plan)
+	if err != nil {
+		return err
+	}
+	p := s.page(r, "Dashboard")
+	p.Flash = s.takeFlash(w, r, tenantCookie)
+	render(w, r, http.StatusOK, views.DashboardPage(p, views.Dashboard{
+		TenantName: t.Name, Slug: t.Slug, Plan: t.Plan, Members: members, Users: users, Role: string(id.Role),
+		Limits: []views.Limit{
+			{Label: "Users", Value: tenancy.FormatUsers(plan.MaxUsers)},
+			{Label: "Storage", Value: tenancy.FormatStorage(plan.MaxStorageGB)},
+			{Label: "API requests", Value: tenancy.FormatAPIRequests(plan.MaxAPIRequests)},
+			{Label: "Price", Value: tenancy.FormatPrice(plan.PriceMonthlyCent) + "/month"},
+		},
+	}))
+	return nil
+}
+
+// handleBrandCSS serves GET /brand.css: the tenant's colors as CSS custom
+// properties. Only validated colors are ever written here.
+func (s *Server) handleBrandCSS(w http.ResponseWriter, r *http.Request) {
+	css := brandCSS(defaultBrandColors)
+	sum := sha256.Sum256([]byte(css))
+	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("ETag", etag)
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Write([]byte(css))
+}
+
+// brandColors are a tenant's colors, each a validated #RGB or #RRGGBB.
+type brandColors struct{ Primary, Secondary, Accent string }
+
+var defaultBrandColors = brandColors{Primary: "#4f46e5", Secondary: "#1e293b", Accent: "#0ea5e9"}
+
+func brandCSS(c brandColors) string {
+	return fmt.Sprintf(":root{--brand-primary:%s;--brand-secondary:%s;--brand-accent:%s}\n", c.Primary, c.Secondary, c.Accent)
+}

@@ -1,0 +1,158 @@
+// Package web is the portal and API server: chi routes, middleware, and
+// one file of handlers per resource. Handlers return errors; Error turns
+// them into pages, partials or JSON in one place.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/gorilla/sessions"
+
+	"github.com/nself/nself/internal/tenancy"
+)
+
+// Resolver finds tenants by slug or id, from a cache.
+type Resolver interface {
+	Lookup(ctx context.Context, ref string) (*tenancy.Tenant, error)
+}
+
+// Pinger reports whether the database answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Config is what the server needs to know of the platform's settings.
+type Config struct {
+	BaseDomain string
+	// AdminHost serves the platform console; admin.BASE_DOMAIN by default.
+	AdminHost string
+	// RoutingMethod is subdomain, custom_domain or both.
+	RoutingMethod string
+	// Secure marks cookies Secure and sends HSTS (PUBLIC_SCHEME=https).
+	Secure     bool
+	PublicPort int
+	// SessionKey signs session cookies and CSRF tokens; 32 bytes or more.
+	SessionKey []byte
+	// InternalToken lets internal services name any tenant with the
+	// X-Tenant-ID or X-Tenant-Slug header; empty disables it.
+	InternalToken string
+	// MaxBodyBytes bounds request bodies.
+	MaxBodyBytes int64
+}
+
+// Server holds the services the handlers use.
+type Server struct {
+	Config   Config
+	Log      *slog.Logger
+	Resolver Resolver
+	Tenants  tenancy.TenantService
+	Users    tenancy.UserService
+	Members  tenancy.MemberService
+	Plans    tenancy.PlanService
+	Auth     tenancy.AuthService
+	APIKeys  tenancy.APIKeyService
+	Admins   tenancy.AdminService
+	Mailer   tenancy.Mailer
+	DB       Pinger
+
+	limiter *attemptLimiter
+	scheme  string
+	store   *sessions.CookieStore
+}
+
+// Handler returns the server's routes.
+func (s *Server) Handler() http.Handler {
+	if s.limiter == nil {
+		s.limiter = newAttemptLimiter()
+	}
+	s.scheme = "http"
+	if s.Config.Secure {
+		s.scheme = "https"
+	}
+	if s.Config.MaxBodyBytes == 0 {
+		s.Config.MaxBodyBytes = 1 << 20
+	}
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, s.securityHeaders, s.limitBody)
+	r.Get("/healthz", s.handleHealth)
+	r.Get("/readyz", s.handleReady)
+	r.Handle("/static/*", staticHandler())
+	r.Handle("/*", s.siteRouter())
+	return r
+}
+
+// Serve listens on addr until ctx ends, then shuts down gracefully:
+// requests in flight get up to grace to finish.
+func (s *Server) Serve(ctx context.Context, addr string, grace time.Duration, ready func(net.Addr)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.Log.Info("shutting down", "grace", grace.String())
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// handleHealth answers GET /healthz: the process is up.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+// handleReady answers GET /readyz: the database answers too.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := s.DB.Ping(ctx); err != nil {
+		s.Log.Warn("not ready", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("database unreachable\n"))
+		return
+	}
+	w.Write([]byte("ok\n"))
+}
+
+// tenantURL is the address of a tenant's portal.
+func (s *Server) tenantURL(slug string) string {
+	host := slug + "." + s.Config.BaseDomain
+	if s.Config.PublicPort != 0 {
+		host = net.JoinHostPort(host, strconv.Itoa(s.Config.PublicPort))
+	}
+	return s.scheme + "://" + host
+}

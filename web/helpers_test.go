@@ -1,0 +1,271 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/nself/nself/internal/pgtest"
+	"github.com/nself/nself/internal/postgres"
+	"github.com/nself/nself/internal/tenancy"
+	"github.com/nself/nself/web"
+)
+
+// testEnv is a running server on its own database, with real services.
+type testEnv struct {
+	t      *testing.T
+	db     *postgres.DB
+	srv    *httptest.Server
+	server *web.Server
+	mail   *mailbox
+	ctx    context.Context
+}
+
+// mailbox records mail instead of sending it, for handler tests; the
+// SMTP path has its own test against mailpit.
+type mailbox struct{ sent []tenancy.Message }
+
+func (m *mailbox) Send(_ context.Context, msg tenancy.Message) error {
+	m.sent = append(m.sent, msg)
+	return nil
+}
+
+const (
+	baseDomain    = "nself.test"
+	internalToken = "internal-service-token-0123456789abcdef"
+)
+
+func newEnv(t *testing.T) *testEnv {
+	t.Helper()
+	db := pgtest.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cache := postgres.NewTenantCache(db, log)
+	go cache.Listen(ctx)
+	select {
+	case <-cache.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("tenant cache did not start listening")
+	}
+	mb := &mailbox{}
+	s := &web.Server{
+		Config: web.Config{
+			BaseDomain: baseDomain, AdminHost: "admin." + baseDomain, RoutingMethod: "subdomain",
+			SessionKey: []byte("test-session-key-0123456789abcdef0123"), InternalToken: internalToken,
+		},
+		Log:      log,
+		Resolver: cache,
+		Tenants:  postgres.NewTenantService(db, tenancy.ModeHybrid),
+		Users:    postgres.NewUserService(db),
+		Members:  postgres.NewMemberService(db),
+		Plans:    postgres.NewPlanService(db),
+		Auth:     postgres.NewAuthService(db),
+		APIKeys:  postgres.NewAPIKeyService(db),
+		Admins:   postgres.NewAdminService(db),
+		Mailer:   mb,
+		DB:       db.App,
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return &testEnv{t: t, db: db, srv: srv, server: s, mail: mb, ctx: ctx}
+}
+
+// client is a browser-like client for one host: it keeps cookies and
+// sends every request to the test server, whatever the host.
+type client struct {
+	t    *testing.T
+	env  *testEnv
+	host string
+	http *http.Client
+	// csrf is the token of the last page read.
+	csrf string
+}
+
+func (e *testEnv) client(host string) *client {
+	jar, _ := cookiejar.New(nil)
+	addr := e.srv.Listener.Addr().String()
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	return &client{t: e.t, env: e, host: host, http: &http.Client{
+		Jar: jar, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+func (c *client) url(path string) string { return "http://" + c.host + path }
+
+// do sends a request and returns the response with its body read.
+func (c *client) do(req *http.Request) (*http.Response, string) {
+	c.t.Helper()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if tok := csrfOf(string(b)); tok != "" {
+		c.csrf = tok
+	}
+	return resp, string(b)
+}
+
+func (c *client) get(path string) (*http.Response, string) {
+	c.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, c.url(path), nil)
+	return c.do(req)
+}
+
+// post sends a form, with the CSRF token of the last page unless the form
+// sets one.
+func (c *client) post(path string, form url.Values) (*http.Response, string) {
+	c.t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	if _, ok := form["csrf_token"]; !ok {
+		form.Set("csrf_token", c.csrf)
+	}
+	req, _ := http.NewRequest(http.MethodPost, c.url(path), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return c.do(req)
+}
+
+// signIn signs in through the form, as a person would.
+func (c *client) signIn(email, password string) *http.Response {
+	c.t.Helper()
+	c.get("/")
+	resp, body := c.post("/signin", url.Values{"email": {email}, "password": {password}})
+	if resp.StatusCode != http.StatusSeeOther {
+		c.t.Fatalf("sign in %s: %d\n%s", email, resp.StatusCode, body)
+	}
+	return resp
+}
+
+// mustTenant creates a tenant.
+func (e *testEnv) mustTenant(slug string) *tenancy.Tenant {
+	e.t.Helper()
+	c, err := e.server.Tenants.CreateTenant(e.ctx, tenancy.NewTenant{Name: strings.ToUpper(slug[:1]) + slug[1:] + " Inc", Slug: slug})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c.Tenant
+}
+
+// mustMember creates a user with a password and gives it a role.
+func (e *testEnv) mustMember(t *tenancy.Tenant, email string, role tenancy.Role) *tenancy.User {
+	e.t.Helper()
+	u, _, err := e.server.Users.CreateUser(e.ctx, t.ID, tenancy.NewUser{Email: email, Name: "Name of " + email, Password: "password-" + email})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tx, err := e.db.App.Begin(e.ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer tx.Rollback(e.ctx)
+	if _, err := tx.Exec(e.ctx, `SELECT tenants.set_context($1, NULL)`, t.ID); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := tx.Exec(e.ctx, `INSERT INTO tenants.tenant_members (tenant_id, user_id, role) VALUES ($1, $2, $3)`, t.ID, u.ID, role); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := tx.Commit(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	return u
+}
+
+// passwordOf is the password mustMember gives an account.
+func passwordOf(email string) string { return "password-" + email }
+
+// doc parses an HTML page.
+func doc(t *testing.T, body string) *html.Node {
+	t.Helper()
+	n, err := html.Parse(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// byTestID returns the elements with data-testid=id.
+func byTestID(n *html.Node, id string) []*html.Node {
+	var out []*html.Node
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && attr(n, "data-testid") == id {
+			out = append(out, n)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return out
+}
+
+// textOf returns the text of the first element with data-testid=id, or "".
+func textOf(t *testing.T, body, id string) string {
+	t.Helper()
+	nodes := byTestID(doc(t, body), id)
+	if len(nodes) == 0 {
+		return ""
+	}
+	return strings.Join(strings.Fields(text(nodes[0])), " ")
+}
+
+func text(n *html.Node) string {
+	if n.Type == html.TextNode {
+		return n.Data
+	}
+	var b strings.Builder
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		b.WriteString(text(c))
+		b.WriteString(" ")
+	}
+	return b.String()
+}
+
+func attr(n *html.Node, name string) string {
+	for _, a := range n.Attr {
+		if a.Key == name {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+// csrfOf reads the CSRF token a page carries on its body element.
+func csrfOf(body string) string {
+	if !strings.Contains(body, "data-csrf") {
+		return ""
+	}
+	n, err := html.Parse(strings.NewReader(body))
+	if err != nil {
+		return ""
+	}
+	var tok string
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "body" {
+			tok = attr(n, "data-csrf")
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return tok
+}

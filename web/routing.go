@@ -18,9 +18,13 @@ func (s *Server) siteRouter() http.Handler {
 	admin := chi.NewRouter()
 	s.adminRoutes(admin)
 
+	// The portal is a router of its own, so its middleware (sessions, CSRF,
+	// read-only guests) runs for every request, matched or not.
+	portal := chi.NewRouter()
+	s.portalRoutes(portal)
 	tenant := chi.NewRouter()
 	tenant.Route("/v1", s.apiRoutes)
-	tenant.Group(s.portalRoutes)
+	tenant.Mount("/", portal)
 
 	platform := chi.NewRouter()
 	platform.Route("/v1", s.apiRoutes)

@@ -122,4 +122,3 @@ func TestServeRefusesUnsafeRole(t *testing.T) {
 		t.Errorf("serve as the owner: %d %q", r.code, r.err)
 	}
 }
-

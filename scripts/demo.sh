@@ -1,28 +1,46 @@
 #!/usr/bin/env bash
-# Prepares the demo: migrations, the default tenant, and a tenant "acme"
-# with an owner who can sign in. Safe to run again. Takes the nself binary
-# as its argument; the database settings come from the environment.
+# Prepares the demo and starts the portal: migrations, the default tenant, a
+# tenant "acme" with an owner and a member who can sign in, a platform
+# administrator, then `nself serve` in the foreground. Safe to run again.
+# Takes the nself binary as its argument; the database and service settings
+# come from the environment (scripts/services.sh env).
 set -euo pipefail
 
 nself=${1:?usage: scripts/demo.sh path/to/nself}
-export BASE_DOMAIN=${BASE_DOMAIN:-localhost} PUBLIC_SCHEME=${PUBLIC_SCHEME:-http} PUBLIC_PORT=${PUBLIC_PORT:-8080}
+state=${NSELF_STATE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/nself}
+port=${PUBLIC_PORT:-8080}
+export BASE_DOMAIN=${BASE_DOMAIN:-localhost} PUBLIC_SCHEME=${PUBLIC_SCHEME:-http} PUBLIC_PORT=$port
+
+# One session key for every run, so signing in survives a restart.
+mkdir -p "$state"
+if [ ! -s "$state/session-secret" ]; then
+  head -c 48 /dev/urandom | base64 | tr -d '\n/+=' >"$state/session-secret"
+fi
+SESSION_SECRET=$(cat "$state/session-secret")
+export SESSION_SECRET
+
 owner_email=owner@acme.localhost
 owner_password=acme-demo-password
+admin_email=admin@platform.localhost
+admin_password=admin-demo-password
 
 "$nself" tenant init
 if ! "$nself" tenant show acme >/dev/null 2>&1; then
   printf '%s\n' "$owner_password" |
     "$nself" tenant create "Acme Corporation" --slug acme --plan pro \
       --owner "$owner_email" --owner-password-stdin
-  printf '%s\n' "demo-member-password" |
-    "$nself" user create acme member@acme.localhost --name "Demo Member" --password-stdin >/dev/null
 fi
-"$nself" tenant show acme
+printf '%s\n' "$admin_password" |
+  "$nself" admin create "$admin_email" --name "Platform admin" --password-stdin >/dev/null 2>&1 || true
 
 cat <<MSG
 
-Demo tenant ready:
-  URL:       http://acme.localhost:${PUBLIC_PORT} (served by the web portal)
-  Sign in:   ${owner_email} / ${owner_password}
-  CLI:       eval "\$(scripts/services.sh env)" && bin/nself tenant list
+Demo ready:
+  Tenant portal:  http://acme.localhost:${port}
+                  sign in as ${owner_email} / ${owner_password}
+  Admin console:  http://admin.localhost:${port}
+                  sign in as ${admin_email} / ${admin_password}
+  CLI:            eval "\$(scripts/services.sh env)" && bin/nself tenant list
+
 MSG
+exec "$nself" serve --addr "127.0.0.1:${port}"

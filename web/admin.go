@@ -1,8 +1,476 @@
 package web
 
-import "github.com/go-chi/chi/v5"
+import (
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/nself/nself/internal/tenancy"
+	"github.com/nself/nself/views"
+)
+
+// adminPageSize is the number of tenants on one page of the console's list.
+const adminPageSize = 20
 
 // adminRoutes are the platform console's pages, on the admin host.
 func (s *Server) adminRoutes(r chi.Router) {
+	r.Use(s.loadAdminSession, s.checkCSRF)
 	r.NotFound(s.notFound)
+	r.Get("/", s.h(s.handleAdminLanding))
+	r.Post("/signin", s.h(s.handleAdminSignIn))
+	r.Post("/signout", s.h(s.handleAdminSignOut))
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireAdmin)
+		r.Get("/tenants", s.h(s.handleTenantList))
+		r.Get("/tenants/new", s.h(s.handleTenantNew))
+		r.Post("/tenants", s.h(s.handleTenantCreate))
+		r.Get("/tenants/{ref}", s.h(s.handleTenantShow))
+		r.Post("/tenants/{ref}/suspend", s.h(s.handleTenantSuspend))
+		r.Post("/tenants/{ref}/activate", s.h(s.handleTenantActivate))
+		r.Get("/tenants/{ref}/delete", s.h(s.handleTenantDeleteForm))
+		r.Post("/tenants/{ref}/delete", s.h(s.handleTenantDelete))
+		r.Get("/stats", s.h(s.handleStats))
+	})
+}
+
+// loadAdminSession identifies the signed-in platform administrator from
+// the admin cookie. A session that has ended counts as none. Tenant
+// sessions live in another cookie and another table, so they never count
+// here.
+func (s *Server) loadAdminSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess := s.session(r, adminCookie)
+		ctx := r.Context()
+		if token, _ := sess.Values[keyToken].(string); token != "" {
+			a, err := s.Admins.IdentifyAdmin(ctx, token)
+			switch {
+			case err == nil:
+				ctx = withCSRF(withAdmin(ctx, a), s.csrfToken(token))
+			case tenancy.ErrorCode(err) == tenancy.ENOTFOUND:
+				s.endSession(w, r, adminCookie)
+			default:
+				s.Error(w, r, err)
+				return
+			}
+		} else if anon, _ := sess.Values[keyAnon].(string); anon != "" {
+			ctx = withCSRF(ctx, s.csrfToken(anon))
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// requireAdmin lets through only signed-in administrators; others are sent
+// to sign in, or refused.
+func (s *Server) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case AdminFrom(r.Context()) != nil:
+			next.ServeHTTP(w, r)
+		case isSafeMethod(r.Method) && r.Header.Get("HX-Request") == "":
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+		default:
+			s.respondError(w, r, http.StatusForbidden, "Not allowed", "Please sign in.")
+		}
+	})
+}
+
+// handleAdminLanding serves GET /: the sign-in page, or the tenant list for
+// an administrator already signed in.
+func (s *Server) handleAdminLanding(w http.ResponseWriter, r *http.Request) error {
+	if AdminFrom(r.Context()) != nil {
+		http.Redirect(w, r, "/tenants", http.StatusSeeOther)
+		return nil
+	}
+	r = s.withAnonCSRF(w, r, adminCookie)
+	p := s.page(r, "Sign in")
+	p.Flash = s.takeFlash(w, r, adminCookie)
+	render(w, r, http.StatusOK, views.AdminSignIn(p, views.Form{}))
+	return nil
+}
+
+// handleAdminSignIn serves POST /signin.
+func (s *Server) handleAdminSignIn(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	f := formOf(r, "email", "password")
+	f.Values["password"] = ""
+	p := s.page(r, "Sign in")
+
+	account := "admin-signin|" + strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
+	address := "admin-signin|" + clientIP(r)
+	for _, k := range []struct {
+		key string
+		max int
+	}{{account, maxAccountFailure}, {address, maxAddressFailure}} {
+		if blocked, wait := s.limiter.blocked(k.key, k.max); blocked {
+			f.Error = tooManyAttempts(wait)
+			render(w, r, http.StatusTooManyRequests, views.AdminSignIn(p, f))
+			return nil
+		}
+	}
+
+	token, _, err := s.Admins.AdminSignIn(ctx, r.PostFormValue("email"), r.PostFormValue("password"))
+	switch code := tenancy.ErrorCode(err); code {
+	case "":
+	case tenancy.EINVALID:
+		s.limiter.fail(account)
+		s.limiter.fail(address)
+		f.Error = tenancy.ErrorMessage(err)
+		render(w, r, statusOf(code), views.AdminSignIn(p, f))
+		return nil
+	default:
+		return err
+	}
+	s.limiter.reset(account)
+
+	// A new session on every sign-in; the one before, if any, ends.
+	if old, _ := s.session(r, adminCookie).Values[keyToken].(string); old != "" {
+		if err := s.Admins.AdminSignOut(ctx, old); err != nil {
+			return err
+		}
+	}
+	sess := s.freshSession(r, adminCookie)
+	sess.Values[keyToken] = token
+	if err := sess.Save(r, w); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/tenants", http.StatusSeeOther)
+	return nil
+}
+
+// handleAdminSignOut serves POST /signout.
+func (s *Server) handleAdminSignOut(w http.ResponseWriter, r *http.Request) error {
+	if token, _ := s.session(r, adminCookie).Values[keyToken].(string); token != "" {
+		if err := s.Admins.AdminSignOut(r.Context(), token); err != nil {
+			return err
+		}
+	}
+	s.endSession(w, r, adminCookie)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+	return nil
+}
+
+// statusFilters are the choices of the tenant list's status filter, in the
+// order shown; the first, the default, leaves deleted tenants out.
+var statusFilters = []struct {
+	value, label string
+	filter       tenancy.TenantFilter
+}{
+	{"", "Active and suspended", tenancy.TenantFilter{}},
+	{"active", "Active", tenancy.TenantFilter{Status: tenancy.StatusActive}},
+	{"suspended", "Suspended", tenancy.TenantFilter{Status: tenancy.StatusSuspended}},
+	{"deleted", "Deleted", tenancy.TenantFilter{Status: tenancy.StatusDeleted}},
+	{"all", "All, deleted included", tenancy.TenantFilter{IncludeDeleted: true}},
+}
+
+// tenantFilter reads the list's search, status filter and page number.
+func tenantFilter(r *http.Request) (tenancy.TenantFilter, views.TenantList, error) {
+	q := r.URL.Query()
+	l := views.TenantList{Query: strings.TrimSpace(q.Get("q")), Status: q.Get("status"), Page: 1}
+	var f tenancy.TenantFilter
+	known := false
+	for _, sf := range statusFilters {
+		l.StatusOptions = append(l.StatusOptions, views.Option{Value: sf.value, Label: sf.label})
+		if sf.value == l.Status {
+			f, known = sf.filter, true
+		}
+	}
+	if !known {
+		return f, l, tenancy.FieldErrorf(tenancy.EINVALID, "status",
+			"status %s is not one of active, suspended, deleted, all", tenancy.Quote(l.Status))
+	}
+	if v := q.Get("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > math.MaxInt32/adminPageSize {
+			return f, l, tenancy.FieldErrorf(tenancy.EINVALID, "page", "page must be a number, 1 or more")
+		}
+		l.Page = n
+	}
+	f.Query = l.Query
+	f.Limit = adminPageSize
+	f.Offset = (l.Page - 1) * adminPageSize
+	return f, l, nil
+}
+
+// handleTenantList serves GET /tenants. The search box asks with htmx and
+// gets only the table back.
+func (s *Server) handleTenantList(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	f, l, err := tenantFilter(r)
+	if err != nil {
+		return err
+	}
+	tenants, total, err := s.Tenants.ListTenants(ctx, f)
+	if err != nil {
+		return err
+	}
+	if len(tenants) == 0 && f.Offset > 0 {
+		// A page past the end has no rows to carry the total.
+		f.Offset, f.Limit = 0, 1
+		if _, total, err = s.Tenants.ListTenants(ctx, f); err != nil {
+			return err
+		}
+	}
+	for _, t := range tenants {
+		l.Rows = append(l.Rows, views.TenantRow{
+			Slug: t.Slug, Name: t.Name, Status: string(t.Status), Plan: t.Plan,
+			Created: formatTime(t.CreatedAt), Href: tenantPath(t),
+		})
+	}
+	l.Total = plural(total, "tenant", "tenants")
+	l.Pages = max(1, (total+adminPageSize-1)/adminPageSize)
+	pageURL := func(page int) string {
+		v := url.Values{}
+		if l.Query != "" {
+			v.Set("q", l.Query)
+		}
+		if l.Status != "" {
+			v.Set("status", l.Status)
+		}
+		if page > 1 {
+			v.Set("page", strconv.Itoa(page))
+		}
+		if len(v) == 0 {
+			return "/tenants"
+		}
+		return "/tenants?" + v.Encode()
+	}
+	if l.Page > 1 {
+		l.PrevURL = pageURL(min(l.Page-1, l.Pages))
+	}
+	if l.Page < l.Pages {
+		l.NextURL = pageURL(l.Page + 1)
+	}
+
+	w.Header().Add("Vary", "HX-Request")
+	if r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-History-Restore-Request") != "true" {
+		render(w, r, http.StatusOK, views.TenantTable(l))
+		return nil
+	}
+	p := s.page(r, "Tenants")
+	p.Flash = s.takeFlash(w, r, adminCookie)
+	render(w, r, http.StatusOK, views.TenantListPage(p, l))
+	return nil
+}
+
+// renderTenantForm shows the form to create a tenant, with the plans that
+// take new tenants.
+func (s *Server) renderTenantForm(w http.ResponseWriter, r *http.Request, status int, f views.Form) error {
+	plans, err := s.Plans.ListPlans(r.Context())
+	if err != nil {
+		return err
+	}
+	tf := views.TenantForm{Form: f, BaseDomain: s.Config.BaseDomain, Strategies: []views.Option{
+		{Value: "", Label: "Platform default"},
+		{Value: string(tenancy.StrategyRLS), Label: "Shared tables with row-level security (rls)"},
+		{Value: string(tenancy.StrategySchema), Label: "A schema of its own (schema)"},
+	}}
+	for _, p := range plans {
+		if !p.Archived {
+			tf.Plans = append(tf.Plans, views.Option{Value: p.Name,
+				Label: p.Name + " · " + tenancy.FormatPrice(p.PriceMonthlyCent) + "/month"})
+		}
+	}
+	render(w, r, status, views.NewTenantPage(s.page(r, "New tenant"), tf))
+	return nil
+}
+
+// handleTenantNew serves GET /tenants/new.
+func (s *Server) handleTenantNew(w http.ResponseWriter, r *http.Request) error {
+	f := views.Form{Values: map[string]string{"plan": tenancy.DefaultPlan}}
+	return s.renderTenantForm(w, r, http.StatusOK, f)
+}
+
+// handleTenantCreate serves POST /tenants. When the owner is named by
+// email, the flash carries the one-time link with which the owner sets a
+// password: it is shown this once, never stored in clear.
+func (s *Server) handleTenantCreate(w http.ResponseWriter, r *http.Request) error {
+	f := formOf(r, "name", "slug", "plan", "strategy", "owner")
+	in := tenancy.NewTenant{
+		Name:  strings.TrimSpace(f.Value("name")),
+		Slug:  strings.TrimSpace(f.Value("slug")),
+		Plan:  f.Value("plan"),
+		Owner: strings.TrimSpace(f.Value("owner")),
+	}
+	var err error
+	if v := f.Value("strategy"); v != "" {
+		in.Strategy, err = tenancy.ParseStrategy(v)
+	}
+	var c *tenancy.Created
+	if err == nil {
+		c, err = s.Tenants.CreateTenant(r.Context(), in)
+	}
+	// Every refusal here (bad input, a taken slug, an unknown plan) is
+	// fixed by changing the form, so each is shown on it.
+	switch tenancy.ErrorCode(err) {
+	case "":
+	case tenancy.EINVALID, tenancy.ECONFLICT, tenancy.ENOTFOUND:
+		fieldError(&f, err)
+		return s.renderTenantForm(w, r, http.StatusUnprocessableEntity, f)
+	default:
+		return err
+	}
+	s.audit(r, "create", c.Tenant)
+	msg := "Tenant “" + c.Tenant.Name + "” created."
+	if c.PasswordToken != "" {
+		msg += " Send its owner this one-time link to choose a password: " +
+			s.tenantURL(c.Tenant.Slug) + "/password/set?token=" + url.QueryEscape(c.PasswordToken)
+	}
+	s.setFlash(w, r, adminCookie, msg)
+	http.Redirect(w, r, tenantPath(c.Tenant), http.StatusSeeOther)
+	return nil
+}
+
+// handleTenantShow serves GET /tenants/{ref}, where ref is a slug or an id.
+func (s *Server) handleTenantShow(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	t, err := s.Tenants.FindTenant(ctx, chi.URLParam(r, "ref"))
+	if err != nil {
+		return err
+	}
+	members, err := s.Tenants.CountMembers(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	d := s.tenantDetail(t)
+	d.Members = strconv.Itoa(members)
+	p := s.page(r, t.Name)
+	p.Flash = s.takeFlash(w, r, adminCookie)
+	render(w, r, http.StatusOK, views.TenantPage(p, d))
+	return nil
+}
+
+func (s *Server) tenantDetail(t *tenancy.Tenant) views.TenantDetail {
+	d := views.TenantDetail{
+		ID: t.ID, Slug: t.Slug, Name: t.Name, Status: string(t.Status), Plan: t.Plan,
+		OwnerID: t.OwnerID, Strategy: string(t.Strategy), SchemaName: t.SchemaName,
+		Created: formatTime(t.CreatedAt), PortalURL: s.tenantURL(t.Slug), Href: tenantPath(t),
+		CanSuspend:  t.Status == tenancy.StatusActive,
+		CanActivate: t.Status == tenancy.StatusSuspended,
+		CanDelete:   t.Status != tenancy.StatusDeleted,
+	}
+	if t.DeletedAt != nil {
+		d.Deleted = formatTime(*t.DeletedAt)
+	}
+	return d
+}
+
+// handleTenantSuspend serves POST /tenants/{ref}/suspend.
+func (s *Server) handleTenantSuspend(w http.ResponseWriter, r *http.Request) error {
+	return s.setTenantStatus(w, r, tenancy.StatusSuspended, "suspended: its portal and API refuse every request")
+}
+
+// handleTenantActivate serves POST /tenants/{ref}/activate.
+func (s *Server) handleTenantActivate(w http.ResponseWriter, r *http.Request) error {
+	return s.setTenantStatus(w, r, tenancy.StatusActive, "activated")
+}
+
+func (s *Server) setTenantStatus(w http.ResponseWriter, r *http.Request, status tenancy.Status, done string) error {
+	t, err := s.Tenants.SetTenantStatus(r.Context(), chi.URLParam(r, "ref"), status)
+	if err != nil {
+		return err
+	}
+	s.audit(r, "set status "+string(status), t)
+	s.setFlash(w, r, adminCookie, "Tenant “"+t.Name+"” "+done+".")
+	http.Redirect(w, r, tenantPath(t), http.StatusSeeOther)
+	return nil
+}
+
+// deletable finds the tenant a delete page is about; a tenant already
+// deleted is a conflict.
+func (s *Server) deletable(r *http.Request) (*tenancy.Tenant, error) {
+	t, err := s.Tenants.FindTenant(r.Context(), chi.URLParam(r, "ref"))
+	if err != nil {
+		return nil, err
+	}
+	if t.Status == tenancy.StatusDeleted {
+		return nil, tenancy.Errorf(tenancy.ECONFLICT, "tenant %s is already deleted", t.Slug)
+	}
+	return t, nil
+}
+
+// handleTenantDeleteForm serves GET /tenants/{ref}/delete: the confirmation.
+func (s *Server) handleTenantDeleteForm(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.deletable(r)
+	if err != nil {
+		return err
+	}
+	render(w, r, http.StatusOK, views.DeleteTenantPage(s.page(r, "Delete "+t.Name), s.tenantDetail(t), views.Form{}))
+	return nil
+}
+
+// handleTenantDelete serves POST /tenants/{ref}/delete. The slug must be
+// typed out, so that a tenant is never deleted by a stray click.
+func (s *Server) handleTenantDelete(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.deletable(r)
+	if err != nil {
+		return err
+	}
+	f := formOf(r, "confirm")
+	if strings.TrimSpace(f.Value("confirm")) != t.Slug {
+		f.Errors["confirm"] = "Type the slug " + t.Slug + " exactly to confirm."
+		render(w, r, http.StatusUnprocessableEntity, views.DeleteTenantPage(s.page(r, "Delete "+t.Name), s.tenantDetail(t), f))
+		return nil
+	}
+	if _, err := s.Tenants.DeleteTenant(r.Context(), t.ID); err != nil {
+		return err
+	}
+	s.audit(r, "delete", t)
+	s.setFlash(w, r, adminCookie, "Tenant “"+t.Name+"” ("+t.Slug+") deleted.")
+	http.Redirect(w, r, "/tenants", http.StatusSeeOther)
+	return nil
+}
+
+// handleStats serves GET /stats.
+func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	st, err := s.Tenants.TenantStats(ctx)
+	if err != nil {
+		return err
+	}
+	plans, err := s.Plans.ListPlans(ctx)
+	if err != nil {
+		return err
+	}
+	v := views.Stats{Total: st.Total}
+	for _, sf := range statusFilters {
+		if status := sf.filter.Status; status != "" {
+			v.Statuses = append(v.Statuses, views.Bar{Key: string(status), Label: sf.label, Value: st.ByStatus[status], Max: max(st.Total, 1)})
+		}
+	}
+	// Every plan that takes tenants is shown, with none too; an archived
+	// plan only while tenants still have it.
+	for _, p := range plans {
+		if n := st.ByPlan[p.Name]; n > 0 || !p.Archived {
+			v.Plans = append(v.Plans, views.Bar{Key: p.Name, Label: p.Name, Value: n, Max: max(st.Total, 1)})
+		}
+	}
+	render(w, r, http.StatusOK, views.StatsPage(s.page(r, "Statistics"), v))
+	return nil
+}
+
+// audit records what an administrator did to a tenant: the request log
+// line tells which path was posted, not who posted it.
+func (s *Server) audit(r *http.Request, action string, t *tenancy.Tenant) {
+	ctx := r.Context()
+	noteTenant(ctx, t.Slug)
+	s.Log.Info("platform admin action", "action", action, "tenant", t.Slug, "tenant_id", t.ID,
+		"admin", AdminFrom(ctx).Email, "request_id", middleware.GetReqID(ctx))
+}
+
+// tenantPath is a tenant's page in the console.
+func tenantPath(t *tenancy.Tenant) string { return "/tenants/" + url.PathEscape(t.Slug) }
+
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return tenancy.FormatCount(int64(n)) + " " + many
 }

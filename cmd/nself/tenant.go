@@ -133,7 +133,7 @@ func (a *app) tenantCreateCommand() *cobra.Command {
 			fmt.Fprintf(a.Out, "  URL: %s\n", url)
 			if c.PasswordToken != "" {
 				fmt.Fprintf(a.Out, "  Set-password link for the owner (single use, expires in %s): %s\n",
-					hours(postgres.PasswordTokenTTL), passwordLink(url, c.PasswordToken))
+					hours(tenancy.SetPasswordTokenTTL), passwordLink(url, c.PasswordToken))
 			}
 			return nil
 		},

@@ -53,7 +53,7 @@ func (a *app) userCreateCommand() *cobra.Command {
 			fmt.Fprintf(a.Out, "  Tenant: %s\n", t.Slug)
 			if token != "" {
 				fmt.Fprintf(a.Out, "  Set-password link (single use, expires in %s): %s\n",
-					hours(postgres.PasswordTokenTTL), passwordLink(a.cfg.TenantURL(t.Slug), token))
+					hours(tenancy.SetPasswordTokenTTL), passwordLink(a.cfg.TenantURL(t.Slug), token))
 			}
 			return nil
 		},

@@ -20,9 +20,6 @@ import (
 // process caching tenants can drop its copy.
 const ChangeChannel = "nself_tenant_changed"
 
-// PasswordTokenTTL is how long a one-time set-password link stays valid.
-const PasswordTokenTTL = 72 * time.Hour
-
 // TenantService implements tenancy.TenantService on the platform path.
 type TenantService struct {
 	db *DB
@@ -226,7 +223,7 @@ func (s *TenantService) createOwner(ctx context.Context, tx pgx.Tx, out *tenancy
 			return err
 		}
 		if hash == nil {
-			if out.PasswordToken, err = issuePasswordToken(ctx, tx, t.ID, u.ID, "set", PasswordTokenTTL); err != nil {
+			if out.PasswordToken, err = issuePasswordToken(ctx, tx, t.ID, u.ID, "set", tenancy.SetPasswordTokenTTL); err != nil {
 				return err
 			}
 		}
@@ -239,7 +236,7 @@ func (s *TenantService) createOwner(ctx context.Context, tx pgx.Tx, out *tenancy
 		}
 		if passwordHash == nil {
 			var err error
-			if out.PasswordToken, err = issuePasswordToken(ctx, tx, t.ID, u.ID, "set", PasswordTokenTTL); err != nil {
+			if out.PasswordToken, err = issuePasswordToken(ctx, tx, t.ID, u.ID, "set", tenancy.SetPasswordTokenTTL); err != nil {
 				return err
 			}
 		}

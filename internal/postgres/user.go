@@ -56,7 +56,7 @@ func (s *UserService) CreateUser(ctx context.Context, tenantID string, in tenanc
 		}
 		if hash == nil {
 			var err error
-			token, err = issuePasswordToken(ctx, tx, tenantID, u.ID, "set", PasswordTokenTTL)
+			token, err = issuePasswordToken(ctx, tx, tenantID, u.ID, "set", tenancy.SetPasswordTokenTTL)
 			return err
 		}
 		return nil

@@ -12,6 +12,9 @@ const (
 	AbsoluteTimeout = 24 * time.Hour
 	// ResetTokenTTL is how long a password reset link stays valid.
 	ResetTokenTTL = time.Hour
+	// SetPasswordTokenTTL is how long the link that lets a new account
+	// set its first password stays valid.
+	SetPasswordTokenTTL = 72 * time.Hour
 )
 
 // ErrBadCredentials is the one answer to a failed sign-in, whether the

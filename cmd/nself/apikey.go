@@ -16,11 +16,7 @@ func (a *app) apikeyCommand() *cobra.Command {
 			Args:  args(2, 2),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				ctx := cmd.Context()
-				svc, err := a.tenants(ctx)
-				if err != nil {
-					return err
-				}
-				t, err := svc.FindTenant(ctx, args[0])
+				t, err := a.tenantArg(ctx, args[0])
 				if err != nil {
 					return err
 				}
@@ -40,11 +36,7 @@ func (a *app) apikeyCommand() *cobra.Command {
 			Args:  args(1, 1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				ctx := cmd.Context()
-				svc, err := a.tenants(ctx)
-				if err != nil {
-					return err
-				}
-				t, err := svc.FindTenant(ctx, args[0])
+				t, err := a.tenantArg(ctx, args[0])
 				if err != nil {
 					return err
 				}
@@ -73,11 +65,7 @@ func (a *app) apikeyCommand() *cobra.Command {
 			Args:  args(2, 2),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				ctx := cmd.Context()
-				svc, err := a.tenants(ctx)
-				if err != nil {
-					return err
-				}
-				t, err := svc.FindTenant(ctx, args[0])
+				t, err := a.tenantArg(ctx, args[0])
 				if err != nil {
 					return err
 				}

@@ -36,6 +36,15 @@ func (a *app) tenants(ctx context.Context) (*postgres.TenantService, error) {
 	return postgres.NewTenantService(db, a.cfg.Strategy), nil
 }
 
+// tenantArg opens the database and finds the tenant an argument names.
+func (a *app) tenantArg(ctx context.Context, ref string) (*tenancy.Tenant, error) {
+	svc, err := a.tenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return svc.FindTenant(ctx, ref)
+}
+
 // DefaultTenantSlug is the tenant that init creates for existing data.
 const DefaultTenantSlug = "default"
 

@@ -37,11 +37,7 @@ func (a *app) userCreateCommand() *cobra.Command {
 				}
 				in.Password = pw
 			}
-			svc, err := a.tenants(ctx)
-			if err != nil {
-				return err
-			}
-			t, err := svc.FindTenant(ctx, args[0])
+			t, err := a.tenantArg(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -93,11 +89,7 @@ func (a *app) userListCommand() *cobra.Command {
 		Args:  args(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			svc, err := a.tenants(ctx)
-			if err != nil {
-				return err
-			}
-			t, err := svc.FindTenant(ctx, args[0])
+			t, err := a.tenantArg(ctx, args[0])
 			if err != nil {
 				return err
 			}

@@ -89,14 +89,11 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, tenantID, name, create
 // ListAPIKeys lists a tenant's keys, newest first, revoked ones included.
 func (s *APIKeyService) ListAPIKeys(ctx context.Context, tenantID string) ([]*tenancy.APIKey, error) {
 	var keys []*tenancy.APIKey
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+apiKeyColumns+` FROM auth.api_keys WHERE tenant_id = $1 ORDER BY created_at DESC`, tenantID)
-		if err != nil {
-			return err
-		}
+	err := readInTenant(ctx, s.db.App, tenantID, "", func(rows pgx.Rows) error {
+		var err error
 		keys, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*tenancy.APIKey, error) { return scanAPIKey(r) })
 		return err
-	})
+	}, `SELECT `+apiKeyColumns+` FROM auth.api_keys WHERE tenant_id = $1 ORDER BY created_at DESC`, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("list API keys: %w", err)
 	}
@@ -126,30 +123,38 @@ func (s *APIKeyService) RevokeAPIKey(ctx context.Context, tenantID, prefix strin
 var errBadKey = tenancy.Errorf(tenancy.ENOTFOUND, "invalid or revoked API key")
 
 // AuthenticateAPIKey finds the live key matching secret, in the context of
-// the tenant the key names.
+// the tenant the key names. It runs on every API request: one round trip,
+// plus a write at most once a minute to record the key's use.
 func (s *APIKeyService) AuthenticateAPIKey(ctx context.Context, secret string) (*tenancy.APIKey, error) {
 	tenantID, ok := ParseAPIKey(secret)
 	if !ok {
 		return nil, errBadKey
 	}
 	var k *tenancy.APIKey
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+	err := readInTenant(ctx, s.db.App, tenantID, "", func(rows pgx.Rows) error {
+		if !rows.Next() {
+			return nil
+		}
 		var err error
-		k, err = scanAPIKey(tx.QueryRow(ctx, `
-			SELECT `+apiKeyColumns+` FROM auth.api_keys
-			WHERE tenant_id = $1 AND key_hash = $2 AND revoked_at IS NULL`, tenantID, tenancy.HashSecret(secret)))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return errBadKey
-		} else if err != nil {
-			return err
-		}
-		if k.LastUsedAt == nil || time.Since(*k.LastUsedAt) > lastSeenGranularity {
-			_, err = tx.Exec(ctx, `UPDATE auth.api_keys SET last_used_at = now() WHERE tenant_id = $1 AND id = $2`, tenantID, k.ID)
-		}
+		k, err = scanAPIKey(rows)
 		return err
-	})
+	}, `
+		SELECT `+apiKeyColumns+` FROM auth.api_keys
+		WHERE tenant_id = $1 AND key_hash = $2 AND revoked_at IS NULL`, tenantID, tenancy.HashSecret(secret))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("authenticate API key: %w", err)
+	}
+	if k == nil {
+		return nil, errBadKey
+	}
+	if k.LastUsedAt == nil || time.Since(*k.LastUsedAt) > lastSeenGranularity {
+		err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `UPDATE auth.api_keys SET last_used_at = now() WHERE tenant_id = $1 AND id = $2`, tenantID, k.ID)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("record API key use: %w", err)
+		}
 	}
 	return k, nil
 }

@@ -52,7 +52,7 @@ func (s *AuthService) SignIn(ctx context.Context, tenantID, email, pw string, me
 			SELECT u.id, u.email, u.name, u.created_at, u.password_hash, m.role
 			FROM auth.users u
 			LEFT JOIN tenants.tenant_members m ON m.tenant_id = u.tenant_id AND m.user_id = u.id
-			WHERE u.tenant_id = $1 AND lower(u.email) = lower($2)`, tenantID, email).
+			WHERE u.tenant_id = $1 AND u.email_lower = lower($2)`, tenantID, email).
 			Scan(&id.User.ID, &id.User.Email, &id.User.Name, &id.User.CreatedAt, &hash, &role)
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && hash == nil) {
 			password.Check(pw, dummyHash)
@@ -99,43 +99,55 @@ func interval(d time.Duration) string { return fmt.Sprintf("%d seconds", int(d.S
 
 var errNoSession = tenancy.Errorf(tenancy.ENOTFOUND, "Your session has ended. Please sign in again.")
 
-// Identify returns the identity behind a session token.
+// Identify returns the identity behind a session token. It runs on every
+// signed-in request, so the lookup is one round trip; only a session that
+// has ended, or whose last-seen time is a minute old, is written to.
 func (s *AuthService) Identify(ctx context.Context, tenantID, token string) (*tenancy.Identity, error) {
 	if token == "" || !tenancy.IsUUID(tenantID) {
 		return nil, errNoSession
 	}
 	id := &tenancy.Identity{User: &tenancy.User{TenantID: tenantID}}
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		var lastSeen, expires time.Time
-		var role *string
-		var now time.Time
-		err := tx.QueryRow(ctx, `
-			SELECT s.id, s.last_seen_at, s.expires_at, now(),
-			       u.id, u.email, u.name, u.created_at, m.role
-			FROM auth.sessions s
-			JOIN auth.users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
-			LEFT JOIN tenants.tenant_members m ON m.tenant_id = s.tenant_id AND m.user_id = s.user_id
-			WHERE s.tenant_id = $1 AND s.token_hash = $2`, tenantID, tenancy.HashSecret(token)).
-			Scan(&id.SessionID, &lastSeen, &expires, &now, &id.User.ID, &id.User.Email, &id.User.Name, &id.User.CreatedAt, &role)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return errNoSession
-		} else if err != nil {
-			return err
+	var lastSeen, expires, now time.Time
+	var role *string
+	found := false
+	err := readInTenant(ctx, s.db.App, tenantID, "", func(rows pgx.Rows) error {
+		if !rows.Next() {
+			return nil
 		}
-		if !now.Before(expires) || now.Sub(lastSeen) > tenancy.IdleTimeout || role == nil {
-			if _, err := tx.Exec(ctx, `DELETE FROM auth.sessions WHERE tenant_id = $1 AND id = $2`, tenantID, id.SessionID); err != nil {
-				return err
-			}
-			return errNoSession
-		}
-		id.Role = tenancy.Role(*role)
-		if now.Sub(lastSeen) > lastSeenGranularity {
-			_, err = tx.Exec(ctx, `UPDATE auth.sessions SET last_seen_at = now() WHERE tenant_id = $1 AND id = $2`, tenantID, id.SessionID)
-		}
-		return err
-	})
+		found = true
+		return rows.Scan(&id.SessionID, &lastSeen, &expires, &now, &id.User.ID, &id.User.Email, &id.User.Name, &id.User.CreatedAt, &role)
+	}, `
+		SELECT s.id, s.last_seen_at, s.expires_at, now(),
+		       u.id, u.email, u.name, u.created_at, m.role
+		FROM auth.sessions s
+		JOIN auth.users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
+		LEFT JOIN tenants.tenant_members m ON m.tenant_id = s.tenant_id AND m.user_id = s.user_id
+		WHERE s.tenant_id = $1 AND s.token_hash = $2`, tenantID, tenancy.HashSecret(token))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("identify: %w", err)
+	}
+	if !found {
+		return nil, errNoSession
+	}
+	if !now.Before(expires) || now.Sub(lastSeen) > tenancy.IdleTimeout || role == nil {
+		err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `DELETE FROM auth.sessions WHERE tenant_id = $1 AND id = $2`, tenantID, id.SessionID)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("end session: %w", err)
+		}
+		return nil, errNoSession
+	}
+	id.Role = tenancy.Role(*role)
+	if now.Sub(lastSeen) > lastSeenGranularity {
+		err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `UPDATE auth.sessions SET last_seen_at = now() WHERE tenant_id = $1 AND id = $2`, tenantID, id.SessionID)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("touch session: %w", err)
+		}
 	}
 	return id, nil
 }
@@ -163,7 +175,7 @@ func (s *AuthService) RequestPasswordReset(ctx context.Context, tenantID, email 
 		found := &tenancy.User{TenantID: tenantID}
 		err := tx.QueryRow(ctx, `
 			SELECT id, email, name, created_at FROM auth.users
-			WHERE tenant_id = $1 AND lower(email) = lower($2)`, tenantID, email).
+			WHERE tenant_id = $1 AND email_lower = lower($2)`, tenantID, email).
 			Scan(&found.ID, &found.Email, &found.Name, &found.CreatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil

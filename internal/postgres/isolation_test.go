@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
 )
 
@@ -258,4 +259,64 @@ func TestContextFunctions(t *testing.T) {
 	if err := tx.QueryRow(ctx, `SELECT tenants.current_tenant_id()::text`).Scan(&tenant); err != nil || tenant != a.ID {
 		t.Errorf("after SET LOCAL: %q, %v", tenant, err)
 	}
+}
+
+// The one-round-trip reads of the services leave nothing of the tenant on
+// the connection either.
+func TestIsolationPipelinedReadsLeaveNoContext(t *testing.T) {
+	t.Parallel()
+	db := mustOpenDB(t)
+	a := mustCreateTenant(t, db, "tenant-a", tenancy.StrategyRLS)
+	mustCreateUser(t, db, a.ID, "ann@a.example")
+	ctx := context.Background()
+	cfg := db.App.Config().Copy()
+	cfg.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	one := &postgres.DB{App: pool, Admin: db.Admin, AppRole: db.AppRole, SchemaPrefix: db.SchemaPrefix}
+	users, total, err := postgres.NewUserService(one).ListUsers(ctx, a.ID, tenancy.UserFilter{})
+	if err != nil || total != 1 || len(users) != 1 {
+		t.Fatalf("list: %d users, %v", total, err)
+	}
+	// A failing read must not leave its context behind either.
+	if _, _, err := postgres.NewUserService(one).ListUsers(ctx, "not-a-uuid", tenancy.UserFilter{}); err == nil {
+		t.Error("a bad tenant id was accepted")
+	}
+	var visible int
+	var setting *string
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM auth.users), NULLIF(current_setting('hasura.user', true), '')`).Scan(&visible, &setting); err != nil {
+		t.Fatal(err)
+	}
+	if visible != 0 || setting != nil {
+		t.Errorf("after a pipelined read: %d users visible, setting %v", visible, setting)
+	}
+}
+
+// Signing in looks a user up by email through an index, row-level
+// security notwithstanding (lower(email) would not be allowed ahead of the
+// policy; the stored email_lower column is).
+func TestEmailLookupUsesIndexUnderRLS(t *testing.T) {
+	t.Parallel()
+	db := mustOpenDB(t)
+	a := mustCreateTenant(t, db, "tenant-a", tenancy.StrategyRLS)
+	asTenant(t, db, a.ID, func(tx pgx.Tx) {
+		if _, err := tx.Exec(context.Background(), `SET LOCAL enable_seqscan = off`); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := tx.Query(context.Background(), `EXPLAIN SELECT id FROM auth.users WHERE tenant_id = $1 AND email_lower = lower($2)`, a.ID, "Ann@A.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := strings.Join(lines, "\n")
+		if !strings.Contains(plan, "users_tenant_email") || !strings.Contains(plan, "email_lower = ") || strings.Contains(plan, "Filter: (email_lower") {
+			t.Errorf("the email lookup does not use the email index:\n%s", plan)
+		}
+	})
 }

@@ -512,11 +512,16 @@ func deleteTenantRows(ctx context.Context, tx pgx.Tx, tenantID string) error {
 // application role like any tenant data.
 func (s *TenantService) CountMembers(ctx context.Context, tenantID string) (int, error) {
 	var n int
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `
-			SELECT count(*) FROM tenants.tenant_members WHERE tenant_id = $1`, tenantID).Scan(&n)
-	})
-	return n, err
+	err := readInTenant(ctx, s.db.App, tenantID, "", func(rows pgx.Rows) error {
+		if rows.Next() {
+			return rows.Scan(&n)
+		}
+		return nil
+	}, `SELECT count(*) FROM tenants.tenant_members WHERE tenant_id = $1`, tenantID)
+	if err != nil {
+		return 0, fmt.Errorf("count members: %w", err)
+	}
+	return n, nil
 }
 
 // TenantStats counts all tenants by status and by plan.

@@ -23,9 +23,6 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error 
 // optionally the user) set for that transaction only, so the pooled
 // connection carries nothing into the next one.
 func inTenant(ctx context.Context, pool *pgxpool.Pool, tenantID, userID string, fn func(pgx.Tx) error) error {
-	if !tenancy.IsUUID(tenantID) {
-		return tenancy.Errorf(tenancy.EINVALID, "tenant id %s is not a uuid", tenancy.Quote(tenantID))
-	}
 	return inTx(ctx, pool, func(tx pgx.Tx) error {
 		if err := setTenant(ctx, tx, tenantID, userID); err != nil {
 			return err
@@ -34,18 +31,62 @@ func inTenant(ctx context.Context, pool *pgxpool.Pool, tenantID, userID string, 
 	})
 }
 
-// setTenant sets the tenant context for the rest of tx. It is a statement
-// of its own: tenants.set_context runs SET LOCAL with the ids as bound
-// parameters, which a distributed PostgreSQL forwards to its workers.
+// setTenant sets the tenant context for the rest of tx, as a statement of
+// its own: SET LOCAL "hasura.user", which a distributed PostgreSQL forwards
+// to its workers and which ends with the transaction.
 func setTenant(ctx context.Context, tx pgx.Tx, tenantID, userID string) error {
-	var user any
-	if userID != "" {
-		user = userID
+	stmt, err := setTenantSQL(tenantID, userID)
+	if err != nil {
+		return err
 	}
-	if _, err := tx.Exec(ctx, `SELECT tenants.set_context($1, $2)`, tenantID, user); err != nil {
+	if _, err := tx.Exec(ctx, stmt); err != nil {
 		return fmt.Errorf("set tenant context: %w", err)
 	}
 	return nil
+}
+
+// setTenantSQL is the SET LOCAL statement for a tenant and user. SET takes
+// no parameters, so the ids are written into it; both are checked to be
+// uuids first (hex digits and hyphens only), so nothing can escape the
+// literal. tenants.set_context does the same from SQL.
+func setTenantSQL(tenantID, userID string) (string, error) {
+	if !tenancy.IsUUID(tenantID) {
+		return "", tenancy.Errorf(tenancy.EINVALID, "tenant id %s is not a uuid", tenancy.Quote(tenantID))
+	}
+	user := "null"
+	if userID != "" {
+		if !tenancy.IsUUID(userID) {
+			return "", tenancy.Errorf(tenancy.EINVALID, "user id %s is not a uuid", tenancy.Quote(userID))
+		}
+		user = `"` + strings.ToLower(userID) + `"`
+	}
+	return `SET LOCAL "hasura.user" = '{"x-hasura-tenant-id": "` + strings.ToLower(tenantID) + `", "x-hasura-user-id": ` + user + `}'`, nil
+}
+
+// readInTenant runs one read-only query in the tenant's context in a single
+// round trip: BEGIN, SET LOCAL, the query and COMMIT travel together as a
+// pipeline of separate statements. scan reads the query's rows. It is for
+// hot read paths, where the round trips of a transaction would cost more
+// than the query.
+func readInTenant(ctx context.Context, pool *pgxpool.Pool, tenantID, userID string, scan func(pgx.Rows) error, sql string, args ...any) error {
+	set, err := setTenantSQL(tenantID, userID)
+	if err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN READ ONLY`)
+	b.Queue(set)
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		defer rows.Close()
+		if err := scan(rows); err != nil {
+			return err
+		}
+		return rows.Err()
+	})
+	b.Queue(`COMMIT`)
+	// A failure leaves the connection inside a failed transaction; the pool
+	// discards such connections on release rather than reuse them.
+	return pool.SendBatch(ctx, b).Close()
 }
 
 // constraintErrors turns a unique or check violation into a message a person

@@ -95,18 +95,7 @@ func (s *UserService) ListUsers(ctx context.Context, tenantID string, f tenancy.
 	}
 	var out []*tenancy.User
 	total := 0
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
-			SELECT id, tenant_id, email, name, created_at, count(*) OVER ()
-			FROM auth.users
-			WHERE tenant_id = $1
-			  AND ($2 = '' OR email ILIKE $2 ESCAPE '\' OR name ILIKE $2 ESCAPE '\')
-			ORDER BY created_at, id
-			LIMIT $3 OFFSET $4`, tenantID, likePattern(f.Query), limit, f.Offset)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
+	err := readInTenant(ctx, s.db.App, tenantID, "", func(rows pgx.Rows) error {
 		for rows.Next() {
 			var u tenancy.User
 			if err := rows.Scan(&u.ID, &u.TenantID, &u.Email, &u.Name, &u.CreatedAt, &total); err != nil {
@@ -114,8 +103,14 @@ func (s *UserService) ListUsers(ctx context.Context, tenantID string, f tenancy.
 			}
 			out = append(out, &u)
 		}
-		return rows.Err()
-	})
+		return nil
+	}, `
+		SELECT id, tenant_id, email, name, created_at, count(*) OVER ()
+		FROM auth.users
+		WHERE tenant_id = $1
+		  AND ($2 = '' OR email ILIKE $2 ESCAPE '\' OR name ILIKE $2 ESCAPE '\')
+		ORDER BY created_at, id
+		LIMIT $3 OFFSET $4`, tenantID, likePattern(f.Query), limit, f.Offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
 	}

@@ -1,4 +1,7 @@
 package postgres
 
-// postgresTranslate exposes translate to the tests of this package.
-var PostgresTranslate = translate
+// Exposed to the tests and benchmarks of this package.
+var (
+	PostgresTranslate = translate
+	ReadInTenant      = readInTenant
+)

@@ -58,10 +58,10 @@ func (s *Server) loadAdminSession(next http.Handler) http.Handler {
 				s.Error(w, r, err)
 				return
 			}
-		} else if anon, _ := sess.Values[keyAnon].(string); anon != "" {
-			ctx = withCSRF(ctx, s.csrfToken(anon))
+		} else if seed := anonSeed(r, adminCookie); seed != "" {
+			ctx = withCSRF(ctx, s.csrfToken(seed))
 		}
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, withContext(r, ctx))
 	})
 }
 

@@ -81,8 +81,7 @@ func (s *Server) authenticateAPI(next http.Handler) http.Handler {
 			fail(http.StatusForbidden, "this account is suspended")
 			return
 		}
-		noteTenant(ctx, t.Slug)
-		next.ServeHTTP(w, r.WithContext(withTenant(ctx, t)))
+		next.ServeHTTP(w, withContext(r, withTenant(ctx, t)))
 	})
 }
 

@@ -23,7 +23,7 @@ import (
 
 // testEnv is a running server on its own database, with real services.
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	db     *postgres.DB
 	srv    *httptest.Server
 	server *web.Server
@@ -45,7 +45,7 @@ const (
 	internalToken = "internal-service-token-0123456789abcdef"
 )
 
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t testing.TB) *testEnv {
 	t.Helper()
 	db := pgtest.New(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -84,7 +84,7 @@ func newEnv(t *testing.T) *testEnv {
 // client is a browser-like client for one host: it keeps cookies and
 // sends every request to the test server, whatever the host.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	env  *testEnv
 	host string
 	http *http.Client

@@ -17,26 +17,26 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		// The tenant is known only after routing; a holder is filled later.
-		holder := &requestLog{}
-		next.ServeHTTP(ww, r.WithContext(withRequestLog(r.Context(), holder)))
-		attrs := []any{
-			"method", r.Method, "host", r.Host, "path", r.URL.Path,
-			"status", ww.Status(), "bytes", ww.BytesWritten(),
-			"duration", time.Since(start).Round(time.Microsecond).String(),
-			"request_id", middleware.GetReqID(r.Context()),
-		}
-		if holder.tenant != "" {
-			attrs = append(attrs, "tenant", holder.tenant)
+		// The tenant is known only after routing; the state is filled later.
+		ctx, holder := withState(r.Context())
+		next.ServeHTTP(ww, r.WithContext(ctx))
+		attrs := make([]slog.Attr, 0, 11)
+		attrs = append(attrs,
+			slog.String("method", r.Method), slog.String("host", r.Host), slog.String("path", r.URL.Path),
+			slog.Int("status", ww.Status()), slog.Int("bytes", ww.BytesWritten()),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("request_id", middleware.GetReqID(r.Context())))
+		if holder.logTenant != "" {
+			attrs = append(attrs, slog.String("tenant", holder.logTenant))
 		}
 		if holder.err != nil {
-			attrs = append(attrs, "err", holder.err.Error())
+			attrs = append(attrs, slog.String("err", holder.err.Error()))
 		}
 		level := slog.LevelInfo
 		if ww.Status() >= 500 {
 			level = slog.LevelError
 		}
-		s.Log.Log(r.Context(), level, "request", attrs...)
+		s.Log.LogAttrs(r.Context(), level, "request", attrs...)
 	})
 }
 
@@ -61,27 +61,36 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-// securityHeaders sets the headers every response carries.
+// securityHeaders sets the headers every response carries. The values are
+// built once and shared: net/http never changes a header's slice.
 func (s *Server) securityHeaders(next http.Handler) http.Handler {
+	fixed := map[string][]string{
+		"Content-Security-Policy":    {contentSecurityPolicy},
+		"X-Content-Type-Options":     {"nosniff"},
+		"X-Frame-Options":            {"DENY"},
+		"Referrer-Policy":            {"strict-origin-when-cross-origin"},
+		"Permissions-Policy":         {"camera=(), microphone=(), geolocation=()"},
+		"Cross-Origin-Opener-Policy": {"same-origin"},
+	}
+	if s.Config.Secure {
+		fixed["Strict-Transport-Security"] = []string{"max-age=31536000; includeSubDomains"}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		if s.Config.Secure {
-			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		for k, v := range fixed {
+			h[k] = v
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// limitBody bounds every request body.
+// limitBody bounds every request body. A request without one (most GETs)
+// has nothing to bound.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, s.Config.MaxBodyBytes)
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, s.Config.MaxBodyBytes)
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -50,24 +50,37 @@ func (s *Server) loadTenantSession(next http.Handler) http.Handler {
 				s.Error(w, r, err)
 				return
 			}
-		} else if anon, _ := sess.Values[keyAnon].(string); anon != "" {
-			ctx = withCSRF(ctx, s.csrfToken(anon))
+		} else if seed := anonSeed(r, tenantCookie); seed != "" {
+			ctx = withCSRF(ctx, s.csrfToken(seed))
 		}
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, withContext(r, ctx))
 	})
 }
 
 // withAnonCSRF gives an anonymous visitor a CSRF seed, so the forms on the
-// page can be checked when posted.
+// page can be checked when posted. The seed is a random value in a cookie
+// of its own: a token is worth something only with the cookie it was made
+// from, and the cookie only on this host. It is set without the session
+// machinery because landing pages are the hottest path of the portal.
 func (s *Server) withAnonCSRF(w http.ResponseWriter, r *http.Request, cookie string) *http.Request {
 	if CSRFFrom(r.Context()) != "" {
 		return r
 	}
-	sess := s.session(r, cookie)
 	seed, _ := tenancy.NewSecret()
-	sess.Values[keyAnon] = seed
-	sess.Save(r, w)
-	return r.WithContext(withCSRF(r.Context(), s.csrfToken(seed)))
+	http.SetCookie(w, &http.Cookie{
+		Name: cookie + "_csrf", Value: seed, Path: "/",
+		HttpOnly: true, Secure: s.Config.Secure, SameSite: http.SameSiteLaxMode,
+	})
+	return withContext(r, withCSRF(r.Context(), s.csrfToken(seed)))
+}
+
+// anonSeed returns an anonymous visitor's CSRF seed, if they have one.
+func anonSeed(r *http.Request, cookie string) string {
+	c, err := r.Cookie(cookie + "_csrf")
+	if err != nil || len(c.Value) < 32 {
+		return ""
+	}
+	return c.Value
 }
 
 // guestsReadOnly answers 403 to every state-changing request of a guest,

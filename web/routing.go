@@ -51,8 +51,7 @@ func (s *Server) siteRouter() http.Handler {
 			if !s.tenantServes(w, r, t) {
 				return
 			}
-			noteTenant(r.Context(), t.Slug)
-			tenant.ServeHTTP(w, r.WithContext(withTenant(r.Context(), t)))
+			tenant.ServeHTTP(w, withContext(r, withTenant(r.Context(), t)))
 		}
 	})
 }

@@ -23,7 +23,6 @@ const (
 const (
 	keyToken  = "token"  // the server-side session's secret
 	keyTenant = "tenant" // the tenant the session belongs to
-	keyAnon   = "anon"   // a random seed for anonymous visitors' CSRF tokens
 	keyFlash  = "flash"
 )
 
@@ -66,6 +65,10 @@ func (s *Server) csrfToken(seed string) string {
 // session returns the request's session cookie; a cookie that fails to
 // verify gives a new, empty session.
 func (s *Server) session(r *http.Request, name string) *sessions.Session {
+	if _, err := r.Cookie(name); err != nil {
+		// No cookie, nothing to decode: most anonymous requests.
+		return s.freshSession(r, name)
+	}
 	sess, err := s.cookies().Get(r, name)
 	if err != nil {
 		sess, _ = s.cookies().New(r, name)
@@ -99,6 +102,9 @@ func (s *Server) setFlash(w http.ResponseWriter, r *http.Request, name, msg stri
 
 // takeFlash returns the message kept for this page, and forgets it.
 func (s *Server) takeFlash(w http.ResponseWriter, r *http.Request, name string) string {
+	if _, err := r.Cookie(name); err != nil {
+		return ""
+	}
 	sess := s.session(r, name)
 	msg, _ := sess.Values[keyFlash].(string)
 	if msg != "" {

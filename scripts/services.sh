@@ -160,11 +160,18 @@ launch() {
 	echo "$!" >"$(pid_file "$svc")"
 }
 
-# Waits until probe succeeds; fails early when the process dies.
+# Waits until probe succeeds; fails early when the process dies. Right
+# after launch the process may not have exec'd the service yet (its command
+# line is still this script's), so only its death counts here, not its name.
 wait_ready() {
-	local svc=$1 bin=$2 probe=$3 deadline=$((SECONDS + READY_TIMEOUT))
+	local svc=$1 bin=$2 probe=$3 deadline=$((SECONDS + READY_TIMEOUT)) pid=""
+	[[ -r $(pid_file "$svc") ]] && read -r pid <"$(pid_file "$svc")"
 	until "$probe"; do
-		service_pid "$svc" "$bin" >/dev/null || fail_service "$svc" "exited during start-up"
+		if [[ $pid =~ ^[0-9]+$ ]]; then
+			alive "$pid" || fail_service "$svc" "exited during start-up"
+		else
+			service_pid "$svc" "$bin" >/dev/null || fail_service "$svc" "exited during start-up"
+		fi
 		((SECONDS < deadline)) || fail_service "$svc" "not ready after ${READY_TIMEOUT}s"
 		sleep 0.2
 	done

@@ -101,32 +101,25 @@ func (s *Server) handleAdminSignIn(w http.ResponseWriter, r *http.Request) error
 	f.Values["password"] = ""
 	p := s.page(r, "Sign in")
 
-	account := "admin-signin|" + strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
-	address := "admin-signin|" + clientIP(r)
-	for _, k := range []struct {
-		key string
-		max int
-	}{{account, maxAccountFailure}, {address, maxAddressFailure}} {
-		if blocked, wait := s.limiter.blocked(k.key, k.max); blocked {
-			f.Error = tooManyAttempts(wait)
-			render(w, r, http.StatusTooManyRequests, views.AdminSignIn(p, f))
-			return nil
-		}
+	keys := newSignInKeys("admin", r.PostFormValue("email"), clientIP(r))
+	if blocked, wait := s.limiter.signInBlocked(keys); blocked {
+		f.Error = tooManyAttempts(wait)
+		render(w, r, http.StatusTooManyRequests, views.AdminSignIn(p, f))
+		return nil
 	}
 
 	token, _, err := s.Admins.AdminSignIn(ctx, r.PostFormValue("email"), r.PostFormValue("password"))
 	switch code := tenancy.ErrorCode(err); code {
 	case "":
 	case tenancy.EINVALID:
-		s.limiter.fail(account)
-		s.limiter.fail(address)
+		s.limiter.signInFailed(keys)
 		f.Error = tenancy.ErrorMessage(err)
 		render(w, r, statusOf(code), views.AdminSignIn(p, f))
 		return nil
 	default:
 		return err
 	}
-	s.limiter.reset(account)
+	s.limiter.reset(keys.account)
 
 	// A new session on every sign-in; the one before, if any, ends.
 	if old, _ := s.session(r, adminCookie).Values[keyToken].(string); old != "" {

@@ -5,7 +5,6 @@ import (
 	"html"
 	"math"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -38,17 +37,11 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) error {
 	f.Values["password"] = ""
 	p := s.page(r, "Sign in")
 
-	account := "signin|" + t.ID + "|" + strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
-	address := "signin|" + clientIP(r)
-	for _, k := range []struct {
-		key string
-		max int
-	}{{account, maxAccountFailure}, {address, maxAddressFailure}} {
-		if blocked, wait := s.limiter.blocked(k.key, k.max); blocked {
-			f.Error = tooManyAttempts(wait)
-			render(w, r, http.StatusTooManyRequests, views.SignIn(p, f, "/signin"))
-			return nil
-		}
+	keys := newSignInKeys(t.ID, r.PostFormValue("email"), clientIP(r))
+	if blocked, wait := s.limiter.signInBlocked(keys); blocked {
+		f.Error = tooManyAttempts(wait)
+		render(w, r, http.StatusTooManyRequests, views.SignIn(p, f, "/signin"))
+		return nil
 	}
 
 	token, _, err := s.Auth.SignIn(ctx, t.ID, r.PostFormValue("email"), r.PostFormValue("password"),
@@ -57,8 +50,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) error {
 	case "":
 	case tenancy.EINVALID, tenancy.EFORBIDDEN:
 		if code == tenancy.EINVALID {
-			s.limiter.fail(account)
-			s.limiter.fail(address)
+			s.limiter.signInFailed(keys)
 		}
 		f.Error = tenancy.ErrorMessage(err)
 		render(w, r, statusOf(code), views.SignIn(p, f, "/signin"))
@@ -66,7 +58,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return err
 	}
-	s.limiter.reset(account)
+	s.limiter.reset(keys.account)
 
 	// A new session on every sign-in; the one before, if any, ends.
 	if old, _ := s.session(r, tenantCookie).Values[keyToken].(string); old != "" {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -74,4 +75,31 @@ func (l *attemptLimiter) reset(key string) {
 	l.mu.Lock()
 	delete(l.counts, key)
 	l.mu.Unlock()
+}
+
+// signInKeys are what one sign-in attempt counts against: the account,
+// within its scope (a tenant, or the console), and the client's address,
+// across all scopes, so trying many tenants from one address is limited too.
+type signInKeys struct{ account, address string }
+
+func newSignInKeys(scope, email, clientAddr string) signInKeys {
+	return signInKeys{
+		account: "signin|" + scope + "|" + strings.ToLower(strings.TrimSpace(email)),
+		address: "signin|" + clientAddr,
+	}
+}
+
+// signInBlocked reports whether either key has used up its attempts, and
+// when to try again.
+func (l *attemptLimiter) signInBlocked(k signInKeys) (bool, time.Duration) {
+	if blocked, wait := l.blocked(k.account, maxAccountFailure); blocked {
+		return true, wait
+	}
+	return l.blocked(k.address, maxAddressFailure)
+}
+
+// signInFailed counts a failed attempt against both keys.
+func (l *attemptLimiter) signInFailed(k signInKeys) {
+	l.fail(k.account)
+	l.fail(k.address)
 }

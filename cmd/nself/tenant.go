@@ -23,6 +23,7 @@ func (a *app) tenantCommand() *cobra.Command {
 		a.tenantStatusCommand("activate", tenancy.StatusActive),
 		a.tenantDeleteCommand(),
 		a.tenantStatsCommand(),
+		a.tenantMemberCommand(),
 		a.tenantTestIsolationCommand(),
 	)
 }

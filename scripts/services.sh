@@ -8,7 +8,7 @@
 #   scripts/services.sh status              one line per service
 #   scripts/services.sh env                 settings as export lines: eval "$(scripts/services.sh env)"
 #
-# SERVICE is one of: postgres minio stripe mailpit chromium (none given: all).
+# SERVICE is one of: postgres minio stripe mailpit pebble chromium (none given: all).
 # "chromium" only makes sure Debian's chromium package is installed.
 #
 # Everything the services need (built tools, data, logs, pid files) lives
@@ -23,7 +23,7 @@
 # eval "$(scripts/services.sh start)" works too.
 set -euo pipefail
 
-readonly SERVICES=(postgres minio stripe mailpit chromium)
+readonly SERVICES=(postgres minio stripe mailpit pebble chromium)
 
 # Pinned versions, so every machine runs the same servers. MinIO has no
 # tagged Go module releases: this pseudo-version is the commit `@latest`
@@ -34,6 +34,8 @@ readonly STRIPE_MOCK_MODULE=github.com/stripe/stripe-mock
 readonly STRIPE_MOCK_VERSION=v0.203.0
 readonly MAILPIT_MODULE=github.com/axllent/mailpit
 readonly MAILPIT_VERSION=v1.33.1
+readonly PEBBLE_MODULE=github.com/letsencrypt/pebble/v2/cmd/pebble
+readonly PEBBLE_VERSION=v2.10.3
 
 readonly PG_BIN=/usr/lib/postgresql/15/bin
 readonly PG_PORT=55432
@@ -41,6 +43,7 @@ readonly MINIO_PORT=59000 MINIO_CONSOLE_PORT=59001
 readonly MINIO_USER=nselfminio MINIO_PASSWORD=nselfminiosecret
 readonly STRIPE_HTTP_PORT=12111 STRIPE_HTTPS_PORT=12112
 readonly MAILPIT_HTTP_PORT=58025 MAILPIT_SMTP_PORT=51025
+readonly PEBBLE_PORT=14000 PEBBLE_MANAGEMENT_PORT=15000
 readonly CHROMIUM=/usr/bin/chromium
 
 # How long start waits for a service to answer before giving up.
@@ -469,6 +472,47 @@ start_mailpit() {
 stop_mailpit() { stop_daemon mailpit "$BIN_DIR/mailpit"; }
 status_mailpit() { daemon_status mailpit "$BIN_DIR/mailpit" mailpit_ready; }
 
+# ---------------------------------------------------------------- Pebble
+# The ACME test server, for tests of certificate issuance. Challenges are not
+# validated (PEBBLE_VA_ALWAYS_VALID): the tests check the platform's side of
+# ACME, not DNS or port 80 on this machine.
+
+pebble_ready() { (exec 3<>"/dev/tcp/127.0.0.1/$PEBBLE_PORT") 2>/dev/null; }
+
+# pebble_module_dir is where the module's test certificates are: pebble
+# serves ACME over TLS with them, and clients must trust its minica root.
+pebble_module_dir() {
+	local go
+	go=$(go_path) || die "pebble: Go is needed to find pebble's certificates"
+	printf '%s/github.com/letsencrypt/pebble/v2@%s' "$("$go" env GOMODCACHE)" "$PEBBLE_VERSION"
+}
+
+start_pebble() {
+	local bin=$BIN_DIR/pebble dir conf
+	already_up pebble "$bin" pebble_ready && return 0
+	ensure_go_tool pebble pebble "$PEBBLE_MODULE" "$PEBBLE_VERSION"
+	dir=$(pebble_module_dir)
+	[[ -r $dir/test/certs/localhost/cert.pem ]] || fail_service pebble "pebble's test certificates are missing in $dir"
+	mkdir -p "$DATA_DIR/pebble"
+	conf=$DATA_DIR/pebble/pebble-config.json
+	cat >"$conf" <<JSON
+{"pebble": {
+  "listenAddress": "127.0.0.1:$PEBBLE_PORT",
+  "managementListenAddress": "127.0.0.1:$PEBBLE_MANAGEMENT_PORT",
+  "certificate": "$dir/test/certs/localhost/cert.pem",
+  "privateKey": "$dir/test/certs/localhost/key.pem",
+  "httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "",
+  "externalAccountBindingRequired": false
+}}
+JSON
+	PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_WFE_NONCEREJECT=0 launch pebble "$bin" -config "$conf"
+	wait_ready pebble "$bin" pebble_ready
+	say "pebble: ready on 127.0.0.1:$PEBBLE_PORT"
+}
+
+stop_pebble() { stop_daemon pebble "$BIN_DIR/pebble"; }
+status_pebble() { daemon_status pebble "$BIN_DIR/pebble" pebble_ready; }
+
 # ---------------------------------------------------------------- Chromium
 # Only installed: the browser tests launch it themselves.
 
@@ -503,7 +547,9 @@ print_env() {
 		"SMTP_HOST=127.0.0.1" \
 		"SMTP_PORT=$MAILPIT_SMTP_PORT" \
 		"SMTP_FROM=no-reply@localhost" \
-		"MAILPIT_URL=http://127.0.0.1:$MAILPIT_HTTP_PORT"; do
+		"MAILPIT_URL=http://127.0.0.1:$MAILPIT_HTTP_PORT" \
+		"ACME_TEST_DIRECTORY=https://127.0.0.1:$PEBBLE_PORT/dir" \
+		"ACME_TEST_ROOT=$(pebble_module_dir)/test/certs/pebble.minica.pem"; do
 		printf "export %s='%s'\n" "${kv%%=*}" "${kv#*=}"
 	done
 }

@@ -5,6 +5,7 @@ package web
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/gorilla/sessions"
+	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -61,10 +63,15 @@ type Server struct {
 	Auth     tenancy.AuthService
 	APIKeys  tenancy.APIKeyService
 	Admins   tenancy.AdminService
-	Mailer   tenancy.Mailer
-	DB       Pinger
+	// Domains routes verified custom domains; nil turns them off.
+	Domains DomainResolver
+	// TLS, when set, makes Serve terminate TLS itself.
+	TLS    *TLSServing
+	Mailer tenancy.Mailer
+	DB     Pinger
 
 	limiter *attemptLimiter
+	policy  *TLSPolicy
 	scheme  string
 	store   *sessions.CookieStore
 }
@@ -86,19 +93,76 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/healthz", s.handleHealth)
 	r.Get("/readyz", s.handleReady)
 	r.Handle("/static/*", staticHandler())
+	r.Get("/internal/tls/allow", s.tlsPolicy().handleTLSAllow)
 	r.Handle("/*", s.siteRouter())
 	return r
 }
 
 // Serve listens on addr until ctx ends, then shuts down gracefully:
-// requests in flight get up to grace to finish.
+// requests in flight get up to grace to finish. With TLS set, it also
+// serves HTTPS on TLS.Addr with certificates from TLS.Manager, and the
+// plain listener answers ACME HTTP challenges.
 func (s *Server) Serve(ctx context.Context, addr string, grace time.Duration, ready func(net.Addr)) error {
+	h := s.Handler()
+	servers := []*http.Server{s.httpServer(h)}
+	listeners := []net.Listener{}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{
-		Handler:           s.Handler(),
+	listeners = append(listeners, ln)
+	if s.TLS != nil {
+		servers[0].Handler = s.TLS.Manager.HTTPHandler(h)
+		tlsSrv := s.httpServer(h)
+		tlsSrv.TLSConfig = TLSConfig(s.TLS.Manager)
+		tln, err := net.Listen("tcp", s.TLS.Addr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s: %w", s.TLS.Addr, err)
+		}
+		servers = append(servers, tlsSrv)
+		listeners = append(listeners, tls.NewListener(tln, tlsSrv.TLSConfig))
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
+	}
+	select {
+	case err := <-errc:
+		for _, srv := range servers {
+			srv.Close()
+		}
+		return err
+	case <-ctx.Done():
+	}
+	s.Log.Info("shutting down", "grace", grace.String())
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+	}
+	for range servers {
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	return nil
+}
+
+// TLSServing is the HTTPS side of Serve.
+type TLSServing struct {
+	Addr    string
+	Manager *autocert.Manager
+}
+
+func (s *Server) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -106,27 +170,18 @@ func (s *Server) Serve(ctx context.Context, addr string, grace time.Duration, re
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
 	}
-	if ready != nil {
-		ready(ln.Addr())
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	s.Log.Info("shutting down", "grace", grace.String())
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
+
+// tlsPolicy is the server's certificate policy, made once.
+func (s *Server) tlsPolicy() *TLSPolicy {
+	if s.policy == nil {
+		s.policy = NewTLSPolicy(s)
+	}
+	return s.policy
+}
+
+// TLSPolicy returns the policy that admits host names for certificates.
+func (s *Server) TLSPolicy() *TLSPolicy { return s.tlsPolicy() }
 
 // handleHealth answers GET /healthz: the process is up.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

@@ -17,7 +17,7 @@ import (
 )
 
 func (a *app) serveCommand() *cobra.Command {
-	var addr string
+	var addr, tlsAddr, acmeDir, acmeEmail, certDir string
 	var grace time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -72,6 +72,13 @@ func (a *app) serveCommand() *cobra.Command {
 					Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom}),
 				DB: db.App,
 			}
+			if tlsAddr != "" {
+				if certDir == "" {
+					return usageError{"--tls-addr needs --cert-dir, where certificates and the ACME account are kept"}
+				}
+				s.TLS = &web.TLSServing{Addr: tlsAddr, Manager: web.CertManager(s.TLSPolicy(), web.ACMEConfig{
+					DirectoryURL: acmeDir, Email: acmeEmail, CacheDir: certDir})}
+			}
 			return s.Serve(ctx, addr, grace, func(l net.Addr) {
 				log.Info("serving", "addr", l.String(),
 					"portal", a.cfg.TenantURL("SLUG"), "admin", string(a.cfg.AdminHost))
@@ -81,5 +88,9 @@ func (a *app) serveCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().DurationVar(&grace, "shutdown-grace", 30*time.Second, "how long requests in flight may take to finish on shutdown")
+	cmd.Flags().StringVar(&tlsAddr, "tls-addr", "", "also serve HTTPS here, with certificates obtained over ACME (e.g. :443)")
+	cmd.Flags().StringVar(&acmeDir, "acme-directory", "", "ACME directory URL (default: Let's Encrypt)")
+	cmd.Flags().StringVar(&acmeEmail, "acme-email", "", "contact email for the ACME account")
+	cmd.Flags().StringVar(&certDir, "cert-dir", "", "folder for certificates and the ACME account key")
 	return cmd
 }

@@ -1,0 +1,172 @@
+package web
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/acme"
+	"golang.org/x/crypto/acme/autocert"
+	"golang.org/x/net/idna"
+
+	"github.com/nself/nself/internal/tenancy"
+)
+
+// DomainResolver finds the tenant a verified custom domain routes to.
+type DomainResolver interface {
+	LookupDomain(ctx context.Context, name string) (*tenancy.Tenant, error)
+}
+
+// errNotServed is the policy's answer for a name the platform does not
+// serve.
+var errNotServed = errors.New("host name not served by this platform")
+
+// TLSPolicy decides which host names the server may hold certificates for:
+// the platform's own hosts, the subdomains of active tenants and the
+// verified custom domains of active tenants. Anything else is refused, so a
+// stranger cannot make the server request certificates for names of their
+// choosing.
+//
+// It answers from the tenant cache. Names it admitted before are
+// remembered for a while: when the database cannot answer, they are still
+// admitted, so a short database outage does not become a TLS outage; new
+// names are refused until it is back.
+type TLSPolicy struct {
+	s *Server
+	// Remember is how long an admitted name stays admitted through
+	// database errors.
+	Remember time.Duration
+
+	mu    sync.Mutex
+	known map[string]time.Time
+}
+
+// NewTLSPolicy returns the policy for s.
+func NewTLSPolicy(s *Server) *TLSPolicy {
+	return &TLSPolicy{s: s, Remember: 7 * 24 * time.Hour, known: map[string]time.Time{}}
+}
+
+// normalizeHost lowercases a host name, drops a trailing dot and turns an
+// internationalized name into its ASCII (punycode) form.
+func normalizeHost(name string) (string, error) {
+	name = strings.TrimSuffix(strings.TrimSpace(name), ".")
+	if name == "" || strings.ContainsAny(name, ":/ *") {
+		return "", errNotServed
+	}
+	ascii, err := idna.Lookup.ToASCII(name)
+	if err != nil {
+		return "", errNotServed
+	}
+	return strings.ToLower(ascii), nil
+}
+
+// Allow reports whether a certificate may be held for name: nil, or an
+// error saying why not. It is autocert's HostPolicy.
+func (p *TLSPolicy) Allow(ctx context.Context, name string) error {
+	host, err := normalizeHost(name)
+	if err != nil {
+		return err
+	}
+	ok, err := p.decide(ctx, host)
+	if err != nil {
+		// The database could not answer: fall back on what was known.
+		p.mu.Lock()
+		seen, known := p.known[host]
+		p.mu.Unlock()
+		if known && time.Since(seen) < p.Remember {
+			return nil
+		}
+		return errNotServed
+	}
+	p.mu.Lock()
+	if ok {
+		p.known[host] = time.Now()
+	} else {
+		delete(p.known, host)
+	}
+	p.mu.Unlock()
+	if !ok {
+		return errNotServed
+	}
+	return nil
+}
+
+// decide answers from the tenant cache; an error means it could not.
+func (p *TLSPolicy) decide(ctx context.Context, host string) (bool, error) {
+	cfg := p.s.Config
+	switch {
+	case host == cfg.AdminHost || host == cfg.BaseDomain || host == "api."+cfg.BaseDomain:
+		return true, nil
+	}
+	if slug, ok := p.s.subdomainSlug(host); ok {
+		t, err := p.s.Resolver.Lookup(ctx, slug)
+		return served(t, err)
+	}
+	if p.s.Domains == nil || cfg.RoutingMethod == "subdomain" {
+		return false, nil
+	}
+	t, err := p.s.Domains.LookupDomain(ctx, host)
+	return served(t, err)
+}
+
+func served(t *tenancy.Tenant, err error) (bool, error) {
+	switch {
+	case tenancy.ErrorCode(err) == tenancy.ENOTFOUND:
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return t.Status == tenancy.StatusActive, nil
+}
+
+// handleTLSAllow serves GET /internal/tls/allow?domain=NAME: 200 when the
+// platform serves NAME, 404 otherwise, for a proxy doing on-demand TLS
+// (such as Caddy's "ask").
+func (p *TLSPolicy) handleTLSAllow(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := p.Allow(r.Context(), r.URL.Query().Get("domain")); err != nil {
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte("not served\n"))
+		return
+	}
+	w.Write([]byte("ok\n"))
+}
+
+// ACMEConfig says where and how to obtain certificates.
+type ACMEConfig struct {
+	// DirectoryURL is the ACME server; Let's Encrypt when empty.
+	DirectoryURL string
+	Email        string
+	// CacheDir keeps account keys and certificates across restarts.
+	CacheDir string
+	// HTTPClient talks to the ACME server; the default client when nil.
+	HTTPClient *http.Client
+}
+
+// CertManager returns an ACME certificate manager bound to policy: it
+// obtains and renews certificates on demand, for admitted names only.
+func CertManager(policy *TLSPolicy, c ACMEConfig) *autocert.Manager {
+	client := &acme.Client{DirectoryURL: c.DirectoryURL, HTTPClient: c.HTTPClient}
+	if client.DirectoryURL == "" {
+		client.DirectoryURL = autocert.DefaultACMEDirectory
+	}
+	return &autocert.Manager{
+		Prompt:     autocert.AcceptTOS,
+		Cache:      autocert.DirCache(c.CacheDir),
+		HostPolicy: policy.Allow,
+		Email:      c.Email,
+		Client:     client,
+	}
+}
+
+// TLSConfig is the server's TLS configuration with m's certificates.
+func TLSConfig(m *autocert.Manager) *tls.Config {
+	cfg := m.TLSConfig()
+	cfg.MinVersion = tls.VersionTLS12
+	return cfg
+}

@@ -24,6 +24,7 @@ func (a *app) tenantCommand() *cobra.Command {
 		a.tenantDeleteCommand(),
 		a.tenantStatsCommand(),
 		a.tenantMemberCommand(),
+		a.tenantDomainCommand(),
 		a.tenantTestIsolationCommand(),
 	)
 }

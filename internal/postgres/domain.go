@@ -1,0 +1,286 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/nself/nself/internal/tenancy"
+)
+
+// DomainService implements tenancy.DomainService on the application role,
+// in the tenant's context, and tenancy.DomainLookup on the platform path.
+type DomainService struct {
+	db    *DB
+	rules tenancy.DomainRules
+}
+
+var (
+	_ tenancy.DomainService = (*DomainService)(nil)
+	_ tenancy.DomainLookup  = (*DomainService)(nil)
+)
+
+// NewDomainService returns a DomainService using db, checking new names
+// against rules.
+func NewDomainService(db *DB, rules tenancy.DomainRules) *DomainService {
+	return &DomainService{db: db, rules: rules}
+}
+
+const domainColumns = `
+	tenant_id, domain, is_primary, state, verification_token,
+	verified_at, checked_at, last_seen_valid_at, coalesce(failure, ''), created_at`
+
+func scanDomain(row pgx.Row) (*tenancy.Domain, error) {
+	var d tenancy.Domain
+	err := row.Scan(&d.TenantID, &d.Name, &d.Primary, &d.State, &d.Token,
+		&d.VerifiedAt, &d.CheckedAt, &d.LastSeenValidAt, &d.Failure, &d.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+func domainNotFound(name string) error {
+	return tenancy.FieldErrorf(tenancy.ENOTFOUND, "domain", "domain %s not found", tenancy.Quote(name))
+}
+
+// AddDomain claims a domain for the tenant. The domain column is unique
+// across all tenants, and the tenant cannot see the others' rows: a unique
+// violation is how a claim by another tenant shows.
+//
+// Plans set no limit on domains yet; when they do, the check belongs here.
+func (s *DomainService) AddDomain(ctx context.Context, tenantID, raw string) (*tenancy.Domain, error) {
+	name, err := s.rules.Normalize(raw)
+	if err != nil {
+		return nil, err
+	}
+	var d *tenancy.Domain
+	err = inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		if err := requireLiveTenant(ctx, tx, tenantID); err != nil {
+			return err
+		}
+		var err error
+		if d, err = scanDomain(tx.QueryRow(ctx, `
+			INSERT INTO tenants.tenant_domains (tenant_id, domain, verification_token)
+			VALUES ($1, $2, $3)
+			RETURNING `+domainColumns, tenantID, name, tenancy.NewVerificationToken())); err != nil {
+			return err
+		}
+		return notifyChange(ctx, tx, tenantID)
+	})
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "23505" {
+		return nil, s.claimConflict(ctx, tenantID, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("add domain %s: %w", name, translate(err))
+	}
+	return d, nil
+}
+
+// claimConflict says who holds a domain that could not be added: this
+// tenant, or another one, which it does not name.
+func (s *DomainService) claimConflict(ctx context.Context, tenantID, name string) error {
+	_, err := s.FindDomain(ctx, tenantID, name)
+	switch {
+	case err == nil:
+		return tenancy.FieldErrorf(tenancy.ECONFLICT, "domain", "domain %s is already added to this tenant", tenancy.Quote(name))
+	case tenancy.ErrorCode(err) == tenancy.ENOTFOUND:
+		return tenancy.FieldErrorf(tenancy.ECONFLICT, "domain", "domain %s is already claimed by another tenant", tenancy.Quote(name))
+	}
+	return fmt.Errorf("add domain %s: %w", name, err)
+}
+
+// FindDomain returns one of the tenant's domains by name.
+func (s *DomainService) FindDomain(ctx context.Context, tenantID, name string) (*tenancy.Domain, error) {
+	name = s.rules.Canonical(name)
+	var d *tenancy.Domain
+	err := readInTenant(ctx, s.db.App, tenantID, "", func(rows pgx.Rows) error {
+		if !rows.Next() {
+			return nil
+		}
+		var err error
+		d, err = scanDomain(rows)
+		return err
+	}, `SELECT `+domainColumns+` FROM tenants.tenant_domains WHERE tenant_id = $1 AND domain = $2`, tenantID, name)
+	if err != nil {
+		return nil, fmt.Errorf("find domain %s: %w", name, translate(err))
+	}
+	if d == nil {
+		return nil, domainNotFound(name)
+	}
+	return d, nil
+}
+
+// findDomainForUpdate reads and locks one of the tenant's domains. tx is in
+// the tenant's context.
+func findDomainForUpdate(ctx context.Context, tx pgx.Tx, tenantID, name string) (*tenancy.Domain, error) {
+	d, err := scanDomain(tx.QueryRow(ctx, `
+		SELECT `+domainColumns+` FROM tenants.tenant_domains
+		WHERE tenant_id = $1 AND domain = $2
+		FOR UPDATE`, tenantID, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, domainNotFound(name)
+	}
+	return d, err
+}
+
+// ListDomains lists the tenant's domains, oldest first.
+func (s *DomainService) ListDomains(ctx context.Context, tenantID string, f tenancy.DomainFilter) ([]*tenancy.Domain, int, error) {
+	if f.State != "" && !validDomainState(f.State) {
+		return nil, 0, tenancy.FieldErrorf(tenancy.EINVALID, "state", "state %s is not a domain state", tenancy.Quote(string(f.State)))
+	}
+	limit := any(nil)
+	if f.Limit > 0 {
+		limit = f.Limit
+	}
+	var out []*tenancy.Domain
+	total := 0
+	err := readInTenant(ctx, s.db.App, tenantID, "", func(rows pgx.Rows) error {
+		for rows.Next() {
+			var d tenancy.Domain
+			if err := rows.Scan(&d.TenantID, &d.Name, &d.Primary, &d.State, &d.Token,
+				&d.VerifiedAt, &d.CheckedAt, &d.LastSeenValidAt, &d.Failure, &d.CreatedAt, &total); err != nil {
+				return err
+			}
+			out = append(out, &d)
+		}
+		return nil
+	}, `
+		SELECT `+domainColumns+`, count(*) OVER ()
+		FROM tenants.tenant_domains
+		WHERE tenant_id = $1 AND ($2 = '' OR state = $2)
+		ORDER BY created_at, domain
+		LIMIT $3 OFFSET $4`, tenantID, string(f.State), limit, f.Offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list domains: %w", translate(err))
+	}
+	return out, total, nil
+}
+
+func validDomainState(s tenancy.DomainState) bool {
+	for _, known := range tenancy.DomainStates {
+		if s == known {
+			return true
+		}
+	}
+	return false
+}
+
+// VerifyDomain looks the domain's verification record up and records what
+// was found. The lookup can take seconds, so it runs between two short
+// transactions, never inside one: no row stays locked and no connection
+// stays taken while DNS answers.
+func (s *DomainService) VerifyDomain(ctx context.Context, tenantID, name string, v tenancy.DomainVerifier) (*tenancy.Domain, tenancy.VerifyResult, error) {
+	d, err := s.FindDomain(ctx, tenantID, name)
+	if err != nil {
+		return nil, tenancy.VerifyResult{}, err
+	}
+	res := v.CheckDomain(ctx, d.Name, d.Token)
+	now := s.db.Now()
+	var out *tenancy.Domain
+	err = inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		cur, err := findDomainForUpdate(ctx, tx, tenantID, d.Name)
+		if err != nil {
+			return err
+		}
+		if cur.Token != d.Token {
+			return tenancy.FieldErrorf(tenancy.ECONFLICT, "domain", "domain %s was removed and added again during the check; check again", d.Name)
+		}
+		cur.RecordCheck(now, res)
+		if out, err = scanDomain(tx.QueryRow(ctx, `
+			UPDATE tenants.tenant_domains
+			SET state = $3, verified_at = $4, checked_at = $5, last_seen_valid_at = $6, failure = nullif($7, '')
+			WHERE tenant_id = $1 AND domain = $2
+			RETURNING `+domainColumns,
+			tenantID, cur.Name, cur.State, cur.VerifiedAt, cur.CheckedAt, cur.LastSeenValidAt, cur.Failure)); err != nil {
+			return err
+		}
+		return notifyChange(ctx, tx, tenantID)
+	})
+	if err != nil {
+		return nil, res, fmt.Errorf("verify domain %s: %w", d.Name, translate(err))
+	}
+	return out, res, nil
+}
+
+// SetPrimaryDomain makes a verified domain the tenant's primary one.
+func (s *DomainService) SetPrimaryDomain(ctx context.Context, tenantID, name string) (*tenancy.Domain, error) {
+	name = s.rules.Canonical(name)
+	var out *tenancy.Domain
+	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		// Lock the tenant's domains, in one order, so two switches at once
+		// take turns instead of both clearing and both setting.
+		if _, err := tx.Exec(ctx, `
+			SELECT 1 FROM tenants.tenant_domains WHERE tenant_id = $1 ORDER BY domain FOR UPDATE`, tenantID); err != nil {
+			return err
+		}
+		cur, err := findDomainForUpdate(ctx, tx, tenantID, name)
+		if err != nil {
+			return err
+		}
+		if err := cur.CanBePrimary(); err != nil {
+			return err
+		}
+		if cur.Primary {
+			out = cur
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE tenants.tenant_domains SET is_primary = false
+			WHERE tenant_id = $1 AND is_primary`, tenantID); err != nil {
+			return err
+		}
+		if out, err = scanDomain(tx.QueryRow(ctx, `
+			UPDATE tenants.tenant_domains SET is_primary = true
+			WHERE tenant_id = $1 AND domain = $2
+			RETURNING `+domainColumns, tenantID, name)); err != nil {
+			return err
+		}
+		return notifyChange(ctx, tx, tenantID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set primary domain %s: %w", name, translate(err))
+	}
+	return out, nil
+}
+
+// RemoveDomain gives up one of the tenant's domains.
+func (s *DomainService) RemoveDomain(ctx context.Context, tenantID, name string) error {
+	name = s.rules.Canonical(name)
+	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			DELETE FROM tenants.tenant_domains WHERE tenant_id = $1 AND domain = $2`, tenantID, name)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return domainNotFound(name)
+		}
+		return notifyChange(ctx, tx, tenantID)
+	})
+	if err != nil {
+		return fmt.Errorf("remove domain %s: %w", name, translate(err))
+	}
+	return nil
+}
+
+// LookupVerifiedDomain finds the tenant a verified domain belongs to, on
+// the platform path: the owner reads domains across tenants through the
+// platform_read policy, which allows reading only.
+func (s *DomainService) LookupVerifiedDomain(ctx context.Context, name string) (string, error) {
+	name = s.rules.Canonical(name)
+	var tenantID string
+	err := s.db.Admin.QueryRow(ctx, `
+		SELECT tenant_id FROM tenants.tenant_domains WHERE domain = $1 AND verified`, name).Scan(&tenantID)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return "", domainNotFound(name)
+	case err != nil:
+		return "", fmt.Errorf("look up domain %s: %w", name, err)
+	}
+	return tenantID, nil
+}

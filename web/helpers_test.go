@@ -75,6 +75,8 @@ func newEnv(t testing.TB) *testEnv {
 		Admins:   postgres.NewAdminService(db),
 		Mailer:   mb,
 		DB:       db.App,
+
+		Invitations: postgres.NewInvitationService(db),
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)

@@ -62,6 +62,7 @@ func tenantNav(role tenancy.Role, path string) []views.NavItem {
 		need                tenancy.Role
 	}{
 		{"Dashboard", "/dashboard", "nav-dashboard", tenancy.RoleGuest},
+		{"Members", "/members", "nav-members", tenancy.RoleAdmin},
 		{"API keys", "/settings/api-keys", "nav-api-keys", tenancy.RoleAdmin},
 	}
 	var out []views.NavItem

@@ -19,6 +19,7 @@ func (s *Server) portalRoutes(r chi.Router) {
 	r.Get("/", s.h(s.handleLanding))
 	r.Get("/brand.css", s.handleBrandCSS)
 	s.authRoutes(r)
+	s.invitationRoutes(r)
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireRole(tenancy.RoleGuest))
 		r.Get("/dashboard", s.h(s.handleDashboard))
@@ -26,6 +27,7 @@ func (s *Server) portalRoutes(r chi.Router) {
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireRole(tenancy.RoleAdmin))
 		s.apiKeyRoutes(r)
+		s.memberRoutes(r)
 	})
 }
 

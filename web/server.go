@@ -65,6 +65,8 @@ type Server struct {
 	Admins   tenancy.AdminService
 	// Domains routes verified custom domains; nil turns them off.
 	Domains DomainResolver
+	// Invitations lets a tenant's admins invite people to join it.
+	Invitations tenancy.InvitationService
 	// TLS, when set, makes Serve terminate TLS itself.
 	TLS    *TLSServing
 	Mailer tenancy.Mailer

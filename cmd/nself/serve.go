@@ -71,6 +71,8 @@ func (a *app) serveCommand() *cobra.Command {
 				Mailer: mail.New(mail.Config{Host: a.cfg.SMTPHost, Port: int(a.cfg.SMTPPort),
 					Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom}),
 				DB: db.App,
+
+				Invitations: postgres.NewInvitationService(db),
 			}
 			if tlsAddr != "" {
 				if certDir == "" {

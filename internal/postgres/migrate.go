@@ -272,7 +272,7 @@ func (db *DB) grantApp(ctx context.Context, tx pgx.Tx) error {
 		`GRANT USAGE ON SCHEMA tenants, auth, ` + SharedSchema + ` TO ` + role,
 		`GRANT SELECT ON tenants.tenants, tenants.tenant_schemas, public.billing_plans TO ` + role,
 		`GRANT SELECT, INSERT, UPDATE, DELETE ON
-			tenants.tenant_domains, tenants.tenant_members, tenants.tenant_settings,
+			tenants.tenant_domains, tenants.tenant_members, tenants.tenant_settings, tenants.tenant_invitations,
 			auth.users, auth.sessions, auth.refresh_tokens, auth.api_keys, auth.password_tokens,
 			public.billing_usage_records
 		 TO ` + role,

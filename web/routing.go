@@ -10,7 +10,7 @@ import (
 )
 
 // siteRouter routes by host: the admin host to the platform console, a
-// tenant's subdomain to its portal and API, the platform's own hosts
+// tenant's subdomain or verified custom domain to its portal and API, the platform's own hosts
 // (BASE_DOMAIN, api.BASE_DOMAIN) to the API only, where a credential and a
 // header name the tenant. Any other host is unknown: 404, never a default
 // tenant.
@@ -38,12 +38,16 @@ func (s *Server) siteRouter() http.Handler {
 		case host == s.Config.BaseDomain || host == "api."+s.Config.BaseDomain:
 			platform.ServeHTTP(w, r)
 		default:
-			slug, ok := s.subdomainSlug(host)
-			if !ok {
+			var t *tenancy.Tenant
+			var err error
+			if slug, ok := s.subdomainSlug(host); ok {
+				t, err = s.Resolver.Lookup(r.Context(), slug)
+			} else if s.customDomains() {
+				t, err = s.Domains.LookupDomain(r.Context(), host)
+			} else {
 				s.respondError(w, r, http.StatusNotFound, "Not found", "There is nothing at this address.")
 				return
 			}
-			t, err := s.Resolver.Lookup(r.Context(), slug)
 			if err != nil && tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
 				s.Error(w, r, err)
 				return
@@ -54,6 +58,12 @@ func (s *Server) siteRouter() http.Handler {
 			tenant.ServeHTTP(w, withContext(r, withTenant(r.Context(), t)))
 		}
 	})
+}
+
+// customDomains reports whether verified custom domains route to their
+// tenants (TENANT_ROUTING_METHOD custom_domain or both).
+func (s *Server) customDomains() bool {
+	return s.Domains != nil && s.Config.RoutingMethod != "subdomain"
 }
 
 // subdomainSlug returns the tenant slug of a host SLUG.BASE_DOMAIN, when

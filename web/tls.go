@@ -106,7 +106,7 @@ func (p *TLSPolicy) decide(ctx context.Context, host string) (bool, error) {
 		t, err := p.s.Resolver.Lookup(ctx, slug)
 		return served(t, err)
 	}
-	if p.s.Domains == nil || cfg.RoutingMethod == "subdomain" {
+	if !p.s.customDomains() {
 		return false, nil
 	}
 	t, err := p.s.Domains.LookupDomain(ctx, host)

@@ -70,9 +70,17 @@ func (a *app) serveCommand() *cobra.Command {
 				Admins:   postgres.NewAdminService(db),
 				Mailer: mail.New(mail.Config{Host: a.cfg.SMTPHost, Port: int(a.cfg.SMTPPort),
 					Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom}),
-				DB: db.App,
-
+				DB:          db.App,
 				Invitations: postgres.NewInvitationService(db),
+			}
+			if a.cfg.CustomDomainsEnabled {
+				// Only verified domains route: an unverified one could be
+				// claimed by anybody.
+				cache.Domains = postgres.NewDomainService(db, a.domainRules())
+				s.Domains = cache
+				if !a.cfg.RequireDomainVerification {
+					log.Warn("TENANT_REQUIRE_DOMAIN_VERIFICATION=false is not honoured: custom domains route only once verified")
+				}
 			}
 			if tlsAddr != "" {
 				if certDir == "" {

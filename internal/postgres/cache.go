@@ -24,6 +24,9 @@ import (
 type TenantCache struct {
 	db  *DB
 	log *slog.Logger
+	// Domains finds the tenant of a verified custom domain; nil when custom
+	// domains are off.
+	Domains tenancy.DomainLookup
 
 	live  atomic.Bool
 	ready chan struct{}
@@ -102,20 +105,46 @@ func (c *TenantCache) flush() {
 // or ENOTFOUND. The tenant returned is shared: callers must not change it.
 func (c *TenantCache) Lookup(ctx context.Context, ref string) (*tenancy.Tenant, error) {
 	ref = strings.ToLower(ref)
-	if !c.live.Load() {
+	return c.cached(ctx, ref, func() (*tenancy.Tenant, error) {
 		return findTenant(ctx, c.db.Admin, ref, false)
+	})
+}
+
+// LookupDomain returns the tenant a verified custom domain routes to, or
+// ENOTFOUND. Entries are dropped with their tenant's changes, and remembered
+// misses with any change, so verifying, removing or un-verifying a domain
+// takes effect in every process at once.
+func (c *TenantCache) LookupDomain(ctx context.Context, host string) (*tenancy.Tenant, error) {
+	if c.Domains == nil {
+		return nil, tenancy.Errorf(tenancy.ENOTFOUND, "custom domains are off")
+	}
+	host = strings.ToLower(host)
+	return c.cached(ctx, "domain:"+host, func() (*tenancy.Tenant, error) {
+		id, err := c.Domains.LookupVerifiedDomain(ctx, host)
+		if err != nil {
+			return nil, err
+		}
+		return findTenant(ctx, c.db.Admin, id, false)
+	})
+}
+
+// cached answers key from memory, or loads it and remembers the answer
+// (a miss included) when nothing changed while it loaded.
+func (c *TenantCache) cached(ctx context.Context, key string, load func() (*tenancy.Tenant, error)) (*tenancy.Tenant, error) {
+	if !c.live.Load() {
+		return load()
 	}
 	c.mu.RLock()
-	t, hit := c.entries[ref]
+	t, hit := c.entries[key]
 	gen := c.gen
 	c.mu.RUnlock()
 	if hit {
 		if t == nil {
-			return nil, tenancy.Errorf(tenancy.ENOTFOUND, "tenant %s not found", tenancy.Quote(ref))
+			return nil, tenancy.Errorf(tenancy.ENOTFOUND, "%s not found", tenancy.Quote(key))
 		}
 		return t, nil
 	}
-	t, err := findTenant(ctx, c.db.Admin, ref, false)
+	t, err := load()
 	if err != nil && tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
 		return nil, err
 	}
@@ -123,8 +152,8 @@ func (c *TenantCache) Lookup(ctx context.Context, ref string) (*tenancy.Tenant, 
 	// store it only if nothing was forgotten meanwhile.
 	c.mu.Lock()
 	if c.live.Load() && c.gen == gen {
-		c.entries[ref] = t
-		if t != nil {
+		c.entries[key] = t
+		if t != nil && !strings.HasPrefix(key, "domain:") {
 			c.entries[t.ID] = t
 			c.entries[t.Slug] = t
 		}

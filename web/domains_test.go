@@ -1,0 +1,79 @@
+package web_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nself/nself/internal/dnsverify"
+	"github.com/nself/nself/internal/dnsverify/dnstest"
+	"github.com/nself/nself/internal/domainname"
+	"github.com/nself/nself/internal/postgres"
+	"github.com/nself/nself/internal/tenancy"
+)
+
+// A verified custom domain routes to its tenant; an unverified one never
+// does; removing it stops routing at once.
+func TestCustomDomainRouting(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	acme := e.mustTenant("acme")
+	beta := e.mustTenant("beta")
+	dns := dnstest.NewServer(t)
+	svc := postgres.NewDomainService(e.db, tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII})
+	cache := e.server.Resolver.(*postgres.TenantCache)
+	cache.Domains = svc
+	e.server.Domains = cache
+	e.server.Config.RoutingMethod = "both"
+
+	d, err := svc.AddDomain(e.ctx, acme.ID, "portal.acme.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.AddDomain(e.ctx, beta.ID, "beta.example"); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client("portal.acme.example")
+	if resp, _ := c.get("/"); resp.StatusCode != 404 {
+		t.Errorf("unverified domain: %d, want 404", resp.StatusCode)
+	}
+	if resp, _ := e.client("beta.example").get("/"); resp.StatusCode != 404 {
+		t.Errorf("another unverified domain: %d", resp.StatusCode)
+	}
+
+	dns.SetTXT("_nself-verify.portal.acme.example", "nself-verify="+d.Token)
+	if _, res, err := svc.VerifyDomain(e.ctx, acme.ID, "portal.acme.example", dnsverify.New(dns.Addr)); err != nil || !res.Verified() {
+		t.Fatalf("verify: %v %v", res.Message(), err)
+	}
+	waitStatus(t, c, "/", 200)
+	_, body := c.get("/")
+	if got := textOf(t, body, "brand-name"); !strings.Contains(got, "Acme Inc") {
+		t.Errorf("custom domain shows %q", got)
+	}
+	// Under subdomain routing only, custom domains do not route.
+	e.server.Config.RoutingMethod = "subdomain"
+	if resp, _ := c.get("/"); resp.StatusCode != 404 {
+		t.Errorf("subdomain routing: %d", resp.StatusCode)
+	}
+	e.server.Config.RoutingMethod = "both"
+
+	if err := svc.RemoveDomain(e.ctx, acme.ID, "portal.acme.example"); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, "/", 404)
+}
+
+func waitStatus(t *testing.T, c *client, path string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		resp, _ := c.get(path)
+		if resp.StatusCode == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s%s: %d, want %d", c.host, path, resp.StatusCode, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

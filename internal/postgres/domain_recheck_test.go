@@ -1,0 +1,63 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nself/nself/internal/dnsverify"
+	"github.com/nself/nself/internal/dnsverify/dnstest"
+	"github.com/nself/nself/internal/domainname"
+	"github.com/nself/nself/internal/postgres"
+	"github.com/nself/nself/internal/tenancy"
+)
+
+// Verified domains are checked again; one whose record is gone keeps
+// routing through the grace period, then fails and stops routing.
+func TestDomainRecheckDue(t *testing.T) {
+	t.Parallel()
+	db := mustOpenDB(t)
+	ctx := context.Background()
+	a := mustCreateTenant(t, db, "tenant-a", tenancy.StrategyRLS)
+	b := mustCreateTenant(t, db, "tenant-b", tenancy.StrategyRLS)
+	dns := dnstest.NewServer(t)
+	v := dnsverify.New(dns.Addr)
+	svc := postgres.NewDomainService(db, tenancy.DomainRules{BaseDomain: "nself.test", ToASCII: domainname.ToASCII})
+	for _, x := range []struct{ tenant, name string }{{a.ID, "a.example"}, {b.ID, "b.example"}} {
+		d, err := svc.AddDomain(ctx, x.tenant, x.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dns.SetTXT("_nself-verify."+x.name, "nself-verify="+d.Token)
+		if _, res, err := svc.VerifyDomain(ctx, x.tenant, x.name, v); err != nil || !res.Verified() {
+			t.Fatalf("verify %s: %v %v", x.name, res.Message(), err)
+		}
+	}
+	// Nothing is due right after verification.
+	if n, err := svc.RecheckDue(ctx, v, time.Now().Add(-time.Hour), 10); err != nil || n != 0 {
+		t.Fatalf("right after verifying: %d checked, %v", n, err)
+	}
+	// a.example loses its record; both are due.
+	dns.ClearTXT("_nself-verify.a.example")
+	if n, err := svc.RecheckDue(ctx, v, time.Now().Add(time.Minute), 10); err != nil || n != 2 {
+		t.Fatalf("recheck: %d checked, %v", n, err)
+	}
+	if id, err := svc.LookupVerifiedDomain(ctx, "a.example"); err != nil || id != a.ID {
+		t.Errorf("within the grace period a.example still routes: %q %v", id, err)
+	}
+	// Past the grace period it fails and stops routing; b.example stays.
+	execInTenant(t, db, a.ID, `UPDATE tenants.tenant_domains SET verified_at = now() - interval '4 days', last_seen_valid_at = now() - interval '4 days'`)
+	if _, err := svc.RecheckDue(ctx, v, time.Now().Add(time.Minute), 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.LookupVerifiedDomain(ctx, "a.example"); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+		t.Errorf("after the grace period a.example: %v, want not found", err)
+	}
+	d, err := svc.FindDomain(ctx, a.ID, "a.example")
+	if err != nil || d.State != tenancy.DomainFailed || d.Failure == "" {
+		t.Errorf("a.example = %+v, %v", d, err)
+	}
+	if id, err := svc.LookupVerifiedDomain(ctx, "b.example"); err != nil || id != b.ID {
+		t.Errorf("b.example: %q %v", id, err)
+	}
+}

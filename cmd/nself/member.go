@@ -104,13 +104,13 @@ func (a *app) memberListCommand() *cobra.Command {
 				}
 				return writeJSON(a.Out, out)
 			}
-			// The guide's columns, with the email after the id: an operator
-			// names members by either, and an id alone says little.
+			// The guide's columns, then the email: an operator names members
+			// by either, and an id alone says little.
 			rows := make([][]string, 0, len(list))
 			for _, m := range list {
-				rows = append(rows, []string{m.UserID, cell(m.Email, 50), string(m.Role), date(m.JoinedAt)})
+				rows = append(rows, []string{m.UserID, string(m.Role), date(m.JoinedAt), cell(m.Email, 50)})
 			}
-			table(a.Out, []string{"USER_ID", "EMAIL", "ROLE", "JOINED_AT"}, rows)
+			table(a.Out, []string{"USER_ID", "ROLE", "JOINED_AT", "EMAIL"}, rows)
 			return nil
 		},
 	}

@@ -45,10 +45,10 @@ func TestTenantMembers(t *testing.T) {
 
 	out := c.ok("tenant", "member", "list", "acme")
 	mustMatch(t, out,
-		`\AUSER_ID +EMAIL +ROLE +JOINED_AT\n─+\n`,
-		`^`+ann+`  ann@acme\.example  owner   `+day+`$`,
-		`^`+cy+`  cy@acme\.example   admin   `+day+`$`,
-		`^`+bob+`  Bob@acme\.example  member  `+day+`$`)
+		`\AUSER_ID +ROLE +JOINED_AT +EMAIL\n─+\n`,
+		`^`+ann+`  owner   `+day+`  ann@acme\.example$`,
+		`^`+cy+`  admin   `+day+`  cy@acme\.example$`,
+		`^`+bob+`  member  `+day+`  Bob@acme\.example$`)
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 5 ||
 		!strings.HasPrefix(lines[2], ann) || !strings.HasPrefix(lines[3], cy) || !strings.HasPrefix(lines[4], bob) {
 		t.Errorf("members not listed owners first:\n%s", out)
@@ -76,7 +76,7 @@ func TestTenantMembers(t *testing.T) {
 
 	mustMatch(t, c.ok("tenant", "member", "remove", "acme", "ann@acme.example"), `^✓ Member removed: `+ann+`$`)
 	out = c.ok("tenant", "member", "list", "acme")
-	mustMatch(t, out, `^`+bob+`  Bob@acme\.example  owner  `+day+`$`, `^`+cy+`  cy@acme\.example   admin  `+day+`$`)
+	mustMatch(t, out, `^`+bob+`  owner  `+day+`  Bob@acme\.example$`, `^`+cy+`  admin  `+day+`  cy@acme\.example$`)
 	if strings.Contains(out, ann) {
 		t.Errorf("removed member still listed:\n%s", out)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/nself/nself/internal/domainname"
 	"github.com/nself/nself/internal/pgtest"
 	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
@@ -77,6 +78,9 @@ func newEnv(t testing.TB) *testEnv {
 		DB:       db.App,
 
 		Invitations: postgres.NewInvitationService(db),
+		// DomainVerifier stays nil: a test that verifies sets one asking
+		// its own dnstest server.
+		DomainAdmin: postgres.NewDomainService(db, tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII}),
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)

@@ -64,6 +64,7 @@ func tenantNav(role tenancy.Role, path string) []views.NavItem {
 		{"Dashboard", "/dashboard", "nav-dashboard", tenancy.RoleGuest},
 		{"Members", "/members", "nav-members", tenancy.RoleAdmin},
 		{"API keys", "/settings/api-keys", "nav-api-keys", tenancy.RoleAdmin},
+		{"Domains", "/domains", "nav-domains", tenancy.RoleAdmin},
 	}
 	var out []views.NavItem
 	for _, it := range items {

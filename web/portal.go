@@ -28,6 +28,7 @@ func (s *Server) portalRoutes(r chi.Router) {
 		r.Use(s.requireRole(tenancy.RoleAdmin))
 		s.apiKeyRoutes(r)
 		s.memberRoutes(r)
+		s.domainRoutes(r)
 	})
 }
 

@@ -67,6 +67,10 @@ type Server struct {
 	Domains DomainResolver
 	// Invitations lets a tenant's admins invite people to join it.
 	Invitations tenancy.InvitationService
+	// DomainAdmin lets a tenant's admins claim and verify custom domains;
+	// DomainVerifier looks their TXT records up.
+	DomainAdmin    tenancy.DomainService
+	DomainVerifier tenancy.DomainVerifier
 	// TLS, when set, makes Serve terminate TLS itself.
 	TLS    *TLSServing
 	Mailer tenancy.Mailer

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nself/nself/internal/dnsverify"
 	"github.com/nself/nself/internal/mail"
 	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/web"
@@ -70,8 +71,10 @@ func (a *app) serveCommand() *cobra.Command {
 				Admins:   postgres.NewAdminService(db),
 				Mailer: mail.New(mail.Config{Host: a.cfg.SMTPHost, Port: int(a.cfg.SMTPPort),
 					Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom}),
-				DB:          db.App,
-				Invitations: postgres.NewInvitationService(db),
+				DB:             db.App,
+				Invitations:    postgres.NewInvitationService(db),
+				DomainAdmin:    postgres.NewDomainService(db, a.domainRules()),
+				DomainVerifier: dnsverify.New(string(a.cfg.DNSResolver)),
 			}
 			if a.cfg.CustomDomainsEnabled {
 				// Only verified domains route: an unverified one could be

@@ -215,7 +215,7 @@ func (s *Server) handleTenantList(w http.ResponseWriter, r *http.Request) error 
 			Created: formatTime(t.CreatedAt), Href: tenantPath(t),
 		})
 	}
-	l.Total = plural(total, "tenant", "tenants")
+	l.Total = views.Count(total, "tenant", "tenants")
 	l.Pages = max(1, (total+adminPageSize-1)/adminPageSize)
 	pageURL := func(page int) string {
 		v := url.Values{}
@@ -460,10 +460,3 @@ func (s *Server) audit(r *http.Request, action string, t *tenancy.Tenant) {
 func tenantPath(t *tenancy.Tenant) string { return "/tenants/" + url.PathEscape(t.Slug) }
 
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return tenancy.FormatCount(int64(n)) + " " + many
-}

@@ -120,7 +120,7 @@ func (s *Server) Serve(ctx context.Context, addr string, grace time.Duration, re
 	if s.TLS != nil {
 		servers[0].Handler = s.TLS.Manager.HTTPHandler(h)
 		tlsSrv := s.httpServer(h)
-		tlsSrv.TLSConfig = TLSConfig(s.TLS.Manager)
+		tlsSrv.TLSConfig = s.TLSConfig(s.TLS.Manager)
 		tln, err := net.Listen("tcp", s.TLS.Addr)
 		if err != nil {
 			ln.Close()

@@ -164,9 +164,55 @@ func CertManager(policy *TLSPolicy, c ACMEConfig) *autocert.Manager {
 	}
 }
 
-// TLSConfig is the server's TLS configuration with m's certificates.
-func TLSConfig(m *autocert.Manager) *tls.Config {
+// TLSConfig is the server's TLS configuration with m's certificates. A
+// verified custom domain that gets its certificate becomes active.
+func (s *Server) TLSConfig(m *autocert.Manager) *tls.Config {
 	cfg := m.TLSConfig()
 	cfg.MinVersion = tls.VersionTLS12
+	get := cfg.GetCertificate
+	var active sync.Map // names already recorded as active, to skip the database
+	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		cert, err := get(hello)
+		if err == nil {
+			if host, nerr := normalizeHost(hello.ServerName); nerr == nil {
+				if _, done := active.Load(host); !done && s.isCustomDomain(host) {
+					// Recorded off the handshake's path; the next handshake
+					// tries again if this fails.
+					go func() {
+						if s.recordCertificate(host) == nil {
+							active.Store(host, true)
+						}
+					}()
+				}
+			}
+		}
+		return cert, err
+	}
 	return cfg
+}
+
+// isCustomDomain reports whether host is a tenant's custom domain rather
+// than one of the platform's own names.
+func (s *Server) isCustomDomain(host string) bool {
+	cfg := s.Config
+	if !s.customDomains() || s.DomainAdmin == nil || host == cfg.AdminHost || host == cfg.BaseDomain || host == "api."+cfg.BaseDomain {
+		return false
+	}
+	return !strings.HasSuffix(host, "."+cfg.BaseDomain)
+}
+
+// recordCertificate marks a custom domain active once its certificate is
+// in place.
+func (s *Server) recordCertificate(host string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	t, err := s.Domains.LookupDomain(ctx, host)
+	if err != nil {
+		return err
+	}
+	if _, err := s.DomainAdmin.CertificateIssued(ctx, t.ID, host); err != nil {
+		s.Log.Warn("record certificate", "domain", host, "err", err)
+		return err
+	}
+	return nil
 }

@@ -9,7 +9,12 @@ import (
 	"os"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/nself/nself/internal/dnsverify"
+	"github.com/nself/nself/internal/dnsverify/dnstest"
+	"github.com/nself/nself/internal/domainname"
+	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/web"
 )
@@ -140,5 +145,62 @@ func TestCertificateFromACME(t *testing.T) {
 	}
 	if _, err := m.GetCertificate(&tls.ClientHelloInfo{ServerName: "nobody.nself.test"}); err == nil {
 		t.Error("a certificate was issued for an unknown tenant")
+	}
+}
+
+// A verified custom domain that gets its certificate from the ACME server
+// moves from verified to active.
+func TestCustomDomainCertificateMakesItActive(t *testing.T) {
+	t.Parallel()
+	dir, root := os.Getenv("ACME_TEST_DIRECTORY"), os.Getenv("ACME_TEST_ROOT")
+	if dir == "" || root == "" {
+		t.Fatal("ACME_TEST_DIRECTORY and ACME_TEST_ROOT must be set: run `make test` (scripts/services.sh starts Pebble)")
+	}
+	pem, err := os.ReadFile(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	e := newEnv(t)
+	acme := e.mustTenant("acme")
+	dns := dnstest.NewServer(t)
+	svc := postgres.NewDomainService(e.db, tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII})
+	cache := e.server.Resolver.(*postgres.TenantCache)
+	cache.Domains = svc
+	e.server.Domains = cache
+	e.server.DomainAdmin = svc
+	e.server.Config.RoutingMethod = "both"
+	d, err := svc.AddDomain(e.ctx, acme.ID, "shop.acme.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns.SetTXT("shop.acme.example", "nself-verify="+d.Token)
+	if _, res, err := svc.VerifyDomain(e.ctx, acme.ID, "shop.acme.example", dnsverify.New(dns.Addr)); err != nil || !res.Verified() {
+		t.Fatalf("verify: %v %v", res.Message(), err)
+	}
+
+	m := web.CertManager(web.NewTLSPolicy(e.server), web.ACMEConfig{
+		DirectoryURL: dir, CacheDir: t.TempDir(),
+		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
+	})
+	cfg := e.server.TLSConfig(m)
+	if _, err := cfg.GetCertificate(&tls.ClientHelloInfo{ServerName: "SHOP.acme.example."}); err != nil {
+		t.Fatalf("certificate for a verified custom domain: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := svc.FindDomain(e.ctx, acme.ID, "shop.acme.example")
+		if err == nil && got.State == tenancy.DomainActive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("domain after its certificate: %+v, %v", got, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// It still routes once active.
+	if id, err := svc.LookupVerifiedDomain(e.ctx, "shop.acme.example"); err != nil || id != acme.ID {
+		t.Errorf("active domain lookup: %q %v", id, err)
 	}
 }

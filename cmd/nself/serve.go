@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"log/slog"
@@ -14,12 +15,13 @@ import (
 	"github.com/nself/nself/internal/dnsverify"
 	"github.com/nself/nself/internal/mail"
 	"github.com/nself/nself/internal/postgres"
+	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/web"
 )
 
 func (a *app) serveCommand() *cobra.Command {
 	var addr, tlsAddr, acmeDir, acmeEmail, certDir string
-	var grace time.Duration
+	var grace, recheck time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the web portal, the tenant API and the admin console",
@@ -85,6 +87,9 @@ func (a *app) serveCommand() *cobra.Command {
 					log.Warn("TENANT_REQUIRE_DOMAIN_VERIFICATION=false is not honoured: custom domains route only once verified")
 				}
 			}
+			if a.cfg.CustomDomainsEnabled && recheck > 0 {
+				go recheckDomains(ctx, log, postgres.NewDomainService(db, a.domainRules()), dnsverify.New(string(a.cfg.DNSResolver)), recheck)
+			}
 			if tlsAddr != "" {
 				if certDir == "" {
 					return usageError{"--tls-addr needs --cert-dir, where certificates and the ACME account are kept"}
@@ -101,9 +106,33 @@ func (a *app) serveCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().DurationVar(&grace, "shutdown-grace", 30*time.Second, "how long requests in flight may take to finish on shutdown")
+	cmd.Flags().DurationVar(&recheck, "domain-recheck", time.Hour, "how often verified custom domains are checked again (0: never)")
 	cmd.Flags().StringVar(&tlsAddr, "tls-addr", "", "also serve HTTPS here, with certificates obtained over ACME (e.g. :443)")
 	cmd.Flags().StringVar(&acmeDir, "acme-directory", "", "ACME directory URL (default: Let's Encrypt)")
 	cmd.Flags().StringVar(&acmeEmail, "acme-email", "", "contact email for the ACME account")
 	cmd.Flags().StringVar(&certDir, "cert-dir", "", "folder for certificates and the ACME account key")
 	return cmd
+}
+
+// recheckDomains checks verified custom domains again, every interval, so
+// one whose record is gone fails after the grace period and stops routing.
+// Several server processes may all run it; a domain checked by one is not
+// due for the others.
+func recheckDomains(ctx context.Context, log *slog.Logger, svc *postgres.DomainService, v tenancy.DomainVerifier, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := svc.RecheckDue(ctx, v, time.Now().Add(-every), 500)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("domain recheck", "checked", n, "err", err)
+		case n > 0:
+			log.Info("domain recheck", "checked", n)
+		}
+	}
 }

@@ -48,3 +48,39 @@ func (s *DomainService) RecheckDue(ctx context.Context, v tenancy.DomainVerifier
 	}
 	return checked, nil
 }
+
+// CertificateIssued records that a certificate is in place for a verified
+// domain: it becomes active. It is a no-op for a domain already active, and
+// refused for one that is not verified.
+func (s *DomainService) CertificateIssued(ctx context.Context, tenantID, name string) (*tenancy.Domain, error) {
+	var out *tenancy.Domain
+	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		d, err := findDomainForUpdate(ctx, tx, tenantID, s.rules.Canonical(name))
+		if err != nil {
+			return err
+		}
+		if d.State == tenancy.DomainActive {
+			out = d
+			return nil
+		}
+		if d.State == tenancy.DomainVerified {
+			if err := d.StartCertificate(); err != nil {
+				return err
+			}
+		}
+		if err := d.CertificateIssued(); err != nil {
+			return err
+		}
+		if out, err = scanDomain(tx.QueryRow(ctx, `
+			UPDATE tenants.tenant_domains SET state = $3, failure = nullif($4, '')
+			WHERE tenant_id = $1 AND domain = $2
+			RETURNING `+domainColumns, tenantID, d.Name, d.State, d.Failure)); err != nil {
+			return err
+		}
+		return notifyChange(ctx, tx, tenantID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record certificate of %s: %w", name, translate(err))
+	}
+	return out, nil
+}

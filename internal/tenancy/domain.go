@@ -525,6 +525,9 @@ type DomainService interface {
 	SetPrimaryDomain(ctx context.Context, tenantID, name string) (*Domain, error)
 	// RemoveDomain gives up a domain; another tenant may then claim it.
 	RemoveDomain(ctx context.Context, tenantID, name string) error
+	// CertificateIssued records that a verified domain has its
+	// certificate: it becomes active.
+	CertificateIssued(ctx context.Context, tenantID, name string) (*Domain, error)
 }
 
 // DomainLookup is the platform's path to route requests: it finds which

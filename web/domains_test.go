@@ -10,6 +10,7 @@ import (
 	"github.com/nself/nself/internal/domainname"
 	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
+	"github.com/nself/nself/web"
 )
 
 // A verified custom domain routes to its tenant; an unverified one never
@@ -75,5 +76,29 @@ func waitStatus(t *testing.T, c *client, path string, want int) {
 			t.Fatalf("%s%s: %d, want %d", c.host, path, resp.StatusCode, want)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// With TENANT_REQUIRE_DOMAIN_VERIFICATION=false an added domain routes
+// before it is verified, but no certificate is ever allowed for it.
+func TestUnverifiedDomainRoutingWhenAllowed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	acme := e.mustTenant("acme")
+	svc := postgres.NewDomainService(e.db, tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII})
+	cache := e.server.Resolver.(*postgres.TenantCache)
+	cache.Domains = svc
+	cache.RouteUnverified = true
+	e.server.Domains = cache
+	e.server.Config.RoutingMethod = "both"
+	if _, err := svc.AddDomain(e.ctx, acme.ID, "early.acme.example"); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, e.client("early.acme.example"), "/", 200)
+	if err := web.NewTLSPolicy(e.server).Allow(e.ctx, "early.acme.example"); err == nil {
+		t.Error("a certificate was allowed for an unverified domain")
+	}
+	if resp, _ := e.client("unknown.example").get("/"); resp.StatusCode != 404 {
+		t.Errorf("a domain nobody added: %d", resp.StatusCode)
 	}
 }

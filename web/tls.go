@@ -16,9 +16,12 @@ import (
 	"github.com/nself/nself/internal/tenancy"
 )
 
-// DomainResolver finds the tenant a verified custom domain routes to.
+// DomainResolver finds the tenant a custom domain routes to, and the
+// tenant whose verified domain a name is (what certificates may be issued
+// for, even where unverified domains are routed).
 type DomainResolver interface {
 	LookupDomain(ctx context.Context, name string) (*tenancy.Tenant, error)
+	LookupVerifiedDomain(ctx context.Context, name string) (*tenancy.Tenant, error)
 }
 
 // errNotServed is the policy's answer for a name the platform does not
@@ -109,7 +112,7 @@ func (p *TLSPolicy) decide(ctx context.Context, host string) (bool, error) {
 	if !p.s.customDomains() {
 		return false, nil
 	}
-	t, err := p.s.Domains.LookupDomain(ctx, host)
+	t, err := p.s.Domains.LookupVerifiedDomain(ctx, host)
 	return served(t, err)
 }
 
@@ -206,7 +209,7 @@ func (s *Server) isCustomDomain(host string) bool {
 func (s *Server) recordCertificate(host string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	t, err := s.Domains.LookupDomain(ctx, host)
+	t, err := s.Domains.LookupVerifiedDomain(ctx, host)
 	if err != nil {
 		return err
 	}

@@ -82,9 +82,10 @@ func (a *app) serveCommand() *cobra.Command {
 				// Only verified domains route: an unverified one could be
 				// claimed by anybody.
 				cache.Domains = postgres.NewDomainService(db, a.domainRules())
+				cache.RouteUnverified = !a.cfg.RequireDomainVerification
 				s.Domains = cache
-				if !a.cfg.RequireDomainVerification {
-					log.Warn("TENANT_REQUIRE_DOMAIN_VERIFICATION=false is not honoured: custom domains route only once verified")
+				if cache.RouteUnverified {
+					log.Warn("TENANT_REQUIRE_DOMAIN_VERIFICATION=false: custom domains route before their owner is verified; certificates are still issued for verified domains only")
 				}
 			}
 			if a.cfg.CustomDomainsEnabled && recheck > 0 {

@@ -27,6 +27,9 @@ type TenantCache struct {
 	// Domains finds the tenant of a verified custom domain; nil when custom
 	// domains are off.
 	Domains tenancy.DomainLookup
+	// RouteUnverified routes domains before they are verified
+	// (TENANT_REQUIRE_DOMAIN_VERIFICATION=false).
+	RouteUnverified bool
 
 	live  atomic.Bool
 	ready chan struct{}
@@ -110,17 +113,31 @@ func (c *TenantCache) Lookup(ctx context.Context, ref string) (*tenancy.Tenant, 
 	})
 }
 
-// LookupDomain returns the tenant a verified custom domain routes to, or
-// ENOTFOUND. Entries are dropped with their tenant's changes, and remembered
-// misses with any change, so verifying, removing or un-verifying a domain
-// takes effect in every process at once.
+// LookupDomain returns the tenant a custom domain routes to (verified
+// domains only, unless RouteUnverified), or ENOTFOUND. Entries are dropped
+// with their tenant's changes, and remembered misses with any change, so
+// verifying, removing or un-verifying a domain takes effect in every
+// process at once.
 func (c *TenantCache) LookupDomain(ctx context.Context, host string) (*tenancy.Tenant, error) {
+	if c.RouteUnverified {
+		return c.lookupDomain(ctx, host, "claimed:", c.Domains.LookupClaimedDomain)
+	}
+	return c.LookupVerifiedDomain(ctx, host)
+}
+
+// LookupVerifiedDomain returns the tenant whose verified custom domain host
+// is, whatever the routing allows: what certificates may be issued for.
+func (c *TenantCache) LookupVerifiedDomain(ctx context.Context, host string) (*tenancy.Tenant, error) {
+	return c.lookupDomain(ctx, host, "domain:", c.Domains.LookupVerifiedDomain)
+}
+
+func (c *TenantCache) lookupDomain(ctx context.Context, host, prefix string, lookup func(context.Context, string) (string, error)) (*tenancy.Tenant, error) {
 	if c.Domains == nil {
 		return nil, tenancy.Errorf(tenancy.ENOTFOUND, "custom domains are off")
 	}
 	host = strings.ToLower(host)
-	return c.cached(ctx, "domain:"+host, func() (*tenancy.Tenant, error) {
-		id, err := c.Domains.LookupVerifiedDomain(ctx, host)
+	return c.cached(ctx, prefix+host, func() (*tenancy.Tenant, error) {
+		id, err := lookup(ctx, host)
 		if err != nil {
 			return nil, err
 		}
@@ -153,7 +170,7 @@ func (c *TenantCache) cached(ctx context.Context, key string, load func() (*tena
 	c.mu.Lock()
 	if c.live.Load() && c.gen == gen {
 		c.entries[key] = t
-		if t != nil && !strings.HasPrefix(key, "domain:") {
+		if t != nil && !strings.Contains(key, ":") {
 			c.entries[t.ID] = t
 			c.entries[t.Slug] = t
 		}

@@ -272,10 +272,21 @@ func (s *DomainService) RemoveDomain(ctx context.Context, tenantID, name string)
 // the platform path: the owner reads domains across tenants through the
 // platform_read policy, which allows reading only.
 func (s *DomainService) LookupVerifiedDomain(ctx context.Context, name string) (string, error) {
+	return s.lookupDomain(ctx, name, true)
+}
+
+// LookupClaimedDomain returns the tenant that added name, verified or not,
+// unless the domain failed. Platform path, like LookupVerifiedDomain.
+func (s *DomainService) LookupClaimedDomain(ctx context.Context, name string) (string, error) {
+	return s.lookupDomain(ctx, name, false)
+}
+
+func (s *DomainService) lookupDomain(ctx context.Context, name string, verifiedOnly bool) (string, error) {
 	name = s.rules.Canonical(name)
 	var tenantID string
 	err := s.db.Admin.QueryRow(ctx, `
-		SELECT tenant_id FROM tenants.tenant_domains WHERE domain = $1 AND verified`, name).Scan(&tenantID)
+		SELECT tenant_id FROM tenants.tenant_domains
+		WHERE domain = $1 AND (verified OR (NOT $2 AND state <> 'failed'))`, name, verifiedOnly).Scan(&tenantID)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return "", domainNotFound(name)

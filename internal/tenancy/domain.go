@@ -537,4 +537,8 @@ type DomainLookup interface {
 	// (or later: certificate issuing, active) domain name is, or
 	// ENOTFOUND.
 	LookupVerifiedDomain(ctx context.Context, name string) (tenantID string, err error)
+	// LookupClaimedDomain is the same for any domain a tenant has added
+	// and that has not failed, verified or not: for platforms that route
+	// domains before verification (TENANT_REQUIRE_DOMAIN_VERIFICATION=false).
+	LookupClaimedDomain(ctx context.Context, name string) (tenantID string, err error)
 }

@@ -10,6 +10,8 @@ type Brand struct {
 	Initial string
 	// StyleURL is the tenant's stylesheet; empty for the platform's pages.
 	StyleURL string
+	// LogoURL is the tenant's main logo, shown instead of Initial; empty when none.
+	LogoURL string
 }
 
 // NavItem is one link of the portal's menu.

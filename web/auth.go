@@ -2,14 +2,12 @@ package web
 
 import (
 	"fmt"
-	"html"
 	"math"
 	"net/http"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/nself/nself/emails"
 	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/views"
 )
@@ -131,31 +129,18 @@ func (s *Server) handleForgot(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// sendTemplate mails one of the default templates to a user of the
-// request's tenant, in the tenant's name.
+// sendTemplate mails one of the tenant's email templates to a user of the
+// request's tenant.
 func (s *Server) sendTemplate(r *http.Request, name string, u *tenancy.User, actionURL string) error {
 	t := TenantFrom(r.Context())
-	tpl, err := emails.Default(name)
-	if err != nil {
-		return err
-	}
 	userName := u.Name
 	if userName == "" {
 		userName = u.Email
 	}
-	vars := map[string]string{
-		"TENANT_NAME": t.Name, "USER_NAME": userName, "USER_EMAIL": u.Email,
-		"PRIMARY_COLOR": defaultBrandColors.Primary, "SUPPORT_URL": s.tenantURL(t.Slug),
-		"LOGO_URL": "", "ACTION_URL": actionURL,
-	}
-	msg := tenancy.Message{To: u.Email}
-	if msg.Subject, err = tenancy.ExpandTemplate(tpl.Subject, vars, nil); err != nil {
-		return err
-	}
-	if msg.HTML, err = tenancy.ExpandTemplate(tpl.HTML, vars, html.EscapeString); err != nil {
-		return err
-	}
-	if msg.Text, err = tenancy.ExpandTemplate(tpl.Text, vars, nil); err != nil {
+	msg, err := s.tenantMail(r, name, u.Email, map[string]string{
+		"USER_NAME": userName, "USER_EMAIL": u.Email, "SUPPORT_URL": s.tenantURL(t.Slug), "ACTION_URL": actionURL,
+	})
+	if err != nil {
 		return err
 	}
 	return s.Mailer.Send(r.Context(), msg)

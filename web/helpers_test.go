@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/nself/nself/internal/blob/blobtest"
 	"github.com/nself/nself/internal/domainname"
 	"github.com/nself/nself/internal/pgtest"
 	"github.com/nself/nself/internal/postgres"
@@ -77,7 +78,10 @@ func newEnv(t testing.TB) *testEnv {
 		Mailer:   mb,
 		DB:       db.App,
 
-		Invitations: postgres.NewInvitationService(db),
+		Invitations:    postgres.NewInvitationService(db),
+		Logos:          postgres.NewLogoService(db, blobtest.New(t)).Cached(cache),
+		Branding:       postgres.NewBrandingService(db).Cached(cache),
+		EmailTemplates: postgres.NewEmailTemplateService(db),
 		// DomainVerifier stays nil: a test that verifies sets one asking
 		// its own dnstest server.
 		DomainAdmin: postgres.NewDomainService(db, tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII}),

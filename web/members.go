@@ -1,7 +1,6 @@
 package web
 
 import (
-	"html"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/nself/nself/emails"
 	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/views"
 )
@@ -211,32 +209,6 @@ func (s *Server) invitationMail(r *http.Request, inviter, email, name, role, act
 		"USER_NAME": userName, "USER_EMAIL": email, "INVITER_NAME": inviter, "ROLE": role,
 		"ACTION_URL": actionURL, "SUPPORT_URL": s.tenantURL(t.Slug),
 	})
-}
-
-// tenantMail expands one of the default templates for a recipient, with
-// the tenant's name and branding filled in and vars for the rest. It is
-// the sibling of sendTemplate for mail whose recipient is not yet a user.
-func (s *Server) tenantMail(r *http.Request, name, to string, vars map[string]string) (tenancy.Message, error) {
-	t := TenantFrom(r.Context())
-	tpl, err := emails.Default(name)
-	if err != nil {
-		return tenancy.Message{}, err
-	}
-	all := map[string]string{"TENANT_NAME": t.Name, "PRIMARY_COLOR": defaultBrandColors.Primary, "LOGO_URL": ""}
-	for k, v := range vars {
-		all[k] = v
-	}
-	msg := tenancy.Message{To: to}
-	if msg.Subject, err = tenancy.ExpandTemplate(tpl.Subject, all, nil); err != nil {
-		return msg, err
-	}
-	if msg.HTML, err = tenancy.ExpandTemplate(tpl.HTML, all, html.EscapeString); err != nil {
-		return msg, err
-	}
-	if msg.Text, err = tenancy.ExpandTemplate(tpl.Text, all, nil); err != nil {
-		return msg, err
-	}
-	return msg, nil
 }
 
 // previewAcceptURL stands in for the secret link, which exists only once

@@ -27,8 +27,8 @@ func (s *Server) page(r *http.Request, title string) views.Page {
 	p := views.Page{Title: title, CSRF: CSRFFrom(r.Context())}
 	switch t, admin := TenantFrom(r.Context()), AdminFrom(r.Context()); {
 	case t != nil:
-		p.Brand = views.Brand{Name: t.Name, Initial: initial(t.Name),
-			StyleURL: "/brand.css?v=" + strconv.FormatInt(t.UpdatedAt.Unix(), 36)}
+		p.Brand = s.tenantBrand(r, t)
+		p.Brand.LogoURL = s.logoURL(r, t)
 		if id := IdentityFrom(r.Context()); id != nil {
 			p.UserEmail, p.Role, p.SignOutURL = id.User.Email, string(id.Role), "/signout"
 			p.Nav = tenantNav(id.Role, r.URL.Path)
@@ -65,6 +65,9 @@ func tenantNav(role tenancy.Role, path string) []views.NavItem {
 		{"Members", "/members", "nav-members", tenancy.RoleAdmin},
 		{"API keys", "/settings/api-keys", "nav-api-keys", tenancy.RoleAdmin},
 		{"Domains", "/domains", "nav-domains", tenancy.RoleAdmin},
+		{"Branding", "/settings/branding", "nav-branding", tenancy.RoleAdmin},
+		{"Logos", "/settings/logos", "nav-logos", tenancy.RoleAdmin},
+		{"Email templates", "/settings/emails", "nav-email-templates", tenancy.RoleAdmin},
 	}
 	var out []views.NavItem
 	for _, it := range items {
@@ -102,4 +105,33 @@ func fieldError(f *views.Form, err error) {
 		}
 	}
 	f.Error = tenancy.ErrorMessage(err)
+}
+
+// look is the tenant's look, from the branding cache; nil when it cannot
+// be had, and the page then shows the platform's defaults rather than fail.
+func (s *Server) look(r *http.Request) *tenancy.Look {
+	t := TenantFrom(r.Context())
+	if t == nil || s.Branding == nil {
+		return nil
+	}
+	l, err := s.Branding.Look(r.Context(), t.ID)
+	if err != nil {
+		s.Log.Warn("read tenant look", "tenant", t.Slug, "err", err)
+		return nil
+	}
+	return l
+}
+
+// tenantBrand is the brand frame of a tenant's pages: the company name when
+// set, and a stylesheet URL that changes whenever the look does, so
+// browsers fetch the new colors at once.
+func (s *Server) tenantBrand(r *http.Request, t *tenancy.Tenant) views.Brand {
+	name, version := t.Name, strconv.FormatInt(t.UpdatedAt.Unix(), 36)
+	if l := s.look(r); l != nil {
+		version = l.Version
+		if l.CompanyName != "" {
+			name = l.CompanyName
+		}
+	}
+	return views.Brand{Name: name, Initial: initial(name), StyleURL: "/brand.css?v=" + version}
 }

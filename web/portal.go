@@ -18,6 +18,7 @@ func (s *Server) portalRoutes(r chi.Router) {
 	r.NotFound(s.notFound)
 	r.Get("/", s.h(s.handleLanding))
 	r.Get("/brand.css", s.handleBrandCSS)
+	s.logoServeRoutes(r)
 	s.authRoutes(r)
 	s.invitationRoutes(r)
 	r.Group(func(r chi.Router) {
@@ -29,6 +30,9 @@ func (s *Server) portalRoutes(r chi.Router) {
 		s.apiKeyRoutes(r)
 		s.memberRoutes(r)
 		s.domainRoutes(r)
+		s.brandingRoutes(r)
+		s.logoRoutes(r)
+		s.emailTemplateRoutes(r)
 	})
 }
 
@@ -165,13 +169,29 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) error {
 }
 
 // handleBrandCSS serves GET /brand.css: the tenant's colors as CSS custom
-// properties. Only validated colors are ever written here.
+// properties, from its look (the active theme, its brand colors over it,
+// the defaults otherwise). Only validated colors are ever written here.
 func (s *Server) handleBrandCSS(w http.ResponseWriter, r *http.Request) {
-	css := brandCSS(defaultBrandColors)
+	p := tenancy.DefaultPalette
+	if l := s.look(r); l != nil {
+		p = l.Palette
+	}
+	// The branding page's preview asks for unsaved colors: each is used
+	// only if it validates, and the answer is not kept anywhere.
+	if r.URL.Query().Get("preview") == "1" {
+		p = previewPalette(r.URL.Query(), p)
+		serveCSS(w, r, brandCSS(p), "no-store")
+		return
+	}
+	serveCSS(w, r, brandCSS(p), "public, max-age=300")
+}
+
+// serveCSS writes a stylesheet with an ETag of its content.
+func serveCSS(w http.ResponseWriter, r *http.Request, css, cacheControl string) {
 	sum := sha256.Sum256([]byte(css))
 	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")
-	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Cache-Control", cacheControl)
 	w.Header().Set("ETag", etag)
 	if r.Header.Get("If-None-Match") == etag {
 		w.WriteHeader(http.StatusNotModified)
@@ -180,11 +200,12 @@ func (s *Server) handleBrandCSS(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(css))
 }
 
-// brandColors are a tenant's colors, each a validated #RGB or #RRGGBB.
-type brandColors struct{ Primary, Secondary, Accent string }
-
-var defaultBrandColors = brandColors{Primary: "#4f46e5", Secondary: "#1e293b", Accent: "#0ea5e9"}
-
-func brandCSS(c brandColors) string {
-	return fmt.Sprintf(":root{--brand-primary:%s;--brand-secondary:%s;--brand-accent:%s}\n", c.Primary, c.Secondary, c.Accent)
+// brandCSS writes a palette as the custom properties static/app.css uses.
+// Every value has passed tenancy.ParseColor: #rrggbb and nothing else.
+func brandCSS(p tenancy.Palette) string {
+	return fmt.Sprintf(":root{--brand-primary:%s;--brand-secondary:%s;--brand-accent:%s;--brand-background:%s;--brand-text:%s}\n",
+		p.Primary, p.Secondary, p.Accent, p.Background, p.Text)
 }
+
+// defaultBrandColors are the platform's colors, for what has no tenant look.
+var defaultBrandColors = tenancy.DefaultPalette

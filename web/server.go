@@ -67,6 +67,10 @@ type Server struct {
 	Domains DomainResolver
 	// Invitations lets a tenant's admins invite people to join it.
 	Invitations tenancy.InvitationService
+	Logos       tenancy.LogoService     // tenants' logos; nil turns them off
+	Branding    tenancy.BrandingService // brand colors, themes, settings; Look cached
+	// EmailTemplates holds the tenants' own email templates; nil sends the defaults.
+	EmailTemplates tenancy.EmailTemplateService
 	// DomainAdmin lets a tenant's admins claim and verify custom domains;
 	// DomainVerifier looks their TXT records up.
 	DomainAdmin    tenancy.DomainService

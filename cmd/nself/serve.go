@@ -75,6 +75,9 @@ func (a *app) serveCommand() *cobra.Command {
 					Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom}),
 				DB:             db.App,
 				Invitations:    postgres.NewInvitationService(db),
+				Logos:          a.servedLogos(db, cache, log),
+				Branding:       postgres.NewBrandingService(db).Cached(cache),
+				EmailTemplates: postgres.NewEmailTemplateService(db),
 				DomainAdmin:    postgres.NewDomainService(db, a.domainRules()),
 				DomainVerifier: dnsverify.New(string(a.cfg.DNSResolver)),
 			}

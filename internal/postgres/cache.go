@@ -38,6 +38,17 @@ type TenantCache struct {
 	mu      sync.RWMutex
 	entries map[string]*tenancy.Tenant // by slug and by id; nil marks a known miss
 	gen     uint64                     // counts forgets and flushes
+	// hooks hear every tenant dropped, and "" when everything is.
+	hooks []func(tenantID string)
+}
+
+// OnChange makes fn hear of every change the cache hears: the tenant's id,
+// or "" when the cache starts over. Caches of other per-tenant values use
+// it to follow the same invalidation.
+func (c *TenantCache) OnChange(fn func(tenantID string)) {
+	c.mu.Lock()
+	c.hooks = append(c.hooks, fn)
+	c.mu.Unlock()
 }
 
 // NewTenantCache returns a cache over db. It caches nothing until Listen
@@ -88,12 +99,16 @@ func (h cacheHandler) HandleNotification(_ context.Context, n *pgconn.Notificati
 // answer to a slug that was unknown.
 func (c *TenantCache) forget(tenantID string) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.gen++
 	for k, t := range c.entries {
 		if t == nil || t.ID == tenantID {
 			delete(c.entries, k)
 		}
+	}
+	hooks := c.hooks
+	c.mu.Unlock()
+	for _, fn := range hooks {
+		fn(tenantID)
 	}
 }
 
@@ -101,7 +116,11 @@ func (c *TenantCache) flush() {
 	c.mu.Lock()
 	c.gen++
 	c.entries = map[string]*tenancy.Tenant{}
+	hooks := c.hooks
 	c.mu.Unlock()
+	for _, fn := range hooks {
+		fn("")
+	}
 }
 
 // Lookup returns the tenant with that slug or id, deleted ones included,

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/nself/nself/internal/pgtest"
+)
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestWhitelabelEmail(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, pgtest.NewURLs(t))
+	c.ok("tenant", "create", "Acme", "--slug", "acme")
+	c.ok("tenant", "create", "Beta", "--slug", "beta")
+
+	out := c.ok("whitelabel", "email", "list", "acme")
+	mustMatch(t, out, `\ATEMPLATE +VERSION +UPDATED +SUBJECT\n─+\n`, `^welcome +default +- +Welcome to \{\{TENANT_NAME\}\}!$`,
+		`^password_reset +default `, `^invitation +default `, `^payment_failed +default `, `^quota_warning +default `)
+
+	page := writeFile(t, "welcome.html", "<h1>Hello <<USER_NAME>></h1>\n<p><a href=\"{{ACTION_URL}}\">Start</a></p>\n")
+	mustMatch(t, c.ok("whitelabel", "email", "customize", "acme", "welcome", "--subject", "Welcome to {{TENANT_NAME}}!!", "--template-file", page),
+		`^✓ Email template customized: welcome for acme \(text derived from the HTML\)$`, `^  Subject: Welcome to \{\{TENANT_NAME\}\}!!$`)
+	out = c.ok("whitelabel", "email", "show", "acme", "welcome")
+	mustMatch(t, out, `^Template: welcome \(customized \d{4}-\d\d-\d\d \d\d:\d\d\)$`, `^Subject: Welcome to \{\{TENANT_NAME\}\}!!$`,
+		`^<h1>Hello <<USER_NAME>></h1>$`, `^--- Text ---\nHello <<USER_NAME>>\n\nStart: \{\{ACTION_URL\}\}$`)
+	mustMatch(t, c.ok("whitelabel", "email", "list", "acme"), `^welcome +customized +\d{4}-\d\d-\d\d +Welcome to \{\{TENANT_NAME\}\}!!$`)
+	// The other tenant keeps the default.
+	mustMatch(t, c.ok("whitelabel", "email", "show", "beta", "welcome"), `^Template: welcome \(default\)$`, `^Subject: Welcome to \{\{TENANT_NAME\}\}!$`)
+
+	// Without --subject the subject stays; a text file is used as given.
+	text := writeFile(t, "welcome.txt", "Plain hello {{USER_NAME}}\n")
+	mustMatch(t, c.ok("whitelabel", "email", "customize", "acme", "welcome", "--template-file", page, "--text-file", text),
+		`\(text from --text-file\)$`, `^  Subject: Welcome to \{\{TENANT_NAME\}\}!!$`)
+	mustMatch(t, c.ok("whitelabel", "email", "show", "acme", "welcome"), `^--- Text ---\nPlain hello \{\{USER_NAME\}\}$`)
+
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"customize", "acme", "welcome", "--template-file", writeFile(t, "bad.html", "<p>ok</p>\n<p>{{FIRST_NAME}}</p>")},
+			1, `^error: unknown variable FIRST_NAME on line 2 \(known: TENANT_NAME, `},
+		{[]string{"customize", "acme", "welcome", "--template-file", writeFile(t, "open.html", "<p>{{TENANT_NAME</p>")},
+			1, `^error: .*unclosed variable "\{\{TENANT_NAME</p>" \(missing \}\}\) on line 1$`},
+		{[]string{"customize", "acme", "welcome", "--subject", "Hi {{X}}", "--template-file", page}, 1, `unknown variable X on line 1`},
+		{[]string{"customize", "acme", "welcome", "--subject", strings.Repeat("s", 201), "--template-file", page}, 1, `longer than 200 characters`},
+		{[]string{"customize", "acme", "newsletter", "--template-file", page}, 1, `^error: no email template "newsletter" \(known: welcome, `},
+		{[]string{"customize", "acme", "welcome"}, 2, `--template-file is required`},
+		{[]string{"customize", "acme", "welcome", "--template-file", "/nonexistent.html"}, 1, `--template-file: `},
+		{[]string{"show", "nope", "welcome"}, 1, `not found`},
+		{[]string{"test", "acme", "welcome"}, 2, `--to is required`},
+	} {
+		r := c.run("", append([]string{"whitelabel", "email"}, tc.args...)...)
+		if r.code != tc.code || strings.Count(r.err, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q", tc.args, r.code, r.err)
+		}
+		mustMatch(t, r.err, tc.want)
+	}
+
+	mustMatch(t, c.ok("whitelabel", "email", "reset", "acme", "welcome"), `^✓ Email template reset: welcome of acme is the default again$`)
+	mustMatch(t, c.ok("whitelabel", "email", "reset", "acme", "welcome"), `^✓ Email template welcome of acme is already the default$`)
+	mustMatch(t, c.ok("whitelabel", "email", "show", "acme", "welcome"), `^Template: welcome \(default\)$`)
+}
+
+// email test sends through the real SMTP server (mailpit); the message is
+// read back through mailpit's API.
+func TestWhitelabelEmailTestThroughSMTP(t *testing.T) {
+	t.Parallel()
+	api := os.Getenv("MAILPIT_URL")
+	if api == "" || os.Getenv("SMTP_HOST") == "" {
+		t.Fatal("SMTP_HOST, SMTP_PORT and MAILPIT_URL must be set: run `make test`")
+	}
+	c := newCLI(t, pgtest.NewURLs(t), "SMTP_HOST="+os.Getenv("SMTP_HOST"), "SMTP_PORT="+os.Getenv("SMTP_PORT"),
+		"SMTP_FROM=no-reply@example.test", "PUBLIC_SCHEME=http")
+	c.ok("tenant", "create", "Acme & Co", "--slug", "acme")
+	page := writeFile(t, "welcome.html", `<p>Hello <<USER_NAME>> of <strong>{{TENANT_NAME}}</strong></p><p><a href="{{ACTION_URL}}">Start</a></p>`)
+	c.ok("whitelabel", "email", "customize", "acme", "welcome", "--subject", "Welcome to {{TENANT_NAME}}!", "--template-file", page)
+
+	// mailpit is shared by every test: an address of its own finds this mail.
+	to := "email-test-" + uuid.NewString()[:8] + "@example.test"
+	mustMatch(t, c.ok("whitelabel", "email", "test", "acme", "welcome", "--to", to), `^✓ Test email sent to `+to+`: Welcome to Acme & Co!$`)
+
+	var found struct {
+		Messages []struct {
+			ID      string
+			Subject string
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(found.Messages) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no mail to %s arrived at mailpit", to)
+		}
+		getJSON(t, api+"/api/v1/search?query="+url.QueryEscape("to:"+to), &found)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if found.Messages[0].Subject != "Welcome to Acme & Co!" {
+		t.Errorf("subject = %q", found.Messages[0].Subject)
+	}
+	var msg struct{ HTML, Text string }
+	getJSON(t, api+"/api/v1/message/"+found.Messages[0].ID, &msg)
+	if !strings.Contains(msg.HTML, "Hello Ann Example of <strong>Acme &amp; Co</strong>") || !strings.Contains(msg.HTML, `href="http://acme.`) {
+		t.Errorf("HTML part = %q", msg.HTML)
+	}
+	if !strings.Contains(msg.Text, "Hello Ann Example of Acme & Co") || !strings.Contains(msg.Text, "Start: http://acme.") {
+		t.Errorf("text part = %q", msg.Text)
+	}
+}

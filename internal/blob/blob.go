@@ -1,0 +1,186 @@
+// Package blob keeps objects (tenants' logos) in MinIO, or any S3-compatible
+// store, through minio-go. Each tenant has a bucket of its own, named by
+// tenancy.TenantBucket and made when first written to.
+package blob
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/nself/nself/internal/tenancy"
+)
+
+// ErrUnavailable is wrapped by the errors of calls that could not reach
+// the store.
+var ErrUnavailable = errors.New("object storage is unreachable")
+
+// Config says where the store is.
+type Config struct {
+	Endpoint  string // host:port, without scheme
+	AccessKey string
+	SecretKey string
+	UseSSL    bool
+	// Timeout bounds each call, retries included; 10 seconds when zero.
+	Timeout time.Duration
+}
+
+// Store implements tenancy.BlobStore.
+type Store struct {
+	client   *minio.Client
+	endpoint string
+	timeout  time.Duration
+
+	mu      sync.Mutex
+	buckets map[string]bool // known to exist
+}
+
+var _ tenancy.BlobStore = (*Store)(nil)
+
+// New returns a store for cfg. It does not connect: the first call does.
+func New(cfg Config) (*Store, error) {
+	if cfg.Endpoint == "" {
+		return nil, errors.New("MINIO_ENDPOINT is not set: logos need object storage")
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	// A store that does not answer should fail a call in seconds, not
+	// after minio-go's default ten retries with back-off.
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: cfg.Timeout,
+		ForceAttemptHTTP2:     true,
+	}
+	c, err := minio.New(cfg.Endpoint, &minio.Options{
+		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:     cfg.UseSSL,
+		Region:     "us-east-1",
+		Transport:  tr,
+		MaxRetries: 2,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("MINIO_ENDPOINT %q: %w", cfg.Endpoint, err)
+	}
+	return &Store{client: c, endpoint: cfg.Endpoint, timeout: cfg.Timeout, buckets: map[string]bool{}}, nil
+}
+
+// Client is the underlying minio-go client, for benchmarks and tests.
+func (s *Store) Client() *minio.Client { return s.client }
+
+// wrap names the store in an error, and marks a store that could not be
+// reached so that callers can say so.
+func (s *Store) wrap(op, bucket, key string, err error) error {
+	if minio.IsNetworkOrHostDown(err, false) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s %s/%s: %w at %s: %v", op, bucket, key, ErrUnavailable, s.endpoint, err)
+	}
+	return fmt.Errorf("%s %s/%s at %s: %w", op, bucket, key, s.endpoint, err)
+}
+
+func code(err error) string { return minio.ToErrorResponse(err).Code }
+
+// EnsureBucket makes the bucket unless it exists.
+func (s *Store) EnsureBucket(ctx context.Context, bucket string) error {
+	s.mu.Lock()
+	known := s.buckets[bucket]
+	s.mu.Unlock()
+	if known {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	err := s.client.MakeBucket(ctx, bucket, minio.MakeBucketOptions{Region: "us-east-1"})
+	if err != nil && code(err) != "BucketAlreadyOwnedByYou" && code(err) != "BucketAlreadyExists" {
+		return s.wrap("make bucket", bucket, "", err)
+	}
+	s.mu.Lock()
+	s.buckets[bucket] = true
+	s.mu.Unlock()
+	return nil
+}
+
+// Put stores data under key, making the bucket first if needed.
+func (s *Store) Put(ctx context.Context, bucket, key string, data []byte, contentType string) error {
+	if err := s.EnsureBucket(ctx, bucket); err != nil {
+		return err
+	}
+	put := func() error {
+		ctx, cancel := context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+		_, err := s.client.PutObject(ctx, bucket, key, bytes.NewReader(data), int64(len(data)),
+			minio.PutObjectOptions{ContentType: contentType, DisableMultipart: true})
+		return err
+	}
+	err := put()
+	if err != nil && code(err) == "NoSuchBucket" {
+		// Removed behind this process's back: make it again.
+		s.mu.Lock()
+		delete(s.buckets, bucket)
+		s.mu.Unlock()
+		if err := s.EnsureBucket(ctx, bucket); err != nil {
+			return err
+		}
+		err = put()
+	}
+	if err != nil {
+		return s.wrap("put", bucket, key, err)
+	}
+	return nil
+}
+
+// Get returns an object's bytes, or ENOTFOUND.
+func (s *Store) Get(ctx context.Context, bucket, key string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	obj, err := s.client.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, s.wrap("get", bucket, key, err)
+	}
+	defer obj.Close()
+	b, err := io.ReadAll(obj)
+	switch c := code(err); {
+	case err == nil:
+		return b, nil
+	case c == "NoSuchKey" || c == "NoSuchBucket":
+		return nil, tenancy.Errorf(tenancy.ENOTFOUND, "object %s not found", tenancy.Quote(key))
+	}
+	return nil, s.wrap("get", bucket, key, err)
+}
+
+// Remove removes an object; a missing object or bucket is no error.
+func (s *Store) Remove(ctx context.Context, bucket, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	err := s.client.RemoveObject(ctx, bucket, key, minio.RemoveObjectOptions{})
+	if err != nil && code(err) != "NoSuchBucket" && code(err) != "NoSuchKey" {
+		return s.wrap("remove", bucket, key, err)
+	}
+	return nil
+}
+
+// Exists reports whether an object exists.
+func (s *Store) Exists(ctx context.Context, bucket, key string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	_, err := s.client.StatObject(ctx, bucket, key, minio.StatObjectOptions{})
+	switch c := code(err); {
+	case err == nil:
+		return true, nil
+	case c == "NoSuchKey" || c == "NoSuchBucket":
+		return false, nil
+	}
+	return false, s.wrap("stat", bucket, key, err)
+}

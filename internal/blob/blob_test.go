@@ -1,0 +1,112 @@
+package blob_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/minio/minio-go/v7"
+
+	"github.com/nself/nself/internal/blob"
+	"github.com/nself/nself/internal/blob/blobtest"
+	"github.com/nself/nself/internal/tenancy"
+)
+
+func TestStoreRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := blobtest.New(t)
+	bucket := tenancy.TenantBucket(uuid.NewString())
+	if len(bucket) != 43 {
+		t.Errorf("bucket name %q has %d characters", bucket, len(bucket))
+	}
+	// The bucket does not exist yet: Put makes it.
+	if err := s.Put(ctx, bucket, "logos/main/a.png", []byte("first"), "image/png"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, bucket, "logos/main/a.png")
+	if err != nil || string(got) != "first" {
+		t.Fatalf("get = %q, %v", got, err)
+	}
+	info, err := s.Client().StatObject(ctx, bucket, "logos/main/a.png", minioStat)
+	if err != nil || info.ContentType != "image/png" || info.Size != 5 {
+		t.Errorf("stat = %+v, %v", info, err)
+	}
+	if err := s.Put(ctx, bucket, "logos/main/a.png", []byte("second"), "image/png"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get(ctx, bucket, "logos/main/a.png"); string(got) != "second" {
+		t.Errorf("after overwrite: %q", got)
+	}
+	if err := s.Remove(ctx, bucket, "logos/main/a.png"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, bucket, "logos/main/a.png"); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+		t.Errorf("get after remove: %v, want not found", err)
+	}
+	if ok, err := s.Exists(ctx, bucket, "logos/main/a.png"); ok || err != nil {
+		t.Errorf("exists after remove: %v, %v", ok, err)
+	}
+	// Removing again, or from a bucket that was never made, is no error.
+	if err := s.Remove(ctx, bucket, "logos/main/a.png"); err != nil {
+		t.Errorf("remove again: %v", err)
+	}
+	other := tenancy.TenantBucket(uuid.NewString())
+	if err := s.Remove(ctx, other, "x"); err != nil {
+		t.Errorf("remove from missing bucket: %v", err)
+	}
+	if _, err := s.Get(ctx, other, "x"); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+		t.Errorf("get from missing bucket: %v, want not found", err)
+	}
+	if err := s.EnsureBucket(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnsureBucket(ctx, other); err != nil {
+		t.Errorf("ensure twice: %v", err)
+	}
+}
+
+// A bucket removed behind the store's back is made again on the next Put.
+func TestStoreRemakesBucket(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := blobtest.New(t)
+	bucket := tenancy.TenantBucket(uuid.NewString())
+	if err := s.EnsureBucket(ctx, bucket); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Client().RemoveBucket(ctx, bucket); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, bucket, "k", []byte("v"), "text/plain"); err != nil {
+		t.Fatalf("put after bucket removed: %v", err)
+	}
+}
+
+// An unreachable store fails fast, with an error that says so.
+func TestStoreUnreachable(t *testing.T) {
+	t.Parallel()
+	s := blobtest.Unreachable(t)
+	start := time.Now()
+	err := s.Put(context.Background(), tenancy.TenantBucket(uuid.NewString()), "k", []byte("v"), "text/plain")
+	if !errors.Is(err, blob.ErrUnavailable) || !strings.Contains(err.Error(), "object storage is unreachable at 127.0.0.1:1") {
+		t.Errorf("put: %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("took %s to fail", d)
+	}
+	if _, err := s.Get(context.Background(), "tenant-x", "k"); !errors.Is(err, blob.ErrUnavailable) {
+		t.Errorf("get: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestNewNeedsEndpoint(t *testing.T) {
+	if _, err := blob.New(blob.Config{}); err == nil || !strings.Contains(err.Error(), "MINIO_ENDPOINT is not set") {
+		t.Errorf("New without endpoint: %v", err)
+	}
+}
+
+var minioStat = minio.StatObjectOptions{}

@@ -1,0 +1,296 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/nself/nself/emails"
+	"github.com/nself/nself/internal/tenancy"
+	"github.com/nself/nself/views"
+)
+
+func (s *Server) emailTemplateRoutes(r chi.Router) {
+	r.Get("/settings/emails", s.h(s.handleEmailTemplateList))
+	r.Get("/settings/emails/{name}", s.h(s.handleEmailTemplateEdit))
+	r.Post("/settings/emails/{name}", s.h(s.handleEmailTemplateSave))
+	r.Post("/settings/emails/{name}/reset", s.h(s.handleEmailTemplateReset))
+	r.Post("/settings/emails/{name}/preview", s.h(s.handleEmailTemplatePreview))
+	r.Get("/settings/emails/{name}/preview.html", s.h(s.handleEmailTemplatePreviewHTML))
+}
+
+// emailTitles name the emails for people.
+var emailTitles = map[string]string{
+	"welcome": "Welcome", "invitation": "Invitation", "password_reset": "Password reset",
+	"payment_failed": "Payment failed", "quota_warning": "Quota warning",
+}
+
+// emailTemplateName is the {name} of an email template route, checked.
+func emailTemplateName(r *http.Request) (string, error) {
+	name := chi.URLParam(r, "name")
+	return name, tenancy.CheckEmailTemplateName(name)
+}
+
+// emailTemplateService is the service, or a clear error when the server
+// keeps no templates.
+func (s *Server) emailTemplateService() (tenancy.EmailTemplateService, error) {
+	if s.EmailTemplates == nil {
+		return nil, tenancy.Errorf(tenancy.ENOTFOUND, "email templates are not available")
+	}
+	return s.EmailTemplates, nil
+}
+
+// handleEmailTemplateList serves GET /settings/emails.
+func (s *Server) handleEmailTemplateList(w http.ResponseWriter, r *http.Request) error {
+	svc, err := s.emailTemplateService()
+	if err != nil {
+		return err
+	}
+	list, err := svc.List(r.Context(), TenantFrom(r.Context()).ID)
+	if err != nil {
+		return err
+	}
+	rows := make([]views.EmailTemplateRow, 0, len(list))
+	for _, e := range list {
+		rows = append(rows, views.EmailTemplateRow{Name: e.Name, Title: emailTitles[e.Name], Subject: e.Subject, Customized: e.Customized, UpdatedAt: e.UpdatedAt})
+	}
+	render(w, r, http.StatusOK, views.EmailTemplatesPage(s.page(r, "Email templates"), rows))
+	return nil
+}
+
+// renderEmailEditor renders the editor with the form's values, saved or
+// not, and their preview.
+func (s *Server) renderEmailEditor(w http.ResponseWriter, r *http.Request, status int, name string, customized bool, f views.Form) {
+	e := views.EmailTemplateEditor{
+		Name: name, Title: emailTitles[name], Customized: customized, Variables: tenancy.TemplateVariables, Form: f,
+		Preview: s.emailPreview(r, name, f.Values["subject"], f.Values["html"]),
+	}
+	render(w, r, status, views.EmailTemplateEditPage(s.page(r, e.Title+" email"), e))
+}
+
+// handleEmailTemplateEdit serves GET /settings/emails/{name}.
+func (s *Server) handleEmailTemplateEdit(w http.ResponseWriter, r *http.Request) error {
+	name, err := emailTemplateName(r)
+	if err != nil {
+		return err
+	}
+	svc, err := s.emailTemplateService()
+	if err != nil {
+		return err
+	}
+	e, err := svc.Get(r.Context(), TenantFrom(r.Context()).ID, name)
+	if err != nil {
+		return err
+	}
+	f := views.Form{Values: map[string]string{"subject": e.Subject, "html": e.HTML}, Errors: map[string]string{}}
+	s.renderEmailEditor(w, r, http.StatusOK, name, e.Customized, f)
+	return nil
+}
+
+// handleEmailTemplateSave serves POST /settings/emails/{name}.
+func (s *Server) handleEmailTemplateSave(w http.ResponseWriter, r *http.Request) error {
+	name, err := emailTemplateName(r)
+	if err != nil {
+		return err
+	}
+	svc, err := s.emailTemplateService()
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	t := TenantFrom(ctx)
+	f := formOf(r, "subject", "html")
+	if _, err := svc.Customize(ctx, t.ID, name, f.Values["subject"], f.Values["html"], ""); err != nil {
+		if tenancy.ErrorCode(err) != tenancy.EINVALID {
+			return err
+		}
+		fieldError(&f, err)
+		cur, err := svc.Get(ctx, t.ID, name)
+		if err != nil {
+			return err
+		}
+		s.renderEmailEditor(w, r, http.StatusUnprocessableEntity, name, cur.Customized, f)
+		return nil
+	}
+	s.setFlash(w, r, tenantCookie, "The “"+emailTitles[name]+"” email is saved.")
+	http.Redirect(w, r, "/settings/emails/"+name, http.StatusSeeOther)
+	return nil
+}
+
+// handleEmailTemplateReset serves POST /settings/emails/{name}/reset.
+func (s *Server) handleEmailTemplateReset(w http.ResponseWriter, r *http.Request) error {
+	name, err := emailTemplateName(r)
+	if err != nil {
+		return err
+	}
+	svc, err := s.emailTemplateService()
+	if err != nil {
+		return err
+	}
+	if _, err := svc.Reset(r.Context(), TenantFrom(r.Context()).ID, name); err != nil {
+		return err
+	}
+	s.setFlash(w, r, tenantCookie, "The “"+emailTitles[name]+"” email is the default again.")
+	http.Redirect(w, r, "/settings/emails/"+name, http.StatusSeeOther)
+	return nil
+}
+
+// emailPreview renders unsaved values with sample variables. The HTML
+// body, which may be larger than an address can carry, waits in
+// previewDrafts for the frame to fetch it.
+func (s *Server) emailPreview(r *http.Request, name, subject, html string) views.EmailPreview {
+	t := TenantFrom(r.Context())
+	tpl := tenancy.EmailTemplate{Name: name, Subject: subject, HTML: html}
+	if err := tenancy.ValidateEmailTemplate(tpl); err != nil {
+		return views.EmailPreview{Error: previewFieldLabels[fieldOf(err)] + tenancy.ErrorMessage(err)}
+	}
+	msg, err := tenancy.RenderEmail(&tpl, "", tenancy.SampleVariables(t.Name, defaultBrandColors.Primary, s.tenantURL(t.Slug)))
+	if err != nil {
+		return views.EmailPreview{Error: tenancy.ErrorMessage(err)}
+	}
+	key := previewDrafts.put(t.ID, msg.HTML)
+	return views.EmailPreview{Subject: msg.Subject, FrameURL: "/settings/emails/" + name + "/preview.html?draft=" + key}
+}
+
+var previewFieldLabels = map[string]string{"subject": "Subject: ", "html": "HTML body: "}
+
+func fieldOf(err error) string {
+	var e *tenancy.Error
+	if asDomain(err, &e) {
+		return e.Field
+	}
+	return ""
+}
+
+// handleEmailTemplatePreview serves POST /settings/emails/{name}/preview:
+// the live preview's partial, from the unsaved form.
+func (s *Server) handleEmailTemplatePreview(w http.ResponseWriter, r *http.Request) error {
+	name, err := emailTemplateName(r)
+	if err != nil {
+		return err
+	}
+	f := formOf(r, "subject", "html")
+	render(w, r, http.StatusOK, views.EmailPreviewPane(s.emailPreview(r, name, f.Values["subject"], f.Values["html"])))
+	return nil
+}
+
+// handleEmailTemplatePreviewHTML serves GET
+// /settings/emails/{name}/preview.html: a previewed HTML body, for the
+// preview frame, under previewPolicy.
+func (s *Server) handleEmailTemplatePreviewHTML(w http.ResponseWriter, r *http.Request) error {
+	if _, err := emailTemplateName(r); err != nil {
+		return err
+	}
+	body, ok := previewDrafts.get(TenantFrom(r.Context()).ID, r.URL.Query().Get("draft"))
+	if !ok {
+		return tenancy.Errorf(tenancy.ENOTFOUND, "the preview has expired: edit the template to see it again")
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", previewPolicy)
+	h.Set("X-Frame-Options", "SAMEORIGIN")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.Write([]byte(body))
+	return nil
+}
+
+// draftStore keeps rendered previews for a few minutes, for the frame's
+// request that follows the preview's. It is bounded, so that previews
+// cannot fill the memory; each belongs to one tenant.
+type draftStore struct {
+	mu     sync.Mutex
+	drafts map[string]draft
+}
+
+type draft struct {
+	tenantID string
+	html     string
+	expires  time.Time
+}
+
+const (
+	draftTTL      = 10 * time.Minute
+	maxDraftBytes = 64 << 20
+)
+
+var previewDrafts = &draftStore{drafts: map[string]draft{}}
+
+func (d *draftStore) put(tenantID, html string) string {
+	b := make([]byte, 18)
+	rand.Read(b)
+	key := base64.RawURLEncoding.EncodeToString(b)
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	size := 0
+	for k, v := range d.drafts {
+		if now.After(v.expires) {
+			delete(d.drafts, k)
+			continue
+		}
+		size += len(v.html)
+	}
+	// Over the bound, the oldest go first.
+	for size+len(html) > maxDraftBytes && len(d.drafts) > 0 {
+		oldest := ""
+		for k, v := range d.drafts {
+			if oldest == "" || v.expires.Before(d.drafts[oldest].expires) {
+				oldest = k
+			}
+		}
+		size -= len(d.drafts[oldest].html)
+		delete(d.drafts, oldest)
+	}
+	d.drafts[key] = draft{tenantID: tenantID, html: html, expires: now.Add(draftTTL)}
+	return key
+}
+
+func (d *draftStore) get(tenantID, key string) (string, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, ok := d.drafts[key]
+	if !ok || v.tenantID != tenantID || time.Now().After(v.expires) {
+		return "", false
+	}
+	return v.html, true
+}
+
+// emailTemplate is the tenant's version of the template called name, or
+// the default when it has none (or when the server keeps no templates).
+func (s *Server) emailTemplate(ctx context.Context, tenantID, name string) (*tenancy.EmailTemplate, error) {
+	if s.EmailTemplates != nil {
+		return s.EmailTemplates.Get(ctx, tenantID, name)
+	}
+	d, err := emails.Default(name)
+	if err != nil {
+		return nil, err
+	}
+	return &tenancy.EmailTemplate{Name: name, Subject: d.Subject, HTML: d.HTML, Text: d.Text}, nil
+}
+
+// brandVariables are the template variables every mail of the tenant
+// shares.
+func (s *Server) brandVariables(t *tenancy.Tenant) map[string]string {
+	return map[string]string{"TENANT_NAME": t.Name, "PRIMARY_COLOR": defaultBrandColors.Primary, "LOGO_URL": "", "SUPPORT_URL": s.tenantURL(t.Slug)}
+}
+
+// tenantMail renders one of the request's tenant's email templates for a
+// recipient, with the tenant's name and branding filled in and vars for
+// the rest. Every mail the portal sends, and its previews, come from here.
+func (s *Server) tenantMail(r *http.Request, name, to string, vars map[string]string) (tenancy.Message, error) {
+	t := TenantFrom(r.Context())
+	tpl, err := s.emailTemplate(r.Context(), t.ID, name)
+	if err != nil {
+		return tenancy.Message{}, err
+	}
+	all := s.brandVariables(t)
+	for k, v := range vars {
+		all[k] = v
+	}
+	return tenancy.RenderEmail(tpl, to, all)
+}

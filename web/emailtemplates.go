@@ -275,8 +275,19 @@ func (s *Server) emailTemplate(ctx context.Context, tenantID, name string) (*ten
 
 // brandVariables are the template variables every mail of the tenant
 // shares.
-func (s *Server) brandVariables(t *tenancy.Tenant) map[string]string {
-	return map[string]string{"TENANT_NAME": t.Name, "PRIMARY_COLOR": defaultBrandColors.Primary, "LOGO_URL": "", "SUPPORT_URL": s.tenantURL(t.Slug)}
+func (s *Server) brandVariables(r *http.Request, t *tenancy.Tenant) map[string]string {
+	vars := map[string]string{"TENANT_NAME": t.Name, "PRIMARY_COLOR": defaultBrandColors.Primary, "LOGO_URL": "", "SUPPORT_URL": s.tenantURL(t.Slug)}
+	if l := s.look(r); l != nil {
+		vars["PRIMARY_COLOR"] = l.Palette.Primary
+		if l.CompanyName != "" {
+			vars["TENANT_NAME"] = l.CompanyName
+		}
+	}
+	// Mail is read far from the portal: the logo's address must be absolute.
+	if logo := s.logoURL(r, t); logo != "" {
+		vars["LOGO_URL"] = s.tenantURL(t.Slug) + logo
+	}
+	return vars
 }
 
 // tenantMail renders one of the request's tenant's email templates for a
@@ -288,7 +299,7 @@ func (s *Server) tenantMail(r *http.Request, name, to string, vars map[string]st
 	if err != nil {
 		return tenancy.Message{}, err
 	}
-	all := s.brandVariables(t)
+	all := s.brandVariables(r, t)
 	for k, v := range vars {
 		all[k] = v
 	}

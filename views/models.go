@@ -12,6 +12,8 @@ type Brand struct {
 	StyleURL string
 	// LogoURL is the tenant's main logo, shown instead of Initial; empty when none.
 	LogoURL string
+	// IconURL is the tenant's favicon; empty for the browser's default.
+	IconURL string
 }
 
 // NavItem is one link of the portal's menu.

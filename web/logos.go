@@ -84,10 +84,16 @@ func (s *Server) currentLogo(r *http.Request, tenantID string, kind tenancy.Logo
 // so a new logo shows at once; "" when it has none, or it cannot be known,
 // and the page then shows the initial rather than fail.
 func (s *Server) logoURL(r *http.Request, t *tenancy.Tenant) string {
+	return s.logoURLOf(r, t, tenancy.LogoMain)
+}
+
+// logoURLOf is the versioned address of a tenant's logo of one kind, or ""
+// when it has none. It reads the in-process logo cache, not the database.
+func (s *Server) logoURLOf(r *http.Request, t *tenancy.Tenant, kind tenancy.LogoKind) string {
 	if s.Logos == nil || t == nil {
 		return ""
 	}
-	l, err := s.currentLogo(r, t.ID, tenancy.LogoMain)
+	l, err := s.currentLogo(r, t.ID, kind)
 	if err != nil {
 		s.Log.Warn("read tenant logos", "tenant", t.Slug, "err", err)
 		return ""
@@ -95,7 +101,7 @@ func (s *Server) logoURL(r *http.Request, t *tenancy.Tenant) string {
 	if l == nil {
 		return ""
 	}
-	return "/logo/main?v=" + l.SHA256[:16]
+	return "/logo/" + string(kind) + "?v=" + l.SHA256[:16]
 }
 
 // logoRoutes are the logos page, for admins.

@@ -264,3 +264,26 @@ func TestLogoSettingsPage(t *testing.T) {
 		t.Errorf("member: %d", resp.StatusCode)
 	}
 }
+
+// The icon logo is the favicon of the tenant's pages.
+func TestFavicon(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	acme := e.mustTenant("acme")
+	c := e.client("acme.nself.test")
+	if _, body := c.get("/"); len(byTestID(doc(t, body), "brand-icon")) != 0 {
+		t.Fatal("favicon link before an icon is uploaded")
+	}
+	l, err := e.server.Logos.UploadLogo(e.ctx, acme.ID, tenancy.LogoIcon, logoPNG(t, 32, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body := c.get("/")
+	links := byTestID(doc(t, body), "brand-icon")
+	if len(links) != 1 || attr(links[0], "href") != "/logo/icon?v="+l.SHA256[:16] || attr(links[0], "rel") != "icon" {
+		t.Fatalf("favicon links: %d", len(links))
+	}
+	if resp, _ := c.get(attr(links[0], "href")); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" {
+		t.Errorf("favicon answers %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}

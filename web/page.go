@@ -29,6 +29,7 @@ func (s *Server) page(r *http.Request, title string) views.Page {
 	case t != nil:
 		p.Brand = s.tenantBrand(r, t)
 		p.Brand.LogoURL = s.logoURL(r, t)
+		p.Brand.IconURL = s.logoURLOf(r, t, tenancy.LogoIcon)
 		if id := IdentityFrom(r.Context()); id != nil {
 			p.UserEmail, p.Role, p.SignOutURL = id.User.Email, string(id.Role), "/signout"
 			p.Nav = tenantNav(id.Role, r.URL.Path)

@@ -56,6 +56,15 @@ document.addEventListener("change", function (e) {
   reader.onload = function () {
     preview.src = reader.result;
     preview.hidden = false;
+    // The sign-in page preview shows it as the main logo.
+    var type = document.getElementById("logo-type");
+    var brand = document.querySelector("[data-logo-preview-brand]");
+    var mark = document.querySelector("[data-logo-preview-mark]");
+    if (brand && (!type || type.value === "main")) {
+      brand.src = reader.result;
+      brand.hidden = false;
+      if (mark) mark.hidden = true;
+    }
   };
   reader.readAsDataURL(file);
 });

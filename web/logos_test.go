@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"golang.org/x/net/html"
 	"image"
 	"image/png"
 	"mime/multipart"
@@ -286,4 +287,36 @@ func TestFavicon(t *testing.T) {
 	if resp, _ := c.get(attr(links[0], "href")); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" {
 		t.Errorf("favicon answers %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
+}
+
+// The logos page previews the sign-in page in the tenant's look, where the
+// chosen image will stand as the main logo.
+func TestLogoSignInPreview(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	acme := e.mustTenant("acme")
+	owner := e.signedIn(acme, "owner@acme.test", tenancy.RoleOwner)
+	_, body := owner.get("/settings/logos")
+	if got := textOf(t, body, "logo-signin-preview"); !strings.Contains(got, "Sign in to Acme Inc") {
+		t.Fatalf("preview = %q", got)
+	}
+	if !strings.Contains(body, "data-logo-preview-brand") || !strings.Contains(body, "/brand.css?v=") {
+		t.Error("the preview lacks the logo slot or the tenant's stylesheet")
+	}
+	l, err := e.server.Logos.UploadLogo(e.ctx, acme.ID, tenancy.LogoMain, logoPNG(t, 20, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body = owner.get("/settings/logos")
+	for _, img := range byTestID(doc(t, body), "logo-signin-preview") {
+		if !strings.Contains(renderNode(img), "/logo/main?v="+l.SHA256[:16]) {
+			t.Error("the preview does not start from the current logo")
+		}
+	}
+}
+
+func renderNode(n *html.Node) string {
+	var b strings.Builder
+	html.Render(&b, n)
+	return b.String()
 }

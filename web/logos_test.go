@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"bytes"
-	"golang.org/x/net/html"
 	"image"
 	"image/png"
 	"mime/multipart"
@@ -10,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/html"
 
 	"github.com/nself/nself/internal/tenancy"
 )

@@ -3,25 +3,18 @@ package web_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"fmt"
-	"hash/crc32"
-	"image"
-	"image/png"
 	"io"
-	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/nself/nself/internal/benchtest"
 	"github.com/nself/nself/internal/blob/blobtest"
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -32,84 +25,6 @@ import (
 //
 //	eval "$(scripts/services.sh env)"
 //	go test -run '^$' -bench 'LogoUpload|Preview' -benchtime 200x ./web/
-
-// benchPNG is a real PNG of exactly size bytes: pixels of noise, which
-// deflate cannot shrink, then a text chunk padding it to size, then a
-// small text chunk holding a serial number (setPNGSerial) so that each
-// upload can be new bytes, then the end.
-func benchPNG(tb testing.TB, size int) []byte {
-	tb.Helper()
-	const h = 512
-	w := (size - 8<<10) / (4 * h)
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := 0; i+8 <= len(img.Pix); i += 8 {
-		binary.LittleEndian.PutUint64(img.Pix[i:], r.Uint64())
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		tb.Fatal(err)
-	}
-	enc := buf.Bytes()
-	iend := enc[len(enc)-12:]
-	out := slices.Clone(enc[:len(enc)-12])
-	const serialChunk = 12 + 10 // length, type, "n\x00", 8 digits, CRC
-	pad := size - len(out) - serialChunk - len(iend) - 12 - len("Comment\x00")
-	if pad < 0 {
-		tb.Fatalf("noise alone is %d bytes, more than %d", len(enc), size)
-	}
-	out = appendChunk(out, "tEXt", append([]byte("Comment\x00"), bytes.Repeat([]byte{'.'}, pad)...))
-	out = appendChunk(out, "tEXt", []byte("n\x0000000000"))
-	out = append(out, iend...)
-	if len(out) != size {
-		tb.Fatalf("PNG of %d bytes, want %d", len(out), size)
-	}
-	if _, err := png.Decode(bytes.NewReader(out)); err != nil {
-		tb.Fatal(err)
-	}
-	return out
-}
-
-func appendChunk(p []byte, typ string, data []byte) []byte {
-	p = binary.BigEndian.AppendUint32(p, uint32(len(data)))
-	start := len(p)
-	p = append(p, typ...)
-	p = append(p, data...)
-	return binary.BigEndian.AppendUint32(p, crc32.ChecksumIEEE(p[start:]))
-}
-
-// setPNGSerial writes i into a benchPNG's serial chunk, in place.
-func setPNGSerial(p []byte, i int) {
-	c := p[len(p)-12-22 : len(p)-12]
-	copy(c[10:18], fmt.Appendf(nil, "%08d", i%100_000_000))
-	binary.BigEndian.PutUint32(c[18:], crc32.ChecksumIEEE(c[4:18]))
-}
-
-// benchLatencies are the durations of a benchmark's iterations, for the
-// percentiles that its mean (ns/op) hides.
-type benchLatencies []time.Duration
-
-func (l *benchLatencies) time(f func()) {
-	start := time.Now()
-	f()
-	*l = append(*l, time.Since(start))
-}
-
-// report adds the median and the 99th percentile (nearest rank) to the
-// benchmark's results, in milliseconds.
-func (l benchLatencies) report(b *testing.B) {
-	if len(l) == 0 {
-		return
-	}
-	s := slices.Clone(l)
-	slices.Sort(s)
-	at := func(p int) float64 {
-		i := max((p*len(s)+99)/100-1, 0)
-		return float64(s[i]) / float64(time.Millisecond)
-	}
-	b.ReportMetric(at(50), "p50-ms")
-	b.ReportMetric(at(99), "p99-ms")
-}
 
 // benchOwner is a signed-in owner of a tenant, for requests sent straight
 // to the server's handler: the session cookies and CSRF token of a sign-in
@@ -174,7 +89,7 @@ func BenchmarkLogoUpload(b *testing.B) {
 	acme := e.mustTenant("acme")
 	o := newBenchOwner(b, e, acme)
 
-	data := benchPNG(b, 1<<20)
+	data := benchtest.PNG(b, 1<<20)
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	mw.WriteField("type", string(tenancy.LogoMain))
@@ -189,29 +104,29 @@ func BenchmarkLogoUpload(b *testing.B) {
 	b.Run("portal", func(b *testing.B) {
 		b.SetBytes(int64(len(data)))
 		o.b = b
-		var lat benchLatencies
+		var lat benchtest.Latencies
 		for i := 0; b.Loop(); i++ {
 			// New bytes each time, so every upload replaces the last one
 			// and removes its object.
-			setPNGSerial(file, i)
+			benchtest.SetPNGSerial(file, i)
 			req := o.request(http.MethodPost, "/settings/logos", mw.FormDataContentType(), form)
-			lat.time(func() { o.serve(req) })
+			lat.Time(func() { o.serve(req) })
 		}
-		lat.report(b)
+		lat.Report(b)
 	})
 	// The logo service alone, as the handler calls it.
 	b.Run("service", func(b *testing.B) {
 		b.SetBytes(int64(len(data)))
-		var lat benchLatencies
+		var lat benchtest.Latencies
 		for i := 0; b.Loop(); i++ {
-			setPNGSerial(data, i)
-			lat.time(func() {
+			benchtest.SetPNGSerial(data, i)
+			lat.Time(func() {
 				if _, err := e.server.Logos.UploadLogo(e.ctx, acme.ID, tenancy.LogoMain, data); err != nil {
 					b.Fatal(err)
 				}
 			})
 		}
-		lat.report(b)
+		lat.Report(b)
 	})
 	b.Run("putobject", func(b *testing.B) {
 		ctx := context.Background()
@@ -221,17 +136,17 @@ func BenchmarkLogoUpload(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.SetBytes(int64(len(data)))
-		var lat benchLatencies
+		var lat benchtest.Latencies
 		for i := 0; b.Loop(); i++ {
-			setPNGSerial(data, i)
-			lat.time(func() {
+			benchtest.SetPNGSerial(data, i)
+			lat.Time(func() {
 				if _, err := store.Client().PutObject(ctx, bucket, "bench/plain.png", bytes.NewReader(data), int64(len(data)),
 					minio.PutObjectOptions{ContentType: "image/png"}); err != nil {
 					b.Fatal(err)
 				}
 			})
 		}
-		lat.report(b)
+		lat.Report(b)
 	})
 }
 
@@ -281,12 +196,12 @@ func BenchmarkPreview(b *testing.B) {
 			if tc.form != nil {
 				body = []byte(tc.form.Encode())
 			}
-			var lat benchLatencies
+			var lat benchtest.Latencies
 			for b.Loop() {
 				req := o.request(tc.method, tc.path, formType, body)
-				lat.time(func() { o.serve(req) })
+				lat.Time(func() { o.serve(req) })
 			}
-			lat.report(b)
+			lat.Report(b)
 		})
 	}
 }

@@ -41,14 +41,16 @@ func (s *Server) authenticateAPI(next http.Handler) http.Handler {
 			fail(http.StatusUnauthorized, "missing API key: send Authorization: Bearer <key>")
 			return
 		}
-		named, err := s.namedTenant(r)
-		if err != nil {
-			s.Error(w, r, err)
-			return
-		}
-
+		// The caller is authenticated before any header is looked up, so
+		// an unauthenticated request learns nothing about which tenants
+		// exist.
 		var t *tenancy.Tenant
 		if s.Config.InternalToken != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(s.Config.InternalToken)) == 1 {
+			named, err := s.namedTenant(r)
+			if err != nil {
+				s.Error(w, r, err)
+				return
+			}
 			if named == nil {
 				fail(http.StatusBadRequest, "name the tenant with the X-Tenant-ID or X-Tenant-Slug header")
 				return
@@ -63,7 +65,14 @@ func (s *Server) authenticateAPI(next http.Handler) http.Handler {
 				s.Error(w, r, err)
 				return
 			}
-			if named != nil && named.ID != key.TenantID {
+			named, err := s.namedTenant(r)
+			if err != nil && tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+				s.Error(w, r, err)
+				return
+			}
+			// A header or host naming any other tenant, or none that
+			// exists, is refused alike.
+			if err != nil || (named != nil && named.ID != key.TenantID) {
 				fail(http.StatusForbidden, "this API key belongs to another tenant")
 				return
 			}

@@ -200,11 +200,18 @@ func (s *Server) handleEmailTemplatePreviewHTML(w http.ResponseWriter, r *http.R
 }
 
 // draftStore keeps rendered previews for a few minutes, for the frame's
-// request that follows the preview's. It is bounded, so that previews
-// cannot fill the memory; each belongs to one tenant.
+// request that follows the preview's. Each belongs to one tenant. It is
+// bounded three ways, each O(1) per preview: drafts are dropped oldest
+// first (a queue in insertion order, which is also expiry order), a tenant
+// keeps at most maxTenantDrafts (so one tenant cannot push out the others'),
+// and all drafts together hold at most maxDraftBytes, counting a fixed
+// overhead per draft.
 type draftStore struct {
-	mu     sync.Mutex
-	drafts map[string]draft
+	mu       sync.Mutex
+	drafts   map[string]draft
+	order    []string       // keys, oldest first
+	byTenant map[string]int // drafts per tenant
+	size     int
 }
 
 type draft struct {
@@ -214,11 +221,17 @@ type draft struct {
 }
 
 const (
-	draftTTL      = 10 * time.Minute
-	maxDraftBytes = 64 << 20
+	draftTTL        = 10 * time.Minute
+	maxDraftBytes   = 64 << 20
+	maxTenantDrafts = 50
+	draftOverhead   = 256
 )
 
-var previewDrafts = &draftStore{drafts: map[string]draft{}}
+var previewDrafts = newDraftStore()
+
+func newDraftStore() *draftStore {
+	return &draftStore{drafts: map[string]draft{}, byTenant: map[string]int{}}
+}
 
 func (d *draftStore) put(tenantID, html string) string {
 	b := make([]byte, 18)
@@ -227,27 +240,41 @@ func (d *draftStore) put(tenantID, html string) string {
 	now := time.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	size := 0
-	for k, v := range d.drafts {
-		if now.After(v.expires) {
-			delete(d.drafts, k)
-			continue
+	// Expired drafts and, over a bound, the oldest ones go first. A tenant
+	// over its own cap loses its oldest draft, wherever it is in the queue.
+	for len(d.order) > 0 {
+		oldest, ok := d.drafts[d.order[0]]
+		if ok && now.Before(oldest.expires) && d.size+len(html)+draftOverhead <= maxDraftBytes {
+			break
 		}
-		size += len(v.html)
+		d.drop(0)
 	}
-	// Over the bound, the oldest go first.
-	for size+len(html) > maxDraftBytes && len(d.drafts) > 0 {
-		oldest := ""
-		for k, v := range d.drafts {
-			if oldest == "" || v.expires.Before(d.drafts[oldest].expires) {
-				oldest = k
+	if d.byTenant[tenantID] >= maxTenantDrafts {
+		for i, k := range d.order {
+			if d.drafts[k].tenantID == tenantID {
+				d.drop(i)
+				break
 			}
 		}
-		size -= len(d.drafts[oldest].html)
-		delete(d.drafts, oldest)
 	}
 	d.drafts[key] = draft{tenantID: tenantID, html: html, expires: now.Add(draftTTL)}
+	d.order = append(d.order, key)
+	d.byTenant[tenantID]++
+	d.size += len(html) + draftOverhead
 	return key
+}
+
+// drop removes the draft at position i of the queue.
+func (d *draftStore) drop(i int) {
+	k := d.order[i]
+	d.order = append(d.order[:i], d.order[i+1:]...)
+	if v, ok := d.drafts[k]; ok {
+		d.size -= len(v.html) + draftOverhead
+		if d.byTenant[v.tenantID]--; d.byTenant[v.tenantID] <= 0 {
+			delete(d.byTenant, v.tenantID)
+		}
+		delete(d.drafts, k)
+	}
 }
 
 func (d *draftStore) get(tenantID, key string) (string, bool) {

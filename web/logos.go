@@ -56,6 +56,10 @@ func (s *Server) handleLogo(w http.ResponseWriter, r *http.Request) error {
 	}
 	l, data, err := s.Logos.GetLogo(r.Context(), t.ID, kind)
 	if err != nil {
+		// The error page must not be cached as if it were the logo.
+		for _, k := range []string{"ETag", "Cache-Control", "Content-Security-Policy"} {
+			h.Del(k)
+		}
 		return err
 	}
 	// The list may have been a moment behind the bytes.

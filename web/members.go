@@ -61,6 +61,9 @@ func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, status in
 			matched = append(matched, m)
 		}
 	}
+	// A page past the last shows the last (and a huge number cannot
+	// overflow the arithmetic below).
+	page = min(max(page, 1), max(1, (len(matched)+memberPageSize-1)/memberPageSize))
 	m := views.Members{Query: q, Page: page, PageSize: memberPageSize, Total: len(matched), Invite: f}
 	roles := rolesManagedBy(actor)
 	for i := (page - 1) * memberPageSize; i < len(matched) && i < page*memberPageSize; i++ {

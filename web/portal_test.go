@@ -409,3 +409,21 @@ func TestTenantCacheFollowsChanges(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// An unauthenticated API request learns nothing about which tenants exist.
+func TestAPIDoesNotRevealTenants(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.mustTenant("acme")
+	statuses := map[string]int{}
+	for _, slug := range []string{"acme", "nobody"} {
+		req, _ := http.NewRequest("GET", "http://api.nself.test/v1/tenant", nil)
+		req.Header.Set("Authorization", "Bearer nsk_not_a_key")
+		req.Header.Set("X-Tenant-Slug", slug)
+		resp, _ := e.client("api.nself.test").do(req)
+		statuses[slug] = resp.StatusCode
+	}
+	if statuses["acme"] != 401 || statuses["nobody"] != 401 {
+		t.Errorf("statuses %v: a bad key must answer 401 whatever tenant it names", statuses)
+	}
+}

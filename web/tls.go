@@ -2,8 +2,10 @@ package web
 
 import (
 	"context"
+	"crypto/subtle"
 	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -129,9 +131,17 @@ func served(t *tenancy.Tenant, err error) (bool, error) {
 // handleTLSAllow serves GET /internal/tls/allow?domain=NAME: 200 when the
 // platform serves NAME, 404 otherwise, for a proxy doing on-demand TLS
 // (such as Caddy's "ask").
+//
+// It tells which custom domains the platform serves, so it answers only a
+// proxy on this machine (loopback) or one holding the internal service
+// token; anyone else gets 404.
 func (p *TLSPolicy) handleTLSAllow(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	if !p.s.internalCaller(r) {
+		p.s.notFound(w, r)
+		return
+	}
 	if err := p.Allow(r.Context(), r.URL.Query().Get("domain")); err != nil {
 		w.WriteHeader(http.StatusNotFound)
 		w.Write([]byte("not served\n"))
@@ -218,4 +228,14 @@ func (s *Server) recordCertificate(host string) error {
 		return err
 	}
 	return nil
+}
+
+// internalCaller reports whether a request comes from this machine or
+// carries the internal service token.
+func (s *Server) internalCaller(r *http.Request) bool {
+	if ip := net.ParseIP(clientIP(r)); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && s.Config.InternalToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.Config.InternalToken)) == 1
 }

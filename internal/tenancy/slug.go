@@ -62,6 +62,10 @@ func ValidateSlug(slug string) error {
 	if strings.Contains(slug, "--") {
 		return invalid("slug %s must not contain two hyphens in a row")
 	}
+	if IsUUID(slug) {
+		// A reference shaped like an id is looked up as an id.
+		return invalid("slug %s looks like a tenant id; choose a name")
+	}
 	if IsReservedSlug(slug) {
 		return invalid("slug %s is reserved; choose another")
 	}

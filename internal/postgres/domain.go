@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -73,12 +74,59 @@ func (s *DomainService) AddDomain(ctx context.Context, tenantID, raw string) (*t
 	})
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) && pg.Code == "23505" {
+		// A stale claim of another tenant gives way once; a second
+		// conflict is a live claim.
+		released, rerr := s.releaseStaleClaim(ctx, tenantID, name)
+		if rerr != nil {
+			return nil, fmt.Errorf("add domain %s: %w", name, rerr)
+		}
+		if released {
+			return s.AddDomain(ctx, tenantID, name)
+		}
 		return nil, s.claimConflict(ctx, tenantID, name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("add domain %s: %w", name, translate(err))
 	}
 	return d, nil
+}
+
+// StaleClaimAge is how long a claim may stay unverified before another
+// tenant may take the domain over: without it, anybody could add a domain
+// they do not own and keep its owner from adding it forever.
+const StaleClaimAge = 7 * 24 * time.Hour
+
+// releaseStaleClaim removes another tenant's claim on name when it was never
+// verified (pending, or failed) and is older than StaleClaimAge, and reports
+// whether it did. Finding the claim reads across tenants on the platform
+// path; removing it happens in the claiming tenant's context, like any write
+// to its rows, and that tenant's processes hear of it.
+func (s *DomainService) releaseStaleClaim(ctx context.Context, tenantID, name string) (bool, error) {
+	released := false
+	err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
+		var holder string
+		err := tx.QueryRow(ctx, `
+			SELECT tenant_id FROM tenants.tenant_domains
+			WHERE domain = $1 AND tenant_id <> $2 AND NOT verified AND created_at < $3`,
+			name, tenantID, s.db.Now().Add(-StaleClaimAge)).Scan(&holder)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if err := setTenant(ctx, tx, holder, ""); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `
+			DELETE FROM tenants.tenant_domains
+			WHERE tenant_id = $1 AND domain = $2 AND NOT verified`, holder, name)
+		if err != nil {
+			return err
+		}
+		released = tag.RowsAffected() == 1
+		return notifyChange(ctx, tx, holder)
+	})
+	return released, err
 }
 
 // claimConflict says who holds a domain that could not be added: this

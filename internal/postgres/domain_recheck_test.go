@@ -61,3 +61,43 @@ func TestDomainRecheckDue(t *testing.T) {
 		t.Errorf("b.example: %q %v", id, err)
 	}
 }
+
+// A claim never verified gives way to another tenant after StaleClaimAge;
+// a fresh claim, or a verified one, does not.
+func TestStaleDomainClaimGivesWay(t *testing.T) {
+	t.Parallel()
+	db := mustOpenDB(t)
+	ctx := context.Background()
+	a := mustCreateTenant(t, db, "tenant-a", tenancy.StrategyRLS)
+	b := mustCreateTenant(t, db, "tenant-b", tenancy.StrategyRLS)
+	dns := dnstest.NewServer(t)
+	svc := postgres.NewDomainService(db, tenancy.DomainRules{BaseDomain: "nself.test", ToASCII: domainname.ToASCII})
+
+	if _, err := svc.AddDomain(ctx, a.ID, "squat.example"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.AddDomain(ctx, b.ID, "squat.example"); tenancy.ErrorCode(err) != tenancy.ECONFLICT {
+		t.Fatalf("a fresh claim of another tenant: %v, want conflict", err)
+	}
+	execInTenant(t, db, a.ID, `UPDATE tenants.tenant_domains SET created_at = now() - interval '8 days'`)
+	if _, err := svc.AddDomain(ctx, b.ID, "squat.example"); err != nil {
+		t.Fatalf("a stale claim should give way: %v", err)
+	}
+	if _, err := svc.FindDomain(ctx, a.ID, "squat.example"); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+		t.Errorf("tenant A's stale claim remains: %v", err)
+	}
+
+	// A verified claim holds, however old.
+	d, err := svc.AddDomain(ctx, a.ID, "owned.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns.SetTXT("owned.example", "nself-verify="+d.Token)
+	if _, res, err := svc.VerifyDomain(ctx, a.ID, "owned.example", dnsverify.New(dns.Addr)); err != nil || !res.Verified() {
+		t.Fatalf("verify: %v %v", res.Message(), err)
+	}
+	execInTenant(t, db, a.ID, `UPDATE tenants.tenant_domains SET created_at = now() - interval '30 days' WHERE domain = 'owned.example'`)
+	if _, err := svc.AddDomain(ctx, b.ID, "owned.example"); tenancy.ErrorCode(err) != tenancy.ECONFLICT {
+		t.Errorf("a verified claim gave way: %v", err)
+	}
+}

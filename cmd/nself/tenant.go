@@ -26,6 +26,7 @@ func (a *app) tenantCommand() *cobra.Command {
 		a.tenantMemberCommand(),
 		a.tenantDomainCommand(),
 		a.tenantTestIsolationCommand(),
+		a.tenantDoctorCommand(),
 		a.tenantSettingCommand(),
 	)
 }

@@ -359,10 +359,17 @@ BEGIN
 	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'nself_app') THEN
 		CREATE ROLE nself_app;
 	END IF;
+	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'nself_backup') THEN
+		CREATE ROLE nself_backup;
+	END IF;
 END
 $$;
 ALTER ROLE nself_owner WITH LOGIN PASSWORD 'nself_owner' NOSUPERUSER CREATEDB NOCREATEROLE NOBYPASSRLS;
 ALTER ROLE nself_app WITH LOGIN PASSWORD 'nself_app' NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+-- Backups read every tenant's rows: the one role that bypasses row-level
+-- security, and only reads.
+ALTER ROLE nself_backup WITH LOGIN PASSWORD 'nself_backup' NOSUPERUSER NOCREATEDB NOCREATEROLE BYPASSRLS;
+GRANT pg_read_all_data TO nself_backup;
 SELECT 'CREATE DATABASE nself OWNER nself_owner'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nself') \gexec
 ALTER DATABASE nself OWNER TO nself_owner;
@@ -536,6 +543,7 @@ print_env() {
 	for kv in \
 		"DATABASE_URL=postgres://nself_app:nself_app@127.0.0.1:$PG_PORT/nself?sslmode=disable" \
 		"DATABASE_ADMIN_URL=postgres://nself_owner:nself_owner@127.0.0.1:$PG_PORT/nself?sslmode=disable" \
+		"DATABASE_BACKUP_URL=postgres://nself_backup:nself_backup@127.0.0.1:$PG_PORT/nself?sslmode=disable" \
 		"MINIO_ENDPOINT=127.0.0.1:$MINIO_PORT" \
 		"MINIO_ACCESS_KEY=$MINIO_USER" \
 		"MINIO_SECRET_KEY=$MINIO_PASSWORD" \

@@ -10,6 +10,7 @@ import (
 
 func (a *app) dbCommand() *cobra.Command {
 	return group("db", "Manage the database",
+		a.dbBackupCommand(),
 		&cobra.Command{
 			Use:   "migrate",
 			Short: "Apply the migrations (safe to run again)",

@@ -40,6 +40,10 @@ type Config struct {
 
 	DatabaseURL      string `env:"DATABASE_URL"`
 	DatabaseAdminURL string `env:"DATABASE_ADMIN_URL"`
+	// DatabaseBackupURL connects as a read-only role with BYPASSRLS for
+	// `nself db backup`: the owner is bound by FORCE ROW LEVEL SECURITY and
+	// cannot dump tenant rows.
+	DatabaseBackupURL string `env:"DATABASE_BACKUP_URL"`
 
 	MinioEndpoint  HostPort `env:"MINIO_ENDPOINT"`
 	MinioAccessKey string   `env:"MINIO_ACCESS_KEY"`

@@ -27,6 +27,7 @@ func (a *app) tenantCommand() *cobra.Command {
 		a.tenantDomainCommand(),
 		a.tenantTestIsolationCommand(),
 		a.tenantDoctorCommand(),
+		a.tenantAdoptCommand(),
 		a.tenantSettingCommand(),
 	)
 }

@@ -36,6 +36,7 @@ func (s *Server) adminRoutes(r chi.Router) {
 		r.Get("/tenants/{ref}/delete", s.h(s.handleTenantDeleteForm))
 		r.Post("/tenants/{ref}/delete", s.h(s.handleTenantDelete))
 		r.Get("/stats", s.h(s.handleStats))
+		r.Get("/orgs", s.h(s.handleOrgList))
 	})
 }
 

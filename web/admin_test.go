@@ -721,3 +721,32 @@ func TestConsoleOnlyOnAdminHost(t *testing.T) {
 		}
 	}
 }
+
+// The console shows organizations and their tenants.
+func TestAdminOrganizations(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.mustTenant("acme")
+	e.mustTenant("beta")
+	admin := signedInAdmin(t, e)
+	_, body := admin.get("/orgs")
+	if len(byTestID(doc(t, body), "orgs-empty")) != 1 {
+		t.Fatal("no empty state")
+	}
+	if _, err := e.server.Orgs.CreateOrg(e.ctx, "Acme Holdings", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, slug := range []string{"acme", "beta"} {
+		if err := e.server.Orgs.AddOrgTenant(e.ctx, "acme-holdings", slug); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, body := admin.get("/orgs")
+	if resp.StatusCode != 200 || len(byTestID(doc(t, body), "org-row")) != 1 || len(byTestID(doc(t, body), "org-tenant")) != 2 {
+		t.Errorf("orgs page: %d, %s", resp.StatusCode, textOf(t, body, "orgs"))
+	}
+	// Tenants' users never reach it.
+	if resp, _ := e.client(adminHost).get("/orgs"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("orgs without an admin session: %d", resp.StatusCode)
+	}
+}

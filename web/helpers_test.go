@@ -75,6 +75,7 @@ func newEnv(t testing.TB) *testEnv {
 		Auth:     postgres.NewAuthService(db),
 		APIKeys:  postgres.NewAPIKeyService(db),
 		Admins:   postgres.NewAdminService(db),
+		Orgs:     postgres.NewOrgService(db),
 		Mailer:   mb,
 		DB:       db.App,
 

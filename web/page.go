@@ -83,6 +83,7 @@ func tenantNav(role tenancy.Role, path string) []views.NavItem {
 func adminNav(path string) []views.NavItem {
 	return []views.NavItem{
 		{Label: "Tenants", Href: "/tenants", TestID: "nav-tenants", Active: strings.HasPrefix(path, "/tenants")},
+		{Label: "Organizations", Href: "/orgs", TestID: "nav-orgs", Active: strings.HasPrefix(path, "/orgs")},
 		{Label: "Statistics", Href: "/stats", TestID: "nav-stats", Active: strings.HasPrefix(path, "/stats")},
 	}
 }

@@ -63,6 +63,8 @@ type Server struct {
 	Auth     tenancy.AuthService
 	APIKeys  tenancy.APIKeyService
 	Admins   tenancy.AdminService
+	// Orgs groups tenants into organizations, for the console.
+	Orgs tenancy.OrgService
 	// Domains routes verified custom domains; nil turns them off.
 	Domains DomainResolver
 	// Invitations lets a tenant's admins invite people to join it.

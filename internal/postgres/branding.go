@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -365,63 +364,25 @@ func (s *BrandingService) Look(ctx context.Context, tenantID string) (*tenancy.L
 	return tenancy.ResolveLook(b, theme, company), nil
 }
 
-// BrandCache is a BrandingService whose Look is answered from memory. It
-// drops a tenant's look whenever the TenantCache hears that tenant change
-// (every branding change is announced on ChangeChannel), and everything
-// when the TenantCache starts over; while the TenantCache is not
-// listening, it reads through.
+// BrandCache is a BrandingService whose Look is answered from memory,
+// kept by a tenantMemo.
 type BrandCache struct {
 	*BrandingService
-	tc *TenantCache
-
-	mu    sync.RWMutex
-	looks map[string]*tenancy.Look
-	gen   uint64
+	looks *tenantMemo[*tenancy.Look]
 }
 
 // Cached returns s with Look served from memory, invalidated through tc.
 func (s *BrandingService) Cached(tc *TenantCache) *BrandCache {
-	c := &BrandCache{BrandingService: s, tc: tc, looks: map[string]*tenancy.Look{}}
-	tc.OnChange(c.forget)
-	return c
+	return &BrandCache{BrandingService: s, looks: newTenantMemo[*tenancy.Look](tc)}
 }
 
 // forget drops one tenant's look, or every look for "".
-func (c *BrandCache) forget(tenantID string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	if tenantID == "" {
-		c.looks = map[string]*tenancy.Look{}
-		return
-	}
-	delete(c.looks, tenantID)
-}
+func (c *BrandCache) forget(tenantID string) { c.looks.forget(tenantID) }
 
 // Look returns the tenant's look from memory, or reads and remembers it.
 // The look returned is shared: callers must not change it.
 func (c *BrandCache) Look(ctx context.Context, tenantID string) (*tenancy.Look, error) {
-	if !c.tc.live.Load() {
-		return c.BrandingService.Look(ctx, tenantID)
-	}
-	c.mu.RLock()
-	l, ok := c.looks[tenantID]
-	gen := c.gen
-	c.mu.RUnlock()
-	if ok {
-		return l, nil
-	}
-	l, err := c.BrandingService.Look(ctx, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	// A change heard while reading may not be in l: keep it only if none was.
-	if c.tc.live.Load() && c.gen == gen {
-		c.looks[tenantID] = l
-	}
-	c.mu.Unlock()
-	return l, nil
+	return c.looks.get(ctx, tenantID, c.BrandingService.Look)
 }
 
 // The changes below drop the look in this process at once, so the page

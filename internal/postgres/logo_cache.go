@@ -2,76 +2,40 @@ package postgres
 
 import (
 	"context"
-	"sync"
 
 	"github.com/nself/nself/internal/tenancy"
 )
 
 // LogoCache is a LogoService whose reads of a tenant's logo list come from
-// memory, so every page can show the tenant's logo and /logo/{kind} can
-// answer If-None-Match without a query. It follows the TenantCache's
-// invalidation: every logo change is announced on ChangeChannel, and the
-// TenantCache passes each tenant it hears of on, so one listening
-// connection serves both; while the TenantCache is not listening, reads go
-// to the database. Bytes are not cached: they are read from object storage
-// only when a browser does not have them yet.
+// memory (a tenantMemo), so every page can show the tenant's logo and
+// /logo/{kind} can answer If-None-Match without a query. Bytes are not
+// cached: they are read from object storage only when a browser does not
+// have them yet.
 type LogoCache struct {
 	*LogoService
-	tc *TenantCache
-
-	mu      sync.RWMutex
-	entries map[string][]*tenancy.Logo // by tenant id; an empty list is a known "none"
-	gen     uint64
+	lists *tenantMemo[[]*tenancy.Logo] // an empty list is a known "none"
 }
 
 var _ tenancy.LogoService = (*LogoCache)(nil)
 
 // Cached returns s with its lists served from memory, invalidated through tc.
 func (s *LogoService) Cached(tc *TenantCache) *LogoCache {
-	c := &LogoCache{LogoService: s, tc: tc, entries: map[string][]*tenancy.Logo{}}
-	tc.OnChange(c.forget)
-	return c
+	return &LogoCache{LogoService: s, lists: newTenantMemo[[]*tenancy.Logo](tc)}
 }
 
 // forget drops one tenant's list, or every list for "".
-func (c *LogoCache) forget(tenantID string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	if tenantID == "" {
-		c.entries = map[string][]*tenancy.Logo{}
-		return
-	}
-	delete(c.entries, tenantID)
-}
+func (c *LogoCache) forget(tenantID string) { c.lists.forget(tenantID) }
 
 // ListLogos returns the tenant's logos from memory when it can. The list
 // is shared: callers must not change it.
 func (c *LogoCache) ListLogos(ctx context.Context, tenantID string) ([]*tenancy.Logo, error) {
-	if !c.tc.live.Load() {
-		return c.LogoService.ListLogos(ctx, tenantID)
-	}
-	c.mu.RLock()
-	list, hit := c.entries[tenantID]
-	gen := c.gen
-	c.mu.RUnlock()
-	if hit {
-		return list, nil
-	}
-	list, err := c.LogoService.ListLogos(ctx, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	if list == nil {
-		list = []*tenancy.Logo{}
-	}
-	// A change announced while the query ran may not be in its result.
-	c.mu.Lock()
-	if c.tc.live.Load() && c.gen == gen {
-		c.entries[tenantID] = list
-	}
-	c.mu.Unlock()
-	return list, nil
+	return c.lists.get(ctx, tenantID, func(ctx context.Context, tenantID string) ([]*tenancy.Logo, error) {
+		list, err := c.LogoService.ListLogos(ctx, tenantID)
+		if list == nil && err == nil {
+			list = []*tenancy.Logo{}
+		}
+		return list, err
+	})
 }
 
 // Logo returns the tenant's logo of that kind from the cached list, or nil.

@@ -149,7 +149,12 @@ func (s *Server) emailPreview(r *http.Request, name, subject, html string) views
 	if err := tenancy.ValidateEmailTemplate(tpl); err != nil {
 		return views.EmailPreview{Error: previewFieldLabels[fieldOf(err)] + tenancy.ErrorMessage(err)}
 	}
-	msg, err := tenancy.RenderEmail(&tpl, "", tenancy.SampleVariables(t.Name, defaultBrandColors.Primary, s.tenantURL(t.Slug)))
+	// Sample people, but the tenant's own look, as the mail it sends has.
+	vars := tenancy.SampleVariables(t.Name, tenancy.DefaultPalette.Primary, s.tenantURL(t.Slug))
+	for k, v := range s.brandVariables(r, t) {
+		vars[k] = v
+	}
+	msg, err := tenancy.RenderEmail(&tpl, "", vars)
 	if err != nil {
 		return views.EmailPreview{Error: tenancy.ErrorMessage(err)}
 	}
@@ -303,7 +308,7 @@ func (s *Server) emailTemplate(ctx context.Context, tenantID, name string) (*ten
 // brandVariables are the template variables every mail of the tenant
 // shares.
 func (s *Server) brandVariables(r *http.Request, t *tenancy.Tenant) map[string]string {
-	vars := map[string]string{"TENANT_NAME": t.Name, "PRIMARY_COLOR": defaultBrandColors.Primary, "LOGO_URL": "", "SUPPORT_URL": s.tenantURL(t.Slug)}
+	vars := map[string]string{"TENANT_NAME": t.Name, "PRIMARY_COLOR": tenancy.DefaultPalette.Primary, "LOGO_URL": "", "SUPPORT_URL": s.tenantURL(t.Slug)}
 	if l := s.look(r); l != nil {
 		vars["PRIMARY_COLOR"] = l.Palette.Primary
 		if l.CompanyName != "" {

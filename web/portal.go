@@ -206,6 +206,3 @@ func brandCSS(p tenancy.Palette) string {
 	return fmt.Sprintf(":root{--brand-primary:%s;--brand-secondary:%s;--brand-accent:%s;--brand-background:%s;--brand-text:%s}\n",
 		p.Primary, p.Secondary, p.Accent, p.Background, p.Text)
 }
-
-// defaultBrandColors are the platform's colors, for what has no tenant look.
-var defaultBrandColors = tenancy.DefaultPalette

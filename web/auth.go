@@ -132,13 +132,12 @@ func (s *Server) handleForgot(w http.ResponseWriter, r *http.Request) error {
 // sendTemplate mails one of the tenant's email templates to a user of the
 // request's tenant.
 func (s *Server) sendTemplate(r *http.Request, name string, u *tenancy.User, actionURL string) error {
-	t := TenantFrom(r.Context())
 	userName := u.Name
 	if userName == "" {
 		userName = u.Email
 	}
 	msg, err := s.tenantMail(r, name, u.Email, map[string]string{
-		"USER_NAME": userName, "USER_EMAIL": u.Email, "SUPPORT_URL": s.tenantURL(t.Slug), "ACTION_URL": actionURL,
+		"USER_NAME": userName, "USER_EMAIL": u.Email, "ACTION_URL": actionURL,
 	})
 	if err != nil {
 		return err

@@ -91,6 +91,12 @@ func (h cacheHandler) HandleBacklog(context.Context, string, *pgx.Conn) error {
 }
 
 func (h cacheHandler) HandleNotification(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
+	if n.Payload == PlansChanged {
+		// Tenants carry their plan's name only, but callers read limits
+		// through both caches: start both over.
+		h.c.flush()
+		return nil
+	}
 	h.c.forget(n.Payload)
 	return nil
 }

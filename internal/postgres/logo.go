@@ -90,6 +90,9 @@ func (s *LogoService) UploadLogo(ctx context.Context, tenantID string, kind tena
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
+		if err := checkStorageQuota(ctx, tx, tenantID, kind, l.Size); err != nil {
+			return err
+		}
 		if err := tx.QueryRow(ctx, `
 			INSERT INTO tenants.tenant_logos (tenant_id, kind, object_key, content_type, size_bytes, width, height, sha256)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -203,4 +206,25 @@ func (s *LogoService) open(ctx context.Context, list []*tenancy.Logo, kind tenan
 		}
 	}
 	return nil, nil, logoNotFound(kind)
+}
+
+// checkStorageQuota refuses a logo that would take the tenant's stored
+// bytes past its plan's storage limit. The logo it replaces no longer
+// counts.
+func checkStorageQuota(ctx context.Context, tx pgx.Tx, tenantID string, kind tenancy.LogoKind, size int64) error {
+	var plan string
+	var maxGB, others int64
+	if err := tx.QueryRow(ctx, `
+		SELECT p.name, p.max_storage_gb,
+		       (SELECT coalesce(sum(size_bytes), 0)::bigint FROM tenants.tenant_logos
+		        WHERE tenant_id = $1 AND kind <> $2)
+		FROM tenants.tenants t JOIN public.billing_plans p ON p.name = t.plan
+		WHERE t.id = $1`, tenantID, kind).Scan(&plan, &maxGB, &others); err != nil {
+		return fmt.Errorf("read storage quota: %w", err)
+	}
+	if maxGB != tenancy.Unlimited && others+size > maxGB*1e9 {
+		return tenancy.FieldErrorf(tenancy.EQUOTA, "file", "plan %s includes %s of storage; this logo would bring it to %s GB: remove files or move to a larger plan",
+			tenancy.Quote(plan), tenancy.FormatStorage(maxGB), tenancy.FormatDecimal(float64(others+size)/1e9))
+	}
+	return nil
 }

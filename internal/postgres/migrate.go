@@ -279,6 +279,10 @@ func (db *DB) grantApp(ctx context.Context, tx pgx.Tx) error {
 			tenants.tenant_logos,
 			public.billing_usage_records
 		 TO ` + role,
+		// Counters are added to, never removed; payments are Stripe's word,
+		// written on the platform path.
+		`GRANT SELECT, INSERT, UPDATE ON public.billing_usage_counters, public.billing_usage_daily TO ` + role,
+		`GRANT SELECT ON public.billing_payments TO ` + role,
 	}
 	for _, s := range stmts {
 		if _, err := tx.Exec(ctx, s); err != nil {

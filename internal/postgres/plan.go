@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -54,4 +56,179 @@ func (s *PlanService) ListPlans(ctx context.Context) ([]*tenancy.Plan, error) {
 		return nil, fmt.Errorf("list plans: %w", err)
 	}
 	return plans, nil
+}
+
+// PlansChanged is the payload announced on ChangeChannel when a plan
+// changes: every process then forgets the plans and the tenants it cached.
+const PlansChanged = "plans"
+
+var _ tenancy.PlanAdmin = (*PlanService)(nil)
+
+// CreatePlan adds a plan, with the guide's defaults for limits not given,
+// after the existing plans in display order. Plans are the platform's: the
+// owner writes them.
+func (s *PlanService) CreatePlan(ctx context.Context, in tenancy.PlanInput) (*tenancy.Plan, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	var p *tenancy.Plan
+	err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
+		var err error
+		p, err = scanPlan(tx.QueryRow(ctx, `
+			INSERT INTO public.billing_plans
+				(name, max_users, max_storage_gb, max_api_requests_per_month, max_compute_hours,
+				 price_monthly, stripe_price_id, sort_order)
+			VALUES ($1, coalesce($2, 5), coalesce($3, 1), coalesce($4, 10000), coalesce($5, 10),
+				coalesce($6::bigint, 0) / 100.0, nullif($7, ''),
+				(SELECT coalesce(max(sort_order), 0) + 1 FROM public.billing_plans))
+			RETURNING `+planColumns,
+			in.Name, in.MaxUsers, in.MaxStorageGB, in.MaxAPIRequests, in.MaxComputeHours, in.PriceCents, in.StripePriceID))
+		if err != nil {
+			return err
+		}
+		return notifyChange(ctx, tx, PlansChanged)
+	})
+	if err != nil {
+		if tenancy.ErrorCode(translate(err)) == tenancy.ECONFLICT {
+			return nil, planConflict(in, err)
+		}
+		return nil, fmt.Errorf("create plan %s: %w", in.Name, translate(err))
+	}
+	return p, nil
+}
+
+// planConflict names what another plan already has: the name or the
+// Stripe price.
+func planConflict(in tenancy.PlanInput, err error) error {
+	if strings.Contains(err.Error(), "stripe_price") {
+		return tenancy.FieldErrorf(tenancy.ECONFLICT, "stripe_price", "Stripe price %s already belongs to another plan", tenancy.Quote(*in.StripePriceID))
+	}
+	return tenancy.FieldErrorf(tenancy.ECONFLICT, "name", "plan %s already exists", tenancy.Quote(in.Name))
+}
+
+// UpdatePlan changes the given fields of a plan. Tenants on it get the new
+// limits at once, in every process.
+func (s *PlanService) UpdatePlan(ctx context.Context, in tenancy.PlanInput) (*tenancy.Plan, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	var p *tenancy.Plan
+	err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
+		var err error
+		p, err = scanPlan(tx.QueryRow(ctx, `
+			UPDATE public.billing_plans SET
+				max_users = coalesce($2, max_users),
+				max_storage_gb = coalesce($3, max_storage_gb),
+				max_api_requests_per_month = coalesce($4, max_api_requests_per_month),
+				max_compute_hours = coalesce($5, max_compute_hours),
+				price_monthly = coalesce($6::bigint / 100.0, price_monthly),
+				stripe_price_id = CASE WHEN $7::text IS NULL THEN stripe_price_id ELSE nullif($7, '') END,
+				updated_at = now()
+			WHERE name = $1
+			RETURNING `+planColumns,
+			in.Name, in.MaxUsers, in.MaxStorageGB, in.MaxAPIRequests, in.MaxComputeHours, in.PriceCents, in.StripePriceID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return tenancy.Errorf(tenancy.ENOTFOUND, "plan %s does not exist", tenancy.Quote(in.Name))
+		} else if err != nil {
+			return err
+		}
+		return notifyChange(ctx, tx, PlansChanged)
+	})
+	if err != nil {
+		if tenancy.ErrorCode(translate(err)) == tenancy.ECONFLICT {
+			return nil, planConflict(in, err)
+		}
+		return nil, fmt.Errorf("update plan %s: %w", in.Name, translate(err))
+	}
+	return p, nil
+}
+
+// ArchivePlan stops offering a plan: new tenants and Checkout cannot pick
+// it; tenants on it keep it. The default plan cannot be archived.
+func (s *PlanService) ArchivePlan(ctx context.Context, name string) (*tenancy.Plan, error) {
+	if name == tenancy.DefaultPlan {
+		return nil, tenancy.Errorf(tenancy.EINVALID, "plan %s is the default plan for new tenants and cannot be archived", tenancy.Quote(name))
+	}
+	var p *tenancy.Plan
+	err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
+		var err error
+		p, err = scanPlan(tx.QueryRow(ctx, `
+			UPDATE public.billing_plans SET archived_at = coalesce(archived_at, now()), updated_at = now()
+			WHERE name = $1
+			RETURNING `+planColumns, name))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return tenancy.Errorf(tenancy.ENOTFOUND, "plan %s does not exist", tenancy.Quote(name))
+		} else if err != nil {
+			return err
+		}
+		return notifyChange(ctx, tx, PlansChanged)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("archive plan %s: %w", name, translate(err))
+	}
+	return p, nil
+}
+
+// FindPlanByPrice finds the plan sold at a Stripe price.
+func (s *PlanService) FindPlanByPrice(ctx context.Context, priceID string) (*tenancy.Plan, error) {
+	p, err := scanPlan(s.db.App.QueryRow(ctx, `SELECT `+planColumns+` FROM public.billing_plans WHERE stripe_price_id = $1`, priceID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, tenancy.Errorf(tenancy.ENOTFOUND, "no plan is sold at Stripe price %s", tenancy.Quote(priceID))
+	} else if err != nil {
+		return nil, fmt.Errorf("find plan by price: %w", err)
+	}
+	return p, nil
+}
+
+// PlanCache answers plan lookups from memory. It follows the tenant
+// cache's invalidation: a plan change drops every plan in every process.
+type PlanCache struct {
+	*PlanService
+	mu    sync.RWMutex
+	plans map[string]*tenancy.Plan
+	gen   uint64
+	live  func() bool
+}
+
+// Cached returns the plans cached in memory, invalidated with cache.
+func (s *PlanService) Cached(cache *TenantCache) *PlanCache {
+	c := &PlanCache{PlanService: s, live: cache.live.Load}
+	cache.OnChange(func(tenantID string) {
+		if tenantID == "" {
+			c.mu.Lock()
+			c.plans = nil
+			c.gen++
+			c.mu.Unlock()
+		}
+	})
+	return c
+}
+
+// FindPlan finds a plan by name, from memory when the cache is live.
+func (c *PlanCache) FindPlan(ctx context.Context, name string) (*tenancy.Plan, error) {
+	if !c.live() {
+		return c.PlanService.FindPlan(ctx, name)
+	}
+	c.mu.RLock()
+	plans, gen := c.plans, c.gen
+	c.mu.RUnlock()
+	if plans == nil {
+		list, err := c.PlanService.ListPlans(ctx)
+		if err != nil {
+			return nil, err
+		}
+		plans = make(map[string]*tenancy.Plan, len(list))
+		for _, p := range list {
+			plans[p.Name] = p
+		}
+		c.mu.Lock()
+		if c.gen == gen {
+			c.plans = plans
+		}
+		c.mu.Unlock()
+	}
+	if p, ok := plans[name]; ok {
+		return p, nil
+	}
+	return nil, tenancy.Errorf(tenancy.ENOTFOUND, "plan %s does not exist", tenancy.Quote(name))
 }

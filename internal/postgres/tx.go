@@ -69,12 +69,22 @@ func setTenantSQL(tenantID, userID string) (string, error) {
 // hot read paths, where the round trips of a transaction would cost more
 // than the query.
 func readInTenant(ctx context.Context, pool *pgxpool.Pool, tenantID, userID string, scan func(pgx.Rows) error, sql string, args ...any) error {
+	return pipelineInTenant(ctx, pool, `BEGIN READ ONLY`, tenantID, userID, scan, sql, args...)
+}
+
+// writeInTenant is readInTenant for one statement that writes: it commits
+// when the statement succeeds, and rolls back otherwise.
+func writeInTenant(ctx context.Context, pool *pgxpool.Pool, tenantID string, scan func(pgx.Rows) error, sql string, args ...any) error {
+	return pipelineInTenant(ctx, pool, `BEGIN`, tenantID, "", scan, sql, args...)
+}
+
+func pipelineInTenant(ctx context.Context, pool *pgxpool.Pool, begin, tenantID, userID string, scan func(pgx.Rows) error, sql string, args ...any) error {
 	set, err := setTenantSQL(tenantID, userID)
 	if err != nil {
 		return err
 	}
 	b := &pgx.Batch{}
-	b.Queue(`BEGIN READ ONLY`)
+	b.Queue(begin)
 	b.Queue(set)
 	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
 		defer rows.Close()

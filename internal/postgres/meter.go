@@ -1,0 +1,344 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/nself/nself/internal/tenancy"
+)
+
+// Meter counts a tenant's API requests against its plan's monthly limit,
+// in O(1) per request and without a database round trip for most of them.
+//
+// Processes are granted requests in blocks: a grant adds the block to the
+// month's reserved count in billing_usage_counters, in one statement that
+// never lets reserved pass the limit, and the process then admits requests
+// from its block in memory. However many processes serve a tenant, no more
+// requests than the limit are admitted in a month. Blocks shrink as the
+// limit nears (an eighth of what is left, at most MaxBlock), so the
+// requests one process holds back from the others stay few; a block idle
+// for IdleRelease is handed back, and so is every block on Close.
+//
+// What the requests consumed (used) and the server time they took are
+// added to the counters every flush (FlushEvery in Run). A crash loses the
+// counts of at most one flush interval, and the unused part of the blocks
+// it held (at most MaxBlock requests per tenant), which then count as
+// consumed until the month ends. It never admits more than the limit.
+type Meter struct {
+	db  *DB
+	log *slog.Logger
+	// MaxBlock bounds the requests granted to this process at once.
+	MaxBlock int64
+	// IdleRelease hands back a block no request has drawn on for this long.
+	IdleRelease time.Duration
+	// OnThreshold hears when this process's grant took a tenant's month to
+	// 80 or 100 percent of its limit. Grants are serialized per tenant in
+	// the database, so exactly one process hears each crossing.
+	OnThreshold func(tenantID string, percent int, limit int64)
+
+	mu      sync.RWMutex
+	tenants map[string]*tenantMeter
+	spill   []meterDelta // counts of ended periods, awaiting a flush
+}
+
+type tenantMeter struct {
+	mu             sync.Mutex
+	period         time.Time
+	limit          int64
+	remaining      int64 // granted to this process, not yet admitted
+	reserved       int64 // the month's reserved count after the latest grant
+	release        int64 // granted, to hand back at the next flush or grant
+	used           int64 // admitted since the latest flush
+	compute        time.Duration
+	known          int64 // the month's used count at the latest flush
+	lastUse        time.Time
+	exhaustedUntil time.Time
+}
+
+type meterDelta struct {
+	tenantID string
+	period   time.Time
+	used     int64
+	compute  time.Duration
+	release  int64
+}
+
+// NewMeter returns a meter writing to db.
+func NewMeter(db *DB, log *slog.Logger) *Meter {
+	return &Meter{db: db, log: log, MaxBlock: 256, IdleRelease: 5 * time.Second, tenants: map[string]*tenantMeter{}}
+}
+
+func (m *Meter) tenant(id string) *tenantMeter {
+	m.mu.RLock()
+	tm := m.tenants[id]
+	m.mu.RUnlock()
+	if tm != nil {
+		return tm
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if tm = m.tenants[id]; tm == nil {
+		tm = &tenantMeter{}
+		m.tenants[id] = tm
+	}
+	return tm
+}
+
+// Admit counts one API request of the tenant, whose plan allows limit
+// requests a month (tenancy.Unlimited: no limit), and says whether it may
+// go on.
+func (m *Meter) Admit(ctx context.Context, tenantID string, limit int64) (tenancy.APIQuota, error) {
+	now := m.db.Now()
+	period := tenancy.PeriodOf(now)
+	q := tenancy.APIQuota{Limit: limit, ResetDate: tenancy.PeriodEnd(now)}
+	tm := m.tenant(tenantID)
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	if !tm.period.Equal(period) {
+		m.rollover(tenantID, tm, period)
+	}
+	tm.lastUse = now
+	if tm.limit != limit {
+		// A plan change: what was granted under the old limit goes back.
+		tm.release += tm.remaining
+		tm.remaining, tm.limit, tm.exhaustedUntil = 0, limit, time.Time{}
+	}
+	if limit < 0 {
+		tm.used++
+		q.Allowed, q.Current = true, tm.known+tm.used
+		return q, nil
+	}
+	if tm.remaining == 0 {
+		if now.Before(tm.exhaustedUntil) {
+			// Refused a moment ago: refuse again without asking the
+			// database, so a tenant over its limit costs it nothing.
+			q.Current = tm.reserved
+			return q, nil
+		}
+		granted, reserved, err := m.grant(ctx, tenantID, period, limit, tm.release)
+		if err != nil {
+			return q, err
+		}
+		tm.release, tm.reserved, tm.remaining = 0, reserved, granted
+		m.thresholds(tenantID, limit, reserved-granted, reserved)
+		if granted == 0 {
+			tm.exhaustedUntil = now.Add(time.Second)
+			q.Current = reserved
+			return q, nil
+		}
+	}
+	tm.remaining--
+	tm.used++
+	q.Allowed, q.Current = true, tm.reserved-tm.remaining
+	return q, nil
+}
+
+// AddCompute adds server time spent on one of the tenant's requests.
+func (m *Meter) AddCompute(tenantID string, d time.Duration) {
+	tm := m.tenant(tenantID)
+	tm.mu.Lock()
+	tm.compute += d
+	tm.mu.Unlock()
+}
+
+// rollover starts a new period: the old one's counts wait for the next
+// flush, and its blocks are void.
+func (m *Meter) rollover(tenantID string, tm *tenantMeter, period time.Time) {
+	if !tm.period.IsZero() && (tm.used > 0 || tm.compute > 0) {
+		m.mu.Lock()
+		m.spill = append(m.spill, meterDelta{tenantID: tenantID, period: tm.period, used: tm.used, compute: tm.compute})
+		m.mu.Unlock()
+	}
+	tm.period = period
+	tm.remaining, tm.reserved, tm.release, tm.used, tm.compute, tm.known = 0, 0, 0, 0, 0, 0
+	tm.exhaustedUntil = time.Time{}
+}
+
+// grant asks for a block of requests, handing back release first, and
+// returns the block's size (0 when the month's limit is reached) and the
+// month's reserved count after it.
+func (m *Meter) grant(ctx context.Context, tenantID string, period time.Time, limit, release int64) (granted, reserved int64, err error) {
+	err = writeInTenant(ctx, m.db.App, tenantID, func(rows pgx.Rows) error {
+		if !rows.Next() {
+			return fmt.Errorf("no counter row returned")
+		}
+		return rows.Scan(&reserved, &granted)
+	}, `
+		INSERT INTO public.billing_usage_counters AS c (tenant_id, period, service_name, reserved, last_grant)
+		VALUES ($1, $2, 'api_requests',
+		        least($3::bigint, greatest($4::bigint / 8, 1), $4::bigint),
+		        least($3::bigint, greatest($4::bigint / 8, 1), $4::bigint))
+		ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET
+		  last_grant = least($3, greatest(($4 - (c.reserved - $5)) / 8, 1), greatest($4 - (c.reserved - $5), 0)),
+		  reserved = (c.reserved - $5) + least($3, greatest(($4 - (c.reserved - $5)) / 8, 1), greatest($4 - (c.reserved - $5), 0)),
+		  updated_at = now()
+		RETURNING c.reserved, c.last_grant`,
+		tenantID, period, m.MaxBlock, limit, release)
+	if err != nil {
+		return 0, 0, fmt.Errorf("grant API requests: %w", translate(err))
+	}
+	return granted, reserved, nil
+}
+
+// thresholds tells OnThreshold of the 80% and 100% marks a grant crossed.
+func (m *Meter) thresholds(tenantID string, limit, before, after int64) {
+	if m.OnThreshold == nil || limit <= 0 {
+		return
+	}
+	for _, pct := range []int{80, 100} {
+		mark := (limit*int64(pct) + 99) / 100
+		if before < mark && after >= mark {
+			m.OnThreshold(tenantID, pct, limit)
+		}
+	}
+}
+
+// Flush writes the counts gathered since the last flush, and hands back
+// blocks idle for IdleRelease. Counts that fail to be written are kept for
+// the next flush.
+func (m *Meter) Flush(ctx context.Context) error {
+	now := m.db.Now()
+	m.mu.Lock()
+	deltas := m.spill
+	m.spill = nil
+	ids := make([]string, 0, len(m.tenants))
+	for id := range m.tenants {
+		ids = append(ids, id)
+	}
+	m.mu.Unlock()
+	type current struct {
+		tm *tenantMeter
+		d  meterDelta
+	}
+	var live []current
+	for _, id := range ids {
+		tm := m.tenant(id)
+		tm.mu.Lock()
+		if tm.remaining > 0 && now.Sub(tm.lastUse) >= m.IdleRelease {
+			tm.release += tm.remaining
+			tm.remaining = 0
+		}
+		d := meterDelta{tenantID: id, period: tm.period, used: tm.used, compute: tm.compute, release: tm.release}
+		tm.used, tm.compute, tm.release = 0, 0, 0
+		tm.mu.Unlock()
+		if d.used > 0 || d.compute > 0 || d.release > 0 {
+			live = append(live, current{tm, d})
+		}
+	}
+	var failed []meterDelta
+	var firstErr error
+	write := func(d meterDelta) (int64, bool) {
+		used, err := m.write(ctx, d, now)
+		if err != nil {
+			failed = append(failed, d)
+			if firstErr == nil {
+				firstErr = err
+			}
+			return 0, false
+		}
+		return used, true
+	}
+	for _, d := range deltas {
+		write(d)
+	}
+	for _, c := range live {
+		if used, ok := write(c.d); ok {
+			c.tm.mu.Lock()
+			if c.tm.period.Equal(c.d.period) {
+				c.tm.known = used
+			}
+			c.tm.mu.Unlock()
+		}
+	}
+	if len(failed) > 0 {
+		m.mu.Lock()
+		m.spill = append(m.spill, failed...)
+		m.mu.Unlock()
+	}
+	return firstErr
+}
+
+// write adds one tenant's counts to its month and day, in one transaction,
+// and returns the month's used count of API requests.
+func (m *Meter) write(ctx context.Context, d meterDelta, now time.Time) (int64, error) {
+	// Counts of a month that has ended go to its last day.
+	day := now.UTC().Truncate(24 * time.Hour)
+	if end := tenancy.PeriodEnd(d.period); !day.Before(end) {
+		day = end.AddDate(0, 0, -1)
+	}
+	hours := d.compute.Hours()
+	var used int64
+	err := inTenant(ctx, m.db.App, d.tenantID, "", func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		b.Queue(`
+			INSERT INTO public.billing_usage_counters AS c (tenant_id, period, service_name, used)
+			VALUES ($1, $2, 'api_requests', $3)
+			ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET
+			  used = c.used + excluded.used,
+			  reserved = greatest(c.reserved - $4, 0),
+			  updated_at = now()
+			RETURNING used::bigint`, d.tenantID, d.period, d.used, d.release).QueryRow(func(r pgx.Row) error { return r.Scan(&used) })
+		if d.used > 0 {
+			b.Queue(`
+				INSERT INTO public.billing_usage_daily AS c (tenant_id, day, service_name, quantity)
+				VALUES ($1, $2, 'api_requests', $3)
+				ON CONFLICT (tenant_id, day, service_name) DO UPDATE SET quantity = c.quantity + excluded.quantity`,
+				d.tenantID, day, d.used)
+		}
+		if hours > 0 {
+			b.Queue(`
+				INSERT INTO public.billing_usage_counters AS c (tenant_id, period, service_name, used)
+				VALUES ($1, $2, 'compute_hours', $3)
+				ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET used = c.used + excluded.used, updated_at = now()`,
+				d.tenantID, d.period, hours)
+			b.Queue(`
+				INSERT INTO public.billing_usage_daily AS c (tenant_id, day, service_name, quantity)
+				VALUES ($1, $2, 'compute_hours', $3)
+				ON CONFLICT (tenant_id, day, service_name) DO UPDATE SET quantity = c.quantity + excluded.quantity`,
+				d.tenantID, day, hours)
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("write usage of tenant %s: %w", d.tenantID, translate(err))
+	}
+	return used, nil
+}
+
+// Run flushes every interval until ctx ends, then hands back every block
+// and flushes once more.
+func (m *Meter) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := m.Close(context.WithoutCancel(ctx)); err != nil {
+				m.log.Error("usage meter: final flush failed; these counts are lost", "err", err)
+			}
+			return
+		case <-t.C:
+			if err := m.Flush(ctx); err != nil {
+				m.log.Warn("usage meter: flush failed; retrying at the next", "err", err)
+			}
+		}
+	}
+}
+
+// Close hands back every block this process holds and flushes.
+func (m *Meter) Close(ctx context.Context) error {
+	m.mu.RLock()
+	for _, tm := range m.tenants {
+		tm.mu.Lock()
+		tm.release += tm.remaining
+		tm.remaining = 0
+		tm.mu.Unlock()
+	}
+	m.mu.RUnlock()
+	return m.Flush(ctx)
+}

@@ -1,0 +1,308 @@
+package tenancy
+
+import (
+	"context"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Meter names a kind of usage counted per tenant and month.
+type Meter string
+
+const (
+	MeterAPIRequests Meter = "api_requests"  // requests to the tenant API
+	MeterStorage     Meter = "storage"       // GB-hours of stored objects
+	MeterCompute     Meter = "compute_hours" // server time spent on the tenant's API requests
+	MeterActiveUsers Meter = "active_users"  // users who signed in during the month
+)
+
+// PeriodOf is the billing period holding t: its calendar month in UTC,
+// given as the month's first instant.
+func PeriodOf(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// PeriodEnd is when the period holding t ends and its counters reset.
+func PeriodEnd(t time.Time) time.Time { return PeriodOf(t).AddDate(0, 1, 0) }
+
+// PlanInput is the input to create or change a plan. Nil fields are left
+// as they are (or take the defaults, on create).
+type PlanInput struct {
+	Name            string
+	MaxUsers        *int64
+	MaxStorageGB    *int64
+	MaxAPIRequests  *int64
+	MaxComputeHours *int64
+	PriceCents      *int64
+	StripePriceID   *string
+}
+
+var stripePriceID = regexp.MustCompile(`^(price|plan)_[A-Za-z0-9_]{1,200}$`)
+
+// Validate checks the input's fields, naming the first that is wrong.
+func (in PlanInput) Validate() error {
+	if err := ValidatePlanName(in.Name); err != nil {
+		return err
+	}
+	limits := []struct {
+		field string
+		v     *int64
+	}{
+		{"max_users", in.MaxUsers}, {"max_storage_gb", in.MaxStorageGB},
+		{"max_api_requests", in.MaxAPIRequests}, {"max_compute_hours", in.MaxComputeHours},
+	}
+	for _, l := range limits {
+		if l.v != nil && (*l.v < Unlimited || *l.v > math.MaxInt32 && l.field != "max_api_requests") {
+			return FieldErrorf(EINVALID, l.field, "%s must be a whole number from 0 up, or -1 for unlimited", strings.ReplaceAll(l.field, "_", "-"))
+		}
+	}
+	if in.PriceCents != nil && (*in.PriceCents < 0 || *in.PriceCents > 99_999_999_99) {
+		return FieldErrorf(EINVALID, "price", "price must be from 0.00 to 99999999.99")
+	}
+	if in.StripePriceID != nil && *in.StripePriceID != "" && !stripePriceID.MatchString(*in.StripePriceID) {
+		return FieldErrorf(EINVALID, "stripe_price", "Stripe price %s is not a price id (price_…)", Quote(*in.StripePriceID))
+	}
+	return nil
+}
+
+var planName = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// ValidatePlanName checks a plan name: lower-case letters, digits and
+// single hyphens, at most 50 characters.
+func ValidatePlanName(name string) error {
+	if name == "" {
+		return FieldErrorf(EINVALID, "name", "plan name is empty")
+	}
+	if len(name) > 50 || !planName.MatchString(name) {
+		return FieldErrorf(EINVALID, "name", "plan name %s may hold only a-z, 0-9 and single hyphens, up to 50 characters", Quote(name))
+	}
+	return nil
+}
+
+// ParsePrice reads a price in dollars ("99", "99.5", "99.00") as cents.
+func ParsePrice(s string) (int64, error) {
+	bad := FieldErrorf(EINVALID, "price", "price %s is not an amount such as 99.00", Quote(s))
+	s = strings.TrimPrefix(strings.TrimSpace(s), "$")
+	whole, frac, _ := strings.Cut(s, ".")
+	if whole == "" || len(frac) > 2 || len(whole) > 10 {
+		return 0, bad
+	}
+	for _, r := range whole + frac {
+		if r < '0' || r > '9' {
+			return 0, bad
+		}
+	}
+	w, _ := strconv.ParseInt(whole, 10, 64)
+	f := int64(0)
+	if frac != "" {
+		f, _ = strconv.ParseInt((frac + "0")[:2], 10, 64)
+	}
+	return w*100 + f, nil
+}
+
+// ParseLimit reads a plan limit: a whole number, or -1 / "unlimited".
+func ParseLimit(field, s string) (int64, error) {
+	if strings.EqualFold(s, "unlimited") {
+		return Unlimited, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < Unlimited {
+		return 0, FieldErrorf(EINVALID, field, "%s %s is not a whole number from 0 up, or -1 for unlimited", strings.ReplaceAll(field, "_", "-"), Quote(s))
+	}
+	return n, nil
+}
+
+// PlanAdmin creates and changes plans, for platform administrators.
+type PlanAdmin interface {
+	CreatePlan(ctx context.Context, in PlanInput) (*Plan, error)
+	UpdatePlan(ctx context.Context, in PlanInput) (*Plan, error)
+	// ArchivePlan hides a plan from new subscriptions; tenants on it keep it.
+	ArchivePlan(ctx context.Context, name string) (*Plan, error)
+}
+
+// APIQuota is the answer to a metered API request.
+type APIQuota struct {
+	Allowed bool
+	// Limit is the plan's monthly limit; Unlimited never refuses.
+	Limit int64
+	// Current is the month's count, this request included when allowed.
+	Current int64
+	// ResetDate is when the month's count starts again.
+	ResetDate time.Time
+}
+
+// Usage is a tenant's consumption in one period, against its plan.
+type Usage struct {
+	Tenant      *Tenant
+	Plan        *Plan
+	Period      time.Time
+	APIRequests int64
+	// StorageBytes is the latest reading of what the tenant stores;
+	// StorageGBHours is the period's sum of readings over time.
+	StorageBytes   int64
+	StorageGBHours float64
+	ComputeHours   float64
+	ActiveUsers    int64
+	// Daily holds the API requests of each day of the period so far.
+	Daily []DailyCount
+}
+
+// DailyCount is one day's count.
+type DailyCount struct {
+	Day   time.Time
+	Count int64
+}
+
+// StorageGB is the stored bytes in GB (10^9 bytes, as storage is sold).
+func (u *Usage) StorageGB() float64 { return float64(u.StorageBytes) / 1e9 }
+
+// Percent is used/limit in whole percent, or -1 for an unlimited limit.
+func Percent(used float64, limit int64) int {
+	if limit < 0 {
+		return -1
+	}
+	if limit == 0 {
+		if used > 0 {
+			return 100
+		}
+		return 0
+	}
+	return int(used * 100 / float64(limit))
+}
+
+// FormatUsageLine renders "45,230 / 100,000 (45%)" or "18.5 / Unlimited".
+func FormatUsageLine(used string, usedValue float64, limit int64, unit string) string {
+	if limit < 0 {
+		return used + unit + " / Unlimited"
+	}
+	return used + unit + " / " + FormatCount(limit) + unit + " (" + strconv.Itoa(Percent(usedValue, limit)) + "%)"
+}
+
+// FormatDecimal renders a quantity with at most two decimals and no
+// trailing zeros: 18.5, 42, 0.01.
+func FormatDecimal(v float64) string {
+	s := strconv.FormatFloat(math.Round(v*100)/100, 'f', 2, 64)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	if s == "-0" {
+		s = "0"
+	}
+	return s
+}
+
+// UsageService reports usage.
+type UsageService interface {
+	TenantUsage(ctx context.Context, tenantID string, period time.Time) (*Usage, error)
+}
+
+// Subscription states, as Stripe names them.
+const (
+	SubscriptionActive   = "active"
+	SubscriptionTrialing = "trialing"
+	SubscriptionPastDue  = "past_due"
+	SubscriptionCanceled = "canceled"
+)
+
+// Entitled reports whether a subscription in this state gives its plan.
+// Active and trialing subscriptions do; a past-due one keeps its plan
+// while Stripe retries the payment; the rest (canceled, unpaid,
+// incomplete, incomplete_expired, paused) fall back to the default plan.
+func Entitled(status string) bool {
+	return status == SubscriptionActive || status == SubscriptionTrialing
+}
+
+// KeepsPlan reports whether a tenant in this subscription state keeps its
+// paid plan: entitled, or in the grace of a failed payment.
+func KeepsPlan(status string) bool { return Entitled(status) || status == SubscriptionPastDue }
+
+// Payment is an invoice Stripe reported paid or failed.
+type Payment struct {
+	InvoiceID   string
+	Status      string // paid or failed
+	AmountCents int64
+	Currency    string
+	InvoiceURL  string
+	OccurredAt  time.Time
+}
+
+// FormatAmount renders an amount in a currency: "$99.00", "99.00 EUR".
+func FormatAmount(cents int64, currency string) string {
+	if currency == "" || strings.EqualFold(currency, "usd") {
+		return FormatPrice(cents)
+	}
+	return FormatPrice(cents)[1:] + " " + strings.ToUpper(currency)
+}
+
+// SubscriptionState is what Stripe says of a tenant's subscription.
+type SubscriptionState struct {
+	CustomerID     string
+	SubscriptionID string
+	Status         string
+	PriceID        string
+	PeriodEnd      time.Time
+	// Deleted marks a subscription that ended for good.
+	Deleted bool
+}
+
+// Stripe event types the platform acts on.
+const (
+	EventCheckoutCompleted      = "checkout.session.completed"
+	EventSubscriptionCreated    = "customer.subscription.created"
+	EventSubscriptionUpdated    = "customer.subscription.updated"
+	EventSubscriptionDeleted    = "customer.subscription.deleted"
+	EventInvoicePaid            = "invoice.paid"
+	EventInvoicePaymentFailed   = "invoice.payment_failed"
+	EventStatusProcessed        = "processed"
+	EventStatusIgnored          = "ignored"
+	EventStatusFailed           = "failed"
+	EventStatusReceived         = "received"
+	EventStatusAlreadyProcessed = "duplicate"
+)
+
+// BillingEvent is a verified Stripe event, with the fields the platform
+// acts on read out of it.
+type BillingEvent struct {
+	ID      string
+	Type    string
+	Created time.Time
+	Payload []byte
+	// TenantHint is the tenant the event's metadata or client reference
+	// names; the customer, when known, decides.
+	TenantHint   string
+	Subscription SubscriptionState
+	Payment      *Payment
+}
+
+// EventOutcome is what processing an event did.
+type EventOutcome struct {
+	Status   string // processed, ignored, failed, or duplicate for a replay
+	Result   string
+	TenantID string
+	// PaymentFailed asks for the owner to be told of a failed payment.
+	PaymentFailed bool
+}
+
+// EventRecord is a received event as the console lists it.
+type EventRecord struct {
+	ID          string
+	Type        string
+	Created     time.Time
+	Status      string
+	Result      string
+	TenantID    string
+	TenantSlug  string
+	Attempts    int
+	ReceivedAt  time.Time
+	ProcessedAt *time.Time
+	Payload     []byte
+}
+
+// PlanRevenue is the monthly revenue of one plan's paying tenants.
+type PlanRevenue struct {
+	Plan       string
+	Tenants    int
+	MonthlyCts int64
+}

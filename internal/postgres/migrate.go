@@ -264,12 +264,13 @@ func pinSchemaToTenant(ctx context.Context, tx pgx.Tx, schema, tenantID string) 
 
 // grantApp grants the application role exactly what it needs on the
 // platform's tables: data access to tenant tables (row-level security
-// decides which rows), reading plans and its own tenant's registry row, and
-// nothing on migration bookkeeping.
+// decides which rows), adding to and reading its tenant's audit log,
+// reading plans and its own tenant's registry row, and nothing on migration
+// bookkeeping or the platform's own audit log.
 func (db *DB) grantApp(ctx context.Context, tx pgx.Tx) error {
 	role := pgx.Identifier{db.AppRole}.Sanitize()
 	stmts := []string{
-		`GRANT USAGE ON SCHEMA tenants, auth, ` + SharedSchema + ` TO ` + role,
+		`GRANT USAGE ON SCHEMA tenants, auth, audit, ` + SharedSchema + ` TO ` + role,
 		`GRANT SELECT ON tenants.tenants, tenants.tenant_schemas, public.billing_plans TO ` + role,
 		`GRANT SELECT, INSERT, UPDATE, DELETE ON
 			tenants.tenant_domains, tenants.tenant_members, tenants.tenant_settings, tenants.tenant_invitations,
@@ -279,6 +280,9 @@ func (db *DB) grantApp(ctx context.Context, tx pgx.Tx) error {
 			tenants.tenant_logos,
 			public.billing_usage_records
 		 TO ` + role,
+		// The audit log is append-only: entries are added and read, never
+		// changed or removed by the application.
+		`GRANT SELECT, INSERT ON audit.events TO ` + role,
 	}
 	for _, s := range stmts {
 		if _, err := tx.Exec(ctx, s); err != nil {

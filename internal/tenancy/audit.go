@@ -214,3 +214,30 @@ type AuditService interface {
 	// newest first, for platform administrators.
 	ListAllAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, int, error)
 }
+
+// SettingChanged describes a setting's change for a summary. Values of
+// settings whose key names a secret are not shown, and long values are
+// cut.
+func SettingChanged(key, from, to string) string {
+	if secretKey(key) {
+		switch {
+		case to == "":
+			return key + ": (hidden) → (none)"
+		case from == "":
+			return key + ": (none) → (hidden)"
+		}
+		return key + ": changed (hidden)"
+	}
+	return Changed(key, clip(from, 100), clip(to, 100))
+}
+
+// secretKey reports whether a setting's key names something secret.
+func secretKey(key string) bool {
+	k := strings.ToLower(key)
+	for _, w := range []string{"secret", "password", "passwd", "token", "api_key", "apikey", "private", "credential"} {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}

@@ -14,7 +14,7 @@ CREATE TABLE audit.events (
   -- The time of the statement, not of the transaction: entries of one
   -- transaction keep their order.
   at          timestamptz NOT NULL DEFAULT clock_timestamp(),
-  actor_kind  text NOT NULL CHECK (actor_kind IN ('user', 'admin', 'api_key', 'cli', 'system')),
+  actor_kind  text NOT NULL CHECK (actor_kind IN ('user', 'admin', 'api_key', 'cli', 'system', 'anonymous')),
   actor_id    text NOT NULL DEFAULT '' CHECK (length(actor_id) <= 300),
   actor       text NOT NULL DEFAULT '' CHECK (length(actor) <= 300),
   action      text NOT NULL CHECK (action ~ '^[a-z_]+(\.[a-z_]+)+$' AND length(action) <= 64),
@@ -33,7 +33,7 @@ CREATE POLICY platform_read ON audit.events FOR SELECT TO CURRENT_USER USING (tr
 CREATE TABLE audit.platform_events (
   id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
   at          timestamptz NOT NULL DEFAULT clock_timestamp(),
-  actor_kind  text NOT NULL CHECK (actor_kind IN ('user', 'admin', 'api_key', 'cli', 'system')),
+  actor_kind  text NOT NULL CHECK (actor_kind IN ('user', 'admin', 'api_key', 'cli', 'system', 'anonymous')),
   actor_id    text NOT NULL DEFAULT '' CHECK (length(actor_id) <= 300),
   actor       text NOT NULL DEFAULT '' CHECK (length(actor) <= 300),
   action      text NOT NULL CHECK (action ~ '^[a-z_]+(\.[a-z_]+)+$' AND length(action) <= 64),

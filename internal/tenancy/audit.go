@@ -26,6 +26,9 @@ const (
 	ActorAPIKey ActorKind = "api_key" // a request authenticated with an API key
 	ActorCLI    ActorKind = "cli"     // an operator at the command line
 	ActorSystem ActorKind = "system"  // the platform itself: jobs, webhooks
+	// ActorAnonymous is a visitor not signed in: asking for a password
+	// reset, accepting an invitation.
+	ActorAnonymous ActorKind = "anonymous"
 )
 
 // AuditActor is who acts in a request or command, and from where. The web

@@ -37,6 +37,7 @@ func (s *Server) adminRoutes(r chi.Router) {
 		r.Post("/tenants/{ref}/delete", s.h(s.handleTenantDelete))
 		r.Get("/stats", s.h(s.handleStats))
 		r.Get("/orgs", s.h(s.handleOrgList))
+		r.Get("/audit", s.h(s.handleAdminAuditLog))
 	})
 }
 

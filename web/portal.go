@@ -33,6 +33,7 @@ func (s *Server) portalRoutes(r chi.Router) {
 		s.brandingRoutes(r)
 		s.logoRoutes(r)
 		s.emailTemplateRoutes(r)
+		r.Get("/audit", s.h(s.handleAuditLog))
 	})
 }
 

@@ -110,7 +110,6 @@ func TestAuditFailedChangeLeavesNoEntry(t *testing.T) {
 	}
 }
 
-
 // Tenant A's entries are invisible to B: through the service, and through
 // SQL as the application role in B's context or in none.
 func TestAuditIsolation(t *testing.T) {

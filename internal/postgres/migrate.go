@@ -105,6 +105,15 @@ func (db *DB) Migrate(ctx context.Context) (*MigrateResult, error) {
 		}
 		res.SchemasUpgraded += n
 	}
+	if res.Changed() {
+		summary := fmt.Sprintf("%d migration(s) applied, schema at version %d; tenant tables at version %d in %d schema(s)",
+			len(res.Applied), res.Version, res.TenantVersion, res.SchemasUpgraded)
+		if err := inTx(ctx, db.Admin, func(tx pgx.Tx) error {
+			return recordAudit(ctx, tx, "", "db.migrate", "", summary)
+		}); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
 }
 

@@ -201,7 +201,7 @@ var AuditActions = []string{
 	"api_key.create", "api_key.revoke",
 	"org.create", "org.add_tenant", "org.remove_tenant",
 	"admin.create", "admin.sign_in", "admin.sign_out",
-	"table.adopt",
+	"table.adopt", "db.migrate",
 }
 
 // AuditService records and lists audit entries.

@@ -8,6 +8,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/nself/nself/internal/dnsverify"
+	"github.com/nself/nself/internal/dnsverify/dnstest"
+	"github.com/nself/nself/internal/domainname"
 	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -431,4 +434,78 @@ func TestAuditRecord(t *testing.T) {
 	if err != nil || len(all) != 1 || !strings.Contains(all[0].Summary, "migration(s) applied") {
 		t.Errorf("db.migrate: %v %+v", err, all)
 	}
+}
+
+// Domain changes are recorded, those of the periodic re-check as the
+// system's and only when the state changes; a stale claim given up says so
+// in its holder's log.
+func TestAuditDomainEntries(t *testing.T) {
+	t.Parallel()
+	db := mustOpenDB(t)
+	ctx := tenancy.WithAuditActor(context.Background(), operator)
+	a := mustCreateTenant(t, db, "tenant-a", tenancy.StrategyRLS)
+	b := mustCreateTenant(t, db, "tenant-b", tenancy.StrategyRLS)
+	dns := dnstest.NewServer(t)
+	v := dnsverify.New(dns.Addr)
+	svc := postgres.NewDomainService(db, tenancy.DomainRules{BaseDomain: "nself.test", ToASCII: domainname.ToASCII})
+	d, err := svc.AddDomain(ctx, a.ID, "a.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns.SetTXT("_nself-verify.a.example", "nself-verify="+d.Token)
+	if _, _, err := svc.VerifyDomain(ctx, a.ID, "a.example", v); err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.AddDomain(ctx, a.ID, "p.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns.SetTXT("_nself-verify.p.example", "nself-verify="+p.Token)
+	if _, _, err := svc.VerifyDomain(ctx, a.ID, "p.example", v); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SetPrimaryDomain(ctx, a.ID, "p.example"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RecheckDue(ctx, v, time.Now().Add(time.Minute), 10); err != nil {
+		t.Fatal(err)
+	}
+	dns.ClearTXT("_nself-verify.a.example")
+	execInTenant(t, db, a.ID, `UPDATE tenants.tenant_domains SET verified_at = now() - interval '4 days', last_seen_valid_at = now() - interval '4 days' WHERE domain = 'a.example'`)
+	if _, err := svc.RecheckDue(ctx, v, time.Now().Add(time.Minute), 10); err != nil {
+		t.Fatal(err)
+	}
+	list := auditLog(t, db, a.ID, tenancy.AuditFilter{Action: "domain"})
+	if got := strings.Join(actions(list), " "); got != "domain.add domain.verify domain.add domain.verify domain.primary domain.recheck" {
+		t.Fatalf("actions %q", got)
+	}
+	if e := findEntry(t, list, "domain.verify"); e.Summary != "state: pending → verified" || e.Actor.String() != "cli:alice" {
+		t.Errorf("verify entry %+v", e)
+	}
+	if e := findEntry(t, list, "domain.primary"); e.Summary != "primary domain: (none) → p.example" {
+		t.Errorf("primary entry %+v", e)
+	}
+	re := findEntry(t, list, "domain.recheck")
+	if !strings.HasPrefix(re.Summary, "state: verified → failed, failure: ") || re.Actor.Kind != tenancy.ActorSystem || re.Actor.Name != "domain recheck" {
+		t.Errorf("recheck entry %+v", re)
+	}
+	if err := svc.RemoveDomain(ctx, a.ID, "a.example"); err != nil {
+		t.Fatal(err)
+	}
+	if e := findEntry(t, auditLog(t, db, a.ID, tenancy.AuditFilter{Action: "domain.remove"}), "domain.remove"); e.Summary != "state: failed" {
+		t.Errorf("remove entry %+v", e)
+	}
+
+	if _, err := svc.AddDomain(ctx, a.ID, "squat.example"); err != nil {
+		t.Fatal(err)
+	}
+	execInTenant(t, db, a.ID, `UPDATE tenants.tenant_domains SET created_at = now() - interval '8 days' WHERE domain = 'squat.example'`)
+	if _, err := svc.AddDomain(ctx, b.ID, "squat.example"); err != nil {
+		t.Fatal(err)
+	}
+	rel := findEntry(t, auditLog(t, db, a.ID, tenancy.AuditFilter{Action: "domain.release"}), "domain.release")
+	if rel.Target != "squat.example" || rel.Actor.Kind != tenancy.ActorSystem || strings.Contains(rel.Summary, "tenant-b") {
+		t.Errorf("release entry %+v", rel)
+	}
+	findEntry(t, auditLog(t, db, b.ID, tenancy.AuditFilter{Action: "domain.add"}), "domain.add")
 }

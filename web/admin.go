@@ -20,7 +20,7 @@ const adminPageSize = 20
 
 // adminRoutes are the platform console's pages, on the admin host.
 func (s *Server) adminRoutes(r chi.Router) {
-	r.Use(s.loadAdminSession, s.checkCSRF)
+	r.Use(s.loadAdminSession, s.checkCSRF, s.auditActor)
 	r.NotFound(s.notFound)
 	r.Get("/", s.h(s.handleAdminLanding))
 	r.Post("/signin", s.h(s.handleAdminSignIn))
@@ -37,6 +37,7 @@ func (s *Server) adminRoutes(r chi.Router) {
 		r.Post("/tenants/{ref}/delete", s.h(s.handleTenantDelete))
 		r.Get("/stats", s.h(s.handleStats))
 		r.Get("/orgs", s.h(s.handleOrgList))
+		r.Get("/audit", s.h(s.handleAdminAuditLog))
 	})
 }
 

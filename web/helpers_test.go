@@ -76,6 +76,7 @@ func newEnv(t testing.TB) *testEnv {
 		APIKeys:  postgres.NewAPIKeyService(db),
 		Admins:   postgres.NewAdminService(db),
 		Orgs:     postgres.NewOrgService(db),
+		Audit:    postgres.NewAuditService(db),
 		Mailer:   mb,
 		DB:       db.App,
 

@@ -69,6 +69,7 @@ func tenantNav(role tenancy.Role, path string) []views.NavItem {
 		{"Branding", "/settings/branding", "nav-branding", tenancy.RoleAdmin},
 		{"Logos", "/settings/logos", "nav-logos", tenancy.RoleAdmin},
 		{"Email templates", "/settings/emails", "nav-email-templates", tenancy.RoleAdmin},
+		{"Audit log", "/audit", "nav-audit", tenancy.RoleAdmin},
 	}
 	var out []views.NavItem
 	for _, it := range items {
@@ -85,6 +86,7 @@ func adminNav(path string) []views.NavItem {
 		{Label: "Tenants", Href: "/tenants", TestID: "nav-tenants", Active: strings.HasPrefix(path, "/tenants")},
 		{Label: "Organizations", Href: "/orgs", TestID: "nav-orgs", Active: strings.HasPrefix(path, "/orgs")},
 		{Label: "Statistics", Href: "/stats", TestID: "nav-stats", Active: strings.HasPrefix(path, "/stats")},
+		{Label: "Audit log", Href: "/audit", TestID: "nav-audit", Active: strings.HasPrefix(path, "/audit")},
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 
 // portalRoutes are a tenant's pages, on its own host.
 func (s *Server) portalRoutes(r chi.Router) {
-	r.Use(s.refuseForeignTenantHeader, s.loadTenantSession, s.checkCSRF, s.guestsReadOnly)
+	r.Use(s.refuseForeignTenantHeader, s.loadTenantSession, s.checkCSRF, s.guestsReadOnly, s.auditActor)
 	r.NotFound(s.notFound)
 	r.Get("/", s.h(s.handleLanding))
 	r.Get("/brand.css", s.handleBrandCSS)
@@ -33,6 +33,7 @@ func (s *Server) portalRoutes(r chi.Router) {
 		s.brandingRoutes(r)
 		s.logoRoutes(r)
 		s.emailTemplateRoutes(r)
+		r.Get("/audit", s.h(s.handleAuditLog))
 	})
 }
 

@@ -65,6 +65,9 @@ type Server struct {
 	Admins   tenancy.AdminService
 	// Orgs groups tenants into organizations, for the console.
 	Orgs tenancy.OrgService
+	// Audit lists the audit log: a tenant's to its owners and admins,
+	// every one to platform administrators.
+	Audit tenancy.AuditService
 	// Domains routes verified custom domains; nil turns them off.
 	Domains DomainResolver
 	// Invitations lets a tenant's admins invite people to join it.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/nself/nself/internal/config"
 	"github.com/nself/nself/internal/postgres"
+	"github.com/nself/nself/internal/tenancy"
 )
 
 // Exit codes.
@@ -80,6 +82,8 @@ func (a *app) rootCommand() *cobra.Command {
 				return err
 			}
 			a.cfg = cfg
+			// Every change a command makes is recorded as the operator's.
+			cmd.SetContext(tenancy.WithAuditActor(cmd.Context(), tenancy.AuditActor{Kind: tenancy.ActorCLI, Name: a.osUser()}))
 			return nil
 		},
 	}
@@ -90,6 +94,22 @@ func (a *app) rootCommand() *cobra.Command {
 	root.AddCommand(a.tenantCommand(), a.userCommand(), a.dbCommand(), a.serveCommand(), a.apikeyCommand(), a.adminCommand(), a.whitelabelCommand(), a.orgCommand())
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
+}
+
+// osUser names the operator running the command, for the audit log: the
+// login name from the environment, else the account's.
+func (a *app) osUser() string {
+	for _, kv := range a.environ {
+		for _, k := range []string{"USER=", "LOGNAME=", "USERNAME="} {
+			if v, ok := strings.CutPrefix(kv, k); ok && v != "" {
+				return v
+			}
+		}
+	}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
 }
 
 // group returns a command that only holds subcommands; called alone or with

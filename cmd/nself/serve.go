@@ -72,6 +72,7 @@ func (a *app) serveCommand() *cobra.Command {
 				APIKeys:  postgres.NewAPIKeyService(db),
 				Admins:   postgres.NewAdminService(db),
 				Orgs:     postgres.NewOrgService(db),
+				Audit:    postgres.NewAuditService(db),
 				Mailer: mail.New(mail.Config{Host: a.cfg.SMTPHost, Port: int(a.cfg.SMTPPort),
 					Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom}),
 				DB:             db.App,

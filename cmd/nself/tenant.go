@@ -29,6 +29,7 @@ func (a *app) tenantCommand() *cobra.Command {
 		a.tenantDoctorCommand(),
 		a.tenantAdoptCommand(),
 		a.tenantSettingCommand(),
+		a.tenantAuditCommand(),
 	)
 }
 

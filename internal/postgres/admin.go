@@ -42,9 +42,14 @@ func (s *AdminService) CreateAdmin(ctx context.Context, email, name, pw string) 
 		return nil, err
 	}
 	a := &tenancy.Admin{Email: email, Name: name}
-	err = s.db.Admin.QueryRow(ctx, `
-		INSERT INTO platform.admins (email, name, password_hash) VALUES ($1, $2, $3)
-		RETURNING id, created_at`, email, name, hash).Scan(&a.ID, &a.CreatedAt)
+	err = inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO platform.admins (email, name, password_hash) VALUES ($1, $2, $3)
+			RETURNING id, created_at`, email, name, hash).Scan(&a.ID, &a.CreatedAt); err != nil {
+			return err
+		}
+		return recordAudit(ctx, tx, "", "admin.create", email, "administrator "+a.ID)
+	})
 	if err != nil {
 		if tenancy.ErrorCode(translate(err)) == tenancy.ECONFLICT {
 			return nil, tenancy.FieldErrorf(tenancy.ECONFLICT, "email", "an administrator with email %s already exists", tenancy.Quote(email))
@@ -83,8 +88,10 @@ func (s *AdminService) AdminSignIn(ctx context.Context, email, pw string) (strin
 			VALUES ($1, $2, now() + $3::interval)`, a.ID, tokenHash, interval(tenancy.AbsoluteTimeout)); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE platform.admins SET last_sign_in_at = now() WHERE id = $1`, a.ID)
-		return err
+		if _, err := tx.Exec(ctx, `UPDATE platform.admins SET last_sign_in_at = now() WHERE id = $1`, a.ID); err != nil {
+			return err
+		}
+		return recordAudit(actingAdmin(ctx, a), tx, "", "admin.sign_in", a.Email, "")
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("admin sign in: %w", err)
@@ -121,6 +128,24 @@ func (s *AdminService) IdentifyAdmin(ctx context.Context, token string) (*tenanc
 
 // AdminSignOut ends an administrator's session.
 func (s *AdminService) AdminSignOut(ctx context.Context, token string) error {
-	_, err := s.db.Admin.Exec(ctx, `DELETE FROM platform.admin_sessions WHERE token_hash = $1`, tenancy.HashSecret(token))
-	return err
+	return inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
+		a := &tenancy.Admin{}
+		err := tx.QueryRow(ctx, `
+			DELETE FROM platform.admin_sessions s USING platform.admins a
+			WHERE s.token_hash = $1 AND a.id = s.admin_id
+			RETURNING a.id, a.email`, tenancy.HashSecret(token)).Scan(&a.ID, &a.Email)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		return recordAudit(actingAdmin(ctx, a), tx, "", "admin.sign_out", a.Email, "")
+	})
+}
+
+// actingAdmin returns ctx with the administrator as its actor, keeping the
+// client address: signing in is how the request's actor becomes known.
+func actingAdmin(ctx context.Context, a *tenancy.Admin) context.Context {
+	addr := tenancy.AuditActorFrom(ctx).Addr
+	return tenancy.WithAuditActor(ctx, tenancy.AuditActor{Kind: tenancy.ActorAdmin, ID: a.ID, Name: a.Email, Addr: addr})
 }

@@ -14,6 +14,8 @@ import (
 // AdoptPlan is the SQL that puts existing tables under tenancy.
 type AdoptPlan struct {
 	Statements []string
+	// Tables names the tables the statements adopt.
+	Tables []string
 	// Skipped names tables that already have a tenant_id column.
 	Skipped []string
 }
@@ -48,6 +50,7 @@ func (db *DB) PlanAdopt(ctx context.Context, tenantID string, tables []string) (
 		}
 		// qualified comes from regclass output: already quoted where needed.
 		t := qualified
+		plan.Tables = append(plan.Tables, t)
 		plan.Statements = append(plan.Statements,
 			fmt.Sprintf("ALTER TABLE %s ADD COLUMN tenant_id uuid", t),
 			fmt.Sprintf("UPDATE %s SET tenant_id = '%s' WHERE tenant_id IS NULL", t, strings.ToLower(tenantID)),
@@ -69,6 +72,10 @@ func (db *DB) Adopt(ctx context.Context, plan *AdoptPlan) error {
 				return fmt.Errorf("%s: %w", stmt, err)
 			}
 		}
-		return nil
+		if len(plan.Tables) == 0 {
+			return nil
+		}
+		return recordAudit(ctx, tx, "", "table.adopt", strings.Join(plan.Tables, ", "),
+			fmt.Sprintf("%d table(s) put under tenant row-level security", len(plan.Tables)))
 	})
 }

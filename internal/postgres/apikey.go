@@ -78,7 +78,10 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, tenantID, name, create
 			INSERT INTO auth.api_keys (tenant_id, name, prefix, key_hash, created_by)
 			VALUES ($1, $2, $3, $4, $5)
 			RETURNING `+apiKeyColumns, tenantID, name, prefix, tenancy.HashSecret(key), creator))
-		return err
+		if err != nil {
+			return err
+		}
+		return recordAudit(ctx, tx, tenantID, "api_key.create", k.Prefix, "name: "+k.Name)
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("create API key: %w", translate(err))
@@ -104,15 +107,22 @@ func (s *APIKeyService) ListAPIKeys(ctx context.Context, tenantID string) ([]*te
 func (s *APIKeyService) RevokeAPIKey(ctx context.Context, tenantID, prefix string) (*tenancy.APIKey, error) {
 	var k *tenancy.APIKey
 	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		var err error
+		var was *time.Time
+		err := tx.QueryRow(ctx, `SELECT revoked_at FROM auth.api_keys WHERE tenant_id = $1 AND prefix = $2 FOR UPDATE`,
+			tenantID, prefix).Scan(&was)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return tenancy.Errorf(tenancy.ENOTFOUND, "no API key with prefix %s", tenancy.Quote(prefix))
+		} else if err != nil {
+			return err
+		}
 		k, err = scanAPIKey(tx.QueryRow(ctx, `
 			UPDATE auth.api_keys SET revoked_at = coalesce(revoked_at, now())
 			WHERE tenant_id = $1 AND prefix = $2
 			RETURNING `+apiKeyColumns, tenantID, prefix))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return tenancy.Errorf(tenancy.ENOTFOUND, "no API key with prefix %s", tenancy.Quote(prefix))
+		if err != nil || was != nil {
+			return err
 		}
-		return err
+		return recordAudit(ctx, tx, tenantID, "api_key.revoke", k.Prefix, "name: "+k.Name)
 	})
 	if err != nil {
 		return nil, err

@@ -83,6 +83,14 @@ func (s *AuthService) SignIn(ctx context.Context, tenantID, email, pw string, me
 		if _, err := tx.Exec(ctx, `UPDATE auth.users SET last_sign_in_at = now() WHERE tenant_id = $1 AND id = $2`, tenantID, id.User.ID); err != nil {
 			return err
 		}
+		if meta.ClientIP != "" {
+			a := tenancy.AuditActorFrom(ctx)
+			a.Addr = meta.ClientIP
+			ctx = tenancy.WithAuditActor(ctx, a)
+		}
+		if err := recordAudit(actingUser(ctx, id.User), tx, tenantID, "user.sign_in", id.User.Email, "role: "+string(id.Role)); err != nil {
+			return err
+		}
 		token = secret
 		return nil
 	})
@@ -158,8 +166,17 @@ func (s *AuthService) SignOut(ctx context.Context, tenantID, token string) error
 		return nil
 	}
 	return inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `DELETE FROM auth.sessions WHERE tenant_id = $1 AND token_hash = $2`, tenantID, tenancy.HashSecret(token))
-		return err
+		u := &tenancy.User{}
+		err := tx.QueryRow(ctx, `
+			DELETE FROM auth.sessions s USING auth.users u
+			WHERE s.tenant_id = $1 AND s.token_hash = $2 AND u.tenant_id = s.tenant_id AND u.id = s.user_id
+			RETURNING u.id, u.email`, tenantID, tenancy.HashSecret(token)).Scan(&u.ID, &u.Email)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		return recordAudit(actingUser(ctx, u), tx, tenantID, "user.sign_out", u.Email, "")
 	})
 }
 
@@ -183,8 +200,10 @@ func (s *AuthService) RequestPasswordReset(ctx context.Context, tenantID, email 
 			return err
 		}
 		u = found
-		token, err = issuePasswordToken(ctx, tx, tenantID, u.ID, "reset", tenancy.ResetTokenTTL)
-		return err
+		if token, err = issuePasswordToken(ctx, tx, tenantID, u.ID, "reset", tenancy.ResetTokenTTL); err != nil {
+			return err
+		}
+		return recordAudit(ctx, tx, tenantID, "user.password_reset_request", u.Email, "reset link issued")
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("request password reset: %w", err)
@@ -224,8 +243,12 @@ func (s *AuthService) ResetPassword(ctx context.Context, tenantID, token, pw str
 			RETURNING email, name, created_at`, tenantID, u.ID, hash).Scan(&u.Email, &u.Name, &u.CreatedAt); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM auth.sessions WHERE tenant_id = $1 AND user_id = $2`, tenantID, u.ID)
-		return err
+		tag, err := tx.Exec(ctx, `DELETE FROM auth.sessions WHERE tenant_id = $1 AND user_id = $2`, tenantID, u.ID)
+		if err != nil {
+			return err
+		}
+		return recordAudit(actingUser(ctx, u), tx, tenantID, "user.password_reset", u.Email,
+			fmt.Sprintf("password changed, %d session(s) ended", tag.RowsAffected()))
 	})
 	if err != nil {
 		return nil, err

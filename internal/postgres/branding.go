@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -101,12 +102,24 @@ func (s *BrandingService) SetBrand(ctx context.Context, tenantID string, u tenan
 		if len(changes) == 0 {
 			return nil
 		}
+		parts := make([]string, len(changes))
+		for i, c := range changes {
+			parts[i] = tenancy.Changed(brandFieldName(c.Field), c.From, c.To)
+		}
+		if err := recordAudit(ctx, tx, tenantID, "branding.update", "brand colors", strings.Join(parts, ", ")); err != nil {
+			return err
+		}
 		return notifyChange(ctx, tx, tenantID)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("set brand: %w", translate(err))
 	}
 	return changes, nil
+}
+
+// brandFieldName names a brand color as people do: "primary color".
+func brandFieldName(field string) string {
+	return strings.TrimSuffix(strings.ReplaceAll(field, "_", " "), " color") + " color"
 }
 
 // putSetting stores a setting, or removes it when value is empty.
@@ -169,11 +182,22 @@ func (s *BrandingService) SetSetting(ctx context.Context, tenantID, key, value s
 	}
 	st := &tenancy.Setting{Key: key, Value: v}
 	err = inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		var from string
+		err := tx.QueryRow(ctx, `SELECT value FROM tenants.tenant_settings WHERE tenant_id = $1 AND key = $2 FOR UPDATE`,
+			tenantID, key).Scan(&from)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
 		if err := tx.QueryRow(ctx, `
 			INSERT INTO tenants.tenant_settings (tenant_id, key, value) VALUES ($1, $2, $3)
 			ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = now()
 			RETURNING updated_at`, tenantID, key, v).Scan(&st.UpdatedAt); err != nil {
 			return err
+		}
+		if from != v {
+			if err := recordAudit(ctx, tx, tenantID, "setting.set", key, tenancy.SettingChanged(key, from, v)); err != nil {
+				return err
+			}
 		}
 		return notifyChange(ctx, tx, tenantID)
 	})
@@ -189,12 +213,16 @@ func (s *BrandingService) DeleteSetting(ctx context.Context, tenantID, key strin
 		return err
 	}
 	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM tenants.tenant_settings WHERE tenant_id = $1 AND key = $2`, tenantID, key)
-		if err != nil {
+		var from string
+		err := tx.QueryRow(ctx, `DELETE FROM tenants.tenant_settings WHERE tenant_id = $1 AND key = $2 RETURNING value`,
+			tenantID, key).Scan(&from)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return tenancy.FieldErrorf(tenancy.ENOTFOUND, "key", "setting %s is not set", tenancy.Quote(key))
+		} else if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return tenancy.FieldErrorf(tenancy.ENOTFOUND, "key", "setting %s is not set", tenancy.Quote(key))
+		if err := recordAudit(ctx, tx, tenantID, "setting.delete", key, tenancy.SettingChanged(key, from, "")); err != nil {
+			return err
 		}
 		return notifyChange(ctx, tx, tenantID)
 	})
@@ -230,6 +258,9 @@ func (s *BrandingService) CreateTheme(ctx context.Context, tenantID string, n te
 		if created, err = pgx.CollectExactlyOneRow(rows, scanTheme); err != nil {
 			return err
 		}
+		if err := recordAudit(ctx, tx, tenantID, "theme.create", created.ID, themeSummary(created)); err != nil {
+			return err
+		}
 		return notifyChange(ctx, tx, tenantID)
 	})
 	if err != nil {
@@ -239,6 +270,12 @@ func (s *BrandingService) CreateTheme(ctx context.Context, tenantID string, n te
 		return nil, fmt.Errorf("create theme %s: %w", tenancy.Quote(n.Name), translate(err))
 	}
 	return created, nil
+}
+
+// themeSummary describes a theme's name and colors.
+func themeSummary(t *tenancy.Theme) string {
+	return fmt.Sprintf("name: %s, primary color: %s, secondary color: %s, background color: %s, text color: %s",
+		t.Name, t.Primary, t.Secondary, t.Background, t.Text)
 }
 
 // ListThemes lists the tenant's themes by id.
@@ -280,6 +317,12 @@ func (s *BrandingService) ActivateTheme(ctx context.Context, tenantID, ref strin
 		if t.Active {
 			return nil
 		}
+		was := ""
+		for _, th := range themes {
+			if th.Active {
+				was = th.ID
+			}
+		}
 		if _, err := tx.Exec(ctx, `UPDATE tenants.tenant_themes SET active = false, updated_at = now() WHERE tenant_id = $1 AND active`, tenantID); err != nil {
 			return err
 		}
@@ -287,6 +330,9 @@ func (s *BrandingService) ActivateTheme(ctx context.Context, tenantID, ref strin
 			return err
 		}
 		t.Active = true
+		if err := recordAudit(ctx, tx, tenantID, "theme.activate", t.ID, tenancy.Changed("active theme", was, t.ID)); err != nil {
+			return err
+		}
 		return notifyChange(ctx, tx, tenantID)
 	})
 	if err != nil {
@@ -318,6 +364,9 @@ func (s *BrandingService) DeleteTheme(ctx context.Context, tenantID, ref string)
 			return tenancy.FieldErrorf(tenancy.ECONFLICT, "theme", "theme %s is active; activate another theme first", t.ID)
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM tenants.tenant_themes WHERE tenant_id = $1 AND id = $2`, tenantID, t.ID); err != nil {
+			return err
+		}
+		if err := recordAudit(ctx, tx, tenantID, "theme.delete", t.ID, themeSummary(t)); err != nil {
 			return err
 		}
 		return notifyChange(ctx, tx, tenantID)

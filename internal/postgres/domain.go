@@ -70,6 +70,9 @@ func (s *DomainService) AddDomain(ctx context.Context, tenantID, raw string) (*t
 			RETURNING `+domainColumns, tenantID, name, tenancy.NewVerificationToken())); err != nil {
 			return err
 		}
+		if err := recordAudit(ctx, tx, tenantID, "domain.add", d.Name, "state: "+string(d.State)); err != nil {
+			return err
+		}
 		return notifyChange(ctx, tx, tenantID)
 	})
 	var pg *pgconn.PgError
@@ -124,6 +127,15 @@ func (s *DomainService) releaseStaleClaim(ctx context.Context, tenantID, name st
 			return err
 		}
 		released = tag.RowsAffected() == 1
+		if released {
+			// The holder's log says where its claim went; which tenant took
+			// the domain is not the holder's to know.
+			sys := tenancy.WithAuditActor(ctx, tenancy.AuditActor{Kind: tenancy.ActorSystem, Name: "domain claims"})
+			if err := recordAudit(sys, tx, holder, "domain.release", name,
+				"claim never verified in 7 days; released to another tenant's claim"); err != nil {
+				return err
+			}
+		}
 		return notifyChange(ctx, tx, holder)
 	})
 	return released, err
@@ -223,6 +235,13 @@ func validDomainState(s tenancy.DomainState) bool {
 // transactions, never inside one: no row stays locked and no connection
 // stays taken while DNS answers.
 func (s *DomainService) VerifyDomain(ctx context.Context, tenantID, name string, v tenancy.DomainVerifier) (*tenancy.Domain, tenancy.VerifyResult, error) {
+	return s.verify(ctx, tenantID, name, v, "domain.verify")
+}
+
+// verify checks a domain and records the check as action: every check
+// someone asked for, and only the checks that changed the state when the
+// periodic re-check runs them.
+func (s *DomainService) verify(ctx context.Context, tenantID, name string, v tenancy.DomainVerifier, action string) (*tenancy.Domain, tenancy.VerifyResult, error) {
 	d, err := s.FindDomain(ctx, tenantID, name)
 	if err != nil {
 		return nil, tenancy.VerifyResult{}, err
@@ -238,6 +257,7 @@ func (s *DomainService) VerifyDomain(ctx context.Context, tenantID, name string,
 		if cur.Token != d.Token {
 			return tenancy.FieldErrorf(tenancy.ECONFLICT, "domain", "domain %s was removed and added again during the check; check again", d.Name)
 		}
+		from := cur.State
 		cur.RecordCheck(now, res)
 		if out, err = scanDomain(tx.QueryRow(ctx, `
 			UPDATE tenants.tenant_domains
@@ -246,6 +266,18 @@ func (s *DomainService) VerifyDomain(ctx context.Context, tenantID, name string,
 			RETURNING `+domainColumns,
 			tenantID, cur.Name, cur.State, cur.VerifiedAt, cur.CheckedAt, cur.LastSeenValidAt, cur.Failure)); err != nil {
 			return err
+		}
+		if action != "domain.recheck" || from != out.State {
+			summary := tenancy.Changed("state", string(from), string(out.State))
+			if from == out.State {
+				summary = "state: " + string(out.State) + " (unchanged)"
+			}
+			if out.Failure != "" {
+				summary += ", failure: " + out.Failure
+			}
+			if err := recordAudit(ctx, tx, tenantID, action, out.Name, summary); err != nil {
+				return err
+			}
 		}
 		return notifyChange(ctx, tx, tenantID)
 	})
@@ -277,6 +309,12 @@ func (s *DomainService) SetPrimaryDomain(ctx context.Context, tenantID, name str
 			out = cur
 			return nil
 		}
+		var was string
+		if err := tx.QueryRow(ctx, `
+			SELECT coalesce((SELECT domain FROM tenants.tenant_domains WHERE tenant_id = $1 AND is_primary), '')`,
+			tenantID).Scan(&was); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `
 			UPDATE tenants.tenant_domains SET is_primary = false
 			WHERE tenant_id = $1 AND is_primary`, tenantID); err != nil {
@@ -286,6 +324,9 @@ func (s *DomainService) SetPrimaryDomain(ctx context.Context, tenantID, name str
 			UPDATE tenants.tenant_domains SET is_primary = true
 			WHERE tenant_id = $1 AND domain = $2
 			RETURNING `+domainColumns, tenantID, name)); err != nil {
+			return err
+		}
+		if err := recordAudit(ctx, tx, tenantID, "domain.primary", out.Name, tenancy.Changed("primary domain", was, out.Name)); err != nil {
 			return err
 		}
 		return notifyChange(ctx, tx, tenantID)
@@ -300,13 +341,22 @@ func (s *DomainService) SetPrimaryDomain(ctx context.Context, tenantID, name str
 func (s *DomainService) RemoveDomain(ctx context.Context, tenantID, name string) error {
 	name = s.rules.Canonical(name)
 	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			DELETE FROM tenants.tenant_domains WHERE tenant_id = $1 AND domain = $2`, tenantID, name)
-		if err != nil {
+		var state tenancy.DomainState
+		var primary bool
+		err := tx.QueryRow(ctx, `
+			DELETE FROM tenants.tenant_domains WHERE tenant_id = $1 AND domain = $2
+			RETURNING state, is_primary`, tenantID, name).Scan(&state, &primary)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return domainNotFound(name)
+		} else if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return domainNotFound(name)
+		summary := "state: " + string(state)
+		if primary {
+			summary += ", was the primary domain"
+		}
+		if err := recordAudit(ctx, tx, tenantID, "domain.remove", name, summary); err != nil {
+			return err
 		}
 		return notifyChange(ctx, tx, tenantID)
 	})

@@ -35,13 +35,15 @@ func (s *DomainService) RecheckDue(ctx context.Context, v tenancy.DomainVerifier
 	if err != nil {
 		return 0, fmt.Errorf("find domains to check: %w", err)
 	}
+	// The checks are the platform's, whoever started the job.
+	ctx = tenancy.WithAuditActor(ctx, tenancy.AuditActor{Kind: tenancy.ActorSystem, Name: "domain recheck"})
 	checked := 0
 	for _, d := range list {
 		if err := ctx.Err(); err != nil {
 			return checked, err
 		}
 		// A domain removed meanwhile is no longer due: skip it.
-		if _, _, err := s.VerifyDomain(ctx, d.tenantID, d.name, v); err != nil && tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+		if _, _, err := s.verify(ctx, d.tenantID, d.name, v, "domain.recheck"); err != nil && tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
 			return checked, fmt.Errorf("check domain %s: %w", d.name, err)
 		}
 		checked++
@@ -63,6 +65,7 @@ func (s *DomainService) CertificateIssued(ctx context.Context, tenantID, name st
 			out = d
 			return nil
 		}
+		from := d.State
 		if d.State == tenancy.DomainVerified {
 			if err := d.StartCertificate(); err != nil {
 				return err
@@ -75,6 +78,9 @@ func (s *DomainService) CertificateIssued(ctx context.Context, tenantID, name st
 			UPDATE tenants.tenant_domains SET state = $3, failure = nullif($4, '')
 			WHERE tenant_id = $1 AND domain = $2
 			RETURNING `+domainColumns, tenantID, d.Name, d.State, d.Failure)); err != nil {
+			return err
+		}
+		if err := recordAudit(ctx, tx, tenantID, "domain.certificate", out.Name, tenancy.Changed("state", string(from), string(out.State))); err != nil {
 			return err
 		}
 		return notifyChange(ctx, tx, tenantID)

@@ -52,12 +52,26 @@ func (s *EmailTemplateService) Customize(ctx context.Context, tenantID, name, su
 		if err := requireLiveTenant(ctx, tx, tenantID); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `
+		var from *string
+		err := tx.QueryRow(ctx, `
+			SELECT subject FROM tenants.tenant_email_templates WHERE tenant_id = $1 AND name = $2 FOR UPDATE`,
+			tenantID, t.Name).Scan(&from)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `
 			INSERT INTO tenants.tenant_email_templates AS e (tenant_id, name, subject, html, text)
 			VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (tenant_id, name) DO UPDATE
 			SET subject = excluded.subject, html = excluded.html, text = excluded.text, updated_at = now()
-			RETURNING e.updated_at`, tenantID, t.Name, t.Subject, t.HTML, t.Text).Scan(&t.UpdatedAt)
+			RETURNING e.updated_at`, tenantID, t.Name, t.Subject, t.HTML, t.Text).Scan(&t.UpdatedAt); err != nil {
+			return err
+		}
+		summary := fmt.Sprintf("subject: %s, html: %d bytes, text: %d bytes", t.Subject, len(t.HTML), len(t.Text))
+		if from != nil && *from != t.Subject {
+			summary = tenancy.Changed("subject", *from, t.Subject) + fmt.Sprintf(", html: %d bytes, text: %d bytes", len(t.HTML), len(t.Text))
+		}
+		return recordAudit(ctx, tx, tenantID, "email_template.customize", t.Name, summary)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("customize email template %s: %w", name, translate(err))
@@ -90,8 +104,13 @@ func (s *EmailTemplateService) Reset(ctx context.Context, tenantID, name string)
 	var n int64
 	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM tenants.tenant_email_templates WHERE tenant_id = $1 AND name = $2`, tenantID, name)
-		n = tag.RowsAffected()
-		return err
+		if err != nil {
+			return err
+		}
+		if n = tag.RowsAffected(); n == 0 {
+			return nil
+		}
+		return recordAudit(ctx, tx, tenantID, "email_template.reset", name, "back to the default")
 	})
 	if err != nil {
 		return false, fmt.Errorf("reset email template %s: %w", name, translate(err))

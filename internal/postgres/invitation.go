@@ -81,7 +81,11 @@ func (s *InvitationService) Invite(ctx context.Context, tenantID string, in tena
 			VALUES ($1, $2, $3, $4, $5, $6, now() + $7::interval)
 			RETURNING `+invitationColumns,
 			tenantID, in.Email, in.Name, in.Role, invitedBy, hash, interval(tenancy.InvitationTTL)))
-		return err
+		if err != nil {
+			return err
+		}
+		return recordAudit(ctx, tx, tenantID, "invitation.create", inv.Email,
+			fmt.Sprintf("role: %s, expires: %s", inv.Role, inv.ExpiresAt.UTC().Format("2006-01-02 15:04")))
 	})
 	if err != nil {
 		err = translate(err)
@@ -147,7 +151,7 @@ func deref(s *string) string {
 // Resend gives a pending invitation a new secret and expiry.
 func (s *InvitationService) Resend(ctx context.Context, tenantID, invitationID string, actor tenancy.Actor) (*tenancy.Invitation, string, error) {
 	secret, hash := tenancy.NewSecret()
-	inv, err := s.changePending(ctx, tenantID, invitationID, actor, `
+	inv, err := s.changePending(ctx, tenantID, invitationID, actor, "invitation.resend", `
 		UPDATE tenants.tenant_invitations AS i SET token_hash = $3, created_at = now(), expires_at = now() + $4::interval
 		WHERE tenant_id = $1 AND id = $2
 		RETURNING `+invitationColumns, hash, interval(tenancy.InvitationTTL))
@@ -159,7 +163,7 @@ func (s *InvitationService) Resend(ctx context.Context, tenantID, invitationID s
 
 // Revoke withdraws a pending invitation.
 func (s *InvitationService) Revoke(ctx context.Context, tenantID, invitationID string, actor tenancy.Actor) (*tenancy.Invitation, error) {
-	inv, err := s.changePending(ctx, tenantID, invitationID, actor, `
+	inv, err := s.changePending(ctx, tenantID, invitationID, actor, "invitation.revoke", `
 		UPDATE tenants.tenant_invitations AS i SET revoked_at = now()
 		WHERE tenant_id = $1 AND id = $2
 		RETURNING `+invitationColumns)
@@ -171,8 +175,8 @@ func (s *InvitationService) Revoke(ctx context.Context, tenantID, invitationID s
 
 // changePending locks a pending invitation, checks that the actor may give
 // its role, and runs update (whose $1 and $2 are the tenant and the
-// invitation) on it.
-func (s *InvitationService) changePending(ctx context.Context, tenantID, invitationID string, actor tenancy.Actor, update string, args ...any) (*tenancy.Invitation, error) {
+// invitation) on it, recorded in the audit log as action.
+func (s *InvitationService) changePending(ctx context.Context, tenantID, invitationID string, actor tenancy.Actor, action, update string, args ...any) (*tenancy.Invitation, error) {
 	notFound := tenancy.Errorf(tenancy.ENOTFOUND, "no pending invitation %s", tenancy.Quote(invitationID))
 	if !tenancy.IsUUID(invitationID) {
 		return nil, notFound
@@ -201,7 +205,14 @@ func (s *InvitationService) changePending(ctx context.Context, tenantID, invitat
 			return err
 		}
 		inv, err = scanInvitation(tx.QueryRow(ctx, update, append([]any{tenantID, invitationID}, args...)...))
-		return err
+		if err != nil {
+			return err
+		}
+		summary := "role: " + string(inv.Role)
+		if action == "invitation.resend" {
+			summary += ", expires: " + inv.ExpiresAt.UTC().Format("2006-01-02 15:04")
+		}
+		return recordAudit(ctx, tx, tenantID, action, inv.Email, summary)
 	})
 	return inv, translate(err)
 }
@@ -348,10 +359,12 @@ func (s *InvitationService) Accept(ctx context.Context, tenantID, secret, pw str
 			tenantID, u.ID, inv.Role); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `
+		if _, err = tx.Exec(ctx, `
 			UPDATE tenants.tenant_invitations SET accepted_at = now() WHERE tenant_id = $1 AND id = $2`,
-			tenantID, inv.ID)
-		return err
+			tenantID, inv.ID); err != nil {
+			return err
+		}
+		return recordAudit(actingUser(ctx, u), tx, tenantID, "invitation.accept", u.Email, tenancy.Changed("role", "", string(inv.Role)))
 	})
 	if err != nil {
 		return nil, nil, invitationError("accept invitation", translate(err))

@@ -84,9 +84,10 @@ func (s *LogoService) UploadLogo(ctx context.Context, tenantID string, kind tena
 	}
 	var old string
 	err = inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		var oldSHA string
 		err := tx.QueryRow(ctx, `
-			SELECT object_key FROM tenants.tenant_logos
-			WHERE tenant_id = $1 AND kind = $2 FOR UPDATE`, tenantID, kind).Scan(&old)
+			SELECT object_key, sha256 FROM tenants.tenant_logos
+			WHERE tenant_id = $1 AND kind = $2 FOR UPDATE`, tenantID, kind).Scan(&old, &oldSHA)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
@@ -102,6 +103,13 @@ func (s *LogoService) UploadLogo(ctx context.Context, tenantID string, kind tena
 			  sha256 = excluded.sha256, created_at = now()
 			RETURNING created_at`,
 			tenantID, kind, l.ObjectKey, l.ContentType, l.Size, l.Width, l.Height, l.SHA256).Scan(&l.CreatedAt); err != nil {
+			return err
+		}
+		summary := fmt.Sprintf("%s, %d bytes, %dx%d, sha256 %s", l.ContentType, l.Size, l.Width, l.Height, l.SHA256[:12])
+		if oldSHA != "" {
+			summary += ", replaced sha256 " + oldSHA[:min(12, len(oldSHA))]
+		}
+		if err := recordAudit(ctx, tx, tenantID, "logo.upload", string(kind), summary); err != nil {
 			return err
 		}
 		if err := notifyChange(ctx, tx, tenantID); err != nil {
@@ -151,6 +159,10 @@ func (s *LogoService) RemoveLogo(ctx context.Context, tenantID string, kind tena
 			return logoNotFound(kind)
 		}
 		if err != nil {
+			return err
+		}
+		if err := recordAudit(ctx, tx, tenantID, "logo.remove", string(kind),
+			fmt.Sprintf("%s, %d bytes, sha256 %s", l.ContentType, l.Size, l.SHA256[:min(12, len(l.SHA256))])); err != nil {
 			return err
 		}
 		return notifyChange(ctx, tx, tenantID)

@@ -68,9 +68,12 @@ func (s *MemberService) AddMember(ctx context.Context, tenantID, userRef string,
 			Member: tenancy.Member{TenantID: tenantID, UserID: st.user.ID, Role: role},
 			Email:  st.user.Email, Name: st.user.Name,
 		}
-		return tx.QueryRow(ctx, `
+		if err := tx.QueryRow(ctx, `
 			INSERT INTO tenants.tenant_members (tenant_id, user_id, role) VALUES ($1, $2, $3)
-			RETURNING joined_at`, tenantID, st.user.ID, role).Scan(&m.JoinedAt)
+			RETURNING joined_at`, tenantID, st.user.ID, role).Scan(&m.JoinedAt); err != nil {
+			return err
+		}
+		return recordAudit(ctx, tx, tenantID, "member.add", m.Email, tenancy.Changed("role", "", string(role)))
 	})
 	if err != nil {
 		return nil, memberError("add", userRef, err)
@@ -98,11 +101,16 @@ func (s *MemberService) UpdateMember(ctx context.Context, tenantID, userRef stri
 		if err := tenancy.CheckMemberChange(actor, st.change(role)); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `
+		if _, err := tx.Exec(ctx, `
 			UPDATE tenants.tenant_members SET role = $3 WHERE tenant_id = $1 AND user_id = $2`,
-			tenantID, m.UserID, role)
+			tenantID, m.UserID, role); err != nil {
+			return err
+		}
 		m.Role = role
-		return err
+		if from == role {
+			return nil
+		}
+		return recordAudit(ctx, tx, tenantID, "member.update", m.Email, tenancy.Changed("role", string(from), string(role)))
 	})
 	if err != nil {
 		return nil, "", memberError("update", userRef, err)
@@ -126,9 +134,11 @@ func (s *MemberService) RemoveMember(ctx context.Context, tenantID, userRef stri
 		if err := tenancy.CheckMemberChange(actor, st.change("")); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `
-			DELETE FROM tenants.tenant_members WHERE tenant_id = $1 AND user_id = $2`, tenantID, m.UserID)
-		return err
+		if _, err := tx.Exec(ctx, `
+			DELETE FROM tenants.tenant_members WHERE tenant_id = $1 AND user_id = $2`, tenantID, m.UserID); err != nil {
+			return err
+		}
+		return recordAudit(ctx, tx, tenantID, "member.remove", m.Email, tenancy.Changed("role", string(m.Role), ""))
 	})
 	if err != nil {
 		return nil, memberError("remove", userRef, err)

@@ -105,6 +105,15 @@ func (db *DB) Migrate(ctx context.Context) (*MigrateResult, error) {
 		}
 		res.SchemasUpgraded += n
 	}
+	if res.Changed() {
+		summary := fmt.Sprintf("%d migration(s) applied, schema at version %d; tenant tables at version %d in %d schema(s)",
+			len(res.Applied), res.Version, res.TenantVersion, res.SchemasUpgraded)
+		if err := inTx(ctx, db.Admin, func(tx pgx.Tx) error {
+			return recordAudit(ctx, tx, "", "db.migrate", "", summary)
+		}); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
 }
 
@@ -264,12 +273,13 @@ func pinSchemaToTenant(ctx context.Context, tx pgx.Tx, schema, tenantID string) 
 
 // grantApp grants the application role exactly what it needs on the
 // platform's tables: data access to tenant tables (row-level security
-// decides which rows), reading plans and its own tenant's registry row, and
-// nothing on migration bookkeeping.
+// decides which rows), adding to and reading its tenant's audit log,
+// reading plans and its own tenant's registry row, and nothing on migration
+// bookkeeping or the platform's own audit log.
 func (db *DB) grantApp(ctx context.Context, tx pgx.Tx) error {
 	role := pgx.Identifier{db.AppRole}.Sanitize()
 	stmts := []string{
-		`GRANT USAGE ON SCHEMA tenants, auth, ` + SharedSchema + ` TO ` + role,
+		`GRANT USAGE ON SCHEMA tenants, auth, audit, ` + SharedSchema + ` TO ` + role,
 		`GRANT SELECT ON tenants.tenants, tenants.tenant_schemas, public.billing_plans TO ` + role,
 		`GRANT SELECT, INSERT, UPDATE, DELETE ON
 			tenants.tenant_domains, tenants.tenant_members, tenants.tenant_settings, tenants.tenant_invitations,
@@ -283,6 +293,9 @@ func (db *DB) grantApp(ctx context.Context, tx pgx.Tx) error {
 		// written on the platform path.
 		`GRANT SELECT, INSERT, UPDATE ON public.billing_usage_counters, public.billing_usage_daily TO ` + role,
 		`GRANT SELECT ON public.billing_payments TO ` + role,
+		// The audit log is append-only: entries are added and read, never
+		// changed or removed by the application.
+		`GRANT SELECT, INSERT ON audit.events TO ` + role,
 	}
 	for _, s := range stmts {
 		if _, err := tx.Exec(ctx, s); err != nil {

@@ -36,9 +36,14 @@ func (s *OrgService) CreateOrg(ctx context.Context, name, slug string) (*tenancy
 		return nil, err
 	}
 	o := &tenancy.Organization{Name: name, Slug: slug}
-	err := s.db.Admin.QueryRow(ctx, `
-		INSERT INTO organizations.organizations (slug, name) VALUES ($1, $2)
-		RETURNING id, created_at`, slug, name).Scan(&o.ID, &o.CreatedAt)
+	err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO organizations.organizations (slug, name) VALUES ($1, $2)
+			RETURNING id, created_at`, slug, name).Scan(&o.ID, &o.CreatedAt); err != nil {
+			return err
+		}
+		return recordAudit(ctx, tx, "", "org.create", slug, "name: "+name)
+	})
 	if err != nil {
 		if tenancy.ErrorCode(translate(err)) == tenancy.ECONFLICT {
 			return nil, tenancy.FieldErrorf(tenancy.ECONFLICT, "slug", "organization %s already exists", tenancy.Quote(slug))
@@ -96,7 +101,10 @@ func (s *OrgService) AddOrgTenant(ctx context.Context, orgRef, tenantRef string)
 		tag, err = tx.Exec(ctx, `
 			INSERT INTO organizations.org_tenants (org_id, tenant_id) VALUES ($1, $2)
 			ON CONFLICT (org_id, tenant_id) DO NOTHING`, org, t.ID)
-		return err
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		return recordAudit(ctx, tx, t.ID, "org.add_tenant", orgRef, "tenant "+t.Slug+" joined organization "+orgRef)
 	})
 	if err != nil {
 		return fmt.Errorf("add tenant to organization: %w", err)
@@ -124,7 +132,10 @@ func (s *OrgService) RemoveOrgTenant(ctx context.Context, orgRef, tenantRef stri
 		}
 		var err error
 		tag, err = tx.Exec(ctx, `DELETE FROM organizations.org_tenants WHERE org_id = $1 AND tenant_id = $2`, org, t.ID)
-		return err
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		return recordAudit(ctx, tx, t.ID, "org.remove_tenant", orgRef, "tenant "+t.Slug+" left organization "+orgRef)
 	})
 	if err != nil {
 		return fmt.Errorf("remove tenant from organization: %w", err)

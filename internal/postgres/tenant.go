@@ -141,10 +141,15 @@ func (s *TenantService) CreateTenant(ctx context.Context, in tenancy.NewTenant) 
 			VALUES ($1, 'branding.company_name', $2)`, id, in.Name); err != nil {
 			return err
 		}
+		summary := fmt.Sprintf("name: %s, plan: %s, strategy: %s", in.Name, plan, strategy)
 		if owner != "" {
 			if err := s.createOwner(ctx, tx, out, owner, ownerIsID, ownerHash); err != nil {
 				return err
 			}
+			summary += ", owner: " + out.Owner.Email
+		}
+		if err := recordAudit(ctx, tx, id, "tenant.create", slug, summary); err != nil {
+			return err
 		}
 		return notifyChange(ctx, tx, id)
 	})
@@ -383,6 +388,18 @@ func (s *TenantService) SetTenantStatus(ctx context.Context, ref string, status 
 			RETURNING `+tenantColumns, t.ID, status)); err != nil {
 			return err
 		}
+		if t.Status != status {
+			action := "tenant.suspend"
+			if status == tenancy.StatusActive {
+				action = "tenant.activate"
+			}
+			if err := setTenant(ctx, tx, t.ID, ""); err != nil {
+				return err
+			}
+			if err := recordAudit(ctx, tx, t.ID, action, t.Slug, tenancy.Changed("status", string(t.Status), string(status))); err != nil {
+				return err
+			}
+		}
 		return notifyChange(ctx, tx, t.ID)
 	})
 	if err != nil {
@@ -405,7 +422,7 @@ func (s *TenantService) DeleteTenant(ctx context.Context, ref string) (*tenancy.
 		if t.Status == tenancy.StatusDeleted {
 			return tenancy.Errorf(tenancy.ECONFLICT, "tenant %s is already deleted", t.Slug)
 		}
-		if err := removeTenantData(ctx, tx, t); err != nil {
+		if err := removeTenantData(ctx, tx, t, true); err != nil {
 			return err
 		}
 		if out, err = scanTenant(tx.QueryRow(ctx, `
@@ -413,6 +430,11 @@ func (s *TenantService) DeleteTenant(ctx context.Context, ref string) (*tenancy.
 			SET status = 'deleted', deleted_at = now(), owner_user_id = NULL
 			WHERE id = $1
 			RETURNING `+tenantColumns, t.ID)); err != nil {
+			return err
+		}
+		// The tenant's log outlives its data: it is the record of what
+		// happened, this deletion included.
+		if err := recordAudit(ctx, tx, t.ID, "tenant.delete", t.Slug, tenancy.Changed("status", string(t.Status), string(tenancy.StatusDeleted))); err != nil {
 			return err
 		}
 		return notifyChange(ctx, tx, t.ID)
@@ -432,10 +454,14 @@ func (s *TenantService) PurgeTenant(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if err := removeTenantData(ctx, tx, t); err != nil {
+		if err := removeTenantData(ctx, tx, t, false); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM tenants.tenants WHERE id = $1`, t.ID); err != nil {
+			return err
+		}
+		// The tenant's own log went with it; the platform's keeps the fact.
+		if err := recordAudit(ctx, tx, "", "tenant.purge", t.Slug, "tenant "+t.ID+" and its log removed"); err != nil {
 			return err
 		}
 		return notifyChange(ctx, tx, t.ID)
@@ -447,9 +473,9 @@ func (s *TenantService) PurgeTenant(ctx context.Context, id string) error {
 }
 
 // removeTenantData drops the tenant's schema and deletes its rows from the
-// shared tables, leaving the registry row. tx ends up in the tenant's
-// context.
-func removeTenantData(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant) error {
+// shared tables, leaving the registry row and, with keepAudit, the
+// tenant's audit log. tx ends up in the tenant's context.
+func removeTenantData(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant, keepAudit bool) error {
 	if err := setTenant(ctx, tx, t.ID, ""); err != nil {
 		return err
 	}
@@ -458,15 +484,16 @@ func removeTenantData(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant) error {
 			return err
 		}
 	}
-	return deleteTenantRows(ctx, tx, t.ID)
+	return deleteTenantRows(ctx, tx, t.ID, keepAudit)
 }
 
 // deleteTenantRows removes a tenant's rows from every table with a
 // tenant_id column, found in the catalog so that tables added later (or
 // adopted) are covered too. Tables are emptied children first: a delete
 // that a foreign key refuses is retried after the others, inside a
-// savepoint. tx is in the tenant's context.
-func deleteTenantRows(ctx context.Context, tx pgx.Tx, tenantID string) error {
+// savepoint. With keepAudit, the audit log is left alone. tx is in the
+// tenant's context.
+func deleteTenantRows(ctx context.Context, tx pgx.Tx, tenantID string, keepAudit bool) error {
 	rows, err := tx.Query(ctx, `
 		SELECT c.oid::regclass::text
 		FROM pg_class c
@@ -475,7 +502,8 @@ func deleteTenantRows(ctx context.Context, tx pgx.Tx, tenantID string) error {
 		WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
 		  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 		  AND NOT EXISTS (SELECT 1 FROM tenants.tenants t WHERE t.schema_name = n.nspname)
-		ORDER BY 1`)
+		  AND NOT ($1 AND c.oid = 'audit.events'::regclass)
+		ORDER BY 1`, keepAudit)
 	if err != nil {
 		return err
 	}

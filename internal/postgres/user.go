@@ -54,12 +54,18 @@ func (s *UserService) CreateUser(ctx context.Context, tenantID string, in tenanc
 			RETURNING id, created_at`, tenantID, email, in.Name, hash).Scan(&u.ID, &u.CreatedAt); err != nil {
 			return err
 		}
+		summary := "password set"
 		if hash == nil {
 			var err error
-			token, err = issuePasswordToken(ctx, tx, tenantID, u.ID, "set", tenancy.SetPasswordTokenTTL)
-			return err
+			if token, err = issuePasswordToken(ctx, tx, tenantID, u.ID, "set", tenancy.SetPasswordTokenTTL); err != nil {
+				return err
+			}
+			summary = "password link issued"
 		}
-		return nil
+		if in.Name != "" {
+			summary = "name: " + in.Name + ", " + summary
+		}
+		return recordAudit(ctx, tx, tenantID, "user.create", email, summary)
 	})
 	if err != nil {
 		err = translate(err)

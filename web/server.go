@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/sessions"
 	"golang.org/x/crypto/acme/autocert"
 
+	"github.com/nself/nself/internal/billing"
 	"github.com/nself/nself/internal/tenancy"
 )
 
@@ -49,6 +50,26 @@ type Config struct {
 	InternalToken string
 	// MaxBodyBytes bounds request bodies.
 	MaxBodyBytes int64
+	// BillingEnabled shows billing (plans sold through Stripe, the billing
+	// page, webhooks). Plan limits are enforced either way.
+	BillingEnabled bool
+}
+
+// Meter counts tenants' API requests against their plans' monthly limits.
+type Meter interface {
+	Admit(ctx context.Context, tenantID string, limit int64) (tenancy.APIQuota, error)
+	AddCompute(tenantID string, d time.Duration)
+}
+
+// BillingStore holds usage, payments and the Stripe events received.
+type BillingStore interface {
+	tenancy.UsageService
+	ListPayments(ctx context.Context, tenantID string, limit int) ([]tenancy.Payment, error)
+	ListEvents(ctx context.Context, status string, limit int) ([]*tenancy.EventRecord, error)
+	FindEvent(ctx context.Context, id string) (*tenancy.EventRecord, error)
+	Revenue(ctx context.Context) ([]tenancy.PlanRevenue, error)
+	PastDue(ctx context.Context) ([]*tenancy.Tenant, error)
+	SetTenantPlan(ctx context.Context, ref, plan string) (*tenancy.Tenant, error)
 }
 
 // Server holds the services the handlers use.
@@ -80,6 +101,15 @@ type Server struct {
 	// DomainVerifier looks their TXT records up.
 	DomainAdmin    tenancy.DomainService
 	DomainVerifier tenancy.DomainVerifier
+	// PlanAdmin lets platform administrators create, change and archive
+	// plans.
+	PlanAdmin tenancy.PlanAdmin
+	// Meter enforces plans' monthly API request limits; nil counts nothing.
+	Meter Meter
+	// BillingStore reports usage and payments; Billing sells plans through
+	// Stripe, and is nil when billing is off.
+	BillingStore BillingStore
+	Billing      *billing.Service
 	// TLS, when set, makes Serve terminate TLS itself.
 	TLS    *TLSServing
 	Mailer tenancy.Mailer

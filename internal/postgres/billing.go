@@ -65,6 +65,9 @@ func (s *BillingService) SetTenantPlan(ctx context.Context, ref, plan string) (*
 			RETURNING `+tenantColumns, t.ID, plan)); err != nil {
 			return err
 		}
+		if err := recordAudit(ctx, tx, t.ID, "tenant.plan", t.Slug, tenancy.Changed("plan", t.Plan, plan)); err != nil {
+			return err
+		}
 		return notifyChange(ctx, tx, t.ID)
 	})
 	if err != nil {
@@ -308,6 +311,12 @@ func (s *BillingService) apply(ctx context.Context, tx pgx.Tx, ev *tenancy.Billi
 		}
 		out.PaymentFailed = ev.Type == tenancy.EventInvoicePaymentFailed
 	}
+	if err := setTenant(ctx, tx, t.ID, ""); err != nil {
+		return nil, err
+	}
+	if err := recordAudit(ctx, tx, t.ID, "billing.stripe_event", ev.Type+" "+ev.ID, out.Result); err != nil {
+		return nil, err
+	}
 	if err := notifyChange(ctx, tx, t.ID); err != nil {
 		return nil, err
 	}
@@ -460,6 +469,12 @@ func (s *BillingService) ReconcileSubscription(ctx context.Context, tenantID str
 			return err
 		}
 		desc = "was " + t.Plan + "/" + orNone(t.SubscriptionStatus) + "; now " + desc
+		if err := setTenant(ctx, tx, t.ID, ""); err != nil {
+			return err
+		}
+		if err := recordAudit(ctx, tx, t.ID, "billing.reconcile", t.Slug, desc); err != nil {
+			return err
+		}
 		return notifyChange(ctx, tx, t.ID)
 	})
 	if err != nil {

@@ -86,6 +86,9 @@ func (s *PlanService) CreatePlan(ctx context.Context, in tenancy.PlanInput) (*te
 		if err != nil {
 			return err
 		}
+		if err := recordAudit(ctx, tx, "", "plan.create", p.Name, planSummary(p)); err != nil {
+			return err
+		}
 		return notifyChange(ctx, tx, PlansChanged)
 	})
 	if err != nil {
@@ -95,6 +98,13 @@ func (s *PlanService) CreatePlan(ctx context.Context, in tenancy.PlanInput) (*te
 		return nil, fmt.Errorf("create plan %s: %w", in.Name, translate(err))
 	}
 	return p, nil
+}
+
+// planSummary describes a plan's terms for the audit log.
+func planSummary(p *tenancy.Plan) string {
+	return fmt.Sprintf("users %s, storage %s, API requests %s, compute hours %s, price %s/month, Stripe price %s",
+		tenancy.FormatUsers(p.MaxUsers), tenancy.FormatStorage(p.MaxStorageGB), tenancy.FormatAPIRequests(p.MaxAPIRequests),
+		tenancy.FormatUsers(p.MaxComputeHours), tenancy.FormatPrice(p.PriceMonthlyCent), orNone(p.StripePriceID))
 }
 
 // planConflict names what another plan already has: the name or the
@@ -132,6 +142,9 @@ func (s *PlanService) UpdatePlan(ctx context.Context, in tenancy.PlanInput) (*te
 		} else if err != nil {
 			return err
 		}
+		if err := recordAudit(ctx, tx, "", "plan.update", p.Name, planSummary(p)); err != nil {
+			return err
+		}
 		return notifyChange(ctx, tx, PlansChanged)
 	})
 	if err != nil {
@@ -159,6 +172,9 @@ func (s *PlanService) ArchivePlan(ctx context.Context, name string) (*tenancy.Pl
 		if errors.Is(err, pgx.ErrNoRows) {
 			return tenancy.Errorf(tenancy.ENOTFOUND, "plan %s does not exist", tenancy.Quote(name))
 		} else if err != nil {
+			return err
+		}
+		if err := recordAudit(ctx, tx, "", "plan.archive", p.Name, "archived"); err != nil {
 			return err
 		}
 		return notifyChange(ctx, tx, PlansChanged)

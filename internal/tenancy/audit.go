@@ -202,6 +202,8 @@ var AuditActions = []string{
 	"org.create", "org.add_tenant", "org.remove_tenant",
 	"admin.create", "admin.sign_in", "admin.sign_out",
 	"table.adopt", "db.migrate",
+	"plan.create", "plan.update", "plan.archive", "tenant.plan",
+	"billing.checkout", "billing.portal", "billing.stripe_event", "billing.reconcile",
 }
 
 // AuditService records and lists audit entries.

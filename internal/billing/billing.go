@@ -1,0 +1,337 @@
+// Package billing sells plans through Stripe: Checkout sessions for
+// subscriptions, Billing Portal sessions, verified webhooks and
+// reconciliation. It speaks to Stripe through stripe-go; what it learns is
+// kept by a Store (PostgreSQL), so that access changes only with what
+// Stripe says in a verified event, never with a browser's redirect.
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/nself/nself/internal/tenancy"
+)
+
+// Config is how to reach Stripe.
+type Config struct {
+	SecretKey string
+	// WebhookSecret verifies the signature of webhook deliveries.
+	WebhookSecret string
+	// APIBase replaces Stripe's API address (stripe-mock in tests).
+	APIBase string
+	// Tolerance is how old a signed delivery may be; 5 minutes when 0.
+	Tolerance  time.Duration
+	HTTPClient *http.Client
+}
+
+// Store keeps what Stripe says about tenants.
+type Store interface {
+	EnsureCustomer(ctx context.Context, tenantID string, create func(ctx context.Context, t *tenancy.Tenant) (string, error)) (string, error)
+	ApplyEvent(ctx context.Context, ev *tenancy.BillingEvent) (*tenancy.EventOutcome, error)
+	FindEvent(ctx context.Context, id string) (*tenancy.EventRecord, error)
+	SubscribedTenants(ctx context.Context) ([]*tenancy.Tenant, error)
+	ReconcileSubscription(ctx context.Context, tenantID string, sub tenancy.SubscriptionState) (string, error)
+}
+
+// Service sells plans to tenants through Stripe.
+type Service struct {
+	api   *client.API
+	cfg   Config
+	store Store
+}
+
+// New returns a Service. It fails when the webhook secret is missing:
+// without it no event could be trusted, and billing must fail closed.
+func New(cfg Config, store Store, log *slog.Logger) (*Service, error) {
+	switch {
+	case cfg.SecretKey == "":
+		return nil, errors.New("STRIPE_SECRET_KEY is not set: billing needs it to call Stripe")
+	case cfg.WebhookSecret == "":
+		return nil, errors.New("STRIPE_WEBHOOK_SECRET is not set: billing would accept no webhook, so it refuses to start")
+	}
+	if cfg.Tolerance == 0 {
+		cfg.Tolerance = webhook.DefaultTolerance
+	}
+	bc := &stripe.BackendConfig{
+		HTTPClient:        cfg.HTTPClient,
+		MaxNetworkRetries: stripe.Int64(2),
+		LeveledLogger:     leveledLog{log},
+	}
+	if cfg.APIBase != "" {
+		bc.URL = stripe.String(cfg.APIBase)
+	}
+	backends := &stripe.Backends{
+		API:     stripe.GetBackendWithConfig(stripe.APIBackend, bc),
+		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, bc),
+		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, bc),
+	}
+	return &Service{api: client.New(cfg.SecretKey, backends), cfg: cfg, store: store}, nil
+}
+
+// leveledLog sends stripe-go's messages to the server's log.
+type leveledLog struct{ log *slog.Logger }
+
+func (l leveledLog) Debugf(string, ...any) {}
+func (l leveledLog) Infof(string, ...any)  {}
+func (l leveledLog) Warnf(format string, v ...any) {
+	l.log.Warn("stripe: " + fmt.Sprintf(format, v...))
+}
+func (l leveledLog) Errorf(format string, v ...any) {
+	l.log.Error("stripe: " + fmt.Sprintf(format, v...))
+}
+
+// CheckoutInput is what a Checkout session is made of.
+type CheckoutInput struct {
+	Tenant     *tenancy.Tenant
+	OwnerEmail string
+	Plan       *tenancy.Plan
+	// SuccessURL and CancelURL come from the platform's configuration,
+	// never from the request: Stripe sends the browser there.
+	SuccessURL string
+	CancelURL  string
+	// Attempt names this purchase attempt (one per rendered billing page),
+	// so that a form sent twice makes one session.
+	Attempt string
+}
+
+// Checkout starts a subscription to a plan: it makes the tenant's Stripe
+// customer the first time, then a Checkout session in subscription mode,
+// and returns the session's address to send the owner to.
+func (s *Service) Checkout(ctx context.Context, in CheckoutInput) (string, error) {
+	if in.Plan.StripePriceID == "" {
+		return "", tenancy.FieldErrorf(tenancy.EINVALID, "plan", "plan %s is not sold through Stripe", tenancy.Quote(in.Plan.Name))
+	}
+	if in.Plan.Archived {
+		return "", tenancy.FieldErrorf(tenancy.EINVALID, "plan", "plan %s is no longer offered", tenancy.Quote(in.Plan.Name))
+	}
+	customer, err := s.store.EnsureCustomer(ctx, in.Tenant.ID, func(ctx context.Context, t *tenancy.Tenant) (string, error) {
+		p := &stripe.CustomerParams{
+			Email: stripe.String(in.OwnerEmail),
+			Name:  stripe.String(t.Name),
+		}
+		p.Context = ctx
+		p.AddMetadata("tenant_id", t.ID)
+		p.AddMetadata("tenant_slug", t.Slug)
+		// The same key for every attempt: a customer made by an attempt
+		// whose commit failed comes back, rather than a second one.
+		p.SetIdempotencyKey("nself-customer-" + t.ID)
+		c, err := s.api.Customers.New(p)
+		if err != nil {
+			return "", stripeError("create the Stripe customer", err)
+		}
+		return c.ID, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	p := &stripe.CheckoutSessionParams{
+		Mode:              stripe.String(string(stripe.CheckoutSessionModeSubscription)),
+		Customer:          stripe.String(customer),
+		ClientReferenceID: stripe.String(in.Tenant.ID),
+		SuccessURL:        stripe.String(in.SuccessURL),
+		CancelURL:         stripe.String(in.CancelURL),
+		LineItems: []*stripe.CheckoutSessionLineItemParams{
+			{Price: stripe.String(in.Plan.StripePriceID), Quantity: stripe.Int64(1)},
+		},
+		SubscriptionData: &stripe.CheckoutSessionSubscriptionDataParams{
+			Metadata: map[string]string{"tenant_id": in.Tenant.ID, "plan": in.Plan.Name},
+		},
+	}
+	p.Context = ctx
+	p.AddMetadata("tenant_id", in.Tenant.ID)
+	p.AddMetadata("plan", in.Plan.Name)
+	p.SetIdempotencyKey("nself-checkout-" + in.Tenant.ID + "-" + in.Plan.Name + "-" + in.Attempt)
+	sess, err := s.api.CheckoutSessions.New(p)
+	if err != nil {
+		return "", stripeError("start Checkout", err)
+	}
+	if sess.URL == "" {
+		return "", fmt.Errorf("start Checkout: Stripe returned no session address")
+	}
+	return sess.URL, nil
+}
+
+// Portal opens a Billing Portal session where the owner manages payment
+// methods and cancels, and returns its address.
+func (s *Service) Portal(ctx context.Context, t *tenancy.Tenant, returnURL, attempt string) (string, error) {
+	if t.StripeCustomerID == "" {
+		return "", tenancy.Errorf(tenancy.EINVALID, "there is no subscription to manage yet: choose a plan first")
+	}
+	p := &stripe.BillingPortalSessionParams{
+		Customer:  stripe.String(t.StripeCustomerID),
+		ReturnURL: stripe.String(returnURL),
+	}
+	p.Context = ctx
+	p.SetIdempotencyKey("nself-portal-" + t.ID + "-" + attempt)
+	sess, err := s.api.BillingPortalSessions.New(p)
+	if err != nil {
+		return "", stripeError("open the billing portal", err)
+	}
+	return sess.URL, nil
+}
+
+// ErrSignature marks a webhook delivery whose signature does not verify.
+var ErrSignature = errors.New("webhook signature does not verify")
+
+// HandleWebhook verifies a delivery's signature on its raw body, then
+// processes the event once. A bad signature is ErrSignature and changes
+// nothing; a processing failure is returned so that Stripe retries.
+func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature string) (*tenancy.EventOutcome, error) {
+	ev, err := webhook.ConstructEventWithOptions(payload, signature, s.cfg.WebhookSecret,
+		webhook.ConstructEventOptions{Tolerance: s.cfg.Tolerance})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
+	}
+	be, err := readEvent(ev, payload)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.ApplyEvent(ctx, be)
+}
+
+// Replay processes a received event again from its stored payload, which
+// was verified when it arrived. Only failed events change anything: a
+// processed one is recognised as such.
+func (s *Service) Replay(ctx context.Context, eventID string) (*tenancy.EventOutcome, error) {
+	rec, err := s.store.FindEvent(ctx, eventID)
+	if err != nil {
+		return nil, err
+	}
+	var ev stripe.Event
+	if err := json.Unmarshal(rec.Payload, &ev); err != nil {
+		return nil, fmt.Errorf("read stored event %s: %w", eventID, err)
+	}
+	be, err := readEvent(ev, rec.Payload)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.ApplyEvent(ctx, be)
+}
+
+// readEvent reads what the platform acts on out of an event.
+func readEvent(ev stripe.Event, payload []byte) (*tenancy.BillingEvent, error) {
+	be := &tenancy.BillingEvent{ID: ev.ID, Type: string(ev.Type), Created: time.Unix(ev.Created, 0).UTC(), Payload: payload}
+	if ev.Data == nil {
+		return be, nil
+	}
+	bad := func(err error) error {
+		return tenancy.Errorf(tenancy.EINVALID, "event %s (%s) does not hold the expected object: %v", ev.ID, ev.Type, err)
+	}
+	switch be.Type {
+	case tenancy.EventCheckoutCompleted:
+		var cs stripe.CheckoutSession
+		if err := json.Unmarshal(ev.Data.Raw, &cs); err != nil {
+			return nil, bad(err)
+		}
+		be.TenantHint = cs.ClientReferenceID
+		be.Subscription.CustomerID = idOf(cs.Customer)
+		if cs.Subscription != nil {
+			be.Subscription.SubscriptionID = cs.Subscription.ID
+		}
+	case tenancy.EventSubscriptionCreated, tenancy.EventSubscriptionUpdated, tenancy.EventSubscriptionDeleted:
+		var sub stripe.Subscription
+		if err := json.Unmarshal(ev.Data.Raw, &sub); err != nil {
+			return nil, bad(err)
+		}
+		be.TenantHint = sub.Metadata["tenant_id"]
+		be.Subscription = subscriptionState(&sub)
+	case tenancy.EventInvoicePaid, tenancy.EventInvoicePaymentFailed:
+		var inv stripe.Invoice
+		if err := json.Unmarshal(ev.Data.Raw, &inv); err != nil {
+			return nil, bad(err)
+		}
+		be.Subscription.CustomerID = idOf(inv.Customer)
+		if inv.Subscription != nil {
+			be.Subscription.SubscriptionID = inv.Subscription.ID
+			be.TenantHint = inv.Subscription.Metadata["tenant_id"]
+		}
+		p := &tenancy.Payment{InvoiceID: inv.ID, Currency: string(inv.Currency), InvoiceURL: inv.HostedInvoiceURL,
+			OccurredAt: be.Created, Status: "paid", AmountCents: inv.AmountPaid}
+		if be.Type == tenancy.EventInvoicePaymentFailed {
+			p.Status, p.AmountCents = "failed", inv.AmountDue
+		}
+		if inv.ID == "" {
+			return nil, bad(errors.New("no invoice id"))
+		}
+		be.Payment = p
+	}
+	return be, nil
+}
+
+func idOf(c *stripe.Customer) string {
+	if c == nil {
+		return ""
+	}
+	return c.ID
+}
+
+func subscriptionState(sub *stripe.Subscription) tenancy.SubscriptionState {
+	st := tenancy.SubscriptionState{
+		CustomerID:     idOf(sub.Customer),
+		SubscriptionID: sub.ID,
+		Status:         string(sub.Status),
+	}
+	if sub.CurrentPeriodEnd > 0 {
+		st.PeriodEnd = time.Unix(sub.CurrentPeriodEnd, 0).UTC()
+	}
+	if sub.Items != nil && len(sub.Items.Data) > 0 && sub.Items.Data[0].Price != nil {
+		st.PriceID = sub.Items.Data[0].Price.ID
+	}
+	return st
+}
+
+// ReconcileResult is what reconciling one tenant found.
+type ReconcileResult struct {
+	Tenant  *tenancy.Tenant
+	Changed string // what was repaired; "" when the tenant matched Stripe
+	Err     error
+}
+
+// Reconcile compares each subscribed tenant with its subscription in
+// Stripe and repairs what drifted (a webhook lost, a change made in
+// Stripe's dashboard).
+func (s *Service) Reconcile(ctx context.Context) ([]ReconcileResult, error) {
+	tenants, err := s.store.SubscribedTenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ReconcileResult, 0, len(tenants))
+	for _, t := range tenants {
+		r := ReconcileResult{Tenant: t}
+		p := &stripe.SubscriptionParams{}
+		p.Context = ctx
+		sub, err := s.api.Subscriptions.Get(t.StripeSubscriptionID, p)
+		if err != nil {
+			r.Err = stripeError("read subscription "+t.StripeSubscriptionID, err)
+			out = append(out, r)
+			continue
+		}
+		st := subscriptionState(sub)
+		st.Deleted = sub.Status == stripe.SubscriptionStatusCanceled
+		if st.CustomerID == "" {
+			st.CustomerID = t.StripeCustomerID
+		}
+		r.Changed, r.Err = s.store.ReconcileSubscription(ctx, t.ID, st)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// stripeError turns a Stripe failure into one line: Stripe's own message
+// for a request it refused, a generic one otherwise.
+func stripeError(what string, err error) error {
+	var se *stripe.Error
+	if errors.As(err, &se) && se.Msg != "" {
+		return fmt.Errorf("%s: Stripe said: %s", what, se.Msg)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

@@ -13,7 +13,7 @@ import (
 
 // apiRoutes are the tenant API, JSON only, authenticated with API keys.
 func (s *Server) apiRoutes(r chi.Router) {
-	r.Use(s.authenticateAPI, s.auditActor)
+	r.Use(s.authenticateAPI, s.meterAPI, s.auditActor)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "no such endpoint"})
 	})

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,11 +36,23 @@ type testEnv struct {
 
 // mailbox records mail instead of sending it, for handler tests; the
 // SMTP path has its own test against mailpit.
-type mailbox struct{ sent []tenancy.Message }
+type mailbox struct {
+	mu   sync.Mutex
+	sent []tenancy.Message
+}
 
 func (m *mailbox) Send(_ context.Context, msg tenancy.Message) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.sent = append(m.sent, msg)
 	return nil
+}
+
+// messages returns the mail sent so far.
+func (m *mailbox) messages() []tenancy.Message {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]tenancy.Message(nil), m.sent...)
 }
 
 const (
@@ -47,7 +60,8 @@ const (
 	internalToken = "internal-service-token-0123456789abcdef"
 )
 
-func newEnv(t testing.TB) *testEnv {
+// newEnv starts a server; opts change it before it starts serving.
+func newEnv(t testing.TB, opts ...func(*web.Server, *postgres.DB)) *testEnv {
 	t.Helper()
 	db := pgtest.New(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -87,6 +101,9 @@ func newEnv(t testing.TB) *testEnv {
 		// DomainVerifier stays nil: a test that verifies sets one asking
 		// its own dnstest server.
 		DomainAdmin: postgres.NewDomainService(db, tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII}),
+	}
+	for _, o := range opts {
+		o(s, db)
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)

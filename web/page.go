@@ -33,6 +33,9 @@ func (s *Server) page(r *http.Request, title string) views.Page {
 		if id := IdentityFrom(r.Context()); id != nil {
 			p.UserEmail, p.Role, p.SignOutURL = id.User.Email, string(id.Role), "/signout"
 			p.Nav = tenantNav(id.Role, r.URL.Path)
+			if s.Config.BillingEnabled && s.BillingStore != nil && id.Role == tenancy.RoleOwner {
+				p.Nav = append(p.Nav, views.NavItem{Label: "Billing", Href: "/billing", TestID: "nav-billing", Active: strings.HasPrefix(r.URL.Path, "/billing")})
+			}
 		}
 	case hostOf(r) == s.Config.AdminHost:
 		p.Brand = views.Brand{Name: "Platform admin", Initial: "A"}

@@ -35,6 +35,10 @@ func (s *Server) portalRoutes(r chi.Router) {
 		s.emailTemplateRoutes(r)
 		r.Get("/audit", s.h(s.handleAuditLog))
 	})
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireRole(tenancy.RoleOwner))
+		s.billingRoutes(r)
+	})
 }
 
 // loadTenantSession identifies the signed-in user from the session

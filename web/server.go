@@ -139,6 +139,9 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/readyz", s.handleReady)
 	r.Handle("/static/*", staticHandler())
 	r.Get("/internal/tls/allow", s.tlsPolicy().handleTLSAllow)
+	if s.Config.BillingEnabled && s.Billing != nil {
+		r.Post("/webhooks/stripe", s.handleStripeWebhook)
+	}
 	r.Handle("/*", s.siteRouter())
 	return r
 }

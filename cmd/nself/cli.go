@@ -91,7 +91,8 @@ func (a *app) rootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageError{fmt.Sprintf("%s; see %s --help", err, cmd.CommandPath())}
 	})
-	root.AddCommand(a.tenantCommand(), a.userCommand(), a.dbCommand(), a.serveCommand(), a.apikeyCommand(), a.adminCommand(), a.whitelabelCommand(), a.orgCommand())
+	root.AddCommand(a.tenantCommand(), a.userCommand(), a.dbCommand(), a.serveCommand(), a.apikeyCommand(), a.adminCommand(), a.whitelabelCommand(), a.orgCommand(),
+		a.planCommand(), a.billingCommand())
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }

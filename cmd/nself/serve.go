@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nself/nself/internal/billing"
 	"github.com/nself/nself/internal/dnsverify"
 	"github.com/nself/nself/internal/mail"
 	"github.com/nself/nself/internal/postgres"
@@ -21,7 +22,7 @@ import (
 
 func (a *app) serveCommand() *cobra.Command {
 	var addr, tlsAddr, acmeDir, acmeEmail, certDir string
-	var grace, recheck time.Duration
+	var grace, recheck, usageEvery, reconcileEvery time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the web portal, the tenant API and the admin console",
@@ -52,6 +53,16 @@ func (a *app) serveCommand() *cobra.Command {
 			cache := postgres.NewTenantCache(db, log)
 			go cache.Listen(ctx)
 			tenants := postgres.NewTenantService(db, a.cfg.Strategy)
+			billingStore := postgres.NewBillingService(db)
+			var stripeBilling *billing.Service
+			if a.cfg.BillingEnabled {
+				// Billing fails closed: without the webhook secret no
+				// event could be trusted, so the server does not start.
+				if stripeBilling, err = a.billingService(db, log); err != nil {
+					return err
+				}
+			}
+			meter := postgres.NewMeter(db, log)
 			s := &web.Server{
 				Config: web.Config{
 					BaseDomain:    string(a.cfg.BaseDomain),
@@ -60,14 +71,19 @@ func (a *app) serveCommand() *cobra.Command {
 					Secure:        a.cfg.PublicScheme == "https",
 					PublicPort:    int(a.cfg.PublicPort),
 					SessionKey:    key,
-					InternalToken: a.cfg.InternalServiceToken,
+					InternalToken:  a.cfg.InternalServiceToken,
+					BillingEnabled: a.cfg.BillingEnabled,
 				},
+				PlanAdmin:    postgres.NewPlanService(db),
+				Meter:        meter,
+				BillingStore: billingStore,
+				Billing:      stripeBilling,
 				Log:      log,
 				Resolver: cache,
 				Tenants:  tenants,
 				Users:    postgres.NewUserService(db),
 				Members:  postgres.NewMemberService(db),
-				Plans:    postgres.NewPlanService(db),
+				Plans:    postgres.NewPlanService(db).Cached(cache),
 				Auth:     postgres.NewAuthService(db),
 				APIKeys:  postgres.NewAPIKeyService(db),
 				Admins:   postgres.NewAdminService(db),
@@ -96,6 +112,22 @@ func (a *app) serveCommand() *cobra.Command {
 			if a.cfg.CustomDomainsEnabled && recheck > 0 {
 				go recheckDomains(ctx, log, postgres.NewDomainService(db, a.domainRules()), dnsverify.New(string(a.cfg.DNSResolver)), recheck)
 			}
+			meter.OnThreshold = s.QuotaCrossed
+			meterCtx, stopMeter := context.WithCancel(context.WithoutCancel(ctx))
+			meterDone := make(chan struct{})
+			go func() {
+				defer close(meterDone)
+				meter.Run(meterCtx, time.Second)
+			}()
+			// The meter's last flush hands back this process's blocks and
+			// writes its counts once the server has stopped.
+			defer func() { stopMeter(); <-meterDone }()
+			if usageEvery > 0 {
+				go sampleStorage(ctx, log, billingStore, a.sizer(log), usageEvery)
+			}
+			if stripeBilling != nil && reconcileEvery > 0 {
+				go reconcileBilling(ctx, log, stripeBilling, reconcileEvery)
+			}
 			if tlsAddr != "" {
 				if certDir == "" {
 					return usageError{"--tls-addr needs --cert-dir, where certificates and the ACME account are kept"}
@@ -113,6 +145,8 @@ func (a *app) serveCommand() *cobra.Command {
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().DurationVar(&grace, "shutdown-grace", 30*time.Second, "how long requests in flight may take to finish on shutdown")
 	cmd.Flags().DurationVar(&recheck, "domain-recheck", time.Hour, "how often verified custom domains are checked again (0: never)")
+	cmd.Flags().DurationVar(&usageEvery, "storage-sample", time.Hour, "how often each tenant's stored bytes are measured for usage (0: never)")
+	cmd.Flags().DurationVar(&reconcileEvery, "billing-reconcile", 6*time.Hour, "how often subscriptions are compared with Stripe's (0: never)")
 	cmd.Flags().StringVar(&tlsAddr, "tls-addr", "", "also serve HTTPS here, with certificates obtained over ACME (e.g. :443)")
 	cmd.Flags().StringVar(&acmeDir, "acme-directory", "", "ACME directory URL (default: Let's Encrypt)")
 	cmd.Flags().StringVar(&acmeEmail, "acme-email", "", "contact email for the ACME account")
@@ -139,6 +173,73 @@ func recheckDomains(ctx context.Context, log *slog.Logger, svc *postgres.DomainS
 			log.Error("domain recheck", "checked", n, "err", err)
 		case n > 0:
 			log.Info("domain recheck", "checked", n)
+		}
+	}
+}
+
+// sampleStorage measures every tenant's stored bytes each interval, which
+// adds to the month's GB-hours. Several processes may all run it: each
+// reading adds the time since the previous one, whoever took it.
+func sampleStorage(ctx context.Context, log *slog.Logger, store *postgres.BillingService, size func(context.Context, string) (int64, error), every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ids, err := store.ActiveTenantIDs(ctx)
+		if err != nil {
+			log.Error("storage sample", "err", err)
+			continue
+		}
+		for _, id := range ids {
+			n, err := size(ctx, id)
+			if err == nil {
+				err = store.RecordStorage(ctx, id, n, time.Now())
+			}
+			if err != nil && ctx.Err() == nil {
+				log.Error("storage sample", "tenant", id, "err", err)
+			}
+		}
+	}
+}
+
+// sizer measures a tenant's stored bytes: its bucket in object storage.
+func (a *app) sizer(log *slog.Logger) func(context.Context, string) (int64, error) {
+	store, err := a.blobStore()
+	if err != nil {
+		log.Warn("storage usage is not measured", "err", err)
+		return func(context.Context, string) (int64, error) { return 0, nil }
+	}
+	return func(ctx context.Context, tenantID string) (int64, error) {
+		return store.Size(ctx, tenancy.TenantBucket(tenantID))
+	}
+}
+
+// reconcileBilling compares subscriptions with Stripe's every interval.
+func reconcileBilling(ctx context.Context, log *slog.Logger, svc *billing.Service, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		results, err := svc.Reconcile(ctx)
+		if err != nil {
+			log.Error("billing reconcile", "err", err)
+			continue
+		}
+		for _, r := range results {
+			switch {
+			case r.Err != nil:
+				log.Error("billing reconcile", "tenant", r.Tenant.Slug, "err", r.Err)
+			case r.Changed != "":
+				log.Warn("billing reconcile repaired a subscription", "tenant", r.Tenant.Slug, "change", r.Changed)
+			}
 		}
 	}
 }

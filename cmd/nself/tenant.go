@@ -30,6 +30,8 @@ func (a *app) tenantCommand() *cobra.Command {
 		a.tenantAdoptCommand(),
 		a.tenantSettingCommand(),
 		a.tenantAuditCommand(),
+		a.tenantUpdateCommand(),
+		a.tenantUsageCommand(),
 	)
 }
 

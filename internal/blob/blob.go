@@ -184,3 +184,19 @@ func (s *Store) Exists(ctx context.Context, bucket, key string) (bool, error) {
 	}
 	return false, s.wrap("stat", bucket, key, err)
 }
+
+// Size is the total size of the objects in a bucket; 0 for a bucket that
+// does not exist.
+func (s *Store) Size(ctx context.Context, bucket string) (int64, error) {
+	var total int64
+	for obj := range s.client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if obj.Err != nil {
+			if code(obj.Err) == "NoSuchBucket" {
+				return 0, nil
+			}
+			return 0, s.wrap("list", bucket, "", obj.Err)
+		}
+		total += obj.Size
+	}
+	return total, nil
+}

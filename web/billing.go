@@ -1,0 +1,305 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/nself/nself/internal/billing"
+	"github.com/nself/nself/internal/tenancy"
+	"github.com/nself/nself/views"
+)
+
+// meterAPI counts every tenant API request against the month's limit of
+// the tenant's plan. Over the limit it answers 429 with the limit, the
+// count and when the month resets, as JSON, and a Retry-After header.
+// Unlimited plans are counted and never refused.
+func (s *Server) meterAPI(next http.Handler) http.Handler {
+	if s.Meter == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		t := TenantFrom(ctx)
+		plan, err := s.Plans.FindPlan(ctx, t.Plan)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		q, err := s.Meter.Admit(ctx, t.ID, plan.MaxAPIRequests)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		h := w.Header()
+		if q.Limit >= 0 {
+			h.Set("X-Quota-Limit", strconv.FormatInt(q.Limit, 10))
+			h.Set("X-Quota-Remaining", strconv.FormatInt(max(q.Limit-q.Current, 0), 10))
+			h.Set("X-Quota-Reset", q.ResetDate.UTC().Format(time.RFC3339))
+		}
+		if !q.Allowed {
+			wait := math.Ceil(time.Until(q.ResetDate).Seconds())
+			h.Set("Retry-After", strconv.Itoa(max(int(wait), 1)))
+			writeJSON(w, http.StatusTooManyRequests, map[string]any{
+				"error":     "API quota exceeded",
+				"limit":     q.Limit,
+				"current":   q.Current,
+				"resetDate": q.ResetDate.UTC().Format(time.RFC3339),
+			})
+			return
+		}
+		start := time.Now()
+		next.ServeHTTP(w, r)
+		s.Meter.AddCompute(t.ID, time.Since(start))
+	})
+}
+
+// handleStripeWebhook serves POST /webhooks/stripe. The signature is
+// checked on the raw body before anything is read from it: a bad or
+// missing one is 400 and changes nothing. A failure to process answers 500,
+// so Stripe delivers the event again; a replay of a processed event is
+// acknowledged and changes nothing.
+func (s *Server) handleStripeWebhook(w http.ResponseWriter, r *http.Request) {
+	payload, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "could not read the body"})
+		return
+	}
+	ctx := tenancy.WithAuditActor(r.Context(), tenancy.AuditActor{Kind: tenancy.ActorSystem, Name: "stripe", Addr: clientIP(r)})
+	out, err := s.Billing.HandleWebhook(ctx, payload, r.Header.Get("Stripe-Signature"))
+	switch {
+	case errors.Is(err, billing.ErrSignature):
+		s.Log.Warn("stripe webhook: signature refused", "err", err)
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid signature"})
+		return
+	case err != nil:
+		s.Log.Error("stripe webhook: processing failed; Stripe will deliver it again", "err", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "processing failed"})
+		return
+	}
+	s.Log.Info("stripe webhook", "status", out.Status, "result", out.Result, "tenant", out.TenantID)
+	if out.PaymentFailed && out.TenantID != "" {
+		go s.mailOwners(context.WithoutCancel(ctx), out.TenantID, "payment_failed")
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"received": true, "status": out.Status})
+}
+
+// mailOwners sends one of the tenant's templates to its owners, outside
+// any request: a failed payment, a quota crossed.
+func (s *Server) mailOwners(ctx context.Context, tenantID, template string) {
+	if s.Mailer == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	t, err := s.Resolver.Lookup(ctx, tenantID)
+	if err != nil {
+		s.Log.Error("mail owners: find tenant", "tenant", tenantID, "err", err)
+		return
+	}
+	members, err := s.Members.ListMembers(ctx, t.ID)
+	if err != nil {
+		s.Log.Error("mail owners: list members", "tenant", t.Slug, "err", err)
+		return
+	}
+	// The mail helpers read only the request's context: the tenant and
+	// its look.
+	r := (&http.Request{URL: &url.URL{}, Header: http.Header{}}).WithContext(withTenant(ctx, t))
+	for _, m := range members {
+		if m.Role != tenancy.RoleOwner {
+			continue
+		}
+		u := &tenancy.User{ID: m.UserID, Email: m.Email, Name: m.Name}
+		if err := s.sendTemplate(r, template, u, s.tenantURL(t.Slug)+"/billing"); err != nil {
+			s.Log.Error("mail owners", "tenant", t.Slug, "template", template, "err", err)
+		}
+	}
+}
+
+// QuotaCrossed tells a tenant's owners that its API requests reached 80 or
+// 100 percent of the month's limit. The meter calls it once per crossing.
+func (s *Server) QuotaCrossed(tenantID string, percent int, limit int64) {
+	s.Log.Info("API quota threshold", "tenant", tenantID, "percent", percent, "limit", limit)
+	go s.mailOwners(context.Background(), tenantID, "quota_warning")
+}
+
+// billingRoutes are the tenant's billing pages, for its owners.
+func (s *Server) billingRoutes(r chi.Router) {
+	if !s.Config.BillingEnabled || s.BillingStore == nil {
+		return
+	}
+	r.Get("/billing", s.h(s.handleBilling))
+	r.Get("/billing/status", s.h(s.handleBillingStatus))
+	r.Get("/billing/success", s.h(s.handleBillingReturn(true)))
+	r.Get("/billing/cancel", s.h(s.handleBillingReturn(false)))
+	r.Post("/billing/checkout", s.h(s.handleCheckout))
+	r.Post("/billing/portal", s.h(s.handleBillingPortal))
+}
+
+func (s *Server) billingPage(r *http.Request, formErr *tenancy.Error) (views.BillingPage, error) {
+	ctx := r.Context()
+	t := TenantFrom(ctx)
+	u, err := s.BillingStore.TenantUsage(ctx, t.ID, time.Now())
+	if err != nil {
+		return views.BillingPage{}, err
+	}
+	members, err := s.Tenants.CountMembers(ctx, t.ID)
+	if err != nil {
+		return views.BillingPage{}, err
+	}
+	plans, err := s.Plans.ListPlans(ctx)
+	if err != nil {
+		return views.BillingPage{}, err
+	}
+	payments, err := s.BillingStore.ListPayments(ctx, t.ID, 24)
+	if err != nil {
+		return views.BillingPage{}, err
+	}
+	attempt := make([]byte, 12)
+	rand.Read(attempt)
+	p := views.BillingPage{
+		Usage:      u,
+		Members:    int64(members),
+		Status:     t.SubscriptionStatus,
+		CanManage:  t.StripeCustomerID != "" && s.Billing != nil,
+		CanBuy:     s.Billing != nil,
+		Payments:   payments,
+		Attempt:    hex.EncodeToString(attempt),
+		ChartTitle: "API requests per day, " + u.Period.Format("January 2006"),
+	}
+	for _, pl := range plans {
+		if !pl.Archived && pl.StripePriceID != "" {
+			p.Offers = append(p.Offers, pl)
+		}
+	}
+	if formErr != nil {
+		p.Error = formErr.Message
+	}
+	return p, nil
+}
+
+// handleBilling serves GET /billing: the plan, its usage, payments and the
+// plans on offer.
+func (s *Server) handleBilling(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.billingPage(r, nil)
+	if err != nil {
+		return err
+	}
+	render(w, r, http.StatusOK, views.Billing(s.page(r, "Billing"), p))
+	return nil
+}
+
+// handleBillingStatus serves GET /billing/status, the plan and status
+// panel the return pages poll until Stripe's word arrives.
+func (s *Server) handleBillingStatus(w http.ResponseWriter, r *http.Request) error {
+	t := TenantFrom(r.Context())
+	render(w, r, http.StatusOK, views.BillingStatus(t.Plan, t.SubscriptionStatus))
+	return nil
+}
+
+// handleBillingReturn serves the pages Stripe sends the owner back to. They
+// say what happened; they change nothing: the plan changes when Stripe's
+// verified event arrives.
+func (s *Server) handleBillingReturn(success bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		t := TenantFrom(r.Context())
+		render(w, r, http.StatusOK, views.BillingReturn(s.page(r, "Billing"), success, t.Plan, t.SubscriptionStatus))
+		return nil
+	}
+}
+
+// handleCheckout serves POST /billing/checkout: it sends the owner to a
+// Stripe Checkout session for the chosen plan.
+func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	t := TenantFrom(ctx)
+	if s.Billing == nil {
+		return tenancy.Errorf(tenancy.EINVALID, "billing is not available")
+	}
+	name := r.PostFormValue("plan")
+	attempt := r.PostFormValue("attempt")
+	if !validAttempt(attempt) {
+		return tenancy.Errorf(tenancy.EINVALID, "the form has expired: reload the page")
+	}
+	plan, err := s.Plans.FindPlan(ctx, name)
+	if err == nil && plan.Name == t.Plan && tenancy.Entitled(t.SubscriptionStatus) {
+		err = tenancy.FieldErrorf(tenancy.EINVALID, "plan", "%s is already on plan %s", t.Name, tenancy.Quote(plan.Name))
+	}
+	var target string
+	if err == nil {
+		base := s.tenantURL(t.Slug) + "/billing"
+		target, err = s.Billing.Checkout(ctx, billing.CheckoutInput{
+			Tenant: t, OwnerEmail: IdentityFrom(ctx).User.Email, Plan: plan,
+			SuccessURL: base + "/success?session_id={CHECKOUT_SESSION_ID}",
+			CancelURL:  base + "/cancel",
+			Attempt:    attempt,
+		})
+	}
+	if err != nil {
+		var te *tenancy.Error
+		if !errors.As(err, &te) {
+			return err
+		}
+		p, perr := s.billingPage(r, te)
+		if perr != nil {
+			return perr
+		}
+		render(w, r, http.StatusUnprocessableEntity, views.Billing(s.page(r, "Billing"), p))
+		return nil
+	}
+	s.auditBilling(r, "billing.checkout", plan.Name, "Checkout started for plan "+plan.Name)
+	http.Redirect(w, r, target, http.StatusSeeOther)
+	return nil
+}
+
+// handleBillingPortal serves POST /billing/portal: it sends the owner to
+// Stripe's Billing Portal to manage payment methods or cancel.
+func (s *Server) handleBillingPortal(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	t := TenantFrom(ctx)
+	if s.Billing == nil {
+		return tenancy.Errorf(tenancy.EINVALID, "billing is not available")
+	}
+	attempt := r.PostFormValue("attempt")
+	if !validAttempt(attempt) {
+		return tenancy.Errorf(tenancy.EINVALID, "the form has expired: reload the page")
+	}
+	target, err := s.Billing.Portal(ctx, t, s.tenantURL(t.Slug)+"/billing", attempt)
+	if err != nil {
+		return err
+	}
+	s.auditBilling(r, "billing.portal", t.Slug, "billing portal opened")
+	http.Redirect(w, r, target, http.StatusSeeOther)
+	return nil
+}
+
+// auditBilling records a billing action that changed nothing here yet
+// (Stripe's events, which do, are recorded with their changes).
+func (s *Server) auditBilling(r *http.Request, action, target, summary string) {
+	if s.Audit == nil {
+		return
+	}
+	t := TenantFrom(r.Context())
+	if err := s.Audit.Record(r.Context(), tenancy.AuditEntry{TenantID: t.ID, Action: action, Target: target, Summary: summary}); err != nil {
+		s.Log.Error("audit billing action", "tenant", t.Slug, "action", action, "err", err)
+	}
+}
+
+// validAttempt checks the attempt token of a billing form: the hex the page
+// made, which becomes part of a Stripe idempotency key.
+func validAttempt(s string) bool {
+	if len(s) != 24 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}

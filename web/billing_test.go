@@ -1,0 +1,615 @@
+package web_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stripe/stripe-go/v76/webhook"
+	"golang.org/x/net/html"
+
+	"github.com/nself/nself/internal/billing"
+	"github.com/nself/nself/internal/postgres"
+	"github.com/nself/nself/internal/tenancy"
+	"github.com/nself/nself/web"
+)
+
+const webhookSecret = "whsec_test_0123456789"
+
+// stripeCall is one request the server made to the Stripe API.
+type stripeCall struct {
+	Method, Path, IdempotencyKey string
+	Form                         url.Values
+}
+
+// recorder keeps the Stripe API requests that go through it, on their way
+// to stripe-mock.
+type recorder struct {
+	mu    sync.Mutex
+	calls []stripeCall
+}
+
+func (rec *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		body, _ = io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	form, _ := url.ParseQuery(string(body))
+	rec.mu.Lock()
+	rec.calls = append(rec.calls, stripeCall{req.Method, req.URL.Path, req.Header.Get("Idempotency-Key"), form})
+	rec.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+func (rec *recorder) to(path string) []stripeCall {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var out []stripeCall
+	for _, c := range rec.calls {
+		if c.Path == path {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// billingEnv is a server with billing on, speaking to stripe-mock.
+type billingEnv struct {
+	*testEnv
+	stripe *recorder
+	meter  *postgres.Meter
+}
+
+func newBillingEnv(t *testing.T) *billingEnv {
+	t.Helper()
+	base := os.Getenv("STRIPE_API_BASE")
+	if base == "" {
+		t.Fatal("STRIPE_API_BASE is not set: start the services with scripts/services.sh")
+	}
+	rec := &recorder{}
+	var meter *postgres.Meter
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// What serve builds when BILLING_ENABLED=true.
+	e := newEnv(t, func(s *web.Server, db *postgres.DB) {
+		store := postgres.NewBillingService(db)
+		svc, err := billing.New(billing.Config{SecretKey: "sk_test_123", WebhookSecret: webhookSecret, APIBase: base,
+			HTTPClient: &http.Client{Transport: rec, Timeout: 10 * time.Second}}, store, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		meter = postgres.NewMeter(db, log)
+		meter.OnThreshold = s.QuotaCrossed
+		s.Config.BillingEnabled = true
+		s.BillingStore = store
+		s.Billing = svc
+		s.PlanAdmin = postgres.NewPlanService(db)
+		s.Meter = meter
+	})
+	return &billingEnv{testEnv: e, stripe: rec, meter: meter}
+}
+
+// sellPlan makes a plan sold at a Stripe price.
+func (e *billingEnv) sellPlan(name string, apiLimit int64) *tenancy.Plan {
+	e.t.Helper()
+	price := "price_" + name
+	p, err := postgres.NewPlanService(e.db).UpdatePlan(e.ctx, tenancy.PlanInput{Name: name, StripePriceID: &price, MaxAPIRequests: &apiLimit})
+	if tenancy.ErrorCode(err) == tenancy.ENOTFOUND {
+		p, err = postgres.NewPlanService(e.db).CreatePlan(e.ctx, tenancy.PlanInput{Name: name, StripePriceID: &price, MaxAPIRequests: &apiLimit})
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// event is a Stripe event as a webhook delivers it.
+func event(id, typ string, created time.Time, object map[string]any) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"id": id, "object": "event", "type": typ, "created": created.Unix(),
+		"api_version": "2023-10-16", "livemode": false,
+		"data": map[string]any{"object": object},
+	})
+	return b
+}
+
+func subscription(id, customer, tenantID, status, price string) map[string]any {
+	return map[string]any{
+		"id": id, "object": "subscription", "customer": customer, "status": status,
+		"current_period_end": time.Now().Add(30 * 24 * time.Hour).Unix(),
+		"metadata":           map[string]any{"tenant_id": tenantID},
+		"items": map[string]any{"object": "list", "data": []any{
+			map[string]any{"id": "si_1", "object": "subscription_item", "price": map[string]any{"id": price, "object": "price"}},
+		}},
+	}
+}
+
+// deliver posts a webhook signed with secret at signedAt.
+func (e *billingEnv) deliver(payload []byte, secret string, signedAt time.Time) (int, string) {
+	e.t.Helper()
+	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: signedAt})
+	return e.deliverRaw(payload, signed.Header)
+}
+
+func (e *billingEnv) deliverRaw(payload []byte, signature string) (int, string) {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://api."+baseDomain+"/webhooks/stripe", bytes.NewReader(payload))
+	req.Header.Set("Content-Type", "application/json")
+	if signature != "" {
+		req.Header.Set("Stripe-Signature", signature)
+	}
+	resp, body := e.client("api." + baseDomain).do(req)
+	return resp.StatusCode, body
+}
+
+func (e *billingEnv) tenant(slug string) *tenancy.Tenant {
+	e.t.Helper()
+	t, err := e.server.Tenants.FindTenant(e.ctx, slug)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return t
+}
+
+func (e *billingEnv) eventCount() int {
+	e.t.Helper()
+	var n int
+	if err := e.db.Admin.QueryRow(e.ctx, `SELECT count(*) FROM public.billing_stripe_events`).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// The owner picks a plan, is sent to Stripe Checkout, comes back; the plan
+// changes only when the signed subscription event arrives.
+func TestCheckoutRoundTrip(t *testing.T) {
+	e := newBillingEnv(t)
+	e.sellPlan("pro", 100000)
+	acme := e.mustTenant("acme")
+	c := e.signedIn(acme, "owner@acme.test", tenancy.RoleOwner)
+
+	resp, body := c.get("/billing")
+	if resp.StatusCode != 200 || textOf(t, body, "billing-plan") != "free" || len(byTestID(doc(t, body), "choose-pro")) != 1 {
+		t.Fatalf("billing page: %d\n%s", resp.StatusCode, body)
+	}
+	if len(byTestID(doc(t, body), "nav-billing")) != 1 {
+		t.Error("no Billing link for the owner")
+	}
+	attempt := attrOf(t, body, "offer-pro", "attempt")
+	form := url.Values{"plan": {"pro"}, "attempt": {attempt}, "success_url": {"https://evil.example/"}}
+	resp, _ = c.post("/billing/checkout", form)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "https://") {
+		t.Fatalf("checkout: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// The same form sent again reuses the customer and the session key.
+	c.get("/billing")
+	if resp, _ = c.post("/billing/checkout", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("checkout again: %d", resp.StatusCode)
+	}
+
+	customers := e.stripe.to("/v1/customers")
+	if len(customers) != 1 {
+		t.Fatalf("%d customers created, want 1", len(customers))
+	}
+	cu := customers[0]
+	if cu.IdempotencyKey != "nself-customer-"+acme.ID || cu.Form.Get("metadata[tenant_id]") != acme.ID {
+		t.Errorf("customer call: %+v", cu)
+	}
+	sessions := e.stripe.to("/v1/checkout/sessions")
+	if len(sessions) != 2 {
+		t.Fatalf("%d checkout calls, want 2", len(sessions))
+	}
+	s := sessions[0]
+	wantBase := "http://acme." + baseDomain + "/billing"
+	if s.Form.Get("mode") != "subscription" || s.Form.Get("client_reference_id") != acme.ID ||
+		s.Form.Get("line_items[0][price]") != "price_pro" ||
+		s.Form.Get("success_url") != wantBase+"/success?session_id={CHECKOUT_SESSION_ID}" ||
+		s.Form.Get("cancel_url") != wantBase+"/cancel" ||
+		s.Form.Get("subscription_data[metadata][tenant_id]") != acme.ID {
+		t.Errorf("checkout session call: %v", s.Form)
+	}
+	if s.IdempotencyKey == "" || s.IdempotencyKey != sessions[1].IdempotencyKey {
+		t.Errorf("idempotency keys of the same form: %q, %q", s.IdempotencyKey, sessions[1].IdempotencyKey)
+	}
+	stored := e.tenant("acme")
+	if stored.StripeCustomerID == "" || stored.Plan != "free" {
+		t.Fatalf("after checkout: customer %q, plan %q", stored.StripeCustomerID, stored.Plan)
+	}
+
+	// Coming back changes nothing by itself.
+	resp, body = c.get("/billing/success?session_id=cs_test_1&plan=enterprise")
+	if resp.StatusCode != 200 || len(byTestID(doc(t, body), "checkout-success")) != 1 || textOf(t, body, "billing-plan") != "free" {
+		t.Errorf("success page: %d\n%s", resp.StatusCode, body)
+	}
+	if _, body = c.get("/billing/cancel"); len(byTestID(doc(t, body), "checkout-cancelled")) != 1 {
+		t.Error("cancel page")
+	}
+	if e.tenant("acme").Plan != "free" {
+		t.Fatal("the redirect changed the plan")
+	}
+
+	now := time.Now()
+	completed := event("evt_cs_1", "checkout.session.completed", now, map[string]any{
+		"id": "cs_test_1", "object": "checkout.session", "customer": stored.StripeCustomerID,
+		"subscription": "sub_1", "client_reference_id": acme.ID, "mode": "subscription",
+	})
+	if code, body := e.deliver(completed, webhookSecret, now); code != 200 {
+		t.Fatalf("checkout.session.completed: %d %s", code, body)
+	}
+	created := event("evt_sub_1", "customer.subscription.created", now, subscription("sub_1", stored.StripeCustomerID, acme.ID, "active", "price_pro"))
+	if code, body := e.deliver(created, webhookSecret, now); code != 200 {
+		t.Fatalf("customer.subscription.created: %d %s", code, body)
+	}
+	got := e.tenant("acme")
+	if got.Plan != "pro" || got.SubscriptionStatus != "active" || got.StripeSubscriptionID != "sub_1" {
+		t.Fatalf("after the event: plan %q status %q sub %q", got.Plan, got.SubscriptionStatus, got.StripeSubscriptionID)
+	}
+	if _, body = c.get("/billing/status"); !strings.Contains(body, "pro") {
+		t.Errorf("status panel: %s", body)
+	}
+	// A replay of the event is acknowledged and changes nothing.
+	before := e.eventCount()
+	if code, body := e.deliver(created, webhookSecret, time.Now()); code != 200 || !strings.Contains(body, "duplicate") {
+		t.Errorf("replay: %d %s", code, body)
+	}
+	if e.eventCount() != before {
+		t.Error("a replay was stored again")
+	}
+
+	// The Billing Portal opens for the customer.
+	_, body = c.get("/billing")
+	resp, _ = c.post("/billing/portal", url.Values{"attempt": {attrOf(t, body, "offer-pro", "attempt")}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("portal: %d", resp.StatusCode)
+	}
+	portal := e.stripe.to("/v1/billing_portal/sessions")
+	if len(portal) != 1 || portal[0].Form.Get("customer") != stored.StripeCustomerID ||
+		portal[0].Form.Get("return_url") != wantBase || portal[0].IdempotencyKey == "" {
+		t.Errorf("portal call: %+v", portal)
+	}
+}
+
+// attrOf reads the value of the named hidden input inside the element
+// with a data-testid.
+func attrOf(t *testing.T, body, testID, input string) string {
+	t.Helper()
+	for _, n := range byTestID(doc(t, body), testID) {
+		var find func(n *html.Node) string
+		find = func(n *html.Node) string {
+			if n.Type == html.ElementNode && n.Data == "input" && attr(n, "name") == input {
+				return attr(n, "value")
+			}
+			for c := n.FirstChild; c != nil; c = c.NextSibling {
+				if v := find(c); v != "" {
+					return v
+				}
+			}
+			return ""
+		}
+		if v := find(n); v != "" {
+			return v
+		}
+	}
+	t.Fatalf("no input %s in %s", input, testID)
+	return ""
+}
+
+func TestWebhookSignatureRefused(t *testing.T) {
+	e := newBillingEnv(t)
+	e.sellPlan("pro", 100000)
+	acme := e.mustTenant("acme")
+	payload := event("evt_bad_1", "customer.subscription.created", time.Now(), subscription("sub_x", "cus_x", acme.ID, "active", "price_pro"))
+	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: webhookSecret, Timestamp: time.Now()})
+
+	cases := map[string]func() (int, string){
+		"missing":   func() (int, string) { return e.deliverRaw(payload, "") },
+		"garbage":   func() (int, string) { return e.deliverRaw(payload, "t=1,v1=abc") },
+		"wrong key": func() (int, string) { return e.deliver(payload, "whsec_other", time.Now()) },
+		"stale":     func() (int, string) { return e.deliver(payload, webhookSecret, time.Now().Add(-10*time.Minute)) },
+		"tampered": func() (int, string) {
+			return e.deliverRaw(bytes.Replace(payload, []byte("sub_x"), []byte("sub_y"), 1), signed.Header)
+		},
+		"api version": func() (int, string) {
+			p := bytes.Replace(payload, []byte("2023-10-16"), []byte("2020-08-27"), 1)
+			return e.deliver(p, webhookSecret, time.Now())
+		},
+	}
+	for name, send := range cases {
+		if code, body := send(); code != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", name, code, body)
+		}
+	}
+	if n := e.eventCount(); n != 0 {
+		t.Errorf("%d events stored from refused deliveries", n)
+	}
+	if got := e.tenant("acme"); got.Plan != "free" || got.SubscriptionStatus != "" {
+		t.Errorf("a refused delivery changed the tenant: %+v", got)
+	}
+	// The good signature goes through.
+	if code, body := e.deliverRaw(payload, signed.Header); code != http.StatusOK {
+		t.Errorf("good signature: %d %s", code, body)
+	}
+}
+
+func TestWebhookOrderingFailuresAndPayments(t *testing.T) {
+	e := newBillingEnv(t)
+	e.sellPlan("pro", 100000)
+	e.sellPlan("starter", 50000)
+	acme := e.mustTenant("acme")
+	e.mustMember(acme, "owner@acme.test", tenancy.RoleOwner)
+	cus := "cus_acme"
+	if _, err := e.db.Admin.Exec(e.ctx, `UPDATE tenants.tenants SET stripe_customer_id = $2 WHERE id = $1`, acme.ID, cus); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().Add(-time.Hour)
+	send := func(id, typ string, at time.Time, obj map[string]any) (int, string) {
+		t.Helper()
+		return e.deliver(event(id, typ, at, obj), webhookSecret, time.Now())
+	}
+
+	// Newer state first, then an older event: the older is ignored.
+	if code, _ := send("evt_2", "customer.subscription.updated", t0.Add(2*time.Minute), subscription("sub_1", cus, acme.ID, "active", "price_pro")); code != 200 {
+		t.Fatal("updated")
+	}
+	if code, _ := send("evt_1", "customer.subscription.created", t0.Add(time.Minute), subscription("sub_1", cus, acme.ID, "trialing", "price_starter")); code != 200 {
+		t.Fatal("created")
+	}
+	if got := e.tenant("acme"); got.Plan != "pro" || got.SubscriptionStatus != "active" {
+		t.Fatalf("an older event rolled back: %s %s", got.Plan, got.SubscriptionStatus)
+	}
+
+	// A price no plan is sold at fails with 500, so Stripe retries; fixed,
+	// the retry goes through.
+	unknown := event("evt_3", "customer.subscription.updated", t0.Add(3*time.Minute), subscription("sub_1", cus, acme.ID, "active", "price_new"))
+	if code, _ := e.deliver(unknown, webhookSecret, time.Now()); code != http.StatusInternalServerError {
+		t.Fatalf("unknown price: %d", code)
+	}
+	if got := e.tenant("acme"); got.Plan != "pro" {
+		t.Fatalf("a failed event changed the plan to %s", got.Plan)
+	}
+	var status, result string
+	e.db.Admin.QueryRow(e.ctx, `SELECT status, result FROM public.billing_stripe_events WHERE id = 'evt_3'`).Scan(&status, &result)
+	if status != "failed" || !strings.Contains(result, "price_new") {
+		t.Errorf("failed event recorded as %q: %q", status, result)
+	}
+	e.sellPlan("business", 200000)
+	if _, err := postgres.NewPlanService(e.db).UpdatePlan(e.ctx, tenancy.PlanInput{Name: "business", StripePriceID: ref("price_new")}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := e.deliver(unknown, webhookSecret, time.Now()); code != 200 {
+		t.Fatalf("retry after the fix: %d", code)
+	}
+	if got := e.tenant("acme"); got.Plan != "business" {
+		t.Fatalf("after the retry: plan %s", got.Plan)
+	}
+
+	// A failed payment: past due, recorded, and the owner is told.
+	inv := map[string]any{"id": "in_1", "object": "invoice", "customer": cus, "subscription": "sub_1",
+		"amount_due": 9900, "amount_paid": 0, "currency": "usd", "hosted_invoice_url": "https://invoice.stripe.com/i/in_1"}
+	if code, _ := send("evt_4", "invoice.payment_failed", t0.Add(4*time.Minute), inv); code != 200 {
+		t.Fatal("payment_failed")
+	}
+	if got := e.tenant("acme"); got.SubscriptionStatus != "past_due" || got.Plan != "business" {
+		t.Errorf("after a failed payment: %s %s", got.Plan, got.SubscriptionStatus)
+	}
+	waitForMail(t, e.testEnv, "owner@acme.test")
+	inv["amount_paid"] = 9900
+	if code, _ := send("evt_5", "invoice.paid", t0.Add(5*time.Minute), inv); code != 200 {
+		t.Fatal("paid")
+	}
+	c := e.client("acme." + baseDomain)
+	c.signIn("owner@acme.test", passwordOf("owner@acme.test"))
+	_, body := c.get("/billing")
+	if got := rowTexts(t, body, "payment"); len(got) != 1 || !strings.Contains(got[0], "$99.00") || !strings.Contains(got[0], "paid") {
+		t.Errorf("payments: %q", got)
+	}
+	if len(byTestID(doc(t, body), "past-due")) != 1 {
+		t.Error("no past-due notice")
+	}
+
+	// Other events are acknowledged and ignored.
+	if code, body := send("evt_6", "customer.created", t0, map[string]any{"id": cus, "object": "customer"}); code != 200 || !strings.Contains(body, "ignored") {
+		t.Errorf("other event: %d %s", code, body)
+	}
+
+	// The subscription ends: back to the default plan, tenant suspended.
+	if code, _ := send("evt_7", "customer.subscription.deleted", t0.Add(6*time.Minute), subscription("sub_1", cus, acme.ID, "canceled", "price_new")); code != 200 {
+		t.Fatal("deleted")
+	}
+	if got := e.tenant("acme"); got.Plan != tenancy.DefaultPlan || got.SubscriptionStatus != "canceled" || got.Status != tenancy.StatusSuspended {
+		t.Errorf("after deletion: %s %s %s", got.Plan, got.SubscriptionStatus, got.Status)
+	}
+	// An update older than the deletion does not bring it back.
+	if code, _ := send("evt_8", "customer.subscription.updated", t0.Add(5*time.Minute), subscription("sub_1", cus, acme.ID, "active", "price_pro")); code != 200 {
+		t.Fatal("late update")
+	}
+	if got := e.tenant("acme"); got.Plan != tenancy.DefaultPlan {
+		t.Errorf("a late update revived the subscription: %s", got.Plan)
+	}
+}
+
+// waitForMail waits for mail to an address; mail after a webhook is sent
+// once the event is committed, in the background.
+func waitForMail(t *testing.T, e *testEnv, to string) tenancy.Message {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, m := range e.mail.messages() {
+			if m.To == to {
+				return m
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no mail to %s", to)
+	return tenancy.Message{}
+}
+
+func ref[T any](v T) *T { return &v }
+
+func TestBillingOnlyForOwners(t *testing.T) {
+	e := newBillingEnv(t)
+	acme := e.mustTenant("acme")
+	admin := e.signedIn(acme, "admin@acme.test", tenancy.RoleAdmin)
+	if resp, _ := admin.get("/billing"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("admin: %d", resp.StatusCode)
+	}
+	if _, body := admin.get("/dashboard"); len(byTestID(doc(t, body), "nav-billing")) != 0 {
+		t.Error("Billing link shown to an admin")
+	}
+	if resp, _ := admin.post("/billing/checkout", url.Values{"plan": {"pro"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("admin checkout: %d", resp.StatusCode)
+	}
+	anon := e.client("acme." + baseDomain)
+	if resp, _ := anon.get("/billing"); resp.StatusCode == http.StatusOK {
+		t.Errorf("anonymous: %d", resp.StatusCode)
+	}
+	owner := e.signedIn(acme, "owner@acme.test", tenancy.RoleOwner)
+	owner.get("/billing")
+	// Without the CSRF token, nothing goes to Stripe.
+	if resp, _ := owner.post("/billing/checkout", url.Values{"plan": {"pro"}, "csrf_token": {"forged"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("forged CSRF: %d", resp.StatusCode)
+	}
+	if n := len(e.stripe.to("/v1/customers")); n != 0 {
+		t.Errorf("%d Stripe calls from refused requests", n)
+	}
+
+	// Billing off: no pages, no link, no webhook endpoint.
+	off := newEnv(t)
+	beta := off.mustTenant("beta")
+	c := off.signedIn(beta, "owner@beta.test", tenancy.RoleOwner)
+	if resp, _ := c.get("/billing"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("billing off: %d", resp.StatusCode)
+	}
+	if _, body := c.get("/dashboard"); len(byTestID(doc(t, body), "nav-billing")) != 0 {
+		t.Error("Billing link with billing off")
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://api."+baseDomain+"/webhooks/stripe", strings.NewReader("{}"))
+	if resp, _ := off.client("api." + baseDomain).do(req); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("webhook with billing off: %d", resp.StatusCode)
+	}
+}
+
+func TestAPIQuota(t *testing.T) {
+	e := newBillingEnv(t)
+	e.sellPlan("tiny", 40)
+	acme := e.mustTenant("acme")
+	e.mustMember(acme, "owner@acme.test", tenancy.RoleOwner)
+	if _, err := e.server.BillingStore.SetTenantPlan(e.ctx, acme.Slug, "tiny"); err != nil {
+		t.Fatal(err)
+	}
+	_, key, err := e.server.APIKeys.CreateAPIKey(e.ctx, acme.ID, "k", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func() (*http.Response, string) {
+		req, _ := http.NewRequest(http.MethodGet, "http://api."+baseDomain+"/v1/tenant", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(withAddr(req, e.srv.Listener.Addr().String()))
+		if err != nil {
+			t.Error(err)
+			return nil, ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	// 100 requests at once against a limit of 40: exactly 40 pass.
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var refusal string
+	var retryAfter string
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				resp, body := call()
+				if resp == nil {
+					return
+				}
+				mu.Lock()
+				codes[resp.StatusCode]++
+				if resp.StatusCode == http.StatusTooManyRequests {
+					refusal, retryAfter = body, resp.Header.Get("Retry-After")
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if codes[200] != 40 || codes[429] != 60 {
+		t.Fatalf("codes %v, want 40 × 200 and 60 × 429", codes)
+	}
+	var v map[string]any
+	if err := json.Unmarshal([]byte(refusal), &v); err != nil {
+		t.Fatal(err)
+	}
+	reset := tenancy.PeriodEnd(time.Now()).Format(time.RFC3339)
+	if v["error"] != "API quota exceeded" || v["limit"] != 40.0 || v["current"] != 40.0 || v["resetDate"] != reset {
+		t.Errorf("429 body: %s", refusal)
+	}
+	if retryAfter == "" || retryAfter == "0" {
+		t.Errorf("Retry-After %q", retryAfter)
+	}
+	// The owner heard of 80% and 100%.
+	waitForMail(t, e.testEnv, "owner@acme.test")
+	deadline := time.Now().Add(5 * time.Second)
+	for len(e.mail.messages()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(e.mail.messages()); n != 2 {
+		t.Errorf("%d quota emails, want 2 (80%% and 100%%)", n)
+	}
+
+	// A larger plan lets requests through again at once.
+	if _, err := e.server.BillingStore.SetTenantPlan(e.ctx, acme.Slug, "enterprise"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		tt, err := e.server.Resolver.Lookup(e.ctx, acme.ID)
+		return err == nil && tt.Plan == "enterprise"
+	})
+	for range 20 {
+		if resp, body := call(); resp.StatusCode != 200 || resp.Header.Get("X-Quota-Limit") != "" {
+			t.Fatalf("unlimited plan: %d %s", resp.StatusCode, body)
+		}
+	}
+	if err := e.meter.Close(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, err := e.server.BillingStore.TenantUsage(e.ctx, acme.ID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.APIRequests != 60 {
+		t.Errorf("counted %d requests, want 60", u.APIRequests)
+	}
+}
+
+// withAddr sends a request for any host to the test server.
+func withAddr(req *http.Request, addr string) *http.Request {
+	req.URL.Host = addr
+	req.Host = "api." + baseDomain
+	return req
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -184,3 +184,60 @@ func (s *Store) Exists(ctx context.Context, bucket, key string) (bool, error) {
 	}
 	return false, s.wrap("stat", bucket, key, err)
 }
+
+var _ tenancy.ObjectStreamer = (*Store)(nil)
+
+// ListObjects calls fn for every object in bucket under prefix, in key
+// order. A missing bucket holds no objects.
+func (s *Store) ListObjects(ctx context.Context, bucket, prefix string, fn func(tenancy.ObjectInfo) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the listing when fn fails
+	for o := range s.client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			if code(o.Err) == "NoSuchBucket" {
+				return nil
+			}
+			return s.wrap("list", bucket, prefix, o.Err)
+		}
+		// The listing does not carry the content type; OpenObject does.
+		if err := fn(tenancy.ObjectInfo{Key: o.Key, Size: o.Size}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OpenObject opens an object for reading as a stream. It is bounded by ctx
+// only: a large object may take longer than one call's timeout to read.
+func (s *Store) OpenObject(ctx context.Context, bucket, key string) (io.ReadCloser, tenancy.ObjectInfo, error) {
+	obj, err := s.client.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, tenancy.ObjectInfo{}, s.wrap("get", bucket, key, err)
+	}
+	st, err := obj.Stat()
+	if err != nil {
+		obj.Close()
+		if c := code(err); c == "NoSuchKey" || c == "NoSuchBucket" {
+			return nil, tenancy.ObjectInfo{}, tenancy.Errorf(tenancy.ENOTFOUND, "object %s not found", tenancy.Quote(key))
+		}
+		return nil, tenancy.ObjectInfo{}, s.wrap("get", bucket, key, err)
+	}
+	return obj, tenancy.ObjectInfo{Key: key, Size: st.Size, ContentType: st.ContentType}, nil
+}
+
+// PutObjectStream stores size bytes read from r under key, making the
+// bucket first if needed. Large objects go up in parts of 16 MiB, one at a
+// time, so memory stays bounded.
+func (s *Store) PutObjectStream(ctx context.Context, bucket, key string, r io.Reader, size int64, contentType string) error {
+	if err := s.EnsureBucket(ctx, bucket); err != nil {
+		return err
+	}
+	_, err := s.client.PutObject(ctx, bucket, key, r, size, minio.PutObjectOptions{
+		ContentType: contentType, PartSize: 16 << 20, NumThreads: 1,
+		DisableMultipart: size >= 0 && size < 16<<20,
+	})
+	if err != nil {
+		return s.wrap("put", bucket, key, err)
+	}
+	return nil
+}

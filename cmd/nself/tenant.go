@@ -29,6 +29,8 @@ func (a *app) tenantCommand() *cobra.Command {
 		a.tenantDoctorCommand(),
 		a.tenantAdoptCommand(),
 		a.tenantSettingCommand(),
+		a.tenantExportCommand(),
+		a.tenantImportCommand(),
 	)
 }
 

@@ -69,6 +69,7 @@ func tenantNav(role tenancy.Role, path string) []views.NavItem {
 		{"Branding", "/settings/branding", "nav-branding", tenancy.RoleAdmin},
 		{"Logos", "/settings/logos", "nav-logos", tenancy.RoleAdmin},
 		{"Email templates", "/settings/emails", "nav-email-templates", tenancy.RoleAdmin},
+		{"Data export", "/settings/export", "nav-export", tenancy.RoleOwner},
 	}
 	var out []views.NavItem
 	for _, it := range items {

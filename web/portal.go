@@ -34,6 +34,10 @@ func (s *Server) portalRoutes(r chi.Router) {
 		s.logoRoutes(r)
 		s.emailTemplateRoutes(r)
 	})
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireRole(tenancy.RoleOwner))
+		s.exportRoutes(r)
+	})
 }
 
 // loadTenantSession identifies the signed-in user from the session

@@ -77,6 +77,9 @@ type Server struct {
 	// DomainVerifier looks their TXT records up.
 	DomainAdmin    tenancy.DomainService
 	DomainVerifier tenancy.DomainVerifier
+	// Exports builds data exports for owners in the background; nil turns
+	// them off.
+	Exports tenancy.ExportJobService
 	// TLS, when set, makes Serve terminate TLS itself.
 	TLS    *TLSServing
 	Mailer tenancy.Mailer

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -38,6 +39,23 @@ func (a *app) exports(cmd *cobra.Command) (*postgres.ExportService, error) {
 		return nil, err
 	}
 	return postgres.NewExportService(db, store, a.cfg.Strategy), nil
+}
+
+// servedExports is the portal's export service; without MinIO settings
+// there are no exports (nil).
+func (a *app) servedExports(db *postgres.DB, log *slog.Logger) *postgres.ExportJobService {
+	if a.cfg.MinioEndpoint == "" {
+		log.Warn("MINIO_ENDPOINT is not set: data exports in the portal are off")
+		return nil
+	}
+	store, err := a.blobStore()
+	if err != nil {
+		log.Error("data exports are off", "err", err)
+		return nil
+	}
+	jobs := postgres.NewExportJobService(postgres.NewExportService(db, store, a.cfg.Strategy))
+	jobs.Log = log
+	return jobs
 }
 
 func (a *app) tenantExportCommand() *cobra.Command {

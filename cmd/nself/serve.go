@@ -82,6 +82,11 @@ func (a *app) serveCommand() *cobra.Command {
 				DomainAdmin:    postgres.NewDomainService(db, a.domainRules()),
 				DomainVerifier: dnsverify.New(string(a.cfg.DNSResolver)),
 			}
+			if jobs := a.servedExports(db, log); jobs != nil {
+				s.Exports = jobs
+				// Exports still running when the server stops end as failed.
+				defer jobs.Close()
+			}
 			if a.cfg.CustomDomainsEnabled {
 				// Only verified domains route: an unverified one could be
 				// claimed by anybody.

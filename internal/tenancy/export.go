@@ -191,6 +191,8 @@ const (
 	ExportRunning ExportState = "running"
 	ExportReady   ExportState = "ready"
 	ExportFailed  ExportState = "failed"
+	// ExportExpired: the archive was removed after its time.
+	ExportExpired ExportState = "expired"
 )
 
 // ExportJob is an export an owner requested in the portal. Its archive may

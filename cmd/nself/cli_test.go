@@ -54,10 +54,6 @@ func newCLI(t *testing.T, urls pgtest.URLs, extraEnv ...string) *cli {
 	return &cli{t: t, env: append(env, extraEnv...)}
 }
 
-// afterRun, when set, sees each finished process; the export benchmark
-// reads its peak memory there.
-var afterRun func(*os.ProcessState)
-
 type result struct {
 	code     int
 	out, err string
@@ -72,9 +68,6 @@ func (c *cli) run(stdin string, args ...string) result {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	if afterRun != nil && cmd.ProcessState != nil {
-		afterRun(cmd.ProcessState)
-	}
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The export benchmark: `nself tenant export` of a tenant with 1,000,000
 # rows and 1,000 objects (64 KiB each), its wall time and peak resident
-# memory (the child process's ru_maxrss), first at a tenth of the rows.
+# memory (GNU time's %M), first at a tenth of the rows.
 # Sizes: ROWS, OBJECTS, OBJECT_SIZE. Run from the repository root:
 # scripts/bench/export.sh
 set -euo pipefail

@@ -193,7 +193,11 @@ type importTable struct {
 	target    string // the table here, quoted
 	stage     string // the temporary table its rows are copied into first
 	generated map[string]bool
-	identity  bool // has a GENERATED ALWAYS identity column
+	// regen are columns whose values are unique across tenants and have a
+	// default (a serial or uuid key of a table added later, such as a log):
+	// the rows get new values here rather than collide with the originals.
+	regen    map[string]bool
+	identity map[string]bool // GENERATED ALWAYS identity columns
 }
 
 // Import restores an archive into a new tenant. It reads the archive twice
@@ -210,6 +214,15 @@ type importTable struct {
 // as pending (ownership must be proven again), or are left out with a note
 // while another tenant holds them; invitation secrets are made anew and
 // pending invitations revoked. Billing identifiers are not carried over.
+// A table added later whose key is unique across tenants and has a default
+// (a serial or uuid id) gets new values in that column.
+//
+// The write runs as the owner, as CreateTenant does: it inserts the
+// registry row and may create the tenant's schema, which the application
+// role may not, and it must see every tenant's domains to leave out those
+// held elsewhere (the owner's platform_read policy). Every tenant row is
+// still written after setting the new tenant's context, so row-level
+// security checks each one.
 func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts tenancy.ImportOptions) (*tenancy.ImportResult, error) {
 	v, err := verifyArchive(archive)
 	if err != nil {
@@ -364,7 +377,8 @@ func (s *ExportService) importTables(ctx context.Context, q querier, m *tenancy.
 			schema = dataSchema
 		}
 		it := &importTable{ExportTable: et, target: pgx.Identifier{schema, table}.Sanitize(),
-			stage: fmt.Sprintf("nself_import_%d", i), generated: map[string]bool{}}
+			stage: fmt.Sprintf("nself_import_%d", i), generated: map[string]bool{},
+			regen: map[string]bool{}, identity: map[string]bool{}}
 		rows, err := q.Query(ctx, `
 			SELECT a.attname, a.attgenerated <> '', a.attidentity = 'a'
 			FROM pg_attribute a
@@ -385,7 +399,7 @@ func (s *ExportService) importTables(ctx context.Context, q querier, m *tenancy.
 			}
 			cols[name] = true
 			it.generated[name] = gen
-			it.identity = it.identity || ident
+			it.identity[name] = ident
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -393,6 +407,26 @@ func (s *ExportService) importTables(ctx context.Context, q querier, m *tenancy.
 		}
 		if !cols["tenant_id"] {
 			return nil, refused("table %s does not exist here as a tenant table", et.Name)
+		}
+		rows, err = q.Query(ctx, `
+			SELECT DISTINCT a.attname
+			FROM pg_index i
+			JOIN pg_class c ON c.oid = i.indrelid
+			JOIN pg_namespace n ON n.oid = c.relnamespace
+			JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+			WHERE n.nspname = $1 AND c.relname = $2 AND i.indisunique
+			  AND NOT EXISTS (SELECT 1 FROM pg_attribute t
+			                  WHERE t.attrelid = i.indrelid AND t.attname = 'tenant_id' AND t.attnum = ANY (i.indkey))
+			  AND (a.attidentity <> '' OR a.atthasdef)`, schema, table)
+		if err != nil {
+			return nil, err
+		}
+		regen, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range regen {
+			it.regen[c] = true
 		}
 		for _, c := range et.Columns {
 			if !cols[c] || it.generated[c] {
@@ -517,15 +551,23 @@ func (s *ExportService) insertRows(ctx context.Context, tx pgx.Tx, tenantID stri
 	}
 	for _, t := range order {
 		rules := importRules[t.Name]
-		exprs := make([]string, len(t.Columns))
-		for i, c := range t.Columns {
+		var cols, exprs []string
+		override := ""
+		for _, c := range t.Columns {
+			if t.regen[c] {
+				continue
+			}
+			cols = append(cols, c)
+			if t.identity[c] {
+				override = " OVERRIDING SYSTEM VALUE"
+			}
 			switch expr, ok := rules[c]; {
 			case c == "tenant_id":
-				exprs[i] = "$1::uuid"
+				exprs = append(exprs, "$1::uuid")
 			case ok:
-				exprs[i] = expr
+				exprs = append(exprs, expr)
 			default:
-				exprs[i] = "s." + pgx.Identifier{c}.Sanitize()
+				exprs = append(exprs, "s."+pgx.Identifier{c}.Sanitize())
 			}
 		}
 		where := ""
@@ -547,12 +589,8 @@ func (s *ExportService) insertRows(ctx context.Context, tx pgx.Tx, tenantID stri
 			// The owner's platform_read policy shows every tenant's domains.
 			where = ` WHERE NOT EXISTS (SELECT 1 FROM tenants.tenant_domains d WHERE d.domain = s.domain)`
 		}
-		override := ""
-		if t.identity {
-			override = " OVERRIDING SYSTEM VALUE"
-		}
 		tag, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (%s)%s SELECT %s FROM %s s%s`,
-			t.target, quoteAll(t.Columns), override, strings.Join(exprs, ", "), t.stage, where), tenantID)
+			t.target, quoteAll(cols), override, strings.Join(exprs, ", "), t.stage, where), tenantID)
 		if err != nil {
 			return fmt.Errorf("table %s: %w", t.Name, err)
 		}

@@ -128,6 +128,9 @@ func (s *Server) handleExportDownload(w http.ResponseWriter, r *http.Request) er
 	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	h.Set("Content-Length", strconv.FormatInt(j.Size, 10))
 	h.Set("Cache-Control", "private, no-store")
+	// An archive may take longer to send than the server's write timeout
+	// allows a page.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Hour))
 	if _, err := io.Copy(w, body); err != nil {
 		// The headers are gone; the client sees a short body.
 		noteError(r.Context(), err)

@@ -402,9 +402,11 @@ func TestImportRefusesTamperedArchives(t *testing.T) {
 		{"manifest not last", writeEntries(t, append(append([]entry{}, entries...), entry{name: "late.txt", data: []byte("x")})), "follows the manifest"},
 		{"not gzip", []byte("plain text"), "not a gzip-compressed archive"},
 		{"truncated", archive[:len(archive)/2], "damaged"},
-		{"never imported table", writeEntries(t, withManifest(t, entries, func(m *tenancy.Manifest) {
+		{"table renamed in the manifest only", writeEntries(t, withManifest(t, entries, func(m *tenancy.Manifest) {
 			m.Tables[0].Name = "auth.sessions"
 		})), "oddly"},
+		{"never imported table", writeEntries(t, renameTable(t, entries, "app.orders", "auth.sessions")), "auth.sessions, which is never imported"},
+		{"table unknown here", writeEntries(t, renameTable(t, entries, "app.orders", "app.invoices")), "app.invoices does not exist here"},
 	}
 	before := e.counts()
 	for _, c := range cases {
@@ -420,6 +422,30 @@ func TestImportRefusesTamperedArchives(t *testing.T) {
 	if _, err := e.svc.Import(e.ctx, bytes.NewReader(archive), tenancy.ImportOptions{Slug: "acme-copy"}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// renameTable gives a table of the archive another name, consistently:
+// its file, its manifest entry and the file's listing.
+func renameTable(t *testing.T, entries []entry, from, to string) []entry {
+	t.Helper()
+	out := append([]entry{}, entries...)
+	for i := range out {
+		if out[i].name == tenancy.TableFile(from) {
+			out[i].name = tenancy.TableFile(to)
+		}
+	}
+	return withManifest(t, out, func(m *tenancy.Manifest) {
+		for i := range m.Tables {
+			if m.Tables[i].Name == from {
+				m.Tables[i].Name, m.Tables[i].File = to, tenancy.TableFile(to)
+			}
+		}
+		for i := range m.Files {
+			if m.Files[i].Path == tenancy.TableFile(from) {
+				m.Files[i].Path = tenancy.TableFile(to)
+			}
+		}
+	})
 }
 
 // counts sums up what exists: tenants, users, and buckets.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nself/nself/internal/blob/blobtest"
 	"github.com/nself/nself/internal/pgtest"
+	"github.com/nself/nself/internal/tenancy"
 )
 
 // onlyFiles fails unless dir holds exactly the named files: no spool or
@@ -104,4 +105,21 @@ func TestTenantExportFailures(t *testing.T) {
 	}
 	// No failure left a file at the output path, nor a temporary one.
 	onlyFiles(t, dir)
+}
+
+func TestExportProgressBar(t *testing.T) {
+	var b strings.Builder
+	bar := &progress{w: &b, tty: true}
+	bar.update(tenancy.ExportProgress{Rows: 1000, RowsDone: 250, Objects: 10, ObjectsDone: 0, Bytes: 2048})
+	bar.done()
+	if got := b.String(); !strings.HasPrefix(got, "\r[███████░░░") || !strings.Contains(got, " 25%  rows 250/1000  objects 0/10  2.0 KB") || !strings.HasSuffix(got, "\n") {
+		t.Errorf("bar = %q", got)
+	}
+	b.Reset()
+	quiet := &progress{w: &b}
+	quiet.update(tenancy.ExportProgress{Rows: 1})
+	quiet.done()
+	if b.Len() != 0 {
+		t.Errorf("not a terminal, yet the bar drew %q", b.String())
+	}
 }

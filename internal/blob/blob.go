@@ -16,6 +16,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/lifecycle"
 
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -238,6 +239,28 @@ func (s *Store) PutObjectStream(ctx context.Context, bucket, key string, r io.Re
 	})
 	if err != nil {
 		return s.wrap("put", bucket, key, err)
+	}
+	return nil
+}
+
+// ExpireObjects asks the store to remove the bucket's objects the given
+// number of days after they were written, making the bucket first: a
+// safety net under the program's own removal, for objects (such as export
+// archives) that must not outlive their use.
+func (s *Store) ExpireObjects(ctx context.Context, bucket string, days int) error {
+	if err := s.EnsureBucket(ctx, bucket); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	cfg := lifecycle.NewConfiguration()
+	cfg.Rules = []lifecycle.Rule{{
+		ID:         "expire",
+		Status:     "Enabled",
+		Expiration: lifecycle.Expiration{Days: lifecycle.ExpirationDays(days)},
+	}}
+	if err := s.client.SetBucketLifecycle(ctx, bucket, cfg); err != nil {
+		return s.wrap("set lifecycle", bucket, "", err)
 	}
 	return nil
 }

@@ -37,6 +37,12 @@ type ExportJobService struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	expiry sync.Once
+}
+
+// expirer is a store that can remove old objects by itself.
+type expirer interface {
+	ExpireObjects(ctx context.Context, bucket string, days int) error
 }
 
 var _ tenancy.ExportJobService = (*ExportJobService)(nil)
@@ -181,6 +187,16 @@ func (s *ExportJobService) build(ctx context.Context, job *tenancy.ExportJob) er
 		return err
 	}
 	key := exportKey(job.TenantID, job.ID)
+	// Archives hold every member's data: besides their removal when the
+	// tenant's next export starts, the store removes any left a day after
+	// they expire.
+	s.expiry.Do(func() {
+		if e, ok := s.blobs.(expirer); ok {
+			if err := e.ExpireObjects(ctx, tenancy.ExportBucket, int(s.TTL.Hours()/24)+1); err != nil {
+				s.Log.Warn("export: archives will not expire in the store", "err", err)
+			}
+		}
+	})
 	if err := s.blobs.PutObjectStream(ctx, tenancy.ExportBucket, key, f, size, "application/gzip"); err != nil {
 		return err
 	}

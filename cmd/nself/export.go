@@ -167,7 +167,12 @@ revoked.
 			if t.SchemaName != "" {
 				fmt.Fprintf(a.Out, "  Schema: %s\n", t.SchemaName)
 			}
-			fmt.Fprintf(a.Out, "  URL: %s\n", a.cfg.TenantURL(t.Slug))
+			url := a.cfg.TenantURL(t.Slug)
+			fmt.Fprintf(a.Out, "  URL: %s\n", url)
+			if res.PasswordToken != "" {
+				fmt.Fprintf(a.Out, "  Set-password link for the owner (single use, expires in %s): %s\n",
+					hours(tenancy.SetPasswordTokenTTL), passwordLink(url, res.PasswordToken))
+			}
 			for _, n := range res.Notes {
 				fmt.Fprintf(a.Out, "  Note: %s\n", n)
 			}

@@ -48,6 +48,7 @@ func TestTenantExportImport(t *testing.T) {
 	mustMatch(t, out,
 		`^✓ Tenant imported: acme-copy \(ID: `+uuidRE+`\)$`,
 		`^  Objects: 1$`,
+		`^  Set-password link for the owner \(single use, expires in \d+ hours\): https://acme-copy\.example\.test/password/set\?token=`,
 		`^  Note: 1 user\(s\) imported without passwords`)
 	mustMatch(t, c.ok("whitelabel", "logo", "list", "acme-copy"), `^main  image/png`)
 	mustMatch(t, c.ok("tenant", "member", "list", "acme-copy"), `ann@acme\.example`)

@@ -216,7 +216,8 @@ func TestExportImportRoundTrip(t *testing.T) {
 			e.asOwner(dst.ID, func(tx pgx.Tx) {
 				for sql, want := range map[string]int{
 					`SELECT count(*) FROM auth.sessions WHERE tenant_id = $1`:                                     0,
-					`SELECT count(*) FROM auth.password_tokens WHERE tenant_id = $1`:                              0,
+					`SELECT count(*) FROM auth.password_tokens WHERE tenant_id = $1 AND purpose = 'reset'`:        0,
+					`SELECT count(*) FROM auth.password_tokens WHERE tenant_id = $1 AND purpose = 'set'`:          1,
 					`SELECT count(*) FROM auth.users WHERE tenant_id = $1 AND password_hash IS NOT NULL`:          0,
 					`SELECT count(*) FROM tenants.tenant_invitations WHERE tenant_id = $1 AND revoked_at IS NULL`: 0,
 					`SELECT count(*) FROM tenants.tenant_domains WHERE tenant_id = $1`:                            0,

@@ -300,6 +300,9 @@ func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts 
 			}
 			if tag.RowsAffected() == 1 {
 				t.OwnerID = v.tenant.OwnerID
+				if res.PasswordToken, err = issuePasswordToken(ctx, tx, t.ID, t.OwnerID, "set", tenancy.SetPasswordTokenTTL); err != nil {
+					return err
+				}
 			}
 		}
 		return notifyChange(ctx, tx, t.ID)

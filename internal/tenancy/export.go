@@ -179,6 +179,9 @@ type ImportResult struct {
 	Tenant  *Tenant
 	Rows    map[string]int64 // rows written, by table
 	Objects int
+	// PasswordToken is the one-time secret that lets the owner set a
+	// password (passwords are not exported); empty without an owner.
+	PasswordToken string
 	// Notes say what was not carried over as it was (domains held by
 	// another tenant, invitations revoked…).
 	Notes []string

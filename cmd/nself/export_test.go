@@ -83,6 +83,11 @@ func TestTenantExportFailures(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "acme.tar.gz")
 
+	// A directory where the archive should go: the export is complete when
+	// the rename fails, and its temporary file must go too.
+	if err := os.Mkdir(filepath.Join(dir, "taken.tar.gz"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	unreachable := newCLI(t, urls, "MINIO_ENDPOINT=127.0.0.1:1", "MINIO_ACCESS_KEY=x", "MINIO_SECRET_KEY=y")
 	tests := []struct {
 		name string
@@ -94,6 +99,7 @@ func TestTenantExportFailures(t *testing.T) {
 		{"no output", c, []string{"tenant", "export", "acme"}, 2, "tenant export needs --output"},
 		{"unknown tenant", c, []string{"tenant", "export", "nope", "-o", out}, 1, `tenant "nope" not found`},
 		{"storage down", unreachable, []string{"tenant", "export", "acme", "-o", out}, 1, "object storage is unreachable"},
+		{"output is a directory", c, []string{"tenant", "export", "acme", "-o", filepath.Join(dir, "taken.tar.gz")}, 1, "export: rename"},
 		{"no such directory", c, []string{"tenant", "export", "acme", "-o", filepath.Join(dir, "missing", "a.tar.gz")}, 1, "no such file or directory"},
 		{"no archive", c, []string{"tenant", "import", filepath.Join(dir, "none.tar.gz")}, 1, "no such file or directory"},
 		{"not an archive", c, []string{"tenant", "import", pngFile(t, "x.png", 2, 2)}, 1, "archive refused: not a gzip-compressed archive"},
@@ -105,7 +111,7 @@ func TestTenantExportFailures(t *testing.T) {
 		}
 	}
 	// No failure left a file at the output path, nor a temporary one.
-	onlyFiles(t, dir)
+	onlyFiles(t, dir, "taken.tar.gz")
 }
 
 func TestExportProgressBar(t *testing.T) {

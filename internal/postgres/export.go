@@ -56,7 +56,7 @@ type column struct {
 // migrations leave in them. Only the tenant's own is exported; the others'
 // tables carry tenant_id too.
 const tenantTablesSQL = `
-	SELECT n.nspname, c.relname, has_table_privilege(c.oid, 'SELECT'),
+	SELECT n.nspname, c.relname, has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT'),
 	       EXISTS (SELECT 1 FROM pg_class m WHERE m.relnamespace = n.oid AND m.relname = 'nself_migrations')
 	FROM pg_class c
 	JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -48,7 +48,7 @@ SELECT tenants.enable_tenant_rls('public.billing_usage_daily');
 CREATE TABLE public.billing_payments (
   tenant_id          uuid NOT NULL REFERENCES tenants.tenants (id),
   id                 uuid NOT NULL DEFAULT gen_random_uuid(),
-  stripe_invoice_id  text NOT NULL UNIQUE,
+  stripe_invoice_id  text NOT NULL,
   status             text NOT NULL CHECK (status IN ('paid', 'failed')),
   amount_cents       bigint NOT NULL CHECK (amount_cents >= 0),
   currency           text NOT NULL,
@@ -57,7 +57,8 @@ CREATE TABLE public.billing_payments (
   period_end         timestamptz,
   occurred_at        timestamptz NOT NULL,
   created_at         timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (tenant_id, id)
+  PRIMARY KEY (tenant_id, id),
+  UNIQUE (tenant_id, stripe_invoice_id)
 );
 CREATE INDEX billing_payments_recent ON public.billing_payments (tenant_id, occurred_at DESC);
 SELECT tenants.enable_tenant_rls('public.billing_payments');

@@ -73,6 +73,7 @@ func tenantNav(role tenancy.Role, path string) []views.NavItem {
 		{"Logos", "/settings/logos", "nav-logos", tenancy.RoleAdmin},
 		{"Email templates", "/settings/emails", "nav-email-templates", tenancy.RoleAdmin},
 		{"Audit log", "/audit", "nav-audit", tenancy.RoleAdmin},
+		{"Data export", "/settings/export", "nav-export", tenancy.RoleOwner},
 	}
 	var out []views.NavItem
 	for _, it := range items {

@@ -39,6 +39,10 @@ func (s *Server) portalRoutes(r chi.Router) {
 		r.Use(s.requireRole(tenancy.RoleOwner))
 		s.billingRoutes(r)
 	})
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireRole(tenancy.RoleOwner))
+		s.exportRoutes(r)
+	})
 }
 
 // loadTenantSession identifies the signed-in user from the session

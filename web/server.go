@@ -110,6 +110,9 @@ type Server struct {
 	// Stripe, and is nil when billing is off.
 	BillingStore BillingStore
 	Billing      *billing.Service
+	// Exports builds data exports for owners in the background; nil turns
+	// them off.
+	Exports tenancy.ExportJobService
 	// TLS, when set, makes Serve terminate TLS itself.
 	TLS    *TLSServing
 	Mailer tenancy.Mailer

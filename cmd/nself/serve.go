@@ -65,12 +65,12 @@ func (a *app) serveCommand() *cobra.Command {
 			meter := postgres.NewMeter(db, log)
 			s := &web.Server{
 				Config: web.Config{
-					BaseDomain:    string(a.cfg.BaseDomain),
-					AdminHost:     string(a.cfg.AdminHost),
-					RoutingMethod: string(a.cfg.RoutingMethod),
-					Secure:        a.cfg.PublicScheme == "https",
-					PublicPort:    int(a.cfg.PublicPort),
-					SessionKey:    key,
+					BaseDomain:     string(a.cfg.BaseDomain),
+					AdminHost:      string(a.cfg.AdminHost),
+					RoutingMethod:  string(a.cfg.RoutingMethod),
+					Secure:         a.cfg.PublicScheme == "https",
+					PublicPort:     int(a.cfg.PublicPort),
+					SessionKey:     key,
 					InternalToken:  a.cfg.InternalServiceToken,
 					BillingEnabled: a.cfg.BillingEnabled,
 				},
@@ -78,17 +78,17 @@ func (a *app) serveCommand() *cobra.Command {
 				Meter:        meter,
 				BillingStore: billingStore,
 				Billing:      stripeBilling,
-				Log:      log,
-				Resolver: cache,
-				Tenants:  tenants,
-				Users:    postgres.NewUserService(db),
-				Members:  postgres.NewMemberService(db),
-				Plans:    postgres.NewPlanService(db).Cached(cache),
-				Auth:     postgres.NewAuthService(db),
-				APIKeys:  postgres.NewAPIKeyService(db),
-				Admins:   postgres.NewAdminService(db),
-				Orgs:     postgres.NewOrgService(db),
-				Audit:    postgres.NewAuditService(db),
+				Log:          log,
+				Resolver:     cache,
+				Tenants:      tenants,
+				Users:        postgres.NewUserService(db),
+				Members:      postgres.NewMemberService(db),
+				Plans:        postgres.NewPlanService(db).Cached(cache),
+				Auth:         postgres.NewAuthService(db),
+				APIKeys:      postgres.NewAPIKeyService(db),
+				Admins:       postgres.NewAdminService(db),
+				Orgs:         postgres.NewOrgService(db),
+				Audit:        postgres.NewAuditService(db),
 				Mailer: mail.New(mail.Config{Host: a.cfg.SMTPHost, Port: int(a.cfg.SMTPPort),
 					Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom}),
 				DB:             db.App,
@@ -98,6 +98,11 @@ func (a *app) serveCommand() *cobra.Command {
 				EmailTemplates: postgres.NewEmailTemplateService(db),
 				DomainAdmin:    postgres.NewDomainService(db, a.domainRules()),
 				DomainVerifier: dnsverify.New(string(a.cfg.DNSResolver)),
+			}
+			if jobs := a.servedExports(db, log); jobs != nil {
+				s.Exports = jobs
+				// Exports still running when the server stops end as failed.
+				defer jobs.Close()
 			}
 			if a.cfg.CustomDomainsEnabled {
 				// Only verified domains route: an unverified one could be

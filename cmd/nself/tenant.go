@@ -32,6 +32,8 @@ func (a *app) tenantCommand() *cobra.Command {
 		a.tenantAuditCommand(),
 		a.tenantUpdateCommand(),
 		a.tenantUsageCommand(),
+		a.tenantExportCommand(),
+		a.tenantImportCommand(),
 	)
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/lifecycle"
 
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -189,14 +190,88 @@ func (s *Store) Exists(ctx context.Context, bucket, key string) (bool, error) {
 // does not exist.
 func (s *Store) Size(ctx context.Context, bucket string) (int64, error) {
 	var total int64
-	for obj := range s.client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true}) {
-		if obj.Err != nil {
-			if code(obj.Err) == "NoSuchBucket" {
-				return 0, nil
+	err := s.ListObjects(ctx, bucket, "", func(o tenancy.ObjectInfo) error {
+		total += o.Size
+		return nil
+	})
+	return total, err
+}
+
+var _ tenancy.ObjectStreamer = (*Store)(nil)
+
+// ListObjects calls fn for every object in bucket under prefix, in key
+// order. A missing bucket holds no objects.
+func (s *Store) ListObjects(ctx context.Context, bucket, prefix string, fn func(tenancy.ObjectInfo) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the listing when fn fails
+	for o := range s.client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			if code(o.Err) == "NoSuchBucket" {
+				return nil
 			}
-			return 0, s.wrap("list", bucket, "", obj.Err)
+			return s.wrap("list", bucket, prefix, o.Err)
 		}
-		total += obj.Size
+		// The listing does not carry the content type; OpenObject does.
+		if err := fn(tenancy.ObjectInfo{Key: o.Key, Size: o.Size}); err != nil {
+			return err
+		}
 	}
-	return total, nil
+	return nil
+}
+
+// OpenObject opens an object for reading as a stream. It is bounded by ctx
+// only: a large object may take longer than one call's timeout to read.
+func (s *Store) OpenObject(ctx context.Context, bucket, key string) (io.ReadCloser, tenancy.ObjectInfo, error) {
+	obj, err := s.client.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, tenancy.ObjectInfo{}, s.wrap("get", bucket, key, err)
+	}
+	st, err := obj.Stat()
+	if err != nil {
+		obj.Close()
+		if c := code(err); c == "NoSuchKey" || c == "NoSuchBucket" {
+			return nil, tenancy.ObjectInfo{}, tenancy.Errorf(tenancy.ENOTFOUND, "object %s not found", tenancy.Quote(key))
+		}
+		return nil, tenancy.ObjectInfo{}, s.wrap("get", bucket, key, err)
+	}
+	return obj, tenancy.ObjectInfo{Key: key, Size: st.Size, ContentType: st.ContentType}, nil
+}
+
+// PutObjectStream stores size bytes read from r under key, making the
+// bucket first if needed. Large objects go up in parts of 16 MiB, one at a
+// time, so memory stays bounded.
+func (s *Store) PutObjectStream(ctx context.Context, bucket, key string, r io.Reader, size int64, contentType string) error {
+	if err := s.EnsureBucket(ctx, bucket); err != nil {
+		return err
+	}
+	_, err := s.client.PutObject(ctx, bucket, key, r, size, minio.PutObjectOptions{
+		ContentType: contentType, PartSize: 16 << 20, NumThreads: 1,
+		DisableMultipart: size >= 0 && size < 16<<20,
+	})
+	if err != nil {
+		return s.wrap("put", bucket, key, err)
+	}
+	return nil
+}
+
+// ExpireObjects asks the store to remove the bucket's objects the given
+// number of days after they were written, making the bucket first: a
+// safety net under the program's own removal, for objects (such as export
+// archives) that must not outlive their use.
+func (s *Store) ExpireObjects(ctx context.Context, bucket string, days int) error {
+	if err := s.EnsureBucket(ctx, bucket); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	cfg := lifecycle.NewConfiguration()
+	cfg.Rules = []lifecycle.Rule{{
+		ID:         "expire",
+		Status:     "Enabled",
+		Expiration: lifecycle.Expiration{Days: lifecycle.ExpirationDays(days)},
+	}}
+	if err := s.client.SetBucketLifecycle(ctx, bucket, cfg); err != nil {
+		return s.wrap("set lifecycle", bucket, "", err)
+	}
+	return nil
 }

@@ -110,3 +110,18 @@ func TestNewNeedsEndpoint(t *testing.T) {
 }
 
 var minioStat = minio.StatObjectOptions{}
+
+func TestExpireObjects(t *testing.T) {
+	t.Parallel()
+	s := blobtest.New(t)
+	ctx := context.Background()
+	bucket := "test-expire-" + uuid.NewString()[:8]
+	if err := s.ExpireObjects(ctx, bucket, 2); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := s.Client().GetBucketLifecycle(ctx, bucket)
+	if err != nil || len(cfg.Rules) != 1 || cfg.Rules[0].Expiration.Days != 2 {
+		t.Fatalf("lifecycle = %+v, %v", cfg, err)
+	}
+	s.Client().RemoveBucket(ctx, bucket)
+}

@@ -71,7 +71,7 @@ func (s *AdminService) AdminSignIn(ctx context.Context, email, pw string) (strin
 		SELECT id, email, name, created_at, password_hash FROM platform.admins
 		WHERE lower(email) = lower($1)`, email).Scan(&a.ID, &a.Email, &a.Name, &a.CreatedAt, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
-		password.Check(pw, dummyHash)
+		password.Check(pw, dummyHash())
 		return "", nil, tenancy.ErrBadCredentials
 	} else if err != nil {
 		return "", nil, fmt.Errorf("admin sign in: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,19 +20,26 @@ type AuthService struct {
 
 var _ tenancy.AuthService = (*AuthService)(nil)
 
-// NewAuthService returns an AuthService using db.
-func NewAuthService(db *DB) *AuthService { return &AuthService{db: db} }
+// NewAuthService returns an AuthService using db. It makes the dummy hash
+// in the background, so the first sign-in does not wait for it.
+func NewAuthService(db *DB) *AuthService {
+	go dummyHash()
+	return &AuthService{db: db}
+}
 
 // dummyHash is compared against when an account does not exist, so a
-// failed sign-in takes as long whether or not the email is known.
-var dummyHash = func() string {
+// failed sign-in takes as long whether or not the email is known. It is
+// made on first use, not when the package loads: an argon2id hash takes
+// 64 MiB and a quarter of a second, which every command of the CLI would
+// otherwise pay.
+var dummyHash = sync.OnceValue(func() string {
 	secret, _ := tenancy.NewSecret()
 	h, err := password.Hash(secret)
 	if err != nil {
 		panic(err)
 	}
 	return h
-}()
+})
 
 // lastSeenGranularity bounds how often a session's last-seen time is
 // written: once a minute is precise enough for an idle timeout of hours.
@@ -55,7 +63,7 @@ func (s *AuthService) SignIn(ctx context.Context, tenantID, email, pw string, me
 			WHERE u.tenant_id = $1 AND u.email_lower = lower($2)`, tenantID, email).
 			Scan(&id.User.ID, &id.User.Email, &id.User.Name, &id.User.CreatedAt, &hash, &role)
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && hash == nil) {
-			password.Check(pw, dummyHash)
+			password.Check(pw, dummyHash())
 			return tenancy.ErrBadCredentials
 		} else if err != nil {
 			return err

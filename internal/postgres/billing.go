@@ -422,7 +422,7 @@ func recordPayment(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant, ev *tenanc
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO public.billing_payments (tenant_id, stripe_invoice_id, status, amount_cents, currency, invoice_url, occurred_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (stripe_invoice_id) DO UPDATE SET
+		ON CONFLICT (tenant_id, stripe_invoice_id) DO UPDATE SET
 		  status = CASE WHEN billing_payments.status = 'paid' THEN 'paid' ELSE excluded.status END,
 		  amount_cents = excluded.amount_cents, invoice_url = excluded.invoice_url, occurred_at = excluded.occurred_at`,
 		t.ID, p.InvoiceID, p.Status, p.AmountCents, p.Currency, p.InvoiceURL, p.OccurredAt); err != nil {

@@ -287,6 +287,7 @@ func (db *DB) grantApp(ctx context.Context, tx pgx.Tx) error {
 			auth.users, auth.sessions, auth.refresh_tokens, auth.api_keys, auth.password_tokens,
 			tenants.tenant_themes,
 			tenants.tenant_logos,
+			tenants.tenant_exports,
 			public.billing_usage_records
 		 TO ` + role,
 		// Counters are added to, never removed; payments are Stripe's word,

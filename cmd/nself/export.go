@@ -1,0 +1,240 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/nself/nself/internal/postgres"
+	"github.com/nself/nself/internal/tenancy"
+)
+
+const exportHelp = `The archive is one gzip-compressed tar:
+  tenant.json          the tenant's registry row and metadata
+  db/SCHEMA.TABLE.csv  the tenant's rows of every table with a tenant_id column
+  objects/KEY          every object in the tenant's bucket (logos)
+  manifest.json        last: every file above with its size and SHA-256
+
+Left out: sessions, refresh tokens, password links and API keys (credentials),
+password hashes and invitation secrets.`
+
+// exports opens the database and object storage and returns the export
+// service.
+func (a *app) exports(cmd *cobra.Command) (*postgres.ExportService, error) {
+	db, err := a.database(cmd.Context())
+	if err != nil {
+		return nil, err
+	}
+	store, err := a.blobStore()
+	if err != nil {
+		return nil, err
+	}
+	return postgres.NewExportService(db, store, a.cfg.Strategy), nil
+}
+
+// servedExports is the portal's export service; without MinIO settings
+// there are no exports (nil).
+func (a *app) servedExports(db *postgres.DB, log *slog.Logger) *postgres.ExportJobService {
+	if a.cfg.MinioEndpoint == "" {
+		log.Warn("MINIO_ENDPOINT is not set: data exports in the portal are off")
+		return nil
+	}
+	store, err := a.blobStore()
+	if err != nil {
+		log.Error("data exports are off", "err", err)
+		return nil
+	}
+	jobs := postgres.NewExportJobService(postgres.NewExportService(db, store, a.cfg.Strategy))
+	jobs.Log = log
+	return jobs
+}
+
+func (a *app) tenantExportCommand() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "export SLUG|ID --output FILE.tar.gz",
+		Short: "Export a tenant's data, objects and settings into one archive",
+		Long:  "Export a tenant's data, objects and settings into one archive.\n\n" + exportHelp,
+		Args:  args(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output == "" {
+				return usageError{"tenant export needs --output FILE.tar.gz"}
+			}
+			svc, err := a.exports(cmd)
+			if err != nil {
+				return err
+			}
+			// Written next to the output and renamed into place when
+			// complete, so a failed export never leaves a half-written file
+			// there. Tables are spooled in the same directory.
+			dir := filepath.Dir(output)
+			svc.TempDir = dir
+			tmp, err := os.CreateTemp(dir, "."+filepath.Base(output)+".*")
+			if err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			defer os.Remove(tmp.Name())
+			bar := a.progressBar()
+			m, err := svc.Export(cmd.Context(), args[0], tmp, bar.update)
+			bar.done()
+			if err != nil {
+				tmp.Close()
+				return err
+			}
+			if err := tmp.Close(); err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			if err := os.Rename(tmp.Name(), output); err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			info, err := os.Stat(output)
+			if err != nil {
+				return err
+			}
+			var rows int64
+			for _, t := range m.Tables {
+				rows += t.Rows
+			}
+			fmt.Fprintf(a.Out, "✓ Tenant exported: %s → %s (%s)\n", m.TenantSlug, output, tenancy.FormatBytes(info.Size()))
+			fmt.Fprintf(a.Out, "  Tables: %d (%d rows)\n", len(m.Tables), rows)
+			fmt.Fprintf(a.Out, "  Objects: %d\n", len(m.Objects))
+			fmt.Fprintf(a.Out, "  Files: %d, listed with sizes and SHA-256 in manifest.json\n", len(m.Files))
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "the archive to write")
+	return cmd
+}
+
+func (a *app) tenantImportCommand() *cobra.Command {
+	var in tenancy.ImportOptions
+	var verifyOnly bool
+	cmd := &cobra.Command{
+		Use:   "import FILE [--slug NEW]",
+		Short: "Restore an export into a new tenant",
+		Long: `Restore an export into a new tenant, after checking every file of the archive
+against its manifest; a damaged or altered archive is refused and nothing is
+written. The new tenant has a new id; its rows keep their other ids (users keep
+theirs: a person has one id across tenants). Custom domains come in as pending
+and must be verified again; a domain another tenant holds is left out. Users
+have no password until they set one with a reset link; pending invitations are
+revoked.
+
+` + exportHelp,
+		Args: args(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return fmt.Errorf("import: %w", err)
+			}
+			defer f.Close()
+			if verifyOnly {
+				m, err := postgres.VerifyArchive(f)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.Out, "✓ Archive verified: %s, tenant %s, %d files match the manifest\n", args[0], m.TenantSlug, len(m.Files))
+				return nil
+			}
+			svc, err := a.exports(cmd)
+			if err != nil {
+				return err
+			}
+			res, err := svc.Import(cmd.Context(), f, in)
+			if err != nil {
+				return err
+			}
+			t := res.Tenant
+			var rows int64
+			names := make([]string, 0, len(res.Rows))
+			for name, n := range res.Rows {
+				rows += n
+				names = append(names, name)
+			}
+			sort.Strings(names)
+			fmt.Fprintf(a.Out, "✓ Tenant imported: %s (ID: %s)\n", t.Slug, t.ID)
+			fmt.Fprintf(a.Out, "  Rows: %d in %d tables\n", rows, len(res.Rows))
+			fmt.Fprintf(a.Out, "  Objects: %d\n", res.Objects)
+			if t.SchemaName != "" {
+				fmt.Fprintf(a.Out, "  Schema: %s\n", t.SchemaName)
+			}
+			url := a.cfg.TenantURL(t.Slug)
+			fmt.Fprintf(a.Out, "  URL: %s\n", url)
+			if res.PasswordToken != "" {
+				fmt.Fprintf(a.Out, "  Set-password link for the owner (single use, expires in %s): %s\n",
+					hours(tenancy.SetPasswordTokenTTL), passwordLink(url, res.PasswordToken))
+			}
+			for _, n := range res.Notes {
+				fmt.Fprintf(a.Out, "  Note: %s\n", n)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&in.Slug, "slug", "", "the new tenant's slug (the archive's when empty)")
+	cmd.Flags().StringVar(&in.Name, "name", "", "the new tenant's name (the archive's when empty)")
+	cmd.Flags().BoolVar(&verifyOnly, "verify", false, "only check the archive against its manifest; write nothing")
+	return cmd
+}
+
+// progress draws an export's progress on standard error when it is a
+// terminal, at most ten times a second; elsewhere it stays silent, so logs
+// and pipes get the result line only.
+type progress struct {
+	w    io.Writer
+	mu   sync.Mutex
+	last time.Time
+	p    tenancy.ExportProgress
+	tty  bool
+}
+
+func (a *app) progressBar() *progress {
+	f, ok := a.Err.(*os.File)
+	return &progress{w: a.Err, tty: ok && term.IsTerminal(int(f.Fd()))}
+}
+
+func (b *progress) update(p tenancy.ExportProgress) {
+	if !b.tty {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.p = p
+	if time.Since(b.last) < 100*time.Millisecond {
+		return
+	}
+	b.last = time.Now()
+	b.draw()
+}
+
+func (b *progress) draw() {
+	p := b.p
+	done, total := p.RowsDone+int64(p.ObjectsDone), p.Rows+int64(p.Objects)
+	frac := 1.0
+	if total > 0 {
+		frac = float64(done) / float64(total)
+	}
+	const width = 30
+	n := int(frac * width)
+	fmt.Fprintf(b.w, "\r[%s%s] %3.0f%%  rows %d/%d  objects %d/%d  %s ",
+		strings.Repeat("█", n), strings.Repeat("░", width-n), frac*100,
+		p.RowsDone, p.Rows, p.ObjectsDone, p.Objects, tenancy.FormatBytes(p.Bytes))
+}
+
+func (b *progress) done() {
+	if !b.tty {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.draw()
+	fmt.Fprintln(b.w)
+}

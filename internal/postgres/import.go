@@ -1,0 +1,665 @@
+package postgres
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/nself/nself/internal/tenancy"
+)
+
+// refused is the error of an archive that does not pass the checks.
+func refused(format string, args ...any) error {
+	return tenancy.Errorf(tenancy.EINVALID, "archive refused: "+format, args...)
+}
+
+// maxMetaFile bounds the files read into memory: tenant.json and the
+// manifest (which lists every file, so it grows with the object count).
+const maxMetaFile = 256 << 20
+
+// verifiedArchive is what the first pass over an archive learned.
+type verifiedArchive struct {
+	manifest *tenancy.Manifest
+	tenant   tenancy.ExportedTenant
+	sums     map[string]tenancy.ManifestEntry
+}
+
+var tableNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_$]*\.[a-z_][a-z0-9_$]*$`)
+
+// verifyArchive reads the whole archive once and checks it against its
+// manifest: every file listed is there with its size and SHA-256, nothing
+// else is, no entry's name leaves the archive, and the format is one this
+// program reads. It writes nothing.
+func verifyArchive(r io.Reader) (*verifiedArchive, error) {
+	gz, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, refused("not a gzip-compressed archive (%v)", err)
+	}
+	tr := tar.NewReader(gz)
+	seen := map[string]tenancy.ManifestEntry{}
+	var manifestRaw, tenantRaw []byte
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, refused("the archive is damaged (%v)", err)
+		}
+		if manifestRaw != nil {
+			return nil, refused("entry %s follows the manifest, which must be last", tenancy.Quote(hdr.Name))
+		}
+		if err := tenancy.CheckArchivePath(hdr.Name); err != nil {
+			return nil, refused("%s", err)
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			return nil, refused("entry %s is not a regular file", tenancy.Quote(hdr.Name))
+		}
+		if _, dup := seen[hdr.Name]; dup {
+			return nil, refused("entry %s appears twice", tenancy.Quote(hdr.Name))
+		}
+		h := &hashReader{r: tr, h: sha256.New()}
+		switch hdr.Name {
+		case tenancy.ManifestFile, tenancy.TenantFile:
+			if hdr.Size > maxMetaFile {
+				return nil, refused("%s is too large", hdr.Name)
+			}
+			b, err := io.ReadAll(h)
+			if err != nil {
+				return nil, refused("the archive is damaged (%v)", err)
+			}
+			if hdr.Name == tenancy.ManifestFile {
+				manifestRaw = b
+				continue
+			}
+			tenantRaw = b
+		default:
+			if _, err := io.Copy(io.Discard, h); err != nil {
+				return nil, refused("the archive is damaged (%v)", err)
+			}
+		}
+		seen[hdr.Name] = tenancy.ManifestEntry{Path: hdr.Name, Size: h.n, SHA256: h.sum()}
+	}
+	// The gzip stream's own checksum is checked at its end.
+	if _, err := io.Copy(io.Discard, gz); err != nil {
+		return nil, refused("the archive is damaged (%v)", err)
+	}
+	if manifestRaw == nil {
+		return nil, refused("%s is missing", tenancy.ManifestFile)
+	}
+	var m tenancy.Manifest
+	dec := json.NewDecoder(strings.NewReader(string(manifestRaw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, refused("%s is not valid (%v)", tenancy.ManifestFile, err)
+	}
+	if m.Format != tenancy.ExportFormat {
+		return nil, refused("not a tenant export (format %s)", tenancy.Quote(m.Format))
+	}
+	if m.Version != tenancy.ExportVersion {
+		return nil, refused("format version %d; this program reads version %d", m.Version, tenancy.ExportVersion)
+	}
+	// Every file the manifest lists, as it lists it, and no other.
+	listed := map[string]tenancy.ManifestEntry{}
+	for _, f := range m.Files {
+		if err := tenancy.CheckArchivePath(f.Path); err != nil {
+			return nil, refused("the manifest lists %s", err)
+		}
+		if _, dup := listed[f.Path]; dup {
+			return nil, refused("the manifest lists %s twice", tenancy.Quote(f.Path))
+		}
+		listed[f.Path] = f
+		got, ok := seen[f.Path]
+		switch {
+		case !ok:
+			return nil, refused("%s is listed in the manifest but missing", tenancy.Quote(f.Path))
+		case got.Size != f.Size:
+			return nil, refused("%s has %d bytes, the manifest says %d", tenancy.Quote(f.Path), got.Size, f.Size)
+		case got.SHA256 != strings.ToLower(f.SHA256):
+			return nil, refused("%s does not match its SHA-256 in the manifest", tenancy.Quote(f.Path))
+		}
+	}
+	for name := range seen {
+		if _, ok := listed[name]; !ok {
+			return nil, refused("%s is not listed in the manifest", tenancy.Quote(name))
+		}
+	}
+	// Every listed file has a meaning, and each meaning its file.
+	used := map[string]bool{tenancy.TenantFile: true}
+	if _, ok := listed[tenancy.TenantFile]; !ok {
+		return nil, refused("%s is missing", tenancy.TenantFile)
+	}
+	names := map[string]bool{}
+	for _, t := range m.Tables {
+		if !tableNameRE.MatchString(t.Name) || t.File != tenancy.TableFile(t.Name) || names[t.Name] {
+			return nil, refused("the manifest names table %s oddly", tenancy.Quote(t.Name))
+		}
+		if _, ok := listed[t.File]; !ok {
+			return nil, refused("%s is missing", tenancy.Quote(t.File))
+		}
+		if len(t.Columns) == 0 || !slices.Contains(t.Columns, "tenant_id") {
+			return nil, refused("table %s has no tenant_id column", t.Name)
+		}
+		names[t.Name], used[t.File] = true, true
+	}
+	for _, o := range m.Objects {
+		if err := tenancy.CheckArchivePath(o.Key); err != nil || o.File != tenancy.ObjectFile(o.Key) || used[o.File] {
+			return nil, refused("the manifest names object %s oddly", tenancy.Quote(o.Key))
+		}
+		if _, ok := listed[o.File]; !ok {
+			return nil, refused("%s is missing", tenancy.Quote(o.File))
+		}
+		used[o.File] = true
+	}
+	for name := range listed {
+		if !used[name] {
+			return nil, refused("%s is neither a table nor an object", tenancy.Quote(name))
+		}
+	}
+	v := &verifiedArchive{manifest: &m, sums: listed}
+	if err := json.Unmarshal(tenantRaw, &v.tenant); err != nil {
+		return nil, refused("%s is not valid (%v)", tenancy.TenantFile, err)
+	}
+	if v.tenant.ID != m.TenantID || v.tenant.Name == "" {
+		return nil, refused("%s does not describe the exported tenant", tenancy.TenantFile)
+	}
+	return v, nil
+}
+
+// VerifyArchive checks an archive against its manifest and returns the
+// manifest; it writes nothing.
+func VerifyArchive(r io.Reader) (*tenancy.Manifest, error) {
+	v, err := verifyArchive(r)
+	if err != nil {
+		return nil, err
+	}
+	return v.manifest, nil
+}
+
+// importTable is a table of the archive and where its rows go.
+type importTable struct {
+	tenancy.ExportTable
+	target    string // the table here, quoted
+	stage     string // the temporary table its rows are copied into first
+	generated map[string]bool
+	// regen are columns whose values are unique across tenants and have a
+	// default (a serial or uuid key of a table added later, such as a log):
+	// the rows get new values here rather than collide with the originals.
+	regen    map[string]bool
+	identity map[string]bool // GENERATED ALWAYS identity columns
+}
+
+// Import restores an archive into a new tenant. It reads the archive twice
+// (archive must seek): a first pass verifies it against its manifest and
+// against this database before anything is written; the second writes the
+// tenant in one transaction, with the objects copied into its bucket
+// first. When the transaction fails the objects are removed again.
+//
+// Ids: the tenant gets a new id (and, under the schema strategy, a new
+// schema); every row's tenant_id becomes it. Other ids are kept: every
+// tenant table's key leads with tenant_id, so they cannot collide, and a
+// person keeps one user id across the tenants they hold accounts in.
+// Values unique across the platform are not kept: custom domains come in
+// as pending (ownership must be proven again), or are left out with a note
+// while another tenant holds them; invitation secrets are made anew and
+// pending invitations revoked. Billing identifiers are not carried over.
+// A table added later whose key is unique across tenants and has a default
+// (a serial or uuid id) gets new values in that column.
+//
+// The write runs as the owner, as CreateTenant does: it inserts the
+// registry row and may create the tenant's schema, which the application
+// role may not, and it must see every tenant's domains to leave out those
+// held elsewhere (the owner's platform_read policy). Every tenant row is
+// still written after setting the new tenant's context, so row-level
+// security checks each one.
+func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts tenancy.ImportOptions) (*tenancy.ImportResult, error) {
+	v, err := verifyArchive(archive)
+	if err != nil {
+		return nil, err
+	}
+	slug := opts.Slug
+	if slug == "" {
+		slug = v.tenant.Slug
+	}
+	if err := tenancy.ValidateSlug(slug); err != nil {
+		return nil, err
+	}
+	name := opts.Name
+	if name == "" {
+		name = v.tenant.Name
+	}
+	res := &tenancy.ImportResult{Rows: map[string]int64{}}
+	strategy, err := s.Mode.Resolve(v.tenant.Strategy)
+	if err != nil {
+		strategy, _ = s.Mode.Resolve("")
+		res.Notes = append(res.Notes, fmt.Sprintf("the archive's tenant used the %s strategy, which TENANT_STRATEGY=%s does not allow; imported with %s", v.tenant.Strategy, s.Mode, strategy))
+	}
+	// Checks against this database that need no tenant yet, before
+	// anything is written: the slug, the plan, the tables and columns.
+	if _, err := findTenant(ctx, s.db.Admin, slug, false); err == nil {
+		return nil, tenancy.FieldErrorf(tenancy.ECONFLICT, "slug", "slug %s is already taken; pass --slug NEW", tenancy.Quote(slug))
+	} else if tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+		return nil, err
+	}
+	plan := v.tenant.Plan
+	if err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error { return checkPlanUsable(ctx, tx, plan) }); err != nil {
+		if tenancy.ErrorCode(err) == tenancy.EINTERNAL {
+			return nil, err
+		}
+		res.Notes = append(res.Notes, fmt.Sprintf("plan %s is not available here (%s); the tenant is on %s", plan, tenancy.ErrorMessage(err), tenancy.DefaultPlan))
+		plan = tenancy.DefaultPlan
+	}
+	if _, err := s.importTables(ctx, s.db.Admin, v.manifest, SharedSchema); err != nil {
+		return nil, err
+	}
+
+	if _, err := archive.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	var uploaded []string
+	var bucket string
+	err = inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
+		t, err := s.createImported(ctx, tx, slug, name, plan, strategy)
+		if err != nil {
+			return err
+		}
+		res.Tenant = t
+		bucket = tenancy.TenantBucket(t.ID)
+		dataSchema := SharedSchema
+		if t.SchemaName != "" {
+			dataSchema = t.SchemaName
+		}
+		tables, err := s.importTables(ctx, tx, v.manifest, dataSchema)
+		if err != nil {
+			return err
+		}
+		if err := s.readArchive(ctx, tx, archive, v, tables, bucket, &uploaded); err != nil {
+			return err
+		}
+		res.Objects = len(uploaded)
+		if err := s.insertRows(ctx, tx, t.ID, tables, res); err != nil {
+			return err
+		}
+		if v.tenant.OwnerID != "" {
+			tag, err := tx.Exec(ctx, `
+				UPDATE tenants.tenants SET owner_user_id = $2
+				WHERE id = $1 AND EXISTS (SELECT 1 FROM auth.users WHERE tenant_id = $1 AND id = $2)`, t.ID, v.tenant.OwnerID)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 1 {
+				t.OwnerID = v.tenant.OwnerID
+				if res.PasswordToken, err = issuePasswordToken(ctx, tx, t.ID, t.OwnerID, "set", tenancy.SetPasswordTokenTTL); err != nil {
+					return err
+				}
+			}
+		}
+		return notifyChange(ctx, tx, t.ID)
+	})
+	if err != nil {
+		s.removeObjects(ctx, bucket, uploaded)
+		return nil, fmt.Errorf("import into %s: %w", slug, translate(err))
+	}
+	return res, nil
+}
+
+// removeObjects undoes the uploads of a failed import, even when ctx has
+// ended (often the reason it failed).
+func (s *ExportService) removeObjects(ctx context.Context, bucket string, keys []string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	for _, k := range keys {
+		_ = s.blobs.Remove(ctx, bucket, k)
+	}
+}
+
+// createImported writes the new tenant's registry row (and schema), as
+// CreateTenant does, and leaves tx in its context.
+func (s *ExportService) createImported(ctx context.Context, tx pgx.Tx, slug, name, plan string, strategy tenancy.Strategy) (*tenancy.Tenant, error) {
+	var status string
+	err := tx.QueryRow(ctx, `SELECT status FROM tenants.tenants WHERE slug = $1`, slug).Scan(&status)
+	switch {
+	case err == nil:
+		return nil, tenancy.FieldErrorf(tenancy.ECONFLICT, "slug", "slug %s is already taken; pass --slug NEW", tenancy.Quote(slug))
+	case !errors.Is(err, pgx.ErrNoRows):
+		return nil, err
+	}
+	ts := &TenantService{db: s.db, Mode: s.Mode}
+	id, schema, err := ts.newTenantID(ctx, tx, strategy)
+	if err != nil {
+		return nil, err
+	}
+	var schemaName any
+	if schema != "" {
+		schemaName = schema
+	}
+	t, err := scanTenant(tx.QueryRow(ctx, `
+		INSERT INTO tenants.tenants (id, slug, name, plan, strategy, schema_name)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		RETURNING `+tenantColumns, id, slug, name, plan, strategy, schemaName))
+	if err != nil {
+		return nil, err
+	}
+	if err := setTenant(ctx, tx, id, ""); err != nil {
+		return nil, err
+	}
+	if schema != "" {
+		if err := ts.createSchema(ctx, tx, id, schema); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// importTables matches the archive's tables to this database's: each must
+// be a tenant table here that an export may hold, with every column the
+// archive has (columns it lacks take their defaults).
+func (s *ExportService) importTables(ctx context.Context, q querier, m *tenancy.Manifest, dataSchema string) ([]*importTable, error) {
+	var out []*importTable
+	for i, et := range m.Tables {
+		if why, ok := tenancy.NotExported[et.Name]; ok {
+			return nil, refused("it holds %s, which is never imported (%s)", et.Name, why)
+		}
+		schema, table, _ := strings.Cut(et.Name, ".")
+		if schema == tenancy.DataSchema {
+			schema = dataSchema
+		}
+		it := &importTable{ExportTable: et, target: pgx.Identifier{schema, table}.Sanitize(),
+			stage: fmt.Sprintf("nself_import_%d", i), generated: map[string]bool{},
+			regen: map[string]bool{}, identity: map[string]bool{}}
+		rows, err := q.Query(ctx, `
+			SELECT a.attname, a.attgenerated <> '', a.attidentity = 'a'
+			FROM pg_attribute a
+			JOIN pg_class c ON c.oid = a.attrelid
+			JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
+			  AND a.attnum > 0 AND NOT a.attisdropped`, schema, table)
+		if err != nil {
+			return nil, err
+		}
+		cols := map[string]bool{}
+		for rows.Next() {
+			var name string
+			var gen, ident bool
+			if err := rows.Scan(&name, &gen, &ident); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			cols[name] = true
+			it.generated[name] = gen
+			it.identity[name] = ident
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if !cols["tenant_id"] {
+			return nil, refused("table %s does not exist here as a tenant table", et.Name)
+		}
+		rows, err = q.Query(ctx, `
+			SELECT DISTINCT a.attname
+			FROM pg_index i
+			JOIN pg_class c ON c.oid = i.indrelid
+			JOIN pg_namespace n ON n.oid = c.relnamespace
+			JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+			WHERE n.nspname = $1 AND c.relname = $2 AND i.indisunique
+			  AND NOT EXISTS (SELECT 1 FROM pg_attribute t
+			                  WHERE t.attrelid = i.indrelid AND t.attname = 'tenant_id' AND t.attnum = ANY (i.indkey))
+			  AND (a.attidentity <> '' OR a.atthasdef)`, schema, table)
+		if err != nil {
+			return nil, err
+		}
+		regen, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range regen {
+			it.regen[c] = true
+		}
+		for _, c := range et.Columns {
+			if !cols[c] || it.generated[c] {
+				return nil, refused("table %s has no column %s here", et.Name, tenancy.Quote(c))
+			}
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// readArchive is the second pass: each table's rows are copied into a
+// temporary table, each object into the new tenant's bucket, and every
+// file is hashed again (the archive may have changed since the first
+// pass). uploaded collects the keys written.
+func (s *ExportService) readArchive(ctx context.Context, tx pgx.Tx, r io.Reader, v *verifiedArchive,
+	tables []*importTable, bucket string, uploaded *[]string) error {
+	byFile := map[string]*importTable{}
+	for _, t := range tables {
+		byFile[t.File] = t
+	}
+	objects := map[string]tenancy.ExportObject{}
+	for _, o := range v.manifest.Objects {
+		objects[o.File] = o
+	}
+	gz, err := gzip.NewReader(r)
+	if err != nil {
+		return refused("the archive changed while it was read")
+	}
+	tr := tar.NewReader(gz)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return refused("the archive is damaged (%v)", err)
+		}
+		want, ok := v.sums[hdr.Name]
+		if hdr.Name == tenancy.ManifestFile {
+			continue
+		}
+		if !ok {
+			return refused("the archive changed while it was read")
+		}
+		h := &hashReader{r: tr, h: sha256.New()}
+		switch t, o := byFile[hdr.Name], objects[hdr.Name]; {
+		case t != nil:
+			if err := s.stageTable(ctx, tx, t, h); err != nil {
+				return fmt.Errorf("table %s: %w", t.Name, err)
+			}
+		case o.File != "":
+			// The key is recorded before the upload: a failed upload may
+			// still have left something to remove.
+			*uploaded = append(*uploaded, o.Key)
+			if err := s.blobs.PutObjectStream(ctx, bucket, o.Key, h, hdr.Size, o.ContentType); err != nil {
+				return err
+			}
+		default:
+			if _, err := io.Copy(io.Discard, h); err != nil {
+				return err
+			}
+		}
+		if h.n != want.Size || h.sum() != want.SHA256 {
+			return refused("the archive changed while it was read")
+		}
+	}
+	return nil
+}
+
+// stageTable copies a table's CSV into a temporary table shaped like its
+// columns here: the rows are inserted from there, with tenant_id and the
+// platform-unique values replaced, once every table is staged.
+func (s *ExportService) stageTable(ctx context.Context, tx pgx.Tx, t *importTable, r io.Reader) error {
+	cols := quoteAll(t.Columns)
+	if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA`,
+		t.stage, cols, t.target)); err != nil {
+		return err
+	}
+	// HEADER MATCH refuses a file whose header names other columns than the
+	// manifest does.
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, r, fmt.Sprintf(`COPY %s (%s) FROM STDIN WITH (FORMAT csv, HEADER MATCH)`, t.stage, cols))
+	return err
+}
+
+func quoteAll(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = pgx.Identifier{n}.Sanitize()
+	}
+	return strings.Join(q, ", ")
+}
+
+// importRules rewrite columns whose values cannot be carried into another
+// tenant as they are: SQL over the staged row (alias s).
+var importRules = map[string]map[string]string{
+	// Ownership of a domain is proven per tenant: the new one starts over,
+	// with a token of its own, and is not primary until verified.
+	"tenants.tenant_domains": {
+		"is_primary":         "false",
+		"state":              "'pending'",
+		"verification_token": "encode(uuid_send(gen_random_uuid()), 'hex')",
+		"verified_at":        "NULL",
+		"checked_at":         "NULL",
+		"last_seen_valid_at": "NULL",
+		"failure":            "NULL",
+	},
+	// The secrets behind invitation links are not in the archive: a fresh
+	// hash no link matches, and a pending invitation is revoked.
+	"tenants.tenant_invitations": {
+		"token_hash": "sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()))",
+		"revoked_at": "CASE WHEN s.accepted_at IS NULL AND s.revoked_at IS NULL THEN now() ELSE s.revoked_at END",
+	},
+}
+
+// insertRows writes the staged rows into their tables, parents before
+// children along the foreign keys here, as the new tenant's.
+func (s *ExportService) insertRows(ctx context.Context, tx pgx.Tx, tenantID string, tables []*importTable, res *tenancy.ImportResult) error {
+	order, err := fkOrder(ctx, tx, tables)
+	if err != nil {
+		return err
+	}
+	for _, t := range order {
+		rules := importRules[t.Name]
+		var cols, exprs []string
+		override := ""
+		for _, c := range t.Columns {
+			if t.regen[c] {
+				continue
+			}
+			cols = append(cols, c)
+			if t.identity[c] {
+				override = " OVERRIDING SYSTEM VALUE"
+			}
+			switch expr, ok := rules[c]; {
+			case c == "tenant_id":
+				exprs = append(exprs, "$1::uuid")
+			case ok:
+				exprs = append(exprs, expr)
+			default:
+				exprs = append(exprs, "s."+pgx.Identifier{c}.Sanitize())
+			}
+		}
+		where := ""
+		if t.Name == "tenants.tenant_domains" {
+			rows, err := tx.Query(ctx, `
+				SELECT s.domain FROM `+t.stage+` s
+				WHERE EXISTS (SELECT 1 FROM tenants.tenant_domains d WHERE d.domain = s.domain)
+				ORDER BY 1`)
+			if err != nil {
+				return err
+			}
+			held, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			for _, d := range held {
+				res.Notes = append(res.Notes, fmt.Sprintf("domain %s left out: another tenant holds it", d))
+			}
+			// The owner's platform_read policy shows every tenant's domains.
+			where = ` WHERE NOT EXISTS (SELECT 1 FROM tenants.tenant_domains d WHERE d.domain = s.domain)`
+		}
+		tag, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (%s)%s SELECT %s FROM %s s%s`,
+			t.target, quoteAll(cols), override, strings.Join(exprs, ", "), t.stage, where), tenantID)
+		if err != nil {
+			return fmt.Errorf("table %s: %w", t.Name, err)
+		}
+		res.Rows[t.Name] = tag.RowsAffected()
+		switch t.Name {
+		case "tenants.tenant_domains":
+			if n := tag.RowsAffected(); n > 0 {
+				res.Notes = append(res.Notes, fmt.Sprintf("%d domain(s) imported as pending: verify them again", n))
+			}
+		case "auth.users":
+			if n := tag.RowsAffected(); n > 0 {
+				res.Notes = append(res.Notes, fmt.Sprintf("%d user(s) imported without passwords (not exported): they set one with a reset link", n))
+			}
+		}
+	}
+	return nil
+}
+
+// fkOrder sorts tables so that a table referenced by another's foreign key
+// comes first.
+func fkOrder(ctx context.Context, tx pgx.Tx, tables []*importTable) ([]*importTable, error) {
+	byReg := map[string]*importTable{}
+	regs := make([]string, len(tables))
+	for i, t := range tables {
+		if err := tx.QueryRow(ctx, `SELECT $1::regclass::text`, t.target).Scan(&regs[i]); err != nil {
+			return nil, err
+		}
+		byReg[regs[i]] = t
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT conrelid::regclass::text, confrelid::regclass::text
+		FROM pg_constraint
+		WHERE contype = 'f' AND conrelid <> confrelid AND conrelid::regclass::text = ANY($1)`, regs)
+	if err != nil {
+		return nil, err
+	}
+	deps := map[string][]string{}
+	for rows.Next() {
+		var child, parent string
+		if err := rows.Scan(&child, &parent); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		deps[child] = append(deps[child], parent)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var out []*importTable
+	done := map[string]bool{}
+	var visit func(reg string, depth int)
+	visit = func(reg string, depth int) {
+		if done[reg] || byReg[reg] == nil || depth > len(tables) {
+			return
+		}
+		for _, p := range deps[reg] {
+			visit(p, depth+1)
+		}
+		if !done[reg] {
+			done[reg] = true
+			out = append(out, byReg[reg])
+		}
+	}
+	for _, r := range regs {
+		visit(r, 0)
+	}
+	return out, nil
+}

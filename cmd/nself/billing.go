@@ -331,11 +331,15 @@ func (a *app) tenantUsageCommand() *cobra.Command {
 
 // billingService connects to Stripe as configured, or says why it cannot.
 func (a *app) billingService(db *postgres.DB, log *slog.Logger) (*billing.Service, error) {
-	return billing.New(billing.Config{
+	return billing.New(a.billingConfig(), postgres.NewBillingService(db), log)
+}
+
+func (a *app) billingConfig() billing.Config {
+	return billing.Config{
 		SecretKey:     a.cfg.StripeSecretKey,
 		WebhookSecret: a.cfg.StripeWebhookSecret,
 		APIBase:       string(a.cfg.StripeAPIBase),
-	}, postgres.NewBillingService(db), log)
+	}
 }
 
 func (a *app) billingCommand() *cobra.Command {

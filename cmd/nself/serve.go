@@ -29,6 +29,13 @@ func (a *app) serveCommand() *cobra.Command {
 		Args:  args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if a.cfg.BillingEnabled {
+				// Billing fails closed: without the webhook secret no
+				// event could be trusted, so the server does not start.
+				if err := a.billingConfig().Validate(); err != nil {
+					return err
+				}
+			}
 			log := slog.New(slog.NewTextHandler(a.Err, nil))
 			if os.Getenv("GOGC") == "" {
 				// The server keeps little live memory (the tenant cache, pools)
@@ -56,8 +63,6 @@ func (a *app) serveCommand() *cobra.Command {
 			billingStore := postgres.NewBillingService(db)
 			var stripeBilling *billing.Service
 			if a.cfg.BillingEnabled {
-				// Billing fails closed: without the webhook secret no
-				// event could be trusted, so the server does not start.
 				if stripeBilling, err = a.billingService(db, log); err != nil {
 					return err
 				}

@@ -33,6 +33,17 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
+// Validate says what billing lacks to run.
+func (cfg Config) Validate() error {
+	switch {
+	case cfg.SecretKey == "":
+		return errors.New("STRIPE_SECRET_KEY is not set: billing needs it to call Stripe")
+	case cfg.WebhookSecret == "":
+		return errors.New("STRIPE_WEBHOOK_SECRET is not set: billing would accept no webhook, so it refuses to start")
+	}
+	return nil
+}
+
 // Store keeps what Stripe says about tenants.
 type Store interface {
 	EnsureCustomer(ctx context.Context, tenantID string, create func(ctx context.Context, t *tenancy.Tenant) (string, error)) (string, error)
@@ -52,11 +63,8 @@ type Service struct {
 // New returns a Service. It fails when the webhook secret is missing:
 // without it no event could be trusted, and billing must fail closed.
 func New(cfg Config, store Store, log *slog.Logger) (*Service, error) {
-	switch {
-	case cfg.SecretKey == "":
-		return nil, errors.New("STRIPE_SECRET_KEY is not set: billing needs it to call Stripe")
-	case cfg.WebhookSecret == "":
-		return nil, errors.New("STRIPE_WEBHOOK_SECRET is not set: billing would accept no webhook, so it refuses to start")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Tolerance == 0 {
 		cfg.Tolerance = webhook.DefaultTolerance

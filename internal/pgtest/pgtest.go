@@ -156,8 +156,14 @@ func template(app, admin string) (string, error) {
 }
 
 func createTemplate(ctx context.Context, conn *pgx.Conn, app, admin, name string) error {
-	// Templates of older migrations are of no more use.
-	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'nself\_tpl\_%' AND datname <> $1`, name)
+	// Templates of older migrations are of no more use once a day old;
+	// younger ones may belong to another checkout testing other migrations
+	// on the same server. Each template's comment holds when it was made.
+	rows, err := conn.Query(ctx, `
+		SELECT datname FROM pg_database d
+		WHERE datname LIKE 'nself\_tpl\_%' AND datname <> $1
+		  AND coalesce(substring(shobj_description(d.oid, 'pg_database') FROM '^made (.*)$')::timestamptz, '-infinity')
+		      < now() - interval '1 day'`, name)
 	if err != nil {
 		return err
 	}
@@ -184,6 +190,9 @@ func createTemplate(ctx context.Context, conn *pgx.Conn, app, admin, name string
 	}
 	// Renamed only once complete, so a crash never leaves a half-built
 	// template under the real name.
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`COMMENT ON DATABASE %s IS 'made %s'`, building, time.Now().UTC().Format(time.RFC3339))); err != nil {
+		return err
+	}
 	_, err = conn.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s RENAME TO %s`, building, name))
 	return err
 }

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/nself/nself/internal/pgtest"
+)
+
+func TestPlanCommands(t *testing.T) {
+	c := newCLI(t, pgtest.NewURLs(t))
+	out := c.ok("plan", "create", "team", "--max-users", "20", "--max-api-requests", "250000", "--price", "49", "--stripe-price", "price_team")
+	mustMatch(t, out, `^✓ Plan created: team$`, `^  Max Users: 20$`, `^  Max Storage: 1 GB$`,
+		`^  Max API Requests: 250,000/month$`, `^  Max Compute Hours: 10$`, `^  Price: \$49.00/month$`, `^  Stripe Price: price_team$`)
+	out = c.ok("plan", "update", "team", "--max-storage-gb", "-1", "--price", "59.50")
+	mustMatch(t, out, `^✓ Plan updated: team$`, `^  Max Storage: Unlimited$`, `^  Price: \$59.50/month$`, `^  Max Users: 20$`)
+	out = c.ok("plan", "list")
+	mustMatch(t, out, `^NAME\s+USERS\s+STORAGE\s+API_REQUESTS/MONTH\s+COMPUTE_HOURS\s+PRICE\s+STRIPE_PRICE\s+STATUS$`,
+		`^free\s+5\s+1 GB\s+10,000\s+10\s+\$0.00\s+-\s+offered$`,
+		`^enterprise\s+Unlimited\s+Unlimited\s+Unlimited\s+Unlimited\s+\$499.00\s+-\s+offered$`,
+		`^team\s+20\s+Unlimited\s+250,000\s+10\s+\$59.50\s+price_team\s+offered$`)
+	mustMatch(t, c.ok("plan", "archive", "team"), `^✓ Plan archived: team`)
+	mustMatch(t, c.ok("plan", "list", "--json"), `"name": "team"`, `"archived": true`)
+
+	for _, bad := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"plan", "create", "team"}, 1, `plan "team" already exists`},
+		{[]string{"plan", "create", "Big Plan"}, 1, "plan name"},
+		{[]string{"plan", "create", "big", "--price", "ten"}, 1, `price "ten" is not an amount`},
+		{[]string{"plan", "create", "big", "--max-users", "-5"}, 1, "max-users"},
+		{[]string{"plan", "create", "big", "--stripe-price", "prod_1"}, 1, "is not a price id"},
+		{[]string{"plan", "update", "nope", "--price", "1"}, 1, `plan "nope" does not exist`},
+		{[]string{"plan", "update", "team"}, 2, "nothing to change"},
+		{[]string{"plan", "archive", "free"}, 1, "default plan"},
+		{[]string{"tenant", "update", "nope", "--plan", "pro"}, 1, `tenant "nope" not found`},
+	} {
+		r := c.run("", bad.args...)
+		if r.code != bad.code || !strings.Contains(r.err, bad.msg) || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+			t.Errorf("nself %s: exit %d, stderr %q; want exit %d and %q on one line", strings.Join(bad.args, " "), r.code, r.err, bad.code, bad.msg)
+		}
+	}
+	// A refused create left nothing.
+	if strings.Contains(c.ok("plan", "list"), "big") {
+		t.Error("a refused plan was created")
+	}
+}
+
+func TestTenantUpdateAndUsage(t *testing.T) {
+	urls := pgtest.NewURLs(t)
+	c := newCLI(t, urls)
+	c.ok("tenant", "create", "Acme Corp", "--slug", "acme")
+	mustMatch(t, c.ok("tenant", "update", "acme", "--plan", "pro"), `^✓ Tenant updated: acme$`, `^  Plan: pro \(was free\)$`)
+	if r := c.run("", "tenant", "update", "acme", "--plan", "gold"); r.code != 1 || !strings.Contains(r.err, "gold") {
+		t.Errorf("unknown plan: %d %q", r.code, r.err)
+	}
+	if r := c.run("", "tenant", "update", "acme"); r.code != 2 {
+		t.Errorf("no change given: %d %q", r.code, r.err)
+	}
+
+	// Usage as the guide prints it, from counters as the meter leaves them.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, urls.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	if err := tx.QueryRow(ctx, `SELECT id FROM tenants.tenants WHERE slug = 'acme'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	month := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, stmt := range []string{
+		`SELECT tenants.set_context($1, NULL)`,
+		`INSERT INTO public.billing_usage_counters (tenant_id, period, service_name, used) VALUES ($1, '2026-01-01', 'api_requests', 45230)`,
+		`INSERT INTO public.billing_usage_counters (tenant_id, period, service_name, used, gauge, gauge_at) VALUES ($1, '2026-01-01', 'storage', 1000, 42000000000, '2026-01-20')`,
+		`INSERT INTO public.billing_usage_counters (tenant_id, period, service_name, used) VALUES ($1, '2026-01-01', 'compute_hours', 18.5)`,
+	} {
+		if _, err := tx.Exec(ctx, stmt, id); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	for i := range 23 {
+		if _, err := tx.Exec(ctx, `INSERT INTO auth.users (tenant_id, email, last_sign_in_at) VALUES ($1, $2, $3)`,
+			id, "user"+strings.Repeat("x", i)+"@acme.test", month.Add(time.Duration(i)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out := c.ok("tenant", "usage", "acme", "--month", "2026-01")
+	want := "Tenant Usage: acme (January 2026)\n\n" +
+		"API Requests: 45,230 / 100,000 (45%)\n" +
+		"Storage: 42 GB / 100 GB (42%)\n" +
+		"Compute Hours: 18.5 / Unlimited\n" +
+		"Active Users: 23 / 50 (46%)\n\n" +
+		"Estimated Charges: $99.00/month\n"
+	if out != want {
+		t.Errorf("usage:\n%s\nwant:\n%s", out, want)
+	}
+	mustMatch(t, c.ok("tenant", "usage", "acme", "--month", "2026-01", "--json"), `"api_requests": 45230`, `"storage_bytes": 42000000000`)
+	if r := c.run("", "tenant", "usage", "acme", "--month", "January"); r.code != 2 {
+		t.Errorf("bad month: %d %q", r.code, r.err)
+	}
+}
+
+// The server enforces the quota, and what it admitted survives a restart.
+func TestServeQuotaSurvivesRestart(t *testing.T) {
+	c := newCLI(t, pgtest.NewURLs(t))
+	c.ok("plan", "create", "five", "--max-api-requests", "5")
+	c.ok("tenant", "create", "Acme Corp", "--slug", "acme", "--plan", "five")
+	key := regexp.MustCompile(`Key: (\S+)`).FindStringSubmatch(c.ok("apikey", "create", "acme", "ci"))[1]
+	call := func(addr string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/v1/tenant", nil)
+		req.Host = "api.example.test"
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	addr, cmd := startServer(t, c)
+	for i := range 3 {
+		if code := call(addr); code != 200 {
+			t.Fatalf("request %d: %d", i, code)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("server stopped with %v", err)
+	}
+	addr, _ = startServer(t, c)
+	codes := []int{}
+	for range 4 {
+		codes = append(codes, call(addr))
+	}
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 || codes[3] != 429 {
+		t.Errorf("after a restart: %v, want 200 200 429 429", codes)
+	}
+}
+
+func TestServeRefusesBillingWithoutWebhookSecret(t *testing.T) {
+	c := newCLI(t, pgtest.NewURLs(t), "BILLING_ENABLED=true", "STRIPE_SECRET_KEY=sk_test_123", "STRIPE_WEBHOOK_SECRET=")
+	r := c.run("", "serve", "--addr", "127.0.0.1:0")
+	if r.code == 0 || !strings.Contains(r.err, "STRIPE_WEBHOOK_SECRET") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Errorf("serve: exit %d, %q", r.code, r.err)
+	}
+}
+
+// Reconciling repairs a subscription that drifted from Stripe's, here the
+// one stripe-mock holds (active, at its fixture price).
+func TestBillingReconcile(t *testing.T) {
+	urls := pgtest.NewURLs(t)
+	c := newCLI(t, urls, "STRIPE_API_BASE="+os.Getenv("STRIPE_API_BASE"), "STRIPE_SECRET_KEY=sk_test_123", "STRIPE_WEBHOOK_SECRET=whsec_test")
+	c.ok("tenant", "create", "Acme Corp", "--slug", "acme")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, urls.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `
+		UPDATE tenants.tenants SET stripe_customer_id = 'cus_QXg1o8vcGmoR32', stripe_subscription_id = 'sub_123',
+		  subscription_status = 'past_due' WHERE slug = 'acme'`); err != nil {
+		t.Fatal(err)
+	}
+	// No plan is sold at the subscription's price yet: reported, nothing changed.
+	r := c.run("", "billing", "reconcile")
+	if r.code != 1 || !strings.Contains(r.out, "✗ acme:") || !strings.Contains(r.out, "no plan is sold at Stripe price") {
+		t.Fatalf("unknown price: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	c.ok("plan", "update", "pro", "--stripe-price", "price_1PgafmB7WZ01zgkW6dKueIc5")
+	mustMatch(t, c.ok("billing", "reconcile"), `^✓ acme: repaired: was free/past_due; now subscription sub_123 active: plan free → pro$`, `^1 subscription\(s\) checked, 0 failed$`)
+	mustMatch(t, c.ok("tenant", "show", "acme"), `^  Plan: pro$`)
+	mustMatch(t, c.ok("billing", "reconcile"), `^✓ acme: matches Stripe$`)
+	mustMatch(t, c.ok("tenant", "audit", "acme"), `billing\.reconcile`)
+}

@@ -87,6 +87,7 @@ func newEnv(t testing.TB) *testEnv {
 		// DomainVerifier stays nil: a test that verifies sets one asking
 		// its own dnstest server.
 		DomainAdmin: postgres.NewDomainService(db, tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII}),
+
 		PlanAdmin:    postgres.NewPlanService(db),
 		BillingStore: postgres.NewBillingService(db),
 	}

@@ -38,6 +38,8 @@ func (s *Server) adminRoutes(r chi.Router) {
 		r.Get("/stats", s.h(s.handleStats))
 		r.Get("/orgs", s.h(s.handleOrgList))
 		r.Get("/audit", s.h(s.handleAdminAuditLog))
+		s.planRoutes(r)
+		s.billingRoutes(r)
 	})
 }
 
@@ -328,15 +330,41 @@ func (s *Server) handleTenantShow(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	return s.renderTenantPage(w, r, http.StatusOK, t, views.Form{Values: map[string]string{"plan": t.Plan}})
+}
+
+// renderTenantPage shows a tenant, with the plan change form f when plans
+// can be changed here.
+func (s *Server) renderTenantPage(w http.ResponseWriter, r *http.Request, status int, t *tenancy.Tenant, f views.Form) error {
+	ctx := r.Context()
 	members, err := s.Tenants.CountMembers(ctx, t.ID)
 	if err != nil {
 		return err
 	}
 	d := s.tenantDetail(t)
 	d.Members = strconv.Itoa(members)
+	if s.BillingStore != nil && t.Status != tenancy.StatusDeleted {
+		plans, err := s.Plans.ListPlans(ctx)
+		if err != nil {
+			return err
+		}
+		d.PlanForm = &views.TenantPlanForm{Form: f}
+		for _, p := range plans {
+			// An archived plan is shown only as the tenant's own, and
+			// cannot be picked again.
+			if !p.Archived || p.Name == t.Plan {
+				d.PlanForm.Plans = append(d.PlanForm.Plans, views.PlanOption{
+					Option:   views.Option{Value: p.Name, Label: p.Name + " · " + tenancy.FormatPrice(p.PriceMonthlyCent) + "/month"},
+					Archived: p.Archived,
+				})
+			}
+		}
+	}
 	p := s.page(r, t.Name)
-	p.Flash = s.takeFlash(w, r, adminCookie)
-	render(w, r, http.StatusOK, views.TenantPage(p, d))
+	if status == http.StatusOK {
+		p.Flash = s.takeFlash(w, r, adminCookie)
+	}
+	render(w, r, status, views.TenantPage(p, d))
 	return nil
 }
 

@@ -101,6 +101,9 @@ func newEnv(t testing.TB, opts ...func(*web.Server, *postgres.DB)) *testEnv {
 		// DomainVerifier stays nil: a test that verifies sets one asking
 		// its own dnstest server.
 		DomainAdmin: postgres.NewDomainService(db, tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII}),
+
+		PlanAdmin:    postgres.NewPlanService(db),
+		BillingStore: postgres.NewBillingService(db),
 	}
 	for _, o := range opts {
 		o(s, db)

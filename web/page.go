@@ -41,7 +41,7 @@ func (s *Server) page(r *http.Request, title string) views.Page {
 		p.Brand = views.Brand{Name: "Platform admin", Initial: "A"}
 		if admin != nil {
 			p.UserEmail, p.Role, p.SignOutURL = admin.Email, "platform admin", "/signout"
-			p.Nav = adminNav(r.URL.Path)
+			p.Nav = adminNav(r.URL.Path, s.PlanAdmin != nil, s.BillingStore != nil)
 		}
 	default:
 		p.Brand = views.Brand{Name: "nself", Initial: "n"}
@@ -84,14 +84,23 @@ func tenantNav(role tenancy.Role, path string) []views.NavItem {
 	return out
 }
 
-// adminNav is the platform console's menu.
-func adminNav(path string) []views.NavItem {
-	return []views.NavItem{
+// adminNav is the platform console's menu; plans and billing are there
+// when their services are.
+func adminNav(path string, plans, billing bool) []views.NavItem {
+	nav := []views.NavItem{
 		{Label: "Tenants", Href: "/tenants", TestID: "nav-tenants", Active: strings.HasPrefix(path, "/tenants")},
 		{Label: "Organizations", Href: "/orgs", TestID: "nav-orgs", Active: strings.HasPrefix(path, "/orgs")},
-		{Label: "Statistics", Href: "/stats", TestID: "nav-stats", Active: strings.HasPrefix(path, "/stats")},
-		{Label: "Audit log", Href: "/audit", TestID: "nav-audit", Active: strings.HasPrefix(path, "/audit")},
 	}
+	if plans {
+		nav = append(nav, views.NavItem{Label: "Plans", Href: "/plans", TestID: "nav-plans", Active: strings.HasPrefix(path, "/plans")})
+	}
+	if billing {
+		nav = append(nav, views.NavItem{Label: "Billing", Href: "/billing", TestID: "nav-billing", Active: strings.HasPrefix(path, "/billing")})
+	}
+	return append(nav,
+		views.NavItem{Label: "Statistics", Href: "/stats", TestID: "nav-stats", Active: strings.HasPrefix(path, "/stats")},
+		views.NavItem{Label: "Audit log", Href: "/audit", TestID: "nav-audit", Active: strings.HasPrefix(path, "/audit")},
+	)
 }
 
 // formOf reads the named fields of a posted form.

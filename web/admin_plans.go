@@ -1,0 +1,318 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/nself/nself/internal/tenancy"
+	"github.com/nself/nself/views"
+)
+
+// planRoutes are the console's plan pages, there only when plans can be
+// changed.
+func (s *Server) planRoutes(r chi.Router) {
+	r.Route("/plans", func(r chi.Router) {
+		r.Use(s.onlyWhen(func() bool { return s.PlanAdmin != nil }))
+		r.Get("/", s.h(s.handlePlanList))
+		r.Get("/new", s.h(s.handlePlanNew))
+		r.Post("/", s.h(s.handlePlanCreate))
+		r.Get("/{name}/edit", s.h(s.handlePlanEdit))
+		r.Post("/{name}", s.h(s.handlePlanUpdate))
+		r.Get("/{name}/archive", s.h(s.handlePlanArchiveForm))
+		r.Post("/{name}/archive", s.h(s.handlePlanArchive))
+	})
+	r.Post("/tenants/{ref}/plan", s.h(s.handleTenantSetPlan))
+}
+
+// onlyWhen answers 404, as for a page that does not exist, while a service
+// the pages need is not configured.
+func (s *Server) onlyWhen(on func() bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !on() {
+				s.notFound(w, r)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// planFields are the plan form's fields, named as PlanInput.Validate names
+// them so that its errors land next to the right field.
+var planFields = []string{"name", "max_users", "max_storage_gb", "max_api_requests", "max_compute_hours", "price", "stripe_price"}
+
+// handlePlanList serves GET /plans: every plan, archived ones too, with
+// the number of tenants on each.
+func (s *Server) handlePlanList(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	plans, err := s.Plans.ListPlans(ctx)
+	if err != nil {
+		return err
+	}
+	rows := make([]views.PlanRow, 0, len(plans))
+	for _, p := range plans {
+		// A count per plan: plans are few, and the tenant list's filter
+		// already leaves deleted tenants out.
+		_, n, err := s.Tenants.ListTenants(ctx, tenancy.TenantFilter{Plan: p.Name, Limit: 1})
+		if err != nil {
+			return err
+		}
+		row := planRow(p)
+		row.Tenants = strconv.Itoa(n)
+		row.CanArchive = !p.Archived && p.Name != tenancy.DefaultPlan
+		rows = append(rows, row)
+	}
+	pg := s.page(r, "Plans")
+	pg.Flash = s.takeFlash(w, r, adminCookie)
+	render(w, r, http.StatusOK, views.PlanListPage(pg, rows))
+	return nil
+}
+
+func planRow(p *tenancy.Plan) views.PlanRow {
+	return views.PlanRow{
+		Name:         p.Name,
+		Users:        tenancy.FormatUsers(p.MaxUsers),
+		Storage:      tenancy.FormatStorage(p.MaxStorageGB),
+		APIRequests:  tenancy.FormatAPIRequests(p.MaxAPIRequests),
+		ComputeHours: tenancy.FormatUsers(p.MaxComputeHours),
+		Price:        tenancy.FormatPrice(p.PriceMonthlyCent),
+		StripePrice:  p.StripePriceID,
+		Archived:     p.Archived,
+		Href:         planPath(p.Name),
+	}
+}
+
+// handlePlanNew serves GET /plans/new.
+func (s *Server) handlePlanNew(w http.ResponseWriter, r *http.Request) error {
+	render(w, r, http.StatusOK, views.PlanFormPage(s.page(r, "New plan"), views.PlanForm{Form: views.Form{}}))
+	return nil
+}
+
+// handlePlanCreate serves POST /plans. Limits left empty take the
+// defaults of a new plan.
+func (s *Server) handlePlanCreate(w http.ResponseWriter, r *http.Request) error {
+	f := formOf(r, planFields...)
+	in := planInput(&f, strings.TrimSpace(f.Value("name")), false)
+	var p *tenancy.Plan
+	var err error
+	if len(f.Errors) == 0 {
+		p, err = s.PlanAdmin.CreatePlan(r.Context(), in)
+	}
+	if done, err := planFormDone(&f, err); !done {
+		if err != nil {
+			return err
+		}
+		render(w, r, http.StatusUnprocessableEntity, views.PlanFormPage(s.page(r, "New plan"), views.PlanForm{Form: f}))
+		return nil
+	}
+	s.planAudit(r, "create plan", p.Name)
+	s.setFlash(w, r, adminCookie, "Plan “"+p.Name+"” created.")
+	http.Redirect(w, r, "/plans", http.StatusSeeOther)
+	return nil
+}
+
+// handlePlanEdit serves GET /plans/{name}/edit, the form filled with the
+// plan's terms.
+func (s *Server) handlePlanEdit(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.Plans.FindPlan(r.Context(), chi.URLParam(r, "name"))
+	if err != nil {
+		return err
+	}
+	f := views.Form{Values: map[string]string{
+		"name":              p.Name,
+		"max_users":         strconv.FormatInt(p.MaxUsers, 10),
+		"max_storage_gb":    strconv.FormatInt(p.MaxStorageGB, 10),
+		"max_api_requests":  strconv.FormatInt(p.MaxAPIRequests, 10),
+		"max_compute_hours": strconv.FormatInt(p.MaxComputeHours, 10),
+		"price":             strings.TrimPrefix(tenancy.FormatPrice(p.PriceMonthlyCent), "$"),
+		"stripe_price":      p.StripePriceID,
+	}}
+	render(w, r, http.StatusOK, views.PlanFormPage(s.page(r, "Edit plan "+p.Name), views.PlanForm{Form: f, Plan: planRow(p)}))
+	return nil
+}
+
+// handlePlanUpdate serves POST /plans/{name}. Every term is sent; an empty
+// Stripe price removes it.
+func (s *Server) handlePlanUpdate(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	old, err := s.Plans.FindPlan(ctx, chi.URLParam(r, "name"))
+	if err != nil {
+		return err
+	}
+	f := formOf(r, planFields...)
+	f.Values["name"] = old.Name
+	in := planInput(&f, old.Name, true)
+	var p *tenancy.Plan
+	if len(f.Errors) == 0 {
+		p, err = s.PlanAdmin.UpdatePlan(ctx, in)
+	}
+	if done, err := planFormDone(&f, err); !done {
+		if err != nil {
+			return err
+		}
+		render(w, r, http.StatusUnprocessableEntity, views.PlanFormPage(s.page(r, "Edit plan "+old.Name), views.PlanForm{Form: f, Plan: planRow(old)}))
+		return nil
+	}
+	s.planAudit(r, "update plan", p.Name)
+	s.setFlash(w, r, adminCookie, "Plan “"+p.Name+"” saved. Tenants on it have its new limits now.")
+	http.Redirect(w, r, "/plans", http.StatusSeeOther)
+	return nil
+}
+
+// planInput reads the plan form into an input, putting each value that
+// cannot be read next to its field. With all set, every limit and the
+// price must be given (an edit); otherwise those left empty are left out
+// (a new plan's defaults).
+func planInput(f *views.Form, name string, all bool) tenancy.PlanInput {
+	in := tenancy.PlanInput{Name: name}
+	limits := []struct {
+		field string
+		dst   **int64
+	}{
+		{"max_users", &in.MaxUsers}, {"max_storage_gb", &in.MaxStorageGB},
+		{"max_api_requests", &in.MaxAPIRequests}, {"max_compute_hours", &in.MaxComputeHours},
+	}
+	for _, l := range limits {
+		v := strings.TrimSpace(f.Value(l.field))
+		if v == "" && !all {
+			continue
+		}
+		n, err := tenancy.ParseLimit(l.field, v)
+		if err != nil {
+			fieldError(f, err)
+			continue
+		}
+		*l.dst = &n
+	}
+	if v := strings.TrimSpace(f.Value("price")); v != "" || all {
+		cents, err := tenancy.ParsePrice(v)
+		if err != nil {
+			fieldError(f, err)
+		} else {
+			in.PriceCents = &cents
+		}
+	}
+	price := strings.TrimSpace(f.Value("stripe_price"))
+	in.StripePriceID = &price
+	if len(f.Errors) > 0 {
+		// Say what else is wrong too, where a field has no message yet.
+		var e *tenancy.Error
+		if err := in.Validate(); asDomain(err, &e) && f.Errors[e.Field] == "" {
+			fieldError(f, err)
+		}
+	}
+	return in
+}
+
+// planFormDone sorts a plan service's answer: done when it succeeded;
+// otherwise the refusals a person fixes on the form are put on it, and any
+// other error is returned.
+func planFormDone(f *views.Form, err error) (bool, error) {
+	switch tenancy.ErrorCode(err) {
+	case "":
+		return len(f.Errors) == 0, nil
+	case tenancy.EINVALID, tenancy.ECONFLICT:
+		fieldError(f, err)
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+// archivable finds the plan an archive page is about; a plan archived
+// already is a conflict.
+func (s *Server) archivable(r *http.Request) (*tenancy.Plan, error) {
+	p, err := s.Plans.FindPlan(r.Context(), chi.URLParam(r, "name"))
+	if err != nil {
+		return nil, err
+	}
+	if p.Archived {
+		return nil, tenancy.Errorf(tenancy.ECONFLICT, "plan %s is already archived", tenancy.Quote(p.Name))
+	}
+	return p, nil
+}
+
+// renderArchive shows the archive confirmation, with the tenants that
+// keep the plan.
+func (s *Server) renderArchive(w http.ResponseWriter, r *http.Request, status int, p *tenancy.Plan, f views.Form) error {
+	_, n, err := s.Tenants.ListTenants(r.Context(), tenancy.TenantFilter{Plan: p.Name, Limit: 1})
+	if err != nil {
+		return err
+	}
+	row := planRow(p)
+	row.Tenants = views.Count(n, "tenant", "tenants")
+	render(w, r, status, views.ArchivePlanPage(s.page(r, "Archive plan "+p.Name), row, f))
+	return nil
+}
+
+// handlePlanArchiveForm serves GET /plans/{name}/archive: the confirmation.
+func (s *Server) handlePlanArchiveForm(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.archivable(r)
+	if err != nil {
+		return err
+	}
+	return s.renderArchive(w, r, http.StatusOK, p, views.Form{})
+}
+
+// handlePlanArchive serves POST /plans/{name}/archive.
+func (s *Server) handlePlanArchive(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.archivable(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.PlanAdmin.ArchivePlan(r.Context(), p.Name); tenancy.ErrorCode(err) == tenancy.EINVALID {
+		return s.renderArchive(w, r, http.StatusUnprocessableEntity, p, views.Form{Error: tenancy.ErrorMessage(err)})
+	} else if err != nil {
+		return err
+	}
+	s.planAudit(r, "archive plan", p.Name)
+	s.setFlash(w, r, adminCookie, "Plan “"+p.Name+"” archived: new tenants cannot pick it; tenants on it keep it.")
+	http.Redirect(w, r, "/plans", http.StatusSeeOther)
+	return nil
+}
+
+// handleTenantSetPlan serves POST /tenants/{ref}/plan. A plan the tenant
+// cannot take (archived, too small for its members) is said next to the
+// choice.
+func (s *Server) handleTenantSetPlan(w http.ResponseWriter, r *http.Request) error {
+	if s.BillingStore == nil {
+		s.notFound(w, r)
+		return nil
+	}
+	ctx := r.Context()
+	t, err := s.Tenants.FindTenant(ctx, chi.URLParam(r, "ref"))
+	if err != nil {
+		return err
+	}
+	f := formOf(r, "plan")
+	updated, err := s.BillingStore.SetTenantPlan(ctx, t.ID, f.Value("plan"))
+	switch tenancy.ErrorCode(err) {
+	case "":
+	case tenancy.EINVALID, tenancy.ENOTFOUND, tenancy.EQUOTA, tenancy.ECONFLICT:
+		f.Errors["plan"] = tenancy.ErrorMessage(err)
+		return s.renderTenantPage(w, r, http.StatusUnprocessableEntity, t, f)
+	default:
+		return err
+	}
+	s.audit(r, "set plan "+updated.Plan, updated)
+	s.setFlash(w, r, adminCookie, "Tenant “"+updated.Name+"” is on plan "+updated.Plan+" now.")
+	http.Redirect(w, r, tenantPath(updated), http.StatusSeeOther)
+	return nil
+}
+
+// planAudit logs what an administrator did to a plan; the audit log has
+// the change itself.
+func (s *Server) planAudit(r *http.Request, action, plan string) {
+	ctx := r.Context()
+	s.Log.Info("platform admin action", "action", action, "plan", plan,
+		"admin", AdminFrom(ctx).Email, "request_id", middleware.GetReqID(ctx))
+}
+
+// planPath is a plan's address in the console.
+func planPath(name string) string { return "/plans/" + url.PathEscape(name) }

@@ -132,8 +132,8 @@ func (s *Server) QuotaCrossed(tenantID string, percent int, limit int64) {
 	go s.mailOwners(context.Background(), tenantID, "quota_warning")
 }
 
-// billingRoutes are the tenant's billing pages, for its owners.
-func (s *Server) billingRoutes(r chi.Router) {
+// tenantBillingRoutes are the tenant's billing pages, for its owners.
+func (s *Server) tenantBillingRoutes(r chi.Router) {
 	if !s.Config.BillingEnabled || s.BillingStore == nil {
 		return
 	}

@@ -37,7 +37,7 @@ func (s *Server) portalRoutes(r chi.Router) {
 	})
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireRole(tenancy.RoleOwner))
-		s.billingRoutes(r)
+		s.tenantBillingRoutes(r)
 	})
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireRole(tenancy.RoleOwner))

@@ -91,7 +91,12 @@ func TestOwnerBrandsTheTenant(t *testing.T) {
 	if got := b.text(`[data-testid=flash]`); got != "Brand colors saved." {
 		t.Errorf("flash = %q, want Brand colors saved.", got)
 	}
-	if got := run(b, "read the saved primary color", chromedp.Value(chromedp.ID(`primary_color`))); got != newPrimary {
+	// The saved form is swapped in by htmx: read the field once it is the
+	// new one, not a node about to be replaced.
+	if got := run(b, "read the saved primary color", chromedp.Poll[string](`(() => {
+		const el = document.getElementById('primary_color');
+		return el && el.value === '`+newPrimary+`' ? el.value : false;
+	})()`, chromedp.WithPollingTimeout(stepTimeout))); got != newPrimary {
 		t.Errorf("after saving the primary color field holds %q, want %q", got, newPrimary)
 	}
 

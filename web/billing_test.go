@@ -455,7 +455,6 @@ func waitForMail(t *testing.T, e *testEnv, to string) tenancy.Message {
 	return tenancy.Message{}
 }
 
-
 func TestBillingOnlyForOwners(t *testing.T) {
 	e := newBillingEnv(t)
 	acme := e.mustTenant("acme")

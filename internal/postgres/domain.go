@@ -261,7 +261,9 @@ func (s *DomainService) verify(ctx context.Context, tenantID, name string, v ten
 		cur.RecordCheck(now, res)
 		if out, err = scanDomain(tx.QueryRow(ctx, `
 			UPDATE tenants.tenant_domains
-			SET state = $3, verified_at = $4, checked_at = $5, last_seen_valid_at = $6, failure = nullif($7, '')
+			SET state = $3, verified_at = $4, checked_at = $5, last_seen_valid_at = $6, failure = nullif($7, ''),
+			    -- A domain that stops being verified stops being primary.
+			    is_primary = is_primary AND $3 IN ('verified', 'certificate_issuing', 'active')
 			WHERE tenant_id = $1 AND domain = $2
 			RETURNING `+domainColumns,
 			tenantID, cur.Name, cur.State, cur.VerifiedAt, cur.CheckedAt, cur.LastSeenValidAt, cur.Failure)); err != nil {

@@ -33,6 +33,11 @@ func TestDomainRecheckDue(t *testing.T) {
 			t.Fatalf("verify %s: %v %v", x.name, res.Message(), err)
 		}
 	}
+	// a.example is the primary domain: failing it later must take that
+	// away too, not break the check.
+	if _, err := svc.SetPrimaryDomain(ctx, a.ID, "a.example"); err != nil {
+		t.Fatal(err)
+	}
 	// Nothing is due right after verification.
 	if n, err := svc.RecheckDue(ctx, v, time.Now().Add(-time.Hour), 10); err != nil || n != 0 {
 		t.Fatalf("right after verifying: %d checked, %v", n, err)
@@ -54,7 +59,7 @@ func TestDomainRecheckDue(t *testing.T) {
 		t.Errorf("after the grace period a.example: %v, want not found", err)
 	}
 	d, err := svc.FindDomain(ctx, a.ID, "a.example")
-	if err != nil || d.State != tenancy.DomainFailed || d.Failure == "" {
+	if err != nil || d.State != tenancy.DomainFailed || d.Failure == "" || d.Primary {
 		t.Errorf("a.example = %+v, %v", d, err)
 	}
 	if id, err := svc.LookupVerifiedDomain(ctx, "b.example"); err != nil || id != b.ID {

@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
+	"github.com/stripe/stripe-go/v76/webhook"
+)
+
+// The owner opens billing from the menu, starts a Checkout for a plan,
+// comes back to the success page, which says the plan is unchanged and
+// polls; when Stripe's signed event arrives, the page shows the new plan
+// without a reload.
+func TestOwnerUpgradesThroughCheckout(t *testing.T) {
+	t.Parallel()
+	const secret = "whsec_e2e_secret"
+	s := newSite(t)
+	s.env = append(s.env, "BILLING_ENABLED=true", "STRIPE_SECRET_KEY=sk_test_123",
+		"STRIPE_WEBHOOK_SECRET="+secret, "STRIPE_API_BASE="+os.Getenv("STRIPE_API_BASE"))
+	id := s.createAcme(ownerPassword)
+	s.nself("", "plan", "update", "pro", "--stripe-price", "price_pro")
+	s.serve()
+	b := newBrowser(t)
+	b.signIn(s.url("acme", "/"), "sign-in", "owner@acme.test", ownerPassword, `[data-testid=dashboard]`)
+
+	b.do("open billing from the menu",
+		chromedp.Click(chromedp.CSS(`[data-testid=nav-billing]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=usage-api]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=choose-pro]`)),
+	)
+	if got := b.text(`[data-testid=billing-plan]`); got != "free" {
+		t.Fatalf("plan shown: %q", got)
+	}
+	// Checkout itself is Stripe's page; the form's answer is a redirect
+	// there, which the browser is not let to follow (no network here).
+	redirected := run(b, "choose pro", chromedp.Evaluate[string](`(async () => {
+		const form = document.querySelector('[data-testid=offer-pro]');
+		const r = await fetch(form.action, {method: 'POST', body: new URLSearchParams(new FormData(form)), redirect: 'manual'});
+		return r.type;
+	})()`, chromedp.EvalAwaitPromise))
+	if redirected != "opaqueredirect" {
+		t.Fatalf("checkout answered %q, want a redirect", redirected)
+	}
+	customer := customerOf(t, s, id)
+	if customer == "" {
+		t.Fatal("no Stripe customer recorded")
+	}
+
+	b.do("come back from Checkout",
+		chromedp.Navigate(s.url("acme", "/billing/success?session_id=cs_test_1")),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=checkout-success]`)),
+	)
+	if got := b.text(`[data-testid=billing-plan]`); got != "free" {
+		t.Fatalf("the redirect changed the plan to %q", got)
+	}
+
+	payload, _ := json.Marshal(map[string]any{
+		"id": "evt_e2e_1", "object": "event", "type": "customer.subscription.created",
+		"created": time.Now().Unix(), "api_version": "2023-10-16",
+		"data": map[string]any{"object": map[string]any{
+			"id": "sub_e2e", "object": "subscription", "customer": customer, "status": "active",
+			"metadata": map[string]any{"tenant_id": id},
+			"items": map[string]any{"object": "list", "data": []any{
+				map[string]any{"id": "si_1", "object": "subscription_item", "price": map[string]any{"id": "price_pro", "object": "price"}},
+			}},
+		}},
+	})
+	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret})
+	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+s.port+"/webhooks/stripe", bytes.NewReader(payload))
+	req.Host = "api.localhost"
+	req.Header.Set("Stripe-Signature", signed.Header)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("webhook: %d", resp.StatusCode)
+	}
+	// The panel polls every 3 s; no reload.
+	run(b, "the page shows the new plan by itself", chromedp.Poll[bool](
+		`document.querySelector('[data-testid=billing-plan]').textContent === 'pro'`,
+		chromedp.WithPollingTimeout(stepTimeout)))
+	if got := b.text(`[data-testid=billing-subscription]`); got != "active" {
+		t.Errorf("subscription shown: %q", got)
+	}
+}
+
+func customerOf(t *testing.T, s *site, tenantID string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.urls.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var id string
+	if err := conn.QueryRow(ctx, `SELECT coalesce(stripe_customer_id, '') FROM tenants.tenants WHERE id = $1`, tenantID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}

@@ -25,6 +25,11 @@ admin_email=admin@platform.localhost
 admin_password=admin-demo-password
 
 "$nself" tenant init
+# Billing against the local stripe-mock: each paid plan sold at a price.
+export BILLING_ENABLED=${BILLING_ENABLED:-true}
+for plan in starter pro enterprise; do
+  "$nself" plan update "$plan" --stripe-price "price_$plan" >/dev/null
+done
 if ! "$nself" tenant show acme >/dev/null 2>&1; then
   printf '%s\n' "$owner_password" |
     "$nself" tenant create "Acme Corporation" --slug acme --plan pro \
@@ -40,6 +45,8 @@ Demo ready:
                   sign in as ${owner_email} / ${owner_password}
   Admin console:  http://admin.localhost:${port}
                   sign in as ${admin_email} / ${admin_password}
+  Billing:        Stripe calls go to the local stripe-mock (STRIPE_API_BASE); webhooks
+                  are accepted at /webhooks/stripe, signed with STRIPE_WEBHOOK_SECRET
   CLI:            eval "\$(scripts/services.sh env)" && bin/nself tenant list
 
 MSG

@@ -1,17 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/nself/nself/internal/pgtest"
 )
@@ -193,4 +198,77 @@ func TestBillingReconcile(t *testing.T) {
 	mustMatch(t, c.ok("tenant", "show", "acme"), `^  Plan: pro$`)
 	mustMatch(t, c.ok("billing", "reconcile"), `^✓ acme: matches Stripe$`)
 	mustMatch(t, c.ok("tenant", "audit", "acme"), `billing\.reconcile`)
+}
+
+// A running server mails the owner through SMTP when the API quota passes
+// 80% and 100%, and when Stripe reports a failed payment.
+func TestServeMailsOwnersAboutQuotaAndPayments(t *testing.T) {
+	t.Parallel()
+	api := os.Getenv("MAILPIT_URL")
+	if api == "" || os.Getenv("SMTP_HOST") == "" || os.Getenv("STRIPE_API_BASE") == "" {
+		t.Fatal("SMTP_HOST, SMTP_PORT, MAILPIT_URL and STRIPE_API_BASE must be set: run `make test`")
+	}
+	const secret = "whsec_serve_test"
+	urls := pgtest.NewURLs(t)
+	c := newCLI(t, urls, "SMTP_HOST="+os.Getenv("SMTP_HOST"), "SMTP_PORT="+os.Getenv("SMTP_PORT"),
+		"SMTP_FROM=no-reply@example.test", "PUBLIC_SCHEME=http", "BILLING_ENABLED=true",
+		"STRIPE_SECRET_KEY=sk_test_123", "STRIPE_WEBHOOK_SECRET="+secret, "STRIPE_API_BASE="+os.Getenv("STRIPE_API_BASE"))
+	owner := "owner-" + uuid.NewString()[:8] + "@example.test"
+	c.ok("plan", "create", "ten", "--max-api-requests", "10")
+	if r := c.run("a password here\n", "tenant", "create", "Mail Co", "--slug", "mail-co", "--plan", "ten", "--owner", owner, "--owner-password-stdin"); r.code != 0 {
+		t.Fatalf("create: %q", r.err)
+	}
+	key := regexp.MustCompile(`Key: (\S+)`).FindStringSubmatch(c.ok("apikey", "create", "mail-co", "ci"))[1]
+	addr, _ := startServer(t, c)
+	for range 12 {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/v1/tenant", nil)
+		req.Host = "mail-co.example.test"
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, urls.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE tenants.tenants SET stripe_customer_id = 'cus_mailco', subscription_status = 'active' WHERE slug = 'mail-co'`); err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte(`{"id":"evt_mail_1","object":"event","type":"invoice.payment_failed","created":` +
+		strconv.FormatInt(time.Now().Unix(), 10) + `,"api_version":"2023-10-16","data":{"object":{"id":"in_mail_1","object":"invoice",` +
+		`"customer":"cus_mailco","amount_due":2900,"currency":"usd"}}}`)
+	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret})
+	req, _ := http.NewRequest("POST", "http://"+addr+"/webhooks/stripe", bytes.NewReader(payload))
+	req.Host = "api.example.test"
+	req.Header.Set("Stripe-Signature", signed.Header)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("webhook: %d", resp.StatusCode)
+	}
+
+	var subjects []string
+	deadline := time.Now().Add(10 * time.Second)
+	for len(subjects) < 3 && time.Now().Before(deadline) {
+		var found struct{ Messages []struct{ Subject string } }
+		getJSON(t, api+"/api/v1/search?query="+url.QueryEscape("to:"+owner), &found)
+		subjects = subjects[:0]
+		for _, m := range found.Messages {
+			subjects = append(subjects, m.Subject)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	joined := strings.Join(subjects, " | ")
+	if len(subjects) != 3 || strings.Count(joined, "close to its plan limits") != 2 || !strings.Contains(joined, "Mail Co") {
+		t.Errorf("mail to the owner: %q; want two quota warnings and one about the payment", subjects)
+	}
 }

@@ -169,6 +169,19 @@ func (a *app) serveCommand() *cobra.Command {
 // Several server processes may all run it; a domain checked by one is not
 // due for the others.
 func recheckDomains(ctx context.Context, log *slog.Logger, svc *postgres.DomainService, v tenancy.DomainVerifier, every time.Duration) {
+	runEvery(ctx, every, func() {
+		n, err := svc.RecheckDue(ctx, v, time.Now().Add(-every), 500)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("domain recheck", "checked", n, "err", err)
+		case n > 0:
+			log.Info("domain recheck", "checked", n)
+		}
+	})
+}
+
+// runEvery runs job every interval until ctx ends.
+func runEvery(ctx context.Context, every time.Duration, job func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -176,13 +189,7 @@ func recheckDomains(ctx context.Context, log *slog.Logger, svc *postgres.DomainS
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		n, err := svc.RecheckDue(ctx, v, time.Now().Add(-every), 500)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Error("domain recheck", "checked", n, "err", err)
-		case n > 0:
-			log.Info("domain recheck", "checked", n)
+			job()
 		}
 	}
 }
@@ -191,18 +198,11 @@ func recheckDomains(ctx context.Context, log *slog.Logger, svc *postgres.DomainS
 // adds to the month's GB-hours. Several processes may all run it: each
 // reading adds the time since the previous one, whoever took it.
 func sampleStorage(ctx context.Context, log *slog.Logger, store *postgres.BillingService, size func(context.Context, string) (int64, error), every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	runEvery(ctx, every, func() {
 		ids, err := store.ActiveTenantIDs(ctx)
 		if err != nil {
 			log.Error("storage sample", "err", err)
-			continue
+			return
 		}
 		for _, id := range ids {
 			n, err := size(ctx, id)
@@ -213,7 +213,7 @@ func sampleStorage(ctx context.Context, log *slog.Logger, store *postgres.Billin
 				log.Error("storage sample", "tenant", id, "err", err)
 			}
 		}
-	}
+	})
 }
 
 // sizer measures a tenant's stored bytes: its bucket in object storage.
@@ -230,18 +230,11 @@ func (a *app) sizer(log *slog.Logger) func(context.Context, string) (int64, erro
 
 // reconcileBilling compares subscriptions with Stripe's every interval.
 func reconcileBilling(ctx context.Context, log *slog.Logger, svc *billing.Service, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	runEvery(ctx, every, func() {
 		results, err := svc.Reconcile(ctx)
 		if err != nil {
 			log.Error("billing reconcile", "err", err)
-			continue
+			return
 		}
 		for _, r := range results {
 			switch {
@@ -251,5 +244,5 @@ func reconcileBilling(ctx context.Context, log *slog.Logger, svc *billing.Servic
 				log.Warn("billing reconcile repaired a subscription", "tenant", r.Tenant.Slug, "change", r.Changed)
 			}
 		}
-	}
+	})
 }

@@ -71,49 +71,19 @@ func (s *PlanService) CreatePlan(ctx context.Context, in tenancy.PlanInput) (*te
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
-	var p *tenancy.Plan
-	err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
-		var err error
-		p, err = scanPlan(tx.QueryRow(ctx, `
-			INSERT INTO public.billing_plans
-				(name, max_users, max_storage_gb, max_api_requests_per_month, max_compute_hours,
-				 price_monthly, stripe_price_id, sort_order)
-			VALUES ($1, coalesce($2, 5), coalesce($3, 1), coalesce($4, 10000), coalesce($5, 10),
-				coalesce($6::bigint, 0) / 100.0, nullif($7, ''),
-				(SELECT coalesce(max(sort_order), 0) + 1 FROM public.billing_plans))
-			RETURNING `+planColumns,
-			in.Name, in.MaxUsers, in.MaxStorageGB, in.MaxAPIRequests, in.MaxComputeHours, in.PriceCents, in.StripePriceID))
-		if err != nil {
-			return err
-		}
-		if err := recordAudit(ctx, tx, "", "plan.create", p.Name, planSummary(p)); err != nil {
-			return err
-		}
-		return notifyChange(ctx, tx, PlansChanged)
-	})
+	p, err := s.writePlan(ctx, in.Name, "plan.create", planSummary, `
+		INSERT INTO public.billing_plans
+			(name, max_users, max_storage_gb, max_api_requests_per_month, max_compute_hours,
+			 price_monthly, stripe_price_id, sort_order)
+		VALUES ($1, coalesce($2, 5), coalesce($3, 1), coalesce($4, 10000), coalesce($5, 10),
+			coalesce($6::bigint, 0) / 100.0, nullif($7, ''),
+			(SELECT coalesce(max(sort_order), 0) + 1 FROM public.billing_plans))
+		RETURNING `+planColumns,
+		in.Name, in.MaxUsers, in.MaxStorageGB, in.MaxAPIRequests, in.MaxComputeHours, in.PriceCents, in.StripePriceID)
 	if err != nil {
-		if tenancy.ErrorCode(translate(err)) == tenancy.ECONFLICT {
-			return nil, planConflict(in, err)
-		}
-		return nil, fmt.Errorf("create plan %s: %w", in.Name, translate(err))
+		return nil, planError("create", in, err)
 	}
 	return p, nil
-}
-
-// planSummary describes a plan's terms for the audit log.
-func planSummary(p *tenancy.Plan) string {
-	return fmt.Sprintf("users %s, storage %s, API requests %s, compute hours %s, price %s/month, Stripe price %s",
-		tenancy.FormatUsers(p.MaxUsers), tenancy.FormatStorage(p.MaxStorageGB), tenancy.FormatAPIRequests(p.MaxAPIRequests),
-		tenancy.FormatUsers(p.MaxComputeHours), tenancy.FormatPrice(p.PriceMonthlyCent), orNone(p.StripePriceID))
-}
-
-// planConflict names what another plan already has: the name or the
-// Stripe price.
-func planConflict(in tenancy.PlanInput, err error) error {
-	if strings.Contains(err.Error(), "stripe_price") {
-		return tenancy.FieldErrorf(tenancy.ECONFLICT, "stripe_price", "Stripe price %s already belongs to another plan", tenancy.Quote(*in.StripePriceID))
-	}
-	return tenancy.FieldErrorf(tenancy.ECONFLICT, "name", "plan %s already exists", tenancy.Quote(in.Name))
 }
 
 // UpdatePlan changes the given fields of a plan. Tenants on it get the new
@@ -122,36 +92,20 @@ func (s *PlanService) UpdatePlan(ctx context.Context, in tenancy.PlanInput) (*te
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
-	var p *tenancy.Plan
-	err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
-		var err error
-		p, err = scanPlan(tx.QueryRow(ctx, `
-			UPDATE public.billing_plans SET
-				max_users = coalesce($2, max_users),
-				max_storage_gb = coalesce($3, max_storage_gb),
-				max_api_requests_per_month = coalesce($4, max_api_requests_per_month),
-				max_compute_hours = coalesce($5, max_compute_hours),
-				price_monthly = coalesce($6::bigint / 100.0, price_monthly),
-				stripe_price_id = CASE WHEN $7::text IS NULL THEN stripe_price_id ELSE nullif($7, '') END,
-				updated_at = now()
-			WHERE name = $1
-			RETURNING `+planColumns,
-			in.Name, in.MaxUsers, in.MaxStorageGB, in.MaxAPIRequests, in.MaxComputeHours, in.PriceCents, in.StripePriceID))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return tenancy.Errorf(tenancy.ENOTFOUND, "plan %s does not exist", tenancy.Quote(in.Name))
-		} else if err != nil {
-			return err
-		}
-		if err := recordAudit(ctx, tx, "", "plan.update", p.Name, planSummary(p)); err != nil {
-			return err
-		}
-		return notifyChange(ctx, tx, PlansChanged)
-	})
+	p, err := s.writePlan(ctx, in.Name, "plan.update", planSummary, `
+		UPDATE public.billing_plans SET
+			max_users = coalesce($2, max_users),
+			max_storage_gb = coalesce($3, max_storage_gb),
+			max_api_requests_per_month = coalesce($4, max_api_requests_per_month),
+			max_compute_hours = coalesce($5, max_compute_hours),
+			price_monthly = coalesce($6::bigint / 100.0, price_monthly),
+			stripe_price_id = CASE WHEN $7::text IS NULL THEN stripe_price_id ELSE nullif($7, '') END,
+			updated_at = now()
+		WHERE name = $1
+		RETURNING `+planColumns,
+		in.Name, in.MaxUsers, in.MaxStorageGB, in.MaxAPIRequests, in.MaxComputeHours, in.PriceCents, in.StripePriceID)
 	if err != nil {
-		if tenancy.ErrorCode(translate(err)) == tenancy.ECONFLICT {
-			return nil, planConflict(in, err)
-		}
-		return nil, fmt.Errorf("update plan %s: %w", in.Name, translate(err))
+		return nil, planError("update", in, err)
 	}
 	return p, nil
 }
@@ -162,27 +116,54 @@ func (s *PlanService) ArchivePlan(ctx context.Context, name string) (*tenancy.Pl
 	if name == tenancy.DefaultPlan {
 		return nil, tenancy.Errorf(tenancy.EINVALID, "plan %s is the default plan for new tenants and cannot be archived", tenancy.Quote(name))
 	}
+	p, err := s.writePlan(ctx, name, "plan.archive", func(*tenancy.Plan) string { return "archived" }, `
+		UPDATE public.billing_plans SET archived_at = coalesce(archived_at, now()), updated_at = now()
+		WHERE name = $1
+		RETURNING `+planColumns, name)
+	if err != nil {
+		return nil, planError("archive", tenancy.PlanInput{Name: name}, err)
+	}
+	return p, nil
+}
+
+// writePlan runs one statement that writes a plan and returns it, records
+// it in the platform's audit log and announces it, in one transaction.
+func (s *PlanService) writePlan(ctx context.Context, name, action string, summary func(*tenancy.Plan) string, sql string, args ...any) (*tenancy.Plan, error) {
 	var p *tenancy.Plan
 	err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
 		var err error
-		p, err = scanPlan(tx.QueryRow(ctx, `
-			UPDATE public.billing_plans SET archived_at = coalesce(archived_at, now()), updated_at = now()
-			WHERE name = $1
-			RETURNING `+planColumns, name))
+		p, err = scanPlan(tx.QueryRow(ctx, sql, args...))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return tenancy.Errorf(tenancy.ENOTFOUND, "plan %s does not exist", tenancy.Quote(name))
 		} else if err != nil {
 			return err
 		}
-		if err := recordAudit(ctx, tx, "", "plan.archive", p.Name, "archived"); err != nil {
+		if err := recordAudit(ctx, tx, "", action, p.Name, summary(p)); err != nil {
 			return err
 		}
 		return notifyChange(ctx, tx, PlansChanged)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("archive plan %s: %w", name, translate(err))
+	return p, err
+}
+
+// planSummary describes a plan's terms for the audit log.
+func planSummary(p *tenancy.Plan) string {
+	return fmt.Sprintf("users %s, storage %s, API requests %s, compute hours %s, price %s/month, Stripe price %s",
+		tenancy.FormatUsers(p.MaxUsers), tenancy.FormatStorage(p.MaxStorageGB), tenancy.FormatAPIRequests(p.MaxAPIRequests),
+		tenancy.FormatUsers(p.MaxComputeHours), tenancy.FormatPrice(p.PriceMonthlyCent), orNone(p.StripePriceID))
+}
+
+// planError names what another plan already has (the name or the Stripe
+// price) on a conflict, and wraps any other error.
+func planError(verb string, in tenancy.PlanInput, err error) error {
+	err = translate(err)
+	if tenancy.ErrorCode(err) != tenancy.ECONFLICT {
+		return fmt.Errorf("%s plan %s: %w", verb, in.Name, err)
 	}
-	return p, nil
+	if strings.Contains(err.Error(), "stripe_price") && in.StripePriceID != nil {
+		return tenancy.FieldErrorf(tenancy.ECONFLICT, "stripe_price", "Stripe price %s already belongs to another plan", tenancy.Quote(*in.StripePriceID))
+	}
+	return tenancy.FieldErrorf(tenancy.ECONFLICT, "name", "plan %s already exists", tenancy.Quote(in.Name))
 }
 
 // FindPlanByPrice finds the plan sold at a Stripe price.

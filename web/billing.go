@@ -171,7 +171,7 @@ func (s *Server) billingPage(r *http.Request, formErr *tenancy.Error) (views.Bil
 		Members:    int64(members),
 		Status:     t.SubscriptionStatus,
 		CanManage:  t.StripeCustomerID != "" && s.Billing != nil,
-		CanBuy:     s.Billing != nil,
+		CanBuy:     s.Billing != nil && !tenancy.LiveSubscription(t.SubscriptionStatus),
 		Payments:   payments,
 		Attempt:    hex.EncodeToString(attempt),
 		ChartTitle: "API requests per day, " + u.Period.Format("January 2006"),
@@ -230,9 +230,14 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) error {
 	if !validAttempt(attempt) {
 		return tenancy.Errorf(tenancy.EINVALID, "the form has expired: reload the page")
 	}
+	if err := s.limitStripeCalls(t); err != nil {
+		return err
+	}
 	plan, err := s.Plans.FindPlan(ctx, name)
-	if err == nil && plan.Name == t.Plan && tenancy.Entitled(t.SubscriptionStatus) {
-		err = tenancy.FieldErrorf(tenancy.EINVALID, "plan", "%s is already on plan %s", t.Name, tenancy.Quote(plan.Name))
+	if err == nil && tenancy.LiveSubscription(t.SubscriptionStatus) {
+		// A second subscription would bill twice; the current one changes
+		// plan in Stripe's billing portal.
+		err = tenancy.FieldErrorf(tenancy.EINVALID, "plan", "%s already has a subscription (%s): change plans with Manage subscription", t.Name, t.SubscriptionStatus)
 	}
 	var target string
 	if err == nil {
@@ -273,12 +278,29 @@ func (s *Server) handleBillingPortal(w http.ResponseWriter, r *http.Request) err
 	if !validAttempt(attempt) {
 		return tenancy.Errorf(tenancy.EINVALID, "the form has expired: reload the page")
 	}
+	if err := s.limitStripeCalls(t); err != nil {
+		return err
+	}
 	target, err := s.Billing.Portal(ctx, t, s.tenantURL(t.Slug)+"/billing", attempt)
 	if err != nil {
 		return err
 	}
 	s.auditBilling(r, "billing.portal", t.Slug, "billing portal opened")
 	http.Redirect(w, r, target, http.StatusSeeOther)
+	return nil
+}
+
+// maxStripeCalls bounds the Checkout and portal sessions one tenant opens
+// per window (attemptWindow), so that no tenant spends the platform's
+// Stripe rate limit, which all tenants share.
+const maxStripeCalls = 20
+
+func (s *Server) limitStripeCalls(t *tenancy.Tenant) error {
+	key := "stripe:" + t.ID
+	if blocked, wait := s.limiter.blocked(key, maxStripeCalls); blocked {
+		return tenancy.Errorf(tenancy.EQUOTA, "too many billing sessions opened: try again in %d minutes", int(wait.Minutes())+1)
+	}
+	s.limiter.fail(key)
 	return nil
 }
 

@@ -266,9 +266,24 @@ func TestCheckoutRoundTrip(t *testing.T) {
 		t.Error("a replay was stored again")
 	}
 
-	// The Billing Portal opens for the customer.
+	// With a live subscription, another Checkout would bill twice: plans
+	// change through the portal instead.
+	e.sellPlan("starter", 50000)
 	_, body = c.get("/billing")
-	resp, _ = c.post("/billing/portal", url.Values{"attempt": {attrOf(t, body, "offer-pro", "attempt")}})
+	if len(byTestID(doc(t, body), "choose-starter")) != 0 || len(byTestID(doc(t, body), "change-in-portal")) != 1 {
+		t.Error("plans offered for Checkout beside a live subscription")
+	}
+	calls := len(e.stripe.to("/v1/checkout/sessions"))
+	resp, body = c.post("/billing/checkout", url.Values{"plan": {"starter"}, "attempt": {attempt}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(textOf(t, body, "billing-error"), "already has a subscription") {
+		t.Errorf("second checkout: %d", resp.StatusCode)
+	}
+	if len(e.stripe.to("/v1/checkout/sessions")) != calls {
+		t.Error("a second Checkout session was opened")
+	}
+
+	// The Billing Portal opens for the customer.
+	resp, _ = c.post("/billing/portal", url.Values{"attempt": {attempt}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("portal: %d", resp.StatusCode)
 	}
@@ -366,6 +381,33 @@ func TestWebhookOrderingFailuresAndPayments(t *testing.T) {
 	}
 	if got := e.tenant("acme"); got.Plan != "pro" || got.SubscriptionStatus != "active" {
 		t.Fatalf("an older event rolled back: %s %s", got.Plan, got.SubscriptionStatus)
+	}
+
+	// Events of the same second apply in the subscription's order, not
+	// the order they arrive in.
+	same := t0.Add(150 * time.Second)
+	if code, _ := send("evt_2b", "customer.subscription.updated", same, subscriptionObject("sub_1", cus, acme.ID, "past_due", "price_pro")); code != 200 {
+		t.Fatal("same-second update")
+	}
+	if code, body := send("evt_2c", "customer.subscription.updated", same, subscriptionObject("sub_1", cus, acme.ID, "active", "price_pro")); code != 200 || !strings.Contains(body, "processed") {
+		t.Fatalf("same-second earlier state: %d %s", code, body)
+	}
+	if got := e.tenant("acme"); got.SubscriptionStatus != "past_due" {
+		t.Fatalf("a same-second earlier state won: %s", got.SubscriptionStatus)
+	}
+	if code, _ := send("evt_2d", "customer.subscription.updated", same.Add(time.Second), subscriptionObject("sub_1", cus, acme.ID, "active", "price_pro")); code != 200 {
+		t.Fatal("recovery")
+	}
+	// A second subscription beside the live one changes nothing.
+	if code, _ := send("evt_2e", "customer.subscription.created", same.Add(2*time.Second), subscriptionObject("sub_2", cus, acme.ID, "active", "price_starter")); code != 200 {
+		t.Fatal("second subscription")
+	}
+	if got := e.tenant("acme"); got.Plan != "pro" || got.StripeSubscriptionID != "sub_1" || got.SubscriptionStatus != "active" {
+		t.Fatalf("another subscription took over: %s %s %s", got.Plan, got.StripeSubscriptionID, got.SubscriptionStatus)
+	}
+	// An event of a customer no tenant has is acknowledged, not retried.
+	if code, body := send("evt_2f", "customer.subscription.updated", same, subscriptionObject("sub_9", "cus_nobody", "", "active", "price_pro")); code != 200 || !strings.Contains(body, "ignored") {
+		t.Errorf("unknown customer: %d %s", code, body)
 	}
 
 	// A price no plan is sold at fails with 500, so Stripe retries; fixed,

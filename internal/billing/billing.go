@@ -50,7 +50,7 @@ type Store interface {
 	ApplyEvent(ctx context.Context, ev *tenancy.BillingEvent) (*tenancy.EventOutcome, error)
 	FindEvent(ctx context.Context, id string) (*tenancy.EventRecord, error)
 	SubscribedTenants(ctx context.Context) ([]*tenancy.Tenant, error)
-	ReconcileSubscription(ctx context.Context, tenantID string, sub tenancy.SubscriptionState) (string, error)
+	ReconcileSubscription(ctx context.Context, tenantID string, sub tenancy.SubscriptionState, readAt time.Time) (string, error)
 }
 
 // Service sells plans to tenants through Stripe.
@@ -317,6 +317,9 @@ func (s *Service) Reconcile(ctx context.Context) ([]ReconcileResult, error) {
 		r := ReconcileResult{Tenant: t}
 		p := &stripe.SubscriptionParams{}
 		p.Context = ctx
+		// Stripe stamps events in whole seconds: one of the second the
+		// state is read in may come after it.
+		readAt := time.Now().Truncate(time.Second).Add(-time.Second)
 		sub, err := s.api.Subscriptions.Get(t.StripeSubscriptionID, p)
 		if err != nil {
 			r.Err = stripeError("read subscription "+t.StripeSubscriptionID, err)
@@ -328,7 +331,7 @@ func (s *Service) Reconcile(ctx context.Context) ([]ReconcileResult, error) {
 		if st.CustomerID == "" {
 			st.CustomerID = t.StripeCustomerID
 		}
-		r.Changed, r.Err = s.store.ReconcileSubscription(ctx, t.ID, st)
+		r.Changed, r.Err = s.store.ReconcileSubscription(ctx, t.ID, st, readAt)
 		out = append(out, r)
 	}
 	return out, nil

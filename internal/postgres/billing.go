@@ -267,7 +267,9 @@ func (s *BillingService) ApplyEvent(ctx context.Context, ev *tenancy.BillingEven
 		INSERT INTO public.billing_stripe_events (id, type, created, payload, status, result, attempts)
 		VALUES ($1, $2, $3, $4, 'failed', $5, 1)
 		ON CONFLICT (id) DO UPDATE SET status = 'failed', result = $5,
-		  attempts = billing_stripe_events.attempts + 1, processed_at = now()`,
+		  attempts = billing_stripe_events.attempts + 1, processed_at = now()
+		-- A delivery of the same event may have processed it meanwhile.
+		WHERE billing_stripe_events.status NOT IN ('processed', 'ignored')`,
 		ev.ID, ev.Type, ev.Created, ev.Payload, err.Error()); rerr != nil {
 		return nil, fmt.Errorf("process Stripe event %s: %w (and recording the failure: %v)", ev.ID, err, rerr)
 	}
@@ -283,13 +285,22 @@ func (s *BillingService) apply(ctx context.Context, tx pgx.Tx, ev *tenancy.Billi
 		return &tenancy.EventOutcome{Status: tenancy.EventStatusIgnored, Result: "not an event the platform acts on"}, nil
 	}
 	t, err := eventTenant(ctx, tx, ev)
-	if err != nil {
+	if tenancy.ErrorCode(err) == tenancy.ENOTFOUND {
+		// Not a tenant's: a customer made in Stripe's dashboard, say.
+		// Failing would have Stripe deliver it again for days.
+		return &tenancy.EventOutcome{Status: tenancy.EventStatusIgnored, Result: tenancy.ErrorMessage(err)}, nil
+	} else if err != nil {
 		return nil, err
 	}
 	out := &tenancy.EventOutcome{Status: tenancy.EventStatusProcessed, TenantID: t.ID}
 	sub := ev.Subscription
 	switch ev.Type {
 	case tenancy.EventCheckoutCompleted:
+		if t.StripeSubscriptionID != "" && t.StripeSubscriptionID != sub.SubscriptionID && tenancy.LiveSubscription(t.SubscriptionStatus) {
+			out.Result = "Checkout completed for subscription " + sub.SubscriptionID + ", but the tenant's subscription " +
+				t.StripeSubscriptionID + " is " + t.SubscriptionStatus + ": not linked"
+			break
+		}
 		if _, err := tx.Exec(ctx, `
 			UPDATE tenants.tenants
 			SET stripe_customer_id = $2, stripe_subscription_id = coalesce(nullif($3, ''), stripe_subscription_id), updated_at = now()
@@ -358,18 +369,26 @@ func eventTenant(ctx context.Context, tx pgx.Tx, ev *tenancy.BillingEvent) (*ten
 // events arriving out of order never roll a subscription back.
 func applySubscription(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant, sub tenancy.SubscriptionState, at time.Time) (string, error) {
 	var appliedAt *time.Time
-	var currentSub string
+	var currentSub, currentStatus string
 	if err := tx.QueryRow(ctx, `
-		SELECT subscription_event_at, coalesce(stripe_subscription_id, '') FROM tenants.tenants WHERE id = $1`,
-		t.ID).Scan(&appliedAt, &currentSub); err != nil {
+		SELECT subscription_event_at, coalesce(stripe_subscription_id, ''), coalesce(subscription_status, '')
+		FROM tenants.tenants WHERE id = $1`,
+		t.ID).Scan(&appliedAt, &currentSub, &currentStatus); err != nil {
 		return "", err
 	}
-	if appliedAt != nil && at.Before(*appliedAt) {
+	other := currentSub != "" && currentSub != sub.SubscriptionID
+	switch {
+	case other && (sub.Deleted || tenancy.LiveSubscription(currentStatus)):
+		// One subscription gives the plan: another one's events (a
+		// replaced subscription ending, a second one started beside it)
+		// do not change it.
+		return fmt.Sprintf("subscription %s is not the tenant's current one (%s, %s): nothing changed",
+			sub.SubscriptionID, currentSub, currentStatus), nil
+	case other:
+	case appliedAt != nil && at.Before(*appliedAt):
 		return fmt.Sprintf("older than the state applied (%s): nothing changed", appliedAt.UTC().Format(time.RFC3339)), nil
-	}
-	if sub.Deleted && currentSub != "" && currentSub != sub.SubscriptionID {
-		// A replaced subscription ending does not end the current one.
-		return "subscription " + sub.SubscriptionID + " is not the tenant's current one: nothing changed", nil
+	case appliedAt != nil && at.Equal(*appliedAt) && !tenancy.LaterState(currentStatus, stateOf(sub)):
+		return fmt.Sprintf("%s, of the same second as the state applied (%s), comes before it: nothing changed", stateOf(sub), currentStatus), nil
 	}
 	plan, status, tenantStatus := t.Plan, sub.Status, t.Status
 	switch {
@@ -411,6 +430,14 @@ func applySubscription(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant, sub te
 	return desc, nil
 }
 
+// stateOf is the state a subscription event leaves the tenant in.
+func stateOf(sub tenancy.SubscriptionState) string {
+	if sub.Deleted {
+		return tenancy.SubscriptionCanceled
+	}
+	return sub.Status
+}
+
 // recordPayment records an invoice paid or failed, once per invoice (a
 // failed invoice later paid becomes paid). A failure marks an entitled
 // subscription past due.
@@ -434,7 +461,10 @@ func recordPayment(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant, ev *tenanc
 	tag, err := tx.Exec(ctx, `
 		UPDATE tenants.tenants SET subscription_status = 'past_due', updated_at = now()
 		WHERE id = $1 AND subscription_status IN ('active', 'trialing')
-		  AND (subscription_event_at IS NULL OR subscription_event_at <= $2)`, t.ID, ev.Created)
+		  AND (subscription_event_at IS NULL OR subscription_event_at <= $2)
+		  -- Another subscription's invoice says nothing of the current one.
+		  AND ($3 = '' OR stripe_subscription_id IS NULL OR stripe_subscription_id = $3)`,
+		t.ID, ev.Created, ev.Subscription.SubscriptionID)
 	if err != nil {
 		return "", err
 	}
@@ -447,7 +477,10 @@ func recordPayment(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant, ev *tenanc
 
 // ReconcileSubscription makes a tenant's subscription match sub, Stripe's
 // current state of it, and says what changed ("" when nothing did).
-func (s *BillingService) ReconcileSubscription(ctx context.Context, tenantID string, sub tenancy.SubscriptionState) (string, error) {
+//
+// readAt is when Stripe's state was read: an event stamped later still
+// applies after it.
+func (s *BillingService) ReconcileSubscription(ctx context.Context, tenantID string, sub tenancy.SubscriptionState, readAt time.Time) (string, error) {
 	var desc string
 	err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
 		t, err := findTenant(ctx, tx, tenantID, true)
@@ -465,7 +498,7 @@ func (s *BillingService) ReconcileSubscription(ctx context.Context, tenantID str
 		if want == t.Plan && status == t.SubscriptionStatus {
 			return nil
 		}
-		if desc, err = applySubscription(ctx, tx, t, sub, s.db.Now()); err != nil {
+		if desc, err = applySubscription(ctx, tx, t, sub, readAt); err != nil {
 			return err
 		}
 		desc = "was " + t.Plan + "/" + orNone(t.SubscriptionStatus) + "; now " + desc

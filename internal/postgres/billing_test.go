@@ -292,7 +292,9 @@ func TestMeterUnlimitedAndMonthRollover(t *testing.T) {
 	if c := apiCounter(t, db, a.ID, feb); c.used != 1 || c.reserved != 1 {
 		t.Errorf("February: %+v", c)
 	}
-	if c := apiCounter(t, db, e.ID, jan); c.used != 1000 || c.reserved != 0 {
+	// Requests admitted without a limit count as reserved too, against a
+	// limit the tenant may move to this month.
+	if c := apiCounter(t, db, e.ID, jan); c.used != 1000 || c.reserved != 1000 {
 		t.Errorf("unlimited tenant: %+v", c)
 	}
 	u, err := postgres.NewBillingService(db).TenantUsage(ctx, a.ID, jan)
@@ -408,5 +410,81 @@ func TestLogoRefusedBeyondTheStorageQuota(t *testing.T) {
 	mustSetPlan(t, e.db, a.Slug, "free")
 	if _, err := e.svc.UploadLogo(e.ctx, a.ID, tenancy.LogoMain, png); err != nil {
 		t.Fatalf("upload within the quota: %v", err)
+	}
+}
+
+// A notice is sent once a month per mark, though blocks handed back and
+// granted again cross the mark again.
+func TestMeterNoticesOncePerMonth(t *testing.T) {
+	db := mustOpenDB(t)
+	ctx := context.Background()
+	// With a limit of 200 the grant that crosses 80% goes from 157 to 162.
+	mustPlan(t, db, "twohundred", 200, "")
+	a := mustCreateTenant(t, db, "notice-a", tenancy.StrategyRLS)
+	mustSetPlan(t, db, a.Slug, "twohundred")
+	var mu sync.Mutex
+	heard := map[int]int{}
+	listen := func(m *postgres.Meter) *postgres.Meter {
+		m.OnThreshold = func(_ string, pct int, _ int64) {
+			mu.Lock()
+			heard[pct]++
+			mu.Unlock()
+		}
+		return m
+	}
+	one := listen(postgres.NewMeter(db, discardLog()))
+	admitted := 0
+	for heard[80] == 0 {
+		if q, err := one.Admit(ctx, a.ID, 200); err != nil || !q.Allowed {
+			t.Fatalf("request %d: %+v %v", admitted, q, err)
+		}
+		admitted++
+	}
+	// Handing back the unused block takes the reserved count below 80%
+	// again; the next grant crosses the mark a second time.
+	if err := one.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := apiCounter(t, db, a.ID, tenancy.PeriodOf(time.Now())); c.reserved >= 160 {
+		t.Fatalf("reserved %d after the handback; the test needs it below 160", c.reserved)
+	}
+	two := listen(postgres.NewMeter(db, discardLog()))
+	for range 60 {
+		if _, err := two.Admit(ctx, a.ID, 200); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if heard[80] != 1 || heard[100] != 1 {
+		t.Errorf("heard %v, want each mark once", heard)
+	}
+}
+
+// Requests admitted under an unlimited plan count against a limit the
+// tenant moves to in the same month.
+func TestMeterUnlimitedCountsAgainstALaterLimit(t *testing.T) {
+	db := mustOpenDB(t)
+	ctx := context.Background()
+	a := mustCreateTenant(t, db, "later-a", tenancy.StrategyRLS)
+	m := postgres.NewMeter(db, discardLog())
+	for range 50 {
+		if _, err := m.Admit(ctx, a.ID, tenancy.Unlimited); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range 100 {
+		q, err := m.Admit(ctx, a.ID, 60)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Allowed {
+			n++
+		}
+	}
+	if n != 10 {
+		t.Errorf("admitted %d under the new limit of 60 after 50, want 10", n)
 	}
 }

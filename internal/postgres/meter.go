@@ -54,6 +54,7 @@ type tenantMeter struct {
 	reserved       int64 // the month's reserved count after the latest grant
 	release        int64 // granted, to hand back at the next flush or grant
 	used           int64 // admitted since the latest flush
+	unreserved     int64 // of used, admitted under an unlimited plan
 	compute        time.Duration
 	known          int64 // the month's used count at the latest flush
 	lastUse        time.Time
@@ -66,6 +67,9 @@ type meterDelta struct {
 	used     int64
 	compute  time.Duration
 	release  int64
+	// reserve is what was admitted without a grant, under an unlimited
+	// plan: it counts against a limit the tenant moves to this month.
+	reserve int64
 }
 
 // NewMeter returns a meter writing to db.
@@ -110,6 +114,7 @@ func (m *Meter) Admit(ctx context.Context, tenantID string, limit int64) (tenanc
 	}
 	if limit < 0 {
 		tm.used++
+		tm.unreserved++
 		q.Allowed, q.Current = true, tm.known+tm.used
 		return q, nil
 	}
@@ -125,7 +130,7 @@ func (m *Meter) Admit(ctx context.Context, tenantID string, limit int64) (tenanc
 			return q, err
 		}
 		tm.release, tm.reserved, tm.remaining = 0, reserved, granted
-		m.thresholds(tenantID, limit, reserved-granted, reserved)
+		m.thresholds(ctx, tenantID, period, limit, reserved-granted, reserved)
 		if granted == 0 {
 			tm.exhaustedUntil = now.Add(time.Second)
 			q.Current = reserved
@@ -151,11 +156,11 @@ func (m *Meter) AddCompute(tenantID string, d time.Duration) {
 func (m *Meter) rollover(tenantID string, tm *tenantMeter, period time.Time) {
 	if !tm.period.IsZero() && (tm.used > 0 || tm.compute > 0) {
 		m.mu.Lock()
-		m.spill = append(m.spill, meterDelta{tenantID: tenantID, period: tm.period, used: tm.used, compute: tm.compute})
+		m.spill = append(m.spill, meterDelta{tenantID: tenantID, period: tm.period, used: tm.used, compute: tm.compute, reserve: tm.unreserved})
 		m.mu.Unlock()
 	}
 	tm.period = period
-	tm.remaining, tm.reserved, tm.release, tm.used, tm.compute, tm.known = 0, 0, 0, 0, 0, 0
+	tm.remaining, tm.reserved, tm.release, tm.used, tm.unreserved, tm.compute, tm.known = 0, 0, 0, 0, 0, 0, 0
 	tm.exhaustedUntil = time.Time{}
 }
 
@@ -185,14 +190,33 @@ func (m *Meter) grant(ctx context.Context, tenantID string, period time.Time, li
 	return granted, reserved, nil
 }
 
-// thresholds tells OnThreshold of the 80% and 100% marks a grant crossed.
-func (m *Meter) thresholds(tenantID string, limit, before, after int64) {
+// thresholds tells OnThreshold of the 80% and 100% marks a grant crossed,
+// once a month each: a block handed back and granted again crosses a mark
+// again, so the month's counter row records each notice, and only the
+// process that records it tells.
+func (m *Meter) thresholds(ctx context.Context, tenantID string, period time.Time, limit, before, after int64) {
 	if m.OnThreshold == nil || limit <= 0 {
 		return
 	}
 	for _, pct := range []int{80, 100} {
 		mark := (limit*int64(pct) + 99) / 100
-		if before < mark && after >= mark {
+		if before >= mark || after < mark {
+			continue
+		}
+		first := false
+		err := writeInTenant(ctx, m.db.App, tenantID, func(rows pgx.Rows) error {
+			first = rows.Next()
+			return nil
+		}, `
+			UPDATE public.billing_usage_counters SET notified_`+fmt.Sprint(pct)+`_at = now()
+			WHERE tenant_id = $1 AND period = $2 AND service_name = 'api_requests'
+			  AND notified_`+fmt.Sprint(pct)+`_at IS NULL
+			RETURNING true`, tenantID, period)
+		if err != nil {
+			m.log.Warn("usage meter: record a quota notice", "tenant", tenantID, "percent", pct, "err", err)
+			continue
+		}
+		if first {
 			m.OnThreshold(tenantID, pct, limit)
 		}
 	}
@@ -223,10 +247,10 @@ func (m *Meter) Flush(ctx context.Context) error {
 			tm.release += tm.remaining
 			tm.remaining = 0
 		}
-		d := meterDelta{tenantID: id, period: tm.period, used: tm.used, compute: tm.compute, release: tm.release}
-		tm.used, tm.compute, tm.release = 0, 0, 0
+		d := meterDelta{tenantID: id, period: tm.period, used: tm.used, compute: tm.compute, release: tm.release, reserve: tm.unreserved}
+		tm.used, tm.unreserved, tm.compute, tm.release = 0, 0, 0, 0
 		tm.mu.Unlock()
-		if d.used > 0 || d.compute > 0 || d.release > 0 {
+		if d.used > 0 || d.compute > 0 || d.release > 0 || d.reserve > 0 {
 			live = append(live, current{tm, d})
 		}
 	}
@@ -276,13 +300,13 @@ func (m *Meter) write(ctx context.Context, d meterDelta, now time.Time) (int64, 
 	err := inTenant(ctx, m.db.App, d.tenantID, "", func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(`
-			INSERT INTO public.billing_usage_counters AS c (tenant_id, period, service_name, used)
-			VALUES ($1, $2, 'api_requests', $3)
+			INSERT INTO public.billing_usage_counters AS c (tenant_id, period, service_name, used, reserved)
+			VALUES ($1, $2, 'api_requests', $3, $5)
 			ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET
 			  used = c.used + excluded.used,
-			  reserved = greatest(c.reserved - $4, 0),
+			  reserved = greatest(c.reserved - $4, 0) + $5,
 			  updated_at = now()
-			RETURNING used::bigint`, d.tenantID, d.period, d.used, d.release).QueryRow(func(r pgx.Row) error { return r.Scan(&used) })
+			RETURNING used::bigint`, d.tenantID, d.period, d.used, d.release, d.reserve).QueryRow(func(r pgx.Row) error { return r.Scan(&used) })
 		if d.used > 0 {
 			b.Queue(`
 				INSERT INTO public.billing_usage_daily AS c (tenant_id, day, service_name, quantity)
@@ -332,13 +356,19 @@ func (m *Meter) Run(ctx context.Context, every time.Duration) {
 
 // Close hands back every block this process holds and flushes.
 func (m *Meter) Close(ctx context.Context) error {
+	// Admit takes a tenant's lock, then (at a month's turn) m.mu: take
+	// them one at a time here, never nested the other way.
 	m.mu.RLock()
+	list := make([]*tenantMeter, 0, len(m.tenants))
 	for _, tm := range m.tenants {
+		list = append(list, tm)
+	}
+	m.mu.RUnlock()
+	for _, tm := range list {
 		tm.mu.Lock()
 		tm.release += tm.remaining
 		tm.remaining = 0
 		tm.mu.Unlock()
 	}
-	m.mu.RUnlock()
 	return m.Flush(ctx)
 }

@@ -218,6 +218,30 @@ func Entitled(status string) bool {
 // paid plan: entitled, or in the grace of a failed payment.
 func KeepsPlan(status string) bool { return Entitled(status) || status == SubscriptionPastDue }
 
+// LiveSubscription reports whether a subscription in this state still
+// bills, or may again: a tenant with one must change plans through it (in
+// the billing portal), not by starting another.
+func LiveSubscription(status string) bool {
+	switch status {
+	case SubscriptionActive, SubscriptionTrialing, SubscriptionPastDue, "unpaid", "paused":
+		return true
+	}
+	return false
+}
+
+// LaterState reports whether, of two states of one subscription that Stripe
+// stamped with the same second, next comes after prev in a subscription's
+// life (incomplete, then trialing or active, then past due or unpaid, then
+// canceled), so that events of the same second apply in that order
+// whatever order they arrive in.
+func LaterState(prev, next string) bool {
+	rank := map[string]int{
+		"incomplete": 0, "incomplete_expired": 1, SubscriptionTrialing: 2, SubscriptionActive: 3,
+		SubscriptionPastDue: 4, "unpaid": 5, "paused": 5, SubscriptionCanceled: 6,
+	}
+	return rank[next] >= rank[prev]
+}
+
 // Payment is an invoice Stripe reported paid or failed.
 type Payment struct {
 	InvoiceID   string

@@ -169,3 +169,35 @@ func TestExportOneAtATime(t *testing.T) {
 		t.Errorf("second owner's export:\n%s", body)
 	}
 }
+
+// More tenants export at once than the process builds at a time: the
+// others wait their turn, marked running, and every one finishes.
+func TestExportsBeyondTheSlotsWaitTheirTurn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	jobs := e.withExports()
+	type req struct {
+		job  *tenancy.ExportJob
+		user string
+	}
+	var started []req
+	for _, slug := range []string{"one", "two", "three", "four", "five"} {
+		tn := e.mustTenant(slug)
+		u := e.mustMember(tn, "owner@"+slug+".test", tenancy.RoleOwner)
+		j, err := jobs.StartExport(e.ctx, tn.ID, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		started = append(started, req{j, u.ID})
+	}
+	jobs.Wait()
+	for _, r := range started {
+		got, err := jobs.GetExport(e.ctx, r.job.TenantID, r.user, r.job.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != tenancy.ExportReady {
+			t.Errorf("export of %s: %s %s", r.job.TenantID, got.State, got.Failure)
+		}
+	}
+}

@@ -38,7 +38,14 @@ type ExportJobService struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	expiry sync.Once
+	// slots bounds the exports this process builds at once, whatever the
+	// tenants: each holds a snapshot transaction, a connection and disk.
+	slots chan struct{}
 }
+
+// MaxConcurrentExports is how many exports one process builds at once;
+// others wait their turn, marked running.
+const MaxConcurrentExports = 2
 
 // expirer is a store that can remove old objects by itself.
 type expirer interface {
@@ -51,7 +58,8 @@ var _ tenancy.ExportJobService = (*ExportJobService)(nil)
 func NewExportJobService(exports *ExportService) *ExportJobService {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &ExportJobService{db: exports.db, exports: exports, blobs: exports.blobs, Log: slog.Default(),
-		TTL: 24 * time.Hour, Stale: 5 * time.Minute, Every: 500 * time.Millisecond, ctx: ctx, cancel: cancel}
+		TTL: 24 * time.Hour, Stale: 5 * time.Minute, Every: 500 * time.Millisecond, ctx: ctx, cancel: cancel,
+		slots: make(chan struct{}, MaxConcurrentExports)}
 }
 
 // Close cancels running jobs (they end as failed) and waits for them.
@@ -136,7 +144,11 @@ func (s *ExportJobService) StartExport(ctx context.Context, tenantID, userID str
 // ready, or failed with a message the owner may read.
 func (s *ExportJobService) run(job *tenancy.ExportJob) {
 	ctx := s.ctx
-	err := s.build(ctx, job)
+	err := s.waitTurn(ctx, job)
+	if err == nil {
+		defer func() { <-s.slots }()
+		err = s.build(ctx, job)
+	}
 	if err == nil {
 		return
 	}
@@ -155,6 +167,32 @@ func (s *ExportJobService) run(job *tenancy.ExportJob) {
 	})
 	if err != nil {
 		s.Log.Error("export: cannot mark the job failed", "tenant", job.TenantID, "export", job.ID, "err", err)
+	}
+}
+
+// waitTurn waits for one of the process's export slots. A job waiting
+// keeps showing signs of life, so that it is not taken for one whose
+// process died.
+func (s *ExportJobService) waitTurn(ctx context.Context, job *tenancy.ExportJob) error {
+	t := time.NewTicker(s.Stale / 3)
+	defer t.Stop()
+	for {
+		select {
+		case s.slots <- struct{}{}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			err := inTenant(ctx, s.db.App, job.TenantID, "", func(tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, `
+					UPDATE tenants.tenant_exports SET updated_at = now()
+					WHERE tenant_id = $1 AND id = $2 AND state = 'running'`, job.TenantID, job.ID)
+				return err
+			})
+			if err != nil {
+				s.Log.Warn("export: waiting job not refreshed", "tenant", job.TenantID, "export", job.ID, "err", err)
+			}
+		}
 	}
 }
 

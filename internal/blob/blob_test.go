@@ -125,3 +125,23 @@ func TestExpireObjects(t *testing.T) {
 	}
 	s.Client().RemoveBucket(ctx, bucket)
 }
+
+// Size is what a tenant stores: every object of its bucket, and nothing for
+// a bucket not made yet.
+func TestSize(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := blobtest.New(t)
+	bucket := tenancy.TenantBucket(uuid.NewString())
+	if n, err := s.Size(ctx, bucket); err != nil || n != 0 {
+		t.Fatalf("missing bucket: %d, %v", n, err)
+	}
+	for key, body := range map[string]string{"logos/main/a.png": "12345", "logos/icon/b.png": "123", "c": "1"} {
+		if err := s.Put(ctx, bucket, key, []byte(body), "image/png"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.Size(ctx, bucket); err != nil || n != 9 {
+		t.Errorf("size = %d, %v; want 9", n, err)
+	}
+}

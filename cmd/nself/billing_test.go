@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stripe/stripe-go/v76/webhook"
 
+	"github.com/nself/nself/internal/blob/blobtest"
 	"github.com/nself/nself/internal/pgtest"
 )
 
@@ -270,5 +271,25 @@ func TestServeMailsOwnersAboutQuotaAndPayments(t *testing.T) {
 	joined := strings.Join(subjects, " | ")
 	if len(subjects) != 3 || strings.Count(joined, "close to its plan limits") != 2 || !strings.Contains(joined, "Mail Co") {
 		t.Errorf("mail to the owner: %q; want two quota warnings and one about the payment", subjects)
+	}
+}
+
+// The server measures each tenant's bucket for storage usage.
+func TestServeSamplesStorage(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, pgtest.NewURLs(t), blobtest.Env(t)...)
+	c.ok("tenant", "create", "Acme Corp", "--slug", "acme")
+	c.ok("whitelabel", "logo", "upload", "acme", pngFile(t, "logo.png", 120, 40))
+	startServer(t, c, "--storage-sample", "100ms")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := c.ok("tenant", "usage", "acme", "--json")
+		if m := regexp.MustCompile(`"storage_bytes": (\d+)`).FindStringSubmatch(out); m != nil && m[1] != "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no storage measured:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

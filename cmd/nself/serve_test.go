@@ -17,9 +17,9 @@ import (
 )
 
 // startServer runs `nself serve` on a free port and returns its address.
-func startServer(t *testing.T, c *cli) (string, *exec.Cmd) {
+func startServer(t *testing.T, c *cli, flags ...string) (string, *exec.Cmd) {
 	t.Helper()
-	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--shutdown-grace", "10s")
+	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0", "--shutdown-grace", "10s"}, flags...)...)
 	cmd.Env = c.env
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {

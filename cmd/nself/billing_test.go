@@ -196,7 +196,7 @@ func TestBillingReconcile(t *testing.T) {
 	}
 	c.ok("plan", "update", "pro", "--stripe-price", "price_1PgafmB7WZ01zgkW6dKueIc5")
 	mustMatch(t, c.ok("billing", "reconcile"), `^✓ acme: repaired: was free/past_due; now subscription sub_123 active: plan free → pro$`, `^1 subscription\(s\) checked, 0 failed$`)
-	mustMatch(t, c.ok("tenant", "show", "acme"), `^  Plan: pro$`)
+	mustMatch(t, c.ok("tenant", "show", "acme"), `^  Plan: pro$`, `^  Subscription: active \(sub_123, customer cus_QXg1o8vcGmoR32\)$`)
 	mustMatch(t, c.ok("billing", "reconcile"), `^✓ acme: matches Stripe$`)
 	mustMatch(t, c.ok("tenant", "audit", "acme"), `billing\.reconcile`)
 }

@@ -168,6 +168,13 @@ func (a *app) tenantCreateCommand() *cobra.Command {
 
 func hours(d time.Duration) string { return fmt.Sprintf("%d hours", int(d.Hours())) }
 
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 func passwordLink(tenantURL, token string) string {
 	return tenantURL + "/password/set?token=" + token
 }
@@ -295,6 +302,9 @@ func (a *app) tenantShowCommand() *cobra.Command {
 			fmt.Fprintf(w, "  Max API Requests: %s\n", tenancy.FormatAPIRequests(plan.MaxAPIRequests))
 			if t.SchemaName != "" {
 				fmt.Fprintf(w, "  Schema: %s\n", t.SchemaName)
+			}
+			if t.StripeSubscriptionID != "" || t.SubscriptionStatus != "" {
+				fmt.Fprintf(w, "  Subscription: %s (%s, customer %s)\n", orDash(t.SubscriptionStatus), orDash(t.StripeSubscriptionID), orDash(t.StripeCustomerID))
 			}
 			fmt.Fprintf(w, "  Created: %s\n", timestamp(t.CreatedAt))
 			if t.DeletedAt != nil {

@@ -123,11 +123,15 @@ func (a *app) tenantImportCommand() *cobra.Command {
 		Short: "Restore an export into a new tenant",
 		Long: `Restore an export into a new tenant, after checking every file of the archive
 against its manifest; a damaged or altered archive is refused and nothing is
-written. The new tenant has a new id; its rows keep their other ids (users keep
-theirs: a person has one id across tenants). Custom domains come in as pending
-and must be verified again; a domain another tenant holds is left out. Users
-have no password until they set one with a reset link; pending invitations are
-revoked.
+written. Only the tables an export of the new tenant would hold are accepted
+(its own data tables are named app.*; another tenant's schema is refused). The
+new tenant has a new id; its rows keep their other ids (users keep theirs: a
+person has one id across tenants, so a user whose id is another tenant's
+account under another email is refused). Custom domains come in as pending and
+must be verified again; a domain another tenant holds is left out. Users have
+no password until they set one with a reset link, whatever the archive holds;
+pending invitations are revoked. The audit log, usage and payments are left
+out with a note: the new tenant's audit log starts with the import.
 
 ` + exportHelp,
 		Args: args(1, 1),

@@ -42,7 +42,9 @@ type tenantTable struct {
 	// name is the table as the archive names it; real is where it is in
 	// this database (they differ for a schema tenant's own tables).
 	name, real string
-	columns    []column
+	// schema and table are where it is, unquoted.
+	schema, table string
+	columns       []column
 	// readable says whether the application role may read it.
 	readable bool
 }
@@ -75,7 +77,7 @@ const columnsSQL = `
 // tenantTables lists the tables whose rows of the tenant an export holds.
 // dataSchema is where the tenant's own data tables are: the shared schema,
 // or its own under the schema strategy.
-func tenantTables(ctx context.Context, q pgx.Tx, dataSchema string) ([]*tenantTable, error) {
+func tenantTables(ctx context.Context, q querier, dataSchema string) ([]*tenantTable, error) {
 	rows, err := q.Query(ctx, tenantTablesSQL)
 	if err != nil {
 		return nil, err
@@ -88,7 +90,7 @@ func tenantTables(ctx context.Context, q pgx.Tx, dataSchema string) ([]*tenantTa
 			rows.Close()
 			return nil, err
 		}
-		t := &tenantTable{readable: readable}
+		t := &tenantTable{readable: readable, schema: schema, table: name}
 		t.real = pgx.Identifier{schema, name}.Sanitize()
 		switch {
 		case data && schema != dataSchema:

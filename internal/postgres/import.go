@@ -33,6 +33,8 @@ type verifiedArchive struct {
 	manifest *tenancy.Manifest
 	tenant   tenancy.ExportedTenant
 	sums     map[string]tenancy.ManifestEntry
+	// manifestSum is the manifest's own size and hash, for the second pass.
+	manifestSum tenancy.ManifestEntry
 }
 
 var tableNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_$]*\.[a-z_][a-z0-9_$]*$`)
@@ -49,6 +51,7 @@ func verifyArchive(r io.Reader) (*verifiedArchive, error) {
 	tr := tar.NewReader(gz)
 	seen := map[string]tenancy.ManifestEntry{}
 	var manifestRaw, tenantRaw []byte
+	var manifestSum tenancy.ManifestEntry
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -81,6 +84,7 @@ func verifyArchive(r io.Reader) (*verifiedArchive, error) {
 			}
 			if hdr.Name == tenancy.ManifestFile {
 				manifestRaw = b
+				manifestSum = tenancy.ManifestEntry{Path: hdr.Name, Size: h.n, SHA256: h.sum()}
 				continue
 			}
 			tenantRaw = b
@@ -167,7 +171,7 @@ func verifyArchive(r io.Reader) (*verifiedArchive, error) {
 			return nil, refused("%s is neither a table nor an object", tenancy.Quote(name))
 		}
 	}
-	v := &verifiedArchive{manifest: &m, sums: listed}
+	v := &verifiedArchive{manifest: &m, sums: listed, manifestSum: manifestSum}
 	if err := json.Unmarshal(tenantRaw, &v.tenant); err != nil {
 		return nil, refused("%s is not valid (%v)", tenancy.TenantFile, err)
 	}
@@ -214,6 +218,15 @@ type importTable struct {
 // as pending (ownership must be proven again), or are left out with a note
 // while another tenant holds them; invitation secrets are made anew and
 // pending invitations revoked. Billing identifiers are not carried over.
+//
+// The manifest proves the archive whole, not who wrote it, so nothing in
+// it reaches beyond the new tenant: only the tables an export of the new
+// tenant would hold are accepted; users get no password and no time later
+// than now; a user id that is another tenant's account under another email
+// is refused; and the records the platform keeps about a tenant (its audit
+// log, usage and payments, tenancy.NotImported) are left out with a note.
+// The new tenant's audit log starts with the import.
+//
 // A table added later whose key is unique across tenants and has a default
 // (a serial or uuid id) gets new values in that column.
 //
@@ -260,9 +273,11 @@ func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts 
 		res.Notes = append(res.Notes, fmt.Sprintf("plan %s is not available here (%s); the tenant is on %s", plan, tenancy.ErrorMessage(err), tenancy.DefaultPlan))
 		plan = tenancy.DefaultPlan
 	}
-	if _, err := s.importTables(ctx, s.db.Admin, v.manifest, SharedSchema); err != nil {
+	_, notes, err := s.importTables(ctx, s.db.Admin, v.manifest, SharedSchema)
+	if err != nil {
 		return nil, err
 	}
+	res.Notes = append(res.Notes, notes...)
 
 	if _, err := archive.Seek(0, io.SeekStart); err != nil {
 		return nil, err
@@ -280,7 +295,7 @@ func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts 
 		if t.SchemaName != "" {
 			dataSchema = t.SchemaName
 		}
-		tables, err := s.importTables(ctx, tx, v.manifest, dataSchema)
+		tables, _, err := s.importTables(ctx, tx, v.manifest, dataSchema)
 		if err != nil {
 			return err
 		}
@@ -288,6 +303,9 @@ func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts 
 			return err
 		}
 		res.Objects = len(uploaded)
+		if err := checkUserIDs(ctx, tx, t.ID, tables); err != nil {
+			return err
+		}
 		if err := s.insertRows(ctx, tx, t.ID, tables, res); err != nil {
 			return err
 		}
@@ -304,6 +322,17 @@ func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts 
 					return err
 				}
 			}
+		}
+		var rows int64
+		for _, n := range res.Rows {
+			rows += n
+		}
+		// The new tenant's audit log starts here: the archive's entries
+		// are not imported.
+		summary := fmt.Sprintf("from the export of %s (tenant %s) made %s: %d rows, %d objects",
+			tenancy.Quote(v.tenant.Slug), v.tenant.ID, v.tenant.ExportedAt.UTC().Format(time.RFC3339), rows, res.Objects)
+		if err := recordAudit(ctx, tx, t.ID, "tenant.import", slug, summary); err != nil {
+			return err
 		}
 		return notifyChange(ctx, tx, t.ID)
 	})
@@ -364,22 +393,53 @@ func (s *ExportService) createImported(ctx context.Context, tx pgx.Tx, slug, nam
 
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
 // importTables matches the archive's tables to this database's: each must
-// be a tenant table here that an export may hold, with every column the
-// archive has (columns it lacks take their defaults).
-func (s *ExportService) importTables(ctx context.Context, q querier, m *tenancy.Manifest, dataSchema string) ([]*importTable, error) {
+// be one the export would write for a tenant whose own data is in
+// dataSchema (the same catalog listing), with every column the archive has
+// (columns it lacks take their defaults). An archive written by hand could
+// otherwise name another schema tenant's tables, or any platform table
+// that carries tenant_id. Tables the platform writes about a tenant (its
+// audit log, its usage and payments) are left out with a note.
+func (s *ExportService) importTables(ctx context.Context, q querier, m *tenancy.Manifest, dataSchema string) ([]*importTable, []string, error) {
+	catalog, err := tenantTables(ctx, q, dataSchema)
+	if err != nil {
+		return nil, nil, err
+	}
+	here := map[string]*tenantTable{}
+	for _, t := range catalog {
+		here[t.name] = t
+	}
 	var out []*importTable
+	var notes []string
 	for i, et := range m.Tables {
 		if why, ok := tenancy.NotExported[et.Name]; ok {
-			return nil, refused("it holds %s, which is never imported (%s)", et.Name, why)
+			return nil, nil, refused("it holds %s, which is never imported (%s)", et.Name, why)
 		}
-		schema, table, _ := strings.Cut(et.Name, ".")
-		if schema == tenancy.DataSchema {
-			schema = dataSchema
+		if why, ok := tenancy.NotImported[et.Name]; ok {
+			notes = append(notes, fmt.Sprintf("%s left out (%d rows in the archive): %s", et.Name, et.Rows, why))
+			continue
 		}
-		it := &importTable{ExportTable: et, target: pgx.Identifier{schema, table}.Sanitize(),
+		tt := here[et.Name]
+		if tt == nil {
+			schema, _, _ := strings.Cut(et.Name, ".")
+			if schema != tenancy.DataSchema {
+				var data bool
+				if err := q.QueryRow(ctx, `
+					SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+					               WHERE n.nspname = $1 AND c.relname = 'nself_migrations')`, schema).Scan(&data); err != nil {
+					return nil, nil, err
+				}
+				if data {
+					return nil, nil, refused("table %s is in a schema of tenant data; an archive names the tenant's own tables %s.*", et.Name, tenancy.DataSchema)
+				}
+			}
+			return nil, nil, refused("table %s does not exist here as a tenant table", et.Name)
+		}
+		schema, table := tt.schema, tt.table
+		it := &importTable{ExportTable: et, target: tt.real,
 			stage: fmt.Sprintf("nself_import_%d", i), generated: map[string]bool{},
 			regen: map[string]bool{}, identity: map[string]bool{}}
 		rows, err := q.Query(ctx, `
@@ -390,7 +450,7 @@ func (s *ExportService) importTables(ctx context.Context, q querier, m *tenancy.
 			WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
 			  AND a.attnum > 0 AND NOT a.attisdropped`, schema, table)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		cols := map[string]bool{}
 		for rows.Next() {
@@ -398,7 +458,7 @@ func (s *ExportService) importTables(ctx context.Context, q querier, m *tenancy.
 			var gen, ident bool
 			if err := rows.Scan(&name, &gen, &ident); err != nil {
 				rows.Close()
-				return nil, err
+				return nil, nil, err
 			}
 			cols[name] = true
 			it.generated[name] = gen
@@ -406,10 +466,7 @@ func (s *ExportService) importTables(ctx context.Context, q querier, m *tenancy.
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		if !cols["tenant_id"] {
-			return nil, refused("table %s does not exist here as a tenant table", et.Name)
+			return nil, nil, err
 		}
 		rows, err = q.Query(ctx, `
 			SELECT DISTINCT a.attname
@@ -422,31 +479,34 @@ func (s *ExportService) importTables(ctx context.Context, q querier, m *tenancy.
 			                  WHERE t.attrelid = i.indrelid AND t.attname = 'tenant_id' AND t.attnum = ANY (i.indkey))
 			  AND (a.attidentity <> '' OR a.atthasdef)`, schema, table)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		regen, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, c := range regen {
 			it.regen[c] = true
 		}
 		for _, c := range et.Columns {
 			if !cols[c] || it.generated[c] {
-				return nil, refused("table %s has no column %s here", et.Name, tenancy.Quote(c))
+				return nil, nil, refused("table %s has no column %s here", et.Name, tenancy.Quote(c))
 			}
 		}
 		out = append(out, it)
 	}
-	return out, nil
+	return out, notes, nil
 }
 
 // readArchive is the second pass: each table's rows are copied into a
 // temporary table, each object into the new tenant's bucket, and every
 // file is hashed again (the archive may have changed since the first
-// pass). uploaded collects the keys written.
+// pass): each file the manifest lists must come again, once, with the
+// same size and hash, and the gzip stream must end with a good checksum.
+// uploaded collects the keys written.
 func (s *ExportService) readArchive(ctx context.Context, tx pgx.Tx, r io.Reader, v *verifiedArchive,
 	tables []*importTable, bucket string, uploaded *[]string) error {
+	changed := refused("the archive changed while it was read")
 	byFile := map[string]*importTable{}
 	for _, t := range tables {
 		byFile[t.File] = t
@@ -457,9 +517,10 @@ func (s *ExportService) readArchive(ctx context.Context, tx pgx.Tx, r io.Reader,
 	}
 	gz, err := gzip.NewReader(r)
 	if err != nil {
-		return refused("the archive changed while it was read")
+		return changed
 	}
 	tr := tar.NewReader(gz)
+	seen := map[string]bool{}
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -470,11 +531,12 @@ func (s *ExportService) readArchive(ctx context.Context, tx pgx.Tx, r io.Reader,
 		}
 		want, ok := v.sums[hdr.Name]
 		if hdr.Name == tenancy.ManifestFile {
-			continue
+			want, ok = v.manifestSum, true
 		}
-		if !ok {
-			return refused("the archive changed while it was read")
+		if !ok || seen[hdr.Name] || hdr.Typeflag != tar.TypeReg {
+			return changed
 		}
+		seen[hdr.Name] = true
 		h := &hashReader{r: tr, h: sha256.New()}
 		switch t, o := byFile[hdr.Name], objects[hdr.Name]; {
 		case t != nil:
@@ -488,13 +550,54 @@ func (s *ExportService) readArchive(ctx context.Context, tx pgx.Tx, r io.Reader,
 			if err := s.blobs.PutObjectStream(ctx, bucket, o.Key, h, hdr.Size, o.ContentType); err != nil {
 				return err
 			}
-		default:
-			if _, err := io.Copy(io.Discard, h); err != nil {
-				return err
-			}
+		}
+		// What COPY or the upload left unread (and the files of tables
+		// left out) is hashed too.
+		if _, err := io.Copy(io.Discard, h); err != nil {
+			return refused("the archive is damaged (%v)", err)
 		}
 		if h.n != want.Size || h.sum() != want.SHA256 {
-			return refused("the archive changed while it was read")
+			return changed
+		}
+	}
+	// The gzip stream's own checksum is checked at its end.
+	if _, err := io.Copy(io.Discard, gz); err != nil {
+		return refused("the archive is damaged (%v)", err)
+	}
+	if !seen[tenancy.ManifestFile] {
+		return changed
+	}
+	for name := range v.sums {
+		if !seen[name] {
+			return changed
+		}
+	}
+	return nil
+}
+
+// checkUserIDs refuses users of the archive whose id is another tenant's
+// account under another email. A person keeps one id across tenants, so an
+// id names a person: an archive must not give someone else's id to an
+// account of its own (CreateTenant --owner ID copies an account by id).
+// Emails are compared without case.
+func checkUserIDs(ctx context.Context, tx pgx.Tx, tenantID string, tables []*importTable) error {
+	for _, t := range tables {
+		if t.Name != "auth.users" || !slices.Contains(t.Columns, "id") {
+			continue
+		}
+		// The owner's platform_read policy shows every tenant's users.
+		var id string
+		err := tx.QueryRow(ctx, `
+			SELECT s.id::text FROM `+t.stage+` s
+			WHERE EXISTS (SELECT 1 FROM auth.users u
+			              WHERE u.id = s.id AND u.tenant_id <> $1 AND u.email_lower <> lower(s.email))
+			ORDER BY 1 LIMIT 1`, tenantID).Scan(&id)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return err
+		default:
+			return refused("user %s has an account in another tenant under another email; an id names one person", id)
 		}
 	}
 	return nil
@@ -524,8 +627,19 @@ func quoteAll(names []string) string {
 }
 
 // importRules rewrite columns whose values cannot be carried into another
-// tenant as they are: SQL over the staged row (alias s).
+// tenant as they are, or cannot be trusted from an archive: SQL over the
+// staged row (alias s). A column tenancy.Redacted names and no rule
+// rewrites is written empty.
 var importRules = map[string]map[string]string{
+	// The archive's author controls every byte: a password hash would let
+	// them sign in as the user, and a time in the future would make the
+	// account look like the person's newest.
+	"auth.users": {
+		"password_hash":   "NULL",
+		"created_at":      notLaterThanNow("created_at"),
+		"updated_at":      notLaterThanNow("updated_at"),
+		"last_sign_in_at": notLaterThanNow("last_sign_in_at"),
+	},
 	// Ownership of a domain is proven per tenant: the new one starts over,
 	// with a token of its own, and is not primary until verified.
 	"tenants.tenant_domains": {
@@ -543,6 +657,13 @@ var importRules = map[string]map[string]string{
 		"token_hash": "sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()))",
 		"revoked_at": "CASE WHEN s.accepted_at IS NULL AND s.revoked_at IS NULL THEN now() ELSE s.revoked_at END",
 	},
+}
+
+// notLaterThanNow is the staged column, or now when it is later (NULL
+// stays NULL, which LEAST would not keep).
+func notLaterThanNow(column string) string {
+	c := "s." + pgx.Identifier{column}.Sanitize()
+	return "CASE WHEN " + c + " > now() THEN now() ELSE " + c + " END"
 }
 
 // insertRows writes the staged rows into their tables, parents before
@@ -569,6 +690,8 @@ func (s *ExportService) insertRows(ctx context.Context, tx pgx.Tx, tenantID stri
 				exprs = append(exprs, "$1::uuid")
 			case ok:
 				exprs = append(exprs, expr)
+			case tenancy.IsRedacted(t.Name, c):
+				exprs = append(exprs, "NULL")
 			default:
 				exprs = append(exprs, "s."+pgx.Identifier{c}.Sanitize())
 			}
@@ -605,7 +728,7 @@ func (s *ExportService) insertRows(ctx context.Context, tx pgx.Tx, tenantID stri
 			}
 		case "auth.users":
 			if n := tag.RowsAffected(); n > 0 {
-				res.Notes = append(res.Notes, fmt.Sprintf("%d user(s) imported without passwords (not exported): they set one with a reset link", n))
+				res.Notes = append(res.Notes, fmt.Sprintf("%d user(s) imported without passwords (never carried over): they set one with a reset link", n))
 			}
 		}
 	}

@@ -203,7 +203,8 @@ func (s *TenantService) createSchema(ctx context.Context, tx pgx.Tx, tenantID, s
 }
 
 // createOwner gives the new tenant its owner: a copy of an existing account
-// (same id, email, name and password, as it is the same person) or a new
+// (same id, email and name, and the password when all of the person's
+// accounts share it, as it is the same person) or a new
 // account for an email, which must set its password through a one-time
 // link. tx is in the tenant's context.
 func (s *TenantService) createOwner(ctx context.Context, tx pgx.Tx, out *tenancy.Created, owner string, isID bool, passwordHash any) error {
@@ -211,15 +212,46 @@ func (s *TenantService) createOwner(ctx context.Context, tx pgx.Tx, out *tenancy
 	u := &tenancy.User{TenantID: t.ID}
 	if isID {
 		// The platform path may read accounts across tenants (policy
-		// platform_read); the newest account of that person is copied.
-		var hash *string
-		err := tx.QueryRow(ctx, `
-			SELECT id, email, name, password_hash FROM auth.users
-			WHERE id = $1 ORDER BY created_at DESC LIMIT 1`, owner).Scan(&u.ID, &u.Email, &u.Name, &hash)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return tenancy.FieldErrorf(tenancy.ENOTFOUND, "owner", "no user with id %s", owner)
-		} else if err != nil {
+		// platform_read). An account's own times may have come from an
+		// imported archive, so they choose nothing: the account in the
+		// newest tenant (a time the platform wrote) gives the email's
+		// spelling and the name. The accounts must agree on the email, as
+		// they are one person's; the password is copied only when every
+		// account has the same one, else the owner sets one with a link.
+		rows, err := tx.Query(ctx, `
+			SELECT u.id, u.email, u.email_lower, u.name, u.password_hash
+			FROM auth.users u JOIN tenants.tenants t ON t.id = u.tenant_id
+			WHERE u.id = $1
+			ORDER BY t.created_at DESC, t.id`, owner)
+		if err != nil {
 			return err
+		}
+		type account struct {
+			id, email, lower, name string
+			hash                   *string
+		}
+		accounts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (account, error) {
+			var a account
+			err := r.Scan(&a.id, &a.email, &a.lower, &a.name, &a.hash)
+			return a, err
+		})
+		if err != nil {
+			return err
+		}
+		if len(accounts) == 0 {
+			return tenancy.FieldErrorf(tenancy.ENOTFOUND, "owner", "no user with id %s", owner)
+		}
+		first := accounts[0]
+		u.ID, u.Email, u.Name = first.id, first.email, first.name
+		hash := first.hash
+		for _, a := range accounts[1:] {
+			if a.lower != first.lower {
+				return tenancy.FieldErrorf(tenancy.ECONFLICT, "owner",
+					"the accounts with user id %s have different email addresses; pass the owner's email instead", owner)
+			}
+			if hash != nil && (a.hash == nil || *a.hash != *hash) {
+				hash = nil
+			}
 		}
 		if err := tx.QueryRow(ctx, `
 			INSERT INTO auth.users (tenant_id, id, email, name, password_hash)

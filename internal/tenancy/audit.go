@@ -189,7 +189,7 @@ func validAction(s string) bool {
 // AuditActions lists the actions the platform records, for filters and
 // documentation.
 var AuditActions = []string{
-	"tenant.create", "tenant.suspend", "tenant.activate", "tenant.delete", "tenant.purge",
+	"tenant.create", "tenant.import", "tenant.suspend", "tenant.activate", "tenant.delete", "tenant.purge",
 	"user.create", "user.sign_in", "user.sign_out", "user.password_reset_request", "user.password_reset",
 	"member.add", "member.update", "member.remove",
 	"invitation.create", "invitation.resend", "invitation.revoke", "invitation.accept",

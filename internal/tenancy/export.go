@@ -55,10 +55,25 @@ var NotExported = map[string]string{
 	"organizations.org_tenants": "organizations are the platform's records, not the tenant's",
 }
 
+// NotImported lists the tables an export holds that an import leaves out,
+// and why: the platform writes them about the tenant, so rows from an
+// archive (whose author controls every byte) would be forged records. The
+// new tenant starts with its own audit log, whose first entry is the
+// import, and its own usage and payments.
+var NotImported = map[string]string{
+	"audit.events":                  "the new tenant's audit log starts with its import",
+	"public.billing_payments":       "payments belong to the original tenant's billing",
+	"public.billing_usage_counters": "usage is metered anew for the new tenant",
+	"public.billing_usage_daily":    "usage is metered anew for the new tenant",
+	"public.billing_usage_records":  "usage is metered anew for the new tenant",
+}
+
 // Redacted lists columns written empty (NULL) into an archive: an owner who
 // downloads the archive must not receive other people's password hashes or
 // the hashes of invitation secrets. Imported users set a password with a
-// reset link; imported pending invitations are revoked.
+// reset link; imported pending invitations are revoked. An import writes
+// these columns empty (or new, see the postgres import rules) whatever the
+// archive holds.
 var Redacted = map[string][]string{
 	"auth.users":                 {"password_hash"},
 	"tenants.tenant_invitations": {"token_hash"},

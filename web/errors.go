@@ -1,9 +1,13 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/a-h/templ"
 
@@ -82,12 +86,35 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-// render writes a templ component with a status.
+// pages are the buffers pages are rendered into.
+var pages = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// render writes a templ component with a status. The page is rendered
+// whole first and sent with its length in one write: rendered straight to
+// the connection, templ flushes at the end, which sends the page chunked
+// in two writes (the page, then the closing chunk), and a failed render
+// would leave half a page under a 200.
 func render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if w.Header().Get("Cache-Control") == "" {
-		w.Header().Set("Cache-Control", "no-store")
+	buf := pages.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			buf.Reset()
+			pages.Put(buf)
+		}
+	}()
+	h := w.Header()
+	if err := c.Render(r.Context(), buf); err != nil {
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, "The page could not be shown.\n")
+		return
 	}
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-store")
+	}
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
-	c.Render(r.Context(), w)
+	w.Write(buf.Bytes())
 }

@@ -41,3 +41,42 @@ func TestMailUsesTheTenantsBrand(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// {{LOGO_URL}} in mail is the logo made for email, else the main logo, as
+// an absolute address.
+func TestMailLogoIsTheEmailLogo(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	acme := e.mustTenant("acme")
+	e.mustMember(acme, "owner@acme.test", tenancy.RoleOwner)
+	if _, err := e.server.EmailTemplates.Customize(e.ctx, acme.ID, "password_reset", "Reset",
+		`<p><img src="{{LOGO_URL}}" alt="logo"> <a href="{{ACTION_URL}}">reset</a></p>`, ""); err != nil {
+		t.Fatal(err)
+	}
+	mailLogo := func() string {
+		t.Helper()
+		c := e.client("acme.nself.test")
+		c.get("/password/forgot")
+		c.post("/password/forgot", url.Values{"email": {"owner@acme.test"}})
+		sent := e.mail.messages()
+		m := sent[len(sent)-1]
+		i := strings.Index(m.HTML, `src="`)
+		return m.HTML[i+5 : i+5+strings.Index(m.HTML[i+5:], `"`)]
+	}
+	for _, kind := range []tenancy.LogoKind{tenancy.LogoMain, tenancy.LogoEmail} {
+		if _, err := e.server.Logos.UploadLogo(e.ctx, acme.ID, kind, logoPNG(t, 40, 20)); err != nil {
+			t.Fatal(err)
+		}
+		want := "http://acme.nself.test/logo/" + string(kind) + "?v="
+		var got string
+		for try := 0; try < 20; try++ {
+			if got = mailLogo(); strings.HasPrefix(got, want) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !strings.HasPrefix(got, want) {
+			t.Errorf("with a %s logo, mail's logo is %q, want %s…", kind, got, want)
+		}
+	}
+}

@@ -315,8 +315,13 @@ func (s *Server) brandVariables(r *http.Request, t *tenancy.Tenant) map[string]s
 			vars["TENANT_NAME"] = l.CompanyName
 		}
 	}
-	// Mail is read far from the portal: the logo's address must be absolute.
-	if logo := s.logoURL(r, t); logo != "" {
+	// Mail is read far from the portal: the logo's address must be
+	// absolute. The logo made for email comes first, then the main one.
+	logo := s.logoURLOf(r, t, tenancy.LogoEmail)
+	if logo == "" {
+		logo = s.logoURL(r, t)
+	}
+	if logo != "" {
 		vars["LOGO_URL"] = s.tenantURL(t.Slug) + logo
 	}
 	return vars

@@ -184,20 +184,29 @@ func (s *Server) TLSConfig(m *autocert.Manager) *tls.Config {
 	cfg.MinVersion = tls.VersionTLS12
 	get := cfg.GetCertificate
 	var active sync.Map // names already recorded as active, to skip the database
+	var failed sync.Map // names whose failure was recorded, and when
 	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		cert, err := get(hello)
-		if err == nil {
-			if host, nerr := normalizeHost(hello.ServerName); nerr == nil {
-				if _, done := active.Load(host); !done && s.isCustomDomain(host) {
-					// Recorded off the handshake's path; the next handshake
-					// tries again if this fails.
-					go func() {
-						if s.recordCertificate(host) == nil {
-							active.Store(host, true)
-						}
-					}()
-				}
+		host, nerr := normalizeHost(hello.ServerName)
+		if nerr != nil || !s.isCustomDomain(host) {
+			return cert, err
+		}
+		// Both are recorded off the handshake's path.
+		switch _, done := active.Load(host); {
+		case err != nil:
+			// Told to the domain's owner at most every few minutes:
+			// handshakes keep asking while the ACME server refuses.
+			if last, ok := failed.Load(host); !ok || time.Since(last.(time.Time)) > certFailureEvery {
+				failed.Store(host, time.Now())
+				go s.recordCertificateFailure(host, err)
 			}
+		case !done:
+			// The next handshake tries again if this fails.
+			go func() {
+				if s.recordCertificate(host) == nil {
+					active.Store(host, true)
+				}
+			}()
 		}
 		return cert, err
 	}
@@ -228,6 +237,36 @@ func (s *Server) recordCertificate(host string) error {
 		return err
 	}
 	return nil
+}
+
+// certFailureEvery is how often a domain's failing certificate requests
+// are recorded.
+const certFailureEvery = 10 * time.Minute
+
+// recordCertificateFailure keeps why a verified custom domain's certificate
+// could not be obtained, for its owner to read on the domains page. Names
+// that are not a tenant's verified domain were refused by the policy, and
+// are not recorded.
+func (s *Server) recordCertificateFailure(host string, cause error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	t, err := s.Domains.LookupVerifiedDomain(ctx, host)
+	if err != nil {
+		return
+	}
+	s.Log.Warn("certificate request failed", "domain", host, "tenant", t.Slug, "err", cause)
+	if _, err := s.DomainAdmin.CertificateRequestFailed(ctx, t.ID, host, oneLine(cause.Error(), 300)); err != nil {
+		s.Log.Warn("record certificate failure", "domain", host, "err", err)
+	}
+}
+
+// oneLine shortens an error's text to one line of at most n bytes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
 }
 
 // internalCaller reports whether a request comes from this machine or

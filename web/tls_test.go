@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -206,5 +207,58 @@ func TestCustomDomainCertificateMakesItActive(t *testing.T) {
 	// It still routes once active.
 	if id, err := svc.LookupVerifiedDomain(e.ctx, "shop.acme.example"); err != nil || id != acme.ID {
 		t.Errorf("active domain lookup: %q %v", id, err)
+	}
+}
+
+// A verified custom domain whose certificate cannot be obtained keeps
+// routing and shows why; here the ACME server's certificate is not trusted.
+func TestCustomDomainCertificateFailureIsShown(t *testing.T) {
+	t.Parallel()
+	dir := os.Getenv("ACME_TEST_DIRECTORY")
+	if dir == "" {
+		t.Fatal("ACME_TEST_DIRECTORY must be set: run `make test` (scripts/services.sh starts Pebble)")
+	}
+	e := newEnv(t)
+	acme := e.mustTenant("acme")
+	dns := dnstest.NewServer(t)
+	svc := postgres.NewDomainService(e.db, tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII})
+	cache := e.server.Resolver.(*postgres.TenantCache)
+	cache.Domains = svc
+	e.server.Domains = cache
+	e.server.DomainAdmin = svc
+	e.server.Config.RoutingMethod = "both"
+	d, err := svc.AddDomain(e.ctx, acme.ID, "shop.acme.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns.SetTXT("shop.acme.example", "nself-verify="+d.Token)
+	if _, res, err := svc.VerifyDomain(e.ctx, acme.ID, "shop.acme.example", dnsverify.New(dns.Addr)); err != nil || !res.Verified() {
+		t.Fatalf("verify: %v %v", res.Message(), err)
+	}
+	m := web.CertManager(web.NewTLSPolicy(e.server), web.ACMEConfig{DirectoryURL: dir, CacheDir: t.TempDir()})
+	cfg := e.server.TLSConfig(m)
+	if _, err := cfg.GetCertificate(&tls.ClientHelloInfo{ServerName: "shop.acme.example"}); err == nil {
+		t.Fatal("a certificate from an untrusted ACME server")
+	}
+	var got *tenancy.Domain
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err = svc.FindDomain(e.ctx, acme.ID, "shop.acme.example")
+		if err == nil && got.State == tenancy.DomainCertificateIssuing && strings.HasPrefix(got.Failure, "certificate: ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("domain after a failed certificate request: %+v, %v", got, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if id, err := svc.LookupVerifiedDomain(e.ctx, "shop.acme.example"); err != nil || id != acme.ID {
+		t.Errorf("the domain stopped routing: %q %v", id, err)
+	}
+	// Further failures within minutes are not recorded again.
+	cfg.GetCertificate(&tls.ClientHelloInfo{ServerName: "shop.acme.example"})
+	entries, _, err := postgres.NewAuditService(e.db).ListAudit(e.ctx, acme.ID, tenancy.AuditFilter{Action: "domain.certificate"})
+	if err != nil || len(entries) != 1 {
+		t.Errorf("audit entries: %d, %v", len(entries), err)
 	}
 }

@@ -90,3 +90,40 @@ func (s *DomainService) CertificateIssued(ctx context.Context, tenantID, name st
 	}
 	return out, nil
 }
+
+// CertificateRequestFailed records that a certificate could not be
+// obtained for a verified custom domain, and why: the domain shows the
+// reason and keeps routing while requests go on.
+func (s *DomainService) CertificateRequestFailed(ctx context.Context, tenantID, name, reason string) (*tenancy.Domain, error) {
+	var out *tenancy.Domain
+	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		d, err := findDomainForUpdate(ctx, tx, tenantID, s.rules.Canonical(name))
+		if err != nil {
+			return err
+		}
+		from := d.State
+		changed, err := d.CertificateRequestFailed(reason)
+		if err != nil || !changed {
+			out = d
+			return err
+		}
+		if out, err = scanDomain(tx.QueryRow(ctx, `
+			UPDATE tenants.tenant_domains SET state = $3, failure = $4
+			WHERE tenant_id = $1 AND domain = $2
+			RETURNING `+domainColumns, tenantID, d.Name, d.State, d.Failure)); err != nil {
+			return err
+		}
+		summary := d.Failure
+		if from != d.State {
+			summary = tenancy.Changed("state", string(from), string(d.State)) + "; " + summary
+		}
+		if err := recordAudit(ctx, tx, tenantID, "domain.certificate", out.Name, summary); err != nil {
+			return err
+		}
+		return notifyChange(ctx, tx, tenantID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record certificate failure of %s: %w", name, translate(err))
+	}
+	return out, nil
+}

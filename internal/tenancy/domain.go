@@ -165,6 +165,31 @@ func (d *Domain) CertificateFailed(reason string) error {
 	return nil
 }
 
+// CertificateRequestFailed records why a certificate could not be obtained
+// for a domain whose control is proved: a verified domain moves to
+// certificate_issuing (requests go on, and it keeps routing), and the
+// reason is kept for its owner to read. It reports whether anything
+// changed. An active domain keeps its certificate and state.
+func (d *Domain) CertificateRequestFailed(reason string) (bool, error) {
+	failure := "certificate: " + reason
+	switch d.State {
+	case DomainActive:
+		return false, nil
+	case DomainVerified:
+		if err := d.StartCertificate(); err != nil {
+			return false, err
+		}
+	case DomainCertificateIssuing:
+		if d.Failure == failure {
+			return false, nil
+		}
+	default:
+		return false, Errorf(EINVALID, "domain %s is %s: no certificate is requested for it", d.Name, d.State)
+	}
+	d.Failure = failure
+	return true, nil
+}
+
 // CanBePrimary reports whether the domain may become its tenant's primary
 // domain: only one whose control was proved.
 func (d *Domain) CanBePrimary() error {
@@ -528,6 +553,9 @@ type DomainService interface {
 	// CertificateIssued records that a verified domain has its
 	// certificate: it becomes active.
 	CertificateIssued(ctx context.Context, tenantID, name string) (*Domain, error)
+	// CertificateRequestFailed records why a verified domain's
+	// certificate could not be obtained.
+	CertificateRequestFailed(ctx context.Context, tenantID, name, reason string) (*Domain, error)
 }
 
 // DomainLookup is the platform's path to route requests: it finds which

@@ -345,3 +345,27 @@ func TestDomainRecordCheck(t *testing.T) {
 		t.Fatalf("active, found: %+v", d)
 	}
 }
+
+func TestCertificateRequestFailed(t *testing.T) {
+	d := &tenancy.Domain{Name: "shop.example", State: tenancy.DomainVerified}
+	if changed, err := d.CertificateRequestFailed("rate limited"); err != nil || !changed ||
+		d.State != tenancy.DomainCertificateIssuing || d.Failure != "certificate: rate limited" {
+		t.Fatalf("verified: %v %v %+v", changed, err, d)
+	}
+	if changed, _ := d.CertificateRequestFailed("rate limited"); changed {
+		t.Error("the same failure again changed the domain")
+	}
+	if changed, _ := d.CertificateRequestFailed("connection refused"); !changed || d.Failure != "certificate: connection refused" {
+		t.Errorf("a new reason: %+v", d)
+	}
+	if err := d.CertificateIssued(); err != nil || d.Failure != "" {
+		t.Fatalf("issued: %v %+v", err, d)
+	}
+	if changed, err := d.CertificateRequestFailed("renewal"); changed || err != nil || d.State != tenancy.DomainActive {
+		t.Errorf("active: %v %v %+v", changed, err, d)
+	}
+	pending := &tenancy.Domain{Name: "x.example", State: tenancy.DomainPending}
+	if _, err := pending.CertificateRequestFailed("x"); tenancy.ErrorCode(err) != tenancy.EINVALID {
+		t.Errorf("pending: %v", err)
+	}
+}

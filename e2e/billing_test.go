@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,4 +107,67 @@ func customerOf(t *testing.T, s *site, tenantID string) string {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// A Stripe event that failed (its price sells no plan) shows in the console
+// as failed; once the plan is on sale at that price, the administrator
+// replays it from the event's page and the tenant moves to the plan.
+func TestAdminReplaysAFailedStripeEvent(t *testing.T) {
+	t.Parallel()
+	const secret = "whsec_e2e_replay"
+	s := newSite(t)
+	s.env = append(s.env, "BILLING_ENABLED=true", "STRIPE_SECRET_KEY=sk_test_123",
+		"STRIPE_WEBHOOK_SECRET="+secret, "STRIPE_API_BASE="+os.Getenv("STRIPE_API_BASE"))
+	id := s.createAcme(ownerPassword)
+	const adminPassword = "platform admin password"
+	s.nself(adminPassword+"\n", "admin", "create", "admin@platform.test", "--password-stdin")
+	s.serve()
+
+	payload, _ := json.Marshal(map[string]any{
+		"id": "evt_e2e_replay", "object": "event", "type": "customer.subscription.updated",
+		"created": time.Now().Unix(), "api_version": "2023-10-16",
+		"data": map[string]any{"object": map[string]any{
+			"id": "sub_replay", "object": "subscription", "customer": "cus_replay", "status": "active",
+			"metadata": map[string]any{"tenant_id": id},
+			"items": map[string]any{"object": "list", "data": []any{
+				map[string]any{"id": "si_1", "object": "subscription_item", "price": map[string]any{"id": "price_gold", "object": "price"}},
+			}},
+		}},
+	})
+	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret})
+	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+s.port+"/webhooks/stripe", bytes.NewReader(payload))
+	req.Host = "api.localhost"
+	req.Header.Set("Stripe-Signature", signed.Header)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("webhook for a price no plan is sold at: %d, want 500", resp.StatusCode)
+	}
+
+	b := newBrowser(t)
+	b.signIn(s.url("admin", "/"), "admin-sign-in", "admin@platform.test", adminPassword, `[data-testid=tenant-list]`)
+	b.do("open billing and the failed event",
+		chromedp.Click(chromedp.CSS(`[data-testid=nav-billing]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=event-table]`)),
+		chromedp.Click(chromedp.CSS(`[data-event=evt_e2e_replay] [data-testid=event-id] a`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=event-detail]`)),
+	)
+	if got := b.text(`[data-testid=event-status]`); got != "failed" {
+		t.Fatalf("event status %q, want failed", got)
+	}
+	s.nself("", "plan", "create", "gold", "--price", "199", "--stripe-price", "price_gold")
+	b.do("replay it",
+		chromedp.Click(chromedp.CSS(`[data-testid=replay-event]`)),
+		// The page comes back with the outcome on top.
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=flash]`)),
+	)
+	if got := b.text(`[data-testid=event-status]`); got != "processed" {
+		t.Errorf("after the replay the event is %q (%s)", got, b.text(`[data-testid=flash]`))
+	}
+	if out := s.nself("", "tenant", "show", "acme"); !strings.Contains(out, "Plan: gold") {
+		t.Errorf("after the replay:\n%s", out)
+	}
 }

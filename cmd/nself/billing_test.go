@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -291,5 +292,53 @@ func TestServeSamplesStorage(t *testing.T) {
 			t.Fatalf("no storage measured:\n%s", out)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Two server processes on one database never admit more than the month's
+// limit between them.
+func TestTwoServersShareTheQuota(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, pgtest.NewURLs(t))
+	c.ok("plan", "create", "small", "--max-api-requests", "25")
+	c.ok("tenant", "create", "Acme Corp", "--slug", "acme", "--plan", "small")
+	key := regexp.MustCompile(`Key: (\S+)`).FindStringSubmatch(c.ok("apikey", "create", "acme", "ci"))[1]
+	addrs := []string{}
+	for range 2 {
+		addr, _ := startServer(t, c)
+		addrs = append(addrs, addr)
+	}
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				req, _ := http.NewRequest("GET", "http://"+addrs[i%2]+"/v1/tenant", nil)
+				req.Host = "api.example.test"
+				req.Header.Set("Authorization", "Bearer "+key)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				codes[resp.StatusCode]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if codes[200] > 25 || codes[200]+codes[429] != 80 {
+		t.Errorf("codes %v: more than the limit of 25 admitted, or other answers", codes)
+	}
+	// Blocks are at most an eighth of what is left: near the limit the
+	// processes hold back few requests from each other.
+	if codes[200] < 20 {
+		t.Errorf("only %d admitted of a limit of 25", codes[200])
 	}
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -118,7 +119,7 @@ func (s *Server) handleForgot(w http.ResponseWriter, r *http.Request) error {
 	}
 	if u != nil {
 		link := s.tenantURL(t.Slug) + "/password/reset?token=" + token
-		if err := s.sendTemplate(r, "password_reset", u, link); err != nil {
+		if err := s.sendTemplate(ctx, t, "password_reset", u, link); err != nil {
 			// The visitor is told the same as always; the operator sees why
 			// no mail went out.
 			noteError(ctx, err)
@@ -131,18 +132,18 @@ func (s *Server) handleForgot(w http.ResponseWriter, r *http.Request) error {
 
 // sendTemplate mails one of the tenant's email templates to a user of the
 // request's tenant.
-func (s *Server) sendTemplate(r *http.Request, name string, u *tenancy.User, actionURL string) error {
+func (s *Server) sendTemplate(ctx context.Context, t *tenancy.Tenant, name string, u *tenancy.User, actionURL string) error {
 	userName := u.Name
 	if userName == "" {
 		userName = u.Email
 	}
-	msg, err := s.tenantMail(r, name, u.Email, map[string]string{
+	msg, err := s.tenantMail(ctx, t, name, u.Email, map[string]string{
 		"USER_NAME": userName, "USER_EMAIL": u.Email, "ACTION_URL": actionURL,
 	})
 	if err != nil {
 		return err
 	}
-	return s.Mailer.Send(r.Context(), msg)
+	return s.Mailer.Send(ctx, msg)
 }
 
 // handleSetPasswordForm serves GET /password/set and /password/reset, the

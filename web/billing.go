@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -111,15 +110,12 @@ func (s *Server) mailOwners(ctx context.Context, tenantID, template string) {
 		s.Log.Error("mail owners: list members", "tenant", t.Slug, "err", err)
 		return
 	}
-	// The mail helpers read only the request's context: the tenant and
-	// its look.
-	r := (&http.Request{URL: &url.URL{}, Header: http.Header{}}).WithContext(withTenant(ctx, t))
 	for _, m := range members {
 		if m.Role != tenancy.RoleOwner {
 			continue
 		}
 		u := &tenancy.User{ID: m.UserID, Email: m.Email, Name: m.Name}
-		if err := s.sendTemplate(r, template, u, s.tenantURL(t.Slug)+"/billing"); err != nil {
+		if err := s.sendTemplate(ctx, t, template, u, s.tenantURL(t.Slug)+"/billing"); err != nil {
 			s.Log.Error("mail owners", "tenant", t.Slug, "template", template, "err", err)
 		}
 	}
@@ -222,18 +218,11 @@ func (s *Server) handleBillingReturn(success bool) handlerFunc {
 func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := TenantFrom(ctx)
-	if s.Billing == nil {
-		return tenancy.Errorf(tenancy.EINVALID, "billing is not available")
-	}
-	name := r.PostFormValue("plan")
-	attempt := r.PostFormValue("attempt")
-	if !validAttempt(attempt) {
-		return tenancy.Errorf(tenancy.EINVALID, "the form has expired: reload the page")
-	}
-	if err := s.limitStripeCalls(t); err != nil {
+	attempt, err := s.stripeSession(r, t)
+	if err != nil {
 		return err
 	}
-	plan, err := s.Plans.FindPlan(ctx, name)
+	plan, err := s.Plans.FindPlan(ctx, r.PostFormValue("plan"))
 	if err == nil && tenancy.LiveSubscription(t.SubscriptionStatus) {
 		// A second subscription would bill twice; the current one changes
 		// plan in Stripe's billing portal.
@@ -271,14 +260,8 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) handleBillingPortal(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := TenantFrom(ctx)
-	if s.Billing == nil {
-		return tenancy.Errorf(tenancy.EINVALID, "billing is not available")
-	}
-	attempt := r.PostFormValue("attempt")
-	if !validAttempt(attempt) {
-		return tenancy.Errorf(tenancy.EINVALID, "the form has expired: reload the page")
-	}
-	if err := s.limitStripeCalls(t); err != nil {
+	attempt, err := s.stripeSession(r, t)
+	if err != nil {
 		return err
 	}
 	target, err := s.Billing.Portal(ctx, t, s.tenantURL(t.Slug)+"/billing", attempt)
@@ -295,13 +278,23 @@ func (s *Server) handleBillingPortal(w http.ResponseWriter, r *http.Request) err
 // Stripe rate limit, which all tenants share.
 const maxStripeCalls = 20
 
-func (s *Server) limitStripeCalls(t *tenancy.Tenant) error {
+// stripeSession admits a form that opens a Stripe session (Checkout or the
+// portal) and returns its attempt token: billing must be on, the token the
+// one the page made, and the tenant within maxStripeCalls.
+func (s *Server) stripeSession(r *http.Request, t *tenancy.Tenant) (string, error) {
+	if s.Billing == nil {
+		return "", tenancy.Errorf(tenancy.EINVALID, "billing is not available")
+	}
+	attempt := r.PostFormValue("attempt")
+	if !validAttempt(attempt) {
+		return "", tenancy.Errorf(tenancy.EINVALID, "the form has expired: reload the page")
+	}
 	key := "stripe:" + t.ID
 	if blocked, wait := s.limiter.blocked(key, maxStripeCalls); blocked {
-		return tenancy.Errorf(tenancy.EQUOTA, "too many billing sessions opened: try again in %d minutes", int(wait.Minutes())+1)
+		return "", tenancy.Errorf(tenancy.EQUOTA, "too many billing sessions opened: try again in %d minutes", int(wait.Minutes())+1)
 	}
 	s.limiter.fail(key)
-	return nil
+	return attempt, nil
 }
 
 // auditBilling records a billing action that changed nothing here yet

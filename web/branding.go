@@ -147,7 +147,7 @@ func (s *Server) brandingPreview(r *http.Request, values map[string]string) view
 		q.Set(p[1], c)
 	}
 	base := tenancy.DefaultPalette
-	if l := s.look(r); l != nil {
+	if l := s.look(r.Context(), TenantFrom(r.Context())); l != nil {
 		base = l.Palette
 	}
 	pal := previewPalette(q, base)

@@ -151,7 +151,7 @@ func (s *Server) emailPreview(r *http.Request, name, subject, html string) views
 	}
 	// Sample people, but the tenant's own look, as the mail it sends has.
 	vars := tenancy.SampleVariables(t.Name, tenancy.DefaultPalette.Primary, s.tenantURL(t.Slug))
-	for k, v := range s.brandVariables(r, t) {
+	for k, v := range s.brandVariables(r.Context(), t) {
 		vars[k] = v
 	}
 	msg, err := tenancy.RenderEmail(&tpl, "", vars)
@@ -307,9 +307,9 @@ func (s *Server) emailTemplate(ctx context.Context, tenantID, name string) (*ten
 
 // brandVariables are the template variables every mail of the tenant
 // shares.
-func (s *Server) brandVariables(r *http.Request, t *tenancy.Tenant) map[string]string {
+func (s *Server) brandVariables(ctx context.Context, t *tenancy.Tenant) map[string]string {
 	vars := map[string]string{"TENANT_NAME": t.Name, "PRIMARY_COLOR": tenancy.DefaultPalette.Primary, "LOGO_URL": "", "SUPPORT_URL": s.tenantURL(t.Slug)}
-	if l := s.look(r); l != nil {
+	if l := s.look(ctx, t); l != nil {
 		vars["PRIMARY_COLOR"] = l.Palette.Primary
 		if l.CompanyName != "" {
 			vars["TENANT_NAME"] = l.CompanyName
@@ -317,9 +317,9 @@ func (s *Server) brandVariables(r *http.Request, t *tenancy.Tenant) map[string]s
 	}
 	// Mail is read far from the portal: the logo's address must be
 	// absolute. The logo made for email comes first, then the main one.
-	logo := s.logoURLOf(r, t, tenancy.LogoEmail)
+	logo := s.logoURLOf(ctx, t, tenancy.LogoEmail)
 	if logo == "" {
-		logo = s.logoURL(r, t)
+		logo = s.logoURL(ctx, t)
 	}
 	if logo != "" {
 		vars["LOGO_URL"] = s.tenantURL(t.Slug) + logo
@@ -327,16 +327,15 @@ func (s *Server) brandVariables(r *http.Request, t *tenancy.Tenant) map[string]s
 	return vars
 }
 
-// tenantMail renders one of the request's tenant's email templates for a
-// recipient, with the tenant's name and branding filled in and vars for
-// the rest. Every mail the portal sends, and its previews, come from here.
-func (s *Server) tenantMail(r *http.Request, name, to string, vars map[string]string) (tenancy.Message, error) {
-	t := TenantFrom(r.Context())
-	tpl, err := s.emailTemplate(r.Context(), t.ID, name)
+// tenantMail renders one of a tenant's email templates for a recipient,
+// with the tenant's name and branding filled in and vars for the rest.
+// Every mail the portal sends, and its previews, come from here.
+func (s *Server) tenantMail(ctx context.Context, t *tenancy.Tenant, name, to string, vars map[string]string) (tenancy.Message, error) {
+	tpl, err := s.emailTemplate(ctx, t.ID, name)
 	if err != nil {
 		return tenancy.Message{}, err
 	}
-	all := s.brandVariables(r, t)
+	all := s.brandVariables(ctx, t)
 	for k, v := range vars {
 		all[k] = v
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -34,7 +35,7 @@ func (s *Server) handleLogo(w http.ResponseWriter, r *http.Request) error {
 		s.notFound(w, r)
 		return nil
 	}
-	l, err := s.currentLogo(r, t.ID, kind)
+	l, err := s.currentLogo(r.Context(), t.ID, kind)
 	if err != nil {
 		return err
 	}
@@ -71,8 +72,8 @@ func (s *Server) handleLogo(w http.ResponseWriter, r *http.Request) error {
 
 // currentLogo is the tenant's logo of that kind from the (cached) list, or
 // nil when it has none.
-func (s *Server) currentLogo(r *http.Request, tenantID string, kind tenancy.LogoKind) (*tenancy.Logo, error) {
-	list, err := s.Logos.ListLogos(r.Context(), tenantID)
+func (s *Server) currentLogo(ctx context.Context, tenantID string, kind tenancy.LogoKind) (*tenancy.Logo, error) {
+	list, err := s.Logos.ListLogos(ctx, tenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -87,17 +88,17 @@ func (s *Server) currentLogo(r *http.Request, tenantID string, kind tenancy.Logo
 // logoURL is the address of the tenant's main logo, versioned by its hash
 // so a new logo shows at once; "" when it has none, or it cannot be known,
 // and the page then shows the initial rather than fail.
-func (s *Server) logoURL(r *http.Request, t *tenancy.Tenant) string {
-	return s.logoURLOf(r, t, tenancy.LogoMain)
+func (s *Server) logoURL(ctx context.Context, t *tenancy.Tenant) string {
+	return s.logoURLOf(ctx, t, tenancy.LogoMain)
 }
 
 // logoURLOf is the versioned address of a tenant's logo of one kind, or ""
 // when it has none. It reads the in-process logo cache, not the database.
-func (s *Server) logoURLOf(r *http.Request, t *tenancy.Tenant, kind tenancy.LogoKind) string {
+func (s *Server) logoURLOf(ctx context.Context, t *tenancy.Tenant, kind tenancy.LogoKind) string {
 	if s.Logos == nil || t == nil {
 		return ""
 	}
-	l, err := s.currentLogo(r, t.ID, kind)
+	l, err := s.currentLogo(ctx, t.ID, kind)
 	if err != nil {
 		s.Log.Warn("read tenant logos", "tenant", t.Slug, "err", err)
 		return ""

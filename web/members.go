@@ -208,7 +208,7 @@ func (s *Server) invitationMail(r *http.Request, inviter, email, name, role, act
 	if userName == "" {
 		userName = email
 	}
-	return s.tenantMail(r, "invitation", email, map[string]string{
+	return s.tenantMail(r.Context(), t, "invitation", email, map[string]string{
 		"USER_NAME": userName, "USER_EMAIL": email, "INVITER_NAME": inviter, "ROLE": role,
 		"ACTION_URL": actionURL, "SUPPORT_URL": s.tenantURL(t.Slug),
 	})

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,8 +29,8 @@ func (s *Server) page(r *http.Request, title string) views.Page {
 	switch t, admin := TenantFrom(r.Context()), AdminFrom(r.Context()); {
 	case t != nil:
 		p.Brand = s.tenantBrand(r, t)
-		p.Brand.LogoURL = s.logoURL(r, t)
-		p.Brand.IconURL = s.logoURLOf(r, t, tenancy.LogoIcon)
+		p.Brand.LogoURL = s.logoURL(r.Context(), t)
+		p.Brand.IconURL = s.logoURLOf(r.Context(), t, tenancy.LogoIcon)
 		if id := IdentityFrom(r.Context()); id != nil {
 			p.UserEmail, p.Role, p.SignOutURL = id.User.Email, string(id.Role), "/signout"
 			p.Nav = tenantNav(id.Role, r.URL.Path)
@@ -126,12 +127,11 @@ func fieldError(f *views.Form, err error) {
 
 // look is the tenant's look, from the branding cache; nil when it cannot
 // be had, and the page then shows the platform's defaults rather than fail.
-func (s *Server) look(r *http.Request) *tenancy.Look {
-	t := TenantFrom(r.Context())
+func (s *Server) look(ctx context.Context, t *tenancy.Tenant) *tenancy.Look {
 	if t == nil || s.Branding == nil {
 		return nil
 	}
-	l, err := s.Branding.Look(r.Context(), t.ID)
+	l, err := s.Branding.Look(ctx, t.ID)
 	if err != nil {
 		s.Log.Warn("read tenant look", "tenant", t.Slug, "err", err)
 		return nil
@@ -144,7 +144,7 @@ func (s *Server) look(r *http.Request) *tenancy.Look {
 // browsers fetch the new colors at once.
 func (s *Server) tenantBrand(r *http.Request, t *tenancy.Tenant) views.Brand {
 	name, version := t.Name, strconv.FormatInt(t.UpdatedAt.Unix(), 36)
-	if l := s.look(r); l != nil {
+	if l := s.look(r.Context(), t); l != nil {
 		version = l.Version
 		if l.CompanyName != "" {
 			name = l.CompanyName

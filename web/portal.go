@@ -182,7 +182,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) error {
 // the defaults otherwise). Only validated colors are ever written here.
 func (s *Server) handleBrandCSS(w http.ResponseWriter, r *http.Request) {
 	p := tenancy.DefaultPalette
-	if l := s.look(r); l != nil {
+	if l := s.look(r.Context(), TenantFrom(r.Context())); l != nil {
 		p = l.Palette
 	}
 	// The branding page's preview asks for unsaved colors: each is used

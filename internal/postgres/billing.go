@@ -42,11 +42,8 @@ func (s *BillingService) SetTenantPlan(ctx context.Context, ref, plan string) (*
 		if t.Status == tenancy.StatusDeleted {
 			return tenancy.Errorf(tenancy.EINVALID, "tenant %s is deleted", tenancy.Quote(t.Slug))
 		}
-		if err := checkPlanUsable(ctx, tx, plan); err != nil {
-			return err
-		}
-		var maxUsers int64
-		if err := tx.QueryRow(ctx, `SELECT max_users FROM public.billing_plans WHERE name = $1`, plan).Scan(&maxUsers); err != nil {
+		p, err := usablePlan(ctx, tx, plan)
+		if err != nil {
 			return err
 		}
 		if err := setTenant(ctx, tx, t.ID, ""); err != nil {
@@ -56,9 +53,8 @@ func (s *BillingService) SetTenantPlan(ctx context.Context, ref, plan string) (*
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM tenants.tenant_members WHERE tenant_id = $1`, t.ID).Scan(&members); err != nil {
 			return err
 		}
-		if maxUsers != tenancy.Unlimited && members > maxUsers {
-			return tenancy.FieldErrorf(tenancy.EQUOTA, "plan", "plan %s allows %d members; %s has %d: remove members first",
-				tenancy.Quote(plan), maxUsers, t.Slug, members)
+		if err := p.Holds(t.Slug, members); err != nil {
+			return err
 		}
 		if out, err = scanTenant(tx.QueryRow(ctx, `
 			UPDATE tenants.tenants SET plan = $2, updated_at = now() WHERE id = $1

@@ -266,7 +266,7 @@ func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts 
 		return nil, err
 	}
 	plan := v.tenant.Plan
-	if err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error { return checkPlanUsable(ctx, tx, plan) }); err != nil {
+	if err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error { _, err := usablePlan(ctx, tx, plan); return err }); err != nil {
 		if tenancy.ErrorCode(err) == tenancy.EINTERNAL {
 			return nil, err
 		}

@@ -96,7 +96,7 @@ func (s *TenantService) CreateTenant(ctx context.Context, in tenancy.NewTenant) 
 
 	out := &tenancy.Created{}
 	err = inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
-		if err := checkPlanUsable(ctx, tx, plan); err != nil {
+		if _, err := usablePlan(ctx, tx, plan); err != nil {
 			return err
 		}
 		var status string
@@ -303,25 +303,23 @@ func issuePasswordToken(ctx context.Context, tx pgx.Tx, tenantID, userID, purpos
 	return secret, err
 }
 
-func checkPlanUsable(ctx context.Context, tx pgx.Tx, plan string) error {
-	var archived bool
-	err := tx.QueryRow(ctx, `
-		SELECT archived_at IS NOT NULL FROM public.billing_plans WHERE name = $1`, plan).Scan(&archived)
+func usablePlan(ctx context.Context, tx pgx.Tx, plan string) (*tenancy.Plan, error) {
+	p, err := scanPlan(tx.QueryRow(ctx, `SELECT `+planColumns+` FROM public.billing_plans WHERE name = $1`, plan))
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		var names string
 		if err := tx.QueryRow(ctx, `
 			SELECT string_agg(name, ', ' ORDER BY sort_order, name)
 			FROM public.billing_plans WHERE archived_at IS NULL`).Scan(&names); err != nil {
-			return err
+			return nil, err
 		}
-		return tenancy.FieldErrorf(tenancy.ENOTFOUND, "plan", "plan %s does not exist (plans: %s)", tenancy.Quote(plan), names)
+		return nil, tenancy.FieldErrorf(tenancy.ENOTFOUND, "plan", "plan %s does not exist (plans: %s)", tenancy.Quote(plan), names)
 	case err != nil:
-		return err
-	case archived:
-		return tenancy.FieldErrorf(tenancy.EINVALID, "plan", "plan %s is archived and takes no new tenants", tenancy.Quote(plan))
+		return nil, err
+	case p.Archived:
+		return nil, tenancy.FieldErrorf(tenancy.EINVALID, "plan", "plan %s is archived and takes no new tenants", tenancy.Quote(plan))
 	}
-	return nil
+	return p, nil
 }
 
 func notifyChange(ctx context.Context, tx pgx.Tx, tenantID string) error {

@@ -24,6 +24,15 @@ type Plan struct {
 	Archived         bool
 }
 
+// Holds refuses a plan too small for the members a tenant has.
+func (p *Plan) Holds(tenant string, members int64) error {
+	if p.MaxUsers != Unlimited && members > p.MaxUsers {
+		return FieldErrorf(EQUOTA, "plan", "plan %s allows %s; %s has %d: remove members first",
+			Quote(p.Name), plural(p.MaxUsers, "member"), tenant, members)
+	}
+	return nil
+}
+
 // FormatUsers renders a user limit: "50" or "Unlimited".
 func FormatUsers(n int64) string { return formatLimit(n, "") }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -222,6 +223,15 @@ func (m *Meter) thresholds(ctx context.Context, tenantID string, period time.Tim
 	}
 }
 
+// meters is a copy of the tenants' meters. Admit holds a tenant's lock and
+// then (at a month's turn) takes m.mu: the copy lets callers lock each
+// tenant with m.mu released, never nesting the locks the other way.
+func (m *Meter) meters() map[string]*tenantMeter {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return maps.Clone(m.tenants)
+}
+
 // Flush writes the counts gathered since the last flush, and hands back
 // blocks idle for IdleRelease. Counts that fail to be written are kept for
 // the next flush.
@@ -230,18 +240,13 @@ func (m *Meter) Flush(ctx context.Context) error {
 	m.mu.Lock()
 	deltas := m.spill
 	m.spill = nil
-	ids := make([]string, 0, len(m.tenants))
-	for id := range m.tenants {
-		ids = append(ids, id)
-	}
 	m.mu.Unlock()
 	type current struct {
 		tm *tenantMeter
 		d  meterDelta
 	}
 	var live []current
-	for _, id := range ids {
-		tm := m.tenant(id)
+	for id, tm := range m.meters() {
 		tm.mu.Lock()
 		if tm.remaining > 0 && now.Sub(tm.lastUse) >= m.IdleRelease {
 			tm.release += tm.remaining
@@ -356,15 +361,7 @@ func (m *Meter) Run(ctx context.Context, every time.Duration) {
 
 // Close hands back every block this process holds and flushes.
 func (m *Meter) Close(ctx context.Context) error {
-	// Admit takes a tenant's lock, then (at a month's turn) m.mu: take
-	// them one at a time here, never nested the other way.
-	m.mu.RLock()
-	list := make([]*tenantMeter, 0, len(m.tenants))
-	for _, tm := range m.tenants {
-		list = append(list, tm)
-	}
-	m.mu.RUnlock()
-	for _, tm := range list {
+	for _, tm := range m.meters() {
 		tm.mu.Lock()
 		tm.release += tm.remaining
 		tm.remaining = 0

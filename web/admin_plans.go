@@ -170,36 +170,14 @@ func (s *Server) handlePlanUpdate(w http.ResponseWriter, r *http.Request) error 
 // price must be given (an edit); otherwise those left empty are left out
 // (a new plan's defaults).
 func planInput(f *views.Form, name string, all bool) tenancy.PlanInput {
-	in := tenancy.PlanInput{Name: name}
-	limits := []struct {
-		field string
-		dst   **int64
-	}{
-		{"max_users", &in.MaxUsers}, {"max_storage_gb", &in.MaxStorageGB},
-		{"max_api_requests", &in.MaxAPIRequests}, {"max_compute_hours", &in.MaxComputeHours},
+	in, errs := tenancy.ReadPlanInput(name, func(field string) (string, bool) {
+		v := strings.TrimSpace(f.Value(field))
+		// The Stripe price is always sent: empty removes it.
+		return v, v != "" || all || field == "stripe_price"
+	})
+	for _, err := range errs {
+		fieldError(f, err)
 	}
-	for _, l := range limits {
-		v := strings.TrimSpace(f.Value(l.field))
-		if v == "" && !all {
-			continue
-		}
-		n, err := tenancy.ParseLimit(l.field, v)
-		if err != nil {
-			fieldError(f, err)
-			continue
-		}
-		*l.dst = &n
-	}
-	if v := strings.TrimSpace(f.Value("price")); v != "" || all {
-		cents, err := tenancy.ParsePrice(v)
-		if err != nil {
-			fieldError(f, err)
-		} else {
-			in.PriceCents = &cents
-		}
-	}
-	price := strings.TrimSpace(f.Value("stripe_price"))
-	in.StripePriceID = &price
 	if len(f.Errors) > 0 {
 		// Say what else is wrong too, where a field has no message yet.
 		var e *tenancy.Error

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,36 +39,16 @@ func (f *planFlags) add(fl *pflag.FlagSet) {
 }
 
 func (f *planFlags) input(cmd *cobra.Command, name string) (tenancy.PlanInput, error) {
-	in := tenancy.PlanInput{Name: name}
-	fl := cmd.Flags()
-	limits := []struct {
-		flag, field, value string
-		dst                **int64
-	}{
-		{"max-users", "max_users", f.users, &in.MaxUsers},
-		{"max-storage-gb", "max_storage_gb", f.storage, &in.MaxStorageGB},
-		{"max-api-requests", "max_api_requests", f.requests, &in.MaxAPIRequests},
-		{"max-compute-hours", "max_compute_hours", f.compute, &in.MaxComputeHours},
+	values := map[string]*string{
+		"max_users": &f.users, "max_storage_gb": &f.storage, "max_api_requests": &f.requests,
+		"max_compute_hours": &f.compute, "price": &f.price, "stripe_price": &f.stripePrice,
 	}
-	for _, l := range limits {
-		if !fl.Changed(l.flag) {
-			continue
-		}
-		n, err := tenancy.ParseLimit(l.field, l.value)
-		if err != nil {
-			return in, err
-		}
-		*l.dst = &n
-	}
-	if fl.Changed("price") {
-		cents, err := tenancy.ParsePrice(f.price)
-		if err != nil {
-			return in, err
-		}
-		in.PriceCents = &cents
-	}
-	if fl.Changed("stripe-price") {
-		in.StripePriceID = &f.stripePrice
+	in, errs := tenancy.ReadPlanInput(name, func(field string) (string, bool) {
+		// Each flag is its field's name with hyphens.
+		return *values[field], cmd.Flags().Changed(strings.ReplaceAll(field, "_", "-"))
+	})
+	if len(errs) > 0 {
+		return in, errs[0]
 	}
 	return in, nil
 }

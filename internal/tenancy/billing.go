@@ -116,6 +116,45 @@ func ParseLimit(field, s string) (int64, error) {
 	return n, nil
 }
 
+// ReadPlanInput reads a plan's terms from text, as a form or the command
+// line gives them: value returns a field's text (fields as PlanInput's
+// errors name them: max_users, max_storage_gb, max_api_requests,
+// max_compute_hours, price, stripe_price) and whether it was given. Fields
+// not given are left out. Every field that cannot be read has its error.
+func ReadPlanInput(name string, value func(field string) (string, bool)) (PlanInput, []error) {
+	in := PlanInput{Name: name}
+	var errs []error
+	for _, l := range []struct {
+		field string
+		dst   **int64
+	}{
+		{"max_users", &in.MaxUsers}, {"max_storage_gb", &in.MaxStorageGB},
+		{"max_api_requests", &in.MaxAPIRequests}, {"max_compute_hours", &in.MaxComputeHours},
+	} {
+		if v, ok := value(l.field); ok {
+			n, err := ParseLimit(l.field, strings.TrimSpace(v))
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			*l.dst = &n
+		}
+	}
+	if v, ok := value("price"); ok {
+		cents, err := ParsePrice(v)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			in.PriceCents = &cents
+		}
+	}
+	if v, ok := value("stripe_price"); ok {
+		v = strings.TrimSpace(v)
+		in.StripePriceID = &v
+	}
+	return in, errs
+}
+
 // PlanAdmin creates and changes plans, for platform administrators.
 type PlanAdmin interface {
 	CreatePlan(ctx context.Context, in PlanInput) (*Plan, error)

@@ -244,8 +244,7 @@ func (s *Server) handleTenantList(w http.ResponseWriter, r *http.Request) error 
 		l.NextURL = pageURL(l.Page + 1)
 	}
 
-	w.Header().Add("Vary", "HX-Request")
-	if r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-History-Restore-Request") != "true" {
+	if partialSwap(w, r) {
 		render(w, r, http.StatusOK, views.TenantTable(l))
 		return nil
 	}

@@ -61,8 +61,7 @@ func (s *Server) handleBillingOverview(w http.ResponseWriter, r *http.Request) e
 		}
 	}
 
-	w.Header().Add("Vary", "HX-Request")
-	if r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-History-Restore-Request") != "true" {
+	if partialSwap(w, r) {
 		render(w, r, status, views.EventTable(l))
 		return nil
 	}

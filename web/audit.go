@@ -54,8 +54,7 @@ func (s *Server) renderAuditLog(w http.ResponseWriter, r *http.Request, console 
 	default:
 		return err
 	}
-	w.Header().Add("Vary", "HX-Request")
-	if r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-History-Restore-Request") != "true" {
+	if partialSwap(w, r) {
 		render(w, r, status, views.AuditTable(l))
 		return nil
 	}

@@ -29,3 +29,11 @@ func paging(r *http.Request) (limit, offset int, err error) {
 	}
 	return limit, offset, nil
 }
+
+// partialSwap reports whether a list page's request is htmx asking for the
+// table alone (a filter or a page changed), rather than for the whole page
+// (a first visit, or htmx restoring history). The answer varies with it.
+func partialSwap(w http.ResponseWriter, r *http.Request) bool {
+	w.Header().Add("Vary", "HX-Request")
+	return r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-History-Restore-Request") != "true"
+}

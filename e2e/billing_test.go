@@ -23,8 +23,7 @@ func TestOwnerUpgradesThroughCheckout(t *testing.T) {
 	t.Parallel()
 	const secret = "whsec_e2e_secret"
 	s := newSite(t)
-	s.env = append(s.env, "BILLING_ENABLED=true", "STRIPE_SECRET_KEY=sk_test_123",
-		"STRIPE_WEBHOOK_SECRET="+secret, "STRIPE_API_BASE="+os.Getenv("STRIPE_API_BASE"))
+	s.withBilling(secret)
 	id := s.createAcme(ownerPassword)
 	s.nself("", "plan", "update", "pro", "--stripe-price", "price_pro")
 	s.serve()
@@ -62,28 +61,8 @@ func TestOwnerUpgradesThroughCheckout(t *testing.T) {
 		t.Fatalf("the redirect changed the plan to %q", got)
 	}
 
-	payload, _ := json.Marshal(map[string]any{
-		"id": "evt_e2e_1", "object": "event", "type": "customer.subscription.created",
-		"created": time.Now().Unix(), "api_version": "2023-10-16",
-		"data": map[string]any{"object": map[string]any{
-			"id": "sub_e2e", "object": "subscription", "customer": customer, "status": "active",
-			"metadata": map[string]any{"tenant_id": id},
-			"items": map[string]any{"object": "list", "data": []any{
-				map[string]any{"id": "si_1", "object": "subscription_item", "price": map[string]any{"id": "price_pro", "object": "price"}},
-			}},
-		}},
-	})
-	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret})
-	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+s.port+"/webhooks/stripe", bytes.NewReader(payload))
-	req.Host = "api.localhost"
-	req.Header.Set("Stripe-Signature", signed.Header)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("webhook: %d", resp.StatusCode)
+	if code := s.deliverSubscriptionEvent(secret, "evt_e2e_1", "customer.subscription.created", "sub_e2e", customer, id, "price_pro"); code != http.StatusOK {
+		t.Fatalf("webhook: %d", code)
 	}
 	// The panel polls every 3 s; no reload.
 	run(b, "the page shows the new plan by itself", chromedp.Poll[bool](
@@ -116,35 +95,14 @@ func TestAdminReplaysAFailedStripeEvent(t *testing.T) {
 	t.Parallel()
 	const secret = "whsec_e2e_replay"
 	s := newSite(t)
-	s.env = append(s.env, "BILLING_ENABLED=true", "STRIPE_SECRET_KEY=sk_test_123",
-		"STRIPE_WEBHOOK_SECRET="+secret, "STRIPE_API_BASE="+os.Getenv("STRIPE_API_BASE"))
+	s.withBilling(secret)
 	id := s.createAcme(ownerPassword)
 	const adminPassword = "platform admin password"
 	s.nself(adminPassword+"\n", "admin", "create", "admin@platform.test", "--password-stdin")
 	s.serve()
 
-	payload, _ := json.Marshal(map[string]any{
-		"id": "evt_e2e_replay", "object": "event", "type": "customer.subscription.updated",
-		"created": time.Now().Unix(), "api_version": "2023-10-16",
-		"data": map[string]any{"object": map[string]any{
-			"id": "sub_replay", "object": "subscription", "customer": "cus_replay", "status": "active",
-			"metadata": map[string]any{"tenant_id": id},
-			"items": map[string]any{"object": "list", "data": []any{
-				map[string]any{"id": "si_1", "object": "subscription_item", "price": map[string]any{"id": "price_gold", "object": "price"}},
-			}},
-		}},
-	})
-	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret})
-	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+s.port+"/webhooks/stripe", bytes.NewReader(payload))
-	req.Host = "api.localhost"
-	req.Header.Set("Stripe-Signature", signed.Header)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusInternalServerError {
-		t.Fatalf("webhook for a price no plan is sold at: %d, want 500", resp.StatusCode)
+	if code := s.deliverSubscriptionEvent(secret, "evt_e2e_replay", "customer.subscription.updated", "sub_replay", "cus_replay", id, "price_gold"); code != http.StatusInternalServerError {
+		t.Fatalf("webhook for a price no plan is sold at: %d, want 500", code)
 	}
 
 	b := newBrowser(t)
@@ -170,4 +128,37 @@ func TestAdminReplaysAFailedStripeEvent(t *testing.T) {
 	if out := s.nself("", "tenant", "show", "acme"); !strings.Contains(out, "Plan: gold") {
 		t.Errorf("after the replay:\n%s", out)
 	}
+}
+
+// deliverSubscriptionEvent signs a subscription event with secret, as
+// Stripe does, posts it to the server's webhook and returns the status.
+func (s *site) deliverSubscriptionEvent(secret, id, typ, sub, customer, tenantID, price string) int {
+	s.t.Helper()
+	payload, _ := json.Marshal(map[string]any{
+		"id": id, "object": "event", "type": typ, "created": time.Now().Unix(), "api_version": "2023-10-16",
+		"data": map[string]any{"object": map[string]any{
+			"id": sub, "object": "subscription", "customer": customer, "status": "active",
+			"metadata": map[string]any{"tenant_id": tenantID},
+			"items": map[string]any{"object": "list", "data": []any{
+				map[string]any{"id": "si_1", "object": "subscription_item", "price": map[string]any{"id": price, "object": "price"}},
+			}},
+		}},
+	})
+	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret})
+	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+s.port+"/webhooks/stripe", bytes.NewReader(payload))
+	req.Host = "api.localhost"
+	req.Header.Set("Stripe-Signature", signed.Header)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// withBilling turns billing on, against stripe-mock, with webhooks signed
+// with secret.
+func (s *site) withBilling(secret string) {
+	s.env = append(s.env, "BILLING_ENABLED=true", "STRIPE_SECRET_KEY=sk_test_123",
+		"STRIPE_WEBHOOK_SECRET="+secret, "STRIPE_API_BASE="+os.Getenv("STRIPE_API_BASE"))
 }

@@ -655,3 +655,53 @@ func waitFor(t *testing.T, ok func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// One tenant's billing never reaches another's: not its payments on the
+// page, not an event naming the other tenant with its customer, not its
+// owner's session on the other's host.
+func TestBillingAcrossTenants(t *testing.T) {
+	e := newBillingEnv(t)
+	e.sellPlan("pro", 100000)
+	acme, beta := e.mustTenant("acme"), e.mustTenant("beta")
+	for id, cus := range map[string]string{acme.ID: "cus_acme", beta.ID: "cus_beta"} {
+		if _, err := e.db.Admin.Exec(e.ctx, `UPDATE tenants.tenants SET stripe_customer_id = $2 WHERE id = $1`, id, cus); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	paid := map[string]any{"id": "in_acme", "object": "invoice", "customer": "cus_acme", "amount_paid": 9900, "currency": "usd"}
+	if code, _ := e.deliver(event("evt_x1", "invoice.paid", now, paid), webhookSecret, now); code != 200 {
+		t.Fatal("invoice.paid")
+	}
+	betaOwner := e.signedIn(beta, "owner@beta.test", tenancy.RoleOwner)
+	if _, body := betaOwner.get("/billing"); len(byTestID(doc(t, body), "payment")) != 0 || len(byTestID(doc(t, body), "no-payments")) != 1 {
+		t.Error("beta's billing page shows acme's payment")
+	}
+
+	// acme's customer with beta's id in the metadata: refused, nothing moves.
+	mixed := event("evt_x2", "customer.subscription.created", now, subscriptionObject("sub_x", "cus_acme", beta.ID, "active", "price_pro"))
+	if code, _ := e.deliver(mixed, webhookSecret, now); code != http.StatusInternalServerError {
+		t.Errorf("an event naming another tenant than its customer's: %d", code)
+	}
+	for _, slug := range []string{"acme", "beta"} {
+		if got := e.tenant(slug); got.Plan != "free" || got.SubscriptionStatus != "" {
+			t.Errorf("%s changed: %s %s", slug, got.Plan, got.SubscriptionStatus)
+		}
+	}
+
+	// beta's owner, with beta's cookies, on acme's host: not signed in there.
+	stray := e.client("acme." + baseDomain)
+	stray.http.Jar = betaOwner.http.Jar
+	for _, c := range betaOwner.http.Jar.Cookies(&url.URL{Scheme: "http", Host: "beta." + baseDomain}) {
+		stray.http.Jar.SetCookies(&url.URL{Scheme: "http", Host: "acme." + baseDomain}, []*http.Cookie{c})
+	}
+	if resp, _ := stray.get("/billing"); resp.StatusCode == http.StatusOK {
+		t.Error("beta's session opened acme's billing page")
+	}
+	if resp, _ := stray.post("/billing/portal", url.Values{"attempt": {"0123456789abcdef01234567"}}); resp.StatusCode == http.StatusSeeOther {
+		t.Error("beta's session opened acme's billing portal")
+	}
+	if n := len(e.stripe.to("/v1/billing_portal/sessions")); n != 0 {
+		t.Errorf("%d portal sessions opened", n)
+	}
+}

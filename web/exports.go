@@ -23,22 +23,19 @@ func (s *Server) exportRoutes(r chi.Router) {
 }
 
 // exportView is the page's model for a job (nil when there is none).
-func (s *Server) exportView(r *http.Request, j *tenancy.ExportJob, msg string) views.Export {
+func (s *Server) exportView(j *tenancy.ExportJob, msg string) views.Export {
 	v := views.Export{Enabled: s.Exports != nil, Message: msg}
 	if j == nil {
 		return v
 	}
 	p := j.Progress
 	v.Job = &views.ExportJob{
-		ID: j.ID, State: string(j.State), Failure: j.Failure, Created: j.CreatedAt,
+		ID: j.ID, State: string(j.StateAt(time.Now())), Failure: j.Failure, Created: j.CreatedAt,
 		Rows: p.RowsDone, RowsTotal: p.Rows, Objects: p.ObjectsDone, ObjectsTotal: p.Objects,
 		Size: tenancy.FormatBytes(j.Size), ExpiresAt: j.ExpiresAt,
 	}
 	if total := p.Rows + int64(p.Objects); total > 0 {
 		v.Job.Percent = int(100 * (p.RowsDone + int64(p.ObjectsDone)) / total)
-	}
-	if j.State == tenancy.ExportReady && j.Expired(time.Now()) {
-		v.Job.State = string(tenancy.ExportExpired)
 	}
 	if v.Job.State == string(tenancy.ExportReady) {
 		v.Job.DownloadURL = "/settings/export/" + j.ID + "/download"
@@ -48,8 +45,8 @@ func (s *Server) exportView(r *http.Request, j *tenancy.ExportJob, msg string) v
 
 // renderExport answers with the page, or only the panel to htmx.
 func (s *Server) renderExport(w http.ResponseWriter, r *http.Request, status int, j *tenancy.ExportJob, msg string) error {
-	v := s.exportView(r, j, msg)
-	if r.Header.Get("HX-Request") == "true" {
+	v := s.exportView(j, msg)
+	if partialSwap(w, r) {
 		render(w, r, status, views.ExportPanel(CSRFFrom(r.Context()), v))
 		return nil
 	}
@@ -89,11 +86,11 @@ func (s *Server) handleExportStart(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if r.Header.Get("HX-Request") == "true" {
-		return s.renderExport(w, r, http.StatusOK, j, "")
+	if r.Header.Get("HX-Request") != "true" {
+		http.Redirect(w, r, "/settings/export", http.StatusSeeOther)
+		return nil
 	}
-	http.Redirect(w, r, "/settings/export", http.StatusSeeOther)
-	return nil
+	return s.renderExport(w, r, http.StatusOK, j, "")
 }
 
 // handleExportStatus serves GET /settings/export/{id}: the panel of one

@@ -140,17 +140,13 @@ func (s *BillingService) TenantUsage(ctx context.Context, tenantID string, at ti
 // since it, and the reading becomes the latest.
 func (s *BillingService) RecordStorage(ctx context.Context, tenantID string, bytes int64, at time.Time) error {
 	period := tenancy.PeriodOf(at)
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `
+	err := execInTenant(ctx, s.db.App, tenantID, `
 		INSERT INTO public.billing_usage_counters AS c (tenant_id, period, service_name, used, gauge, gauge_at)
 		VALUES ($1, $2, 'storage', 0, $3, $4)
 		ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET
 		  used = c.used + coalesce(c.gauge, 0) / 1e9
 		         * greatest(extract(epoch FROM $4 - coalesce(c.gauge_at, $2::timestamptz)), 0) / 3600,
-		  gauge = $3, gauge_at = $4, updated_at = now()`,
-			tenantID, period, bytes, at)
-		return err
-	})
+		  gauge = $3, gauge_at = $4, updated_at = now()`, tenantID, period, bytes, at)
 	if err != nil {
 		return fmt.Errorf("record storage of tenant %s: %w", tenantID, translate(err))
 	}

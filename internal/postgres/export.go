@@ -53,10 +53,11 @@ type column struct {
 	name, typ string
 }
 
-// dataSchemas are the schemas holding tenants' own data tables: the shared
-// one and each schema tenant's, told apart by the bookkeeping table tenant
-// migrations leave in them. Only the tenant's own is exported; the others'
-// tables carry tenant_id too.
+// tenantTablesSQL lists the tables with a tenant_id column, whether the
+// application role may read each, and whether its schema holds tenants'
+// own data tables (the shared one, or a schema tenant's), told apart by the
+// bookkeeping table tenant migrations leave in them. Of those, only the
+// tenant's own is exported; the others' tables carry tenant_id too.
 const tenantTablesSQL = `
 	SELECT n.nspname, c.relname, has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT'),
 	       EXISTS (SELECT 1 FROM pg_class m WHERE m.relnamespace = n.oid AND m.relname = 'nself_migrations')
@@ -206,7 +207,7 @@ func (a *archiveWriter) addJSON(name string, v any) error {
 		return err
 	}
 	b = append(b, '\n')
-	return a.add(name, int64(len(b)), strings.NewReader(string(b)))
+	return a.add(name, int64(len(b)), bytes.NewReader(b))
 }
 
 func (a *archiveWriter) close() error {

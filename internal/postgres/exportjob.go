@@ -92,9 +92,6 @@ func exportKey(tenantID, id string) string { return tenantID + "/" + id + ".tar.
 // StartExport records a running job and builds its archive in the
 // background.
 func (s *ExportJobService) StartExport(ctx context.Context, tenantID, userID string) (*tenancy.ExportJob, error) {
-	if !tenancy.IsUUID(userID) {
-		return nil, tenancy.Errorf(tenancy.EINVALID, "user id %s is not a uuid", tenancy.Quote(userID))
-	}
 	var job *tenancy.ExportJob
 	var expired []string
 	err := inTenant(ctx, s.db.App, tenantID, userID, func(tx pgx.Tx) error {
@@ -104,7 +101,7 @@ func (s *ExportJobService) StartExport(ctx context.Context, tenantID, userID str
 			UPDATE tenants.tenant_exports
 			SET state = 'failed', failure = 'the export stopped (the server restarted); request it again', finished_at = now()
 			WHERE tenant_id = $1 AND state = 'running' AND updated_at < now() - $2::interval`,
-			tenantID, fmt.Sprintf("%d seconds", int(s.Stale.Seconds()))); err != nil {
+			tenantID, interval(s.Stale)); err != nil {
 			return err
 		}
 		// Archives past their time are removed now, the rows kept as
@@ -159,12 +156,9 @@ func (s *ExportJobService) run(job *tenancy.ExportJob) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
-	err = inTenant(ctx, s.db.App, job.TenantID, "", func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `
+	err = execInTenant(ctx, s.db.App, job.TenantID, `
 			UPDATE tenants.tenant_exports SET state = 'failed', failure = $3, finished_at = now(), updated_at = now()
 			WHERE tenant_id = $1 AND id = $2`, job.TenantID, job.ID, msg)
-		return err
-	})
 	if err != nil {
 		s.Log.Error("export: cannot mark the job failed", "tenant", job.TenantID, "export", job.ID, "err", err)
 	}
@@ -183,12 +177,9 @@ func (s *ExportJobService) waitTurn(ctx context.Context, job *tenancy.ExportJob)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
-			err := inTenant(ctx, s.db.App, job.TenantID, "", func(tx pgx.Tx) error {
-				_, err := tx.Exec(ctx, `
+			err := execInTenant(ctx, s.db.App, job.TenantID, `
 					UPDATE tenants.tenant_exports SET updated_at = now()
 					WHERE tenant_id = $1 AND id = $2 AND state = 'running'`, job.TenantID, job.ID)
-				return err
-			})
 			if err != nil {
 				s.Log.Warn("export: waiting job not refreshed", "tenant", job.TenantID, "export", job.ID, "err", err)
 			}
@@ -244,17 +235,13 @@ func (s *ExportJobService) build(ctx context.Context, job *tenancy.ExportJob) er
 		p.Rows += t.Rows
 	}
 	p.RowsDone, p.Objects, p.ObjectsDone = p.Rows, len(m.Objects), len(m.Objects)
-	err = inTenant(ctx, s.db.App, job.TenantID, "", func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `
+	err = execInTenant(ctx, s.db.App, job.TenantID, `
 			UPDATE tenants.tenant_exports
 			SET state = 'ready', object_key = $3, size_bytes = $4, finished_at = now(), updated_at = now(),
 			    expires_at = now() + $5::interval,
 			    tables_total = $6, tables_done = $6, rows_total = $7, rows_done = $7, objects_total = $8, objects_done = $8
-			WHERE tenant_id = $1 AND id = $2`,
-			job.TenantID, job.ID, key, size, fmt.Sprintf("%d seconds", int(s.TTL.Seconds())),
-			p.Tables, p.Rows, p.Objects)
-		return err
-	})
+			WHERE tenant_id = $1 AND id = $2`, job.TenantID, job.ID, key, size, interval(s.TTL),
+		p.Tables, p.Rows, p.Objects)
 	if err != nil {
 		_ = s.blobs.Remove(context.WithoutCancel(ctx), tenancy.ExportBucket, key)
 		return err
@@ -263,15 +250,11 @@ func (s *ExportJobService) build(ctx context.Context, job *tenancy.ExportJob) er
 }
 
 func (s *ExportJobService) report(ctx context.Context, job *tenancy.ExportJob, p tenancy.ExportProgress) error {
-	return inTenant(ctx, s.db.App, job.TenantID, "", func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `
+	return execInTenant(ctx, s.db.App, job.TenantID, `
 			UPDATE tenants.tenant_exports
 			SET tables_total = $3, tables_done = $4, rows_total = $5, rows_done = $6,
 			    objects_total = $7, objects_done = $8, size_bytes = $9, updated_at = now()
-			WHERE tenant_id = $1 AND id = $2 AND state = 'running'`,
-			job.TenantID, job.ID, p.Tables, p.TablesDone, p.Rows, p.RowsDone, p.Objects, p.ObjectsDone, p.Bytes)
-		return err
-	})
+			WHERE tenant_id = $1 AND id = $2 AND state = 'running'`, job.TenantID, job.ID, p.Tables, p.TablesDone, p.Rows, p.RowsDone, p.Objects, p.ObjectsDone, p.Bytes)
 }
 
 // GetExport returns the job if the user requested it in this tenant.
@@ -324,12 +307,13 @@ func (s *ExportJobService) OpenExport(ctx context.Context, tenantID, userID, id 
 	if err != nil {
 		return nil, nil, err
 	}
-	switch {
-	case job.State == tenancy.ExportRunning:
+	switch job.StateAt(s.db.Now()) {
+	case tenancy.ExportReady:
+	case tenancy.ExportRunning:
 		return nil, nil, tenancy.Errorf(tenancy.ECONFLICT, "the export is not finished yet")
-	case job.State == tenancy.ExportExpired || job.State == tenancy.ExportReady && job.Expired(s.db.Now()):
+	case tenancy.ExportExpired:
 		return nil, nil, tenancy.Errorf(tenancy.ENOTFOUND, "this export has expired; request a new one")
-	case job.State != tenancy.ExportReady:
+	default:
 		return nil, nil, exportNotFound()
 	}
 	r, _, err := s.blobs.OpenObject(ctx, tenancy.ExportBucket, exportKey(tenantID, job.ID))

@@ -21,7 +21,7 @@ import (
 
 // SharedSchema holds the tenant data tables of tenants isolated by
 // row-level security.
-const SharedSchema = "app"
+const SharedSchema = tenancy.DataSchema
 
 // MigrateResult says what Migrate did.
 type MigrateResult struct {

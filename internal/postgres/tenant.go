@@ -299,7 +299,7 @@ func issuePasswordToken(ctx context.Context, tx pgx.Tx, tenantID, userID, purpos
 	_, err := tx.Exec(ctx, `
 		INSERT INTO auth.password_tokens (tenant_id, user_id, token_hash, purpose, expires_at)
 		VALUES ($1, $2, $3, $4, now() + $5::interval)`,
-		tenantID, userID, hash, purpose, fmt.Sprintf("%d seconds", int(ttl.Seconds())))
+		tenantID, userID, hash, purpose, interval(ttl))
 	return secret, err
 }
 

@@ -78,6 +78,12 @@ func writeInTenant(ctx context.Context, pool *pgxpool.Pool, tenantID string, sca
 	return pipelineInTenant(ctx, pool, `BEGIN`, tenantID, "", scan, sql, args...)
 }
 
+// execInTenant runs one statement that writes and returns no rows, in the
+// tenant's context, in one round trip.
+func execInTenant(ctx context.Context, pool *pgxpool.Pool, tenantID, sql string, args ...any) error {
+	return writeInTenant(ctx, pool, tenantID, func(pgx.Rows) error { return nil }, sql, args...)
+}
+
 func pipelineInTenant(ctx context.Context, pool *pgxpool.Pool, begin, tenantID, userID string, scan func(pgx.Rows) error, sql string, args ...any) error {
 	set, err := setTenantSQL(tenantID, userID)
 	if err != nil {

@@ -233,6 +233,15 @@ func (j *ExportJob) Expired(now time.Time) bool {
 	return j.ExpiresAt != nil && !now.Before(*j.ExpiresAt)
 }
 
+// StateAt is the job's state at now: a ready archive past its time is
+// expired, whether or not its row says so yet.
+func (j *ExportJob) StateAt(now time.Time) ExportState {
+	if j.State == ExportReady && j.Expired(now) {
+		return ExportExpired
+	}
+	return j.State
+}
+
 // ExportJobService runs exports in the background for the portal.
 type ExportJobService interface {
 	// StartExport starts an export of the tenant for the user; ECONFLICT

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -181,12 +180,9 @@ func tenantFilter(r *http.Request) (tenancy.TenantFilter, views.TenantList, erro
 		return f, l, tenancy.FieldErrorf(tenancy.EINVALID, "status",
 			"status %s is not one of active, suspended, deleted, all", tenancy.Quote(l.Status))
 	}
-	if v := q.Get("page"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > math.MaxInt32/adminPageSize {
-			return f, l, tenancy.FieldErrorf(tenancy.EINVALID, "page", "page must be a number, 1 or more")
-		}
-		l.Page = n
+	var err error
+	if l.Page, err = pageParam(r, adminPageSize); err != nil {
+		return f, l, err
 	}
 	f.Query = l.Query
 	f.Limit = adminPageSize
@@ -220,29 +216,7 @@ func (s *Server) handleTenantList(w http.ResponseWriter, r *http.Request) error 
 		})
 	}
 	l.Total = views.Count(total, "tenant", "tenants")
-	l.Pages = max(1, (total+adminPageSize-1)/adminPageSize)
-	pageURL := func(page int) string {
-		v := url.Values{}
-		if l.Query != "" {
-			v.Set("q", l.Query)
-		}
-		if l.Status != "" {
-			v.Set("status", l.Status)
-		}
-		if page > 1 {
-			v.Set("page", strconv.Itoa(page))
-		}
-		if len(v) == 0 {
-			return "/tenants"
-		}
-		return "/tenants?" + v.Encode()
-	}
-	if l.Page > 1 {
-		l.PrevURL = pageURL(min(l.Page-1, l.Pages))
-	}
-	if l.Page < l.Pages {
-		l.NextURL = pageURL(l.Page + 1)
-	}
+	l.Pages, l.PrevURL, l.NextURL = pager("/tenants", map[string]string{"q": l.Query, "status": l.Status}, l.Page, total, adminPageSize)
 
 	if partialSwap(w, r) {
 		render(w, r, http.StatusOK, views.TenantTable(l))

@@ -1,10 +1,7 @@
 package web
 
 import (
-	"math"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -71,15 +68,11 @@ func (s *Server) auditFilter(r *http.Request, l *views.AuditLog) (tenancy.AuditF
 	l.Since = strings.TrimSpace(q.Get("since"))
 	l.Until = strings.TrimSpace(q.Get("until"))
 	f := tenancy.AuditFilter{Action: strings.ToLower(l.Action), Actor: l.Actor, Limit: auditPageSize}
-	if v := q.Get("page"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > math.MaxInt32/auditPageSize {
-			return f, tenancy.FieldErrorf(tenancy.EINVALID, "page", "page must be a number, 1 or more")
-		}
-		l.Page = n
+	var err error
+	if l.Page, err = pageParam(r, auditPageSize); err != nil {
+		return f, err
 	}
 	f.Offset = (l.Page - 1) * auditPageSize
-	var err error
 	if f.Since, err = parseDay("since", l.Since); err != nil {
 		return f, err
 	}
@@ -136,27 +129,8 @@ func (s *Server) auditPage(l *views.AuditLog, f tenancy.AuditFilter, list auditL
 		})
 	}
 	l.Total = views.Count(total, "entry", "entries")
-	l.Pages = max(1, (total+auditPageSize-1)/auditPageSize)
-	pageURL := func(page int) string {
-		v := url.Values{}
-		for k, val := range map[string]string{"tenant": l.Tenant, "action": l.Action, "actor": l.Actor, "since": l.Since, "until": l.Until} {
-			if val != "" {
-				v.Set(k, val)
-			}
-		}
-		if page > 1 {
-			v.Set("page", strconv.Itoa(page))
-		}
-		if len(v) == 0 {
-			return l.Path
-		}
-		return l.Path + "?" + v.Encode()
-	}
-	if l.Page > 1 {
-		l.PrevURL = pageURL(min(l.Page-1, l.Pages))
-	}
-	if l.Page < l.Pages {
-		l.NextURL = pageURL(l.Page + 1)
-	}
+	l.Pages, l.PrevURL, l.NextURL = pager(l.Path,
+		map[string]string{"tenant": l.Tenant, "action": l.Action, "actor": l.Actor, "since": l.Since, "until": l.Until},
+		l.Page, total, auditPageSize)
 	return nil
 }

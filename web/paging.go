@@ -1,7 +1,9 @@
 package web
 
 import (
+	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/nself/nself/internal/tenancy"
@@ -36,4 +38,47 @@ func paging(r *http.Request) (limit, offset int, err error) {
 func partialSwap(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Add("Vary", "HX-Request")
 	return r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-History-Restore-Request") != "true"
+}
+
+// pageParam reads the page number (from 1) of a list shown size rows a
+// page; 1 when the query names none.
+func pageParam(r *http.Request, size int) (int, error) {
+	v := r.URL.Query().Get("page")
+	if v == "" {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > math.MaxInt32/size {
+		return 0, tenancy.FieldErrorf(tenancy.EINVALID, "page", "page must be a number, 1 or more")
+	}
+	return n, nil
+}
+
+// pager is a list's number of pages, and the addresses of the pages before
+// and after page ("" when there is none): path with the list's non-empty
+// params and the page.
+func pager(path string, params map[string]string, page, total, size int) (pages int, prev, next string) {
+	pages = max(1, (total+size-1)/size)
+	pageURL := func(n int) string {
+		v := url.Values{}
+		for k, val := range params {
+			if val != "" {
+				v.Set(k, val)
+			}
+		}
+		if n > 1 {
+			v.Set("page", strconv.Itoa(n))
+		}
+		if len(v) == 0 {
+			return path
+		}
+		return path + "?" + v.Encode()
+	}
+	if page > 1 {
+		prev = pageURL(min(page-1, pages))
+	}
+	if page < pages {
+		next = pageURL(page + 1)
+	}
+	return pages, prev, next
 }

@@ -16,13 +16,14 @@ func (s *Server) auditActor(next http.Handler) http.Handler {
 			return
 		}
 		ctx := r.Context()
-		a := tenancy.AuditActor{Kind: tenancy.ActorAnonymous, Addr: clientIP(r)}
+		addr := clientIP(r)
+		a := tenancy.AuditActor{Kind: tenancy.ActorAnonymous, Addr: addr}
 		if id := IdentityFrom(ctx); id != nil {
-			a.Kind, a.ID, a.Name = tenancy.ActorUser, id.User.ID, id.User.Email
+			a = tenancy.UserActor(id.User, addr)
 		} else if ad := AdminFrom(ctx); ad != nil {
-			a.Kind, a.ID, a.Name = tenancy.ActorAdmin, ad.ID, ad.Email
+			a = tenancy.AdminActor(ad, addr)
 		} else if k := APIKeyFrom(ctx); k != nil {
-			a.Kind, a.ID, a.Name = tenancy.ActorAPIKey, k.Prefix, k.Name
+			a = tenancy.AuditActor{Kind: tenancy.ActorAPIKey, ID: k.Prefix, Name: k.Name, Addr: addr}
 		}
 		next.ServeHTTP(w, r.WithContext(tenancy.WithAuditActor(ctx, a)))
 	})

@@ -146,6 +146,5 @@ func (s *AdminService) AdminSignOut(ctx context.Context, token string) error {
 // actingAdmin returns ctx with the administrator as its actor, keeping the
 // client address: signing in is how the request's actor becomes known.
 func actingAdmin(ctx context.Context, a *tenancy.Admin) context.Context {
-	addr := tenancy.AuditActorFrom(ctx).Addr
-	return tenancy.WithAuditActor(ctx, tenancy.AuditActor{Kind: tenancy.ActorAdmin, ID: a.ID, Name: a.Email, Addr: addr})
+	return tenancy.WithAuditActor(ctx, tenancy.AdminActor(a, tenancy.AuditActorFrom(ctx).Addr))
 }

@@ -69,8 +69,7 @@ func writeAudit(ctx context.Context, tx pgx.Tx, e tenancy.AuditEntry) error {
 // in, accepting an invitation, resetting a password) the request had no
 // actor yet.
 func actingUser(ctx context.Context, u *tenancy.User) context.Context {
-	a := tenancy.AuditActorFrom(ctx)
-	return tenancy.WithAuditActor(ctx, tenancy.AuditActor{Kind: tenancy.ActorUser, ID: u.ID, Name: u.Email, Addr: a.Addr})
+	return tenancy.WithAuditActor(ctx, tenancy.UserActor(u, tenancy.AuditActorFrom(ctx).Addr))
 }
 
 // Record writes one entry in a transaction of its own: in the tenant's log

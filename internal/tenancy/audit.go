@@ -45,6 +45,16 @@ type AuditActor struct {
 	Addr string
 }
 
+// UserActor is a tenant user acting from addr.
+func UserActor(u *User, addr string) AuditActor {
+	return AuditActor{Kind: ActorUser, ID: u.ID, Name: u.Email, Addr: addr}
+}
+
+// AdminActor is a platform administrator acting from addr.
+func AdminActor(a *Admin, addr string) AuditActor {
+	return AuditActor{Kind: ActorAdmin, ID: a.ID, Name: a.Email, Addr: addr}
+}
+
 type auditActorKey struct{}
 
 // WithAuditActor returns ctx carrying a.

@@ -285,7 +285,7 @@ func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts 
 	var uploaded []string
 	var bucket string
 	err = inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
-		t, err := s.createImported(ctx, tx, slug, name, plan, strategy)
+		t, err := (&TenantService{db: s.db, Mode: s.Mode}).insertTenant(ctx, tx, slug, name, plan, strategy)
 		if err != nil {
 			return err
 		}
@@ -351,44 +351,6 @@ func (s *ExportService) removeObjects(ctx context.Context, bucket string, keys [
 	for _, k := range keys {
 		_ = s.blobs.Remove(ctx, bucket, k)
 	}
-}
-
-// createImported writes the new tenant's registry row (and schema), as
-// CreateTenant does, and leaves tx in its context.
-func (s *ExportService) createImported(ctx context.Context, tx pgx.Tx, slug, name, plan string, strategy tenancy.Strategy) (*tenancy.Tenant, error) {
-	var status string
-	err := tx.QueryRow(ctx, `SELECT status FROM tenants.tenants WHERE slug = $1`, slug).Scan(&status)
-	switch {
-	case err == nil:
-		return nil, tenancy.FieldErrorf(tenancy.ECONFLICT, "slug", "slug %s is already taken; pass --slug NEW", tenancy.Quote(slug))
-	case !errors.Is(err, pgx.ErrNoRows):
-		return nil, err
-	}
-	ts := &TenantService{db: s.db, Mode: s.Mode}
-	id, schema, err := ts.newTenantID(ctx, tx, strategy)
-	if err != nil {
-		return nil, err
-	}
-	var schemaName any
-	if schema != "" {
-		schemaName = schema
-	}
-	t, err := scanTenant(tx.QueryRow(ctx, `
-		INSERT INTO tenants.tenants (id, slug, name, plan, strategy, schema_name)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		RETURNING `+tenantColumns, id, slug, name, plan, strategy, schemaName))
-	if err != nil {
-		return nil, err
-	}
-	if err := setTenant(ctx, tx, id, ""); err != nil {
-		return nil, err
-	}
-	if schema != "" {
-		if err := ts.createSchema(ctx, tx, id, schema); err != nil {
-			return nil, err
-		}
-	}
-	return t, nil
 }
 
 type querier interface {

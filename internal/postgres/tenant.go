@@ -99,43 +99,12 @@ func (s *TenantService) CreateTenant(ctx context.Context, in tenancy.NewTenant) 
 		if _, err := usablePlan(ctx, tx, plan); err != nil {
 			return err
 		}
-		var status string
-		err := tx.QueryRow(ctx, `SELECT status FROM tenants.tenants WHERE slug = $1`, slug).Scan(&status)
-		switch {
-		case err == nil && status == string(tenancy.StatusDeleted):
-			return tenancy.FieldErrorf(tenancy.ECONFLICT, "slug", "slug %s belonged to a deleted tenant and cannot be reused", tenancy.Quote(slug))
-		case err == nil:
-			return tenancy.FieldErrorf(tenancy.ECONFLICT, "slug", "slug %s is already taken", tenancy.Quote(slug))
-		case !errors.Is(err, pgx.ErrNoRows):
-			return err
-		}
-
-		id, schema, err := s.newTenantID(ctx, tx, strategy)
-		if err != nil {
-			return err
-		}
-		var schemaName any
-		if schema != "" {
-			schemaName = schema
-		}
-		t, err := scanTenant(tx.QueryRow(ctx, `
-			INSERT INTO tenants.tenants (id, slug, name, plan, strategy, schema_name)
-			VALUES ($1, $2, $3, $4, $5, $6)
-			RETURNING `+tenantColumns, id, slug, in.Name, plan, strategy, schemaName))
+		t, err := s.insertTenant(ctx, tx, slug, in.Name, plan, strategy)
 		if err != nil {
 			return err
 		}
 		out.Tenant = t
-
-		// From here on the rows written belong to the new tenant.
-		if err := setTenant(ctx, tx, id, ""); err != nil {
-			return err
-		}
-		if schema != "" {
-			if err := s.createSchema(ctx, tx, id, schema); err != nil {
-				return err
-			}
-		}
+		id := t.ID
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO tenants.tenant_settings (tenant_id, key, value)
 			VALUES ($1, 'branding.company_name', $2)`, id, in.Name); err != nil {
@@ -163,6 +132,46 @@ func (s *TenantService) CreateTenant(ctx context.Context, in tenancy.NewTenant) 
 // schema name, made of the first 8 hex digits of the id. Those digits can
 // repeat between tenants, so an id whose schema name is in use is drawn
 // again.
+// insertTenant adds a tenant to the registry under a free slug, with its
+// own schema under the schema strategy, and leaves tx in the new tenant's
+// context: the rows written after it belong to the tenant.
+func (s *TenantService) insertTenant(ctx context.Context, tx pgx.Tx, slug, name, plan string, strategy tenancy.Strategy) (*tenancy.Tenant, error) {
+	var status string
+	err := tx.QueryRow(ctx, `SELECT status FROM tenants.tenants WHERE slug = $1`, slug).Scan(&status)
+	switch {
+	case err == nil && status == string(tenancy.StatusDeleted):
+		return nil, tenancy.FieldErrorf(tenancy.ECONFLICT, "slug", "slug %s belonged to a deleted tenant and cannot be reused", tenancy.Quote(slug))
+	case err == nil:
+		return nil, tenancy.FieldErrorf(tenancy.ECONFLICT, "slug", "slug %s is already taken", tenancy.Quote(slug))
+	case !errors.Is(err, pgx.ErrNoRows):
+		return nil, err
+	}
+	id, schema, err := s.newTenantID(ctx, tx, strategy)
+	if err != nil {
+		return nil, err
+	}
+	var schemaName any
+	if schema != "" {
+		schemaName = schema
+	}
+	t, err := scanTenant(tx.QueryRow(ctx, `
+		INSERT INTO tenants.tenants (id, slug, name, plan, strategy, schema_name)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		RETURNING `+tenantColumns, id, slug, name, plan, strategy, schemaName))
+	if err != nil {
+		return nil, err
+	}
+	if err := setTenant(ctx, tx, id, ""); err != nil {
+		return nil, err
+	}
+	if schema != "" {
+		if err := s.createSchema(ctx, tx, id, schema); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
 func (s *TenantService) newTenantID(ctx context.Context, tx pgx.Tx, strategy tenancy.Strategy) (id, schema string, err error) {
 	for range 10 {
 		id = uuid.NewString()

@@ -43,9 +43,9 @@ type ExportJobService struct {
 	slots chan struct{}
 }
 
-// MaxConcurrentExports is how many exports one process builds at once;
+// maxConcurrentExports is how many exports one process builds at once;
 // others wait their turn, marked running.
-const MaxConcurrentExports = 2
+const maxConcurrentExports = 2
 
 // expirer is a store that can remove old objects by itself.
 type expirer interface {
@@ -59,7 +59,7 @@ func NewExportJobService(exports *ExportService) *ExportJobService {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &ExportJobService{db: exports.db, exports: exports, blobs: exports.blobs, Log: slog.Default(),
 		TTL: 24 * time.Hour, Stale: 5 * time.Minute, Every: 500 * time.Millisecond, ctx: ctx, cancel: cancel,
-		slots: make(chan struct{}, MaxConcurrentExports)}
+		slots: make(chan struct{}, maxConcurrentExports)}
 }
 
 // Close cancels running jobs (they end as failed) and waits for them.

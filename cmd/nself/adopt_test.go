@@ -86,3 +86,91 @@ func TestAdopt(t *testing.T) {
 	}
 	mustMatch(t, c.ok("tenant", "test-isolation"), `^✓ All tenant isolation tests passed$`)
 }
+
+// After adopt, the application role adds rows to adopted tables whatever
+// their key: a serial (a sequence it must be granted), an identity column
+// and a uuid default, in the public schema and in one of the operator's
+// own. Each tenant then sees exactly the rows it inserted.
+func TestAdoptedTablesTakeNewRows(t *testing.T) {
+	t.Parallel()
+	urls := pgtest.NewURLs(t)
+	c := newCLI(t, urls)
+	c.ok("tenant", "init")
+	c.ok("tenant", "create", "Other", "--slug", "other")
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, urls.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	tables := []string{"users", "products", "shop.orders"}
+	for _, sql := range []string{
+		`CREATE TABLE public.users (id serial PRIMARY KEY, email text NOT NULL)`,
+		`CREATE TABLE public.products (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL)`,
+		`CREATE SCHEMA shop`,
+		`CREATE TABLE shop.orders (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), total bigserial)`,
+		`INSERT INTO public.users (email) VALUES ('old@example.com')`,
+	} {
+		if _, err := admin.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustMatch(t, c.ok(append([]string{"tenant", "adopt"}, tables...)...), `^✓ Adopted 3 table\(s\); existing rows belong to tenant default$`)
+
+	app, err := pgx.Connect(ctx, urls.App)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close(ctx)
+	inTenant := func(slug string, fn func(tx pgx.Tx) error) error {
+		tx, err := app.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		var id string
+		if err := admin.QueryRow(ctx, `SELECT id FROM tenants.tenants WHERE slug = $1`, slug).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, `SELECT tenants.set_context($1, NULL)`, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	}
+	for i, slug := range []string{"default", "other", "other"} {
+		err := inTenant(slug, func(tx pgx.Tx) error {
+			for _, sql := range []string{
+				`INSERT INTO public.users (email) VALUES ('new@example.com')`,
+				`INSERT INTO public.products (name) VALUES ('widget')`,
+				`INSERT INTO shop.orders DEFAULT VALUES`,
+			} {
+				if _, err := tx.Exec(ctx, sql); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("insert %d as %s: %v", i, slug, err)
+		}
+	}
+	want := map[string][3]int{"default": {2, 1, 1}, "other": {2, 2, 2}}
+	for slug, w := range want {
+		var got [3]int
+		inTenant(slug, func(tx pgx.Tx) error {
+			for i, table := range []string{"public.users", "public.products", "shop.orders"} {
+				if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&got[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return nil
+		})
+		if got != w {
+			t.Errorf("%s sees users, products, orders = %v; want %v", slug, got, w)
+		}
+	}
+	mustMatch(t, c.ok("tenant", "test-isolation"), `^✓ All tenant isolation tests passed$`)
+}

@@ -24,7 +24,8 @@ type AdoptPlan struct {
 // the guide's migration path: add tenant_id, give every existing row to
 // tenantID, make it NOT NULL (defaulting to the current tenant), index it,
 // force row-level security with the tenant policy, and grant the
-// application role access. Tables that already have tenant_id are skipped.
+// application role access to the table, its schema and the sequences its
+// serial and identity columns draw from. Tables that already have tenant_id are skipped.
 func (db *DB) PlanAdopt(ctx context.Context, tenantID string, tables []string) (*AdoptPlan, error) {
 	if !tenancy.IsUUID(tenantID) {
 		return nil, fmt.Errorf("tenant id %q is not a uuid", tenantID)
@@ -32,13 +33,19 @@ func (db *DB) PlanAdopt(ctx context.Context, tenantID string, tables []string) (
 	plan := &AdoptPlan{}
 	app := pgx.Identifier{db.AppRole}.Sanitize()
 	for _, name := range tables {
-		var qualified string
+		var qualified, schema string
 		var hasTenant bool
+		var sequences []string
 		err := db.Admin.QueryRow(ctx, `
-			SELECT c.oid::regclass::text,
-			       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+			SELECT c.oid::regclass::text, c.relnamespace::regnamespace::text,
+			       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped),
+			       ARRAY(SELECT s.oid::regclass::text
+			             FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+			             WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+			               AND d.refobjid = c.oid AND d.deptype IN ('a', 'i')
+			             ORDER BY 1)
 			FROM pg_class c
-			WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')`, name).Scan(&qualified, &hasTenant)
+			WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')`, name).Scan(&qualified, &schema, &hasTenant, &sequences)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, tenancy.Errorf(tenancy.ENOTFOUND, "no table %s", tenancy.Quote(name))
 		} else if err != nil {
@@ -58,8 +65,15 @@ func (db *DB) PlanAdopt(ctx context.Context, tenantID string, tables []string) (
 			fmt.Sprintf("ALTER TABLE %s ALTER COLUMN tenant_id SET DEFAULT tenants.current_tenant_id()", t),
 			fmt.Sprintf("CREATE INDEX ON %s (tenant_id)", t),
 			fmt.Sprintf("SELECT tenants.enable_tenant_rls('%s')", strings.ReplaceAll(t, "'", "''")),
+			fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO %s", schema, app),
 			fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s", t, app),
 		)
+		// Inserts draw from the sequences behind serial and identity
+		// columns; without these grants the application role could read
+		// its rows but never add one.
+		for _, seq := range sequences {
+			plan.Statements = append(plan.Statements, fmt.Sprintf("GRANT USAGE, SELECT ON SEQUENCE %s TO %s", seq, app))
+		}
 	}
 	return plan, nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/nself/nself/internal/tenancy"
 )
 
 func (a *app) tenantAdoptCommand() *cobra.Command {
@@ -48,7 +50,7 @@ application role access, all in one transaction. Back the database up first
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&defaultTenant, "default-tenant", DefaultTenantSlug, "the tenant that existing rows are given to")
+	cmd.Flags().StringVar(&defaultTenant, "default-tenant", tenancy.DefaultTenantSlug, "the tenant that existing rows are given to")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the SQL instead of running it")
 	return cmd
 }

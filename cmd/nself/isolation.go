@@ -73,7 +73,7 @@ func (a *app) scratchTenants(ctx context.Context, svc *postgres.TenantService, i
 	users := postgres.NewUserService(a.db)
 	for i, id := range []*string{idA, idB} {
 		name := fmt.Sprintf("isolation-check-%s-%c", tag, 'a'+i)
-		c, err := svc.CreateTenant(ctx, tenancy.NewTenant{Name: name, Slug: name, Strategy: tenancy.StrategyRLS})
+		c, err := svc.CreateTenant(ctx, tenancy.NewTenant{Name: name, Slug: name})
 		if err != nil {
 			return cleanup, err
 		}

@@ -55,9 +55,6 @@ func (a *app) tenantArg(ctx context.Context, ref string) (*tenancy.Tenant, error
 	return svc.FindTenant(ctx, ref)
 }
 
-// DefaultTenantSlug is the tenant that init creates for existing data.
-const DefaultTenantSlug = "default"
-
 func (a *app) tenantInitCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "init",
@@ -75,10 +72,12 @@ func (a *app) tenantInitCommand() *cobra.Command {
 			}
 			svc := postgres.NewTenantService(db, a.cfg.Strategy)
 			created := false
-			t, err := svc.FindTenant(ctx, DefaultTenantSlug)
+			t, err := svc.FindTenant(ctx, tenancy.DefaultTenantSlug)
 			if tenancy.ErrorCode(err) == tenancy.ENOTFOUND {
 				var c *tenancy.Created
-				if c, err = svc.CreateTenant(ctx, tenancy.NewTenant{Name: "Default", Slug: DefaultTenantSlug, Strategy: tenancy.StrategyRLS}); err == nil {
+				// The default tenant takes TENANT_STRATEGY's default like any
+				// other: a schema of its own when every tenant has one.
+				if c, err = svc.CreateTenant(ctx, tenancy.NewTenant{Name: "Default", Slug: tenancy.DefaultTenantSlug}); err == nil {
 					t, created = c.Tenant, true
 				}
 			}
@@ -133,6 +132,15 @@ func (a *app) tenantCreateCommand() *cobra.Command {
 				return err
 			}
 			c, err := svc.CreateTenant(ctx, in)
+			if err != nil && in.Slug == tenancy.DefaultTenantSlug && in.Owner == "" && in.Plan == "" &&
+				tenancy.ErrorCode(err) == tenancy.ECONFLICT {
+				// The guide's migration path runs `tenant init` and then
+				// creates the default tenant, which init already made.
+				if t, ferr := svc.FindTenant(ctx, tenancy.DefaultTenantSlug); ferr == nil {
+					fmt.Fprintf(a.Out, "✓ Tenant %s already exists: nself tenant init created it for existing data (ID: %s)\n", t.Slug, t.ID)
+					return nil
+				}
+			}
 			if err != nil {
 				return err
 			}

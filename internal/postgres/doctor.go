@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/nself/nself/internal/tenancy"
 )
 
 // Doctor checks the database for what breaks or weakens tenant isolation
@@ -33,11 +35,15 @@ func (db *DB) Doctor(ctx context.Context) ([]Finding, error) {
 	return out, nil
 }
 
-// ownerlessTenants finds live tenants no member owns.
+// ownerlessTenants finds live tenants no member owns, except the default
+// tenant that init makes for existing data.
 func (db *DB) ownerlessTenants(ctx context.Context) ([]Finding, error) {
 	// Memberships are tenant rows: each tenant is counted in its own
 	// context, one transaction per tenant.
-	rows, err := db.Admin.Query(ctx, `SELECT id::text, slug FROM tenants.tenants WHERE status <> 'deleted' ORDER BY slug`)
+	rows, err := db.Admin.Query(ctx, `
+		SELECT id::text, slug FROM tenants.tenants
+		WHERE status <> 'deleted' AND slug <> $1
+		ORDER BY slug`, tenancy.DefaultTenantSlug)
 	if err != nil {
 		return nil, fmt.Errorf("doctor: list tenants: %w", err)
 	}

@@ -14,6 +14,11 @@ const (
 	StatusDeleted   Status = "deleted"   // soft-deleted: the row stays, its data is gone
 )
 
+// DefaultTenantSlug is the tenant that `nself tenant init` creates to hold
+// the rows that existed before tenancy. It needs no owner: nobody signs in
+// to it until an operator adds people.
+const DefaultTenantSlug = "default"
+
 // Strategy is how a tenant's data is isolated.
 type Strategy string
 

@@ -32,6 +32,9 @@ func (a *app) serveCommand() *cobra.Command {
 			if a.cfg.BillingEnabled {
 				// Billing fails closed: without the webhook secret no
 				// event could be trusted, so the server does not start.
+				if err := a.cfg.RequireStripeKeys(); err != nil {
+					return err
+				}
 				if err := a.billingConfig().Validate(); err != nil {
 					return err
 				}

@@ -124,6 +124,37 @@ func (c *Config) RequireDatabase() error {
 	return nil
 }
 
+// RequireStripeKeys checks, with billing on, that the Stripe keys are
+// there and of one mode: a live secret key beside a test publishable key
+// (or the reverse) would take real payments on pages set up for tests.
+func (c *Config) RequireStripeKeys() error {
+	mode := func(key string, prefixes ...string) string {
+		for _, p := range prefixes {
+			for _, m := range []string{"test", "live"} {
+				if strings.HasPrefix(key, p+"_"+m+"_") {
+					return m
+				}
+			}
+		}
+		return ""
+	}
+	secret := mode(c.StripeSecretKey, "sk", "rk")
+	publishable := mode(c.StripePublishableKey, "pk")
+	switch {
+	case c.StripeSecretKey == "":
+		return errors.New("STRIPE_SECRET_KEY is not set: billing needs it to call Stripe")
+	case secret == "":
+		return errors.New("invalid STRIPE_SECRET_KEY: accepts a Stripe secret key, sk_test_… or sk_live_… (or a restricted rk_… key)")
+	case c.StripePublishableKey == "":
+		return errors.New("STRIPE_PUBLISHABLE_KEY is not set: billing needs the publishable key of the same Stripe account (pk_test_… or pk_live_…)")
+	case publishable == "":
+		return errors.New("invalid STRIPE_PUBLISHABLE_KEY: accepts a Stripe publishable key, pk_test_… or pk_live_…")
+	case secret != publishable:
+		return fmt.Errorf("STRIPE_SECRET_KEY is a %s key but STRIPE_PUBLISHABLE_KEY is a %s key: use both keys of one mode", secret, publishable)
+	}
+	return nil
+}
+
 // TenantURL is the address of a tenant's portal on its subdomain.
 func (c *Config) TenantURL(slug string) string {
 	host := slug + "." + string(c.BaseDomain)

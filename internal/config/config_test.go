@@ -56,3 +56,33 @@ func TestRequireDatabase(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// With billing on, the Stripe keys must be there and of one mode.
+func TestRequireStripeKeys(t *testing.T) {
+	for _, c := range []struct {
+		secret, publishable, want string
+	}{
+		{"sk_test_1", "pk_test_1", ""},
+		{"sk_live_1", "pk_live_1", ""},
+		{"rk_test_1", "pk_test_1", ""},
+		{"", "pk_test_1", "STRIPE_SECRET_KEY is not set"},
+		{"sk_test_1", "", "STRIPE_PUBLISHABLE_KEY is not set"},
+		{"sk_test_1", "pk_test_...", ""},
+		{"sk_test_1", "pk_...", "invalid STRIPE_PUBLISHABLE_KEY"},
+		{"whsec_1", "pk_test_1", "invalid STRIPE_SECRET_KEY"},
+		{"sk_live_1", "pk_test_1", "STRIPE_SECRET_KEY is a live key but STRIPE_PUBLISHABLE_KEY is a test key"},
+		{"sk_test_1", "pk_live_1", "STRIPE_SECRET_KEY is a test key but STRIPE_PUBLISHABLE_KEY is a live key"},
+	} {
+		cfg, err := config.Load([]string{"BILLING_ENABLED=true", "STRIPE_SECRET_KEY=" + c.secret, "STRIPE_PUBLISHABLE_KEY=" + c.publishable}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = cfg.RequireStripeKeys()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s + %s: %v", c.secret, c.publishable, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s + %s: %v, want %q", c.secret, c.publishable, err, c.want)
+		}
+	}
+}

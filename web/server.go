@@ -40,6 +40,9 @@ type Config struct {
 	AdminHost string
 	// RoutingMethod is subdomain, custom_domain or both.
 	RoutingMethod string
+	// SingleTenant is MULTI_TENANCY_ENABLED=false: the default tenant's
+	// portal and API are at BaseDomain, and subdomains route nowhere.
+	SingleTenant bool
 	// Secure marks cookies Secure and sends HSTS (PUBLIC_SCHEME=https).
 	Secure     bool
 	PublicPort int
@@ -257,6 +260,9 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 // tenantURL is the address of a tenant's portal.
 func (s *Server) tenantURL(slug string) string {
 	host := slug + "." + s.Config.BaseDomain
+	if s.Config.SingleTenant {
+		host = s.Config.BaseDomain
+	}
 	if s.Config.PublicPort != 0 {
 		host = net.JoinHostPort(host, strconv.Itoa(s.Config.PublicPort))
 	}

@@ -76,6 +76,7 @@ func (a *app) serveCommand() *cobra.Command {
 					BaseDomain:     string(a.cfg.BaseDomain),
 					AdminHost:      string(a.cfg.AdminHost),
 					RoutingMethod:  string(a.cfg.RoutingMethod),
+					SingleTenant:   !a.cfg.MultiTenancyEnabled,
 					Secure:         a.cfg.PublicScheme == "https",
 					PublicPort:     int(a.cfg.PublicPort),
 					SessionKey:     key,

@@ -73,3 +73,17 @@ func TestCreateDefaultAfterInit(t *testing.T) {
 		t.Errorf("create default with an owner: exit %d, %q", r.code, r.err)
 	}
 }
+
+// MULTI_TENANCY_ENABLED=false: init makes the default tenant, which is
+// served at BASE_DOMAIN itself; any other tenant is refused, naming the
+// setting.
+func TestSingleTenantCLI(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, pgtest.NewEmptyURLs(t), "MULTI_TENANCY_ENABLED=false")
+	c.ok("tenant", "init")
+	r := c.run("", "tenant", "create", "Acme", "--slug", "acme")
+	if r.code != 1 || !strings.Contains(r.err, "MULTI_TENANCY_ENABLED=false") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Errorf("tenant create: exit %d, %q", r.code, r.err)
+	}
+	mustMatch(t, c.ok("tenant", "list"), `^`+uuidRE+`\s+default\s+Default\s+active\s+free$`)
+}

@@ -155,9 +155,13 @@ func (c *Config) RequireStripeKeys() error {
 	return nil
 }
 
-// TenantURL is the address of a tenant's portal on its subdomain.
+// TenantURL is the address of a tenant's portal: its subdomain, or
+// BASE_DOMAIN itself on a single-tenant installation.
 func (c *Config) TenantURL(slug string) string {
 	host := slug + "." + string(c.BaseDomain)
+	if !c.MultiTenancyEnabled {
+		host = string(c.BaseDomain)
+	}
 	if c.PublicPort != 0 {
 		host = net.JoinHostPort(host, strconv.Itoa(int(c.PublicPort)))
 	}

@@ -23,6 +23,10 @@ func TestLoadDefaultsAndFile(t *testing.T) {
 	if got := c.TenantURL("acme"); got != "https://acme.yourapp.com:8443" {
 		t.Errorf("TenantURL = %q", got)
 	}
+	single, _ := config.Load([]string{"MULTI_TENANCY_ENABLED=false"}, file)
+	if got := single.TenantURL("default"); got != "https://yourapp.com:8443" {
+		t.Errorf("single-tenant TenantURL = %q", got)
+	}
 	if _, err := config.Load(nil, filepath.Join(dir, "missing.env")); err != nil {
 		t.Errorf("a missing .env file is fine: %v", err)
 	}

@@ -34,6 +34,10 @@ type DB struct {
 	// SchemaPrefix starts the name of each schema-per-tenant schema.
 	SchemaPrefix string
 
+	// SingleTenant is MULTI_TENANCY_ENABLED=false: the registry holds the
+	// default tenant only, and creating (or importing) another is refused.
+	SingleTenant bool
+
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }

@@ -136,6 +136,9 @@ func (s *TenantService) CreateTenant(ctx context.Context, in tenancy.NewTenant) 
 // own schema under the schema strategy, and leaves tx in the new tenant's
 // context: the rows written after it belong to the tenant.
 func (s *TenantService) insertTenant(ctx context.Context, tx pgx.Tx, slug, name, plan string, strategy tenancy.Strategy) (*tenancy.Tenant, error) {
+	if s.db.SingleTenant && slug != tenancy.DefaultTenantSlug {
+		return nil, tenancy.ErrSingleTenant
+	}
 	var status string
 	err := tx.QueryRow(ctx, `SELECT status FROM tenants.tenants WHERE slug = $1`, slug).Scan(&status)
 	switch {

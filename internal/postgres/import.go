@@ -603,12 +603,16 @@ var importRules = map[string]map[string]string{
 		"last_sign_in_at": notLaterThanNow("last_sign_in_at"),
 	},
 	// Ownership of a domain is proven per tenant: the new one starts over,
-	// with a token of its own, and is not primary until verified.
+	// with a token of its own, and is not primary until verified. Its claim
+	// is made now, never verified: a time from the archive (one in the
+	// future) would keep it from giving way after a week like any other.
 	"tenants.tenant_domains": {
 		"is_primary":         "false",
 		"state":              "'pending'",
 		"verification_token": "encode(uuid_send(gen_random_uuid()), 'hex')",
 		"verified_at":        "NULL",
+		"first_verified_at":  "NULL",
+		"created_at":         "now()",
 		"checked_at":         "NULL",
 		"last_seen_valid_at": "NULL",
 		"failure":            "NULL",

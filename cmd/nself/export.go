@@ -38,7 +38,9 @@ func (a *app) exports(cmd *cobra.Command) (*postgres.ExportService, error) {
 	if err != nil {
 		return nil, err
 	}
-	return postgres.NewExportService(db, store, a.cfg.Strategy), nil
+	svc := postgres.NewExportService(db, store, a.cfg.Strategy)
+	svc.Domains = a.domainRules()
+	return svc, nil
 }
 
 // servedExports is the portal's export service; without MinIO settings
@@ -131,7 +133,11 @@ account under another email is refused). Custom domains come in as pending and
 must be verified again; a domain another tenant holds is left out. Users have
 no password until they set one with a reset link, whatever the archive holds;
 pending invitations are revoked. The audit log, usage and payments are left
-out with a note: the new tenant's audit log starts with the import.
+out with a note: the new tenant's audit log starts with the import. Rows and
+objects pass the checks the CLI and the portal apply (domain rules, settings,
+themes, email templates, logo uploads and their keys); one refused row refuses
+the archive before anything is written. The plan is free, or --plan's, never
+the archive's.
 
 ` + exportHelp,
 		Args: args(1, 1),
@@ -185,6 +191,7 @@ out with a note: the new tenant's audit log starts with the import.
 	}
 	cmd.Flags().StringVar(&in.Slug, "slug", "", "the new tenant's slug (the archive's when empty)")
 	cmd.Flags().StringVar(&in.Name, "name", "", "the new tenant's name (the archive's when empty)")
+	cmd.Flags().StringVar(&in.Plan, "plan", "", "the new tenant's plan ("+tenancy.DefaultPlan+" when empty; never the archive's)")
 	cmd.Flags().BoolVar(&verifyOnly, "verify", false, "only check the archive against its manifest; write nothing")
 	return cmd
 }

@@ -30,11 +30,16 @@ type ExportService struct {
 	// TempDir holds the spool files of tables while they are written into
 	// the archive; the system's temporary directory when empty.
 	TempDir string
+	// Domains and Logos are the rules an import checks the archive's
+	// domains and logos against, the ones adding a domain or uploading a
+	// logo apply.
+	Domains tenancy.DomainRules
+	Logos   tenancy.LogoLimits
 }
 
 // NewExportService returns an ExportService on db and blobs.
 func NewExportService(db *DB, blobs tenancy.ObjectStreamer, mode tenancy.StrategyMode) *ExportService {
-	return &ExportService{db: db, blobs: blobs, Mode: mode}
+	return &ExportService{db: db, blobs: blobs, Mode: mode, Logos: tenancy.DefaultLogoLimits}
 }
 
 // tenantTable is a table holding rows of tenants, found in the catalog.

@@ -77,7 +77,7 @@ func (s *LogoService) UploadLogo(ctx context.Context, tenantID string, kind tena
 		TenantID: tenantID, Kind: kind, ContentType: img.ContentType, Size: int64(len(data)),
 		Width: img.Width, Height: img.Height, SHA256: hex.EncodeToString(sum[:]),
 	}
-	l.ObjectKey = "logos/" + string(kind) + "/" + l.SHA256 + img.Ext()
+	l.ObjectKey = tenancy.LogoObjectKey(kind, l.SHA256, img)
 	bucket := tenancy.TenantBucket(tenantID)
 	if err := s.blobs.Put(ctx, bucket, l.ObjectKey, data, l.ContentType); err != nil {
 		return nil, fmt.Errorf("upload %s logo: %w", kind, err)

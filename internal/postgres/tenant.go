@@ -381,7 +381,7 @@ func (s *TenantService) ListTenants(ctx context.Context, f tenancy.TenantFilter)
 		LIMIT $5 OFFSET $6`,
 		string(f.Status), f.IncludeDeleted, f.Plan, likePattern(f.Query), limit, f.Offset)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list tenants: %w", err)
+		return nil, 0, fmt.Errorf("list tenants: %w", translate(err))
 	}
 	defer rows.Close()
 	var out []*tenancy.Tenant
@@ -396,7 +396,7 @@ func (s *TenantService) ListTenants(ctx context.Context, f tenancy.TenantFilter)
 		out = append(out, &t)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("list tenants: %w", err)
+		return nil, 0, fmt.Errorf("list tenants: %w", translate(err))
 	}
 	return out, total, nil
 }

@@ -118,7 +118,7 @@ func (s *UserService) ListUsers(ctx context.Context, tenantID string, f tenancy.
 		ORDER BY created_at, id
 		LIMIT $3 OFFSET $4`, tenantID, likePattern(f.Query), limit, f.Offset)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list users: %w", err)
+		return nil, 0, fmt.Errorf("list users: %w", translate(err))
 	}
 	return out, total, nil
 }

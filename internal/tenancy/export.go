@@ -187,6 +187,9 @@ type ImportOptions struct {
 	Slug string
 	// Name is the new tenant's name; the archive's when empty.
 	Name string
+	// Plan is the new tenant's plan; DefaultPlan when empty. The archive's
+	// plan is never taken: it is the archive author's to write.
+	Plan string
 }
 
 // ImportResult is what an import created.

@@ -75,7 +75,7 @@ const linkPlacementHint = `: it may only be the whole address of a link, as in <
 // the whole href of an <a> element: an image, a style, a CSS url(), a
 // parameter of another address or the visible text would hand it to
 // whoever the address belongs to, often as soon as the mail is opened
-// (some readers fetch images before). It is never in the subject, which
+// (some readers fetch images even before). It is never in the subject, which
 // is shown in notifications and lists. In the plain-text body it may
 // stand on its own (see checkTextLink). The rule holds in every email,
 // since a link is only ever useful as a link; an email carrying a secret
@@ -104,8 +104,8 @@ func linkLine(text string) int {
 // checkTextLink allows the link in the plain-text body where it stands
 // alone: at the start of a line or after a space (or "<", the delimiter
 // RFC 3986 suggests for addresses in text), and followed by a space, the
-// end of the line, ">" or punctuation. Plain text is not fetched from by a
-// mail reader, so the link shown for the reader to open is safe there;
+// end of the line, ">" or punctuation. A mail reader fetches nothing named
+// in plain text, so the link shown there for the reader to open is safe;
 // what is refused is the link glued to other text, which a reader turning
 // addresses into links would make part of another address
 // ("https://elsewhere/?u={{ACTION_URL}}"), and some mail scanners open.
@@ -146,21 +146,11 @@ func checkHTMLLink(body string, secret bool) error {
 	if err := checkLinkTree(plain, link, secret); err != nil {
 		return err
 	}
-	if secret && linkVariableCount(body) > 0 && tagShape(plain) != tagShape(standIn(body, link, "v v=")) {
+	if secret && linkLine(body) > 0 && tagShape(plain) != tagShape(standIn(body, link, "v v=")) {
 		return FieldErrorf(EINVALID, "html", `a variable inside a tag must be in quotes (title="{{USER_NAME}}") in an email with {{%s}}: `+
 			"unquoted, its value could add attributes to the link", LinkVariable)
 	}
 	return nil
-}
-
-func linkVariableCount(text string) int {
-	n := 0
-	for _, m := range variableRE.FindAllString(text, -1) {
-		if variableName(m) == LinkVariable {
-			n++
-		}
-	}
-	return n
 }
 
 // newMarker returns a word that is not in body: the link's stand-in.

@@ -89,7 +89,7 @@ func (e *exportEnv) richTenant(slug string, strategy tenancy.Strategy) *tenancy.
 		t.Fatal(err)
 	}
 	if _, err := postgres.NewEmailTemplateService(e.db).Customize(ctx, tn.ID, "welcome",
-		"Welcome to {{TENANT_NAME}}", "<p>Hello, \"quoted\"\nnew line, comma</p>", "Hello\r\nthere"); err != nil {
+		"Welcome to {{TENANT_NAME}}", "<p>Hello, \"quoted\"\nnew line, comma</p>", "Hello\r\nthere", tenancy.PlatformActor()); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := postgres.NewAuthService(e.db).SignIn(ctx, tn.ID, "owner@"+slug+".example", "correct horse battery", tenancy.SessionMeta{}); err != nil {

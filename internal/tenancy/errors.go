@@ -1,7 +1,10 @@
 // Package tenancy holds the domain of nself: tenants, their users and
 // members, plans, and the rules that apply to them. It depends on the
-// standard library only; storage, mail, billing and the web live elsewhere
-// and implement or call the interfaces declared here.
+// standard library only, and on the Go project's HTML5 parser
+// (golang.org/x/net/html), without which the rule on where an email may
+// place a secret link could not read the HTML as a mail reader does;
+// storage, mail, billing and the web live elsewhere and implement or call
+// the interfaces declared here.
 package tenancy
 
 import (

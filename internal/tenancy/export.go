@@ -46,13 +46,14 @@ const (
 // other table with a tenant_id column is exported, found in the catalog, so
 // tables added later are included without a change here.
 var NotExported = map[string]string{
-	"auth.sessions":             "sign-in sessions are credentials",
-	"auth.refresh_tokens":       "tokens are credentials",
-	"auth.password_tokens":      "one-time password links are credentials",
-	"auth.api_keys":             "API keys are credentials; the new tenant creates its own",
-	"tenants.tenant_schemas":    "made again for the new tenant",
-	"tenants.tenant_exports":    "export jobs belong to the tenant they ran for",
-	"organizations.org_tenants": "organizations are the platform's records, not the tenant's",
+	"auth.sessions":                   "sign-in sessions are credentials",
+	"auth.refresh_tokens":             "tokens are credentials",
+	"auth.password_tokens":            "one-time password links are credentials",
+	"auth.api_keys":                   "API keys are credentials; the new tenant creates its own",
+	"tenants.tenant_schemas":          "made again for the new tenant",
+	"tenants.tenant_exports":          "export jobs belong to the tenant they ran for",
+	"tenants.tenant_invitation_mails": "a record of invitation mails for the sending limits, which start anew",
+	"organizations.org_tenants":       "organizations are the platform's records, not the tenant's",
 }
 
 // NotImported lists the tables an export holds that an import leaves out,

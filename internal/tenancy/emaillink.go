@@ -224,7 +224,7 @@ func checkLinkTokens(body, link string, secret bool) error {
 			return FieldErrorf(EINVALID, "html", "line %d: an email with {{%s}} cannot load a stylesheet (<link>): "+
 				"put its styles in a <style> element or in style attributes", line, LinkVariable)
 		case tt == html.TextToken && inside == "style":
-			if err := checkStyleSheet(tok.Data, line); err != nil {
+			if err := checkMailStyleSheet(tok.Data, line); err != nil {
 				return err
 			}
 		}
@@ -306,12 +306,12 @@ var (
 	cssImportRE  = regexp.MustCompile(`(?i)@import`)
 )
 
-// checkStyleSheet refuses, in an email with a secret link, the CSS that
+// checkMailStyleSheet refuses, in an email with a secret link, the CSS that
 // can read the link without naming it: a selector on href
 // (a[href^="https://…token=a"] { background: url(…) } reveals the address
 // one character at a time), an @import (a stylesheet from elsewhere may
 // do the same) and escapes, which would spell either without the words.
-func checkStyleSheet(css string, line int) error {
+func checkMailStyleSheet(css string, line int) error {
 	css = cssCommentRE.ReplaceAllString(css, "")
 	switch {
 	case strings.Contains(css, "\\"):
@@ -357,7 +357,7 @@ func checkLinkTree(body, link string, secret bool) error {
 						css.WriteString(c.Data)
 					}
 				}
-				if err := checkStyleSheet(css.String(), 0); err != nil {
+				if err := checkMailStyleSheet(css.String(), 0); err != nil {
 					return err
 				}
 			}

@@ -71,9 +71,10 @@ func (s *Server) siteRouter() http.Handler {
 }
 
 // customDomains reports whether verified custom domains route to their
-// tenants (TENANT_ROUTING_METHOD custom_domain or both).
+// tenants: whenever custom domains are enabled, whatever
+// TENANT_ROUTING_METHOD says of subdomains.
 func (s *Server) customDomains() bool {
-	return s.Domains != nil && s.Config.RoutingMethod != "subdomain"
+	return s.Domains != nil
 }
 
 // subdomainSlug returns the tenant slug of a host SLUG.BASE_DOMAIN, when

@@ -40,6 +40,9 @@ type Config struct {
 	AdminHost string
 	// RoutingMethod is subdomain, custom_domain or both.
 	RoutingMethod string
+	// CustomDomainsOff is TENANT_CUSTOM_DOMAINS_ENABLED=false: the Domains
+	// page says so instead of offering to add one.
+	CustomDomainsOff bool
 	// SingleTenant is MULTI_TENANCY_ENABLED=false: the default tenant's
 	// portal and API are at BaseDomain, and subdomains route nowhere.
 	SingleTenant bool

@@ -101,6 +101,9 @@ func Load(environ []string, envFile string) (*Config, error) {
 	if !c.Strategy.Valid() {
 		return nil, invalid("TENANT_STRATEGY", string(c.Strategy), "accepts rls, schema, hybrid")
 	}
+	if c.RoutingMethod == "custom_domain" && !c.CustomDomainsEnabled {
+		return nil, errors.New("TENANT_ROUTING_METHOD=custom_domain needs TENANT_CUSTOM_DOMAINS_ENABLED=true: otherwise no tenant could be reached")
+	}
 	if c.SessionSecret != "" && len(c.SessionSecret) < 32 {
 		return nil, fmt.Errorf("invalid SESSION_SECRET: accepts a random value of at least 32 characters (got %d)", len(c.SessionSecret))
 	}

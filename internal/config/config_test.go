@@ -54,6 +54,13 @@ func TestLoadRejectsBadValues(t *testing.T) {
 	}
 }
 
+func TestCustomDomainRoutingNeedsCustomDomains(t *testing.T) {
+	_, err := config.Load([]string{"TENANT_ROUTING_METHOD=custom_domain", "TENANT_CUSTOM_DOMAINS_ENABLED=false"}, "")
+	if err == nil || !strings.Contains(err.Error(), "TENANT_CUSTOM_DOMAINS_ENABLED=true") {
+		t.Errorf("%v", err)
+	}
+}
+
 func TestRequireDatabase(t *testing.T) {
 	c, _ := config.Load(nil, "")
 	if err := c.RequireDatabase(); err == nil || !strings.Contains(err.Error(), "DATABASE_URL is not set") {

@@ -53,6 +53,9 @@ func domainNotFound(name string) error {
 //
 // Plans set no limit on domains yet; when they do, the check belongs here.
 func (s *DomainService) AddDomain(ctx context.Context, tenantID, raw string) (*tenancy.Domain, error) {
+	if s.rules.Disabled {
+		return nil, tenancy.ErrCustomDomainsOff
+	}
 	name, err := s.rules.Normalize(raw)
 	if err != nil {
 		return nil, err

@@ -404,7 +404,13 @@ type DomainRules struct {
 	// standard library lacks, so the conversion is passed in; when nil,
 	// names must already be in ASCII.
 	ToASCII func(name string) (string, error)
+	// Disabled is TENANT_CUSTOM_DOMAINS_ENABLED=false: no domain may be
+	// added, so none can route.
+	Disabled bool
 }
+
+// ErrCustomDomainsOff refuses a new custom domain where they are turned off.
+var ErrCustomDomainsOff = FieldErrorf(EINVALID, "domain", "custom domains are turned off on this platform (TENANT_CUSTOM_DOMAINS_ENABLED=false): your workspace is reached at its subdomain")
 
 // Normalize checks a domain name a person typed and returns the form to
 // store: trimmed, lowercase, without a trailing dot, internationalized

@@ -85,14 +85,12 @@ func (s *AdminService) AdminSignIn(ctx context.Context, email, pw string) (strin
 	}
 	secret, tokenHash := tenancy.NewSecret()
 	err = inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
-		// The row first, then the session that references it: parallel
-		// sign-ins queue on the row instead of deadlocking (see SignIn).
-		if _, err := tx.Exec(ctx, `UPDATE platform.admins SET last_sign_in_at = now() WHERE id = $1`, a.ID); err != nil {
-			return err
-		}
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO platform.admin_sessions (admin_id, token_hash, expires_at)
 			VALUES ($1, $2, now() + $3::interval)`, a.ID, tokenHash, interval(tenancy.AbsoluteTimeout)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE platform.admins SET last_sign_in_at = now() WHERE id = $1`, a.ID); err != nil {
 			return err
 		}
 		return recordAudit(actingAdmin(ctx, a), tx, "", "admin.sign_in", a.Email, "")

@@ -4,7 +4,9 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/nself/nself/internal/password"
 	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -135,4 +137,76 @@ func TestResetLinksPerHour(t *testing.T) {
 	if u, token, err := auth.RequestPasswordReset(ctx, a.ID, "ann@a.test"); err != nil || u == nil || token == "" {
 		t.Errorf("an hour later: %v %v", u, err)
 	}
+}
+
+// A sign-in, a reset or an invitation acceptance waiting for its turn to
+// hash a password (64 MiB and a good part of a second each, a few at a
+// time) holds no pooled connection, and so no transaction and no lock.
+// Sign-ins and acceptances hashed inside their transaction before: a burst
+// of them took every connection of the pool.
+func TestPasswordHashesHoldNoConnection(t *testing.T) {
+	t.Parallel()
+	db := mustOpenDB(t)
+	ctx := context.Background()
+	svc := postgres.NewTenantService(db, tenancy.ModeRLS)
+	c, err := svc.CreateTenant(ctx, tenancy.NewTenant{Name: "Acme", Slug: "acme", Owner: "ann@acme.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenantID := c.Tenant.ID
+	auth := postgres.NewAuthService(db)
+	if _, err := auth.ResetPassword(ctx, tenantID, c.PasswordToken, "ann's password"); err != nil {
+		t.Fatal(err)
+	}
+	invitations := postgres.NewInvitationService(db)
+	_, invitation, err := invitations.Invite(ctx, tenantID, tenancy.NewInvitation{Email: "bob@acme.test", Role: tenancy.RoleMember}, tenancy.PlatformActor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, reset, err := auth.RequestPasswordReset(ctx, tenantID, "ann@acme.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// whileQueued runs op behind a queue of other hashes and checks, while
+	// op waits for its turn, that no connection of the pool is taken.
+	whileQueued := func(what string, op func() error) {
+		t.Helper()
+		var queue sync.WaitGroup
+		for range 6 * password.MaxConcurrent {
+			queue.Go(func() {
+				if _, err := password.Hash(ctx, "a password in the queue"); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		time.Sleep(50 * time.Millisecond)
+		done := make(chan error, 1)
+		go func() { done <- op() }()
+		time.Sleep(100 * time.Millisecond)
+		taken := db.App.Stat().AcquiredConns()
+		if err := <-done; err != nil {
+			t.Errorf("%s: %v", what, err)
+		}
+		queue.Wait()
+		if taken != 0 {
+			t.Errorf("%s held %d connection(s) while waiting to hash", what, taken)
+		}
+	}
+	whileQueued("sign in", func() error {
+		_, _, err := auth.SignIn(ctx, tenantID, "ann@acme.test", "ann's password", tenancy.SessionMeta{})
+		return err
+	})
+	whileQueued("accept invitation", func() error {
+		_, _, err := invitations.Accept(ctx, tenantID, invitation, "bob's first password")
+		return err
+	})
+	whileQueued("reset password", func() error {
+		_, err := auth.ResetPassword(ctx, tenantID, reset, "ann's next password")
+		return err
+	})
+	whileQueued("create user", func() error {
+		_, _, err := postgres.NewUserService(db).CreateUser(ctx, tenantID, tenancy.NewUser{Email: "cy@acme.test", Password: "cy's password"})
+		return err
+	})
 }

@@ -13,6 +13,10 @@ import (
 // scaled to a web server): 64 MiB, one pass, one lane per CPU.
 var params = argon2id.DefaultParams
 
+// HashMemory is what one hash or check holds for its whole run, in bytes
+// (params.Memory, which argon2id counts in KiB).
+const HashMemory = 64 << 20
+
 // MaxConcurrent is how many hashes (or checks) run at once in the process.
 // Each takes 64 MiB for its whole run and already keeps every CPU busy
 // (one lane per CPU), so more at once would only add memory: unbounded,

@@ -7,6 +7,12 @@ import (
 	"time"
 )
 
+func TestHashMemory(t *testing.T) {
+	if int(params.Memory)<<10 != HashMemory {
+		t.Errorf("params take %d KiB, HashMemory says %d bytes", params.Memory, HashMemory)
+	}
+}
+
 // No more than MaxConcurrent hashes run at once; a caller waits for a
 // turn only as long as its context allows.
 func TestHashesWaitTheirTurn(t *testing.T) {

@@ -75,6 +75,12 @@ func (t *mailTicket) send(what string, build func(context.Context) (tenancy.Mess
 	q := t.q
 	go func() {
 		defer t.release()
+		defer func() {
+			// Out of any request, a panic would end the process.
+			if v := recover(); v != nil {
+				q.log.Error("mail panicked", "mail", what, "panic", v)
+			}
+		}()
 		ctx, cancel := context.WithTimeout(context.Background(), q.timeout)
 		defer cancel()
 		msg, err := build(ctx)

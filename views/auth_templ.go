@@ -189,7 +189,7 @@ func ForgotPassword(p Page, f Form, sent bool) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if sent {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "<p data-testid=\"reset-sent\">If an account exists for that address, we have sent it a link to choose a new password. The link works once, within an hour.</p>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "<p data-testid=\"reset-sent\">If an account exists for that address, a link to choose a new password is on its way to it. The link works once, within an hour; a newer link replaces it.</p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

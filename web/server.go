@@ -125,6 +125,7 @@ type Server struct {
 	DB     Pinger
 
 	limiter *attemptLimiter
+	mailq   *mailQueue
 	policy  *TLSPolicy
 	scheme  string
 	store   *sessions.CookieStore
@@ -134,6 +135,9 @@ type Server struct {
 func (s *Server) Handler() http.Handler {
 	if s.limiter == nil {
 		s.limiter = newAttemptLimiter()
+	}
+	if s.mailq == nil {
+		s.mailq = newMailQueue(s.Mailer, s.Log)
 	}
 	s.scheme = "http"
 	if s.Config.Secure {
@@ -203,12 +207,24 @@ func (s *Server) Serve(ctx context.Context, addr string, grace time.Duration, re
 			return fmt.Errorf("shutdown: %w", err)
 		}
 	}
+	if err := s.WaitForMail(shutdownCtx); err != nil {
+		s.Log.Warn("mail still being sent at shutdown", "err", err)
+	}
 	for range servers {
 		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 	}
 	return nil
+}
+
+// WaitForMail returns once the mail that requests handed to the background
+// sender is sent or has failed, or when ctx ends.
+func (s *Server) WaitForMail(ctx context.Context) error {
+	if s.mailq == nil {
+		return nil
+	}
+	return s.mailq.wait(ctx)
 }
 
 // TLSServing is the HTTPS side of Serve.

@@ -350,6 +350,17 @@ var errBadInvitation = tenancy.FieldErrorf(tenancy.EINVALID, "token", "This invi
 
 // Accept makes the invitee a member, creating the account if needed.
 func (s *InvitationService) Accept(ctx context.Context, tenantID, secret, pw string) (*tenancy.Invitation, *tenancy.User, error) {
+	// A password given is hashed before the transaction, which holds the
+	// tenant's members lock: a hash takes a good part of a second and
+	// waits its turn under load (see package password).
+	var newHash any
+	if pw != "" && tenancy.ValidatePassword(pw) == nil {
+		h, err := password.Hash(ctx, pw)
+		if err != nil {
+			return nil, nil, fmt.Errorf("accept invitation: %w", err)
+		}
+		newHash = h
+	}
 	var inv *tenancy.Invitation
 	var u *tenancy.User
 	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
@@ -367,11 +378,7 @@ func (s *InvitationService) Accept(ctx context.Context, tenantID, secret, pw str
 			if err := tenancy.ValidatePassword(pw); err != nil {
 				return err
 			}
-			h, err := password.Hash(pw)
-			if err != nil {
-				return err
-			}
-			hash = h
+			hash = newHash
 		}
 		var slug string
 		var plan tenancy.Plan

@@ -81,8 +81,8 @@ func (s *TenantService) CreateTenant(ctx context.Context, in tenancy.NewTenant) 
 		if err := tenancy.ValidatePassword(in.OwnerPassword); err != nil {
 			return nil, err
 		}
-		if ownerHash, err = password.Hash(in.OwnerPassword); err != nil {
-			return nil, err
+		if ownerHash, err = password.Hash(ctx, in.OwnerPassword); err != nil {
+			return nil, fmt.Errorf("create tenant: %w", err)
 		}
 	}
 	owner := strings.TrimSpace(in.Owner)

@@ -38,8 +38,8 @@ func (s *UserService) CreateUser(ctx context.Context, tenantID string, in tenanc
 		if err := tenancy.ValidatePassword(in.Password); err != nil {
 			return nil, "", err
 		}
-		if hash, err = password.Hash(in.Password); err != nil {
-			return nil, "", err
+		if hash, err = password.Hash(ctx, in.Password); err != nil {
+			return nil, "", fmt.Errorf("create user: %w", err)
 		}
 	}
 	u := &tenancy.User{TenantID: tenantID, Email: email, Name: in.Name}

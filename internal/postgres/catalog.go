@@ -116,3 +116,29 @@ func (db *DB) AuditRLS(ctx context.Context) ([]Finding, error) {
 	}
 	return out, nil
 }
+
+// ApplyFixes runs the SQL fixes of findings as the schema owner, in one
+// transaction: every fix is applied, or none. Findings whose fix is for a
+// person are skipped. It returns how many fixes it ran.
+func (db *DB) ApplyFixes(ctx context.Context, findings []Finding) (int, error) {
+	n := 0
+	err := inTx(ctx, db.Admin, func(tx pgx.Tx) error {
+		for _, f := range findings {
+			if !f.SQL {
+				continue
+			}
+			if _, err := tx.Exec(ctx, f.Fix); err != nil {
+				return fmt.Errorf("%s: %s: %w", f.Table, f.Fix, err)
+			}
+			n++
+		}
+		if n == 0 {
+			return nil
+		}
+		return recordAudit(ctx, tx, "", "doctor.fix", "", fmt.Sprintf("%d isolation fix(es) applied", n))
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}

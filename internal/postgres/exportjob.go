@@ -55,7 +55,8 @@ type ExportJobService struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // the jobs
+	loop   sync.WaitGroup // Start's
 	expiry sync.Once
 	// slots bounds the exports this process builds at once, whatever the
 	// tenants: each holds a snapshot transaction, a connection and disk.
@@ -127,9 +128,9 @@ func (s *ExportJobService) Start(ctx context.Context) error {
 	if _, err := s.Recover(ctx); err != nil {
 		return fmt.Errorf("exports: %w", err)
 	}
-	s.wg.Add(1)
+	s.loop.Add(1)
 	go func() {
-		defer s.wg.Done()
+		defer s.loop.Done()
 		t := time.NewTicker(s.RecoverEvery)
 		defer t.Stop()
 		for {
@@ -154,6 +155,7 @@ func (s *ExportJobService) Start(ctx context.Context) error {
 func (s *ExportJobService) Close() {
 	s.cancel()
 	s.wg.Wait()
+	s.loop.Wait()
 	s.lockMu.Lock()
 	defer s.lockMu.Unlock()
 	if s.lockConn != nil {

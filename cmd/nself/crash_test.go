@@ -465,3 +465,33 @@ func TestSpoolDir(t *testing.T) {
 		t.Errorf("serve with a file as its export folder: %d %q", r.code, r.err)
 	}
 }
+
+// Export archives kept for download are the tenant's storage: the server's
+// storage sample counts them.
+func TestServeSamplesExportArchivesAsStorage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newCLI(t, pgtest.NewURLs(t), blobtest.Env(t)...)
+	out := c.ok("tenant", "create", "Acme", "--slug", "acme")
+	id := regexp.MustCompile(`ID: ([0-9a-f-]{36})`).FindStringSubmatch(out)
+	if id == nil {
+		t.Fatalf("tenant create said %q", out)
+	}
+	store := blobtest.New(t)
+	if err := store.Put(ctx, tenancy.ExportBucket, tenancy.ExportKey(id[1], "00000000-0000-4000-8000-000000000001"),
+		bytes.Repeat([]byte("x"), 5000), "application/gzip"); err != nil {
+		t.Fatal(err)
+	}
+	startServer(t, c, "--storage-sample", "100ms")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := c.ok("tenant", "usage", "acme", "--json")
+		if m := regexp.MustCompile(`"storage_bytes": (\d+)`).FindStringSubmatch(out); m != nil && m[1] == "5000" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the archive is not counted:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

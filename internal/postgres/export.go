@@ -8,9 +8,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -288,8 +290,8 @@ func (s *ExportService) Export(ctx context.Context, ref string, w io.Writer, pro
 				return fmt.Errorf("count %s: %w", tt.name, err)
 			}
 			p.Rows += n
+			report() // a sign of progress: counting a large tenant takes a while
 		}
-		report()
 		return s.writeTables(ctx, tx, t.ID, mine, a, m, &p, report)
 	})
 	if err != nil {
@@ -437,7 +439,9 @@ func OpenSpool(dir, pattern string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Remove(f.Name()); err != nil {
+	// Another process clearing the folder at its start may have removed
+	// the name already; either way it is gone.
+	if err := os.Remove(f.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		f.Close()
 		return nil, err
 	}

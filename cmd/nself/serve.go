@@ -29,6 +29,7 @@ const serveMemoryLimit = password.MaxConcurrent*password.HashMemory + 64<<20
 func (a *app) serveCommand() *cobra.Command {
 	var addr, tlsAddr, acmeDir, acmeEmail, certDir string
 	var grace, recheck, usageEvery, reconcileEvery time.Duration
+	var sweep orphanSweep
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the web portal, the tenant API and the admin console",
@@ -122,7 +123,11 @@ func (a *app) serveCommand() *cobra.Command {
 				DomainAdmin:    postgres.NewDomainService(db, a.domainRules()),
 				DomainVerifier: dnsverify.New(string(a.cfg.DNSResolver)),
 			}
-			if jobs := a.servedExports(db, log); jobs != nil {
+			jobs, err := a.servedExports(ctx, db, log)
+			if err != nil {
+				return err
+			}
+			if jobs != nil {
 				s.Exports = jobs
 				// Exports still running when the server stops end as failed.
 				defer jobs.Close()
@@ -153,6 +158,7 @@ func (a *app) serveCommand() *cobra.Command {
 			if usageEvery > 0 {
 				go sampleStorage(ctx, log, billingStore, a.sizer(log), usageEvery)
 			}
+			sweep.start(ctx, a, db, log)
 			if stripeBilling != nil && reconcileEvery > 0 {
 				go reconcileBilling(ctx, log, stripeBilling, reconcileEvery)
 			}
@@ -175,6 +181,7 @@ func (a *app) serveCommand() *cobra.Command {
 	cmd.Flags().DurationVar(&recheck, "domain-recheck", time.Hour, "how often verified custom domains are checked again (0: never)")
 	cmd.Flags().DurationVar(&usageEvery, "storage-sample", time.Hour, "how often each tenant's stored bytes are measured for usage (0: never)")
 	cmd.Flags().DurationVar(&reconcileEvery, "billing-reconcile", 6*time.Hour, "how often subscriptions are compared with Stripe's (0: never)")
+	sweep.flags(cmd)
 	cmd.Flags().StringVar(&tlsAddr, "tls-addr", "", "also serve HTTPS here, with certificates obtained over ACME (e.g. :443)")
 	cmd.Flags().StringVar(&acmeDir, "acme-directory", "", "ACME directory URL (default: Let's Encrypt)")
 	cmd.Flags().StringVar(&acmeEmail, "acme-email", "", "contact email for the ACME account")
@@ -234,7 +241,8 @@ func sampleStorage(ctx context.Context, log *slog.Logger, store *postgres.Billin
 	})
 }
 
-// sizer measures a tenant's stored bytes: its bucket in object storage.
+// sizer measures a tenant's stored bytes in object storage: its bucket and
+// its export archives.
 func (a *app) sizer(log *slog.Logger) func(context.Context, string) (int64, error) {
 	store, err := a.blobStore()
 	if err != nil {
@@ -242,7 +250,7 @@ func (a *app) sizer(log *slog.Logger) func(context.Context, string) (int64, erro
 		return func(context.Context, string) (int64, error) { return 0, nil }
 	}
 	return func(ctx context.Context, tenantID string) (int64, error) {
-		return store.Size(ctx, tenancy.TenantBucket(tenantID))
+		return store.TenantSize(ctx, tenantID)
 	}
 }
 

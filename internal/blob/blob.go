@@ -186,15 +186,48 @@ func (s *Store) Exists(ctx context.Context, bucket, key string) (bool, error) {
 	return false, s.wrap("stat", bucket, key, err)
 }
 
+// Stat describes an object, or answers ENOTFOUND.
+func (s *Store) Stat(ctx context.Context, bucket, key string) (tenancy.ObjectInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	st, err := s.client.StatObject(ctx, bucket, key, minio.StatObjectOptions{})
+	switch c := code(err); {
+	case err == nil:
+		return tenancy.ObjectInfo{Key: key, Size: st.Size, ContentType: st.ContentType, Modified: st.LastModified}, nil
+	case c == "NoSuchKey" || c == "NoSuchBucket":
+		return tenancy.ObjectInfo{}, tenancy.Errorf(tenancy.ENOTFOUND, "object %s not found", tenancy.Quote(key))
+	}
+	return tenancy.ObjectInfo{}, s.wrap("stat", bucket, key, err)
+}
+
 // Size is the total size of the objects in a bucket; 0 for a bucket that
 // does not exist.
 func (s *Store) Size(ctx context.Context, bucket string) (int64, error) {
+	return s.sizeUnder(ctx, bucket, "")
+}
+
+func (s *Store) sizeUnder(ctx context.Context, bucket, prefix string) (int64, error) {
 	var total int64
-	err := s.ListObjects(ctx, bucket, "", func(o tenancy.ObjectInfo) error {
+	err := s.ListObjects(ctx, bucket, prefix, func(o tenancy.ObjectInfo) error {
 		total += o.Size
 		return nil
 	})
 	return total, err
+}
+
+// TenantSize is what a tenant stores: its bucket, and the archives of its
+// exports while they are kept (an owner could otherwise store any amount
+// by exporting again and again).
+func (s *Store) TenantSize(ctx context.Context, tenantID string) (int64, error) {
+	own, err := s.Size(ctx, tenancy.TenantBucket(tenantID))
+	if err != nil {
+		return 0, err
+	}
+	archives, err := s.sizeUnder(ctx, tenancy.ExportBucket, tenancy.ExportPrefix(tenantID))
+	if err != nil {
+		return 0, err
+	}
+	return own + archives, nil
 }
 
 var _ tenancy.ObjectStreamer = (*Store)(nil)
@@ -212,7 +245,7 @@ func (s *Store) ListObjects(ctx context.Context, bucket, prefix string, fn func(
 			return s.wrap("list", bucket, prefix, o.Err)
 		}
 		// The listing does not carry the content type; OpenObject does.
-		if err := fn(tenancy.ObjectInfo{Key: o.Key, Size: o.Size}); err != nil {
+		if err := fn(tenancy.ObjectInfo{Key: o.Key, Size: o.Size, Modified: o.LastModified}); err != nil {
 			return err
 		}
 	}
@@ -250,6 +283,19 @@ func (s *Store) PutObjectStream(ctx context.Context, bucket, key string, r io.Re
 	})
 	if err != nil {
 		return s.wrap("put", bucket, key, err)
+	}
+	return nil
+}
+
+// AbortUploads abandons the unfinished multipart uploads of an object, such
+// as those of a process killed while it uploaded: their parts are held by
+// the store, out of sight, until then.
+func (s *Store) AbortUploads(ctx context.Context, bucket, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	err := s.client.RemoveIncompleteUpload(ctx, bucket, key)
+	if err != nil && code(err) != "NoSuchBucket" && code(err) != "NoSuchUpload" {
+		return s.wrap("abort uploads", bucket, key, err)
 	}
 	return nil
 }

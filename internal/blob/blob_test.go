@@ -145,3 +145,74 @@ func TestSize(t *testing.T) {
 		t.Errorf("size = %d, %v; want 9", n, err)
 	}
 }
+
+// A tenant's export archives count as its storage, and no other tenant's.
+func TestTenantSizeCountsExportArchives(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := blobtest.New(t)
+	tenant, other := uuid.NewString(), uuid.NewString()
+	put := func(bucket, key string, n int) {
+		t.Helper()
+		if err := s.Put(ctx, bucket, key, []byte(strings.Repeat("x", n)), "application/octet-stream"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(tenancy.TenantBucket(tenant), "logos/main/a.png", 5)
+	put(tenancy.ExportBucket, tenancy.ExportKey(tenant, uuid.NewString()), 100)
+	put(tenancy.ExportBucket, tenancy.ExportKey(tenant, uuid.NewString()), 20)
+	put(tenancy.ExportBucket, tenancy.ExportKey(other, uuid.NewString()), 1000)
+	if n, err := s.TenantSize(ctx, tenant); err != nil || n != 125 {
+		t.Errorf("tenant size = %d, %v; want 125", n, err)
+	}
+	if n, err := s.TenantSize(ctx, uuid.NewString()); err != nil || n != 0 {
+		t.Errorf("a tenant with nothing: %d, %v", n, err)
+	}
+}
+
+func TestStatAndAbortUploads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := blobtest.New(t)
+	bucket := "test-abort-" + uuid.NewString()[:8]
+	if err := s.Put(ctx, bucket, "a", []byte("abc"), "text/plain"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Stat(ctx, bucket, "a")
+	if err != nil || info.Size != 3 || time.Since(info.Modified) > time.Minute || info.Modified.After(time.Now().Add(time.Minute)) {
+		t.Fatalf("stat = %+v, %v", info, err)
+	}
+	if _, err := s.Stat(ctx, bucket, "missing"); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+		t.Errorf("stat of a missing object: %v", err)
+	}
+	// A multipart upload left unfinished, as by a process killed midway.
+	core := minio.Core{Client: s.Client()}
+	id, err := core.NewMultipartUpload(ctx, bucket, "big", minio.PutObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := core.PutObjectPart(ctx, bucket, "big", id, 1, strings.NewReader("part"), 4, minio.PutObjectPartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pending := func() int {
+		res, err := core.ListMultipartUploads(ctx, bucket, "big", "", "", "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(res.Uploads)
+	}
+	if pending() != 1 {
+		t.Fatal("no unfinished upload to abort")
+	}
+	if err := s.AbortUploads(ctx, bucket, "big"); err != nil {
+		t.Fatal(err)
+	}
+	if n := pending(); n != 0 {
+		t.Errorf("%d unfinished uploads left", n)
+	}
+	if err := s.AbortUploads(ctx, "test-missing-"+uuid.NewString()[:8], "x"); err != nil {
+		t.Errorf("abort in a missing bucket: %v", err)
+	}
+	s.Remove(ctx, bucket, "a")
+	s.Client().RemoveBucket(ctx, bucket)
+}

@@ -49,6 +49,10 @@ type Config struct {
 	MinioAccessKey string   `env:"MINIO_ACCESS_KEY"`
 	MinioSecretKey string   `env:"MINIO_SECRET_KEY"`
 	MinioUseSSL    bool     `env:"MINIO_USE_SSL" envDefault:"false"`
+	// ExportSpoolDir is the server's private folder (0700) where portal
+	// exports are built; nself-spool-UID in the system's temporary
+	// directory when empty.
+	ExportSpoolDir string `env:"EXPORT_SPOOL_DIR"`
 
 	SMTPHost     string `env:"SMTP_HOST"`
 	SMTPPort     Port   `env:"SMTP_PORT" envDefault:"25"`

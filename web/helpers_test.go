@@ -92,7 +92,7 @@ func newEnv(t testing.TB, opts ...func(*web.Server, *postgres.DB)) *testEnv {
 		Orgs:     postgres.NewOrgService(db),
 		Audit:    postgres.NewAuditService(db),
 		Mailer:   mb,
-		DB:       db.App,
+		DB:       db,
 
 		Invitations:    postgres.NewInvitationService(db),
 		Logos:          postgres.NewLogoService(db, blobtest.New(t)).Cached(cache),

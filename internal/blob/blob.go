@@ -22,7 +22,7 @@ import (
 )
 
 // ErrUnavailable is wrapped by the errors of calls that could not reach
-// the store.
+// the store; they are tenancy.EUNAVAILABLE errors naming file storage.
 var ErrUnavailable = errors.New("object storage is unreachable")
 
 // Config says where the store is.
@@ -83,12 +83,35 @@ func New(cfg Config) (*Store, error) {
 func (s *Store) Client() *minio.Client { return s.client }
 
 // wrap names the store in an error, and marks a store that could not be
-// reached so that callers can say so.
+// reached, did not answer in time or said it is unavailable, so that
+// callers say so (503, "file storage is unavailable") rather than fail
+// with an internal error.
 func (s *Store) wrap(op, bucket, key string, err error) error {
-	if minio.IsNetworkOrHostDown(err, false) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s %s/%s: %w at %s: %v", op, bucket, key, ErrUnavailable, s.endpoint, err)
+	if unavailable(err) {
+		return tenancy.Unavailable(tenancy.ServiceStorage,
+			fmt.Errorf("%s %s/%s: %w at %s: %v", op, bucket, key, ErrUnavailable, s.endpoint, err))
 	}
 	return fmt.Errorf("%s %s/%s at %s: %w", op, bucket, key, s.endpoint, err)
+}
+
+// unavailable tells a failure to reach the store from the store's answer.
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false // the caller left
+	}
+	if minio.IsNetworkOrHostDown(err, false) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	switch minio.ToErrorResponse(err).StatusCode {
+	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+		// Starting, stopping or overloaded (SlowDown, XMinioServerNotInitialized).
+		return true
+	}
+	return false
 }
 
 func code(err error) string { return minio.ToErrorResponse(err).Code }

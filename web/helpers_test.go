@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -63,10 +64,15 @@ const (
 // newEnv starts a server; opts change it before it starts serving.
 func newEnv(t testing.TB, opts ...func(*web.Server, *postgres.DB)) *testEnv {
 	t.Helper()
-	db := pgtest.New(t)
+	return newEnvDB(t, pgtest.New(t), opts...)
+}
+
+// newEnvDB starts a server on db (one reached through a fault proxy, say).
+func newEnvDB(t testing.TB, db *postgres.DB, opts ...func(*web.Server, *postgres.DB)) *testEnv {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cache := postgres.NewTenantCache(db, log)
 	go cache.Listen(ctx)
 	select {

@@ -270,11 +270,11 @@ func isOutage(err error) bool {
 		errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
-	// A connection lost mid-call: pgconn's errors (all of which say
-	// whether a retry is safe) around a network error or a cut stream.
-	// Other packages' network errors are theirs to name.
-	var pgconnErr interface{ SafeToRetry() bool }
+	// A connection lost mid-call. pgconn passes the network's error on,
+	// often bare (a cut stream is io.ErrUnexpectedEOF). Other packages
+	// name their own network failures (file storage, Stripe, mail), and a
+	// request body cut short leaves no one to answer to, so what remains
+	// is the database's.
 	var ne net.Error
-	return errors.As(err, &pgconnErr) &&
-		(errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF))
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }

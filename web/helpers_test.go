@@ -9,7 +9,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -72,7 +71,7 @@ func newEnvDB(t testing.TB, db *postgres.DB, opts ...func(*web.Server, *postgres
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cache := postgres.NewTenantCache(db, log)
 	go cache.Listen(ctx)
 	select {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nself/nself/internal/blob"
 	"github.com/nself/nself/internal/blob/blobtest"
+	"github.com/nself/nself/internal/faulttest"
 	"github.com/nself/nself/internal/tenancy"
 )
 
@@ -100,6 +101,28 @@ func TestStoreUnreachable(t *testing.T) {
 	}
 	if _, err := s.Get(context.Background(), "tenant-x", "k"); !errors.Is(err, blob.ErrUnavailable) {
 		t.Errorf("get: %v, want ErrUnavailable", err)
+	}
+}
+
+// A store that accepts connections and never answers fails each call
+// within its timeout, as file storage unavailable.
+func TestStoreNeverAnswers(t *testing.T) {
+	t.Parallel()
+	hole := faulttest.NewBlackhole(t)
+	cfg := blobtest.Config(t)
+	cfg.Endpoint, cfg.Timeout = hole.Addr(), time.Second
+	s, err := blob.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = s.Get(context.Background(), tenancy.TenantBucket(uuid.NewString()), "k")
+	var te *tenancy.Error
+	if !errors.As(err, &te) || te.Code != tenancy.EUNAVAILABLE || te.Service != tenancy.ServiceStorage || !errors.Is(err, blob.ErrUnavailable) {
+		t.Errorf("get: %v, want file storage unavailable", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("failed after %s; the timeout is 1s", d)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/nself/nself/internal/tenancy"
@@ -32,6 +33,10 @@ const (
 // database that accepts connections but does not answer (frozen, or
 // behind a stuck proxy) would hold every slot of the pool meanwhile.
 const DefaultConnectTimeout = 5 * time.Second
+
+// cancelGrace is how long a call past its deadline waits for the server to
+// cancel its statement before the connection is dropped.
+const cancelGrace = 500 * time.Millisecond
 
 // gate spaces out connection attempts while the database is unreachable.
 // Without it each request that finds no connection starts one, about 200
@@ -181,6 +186,12 @@ func withHealth(cfg *pgxpool.Config, name string) *gate {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	cfg.BeforeConnect = func(context.Context, *pgx.ConnConfig) error { return g.admit() }
+	// A call past its deadline asks the server to cancel the statement,
+	// so that it stops working for nobody, and gives the server
+	// cancelGrace to do so before the connection is dropped.
+	cfg.ConnConfig.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: cancelGrace}
+	}
 	cfg.ConnConfig.Tracer = tracer{gate: g}
 	return g
 }

@@ -57,9 +57,16 @@ func New(cfg Config) (*Store, error) {
 	}
 	// A store that does not answer should fail a call in seconds, not
 	// after minio-go's default ten retries with back-off.
+	dialer := &net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return stallConn{Conn: c, timeout: cfg.Timeout}, nil
+		},
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
@@ -77,6 +84,25 @@ func New(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("MINIO_ENDPOINT %q: %w", cfg.Endpoint, err)
 	}
 	return &Store{client: c, endpoint: cfg.Endpoint, timeout: cfg.Timeout, buckets: map[string]bool{}}, nil
+}
+
+// stallConn fails a read or a write that makes no progress for timeout.
+// Streams (an export's upload, an object read into an archive) may last
+// longer than a call's timeout, but a store that stops answering in the
+// middle of one must not hold it forever.
+type stallConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c stallConn) Read(b []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Read(b)
+}
+
+func (c stallConn) Write(b []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Write(b)
 }
 
 // Client is the underlying minio-go client, for benchmarks and tests.
@@ -242,8 +268,9 @@ func (s *Store) ListObjects(ctx context.Context, bucket, prefix string, fn func(
 	return nil
 }
 
-// OpenObject opens an object for reading as a stream. It is bounded by ctx
-// only: a large object may take longer than one call's timeout to read.
+// OpenObject opens an object for reading as a stream. It is bounded by ctx,
+// and fails when the store stalls for the call timeout: a large object may
+// take longer than that to read.
 func (s *Store) OpenObject(ctx context.Context, bucket, key string) (io.ReadCloser, tenancy.ObjectInfo, error) {
 	obj, err := s.client.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
 	if err != nil {

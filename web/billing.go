@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -300,12 +301,10 @@ func (s *Server) stripeSession(r *http.Request, t *tenancy.Tenant) (attempt stri
 		return "", nil, tenancy.Errorf(tenancy.EINVALID, "the form has expired: reload the page")
 	}
 	key := "stripe:" + t.ID
-	s.stripeMu.Lock()
-	defer s.stripeMu.Unlock()
-	if s.stripeOpening == nil {
-		s.stripeOpening = map[string]int{}
-	}
-	opening := s.stripeOpening[key]
+	o := s.stripeOpening
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	opening := o.n[key]
 	blocked, wait := s.limiter.blocked(key, maxStripeCalls-opening)
 	if opening >= maxStripeCalls {
 		blocked, wait = true, time.Minute
@@ -313,17 +312,23 @@ func (s *Server) stripeSession(r *http.Request, t *tenancy.Tenant) (attempt stri
 	if blocked {
 		return "", nil, tenancy.Errorf(tenancy.EQUOTA, "too many billing sessions opened: try again in %d minutes", int(wait.Minutes())+1)
 	}
-	s.stripeOpening[key]++
+	o.n[key]++
 	return attempt, func(created bool) {
-		s.stripeMu.Lock()
-		defer s.stripeMu.Unlock()
-		if s.stripeOpening[key]--; s.stripeOpening[key] <= 0 {
-			delete(s.stripeOpening, key)
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if o.n[key]--; o.n[key] <= 0 {
+			delete(o.n, key)
 		}
 		if created {
 			s.limiter.fail(key)
 		}
 	}, nil
+}
+
+// openingCounts counts requests in flight per key.
+type openingCounts struct {
+	mu sync.Mutex
+	n  map[string]int
 }
 
 // auditBilling records a billing action that changed nothing here yet

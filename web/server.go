@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -141,13 +140,12 @@ type Server struct {
 	DB     Database
 
 	// draining is set when shutdown begins: /readyz answers 503 from then.
-	draining atomic.Bool
+	draining *atomic.Bool
 
 	limiter *attemptLimiter
 	// stripeOpening counts, per tenant, the Stripe sessions being opened
 	// (see stripeSession).
-	stripeMu      sync.Mutex
-	stripeOpening map[string]int
+	stripeOpening *openingCounts
 	policy        *TLSPolicy
 	scheme        string
 	store         *sessions.CookieStore
@@ -157,6 +155,12 @@ type Server struct {
 func (s *Server) Handler() http.Handler {
 	if s.limiter == nil {
 		s.limiter = newAttemptLimiter()
+	}
+	if s.draining == nil {
+		s.draining = new(atomic.Bool)
+	}
+	if s.stripeOpening == nil {
+		s.stripeOpening = &openingCounts{n: map[string]int{}}
 	}
 	s.scheme = "http"
 	if s.Config.Secure {

@@ -66,7 +66,12 @@ const (
 // newEnv starts a server; opts change it before it starts serving.
 func newEnv(t testing.TB, opts ...func(*web.Server, *postgres.DB)) *testEnv {
 	t.Helper()
-	db := pgtest.New(t)
+	return newEnvDB(t, pgtest.New(t), opts...)
+}
+
+// newEnvDB starts a server on db (one reached through a fault proxy, say).
+func newEnvDB(t testing.TB, db *postgres.DB, opts ...func(*web.Server, *postgres.DB)) *testEnv {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -95,7 +100,7 @@ func newEnv(t testing.TB, opts ...func(*web.Server, *postgres.DB)) *testEnv {
 		Orgs:     postgres.NewOrgService(db),
 		Audit:    postgres.NewAuditService(db),
 		Mailer:   mb,
-		DB:       db.App,
+		DB:       db,
 
 		Invitations:    postgres.NewInvitationService(db),
 		Logos:          postgres.NewLogoService(db, blobtest.New(t)).Cached(cache),

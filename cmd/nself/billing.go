@@ -323,6 +323,8 @@ func (a *app) billingConfig() billing.Config {
 		SecretKey:     a.cfg.StripeSecretKey,
 		WebhookSecret: a.cfg.StripeWebhookSecret,
 		APIBase:       string(a.cfg.StripeAPIBase),
+		Timeout:       time.Duration(a.cfg.StripeTimeout),
+		MaxRetries:    int(a.cfg.StripeMaxRetries),
 	}
 }
 

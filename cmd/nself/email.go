@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -214,7 +215,7 @@ func (a *app) emailTestCommand() *cobra.Command {
 				return err
 			}
 			m := mail.New(mail.Config{Host: a.cfg.SMTPHost, Port: int(a.cfg.SMTPPort),
-				Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom})
+				Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom, Timeout: time.Duration(a.cfg.SMTPTimeout)})
 			if err := m.Send(ctx, msg); err != nil {
 				return err
 			}

@@ -28,7 +28,7 @@ const serveMemoryLimit = password.MaxConcurrent*password.HashMemory + 64<<20
 
 func (a *app) serveCommand() *cobra.Command {
 	var addr, tlsAddr, acmeDir, acmeEmail, certDir string
-	var grace, recheck, usageEvery, reconcileEvery time.Duration
+	var grace, drain, recheck, usageEvery, reconcileEvery time.Duration
 	var sweep orphanSweep
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -97,6 +97,8 @@ func (a *app) serveCommand() *cobra.Command {
 					SessionKey:       key,
 					InternalToken:    a.cfg.InternalServiceToken,
 					BillingEnabled:   a.cfg.BillingEnabled,
+					QueryTimeout:     time.Duration(a.cfg.DatabaseRequestTimeout),
+					ShutdownDrain:    a.shutdownDrain(cmd, drain),
 				},
 				PlanAdmin:    postgres.NewPlanService(db),
 				Meter:        meter,
@@ -114,8 +116,8 @@ func (a *app) serveCommand() *cobra.Command {
 				Orgs:         postgres.NewOrgService(db),
 				Audit:        postgres.NewAuditService(db),
 				Mailer: mail.New(mail.Config{Host: a.cfg.SMTPHost, Port: int(a.cfg.SMTPPort),
-					Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom}),
-				DB:             db.App,
+					Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom, Timeout: time.Duration(a.cfg.SMTPTimeout)}),
+				DB:             db,
 				Invitations:    postgres.NewInvitationService(db),
 				Logos:          a.servedLogos(db, cache, log),
 				Branding:       postgres.NewBrandingService(db).Cached(cache),
@@ -178,6 +180,7 @@ func (a *app) serveCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().DurationVar(&grace, "shutdown-grace", 30*time.Second, "how long requests in flight may take to finish on shutdown")
+	cmd.Flags().DurationVar(&drain, "shutdown-drain", 5*time.Second, "how long to keep serving after SIGTERM with /readyz answering 503, before closing the listener (default: SHUTDOWN_DRAIN)")
 	cmd.Flags().DurationVar(&recheck, "domain-recheck", time.Hour, "how often verified custom domains are checked again (0: never)")
 	cmd.Flags().DurationVar(&usageEvery, "storage-sample", time.Hour, "how often each tenant's stored bytes are measured for usage (0: never)")
 	cmd.Flags().DurationVar(&reconcileEvery, "billing-reconcile", 6*time.Hour, "how often subscriptions are compared with Stripe's (0: never)")
@@ -187,6 +190,15 @@ func (a *app) serveCommand() *cobra.Command {
 	cmd.Flags().StringVar(&acmeEmail, "acme-email", "", "contact email for the ACME account")
 	cmd.Flags().StringVar(&certDir, "cert-dir", "", "folder for certificates and the ACME account key")
 	return cmd
+}
+
+// shutdownDrain is the drain period: the flag when given, else
+// SHUTDOWN_DRAIN.
+func (a *app) shutdownDrain(cmd *cobra.Command, flag time.Duration) time.Duration {
+	if cmd.Flags().Changed("shutdown-drain") {
+		return flag
+	}
+	return time.Duration(a.cfg.ShutdownDrain)
 }
 
 // recheckDomains checks verified custom domains again, every interval, so

@@ -22,7 +22,7 @@ import (
 )
 
 // ErrUnavailable is wrapped by the errors of calls that could not reach
-// the store.
+// the store; they are tenancy.EUNAVAILABLE errors naming file storage.
 var ErrUnavailable = errors.New("object storage is unreachable")
 
 // Config says where the store is.
@@ -57,9 +57,16 @@ func New(cfg Config) (*Store, error) {
 	}
 	// A store that does not answer should fail a call in seconds, not
 	// after minio-go's default ten retries with back-off.
+	dialer := &net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return stallConn{Conn: c, timeout: cfg.Timeout}, nil
+		},
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
@@ -79,16 +86,58 @@ func New(cfg Config) (*Store, error) {
 	return &Store{client: c, endpoint: cfg.Endpoint, timeout: cfg.Timeout, buckets: map[string]bool{}}, nil
 }
 
+// stallConn fails a read or a write that makes no progress for timeout.
+// Streams (an export's upload, an object read into an archive) may last
+// longer than a call's timeout, but a store that stops answering in the
+// middle of one must not hold it forever.
+type stallConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c stallConn) Read(b []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Read(b)
+}
+
+func (c stallConn) Write(b []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Write(b)
+}
+
 // Client is the underlying minio-go client, for benchmarks and tests.
 func (s *Store) Client() *minio.Client { return s.client }
 
 // wrap names the store in an error, and marks a store that could not be
-// reached so that callers can say so.
+// reached, did not answer in time or said it is unavailable, so that
+// callers say so (503, "file storage is unavailable") rather than fail
+// with an internal error.
 func (s *Store) wrap(op, bucket, key string, err error) error {
-	if minio.IsNetworkOrHostDown(err, false) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s %s/%s: %w at %s: %v", op, bucket, key, ErrUnavailable, s.endpoint, err)
+	if unavailable(err) {
+		return tenancy.Unavailable(tenancy.ServiceStorage,
+			fmt.Errorf("%s %s/%s: %w at %s: %v", op, bucket, key, ErrUnavailable, s.endpoint, err))
 	}
 	return fmt.Errorf("%s %s/%s at %s: %w", op, bucket, key, s.endpoint, err)
+}
+
+// unavailable tells a failure to reach the store from the store's answer.
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false // the caller left
+	}
+	if minio.IsNetworkOrHostDown(err, false) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	switch minio.ToErrorResponse(err).StatusCode {
+	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+		// Starting, stopping or overloaded (SlowDown, XMinioServerNotInitialized).
+		return true
+	}
+	return false
 }
 
 func code(err error) string { return minio.ToErrorResponse(err).Code }
@@ -252,8 +301,9 @@ func (s *Store) ListObjects(ctx context.Context, bucket, prefix string, fn func(
 	return nil
 }
 
-// OpenObject opens an object for reading as a stream. It is bounded by ctx
-// only: a large object may take longer than one call's timeout to read.
+// OpenObject opens an object for reading as a stream. It is bounded by ctx,
+// and fails when the store stalls for the call timeout: a large object may
+// take longer than that to read.
 func (s *Store) OpenObject(ctx context.Context, bucket, key string) (io.ReadCloser, tenancy.ObjectInfo, error) {
 	obj, err := s.client.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
 	if err != nil {

@@ -1,8 +1,10 @@
 package blob_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/nself/nself/internal/blob"
 	"github.com/nself/nself/internal/blob/blobtest"
+	"github.com/nself/nself/internal/faulttest"
 	"github.com/nself/nself/internal/tenancy"
 )
 
@@ -100,6 +103,77 @@ func TestStoreUnreachable(t *testing.T) {
 	}
 	if _, err := s.Get(context.Background(), "tenant-x", "k"); !errors.Is(err, blob.ErrUnavailable) {
 		t.Errorf("get: %v, want ErrUnavailable", err)
+	}
+}
+
+// A store that accepts connections and never answers fails each call
+// within its timeout, as file storage unavailable.
+func TestStoreNeverAnswers(t *testing.T) {
+	t.Parallel()
+	hole := faulttest.NewBlackhole(t)
+	cfg := blobtest.Config(t)
+	cfg.Endpoint, cfg.Timeout = hole.Addr(), time.Second
+	s, err := blob.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = s.Get(context.Background(), tenancy.TenantBucket(uuid.NewString()), "k")
+	var te *tenancy.Error
+	if !errors.As(err, &te) || te.Code != tenancy.EUNAVAILABLE || te.Service != tenancy.ServiceStorage || !errors.Is(err, blob.ErrUnavailable) {
+		t.Errorf("get: %v, want file storage unavailable", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("failed after %s; the timeout is 1s", d)
+	}
+}
+
+// A store that stops answering in the middle of a stream fails it once
+// nothing has moved for the call timeout, although a stream as a whole
+// may last longer than that.
+func TestStreamStallFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := blobtest.Config(t)
+	direct := blobtest.New(t)
+	proxy := faulttest.NewProxy(t, cfg.Endpoint)
+	cfg.Endpoint, cfg.Timeout = proxy.Addr(), time.Second
+	s, err := blob.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := tenancy.TenantBucket(uuid.NewString())
+	data := bytes.Repeat([]byte("0123456789abcdef"), 2<<20) // 32 MiB
+	if err := direct.Put(ctx, bucket, "big", data, "application/octet-stream"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		direct.Remove(ctx, bucket, "big")
+		direct.Client().RemoveBucket(ctx, bucket)
+	})
+	r, _, err := s.OpenObject(ctx, bucket, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := io.ReadFull(r, make([]byte, 1<<10)); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Freeze()
+	defer proxy.Restore()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, r); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("the stream ended without an error")
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("failed after %s; the timeout is 1s", d)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the stream still waits 15 s after the store stopped answering")
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 	"github.com/joho/godotenv"
@@ -37,6 +38,11 @@ type Config struct {
 	StripePublishableKey string          `env:"STRIPE_PUBLISHABLE_KEY"`
 	StripeWebhookSecret  string          `env:"STRIPE_WEBHOOK_SECRET"`
 	StripeAPIBase        HTTPURL         `env:"STRIPE_API_BASE"`
+	// StripeTimeout bounds each call to Stripe, retries included, and
+	// StripeMaxRetries is how often one that could not reach Stripe is
+	// tried again.
+	StripeTimeout    Duration `env:"STRIPE_TIMEOUT" envDefault:"10s"`
+	StripeMaxRetries Retries  `env:"STRIPE_MAX_RETRIES" envDefault:"1"`
 
 	DatabaseURL      string `env:"DATABASE_URL"`
 	DatabaseAdminURL string `env:"DATABASE_ADMIN_URL"`
@@ -44,6 +50,9 @@ type Config struct {
 	// `nself db backup`: the owner is bound by FORCE ROW LEVEL SECURITY and
 	// cannot dump tenant rows.
 	DatabaseBackupURL string `env:"DATABASE_BACKUP_URL"`
+	// DatabaseRequestTimeout bounds each database call a web request
+	// makes, so that a frozen database answers 503 in bounded time.
+	DatabaseRequestTimeout Duration `env:"DATABASE_REQUEST_TIMEOUT" envDefault:"5s"`
 
 	MinioEndpoint  HostPort `env:"MINIO_ENDPOINT"`
 	MinioAccessKey string   `env:"MINIO_ACCESS_KEY"`
@@ -53,12 +62,17 @@ type Config struct {
 	// exports are built; nself-spool-UID in the system's temporary
 	// directory when empty.
 	ExportSpoolDir string `env:"EXPORT_SPOOL_DIR"`
+	// MinioTimeout bounds each call to object storage (a streamed export
+	// or import is bounded by its own progress instead).
+	MinioTimeout Duration `env:"MINIO_TIMEOUT" envDefault:"10s"`
 
 	SMTPHost     string `env:"SMTP_HOST"`
 	SMTPPort     Port   `env:"SMTP_PORT" envDefault:"25"`
 	SMTPUsername string `env:"SMTP_USERNAME"`
 	SMTPPassword string `env:"SMTP_PASSWORD"`
 	SMTPFrom     string `env:"SMTP_FROM"`
+	// SMTPTimeout bounds connecting and each SMTP command.
+	SMTPTimeout Duration `env:"SMTP_TIMEOUT" envDefault:"10s"`
 
 	// DNSResolver is the DNS server used to verify domains; the system
 	// resolver when empty.
@@ -78,6 +92,11 @@ type Config struct {
 	// people: https://acme.BASE_DOMAIN, or http://acme.localhost:8080 locally.
 	PublicScheme Scheme `env:"PUBLIC_SCHEME" envDefault:"https"`
 	PublicPort   Port   `env:"PUBLIC_PORT"`
+
+	// ShutdownDrain is how long `nself serve` keeps serving after SIGTERM
+	// with /readyz answering 503, before it closes its listener
+	// (--shutdown-drain overrides it).
+	ShutdownDrain Duration `env:"SHUTDOWN_DRAIN" envDefault:"5s"`
 }
 
 // Load reads the settings from environ (KEY=VALUE strings, as os.Environ
@@ -298,6 +317,30 @@ func (u *HTTPURL) UnmarshalText(b []byte) error {
 		return acceptsError("accepts an http or https URL, such as http://127.0.0.1:12111")
 	}
 	*u = HTTPURL(b)
+	return nil
+}
+
+// Duration is a length of time such as 10s, 1m30s or 0.
+type Duration time.Duration
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil || v < 0 {
+		return acceptsError("accepts a duration such as 10s, 1m30s or 0")
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Retries is how many times a failed call is tried again.
+type Retries int
+
+func (r *Retries) UnmarshalText(b []byte) error {
+	n, err := strconv.Atoi(string(b))
+	if err != nil || n < 0 || n > 5 {
+		return acceptsError("accepts a number of retries from 0 to 5")
+	}
+	*r = Retries(n)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nself/nself/internal/config"
 )
@@ -27,6 +28,12 @@ func TestLoadDefaultsAndFile(t *testing.T) {
 	if got := single.TenantURL("default"); got != "https://yourapp.com:8443" {
 		t.Errorf("single-tenant TenantURL = %q", got)
 	}
+	// Outside calls are bounded by default; shutdown drains for a while.
+	if c.StripeTimeout != config.Duration(10*time.Second) || c.StripeMaxRetries != 1 || c.SMTPTimeout != config.Duration(10*time.Second) ||
+		c.MinioTimeout != config.Duration(10*time.Second) || c.DatabaseRequestTimeout != config.Duration(5*time.Second) ||
+		c.ShutdownDrain != config.Duration(5*time.Second) {
+		t.Errorf("timeouts = %+v", c)
+	}
 	if _, err := config.Load(nil, filepath.Join(dir, "missing.env")); err != nil {
 		t.Errorf("a missing .env file is fine: %v", err)
 	}
@@ -46,6 +53,9 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		"STRIPE_API_BASE=localhost":    `invalid STRIPE_API_BASE "localhost"`,
 		"MINIO_ENDPOINT=http://x:9000": `invalid MINIO_ENDPOINT`,
 		"PUBLIC_SCHEME=ftp":            `invalid PUBLIC_SCHEME "ftp": accepts http, https`,
+		"STRIPE_TIMEOUT=10":            `invalid STRIPE_TIMEOUT "10": accepts a duration such as 10s`,
+		"SHUTDOWN_DRAIN=-1s":           `invalid SHUTDOWN_DRAIN "-1s": accepts a duration`,
+		"STRIPE_MAX_RETRIES=many":      `invalid STRIPE_MAX_RETRIES "many": accepts a number of retries from 0 to 5`,
 	} {
 		_, err := config.Load([]string{kv}, "")
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {

@@ -40,10 +40,17 @@ type DB struct {
 
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
+
+	// appGate and adminGate space out each pool's connection attempts
+	// while the database is unreachable (see gate).
+	appGate, adminGate *gate
 }
 
 // Open connects both pools and refuses an application role that could
 // bypass row-level security.
+//
+// During an outage the pools reconnect with backoff (see gate), and each
+// call made under tenancy.WithQueryTimeout has that deadline.
 func Open(ctx context.Context, appURL, adminURL string) (*DB, error) {
 	appCfg, err := pgxpool.ParseConfig(appURL)
 	if err != nil {
@@ -54,6 +61,8 @@ func Open(ctx context.Context, appURL, adminURL string) (*DB, error) {
 		return nil, fmt.Errorf("DATABASE_ADMIN_URL: %w", err)
 	}
 	db := &DB{AppRole: appCfg.ConnConfig.User, SchemaPrefix: "tenant_", Now: time.Now}
+	db.appGate = withHealth(appCfg, "application")
+	db.adminGate = withHealth(adminCfg, "owner")
 	if db.App, err = pgxpool.NewWithConfig(ctx, appCfg); err != nil {
 		return nil, fmt.Errorf("connect DATABASE_URL: %w", err)
 	}

@@ -304,7 +304,7 @@ func (b *browser) signIn(url, form, email, password, landing string) {
 }
 
 func (b *browser) screenshotOnFailure() {
-	if !b.t.Failed() {
+	if !b.t.Failed() && os.Getenv("NSELF_SCREENSHOTS") == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
@@ -316,6 +316,10 @@ func (b *browser) screenshotOnFailure() {
 		return
 	}
 	name := filepath.Join(b.t.ArtifactDir(), "final.png")
+	if dir := os.Getenv("NSELF_SCREENSHOTS"); dir != "" {
+		// Screenshots of where each browser test ends, for people to look at.
+		name = filepath.Join(dir, strings.ReplaceAll(b.t.Name(), "/", "_")+".png")
+	}
 	if err := os.WriteFile(name, png, 0o644); err != nil {
 		b.t.Logf("save screenshot: %v", err)
 		return

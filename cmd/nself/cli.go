@@ -162,6 +162,10 @@ func (a *app) database(ctx context.Context) (*postgres.DB, error) {
 		return nil, err
 	}
 	db.SchemaPrefix = string(a.cfg.SchemaPrefix)
+	if err := db.UseTenantMigrationsDir(a.cfg.TenantMigrationsDir); err != nil {
+		db.Close()
+		return nil, err
+	}
 	a.db = db
 	return db, nil
 }

@@ -36,6 +36,10 @@ type DB struct {
 
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
+
+	// operator holds the operator's tenant-table migrations
+	// (UseTenantMigrationsDir); nil for none.
+	operator *migrationSource
 }
 
 // Open connects both pools and refuses an application role that could

@@ -127,7 +127,7 @@ func (db *DB) tenantSchemas(ctx context.Context) ([]Finding, error) {
 			}
 		}
 		if len(behind) > 0 {
-			out = append(out, Finding{Table: "schema " + t.name, Problem: of + "is behind: at " + strings.Join(behind, ", "),
+			out = append(out, Finding{Table: "schema " + t.name, Problem: of + "is at " + strings.Join(behind, ", "),
 				Fix: "nself db migrate"})
 		}
 		rows, err := db.Admin.Query(ctx, tenantTablesOfSchema, t.name)

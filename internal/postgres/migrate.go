@@ -103,8 +103,11 @@ func (db *DB) MigrateWithProgress(ctx context.Context, progress func(MigrateProg
 		if rolloutErr != nil {
 			summary += "; stopped: " + rolloutErr.Error()
 		}
-		if err := inTx(context.WithoutCancel(ctx), db.Admin, func(tx pgx.Tx) error {
-			return recordAudit(ctx, tx, "", "db.migrate", "", summary)
+		// Recorded even when the rollout stopped or was interrupted: the
+		// schemas done stay changed.
+		actx := context.WithoutCancel(ctx)
+		if err := inTx(actx, db.Admin, func(tx pgx.Tx) error {
+			return recordAudit(actx, tx, "", "db.migrate", "", summary)
 		}); err != nil && rolloutErr == nil {
 			return nil, err
 		}
@@ -131,11 +134,18 @@ func (db *DB) rollout(ctx context.Context, sources []*migrationSource, res *Migr
 	if err != nil {
 		return err
 	}
-	defer conn.Release()
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, rolloutLock); err != nil {
+		conn.Release()
 		return fmt.Errorf("wait for another migration to finish: %w", err)
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, rolloutLock) //nolint:errcheck // the session ends with the connection anyway
+	defer func() {
+		// A connection that cannot say it let go is closed, which lets go:
+		// back in the pool it would hold the lock.
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, rolloutLock); err != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		conn.Release()
+	}()
 
 	targets, err := db.dataSchemas(ctx)
 	if err != nil {

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -371,5 +372,39 @@ func TestDoctorReportsSchemasBehindAndTablesOutsideRLS(t *testing.T) {
 	// what it did not do.
 	if res, err := db.Migrate(ctx); err != nil || res.Changed() {
 		t.Errorf("migrate: %+v, %v", res, err)
+	}
+}
+
+// Two rollouts at once (two operators, or a deploy on two machines) take
+// turns: neither fails, and each schema is migrated once.
+func TestConcurrentRolloutsTakeTurns(t *testing.T) {
+	t.Parallel()
+	db := mustOpenDB(t)
+	ctx := context.Background()
+	for i := range 10 {
+		mustCreateTenant(t, db, fmt.Sprintf("turns-%d", i), tenancy.StrategySchema)
+	}
+	mustUseDir(t, db, migrationsDir(t, true, nil))
+	type result struct {
+		res *postgres.MigrateResult
+		err error
+	}
+	done := make(chan result, 2)
+	for range 2 {
+		go func() {
+			res, err := db.Migrate(ctx)
+			done <- result{res, err}
+		}()
+	}
+	upgraded := 0
+	for range 2 {
+		r := <-done
+		if r.err != nil {
+			t.Fatalf("concurrent migrate: %v", r.err)
+		}
+		upgraded += r.res.SchemasUpgraded
+	}
+	if upgraded != 11 {
+		t.Errorf("%d schema upgrades, want 11 (each schema once)", upgraded)
 	}
 }

@@ -159,6 +159,6 @@ func (s *site) deliverSubscriptionEvent(secret, id, typ, sub, customer, tenantID
 // withBilling turns billing on, against stripe-mock, with webhooks signed
 // with secret.
 func (s *site) withBilling(secret string) {
-	s.env = append(s.env, "BILLING_ENABLED=true", "STRIPE_SECRET_KEY=sk_test_123",
+	s.env = append(s.env, "BILLING_ENABLED=true", "STRIPE_SECRET_KEY=sk_test_123", "STRIPE_PUBLISHABLE_KEY=pk_test_123",
 		"STRIPE_WEBHOOK_SECRET="+secret, "STRIPE_API_BASE="+os.Getenv("STRIPE_API_BASE"))
 }

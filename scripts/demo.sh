@@ -50,4 +50,5 @@ Demo ready:
   CLI:            eval "\$(scripts/services.sh env)" && bin/nself tenant list
 
 MSG
-exec "$nself" serve --addr "127.0.0.1:${port}"
+# No load balancer to drain for: Ctrl-C stops at once.
+exec "$nself" serve --addr "127.0.0.1:${port}" --shutdown-drain 0

@@ -122,7 +122,7 @@ func (s *Server) handleAdminSignIn(w http.ResponseWriter, r *http.Request) error
 	default:
 		return err
 	}
-	s.limiter.reset(keys.account)
+	s.limiter.signInSucceeded(keys)
 
 	// A new session on every sign-in; the one before, if any, ends.
 	if old, _ := s.session(r, adminCookie).Values[keyToken].(string); old != "" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -57,7 +58,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return err
 	}
-	s.limiter.reset(keys.account)
+	s.limiter.signInSucceeded(keys)
 
 	// A new session on every sign-in; the one before, if any, ends.
 	if old, _ := s.session(r, tenantCookie).Values[keyToken].(string); old != "" {
@@ -96,54 +97,81 @@ func (s *Server) handleForgotForm(w http.ResponseWriter, r *http.Request) error 
 }
 
 // handleForgot serves POST /password/forgot: it mails a reset link if the
-// account exists, and answers the same either way.
+// account exists, and answers the same, in the same time, either way. The
+// mail goes out in the background; the page says a link is on its way only
+// when it was handed to a mail system not known to be down.
 func (s *Server) handleForgot(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := TenantFrom(ctx)
 	f := formOf(r, "email")
 	p := s.page(r, "Reset password")
-	address := "reset|" + clientIP(r)
+	address := "reset|" + addressBlock(clientIP(r))
 	if blocked, wait := s.limiter.blocked(address, maxAddressFailure); blocked {
 		f.Error = fmt.Sprintf("Too many requests. Try again in %d minutes.", int(math.Ceil(wait.Minutes())))
 		render(w, r, http.StatusTooManyRequests, views.ForgotPassword(p, f, false))
 		return nil
 	}
 	s.limiter.fail(address)
-	u, token, err := s.Auth.RequestPasswordReset(ctx, t.ID, f.Value("email"))
-	if tenancy.ErrorCode(err) == tenancy.EINVALID {
+	if _, err := tenancy.NormalizeEmail(f.Value("email")); err != nil {
 		fieldError(&f, err)
 		render(w, r, http.StatusUnprocessableEntity, views.ForgotPassword(p, f, false))
 		return nil
-	} else if err != nil {
-		return err
 	}
-	if u != nil {
+	// The place for the mail is taken before the account is looked up, so
+	// a refusal cannot tell whether the account exists.
+	ticket, wait := s.mailq.reserve()
+	if ticket == nil {
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		f.Error = fmt.Sprintf("Email cannot be sent right now, so no reset link can go out. Nothing was sent; try again in %s.", plural(secs, "second"))
+		render(w, r, http.StatusServiceUnavailable, views.ForgotPassword(p, f, false))
+		return nil
+	}
+	u, token, err := s.Auth.RequestPasswordReset(ctx, t.ID, f.Value("email"))
+	switch {
+	case err != nil:
+		ticket.release()
+		return err
+	case u == nil:
+		ticket.release()
+	default:
 		link := s.tenantURL(t.Slug) + "/password/reset?token=" + token
-		if err := s.sendTemplate(ctx, t, "password_reset", u, link); err != nil {
-			// The visitor is told the same as always; the operator sees why
-			// no mail went out.
-			noteError(ctx, err)
-			s.Log.Error("password reset mail not sent", "tenant", t.Slug, "err", err)
-		}
+		ticket.send("password_reset "+t.Slug, func(ctx context.Context) (tenancy.Message, error) {
+			return s.templateMail(ctx, t, "password_reset", u, link)
+		})
 	}
 	render(w, r, http.StatusOK, views.ForgotPassword(p, f, true))
 	return nil
 }
 
-// sendTemplate mails one of the tenant's email templates to a user of the
-// request's tenant.
-func (s *Server) sendTemplate(ctx context.Context, t *tenancy.Tenant, name string, u *tenancy.User, actionURL string) error {
-	userName := u.Name
-	if userName == "" {
-		userName = u.Email
+// plural says n things, in words.
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
 	}
-	msg, err := s.tenantMail(ctx, t, name, u.Email, map[string]string{
-		"USER_NAME": userName, "USER_EMAIL": u.Email, "ACTION_URL": actionURL,
-	})
+	return strconv.Itoa(n) + " " + thing + "s"
+}
+
+// sendTemplate mails one of the tenant's email templates to a user of the
+// request's tenant, in the request.
+func (s *Server) sendTemplate(ctx context.Context, t *tenancy.Tenant, name string, u *tenancy.User, actionURL string) error {
+	msg, err := s.templateMail(ctx, t, name, u, actionURL)
 	if err != nil {
 		return err
 	}
 	return s.Mailer.Send(ctx, msg)
+}
+
+// templateMail is one of the tenant's email templates, made for a user of
+// the tenant.
+func (s *Server) templateMail(ctx context.Context, t *tenancy.Tenant, name string, u *tenancy.User, actionURL string) (tenancy.Message, error) {
+	userName := u.Name
+	if userName == "" {
+		userName = u.Email
+	}
+	return s.tenantMail(ctx, t, name, u.Email, map[string]string{
+		"USER_NAME": userName, "USER_EMAIL": u.Email, "ACTION_URL": actionURL,
+	})
 }
 
 // handleSetPasswordForm serves GET /password/set and /password/reset, the

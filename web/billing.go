@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -218,7 +219,7 @@ func (s *Server) handleBillingReturn(success bool) handlerFunc {
 func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := TenantFrom(ctx)
-	attempt, err := s.stripeSession(r, t)
+	attempt, done, err := s.stripeSession(r, t)
 	if err != nil {
 		return err
 	}
@@ -238,17 +239,22 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) error {
 			Attempt:    attempt,
 		})
 	}
-	if err != nil {
+	done(err == nil)
+	switch tenancy.ErrorCode(err) {
+	case "":
+	case tenancy.EINVALID, tenancy.ENOTFOUND, tenancy.ECONFLICT:
+		// Something to fix in the form: the page again, with the reason.
+		// Anything else (Stripe unavailable, say) is for Error.
 		var te *tenancy.Error
-		if !errors.As(err, &te) {
-			return err
-		}
+		errors.As(err, &te)
 		p, perr := s.billingPage(r, te)
 		if perr != nil {
 			return perr
 		}
 		render(w, r, http.StatusUnprocessableEntity, views.Billing(s.page(r, "Billing"), p))
 		return nil
+	default:
+		return err
 	}
 	s.auditBilling(r, "billing.checkout", plan.Name, "Checkout started for plan "+plan.Name)
 	http.Redirect(w, r, target, http.StatusSeeOther)
@@ -260,11 +266,12 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) handleBillingPortal(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := TenantFrom(ctx)
-	attempt, err := s.stripeSession(r, t)
+	attempt, done, err := s.stripeSession(r, t)
 	if err != nil {
 		return err
 	}
 	target, err := s.Billing.Portal(ctx, t, s.tenantURL(t.Slug)+"/billing", attempt)
+	done(err == nil)
 	if err != nil {
 		return err
 	}
@@ -280,21 +287,48 @@ const maxStripeCalls = 20
 
 // stripeSession admits a form that opens a Stripe session (Checkout or the
 // portal) and returns its attempt token: billing must be on, the token the
-// one the page made, and the tenant within maxStripeCalls.
-func (s *Server) stripeSession(r *http.Request, t *tenancy.Tenant) (string, error) {
+// one the page made, and the tenant within maxStripeCalls. The caller
+// calls done once Stripe has answered, saying whether a session was
+// created: only those count against the allowance, so that a Stripe
+// outage does not use it up. Until then the request holds a place, so
+// that requests at once cannot pass the limit together.
+func (s *Server) stripeSession(r *http.Request, t *tenancy.Tenant) (attempt string, done func(created bool), err error) {
 	if s.Billing == nil {
-		return "", tenancy.Errorf(tenancy.EINVALID, "billing is not available")
+		return "", nil, tenancy.Errorf(tenancy.EINVALID, "billing is not available")
 	}
-	attempt := r.PostFormValue("attempt")
+	attempt = r.PostFormValue("attempt")
 	if !validAttempt(attempt) {
-		return "", tenancy.Errorf(tenancy.EINVALID, "the form has expired: reload the page")
+		return "", nil, tenancy.Errorf(tenancy.EINVALID, "the form has expired: reload the page")
 	}
 	key := "stripe:" + t.ID
-	if blocked, wait := s.limiter.blocked(key, maxStripeCalls); blocked {
-		return "", tenancy.Errorf(tenancy.EQUOTA, "too many billing sessions opened: try again in %d minutes", int(wait.Minutes())+1)
+	o := s.stripeOpening
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	opening := o.n[key]
+	blocked, wait := s.limiter.blocked(key, maxStripeCalls-opening)
+	if opening >= maxStripeCalls {
+		blocked, wait = true, time.Minute
 	}
-	s.limiter.fail(key)
-	return attempt, nil
+	if blocked {
+		return "", nil, tenancy.Errorf(tenancy.EQUOTA, "too many billing sessions opened: try again in %d minutes", int(wait.Minutes())+1)
+	}
+	o.n[key]++
+	return attempt, func(created bool) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if o.n[key]--; o.n[key] <= 0 {
+			delete(o.n, key)
+		}
+		if created {
+			s.limiter.fail(key)
+		}
+	}, nil
+}
+
+// openingCounts counts requests in flight per key.
+type openingCounts struct {
+	mu sync.Mutex
+	n  map[string]int
 }
 
 // auditBilling records a billing action that changed nothing here yet

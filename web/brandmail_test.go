@@ -50,7 +50,7 @@ func TestMailLogoIsTheEmailLogo(t *testing.T) {
 	acme := e.mustTenant("acme")
 	e.mustMember(acme, "owner@acme.test", tenancy.RoleOwner)
 	if _, err := e.server.EmailTemplates.Customize(e.ctx, acme.ID, "password_reset", "Reset",
-		`<p><img src="{{LOGO_URL}}" alt="logo"> <a href="{{ACTION_URL}}">reset</a></p>`, ""); err != nil {
+		`<p><img src="{{LOGO_URL}}" alt="logo"> <a href="{{ACTION_URL}}">reset</a></p>`, "", tenancy.PlatformActor()); err != nil {
 		t.Fatal(err)
 	}
 	mailLogo := func() string {

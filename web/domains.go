@@ -60,7 +60,7 @@ func (s *Server) renderDomains(w http.ResponseWriter, r *http.Request, status in
 	if err != nil {
 		return err
 	}
-	m := views.Domains{Routed: s.Domains != nil && s.Config.RoutingMethod != "subdomain", Add: f}
+	m := views.Domains{Routed: s.customDomains(), Off: s.Config.CustomDomainsOff, Add: f}
 	for _, d := range list {
 		m.Rows = append(m.Rows, domainRow(d))
 	}

@@ -10,7 +10,10 @@ import (
 
 	"github.com/nself/nself/internal/dnsverify"
 	"github.com/nself/nself/internal/dnsverify/dnstest"
+	"github.com/nself/nself/internal/domainname"
+	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
+	"github.com/nself/nself/web"
 )
 
 // hx sends an htmx request: the CSRF token in its header, as app.js sends
@@ -470,5 +473,33 @@ func TestDomainsTenantIsolation(t *testing.T) {
 	}
 	if got.State != tenancy.DomainPending || got.CheckedAt != nil {
 		t.Errorf("B's domain was touched: %s, checked %v", got.State, got.CheckedAt)
+	}
+}
+
+// TENANT_CUSTOM_DOMAINS_ENABLED=false: the Domains page says custom
+// domains are off and offers no form, and adding one anyway is refused
+// next to the field.
+func TestDomainsPageWhenCustomDomainsAreOff(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(s *web.Server, db *postgres.DB) {
+		s.Config.CustomDomainsOff = true
+		s.DomainAdmin = postgres.NewDomainService(db, tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII, Disabled: true})
+	})
+	acme := e.mustTenant("acme")
+	owner := e.signedIn(acme, "owner@acme.test", tenancy.RoleOwner)
+	_, body := owner.get("/domains")
+	page := doc(t, body)
+	if got := nodeText(page, "domains-off"); !strings.Contains(got, "turned off") {
+		t.Errorf("the page does not say custom domains are off: %q", got)
+	}
+	if len(byTestID(page, "domain-add-form")) != 0 {
+		t.Error("the page offers to add a domain")
+	}
+	resp, body := owner.post("/domains", url.Values{"domain": {"portal.acme.example"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(textOf(t, body, "domains-off"), "turned off") {
+		t.Errorf("add anyway: %d", resp.StatusCode)
+	}
+	if list, _, _ := e.server.DomainAdmin.ListDomains(e.ctx, acme.ID, tenancy.DomainFilter{}); len(list) != 0 {
+		t.Errorf("a domain was stored: %v", list)
 	}
 }

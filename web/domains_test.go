@@ -51,10 +51,19 @@ func TestCustomDomainRouting(t *testing.T) {
 	if got := textOf(t, body, "brand-name"); !strings.Contains(got, "Acme Inc") {
 		t.Errorf("custom domain shows %q", got)
 	}
-	// Under subdomain routing only, custom domains do not route.
+	// The guide's own settings (TENANT_ROUTING_METHOD=subdomain with
+	// custom domains enabled): verified custom domains route too.
 	e.server.Config.RoutingMethod = "subdomain"
-	if resp, _ := c.get("/"); resp.StatusCode != 404 {
-		t.Errorf("subdomain routing: %d", resp.StatusCode)
+	if resp, _ := c.get("/"); resp.StatusCode != 200 {
+		t.Errorf("subdomain routing with custom domains enabled: %d, want 200", resp.StatusCode)
+	}
+	// custom_domain routing: the custom domain routes, subdomains do not.
+	e.server.Config.RoutingMethod = "custom_domain"
+	if resp, _ := c.get("/"); resp.StatusCode != 200 {
+		t.Errorf("custom_domain routing: %d, want 200", resp.StatusCode)
+	}
+	if resp, _ := e.client("acme." + baseDomain).get("/"); resp.StatusCode != 404 {
+		t.Errorf("subdomain under custom_domain routing: %d, want 404", resp.StatusCode)
 	}
 	e.server.Config.RoutingMethod = "both"
 

@@ -55,9 +55,11 @@ func (s *Server) handleEmailTemplateList(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
+	actor := tenancy.MemberActor(IdentityFrom(r.Context()).Role)
 	rows := make([]views.EmailTemplateRow, 0, len(list))
 	for _, e := range list {
-		rows = append(rows, views.EmailTemplateRow{Name: e.Name, Title: emailTitles[e.Name], Subject: e.Subject, Customized: e.Customized, UpdatedAt: e.UpdatedAt})
+		rows = append(rows, views.EmailTemplateRow{Name: e.Name, Title: emailTitles[e.Name], Subject: e.Subject, Customized: e.Customized, UpdatedAt: e.UpdatedAt,
+			OwnersOnly: tenancy.CarriesSecretLink(e.Name), ReadOnly: tenancy.CheckEmailTemplateEdit(actor, e.Name) != nil})
 	}
 	render(w, r, http.StatusOK, views.EmailTemplatesPage(s.page(r, "Email templates"), rows))
 	return nil
@@ -69,6 +71,14 @@ func (s *Server) renderEmailEditor(w http.ResponseWriter, r *http.Request, statu
 	e := views.EmailTemplateEditor{
 		Name: name, Title: emailTitles[name], Customized: customized, Variables: tenancy.TemplateVariables, Form: f,
 		Preview: s.emailPreview(r, name, f.Values["subject"], f.Values["html"]),
+	}
+	if tenancy.CarriesSecretLink(name) {
+		e.SecretLink = tenancy.SecretLinkReason(name)
+	}
+	// Whoever may not change the email sees it, and why, without the
+	// buttons that would be refused.
+	if err := tenancy.CheckEmailTemplateEdit(tenancy.MemberActor(IdentityFrom(r.Context()).Role), name); err != nil {
+		e.ReadOnly = tenancy.ErrorMessage(err) + "."
 	}
 	render(w, r, status, views.EmailTemplateEditPage(s.page(r, e.Title+" email"), e))
 }
@@ -105,7 +115,7 @@ func (s *Server) handleEmailTemplateSave(w http.ResponseWriter, r *http.Request)
 	ctx := r.Context()
 	t := TenantFrom(ctx)
 	f := formOf(r, "subject", "html")
-	if _, err := svc.Customize(ctx, t.ID, name, f.Values["subject"], f.Values["html"], ""); err != nil {
+	if _, err := svc.Customize(ctx, t.ID, name, f.Values["subject"], f.Values["html"], "", tenancy.MemberActor(IdentityFrom(ctx).Role)); err != nil {
 		if tenancy.ErrorCode(err) != tenancy.EINVALID {
 			return err
 		}
@@ -132,7 +142,7 @@ func (s *Server) handleEmailTemplateReset(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	if _, err := svc.Reset(r.Context(), TenantFrom(r.Context()).ID, name); err != nil {
+	if _, err := svc.Reset(r.Context(), TenantFrom(r.Context()).ID, name, tenancy.MemberActor(IdentityFrom(r.Context()).Role)); err != nil {
 		return err
 	}
 	s.setFlash(w, r, tenantCookie, "The “"+emailTitles[name]+"” email is the default again.")
@@ -294,9 +304,20 @@ func (d *draftStore) get(tenantID, key string) (string, bool) {
 
 // emailTemplate is the tenant's version of the template called name, or
 // the default when it has none (or when the server keeps no templates).
+// A version saved before the rules it breaks existed (a link where it
+// leaks) is never sent: the default goes in its place, until the tenant
+// saves one that passes.
 func (s *Server) emailTemplate(ctx context.Context, tenantID, name string) (*tenancy.EmailTemplate, error) {
 	if s.EmailTemplates != nil {
-		return s.EmailTemplates.Get(ctx, tenantID, name)
+		t, err := s.EmailTemplates.Get(ctx, tenantID, name)
+		if err != nil || !t.Customized {
+			return t, err
+		}
+		if err := tenancy.ValidateEmailTemplate(*t); err != nil {
+			s.Log.Warn("customized email template breaks the rules; sending the default", "tenant", tenantID, "template", name, "err", err)
+		} else {
+			return t, nil
+		}
 	}
 	d, err := emails.Default(name)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/a-h/templ"
 
@@ -28,20 +29,41 @@ func statusOf(code string) int {
 		return http.StatusForbidden
 	case tenancy.EQUOTA:
 		return http.StatusTooManyRequests
+	case tenancy.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
 
+// unavailableRetry is the Retry-After of a 503 for a service that is
+// unavailable: long enough for a restart or a network blip to pass, short
+// enough that a person retrying by hand is not turned away for long.
+const unavailableRetry = 30 * time.Second
+
 // Error is the one place errors become responses: JSON for the API, an
 // error partial for htmx requests, a full page otherwise. Internal errors
 // are logged and shown as a generic message.
+//
+// A service that could not be reached or did not answer in time
+// (EUNAVAILABLE, or a database failure the database recognises as one)
+// answers 503 with Retry-After and a message naming the service; the cause
+// is logged.
 func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	code := tenancy.ErrorCode(err)
+	if code == tenancy.EINTERNAL && s.DB != nil {
+		if u := s.DB.Outage(err); u != nil {
+			err, code = u, tenancy.EUNAVAILABLE
+		}
+	}
 	status := statusOf(code)
 	msg := tenancy.ErrorMessage(err)
-	if code == tenancy.EINTERNAL {
+	switch code {
+	case tenancy.EINTERNAL:
 		noteError(r.Context(), err)
 		msg = "Something went wrong on our side. Please try again."
+	case tenancy.EUNAVAILABLE:
+		noteError(r.Context(), err)
+		w.Header().Set("Retry-After", strconv.Itoa(int(unavailableRetry.Seconds())))
 	}
 	s.respondError(w, r, status, titleOf(status), msg)
 }
@@ -58,6 +80,8 @@ func titleOf(status int) string {
 		return "Please check your input"
 	case http.StatusConflict:
 		return "Conflict"
+	case http.StatusServiceUnavailable:
+		return "Temporarily unavailable"
 	}
 	return "Something went wrong"
 }

@@ -76,12 +76,14 @@ func (s *Server) handleExportStart(w http.ResponseWriter, r *http.Request) error
 	}
 	t, id := TenantFrom(r.Context()), IdentityFrom(r.Context())
 	j, err := s.Exports.StartExport(r.Context(), t.ID, id.User.ID)
-	if tenancy.ErrorCode(err) == tenancy.ECONFLICT {
+	// One running already, or no storage left for another archive: the
+	// page says so next to the latest export.
+	if code := tenancy.ErrorCode(err); code == tenancy.ECONFLICT || code == tenancy.EQUOTA {
 		latest, lerr := s.Exports.LatestExport(r.Context(), t.ID, id.User.ID)
 		if lerr != nil {
 			return lerr
 		}
-		return s.renderExport(w, r, http.StatusConflict, latest, tenancy.ErrorMessage(err))
+		return s.renderExport(w, r, statusOf(code), latest, tenancy.ErrorMessage(err))
 	}
 	if err != nil {
 		return err

@@ -201,3 +201,25 @@ func TestExportsBeyondTheSlotsWaitTheirTurn(t *testing.T) {
 		}
 	}
 }
+
+// Archives are storage: at the plan's storage limit the page refuses a new
+// export and says why.
+func TestExportRefusedAtTheStorageLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.withExports()
+	acme := e.mustTenant("acme") // free: 1 GB
+	u := e.mustMember(acme, "owner@acme.test", tenancy.RoleOwner)
+	owner := e.client("acme.nself.test")
+	owner.signIn("owner@acme.test", passwordOf("owner@acme.test"))
+	e.exec(acme.ID, `INSERT INTO tenants.tenant_exports (tenant_id, requested_by, state, object_key, size_bytes, finished_at, expires_at)
+		VALUES ($1, $2, 'ready', 'k', 1000000000, now(), now() + interval '1 hour')`, acme.ID, u.ID)
+	owner.get("/settings/export")
+	resp, body := owner.post("/settings/export", nil)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(textOf(t, body, "export-message"), "export archive would not fit") {
+		t.Errorf("export at the storage limit: %d\n%s", resp.StatusCode, body)
+	}
+	if job := byTestID(doc(t, body), "export-job"); len(job) != 1 || attr(job[0], "data-state") != "ready" {
+		t.Errorf("the page no longer shows the kept export:\n%s", body)
+	}
+}

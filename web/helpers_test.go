@@ -32,6 +32,9 @@ type testEnv struct {
 	server *web.Server
 	mail   *mailbox
 	ctx    context.Context
+	// mailboxed: the server mails to mail, and a request's answer is read
+	// once the mail it handed to the background sender is in mail.
+	mailboxed bool
 }
 
 // mailbox records mail instead of sending it, for handler tests; the
@@ -63,7 +66,12 @@ const (
 // newEnv starts a server; opts change it before it starts serving.
 func newEnv(t testing.TB, opts ...func(*web.Server, *postgres.DB)) *testEnv {
 	t.Helper()
-	db := pgtest.New(t)
+	return newEnvDB(t, pgtest.New(t), opts...)
+}
+
+// newEnvDB starts a server on db (one reached through a fault proxy, say).
+func newEnvDB(t testing.TB, db *postgres.DB, opts ...func(*web.Server, *postgres.DB)) *testEnv {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -92,7 +100,7 @@ func newEnv(t testing.TB, opts ...func(*web.Server, *postgres.DB)) *testEnv {
 		Orgs:     postgres.NewOrgService(db),
 		Audit:    postgres.NewAuditService(db),
 		Mailer:   mb,
-		DB:       db.App,
+		DB:       db,
 
 		Invitations:    postgres.NewInvitationService(db),
 		Logos:          postgres.NewLogoService(db, blobtest.New(t)).Cached(cache),
@@ -110,7 +118,7 @@ func newEnv(t testing.TB, opts ...func(*web.Server, *postgres.DB)) *testEnv {
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &testEnv{t: t, db: db, srv: srv, server: s, mail: mb, ctx: ctx}
+	return &testEnv{t: t, db: db, srv: srv, server: s, mail: mb, ctx: ctx, mailboxed: s.Mailer == tenancy.Mailer(mb)}
 }
 
 // client is a browser-like client for one host: it keeps cookies and
@@ -147,6 +155,13 @@ func (c *client) do(req *http.Request) (*http.Response, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if c.env.mailboxed {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.env.server.WaitForMail(ctx); err != nil {
+			c.t.Fatalf("%s %s: mail: %v", req.Method, req.URL, err)
+		}
+	}
 	if tok := csrfOf(string(b)); tok != "" {
 		c.csrf = tok
 	}

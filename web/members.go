@@ -40,6 +40,13 @@ func rolesManagedBy(actor tenancy.Actor) []string {
 
 // renderMembers renders the members page with the invite form f.
 func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, status int, f views.Form) error {
+	return s.renderMembersWith(w, r, status, f, nil)
+}
+
+// renderMembersWith renders the members page with the invite form f and,
+// next to each invitation in invErrors (by id), why an action on it was
+// refused.
+func (s *Server) renderMembersWith(w http.ResponseWriter, r *http.Request, status int, f views.Form, invErrors map[string]string) error {
 	ctx := r.Context()
 	t, id := TenantFrom(ctx), IdentityFrom(ctx)
 	actor := tenancy.MemberActor(id.Role)
@@ -83,7 +90,7 @@ func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, status in
 		m.Invitations = append(m.Invitations, views.InvitationRow{
 			ID: inv.ID, Email: inv.Email, Name: inv.Name, Role: string(inv.Role),
 			InvitedBy: inv.Inviter(), ExpiresAt: inv.ExpiresAt, Expired: inv.Expired(now),
-			CanManage: actor.Manages(inv.Role),
+			CanManage: actor.Manages(inv.Role), Error: invErrors[inv.ID],
 		})
 	}
 	m.InviteRoles = roles
@@ -155,11 +162,16 @@ func (s *Server) handleInvite(w http.ResponseWriter, r *http.Request) error {
 	inv, secret, err := s.Invitations.Invite(ctx, t.ID, tenancy.NewInvitation{
 		Email: f.Value("email"), Name: f.Value("name"), Role: tenancy.Role(f.Value("role")), InvitedBy: id.User.ID,
 	}, tenancy.MemberActor(id.Role))
-	switch tenancy.ErrorCode(err) {
+	switch code := tenancy.ErrorCode(err); code {
 	case "":
 	case tenancy.EINVALID, tenancy.ECONFLICT, tenancy.EFORBIDDEN:
 		fieldError(&f, err)
 		return s.renderMembers(w, r, http.StatusUnprocessableEntity, f)
+	case tenancy.EQUOTA:
+		// Over the invitation mail limits: the message says when to try
+		// again.
+		fieldError(&f, err)
+		return s.renderMembers(w, r, http.StatusTooManyRequests, f)
 	default:
 		return err
 	}
@@ -291,7 +303,11 @@ func invitationID(r *http.Request) string { return chi.URLParam(r, "id") }
 func (s *Server) handleInvitationResend(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	inv, secret, err := s.Invitations.Resend(ctx, TenantFrom(ctx).ID, invitationID(r), tenancy.MemberActor(IdentityFrom(ctx).Role))
-	if err != nil {
+	if tenancy.ErrorCode(err) == tenancy.EQUOTA && r.Header.Get("HX-Request") == "" {
+		// Over the invitation mail limits: said next to the invitation,
+		// with when it can be sent again.
+		return s.renderMembersWith(w, r, http.StatusTooManyRequests, views.Form{}, map[string]string{invitationID(r): tenancy.ErrorMessage(err)})
+	} else if err != nil {
 		return err
 	}
 	s.flashInvitationSent(w, r, inv, secret, "Invitation sent again to ")

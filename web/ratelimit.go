@@ -1,18 +1,27 @@
 package web
 
 import (
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Sign-in limits: failed attempts allowed per window, per account and per
-// client address. The account limit stops guessing one password; the
-// address limit stops one client trying many accounts.
+// Sign-in limits: failed attempts allowed per window. They slow guessing
+// without letting anybody lock an account from elsewhere: what one address
+// does never refuses another address that has not been failing.
+//   - One account from one address: 5, so one client guesses slowly.
+//   - One address, any accounts and tenants: 30, so one client cannot
+//     spread its guesses over many accounts.
+//   - One account from everywhere: past 50, an address that has failed on
+//     that account even once is refused, so many addresses guessing
+//     together get about one guess each; its owner, not failing, still
+//     signs in.
 const (
 	attemptWindow     = 15 * time.Minute
-	maxAccountFailure = 5
+	maxPairFailure    = 5
 	maxAddressFailure = 30
+	maxAccountFailure = 50
 )
 
 // attemptLimiter counts failed attempts per key in fixed windows, in this
@@ -49,6 +58,16 @@ func (l *attemptLimiter) blocked(key string, max int) (bool, time.Duration) {
 	return false, 0
 }
 
+// count is key's failures in its current window.
+func (l *attemptLimiter) count(key string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w := l.counts[key]; w != nil && l.now().Sub(w.start) < attemptWindow {
+		return w.n
+	}
+	return 0
+}
+
 // fail records a failed attempt.
 func (l *attemptLimiter) fail(key string) {
 	l.mu.Lock()
@@ -77,29 +96,56 @@ func (l *attemptLimiter) reset(key string) {
 	l.mu.Unlock()
 }
 
-// signInKeys are what one sign-in attempt counts against: the account,
-// within its scope (a tenant, or the console), and the client's address,
-// across all scopes, so trying many tenants from one address is limited too.
-type signInKeys struct{ account, address string }
+// signInKeys are what one sign-in attempt counts against: the account
+// within its scope (a tenant, or the console), that account from the
+// client's address, and the address across all scopes, so trying many
+// tenants from one address is limited too.
+type signInKeys struct{ account, pair, address string }
 
 func newSignInKeys(scope, email, clientAddr string) signInKeys {
-	return signInKeys{
-		account: "signin|" + scope + "|" + strings.ToLower(strings.TrimSpace(email)),
-		address: "signin|" + clientAddr,
-	}
+	account := "signin|" + scope + "|" + strings.ToLower(strings.TrimSpace(email))
+	block := addressBlock(clientAddr)
+	return signInKeys{account: account, pair: account + "|" + block, address: "signin|" + block}
 }
 
-// signInBlocked reports whether either key has used up its attempts, and
-// when to try again.
+// addressBlock is what counts as one client address: an IPv4 address, or
+// the /64 of an IPv6 one, since one subscriber holds a whole /64 and could
+// otherwise take a fresh address for every few guesses.
+func addressBlock(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
+}
+
+// signInBlocked reports whether the attempt is refused, and when to try
+// again.
 func (l *attemptLimiter) signInBlocked(k signInKeys) (bool, time.Duration) {
-	if blocked, wait := l.blocked(k.account, maxAccountFailure); blocked {
+	if blocked, wait := l.blocked(k.pair, maxPairFailure); blocked {
 		return true, wait
 	}
-	return l.blocked(k.address, maxAddressFailure)
+	if blocked, wait := l.blocked(k.address, maxAddressFailure); blocked {
+		return true, wait
+	}
+	if blocked, wait := l.blocked(k.account, maxAccountFailure); blocked && l.count(k.pair) > 0 {
+		return true, wait
+	}
+	return false, 0
 }
 
-// signInFailed counts a failed attempt against both keys.
+// signInFailed counts a failed attempt against every key.
 func (l *attemptLimiter) signInFailed(k signInKeys) {
 	l.fail(k.account)
+	l.fail(k.pair)
 	l.fail(k.address)
 }
+
+// signInSucceeded forgets the failures of the account from this address;
+// the account's and the address's other counts stand.
+func (l *attemptLimiter) signInSucceeded(k signInKeys) { l.reset(k.pair) }

@@ -35,6 +35,16 @@ func (s *Server) siteRouter() http.Handler {
 		switch {
 		case host == s.Config.AdminHost:
 			admin.ServeHTTP(w, r)
+		case host == s.Config.BaseDomain && s.Config.SingleTenant:
+			t, err := s.Resolver.Lookup(r.Context(), tenancy.DefaultTenantSlug)
+			if err != nil && tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+				s.Error(w, r, err)
+				return
+			}
+			if !s.tenantServes(w, r, t) {
+				return
+			}
+			tenant.ServeHTTP(w, withContext(r, withTenant(r.Context(), t)))
 		case host == s.Config.BaseDomain || host == "api."+s.Config.BaseDomain:
 			platform.ServeHTTP(w, r)
 		default:
@@ -61,15 +71,16 @@ func (s *Server) siteRouter() http.Handler {
 }
 
 // customDomains reports whether verified custom domains route to their
-// tenants (TENANT_ROUTING_METHOD custom_domain or both).
+// tenants: whenever custom domains are enabled, whatever
+// TENANT_ROUTING_METHOD says of subdomains.
 func (s *Server) customDomains() bool {
-	return s.Domains != nil && s.Config.RoutingMethod != "subdomain"
+	return s.Domains != nil
 }
 
 // subdomainSlug returns the tenant slug of a host SLUG.BASE_DOMAIN, when
 // subdomain routing is on.
 func (s *Server) subdomainSlug(host string) (string, bool) {
-	if s.Config.RoutingMethod == "custom_domain" {
+	if s.Config.RoutingMethod == "custom_domain" || s.Config.SingleTenant {
 		return "", false
 	}
 	slug, ok := strings.CutSuffix(host, "."+s.Config.BaseDomain)

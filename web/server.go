@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -28,9 +29,15 @@ type Resolver interface {
 	Lookup(ctx context.Context, ref string) (*tenancy.Tenant, error)
 }
 
-// Pinger reports whether the database answers.
-type Pinger interface {
-	Ping(ctx context.Context) error
+// Database is what the server needs to know of the database's health.
+type Database interface {
+	// Ready reports whether a request would get a connection now: the
+	// database answers and its pools are not exhausted.
+	Ready(ctx context.Context) error
+	// Outage turns an error that means the database could not be reached
+	// or did not answer in time into an EUNAVAILABLE error; it returns
+	// nil for any other error.
+	Outage(err error) error
 }
 
 // Config is what the server needs to know of the platform's settings.
@@ -40,6 +47,12 @@ type Config struct {
 	AdminHost string
 	// RoutingMethod is subdomain, custom_domain or both.
 	RoutingMethod string
+	// CustomDomainsOff is TENANT_CUSTOM_DOMAINS_ENABLED=false: the Domains
+	// page says so instead of offering to add one.
+	CustomDomainsOff bool
+	// SingleTenant is MULTI_TENANCY_ENABLED=false: the default tenant's
+	// portal and API are at BaseDomain, and subdomains route nowhere.
+	SingleTenant bool
 	// Secure marks cookies Secure and sends HSTS (PUBLIC_SCHEME=https).
 	Secure     bool
 	PublicPort int
@@ -53,6 +66,14 @@ type Config struct {
 	// BillingEnabled shows billing (plans sold through Stripe, the billing
 	// page, webhooks). Plan limits are enforced either way.
 	BillingEnabled bool
+	// QueryTimeout bounds each database call a request makes
+	// (DATABASE_REQUEST_TIMEOUT), so that a frozen database answers 503
+	// in bounded time; 0 leaves them unbounded.
+	QueryTimeout time.Duration
+	// ShutdownDrain is how long Serve keeps accepting requests after it
+	// is told to stop, with /readyz answering 503, so that a load balancer
+	// moves traffic away before the listener closes.
+	ShutdownDrain time.Duration
 }
 
 // Meter counts tenants' API requests against their plans' monthly limits.
@@ -116,18 +137,34 @@ type Server struct {
 	// TLS, when set, makes Serve terminate TLS itself.
 	TLS    *TLSServing
 	Mailer tenancy.Mailer
-	DB     Pinger
+	DB     Database
+
+	// draining is set when shutdown begins: /readyz answers 503 from then.
+	draining *atomic.Bool
 
 	limiter *attemptLimiter
+	mailq   *mailQueue
 	policy  *TLSPolicy
 	scheme  string
 	store   *sessions.CookieStore
+	// stripeOpening counts, per tenant, the Stripe sessions being opened
+	// (see stripeSession).
+	stripeOpening *openingCounts
 }
 
 // Handler returns the server's routes.
 func (s *Server) Handler() http.Handler {
 	if s.limiter == nil {
 		s.limiter = newAttemptLimiter()
+	}
+	if s.mailq == nil {
+		s.mailq = newMailQueue(s.Mailer, s.Log)
+	}
+	if s.draining == nil {
+		s.draining = new(atomic.Bool)
+	}
+	if s.stripeOpening == nil {
+		s.stripeOpening = &openingCounts{n: map[string]int{}}
 	}
 	s.scheme = "http"
 	if s.Config.Secure {
@@ -137,7 +174,7 @@ func (s *Server) Handler() http.Handler {
 		s.Config.MaxBodyBytes = 1 << 20
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, s.securityHeaders, s.limitBody)
+	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, s.securityHeaders, s.limitBody, s.checkInput, s.boundQueries)
 	r.Get("/healthz", s.handleHealth)
 	r.Get("/readyz", s.handleReady)
 	r.Handle("/static/*", staticHandler())
@@ -149,8 +186,10 @@ func (s *Server) Handler() http.Handler {
 	return r
 }
 
-// Serve listens on addr until ctx ends, then shuts down gracefully:
-// requests in flight get up to grace to finish. With TLS set, it also
+// Serve listens on addr until ctx ends, then shuts down gracefully: for
+// Config.ShutdownDrain it goes on serving while /readyz answers 503, then
+// it stops accepting and requests in flight get up to grace to finish.
+// With TLS set, it also
 // serves HTTPS on TLS.Addr with certificates from TLS.Manager, and the
 // plain listener answers ACME HTTP challenges.
 func (s *Server) Serve(ctx context.Context, addr string, grace time.Duration, ready func(net.Addr)) error {
@@ -189,6 +228,9 @@ func (s *Server) Serve(ctx context.Context, addr string, grace time.Duration, re
 		return err
 	case <-ctx.Done():
 	}
+	if err := s.drain(servers, errc); err != nil {
+		return err
+	}
 	s.Log.Info("shutting down", "grace", grace.String())
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
@@ -197,12 +239,50 @@ func (s *Server) Serve(ctx context.Context, addr string, grace time.Duration, re
 			return fmt.Errorf("shutdown: %w", err)
 		}
 	}
+	if err := s.WaitForMail(shutdownCtx); err != nil {
+		s.Log.Warn("mail still being sent at shutdown", "err", err)
+	}
 	for range servers {
 		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 	}
 	return nil
+}
+
+// WaitForMail returns once the mail that requests handed to the background
+// sender is sent or has failed, or when ctx ends.
+func (s *Server) WaitForMail(ctx context.Context) error {
+	if s.mailq == nil {
+		return nil
+	}
+	return s.mailq.wait(ctx)
+}
+
+// drain turns /readyz to 503 and keeps serving for Config.ShutdownDrain,
+// so that a load balancer sees the server leave and sends new requests
+// elsewhere before the listener closes. Responses ask clients to close
+// their connections meanwhile, so that kept-alive ones move too.
+func (s *Server) drain(servers []*http.Server, errc <-chan error) error {
+	s.draining.Store(true)
+	if s.Config.ShutdownDrain <= 0 {
+		return nil
+	}
+	s.Log.Info("draining: /readyz answers 503", "drain", s.Config.ShutdownDrain.String())
+	for _, srv := range servers {
+		srv.SetKeepAlivesEnabled(false)
+	}
+	t := time.NewTimer(s.Config.ShutdownDrain)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case err := <-errc:
+		for _, srv := range servers {
+			srv.Close()
+		}
+		return err
+	}
 }
 
 // TLSServing is the HTTPS side of Serve.
@@ -240,23 +320,47 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
-// handleReady answers GET /readyz: the database answers too.
+// handleReady answers GET /readyz: the server takes requests and could
+// serve them now. It answers 503 while shutting down, and while the
+// database does not answer or a pool has no connection to give (every one
+// busy), since requests would then wait or fail.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if s.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("shutting down\n"))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := s.DB.Ping(ctx); err != nil {
+	if err := s.DB.Ready(ctx); err != nil {
 		s.Log.Warn("not ready", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
-		w.Write([]byte("database unreachable\n"))
+		w.Write([]byte(tenancy.ErrorMessage(err) + "\n"))
 		return
 	}
 	w.Write([]byte("ok\n"))
 }
 
+// boundQueries gives every database call a request makes a deadline of
+// Config.QueryTimeout, so that a frozen database costs a request seconds,
+// not as long as the client waits.
+func (s *Server) boundQueries(next http.Handler) http.Handler {
+	if s.Config.QueryTimeout <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(tenancy.WithQueryTimeout(r.Context(), s.Config.QueryTimeout)))
+	})
+}
+
 // tenantURL is the address of a tenant's portal.
 func (s *Server) tenantURL(slug string) string {
 	host := slug + "." + s.Config.BaseDomain
+	if s.Config.SingleTenant {
+		host = s.Config.BaseDomain
+	}
 	if s.Config.PublicPort != 0 {
 		host = net.JoinHostPort(host, strconv.Itoa(s.Config.PublicPort))
 	}

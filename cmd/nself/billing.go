@@ -312,6 +312,9 @@ func (a *app) tenantUsageCommand() *cobra.Command {
 
 // billingService connects to Stripe as configured, or says why it cannot.
 func (a *app) billingService(db *postgres.DB, log *slog.Logger) (*billing.Service, error) {
+	if err := a.cfg.RequireStripeKeys(); err != nil {
+		return nil, err
+	}
 	return billing.New(a.billingConfig(), postgres.NewBillingService(db), log)
 }
 
@@ -320,6 +323,8 @@ func (a *app) billingConfig() billing.Config {
 		SecretKey:     a.cfg.StripeSecretKey,
 		WebhookSecret: a.cfg.StripeWebhookSecret,
 		APIBase:       string(a.cfg.StripeAPIBase),
+		Timeout:       time.Duration(a.cfg.StripeTimeout),
+		MaxRetries:    int(a.cfg.StripeMaxRetries),
 	}
 }
 

@@ -166,10 +166,26 @@ func TestServeQuotaSurvivesRestart(t *testing.T) {
 }
 
 func TestServeRefusesBillingWithoutWebhookSecret(t *testing.T) {
-	c := newCLI(t, pgtest.NewURLs(t), "BILLING_ENABLED=true", "STRIPE_SECRET_KEY=sk_test_123", "STRIPE_WEBHOOK_SECRET=")
+	c := newCLI(t, pgtest.NewURLs(t), "BILLING_ENABLED=true", "STRIPE_SECRET_KEY=sk_test_123", "STRIPE_PUBLISHABLE_KEY=pk_test_123", "STRIPE_WEBHOOK_SECRET=")
 	r := c.run("", "serve", "--addr", "127.0.0.1:0")
 	if r.code == 0 || !strings.Contains(r.err, "STRIPE_WEBHOOK_SECRET") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
 		t.Errorf("serve: exit %d, %q", r.code, r.err)
+	}
+}
+
+// serve checks the publishable key at start: present, and of the secret
+// key's mode.
+func TestServeChecksStripePublishableKey(t *testing.T) {
+	urls := pgtest.NewURLs(t)
+	for key, want := range map[string]string{
+		"":          "STRIPE_PUBLISHABLE_KEY is not set",
+		"pk_live_1": "STRIPE_SECRET_KEY is a test key but STRIPE_PUBLISHABLE_KEY is a live key",
+	} {
+		c := newCLI(t, urls, "BILLING_ENABLED=true", "STRIPE_SECRET_KEY=sk_test_123", "STRIPE_PUBLISHABLE_KEY="+key, "STRIPE_WEBHOOK_SECRET=whsec_test")
+		r := c.run("", "serve", "--addr", "127.0.0.1:0")
+		if r.code == 0 || !strings.Contains(r.err, want) || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+			t.Errorf("serve with publishable key %q: exit %d, %q", key, r.code, r.err)
+		}
 	}
 }
 
@@ -177,7 +193,7 @@ func TestServeRefusesBillingWithoutWebhookSecret(t *testing.T) {
 // one stripe-mock holds (active, at its fixture price).
 func TestBillingReconcile(t *testing.T) {
 	urls := pgtest.NewURLs(t)
-	c := newCLI(t, urls, "STRIPE_API_BASE="+os.Getenv("STRIPE_API_BASE"), "STRIPE_SECRET_KEY=sk_test_123", "STRIPE_WEBHOOK_SECRET=whsec_test")
+	c := newCLI(t, urls, "STRIPE_API_BASE="+os.Getenv("STRIPE_API_BASE"), "STRIPE_SECRET_KEY=sk_test_123", "STRIPE_PUBLISHABLE_KEY=pk_test_123", "STRIPE_WEBHOOK_SECRET=whsec_test")
 	c.ok("tenant", "create", "Acme Corp", "--slug", "acme")
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, urls.Admin)
@@ -214,7 +230,7 @@ func TestServeMailsOwnersAboutQuotaAndPayments(t *testing.T) {
 	urls := pgtest.NewURLs(t)
 	c := newCLI(t, urls, "SMTP_HOST="+os.Getenv("SMTP_HOST"), "SMTP_PORT="+os.Getenv("SMTP_PORT"),
 		"SMTP_FROM=no-reply@example.test", "PUBLIC_SCHEME=http", "BILLING_ENABLED=true",
-		"STRIPE_SECRET_KEY=sk_test_123", "STRIPE_WEBHOOK_SECRET="+secret, "STRIPE_API_BASE="+os.Getenv("STRIPE_API_BASE"))
+		"STRIPE_SECRET_KEY=sk_test_123", "STRIPE_PUBLISHABLE_KEY=pk_test_123", "STRIPE_WEBHOOK_SECRET="+secret, "STRIPE_API_BASE="+os.Getenv("STRIPE_API_BASE"))
 	owner := "owner-" + uuid.NewString()[:8] + "@example.test"
 	c.ok("plan", "create", "ten", "--max-api-requests", "10")
 	if r := c.run("a password here\n", "tenant", "create", "Mail Co", "--slug", "mail-co", "--plan", "ten", "--owner", owner, "--owner-password-stdin"); r.code != 0 {

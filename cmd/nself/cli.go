@@ -162,6 +162,7 @@ func (a *app) database(ctx context.Context) (*postgres.DB, error) {
 		return nil, err
 	}
 	db.SchemaPrefix = string(a.cfg.SchemaPrefix)
+	db.SingleTenant = !a.cfg.MultiTenancyEnabled
 	if err := db.UseTenantMigrationsDir(a.cfg.TenantMigrationsDir); err != nil {
 		db.Close()
 		return nil, err

@@ -25,7 +25,7 @@ func (a *app) tenantDomainCommand() *cobra.Command {
 
 // domainRules are the rules new domain names are checked against.
 func (a *app) domainRules() tenancy.DomainRules {
-	return tenancy.DomainRules{BaseDomain: string(a.cfg.BaseDomain), ToASCII: domainname.ToASCII}
+	return tenancy.DomainRules{BaseDomain: string(a.cfg.BaseDomain), ToASCII: domainname.ToASCII, Disabled: !a.cfg.CustomDomainsEnabled}
 }
 
 // domains finds the tenant an argument names and returns it with the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"regexp"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/miekg/dns"
 
 	"github.com/nself/nself/internal/dnsverify/dnstest"
@@ -170,4 +172,49 @@ func TestDomainCommandErrors(t *testing.T) {
 	if r := c.run("", "tenant", "domain", "primary", "acme", "pending.example.com"); r.code != 1 || !strings.Contains(r.err, "only a verified domain can be primary") {
 		t.Errorf("pending domain as primary: exit %d, %q", r.code, r.err)
 	}
+}
+
+// A domain verified once is not taken over through the CLI after its
+// record lapsed and a re-check failed it, however old the claim; a claim
+// never verified still gives way after a week.
+func TestDomainAddKeepsAVerifiedDomainAfterItFailed(t *testing.T) {
+	t.Parallel()
+	server := dnstest.NewServer(t)
+	urls := pgtest.NewURLs(t)
+	c := newCLI(t, urls, "DNS_RESOLVER="+server.Addr)
+	c.ok("tenant", "create", "Acme", "--slug", "acme")
+	c.ok("tenant", "create", "Beta", "--slug", "beta")
+	out := c.ok("tenant", "domain", "add", "acme", "acme.example.com")
+	token := regexp.MustCompile(`Verification token: ([0-9a-f]{32})`).FindStringSubmatch(out)[1]
+	server.SetTXT("_nself-verify.acme.example.com", "nself-verify="+token)
+	c.ok("tenant", "domain", "verify", "acme", "acme.example.com")
+	c.ok("tenant", "domain", "add", "acme", "squat.example.com")
+
+	// What the re-check leaves after the record has been missing past the
+	// grace period, a month after both claims were made.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, urls.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT tenants.set_context(id, NULL) FROM tenants.tenants WHERE slug = 'acme'`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE tenants.tenant_domains SET created_at = now() - interval '30 days',
+			state = CASE WHEN state = 'verified' THEN 'failed' ELSE state END,
+			failure = CASE WHEN state = 'verified' THEN 'verification record missing' ELSE failure END`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.run("", "tenant", "domain", "add", "beta", "acme.example.com")
+	if r.code != 1 || strings.TrimSpace(r.err) != `error: domain "acme.example.com" is already claimed by another tenant` {
+		t.Errorf("beta claims acme's lapsed domain: exit %d, %q %q", r.code, r.out, r.err)
+	}
+	mustMatch(t, c.ok("tenant", "domain", "list", "acme"), `^acme\.example\.com\s+false\s+false\s+.*\s+failed$`)
+	mustMatch(t, c.ok("tenant", "domain", "add", "beta", "squat.example.com"), `^✓ Domain added: squat\.example\.com$`)
+	mustMatch(t, c.ok("tenant", "audit", "acme", "--action", "domain.release"), `squat\.example\.com.*never verified`)
 }

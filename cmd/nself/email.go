@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,7 +24,12 @@ Variables, written {{NAME}} or <<NAME>>:
   ` + strings.Join(tenancy.TemplateVariables, ", ") + `
 
 Values are HTML-escaped in the HTML body. A tenant without its own version
-of a template is sent the default.`
+of a template is sent the default.
+
+{{ACTION_URL}}, the link a mail exists for, may be in the HTML body only as
+a link's whole address (<a href="{{ACTION_URL}}">), in the text body only
+standing alone, and never in the subject. password_reset and invitation
+carry a secret link: in the portal only owners change them.`
 
 func (a *app) emailCommand() *cobra.Command {
 	g := group("email", "Customize the emails a tenant's users receive",
@@ -103,7 +109,7 @@ func (a *app) emailCustomizeCommand() *cobra.Command {
 				}
 				subject = cur.Subject
 			}
-			e, err := svc.Customize(ctx, t.ID, args[1], subject, html, text)
+			e, err := svc.Customize(ctx, t.ID, args[1], subject, html, text, tenancy.PlatformActor())
 			if err != nil {
 				return err
 			}
@@ -165,7 +171,7 @@ func (a *app) emailResetCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			done, err := svc.Reset(ctx, t.ID, args[1])
+			done, err := svc.Reset(ctx, t.ID, args[1], tenancy.PlatformActor())
 			if err != nil {
 				return err
 			}
@@ -209,7 +215,7 @@ func (a *app) emailTestCommand() *cobra.Command {
 				return err
 			}
 			m := mail.New(mail.Config{Host: a.cfg.SMTPHost, Port: int(a.cfg.SMTPPort),
-				Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom})
+				Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom, Timeout: time.Duration(a.cfg.SMTPTimeout)})
 			if err := m.Send(ctx, msg); err != nil {
 				return err
 			}

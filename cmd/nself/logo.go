@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -40,7 +41,7 @@ func (a *app) logoCommand() *cobra.Command {
 // blobStore is the object storage the settings name.
 func (a *app) blobStore() (*blob.Store, error) {
 	return blob.New(blob.Config{Endpoint: string(a.cfg.MinioEndpoint), AccessKey: a.cfg.MinioAccessKey,
-		SecretKey: a.cfg.MinioSecretKey, UseSSL: a.cfg.MinioUseSSL})
+		SecretKey: a.cfg.MinioSecretKey, UseSSL: a.cfg.MinioUseSSL, Timeout: time.Duration(a.cfg.MinioTimeout)})
 }
 
 // logos finds the tenant an argument names and returns it with the logo

@@ -15,14 +15,21 @@ import (
 	"github.com/nself/nself/internal/billing"
 	"github.com/nself/nself/internal/dnsverify"
 	"github.com/nself/nself/internal/mail"
+	"github.com/nself/nself/internal/password"
 	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/web"
 )
 
+// serveMemoryLimit is the server's soft memory limit unless GOMEMLIMIT is
+// set: room for the password hashes allowed at once (64 MiB each), and
+// 64 MiB for the rest of the server, whose heap is a few tens of MB.
+const serveMemoryLimit = password.MaxConcurrent*password.HashMemory + 64<<20
+
 func (a *app) serveCommand() *cobra.Command {
 	var addr, tlsAddr, acmeDir, acmeEmail, certDir string
-	var grace, recheck, usageEvery, reconcileEvery time.Duration
+	var grace, drain, recheck, usageEvery, reconcileEvery time.Duration
+	var sweep orphanSweep
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the web portal, the tenant API and the admin console",
@@ -32,6 +39,9 @@ func (a *app) serveCommand() *cobra.Command {
 			if a.cfg.BillingEnabled {
 				// Billing fails closed: without the webhook secret no
 				// event could be trusted, so the server does not start.
+				if err := a.cfg.RequireStripeKeys(); err != nil {
+					return err
+				}
 				if err := a.billingConfig().Validate(); err != nil {
 					return err
 				}
@@ -44,6 +54,13 @@ func (a *app) serveCommand() *cobra.Command {
 				// under load, for a few more megabytes. GOGC and GOMEMLIMIT in
 				// the environment still decide when set.
 				debug.SetGCPercent(400)
+			}
+			if os.Getenv("GOMEMLIMIT") == "" {
+				// A password hash allocates 64 MiB and leaves it as garbage;
+				// at 4x the live heap the collector let a burst of 100
+				// sign-ins take the process to 836 MB. The soft limit makes
+				// it collect, and hand memory back, as the total nears it.
+				debug.SetMemoryLimit(serveMemoryLimit)
 			}
 			db, err := a.database(ctx)
 			if err != nil {
@@ -70,14 +87,18 @@ func (a *app) serveCommand() *cobra.Command {
 			meter := postgres.NewMeter(db, log)
 			s := &web.Server{
 				Config: web.Config{
-					BaseDomain:     string(a.cfg.BaseDomain),
-					AdminHost:      string(a.cfg.AdminHost),
-					RoutingMethod:  string(a.cfg.RoutingMethod),
-					Secure:         a.cfg.PublicScheme == "https",
-					PublicPort:     int(a.cfg.PublicPort),
-					SessionKey:     key,
-					InternalToken:  a.cfg.InternalServiceToken,
-					BillingEnabled: a.cfg.BillingEnabled,
+					BaseDomain:       string(a.cfg.BaseDomain),
+					AdminHost:        string(a.cfg.AdminHost),
+					RoutingMethod:    string(a.cfg.RoutingMethod),
+					SingleTenant:     !a.cfg.MultiTenancyEnabled,
+					CustomDomainsOff: !a.cfg.CustomDomainsEnabled,
+					Secure:           a.cfg.PublicScheme == "https",
+					PublicPort:       int(a.cfg.PublicPort),
+					SessionKey:       key,
+					InternalToken:    a.cfg.InternalServiceToken,
+					BillingEnabled:   a.cfg.BillingEnabled,
+					QueryTimeout:     time.Duration(a.cfg.DatabaseRequestTimeout),
+					ShutdownDrain:    a.shutdownDrain(cmd, drain),
 				},
 				PlanAdmin:    postgres.NewPlanService(db),
 				Meter:        meter,
@@ -95,8 +116,8 @@ func (a *app) serveCommand() *cobra.Command {
 				Orgs:         postgres.NewOrgService(db),
 				Audit:        postgres.NewAuditService(db),
 				Mailer: mail.New(mail.Config{Host: a.cfg.SMTPHost, Port: int(a.cfg.SMTPPort),
-					Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom}),
-				DB:             db.App,
+					Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom, Timeout: time.Duration(a.cfg.SMTPTimeout)}),
+				DB:             db,
 				Invitations:    postgres.NewInvitationService(db),
 				Logos:          a.servedLogos(db, cache, log),
 				Branding:       postgres.NewBrandingService(db).Cached(cache),
@@ -104,7 +125,11 @@ func (a *app) serveCommand() *cobra.Command {
 				DomainAdmin:    postgres.NewDomainService(db, a.domainRules()),
 				DomainVerifier: dnsverify.New(string(a.cfg.DNSResolver)),
 			}
-			if jobs := a.servedExports(db, log); jobs != nil {
+			jobs, err := a.servedExports(ctx, db, log)
+			if err != nil {
+				return err
+			}
+			if jobs != nil {
 				s.Exports = jobs
 				// Exports still running when the server stops end as failed.
 				defer jobs.Close()
@@ -135,6 +160,7 @@ func (a *app) serveCommand() *cobra.Command {
 			if usageEvery > 0 {
 				go sampleStorage(ctx, log, billingStore, a.sizer(log), usageEvery)
 			}
+			sweep.start(ctx, a, db, log)
 			if stripeBilling != nil && reconcileEvery > 0 {
 				go reconcileBilling(ctx, log, stripeBilling, reconcileEvery)
 			}
@@ -154,14 +180,25 @@ func (a *app) serveCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().DurationVar(&grace, "shutdown-grace", 30*time.Second, "how long requests in flight may take to finish on shutdown")
+	cmd.Flags().DurationVar(&drain, "shutdown-drain", 5*time.Second, "how long to keep serving after SIGTERM with /readyz answering 503, before closing the listener (default: SHUTDOWN_DRAIN)")
 	cmd.Flags().DurationVar(&recheck, "domain-recheck", time.Hour, "how often verified custom domains are checked again (0: never)")
 	cmd.Flags().DurationVar(&usageEvery, "storage-sample", time.Hour, "how often each tenant's stored bytes are measured for usage (0: never)")
 	cmd.Flags().DurationVar(&reconcileEvery, "billing-reconcile", 6*time.Hour, "how often subscriptions are compared with Stripe's (0: never)")
+	sweep.flags(cmd)
 	cmd.Flags().StringVar(&tlsAddr, "tls-addr", "", "also serve HTTPS here, with certificates obtained over ACME (e.g. :443)")
 	cmd.Flags().StringVar(&acmeDir, "acme-directory", "", "ACME directory URL (default: Let's Encrypt)")
 	cmd.Flags().StringVar(&acmeEmail, "acme-email", "", "contact email for the ACME account")
 	cmd.Flags().StringVar(&certDir, "cert-dir", "", "folder for certificates and the ACME account key")
 	return cmd
+}
+
+// shutdownDrain is the drain period: the flag when given, else
+// SHUTDOWN_DRAIN.
+func (a *app) shutdownDrain(cmd *cobra.Command, flag time.Duration) time.Duration {
+	if cmd.Flags().Changed("shutdown-drain") {
+		return flag
+	}
+	return time.Duration(a.cfg.ShutdownDrain)
 }
 
 // recheckDomains checks verified custom domains again, every interval, so
@@ -216,7 +253,8 @@ func sampleStorage(ctx context.Context, log *slog.Logger, store *postgres.Billin
 	})
 }
 
-// sizer measures a tenant's stored bytes: its bucket in object storage.
+// sizer measures a tenant's stored bytes in object storage: its bucket and
+// its export archives.
 func (a *app) sizer(log *slog.Logger) func(context.Context, string) (int64, error) {
 	store, err := a.blobStore()
 	if err != nil {
@@ -224,7 +262,7 @@ func (a *app) sizer(log *slog.Logger) func(context.Context, string) (int64, erro
 		return func(context.Context, string) (int64, error) { return 0, nil }
 	}
 	return func(ctx context.Context, tenantID string) (int64, error) {
-		return store.Size(ctx, tenancy.TenantBucket(tenantID))
+		return store.TenantSize(ctx, tenantID)
 	}
 }
 

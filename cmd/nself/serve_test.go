@@ -19,7 +19,7 @@ import (
 // startServer runs `nself serve` on a free port and returns its address.
 func startServer(t *testing.T, c *cli, flags ...string) (string, *exec.Cmd) {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0", "--shutdown-grace", "10s"}, flags...)...)
+	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0", "--shutdown-grace", "10s", "--shutdown-drain", "0"}, flags...)...)
 	cmd.Env = c.env
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {

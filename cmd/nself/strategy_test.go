@@ -73,3 +73,31 @@ func TestCreateDefaultAfterInit(t *testing.T) {
 		t.Errorf("create default with an owner: exit %d, %q", r.code, r.err)
 	}
 }
+
+// MULTI_TENANCY_ENABLED=false: init makes the default tenant, which is
+// served at BASE_DOMAIN itself; any other tenant is refused, naming the
+// setting.
+func TestSingleTenantCLI(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, pgtest.NewEmptyURLs(t), "MULTI_TENANCY_ENABLED=false")
+	c.ok("tenant", "init")
+	r := c.run("", "tenant", "create", "Acme", "--slug", "acme")
+	if r.code != 1 || !strings.Contains(r.err, "MULTI_TENANCY_ENABLED=false") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Errorf("tenant create: exit %d, %q", r.code, r.err)
+	}
+	mustMatch(t, c.ok("tenant", "list"), `^`+uuidRE+`\s+default\s+Default\s+active\s+free$`)
+}
+
+// TENANT_CUSTOM_DOMAINS_ENABLED=false refuses domain add in one line.
+func TestDomainAddWhenCustomDomainsAreOff(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, pgtest.NewURLs(t), "TENANT_CUSTOM_DOMAINS_ENABLED=false")
+	c.ok("tenant", "create", "Acme", "--slug", "acme")
+	r := c.run("", "tenant", "domain", "add", "acme", "portal.acme.example")
+	if r.code != 1 || !strings.Contains(r.err, "TENANT_CUSTOM_DOMAINS_ENABLED=false") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Errorf("domain add: exit %d, %q", r.code, r.err)
+	}
+	if out := c.ok("tenant", "domain", "list", "acme"); strings.Contains(out, "portal.acme.example") {
+		t.Errorf("the domain was stored:\n%s", out)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -29,9 +30,23 @@ type Config struct {
 	// APIBase replaces Stripe's API address (stripe-mock in tests).
 	APIBase string
 	// Tolerance is how old a signed delivery may be; 5 minutes when 0.
-	Tolerance  time.Duration
+	Tolerance time.Duration
+	// Timeout bounds each call to Stripe, its retries included
+	// (STRIPE_TIMEOUT); DefaultTimeout when 0. stripe-go's own is 80
+	// seconds per try, long enough for a Stripe that does not answer to
+	// hold a request, and what it holds, for minutes.
+	Timeout time.Duration
+	// MaxRetries is how many times a call that could not reach Stripe is
+	// tried again within Timeout (STRIPE_MAX_RETRIES); a call that timed
+	// out is not. Every call that creates something carries an
+	// idempotency key, so a retry never makes a second one.
+	MaxRetries int
+	// HTTPClient replaces the client made from Timeout (tests).
 	HTTPClient *http.Client
 }
+
+// DefaultTimeout bounds a call to Stripe when Config.Timeout is 0.
+const DefaultTimeout = 10 * time.Second
 
 // Validate says what billing lacks to run.
 func (cfg Config) Validate() error {
@@ -46,7 +61,11 @@ func (cfg Config) Validate() error {
 
 // Store keeps what Stripe says about tenants.
 type Store interface {
-	EnsureCustomer(ctx context.Context, tenantID string, create func(ctx context.Context, t *tenancy.Tenant) (string, error)) (string, error)
+	// BillingTenant reads the tenant as stored now, not as cached.
+	BillingTenant(ctx context.Context, tenantID string) (*tenancy.Tenant, error)
+	// SetCustomer stores the tenant's Stripe customer unless it has one,
+	// and returns the one it has then.
+	SetCustomer(ctx context.Context, tenantID, customerID string) (string, error)
 	ApplyEvent(ctx context.Context, ev *tenancy.BillingEvent) (*tenancy.EventOutcome, error)
 	FindEvent(ctx context.Context, id string) (*tenancy.EventRecord, error)
 	SubscribedTenants(ctx context.Context) ([]*tenancy.Tenant, error)
@@ -69,9 +88,23 @@ func New(cfg Config, store Store, log *slog.Logger) (*Service, error) {
 	if cfg.Tolerance == 0 {
 		cfg.Tolerance = webhook.DefaultTolerance
 	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: min(5*time.Second, cfg.Timeout), KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   min(5*time.Second, cfg.Timeout),
+			ResponseHeaderTimeout: cfg.Timeout,
+			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConnsPerHost:   16,
+			ForceAttemptHTTP2:     true,
+		}}
+	}
 	bc := &stripe.BackendConfig{
 		HTTPClient:        cfg.HTTPClient,
-		MaxNetworkRetries: stripe.Int64(2),
+		MaxNetworkRetries: stripe.Int64(int64(max(cfg.MaxRetries, 0))),
 		LeveledLogger:     leveledLog{log},
 	}
 	if cfg.APIBase != "" {
@@ -121,23 +154,7 @@ func (s *Service) Checkout(ctx context.Context, in CheckoutInput) (string, error
 	if in.Plan.Archived {
 		return "", tenancy.FieldErrorf(tenancy.EINVALID, "plan", "plan %s is no longer offered", tenancy.Quote(in.Plan.Name))
 	}
-	customer, err := s.store.EnsureCustomer(ctx, in.Tenant.ID, func(ctx context.Context, t *tenancy.Tenant) (string, error) {
-		p := &stripe.CustomerParams{
-			Email: stripe.String(in.OwnerEmail),
-			Name:  stripe.String(t.Name),
-		}
-		p.Context = ctx
-		p.AddMetadata("tenant_id", t.ID)
-		p.AddMetadata("tenant_slug", t.Slug)
-		// The same key for every attempt: a customer made by an attempt
-		// whose commit failed comes back, rather than a second one.
-		p.SetIdempotencyKey("nself-customer-" + t.ID)
-		c, err := s.api.Customers.New(p)
-		if err != nil {
-			return "", stripeError("create the Stripe customer", err)
-		}
-		return c.ID, nil
-	})
+	customer, err := s.customer(ctx, in)
 	if err != nil {
 		return "", err
 	}
@@ -154,6 +171,8 @@ func (s *Service) Checkout(ctx context.Context, in CheckoutInput) (string, error
 			Metadata: map[string]string{"tenant_id": in.Tenant.ID, "plan": in.Plan.Name},
 		},
 	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
 	p.Context = ctx
 	p.AddMetadata("tenant_id", in.Tenant.ID)
 	p.AddMetadata("plan", in.Plan.Name)
@@ -168,6 +187,43 @@ func (s *Service) Checkout(ctx context.Context, in CheckoutInput) (string, error
 	return sess.URL, nil
 }
 
+// customer returns the tenant's Stripe customer, making it the first time.
+// Stripe is called with no transaction open and no row locked: a Stripe
+// that does not answer then holds only this request. Two first Checkouts
+// at once both ask Stripe, with the same idempotency key derived from the
+// tenant, and get the same customer back; the first to store it wins, and
+// a customer made by an attempt that could not store it comes back to the
+// next one rather than a second customer.
+func (s *Service) customer(ctx context.Context, in CheckoutInput) (string, error) {
+	t, err := s.store.BillingTenant(ctx, in.Tenant.ID)
+	if err != nil {
+		return "", err
+	}
+	if t.StripeCustomerID != "" {
+		return t.StripeCustomerID, nil
+	}
+	p := &stripe.CustomerParams{
+		Email: stripe.String(in.OwnerEmail),
+		Name:  stripe.String(t.Name),
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	p.Context = cctx
+	p.AddMetadata("tenant_id", t.ID)
+	p.AddMetadata("tenant_slug", t.Slug)
+	p.SetIdempotencyKey("nself-customer-" + t.ID)
+	c, err := s.api.Customers.New(p)
+	if err != nil {
+		return "", stripeError("create the Stripe customer", err)
+	}
+	return s.store.SetCustomer(ctx, t.ID, c.ID)
+}
+
+// call bounds one call to Stripe, its retries included.
+func (s *Service) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.Timeout)
+}
+
 // Portal opens a Billing Portal session where the owner manages payment
 // methods and cancels, and returns its address.
 func (s *Service) Portal(ctx context.Context, t *tenancy.Tenant, returnURL, attempt string) (string, error) {
@@ -178,6 +234,8 @@ func (s *Service) Portal(ctx context.Context, t *tenancy.Tenant, returnURL, atte
 		Customer:  stripe.String(t.StripeCustomerID),
 		ReturnURL: stripe.String(returnURL),
 	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
 	p.Context = ctx
 	p.SetIdempotencyKey("nself-portal-" + t.ID + "-" + attempt)
 	sess, err := s.api.BillingPortalSessions.New(p)
@@ -316,11 +374,13 @@ func (s *Service) Reconcile(ctx context.Context) ([]ReconcileResult, error) {
 	for _, t := range tenants {
 		r := ReconcileResult{Tenant: t}
 		p := &stripe.SubscriptionParams{}
-		p.Context = ctx
+		cctx, cancel := s.call(ctx)
+		p.Context = cctx
 		// Stripe stamps events in whole seconds: one of the second the
 		// state is read in may come after it.
 		readAt := time.Now().Truncate(time.Second).Add(-time.Second)
 		sub, err := s.api.Subscriptions.Get(t.StripeSubscriptionID, p)
+		cancel()
 		if err != nil {
 			r.Err = stripeError("read subscription "+t.StripeSubscriptionID, err)
 			out = append(out, r)
@@ -338,11 +398,21 @@ func (s *Service) Reconcile(ctx context.Context) ([]ReconcileResult, error) {
 }
 
 // stripeError turns a Stripe failure into one line: Stripe's own message
-// for a request it refused, a generic one otherwise.
+// for a request it refused; EUNAVAILABLE when Stripe could not be reached,
+// did not answer in time, or failed on its side (5xx, or too many
+// requests), since the same call may succeed later.
 func stripeError(what string, err error) error {
 	var se *stripe.Error
-	if errors.As(err, &se) && se.Msg != "" {
+	switch {
+	case errors.As(err, &se) && (se.HTTPStatusCode >= 500 || se.HTTPStatusCode == http.StatusTooManyRequests):
+		return tenancy.Unavailable(tenancy.ServiceStripe, fmt.Errorf("%s: Stripe answered %d: %s", what, se.HTTPStatusCode, se.Msg))
+	case se != nil && se.Msg != "":
 		return fmt.Errorf("%s: Stripe said: %s", what, se.Msg)
+	case se != nil, errors.Is(err, context.Canceled):
+		// Canceled: the caller left; nothing to tell anyone.
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	// A connection refused or cut, a timeout, an answer that is not
+	// Stripe's: the transport failed.
+	return tenancy.Unavailable(tenancy.ServiceStripe, fmt.Errorf("%s: %w", what, err))
 }

@@ -22,7 +22,7 @@ import (
 )
 
 // ErrUnavailable is wrapped by the errors of calls that could not reach
-// the store.
+// the store; they are tenancy.EUNAVAILABLE errors naming file storage.
 var ErrUnavailable = errors.New("object storage is unreachable")
 
 // Config says where the store is.
@@ -57,9 +57,16 @@ func New(cfg Config) (*Store, error) {
 	}
 	// A store that does not answer should fail a call in seconds, not
 	// after minio-go's default ten retries with back-off.
+	dialer := &net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return stallConn{Conn: c, timeout: cfg.Timeout}, nil
+		},
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
@@ -79,16 +86,58 @@ func New(cfg Config) (*Store, error) {
 	return &Store{client: c, endpoint: cfg.Endpoint, timeout: cfg.Timeout, buckets: map[string]bool{}}, nil
 }
 
+// stallConn fails a read or a write that makes no progress for timeout.
+// Streams (an export's upload, an object read into an archive) may last
+// longer than a call's timeout, but a store that stops answering in the
+// middle of one must not hold it forever.
+type stallConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c stallConn) Read(b []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Read(b)
+}
+
+func (c stallConn) Write(b []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Write(b)
+}
+
 // Client is the underlying minio-go client, for benchmarks and tests.
 func (s *Store) Client() *minio.Client { return s.client }
 
 // wrap names the store in an error, and marks a store that could not be
-// reached so that callers can say so.
+// reached, did not answer in time or said it is unavailable, so that
+// callers say so (503, "file storage is unavailable") rather than fail
+// with an internal error.
 func (s *Store) wrap(op, bucket, key string, err error) error {
-	if minio.IsNetworkOrHostDown(err, false) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s %s/%s: %w at %s: %v", op, bucket, key, ErrUnavailable, s.endpoint, err)
+	if unavailable(err) {
+		return tenancy.Unavailable(tenancy.ServiceStorage,
+			fmt.Errorf("%s %s/%s: %w at %s: %v", op, bucket, key, ErrUnavailable, s.endpoint, err))
 	}
 	return fmt.Errorf("%s %s/%s at %s: %w", op, bucket, key, s.endpoint, err)
+}
+
+// unavailable tells a failure to reach the store from the store's answer.
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false // the caller left
+	}
+	if minio.IsNetworkOrHostDown(err, false) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	switch minio.ToErrorResponse(err).StatusCode {
+	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+		// Starting, stopping or overloaded (SlowDown, XMinioServerNotInitialized).
+		return true
+	}
+	return false
 }
 
 func code(err error) string { return minio.ToErrorResponse(err).Code }
@@ -186,15 +235,48 @@ func (s *Store) Exists(ctx context.Context, bucket, key string) (bool, error) {
 	return false, s.wrap("stat", bucket, key, err)
 }
 
+// Stat describes an object, or answers ENOTFOUND.
+func (s *Store) Stat(ctx context.Context, bucket, key string) (tenancy.ObjectInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	st, err := s.client.StatObject(ctx, bucket, key, minio.StatObjectOptions{})
+	switch c := code(err); {
+	case err == nil:
+		return tenancy.ObjectInfo{Key: key, Size: st.Size, ContentType: st.ContentType, Modified: st.LastModified}, nil
+	case c == "NoSuchKey" || c == "NoSuchBucket":
+		return tenancy.ObjectInfo{}, tenancy.Errorf(tenancy.ENOTFOUND, "object %s not found", tenancy.Quote(key))
+	}
+	return tenancy.ObjectInfo{}, s.wrap("stat", bucket, key, err)
+}
+
 // Size is the total size of the objects in a bucket; 0 for a bucket that
 // does not exist.
 func (s *Store) Size(ctx context.Context, bucket string) (int64, error) {
+	return s.sizeUnder(ctx, bucket, "")
+}
+
+func (s *Store) sizeUnder(ctx context.Context, bucket, prefix string) (int64, error) {
 	var total int64
-	err := s.ListObjects(ctx, bucket, "", func(o tenancy.ObjectInfo) error {
+	err := s.ListObjects(ctx, bucket, prefix, func(o tenancy.ObjectInfo) error {
 		total += o.Size
 		return nil
 	})
 	return total, err
+}
+
+// TenantSize is what a tenant stores: its bucket, and the archives of its
+// exports while they are kept (an owner could otherwise store any amount
+// by exporting again and again).
+func (s *Store) TenantSize(ctx context.Context, tenantID string) (int64, error) {
+	own, err := s.Size(ctx, tenancy.TenantBucket(tenantID))
+	if err != nil {
+		return 0, err
+	}
+	archives, err := s.sizeUnder(ctx, tenancy.ExportBucket, tenancy.ExportPrefix(tenantID))
+	if err != nil {
+		return 0, err
+	}
+	return own + archives, nil
 }
 
 var _ tenancy.ObjectStreamer = (*Store)(nil)
@@ -212,15 +294,16 @@ func (s *Store) ListObjects(ctx context.Context, bucket, prefix string, fn func(
 			return s.wrap("list", bucket, prefix, o.Err)
 		}
 		// The listing does not carry the content type; OpenObject does.
-		if err := fn(tenancy.ObjectInfo{Key: o.Key, Size: o.Size}); err != nil {
+		if err := fn(tenancy.ObjectInfo{Key: o.Key, Size: o.Size, Modified: o.LastModified}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// OpenObject opens an object for reading as a stream. It is bounded by ctx
-// only: a large object may take longer than one call's timeout to read.
+// OpenObject opens an object for reading as a stream. It is bounded by ctx,
+// and fails when the store stalls for the call timeout: a large object may
+// take longer than that to read.
 func (s *Store) OpenObject(ctx context.Context, bucket, key string) (io.ReadCloser, tenancy.ObjectInfo, error) {
 	obj, err := s.client.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
 	if err != nil {
@@ -250,6 +333,19 @@ func (s *Store) PutObjectStream(ctx context.Context, bucket, key string, r io.Re
 	})
 	if err != nil {
 		return s.wrap("put", bucket, key, err)
+	}
+	return nil
+}
+
+// AbortUploads abandons the unfinished multipart uploads of an object, such
+// as those of a process killed while it uploaded: their parts are held by
+// the store, out of sight, until then.
+func (s *Store) AbortUploads(ctx context.Context, bucket, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	err := s.client.RemoveIncompleteUpload(ctx, bucket, key)
+	if err != nil && code(err) != "NoSuchBucket" && code(err) != "NoSuchUpload" {
+		return s.wrap("abort uploads", bucket, key, err)
 	}
 	return nil
 }

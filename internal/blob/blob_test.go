@@ -1,8 +1,10 @@
 package blob_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/nself/nself/internal/blob"
 	"github.com/nself/nself/internal/blob/blobtest"
+	"github.com/nself/nself/internal/faulttest"
 	"github.com/nself/nself/internal/tenancy"
 )
 
@@ -103,6 +106,77 @@ func TestStoreUnreachable(t *testing.T) {
 	}
 }
 
+// A store that accepts connections and never answers fails each call
+// within its timeout, as file storage unavailable.
+func TestStoreNeverAnswers(t *testing.T) {
+	t.Parallel()
+	hole := faulttest.NewBlackhole(t)
+	cfg := blobtest.Config(t)
+	cfg.Endpoint, cfg.Timeout = hole.Addr(), time.Second
+	s, err := blob.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = s.Get(context.Background(), tenancy.TenantBucket(uuid.NewString()), "k")
+	var te *tenancy.Error
+	if !errors.As(err, &te) || te.Code != tenancy.EUNAVAILABLE || te.Service != tenancy.ServiceStorage || !errors.Is(err, blob.ErrUnavailable) {
+		t.Errorf("get: %v, want file storage unavailable", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("failed after %s; the timeout is 1s", d)
+	}
+}
+
+// A store that stops answering in the middle of a stream fails it once
+// nothing has moved for the call timeout, although a stream as a whole
+// may last longer than that.
+func TestStreamStallFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := blobtest.Config(t)
+	direct := blobtest.New(t)
+	proxy := faulttest.NewProxy(t, cfg.Endpoint)
+	cfg.Endpoint, cfg.Timeout = proxy.Addr(), time.Second
+	s, err := blob.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := tenancy.TenantBucket(uuid.NewString())
+	data := bytes.Repeat([]byte("0123456789abcdef"), 2<<20) // 32 MiB
+	if err := direct.Put(ctx, bucket, "big", data, "application/octet-stream"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		direct.Remove(ctx, bucket, "big")
+		direct.Client().RemoveBucket(ctx, bucket)
+	})
+	r, _, err := s.OpenObject(ctx, bucket, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := io.ReadFull(r, make([]byte, 1<<10)); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Freeze()
+	defer proxy.Restore()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, r); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("the stream ended without an error")
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("failed after %s; the timeout is 1s", d)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the stream still waits 15 s after the store stopped answering")
+	}
+}
+
 func TestNewNeedsEndpoint(t *testing.T) {
 	if _, err := blob.New(blob.Config{}); err == nil || !strings.Contains(err.Error(), "MINIO_ENDPOINT is not set") {
 		t.Errorf("New without endpoint: %v", err)
@@ -144,4 +218,75 @@ func TestSize(t *testing.T) {
 	if n, err := s.Size(ctx, bucket); err != nil || n != 9 {
 		t.Errorf("size = %d, %v; want 9", n, err)
 	}
+}
+
+// A tenant's export archives count as its storage, and no other tenant's.
+func TestTenantSizeCountsExportArchives(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := blobtest.New(t)
+	tenant, other := uuid.NewString(), uuid.NewString()
+	put := func(bucket, key string, n int) {
+		t.Helper()
+		if err := s.Put(ctx, bucket, key, []byte(strings.Repeat("x", n)), "application/octet-stream"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(tenancy.TenantBucket(tenant), "logos/main/a.png", 5)
+	put(tenancy.ExportBucket, tenancy.ExportKey(tenant, uuid.NewString()), 100)
+	put(tenancy.ExportBucket, tenancy.ExportKey(tenant, uuid.NewString()), 20)
+	put(tenancy.ExportBucket, tenancy.ExportKey(other, uuid.NewString()), 1000)
+	if n, err := s.TenantSize(ctx, tenant); err != nil || n != 125 {
+		t.Errorf("tenant size = %d, %v; want 125", n, err)
+	}
+	if n, err := s.TenantSize(ctx, uuid.NewString()); err != nil || n != 0 {
+		t.Errorf("a tenant with nothing: %d, %v", n, err)
+	}
+}
+
+func TestStatAndAbortUploads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := blobtest.New(t)
+	bucket := "test-abort-" + uuid.NewString()[:8]
+	if err := s.Put(ctx, bucket, "a", []byte("abc"), "text/plain"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Stat(ctx, bucket, "a")
+	if err != nil || info.Size != 3 || time.Since(info.Modified) > time.Minute || info.Modified.After(time.Now().Add(time.Minute)) {
+		t.Fatalf("stat = %+v, %v", info, err)
+	}
+	if _, err := s.Stat(ctx, bucket, "missing"); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+		t.Errorf("stat of a missing object: %v", err)
+	}
+	// A multipart upload left unfinished, as by a process killed midway.
+	core := minio.Core{Client: s.Client()}
+	id, err := core.NewMultipartUpload(ctx, bucket, "big", minio.PutObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := core.PutObjectPart(ctx, bucket, "big", id, 1, strings.NewReader("part"), 4, minio.PutObjectPartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pending := func() int {
+		res, err := core.ListMultipartUploads(ctx, bucket, "big", "", "", "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(res.Uploads)
+	}
+	if pending() != 1 {
+		t.Fatal("no unfinished upload to abort")
+	}
+	if err := s.AbortUploads(ctx, bucket, "big"); err != nil {
+		t.Fatal(err)
+	}
+	if n := pending(); n != 0 {
+		t.Errorf("%d unfinished uploads left", n)
+	}
+	if err := s.AbortUploads(ctx, "test-missing-"+uuid.NewString()[:8], "x"); err != nil {
+		t.Errorf("abort in a missing bucket: %v", err)
+	}
+	s.Remove(ctx, bucket, "a")
+	s.Client().RemoveBucket(ctx, bucket)
 }

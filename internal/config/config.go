@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 	"github.com/joho/godotenv"
@@ -40,6 +41,11 @@ type Config struct {
 	StripePublishableKey string          `env:"STRIPE_PUBLISHABLE_KEY"`
 	StripeWebhookSecret  string          `env:"STRIPE_WEBHOOK_SECRET"`
 	StripeAPIBase        HTTPURL         `env:"STRIPE_API_BASE"`
+	// StripeTimeout bounds each call to Stripe, retries included, and
+	// StripeMaxRetries is how often one that could not reach Stripe is
+	// tried again.
+	StripeTimeout    Duration `env:"STRIPE_TIMEOUT" envDefault:"10s"`
+	StripeMaxRetries Retries  `env:"STRIPE_MAX_RETRIES" envDefault:"1"`
 
 	DatabaseURL      string `env:"DATABASE_URL"`
 	DatabaseAdminURL string `env:"DATABASE_ADMIN_URL"`
@@ -47,17 +53,29 @@ type Config struct {
 	// `nself db backup`: the owner is bound by FORCE ROW LEVEL SECURITY and
 	// cannot dump tenant rows.
 	DatabaseBackupURL string `env:"DATABASE_BACKUP_URL"`
+	// DatabaseRequestTimeout bounds each database call a web request
+	// makes, so that a frozen database answers 503 in bounded time.
+	DatabaseRequestTimeout Duration `env:"DATABASE_REQUEST_TIMEOUT" envDefault:"5s"`
 
 	MinioEndpoint  HostPort `env:"MINIO_ENDPOINT"`
 	MinioAccessKey string   `env:"MINIO_ACCESS_KEY"`
 	MinioSecretKey string   `env:"MINIO_SECRET_KEY"`
 	MinioUseSSL    bool     `env:"MINIO_USE_SSL" envDefault:"false"`
+	// ExportSpoolDir is the server's private folder (0700) where portal
+	// exports are built; nself-spool-UID in the system's temporary
+	// directory when empty.
+	ExportSpoolDir string `env:"EXPORT_SPOOL_DIR"`
+	// MinioTimeout bounds each call to object storage (a streamed export
+	// or import is bounded by its own progress instead).
+	MinioTimeout Duration `env:"MINIO_TIMEOUT" envDefault:"10s"`
 
 	SMTPHost     string `env:"SMTP_HOST"`
 	SMTPPort     Port   `env:"SMTP_PORT" envDefault:"25"`
 	SMTPUsername string `env:"SMTP_USERNAME"`
 	SMTPPassword string `env:"SMTP_PASSWORD"`
 	SMTPFrom     string `env:"SMTP_FROM"`
+	// SMTPTimeout bounds connecting and each SMTP command.
+	SMTPTimeout Duration `env:"SMTP_TIMEOUT" envDefault:"10s"`
 
 	// DNSResolver is the DNS server used to verify domains; the system
 	// resolver when empty.
@@ -77,6 +95,11 @@ type Config struct {
 	// people: https://acme.BASE_DOMAIN, or http://acme.localhost:8080 locally.
 	PublicScheme Scheme `env:"PUBLIC_SCHEME" envDefault:"https"`
 	PublicPort   Port   `env:"PUBLIC_PORT"`
+
+	// ShutdownDrain is how long `nself serve` keeps serving after SIGTERM
+	// with /readyz answering 503, before it closes its listener
+	// (--shutdown-drain overrides it).
+	ShutdownDrain Duration `env:"SHUTDOWN_DRAIN" envDefault:"5s"`
 }
 
 // Load reads the settings from environ (KEY=VALUE strings, as os.Environ
@@ -104,6 +127,9 @@ func Load(environ []string, envFile string) (*Config, error) {
 	if !c.Strategy.Valid() {
 		return nil, invalid("TENANT_STRATEGY", string(c.Strategy), "accepts rls, schema, hybrid")
 	}
+	if c.RoutingMethod == "custom_domain" && !c.CustomDomainsEnabled {
+		return nil, errors.New("TENANT_ROUTING_METHOD=custom_domain needs TENANT_CUSTOM_DOMAINS_ENABLED=true: otherwise no tenant could be reached")
+	}
 	if c.SessionSecret != "" && len(c.SessionSecret) < 32 {
 		return nil, fmt.Errorf("invalid SESSION_SECRET: accepts a random value of at least 32 characters (got %d)", len(c.SessionSecret))
 	}
@@ -127,9 +153,44 @@ func (c *Config) RequireDatabase() error {
 	return nil
 }
 
-// TenantURL is the address of a tenant's portal on its subdomain.
+// RequireStripeKeys checks, with billing on, that the Stripe keys are
+// there and of one mode: a live secret key beside a test publishable key
+// (or the reverse) would take real payments on pages set up for tests.
+func (c *Config) RequireStripeKeys() error {
+	mode := func(key string, prefixes ...string) string {
+		for _, p := range prefixes {
+			for _, m := range []string{"test", "live"} {
+				if strings.HasPrefix(key, p+"_"+m+"_") {
+					return m
+				}
+			}
+		}
+		return ""
+	}
+	secret := mode(c.StripeSecretKey, "sk", "rk")
+	publishable := mode(c.StripePublishableKey, "pk")
+	switch {
+	case c.StripeSecretKey == "":
+		return errors.New("STRIPE_SECRET_KEY is not set: billing needs it to call Stripe")
+	case secret == "":
+		return errors.New("invalid STRIPE_SECRET_KEY: accepts a Stripe secret key, sk_test_… or sk_live_… (or a restricted rk_… key)")
+	case c.StripePublishableKey == "":
+		return errors.New("STRIPE_PUBLISHABLE_KEY is not set: billing needs the publishable key of the same Stripe account (pk_test_… or pk_live_…)")
+	case publishable == "":
+		return errors.New("invalid STRIPE_PUBLISHABLE_KEY: accepts a Stripe publishable key, pk_test_… or pk_live_…")
+	case secret != publishable:
+		return fmt.Errorf("STRIPE_SECRET_KEY is a %s key but STRIPE_PUBLISHABLE_KEY is a %s key: use both keys of one mode", secret, publishable)
+	}
+	return nil
+}
+
+// TenantURL is the address of a tenant's portal: its subdomain, or
+// BASE_DOMAIN itself on a single-tenant installation.
 func (c *Config) TenantURL(slug string) string {
 	host := slug + "." + string(c.BaseDomain)
+	if !c.MultiTenancyEnabled {
+		host = string(c.BaseDomain)
+	}
 	if c.PublicPort != 0 {
 		host = net.JoinHostPort(host, strconv.Itoa(int(c.PublicPort)))
 	}
@@ -259,6 +320,30 @@ func (u *HTTPURL) UnmarshalText(b []byte) error {
 		return acceptsError("accepts an http or https URL, such as http://127.0.0.1:12111")
 	}
 	*u = HTTPURL(b)
+	return nil
+}
+
+// Duration is a length of time such as 10s, 1m30s or 0.
+type Duration time.Duration
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil || v < 0 {
+		return acceptsError("accepts a duration such as 10s, 1m30s or 0")
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Retries is how many times a failed call is tried again.
+type Retries int
+
+func (r *Retries) UnmarshalText(b []byte) error {
+	n, err := strconv.Atoi(string(b))
+	if err != nil || n < 0 || n > 5 {
+		return acceptsError("accepts a number of retries from 0 to 5")
+	}
+	*r = Retries(n)
 	return nil
 }
 

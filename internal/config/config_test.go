@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nself/nself/internal/config"
 )
@@ -22,6 +23,16 @@ func TestLoadDefaultsAndFile(t *testing.T) {
 	}
 	if got := c.TenantURL("acme"); got != "https://acme.yourapp.com:8443" {
 		t.Errorf("TenantURL = %q", got)
+	}
+	single, _ := config.Load([]string{"MULTI_TENANCY_ENABLED=false"}, file)
+	if got := single.TenantURL("default"); got != "https://yourapp.com:8443" {
+		t.Errorf("single-tenant TenantURL = %q", got)
+	}
+	// Outside calls are bounded by default; shutdown drains for a while.
+	if c.StripeTimeout != config.Duration(10*time.Second) || c.StripeMaxRetries != 1 || c.SMTPTimeout != config.Duration(10*time.Second) ||
+		c.MinioTimeout != config.Duration(10*time.Second) || c.DatabaseRequestTimeout != config.Duration(5*time.Second) ||
+		c.ShutdownDrain != config.Duration(5*time.Second) {
+		t.Errorf("timeouts = %+v", c)
 	}
 	if _, err := config.Load(nil, filepath.Join(dir, "missing.env")); err != nil {
 		t.Errorf("a missing .env file is fine: %v", err)
@@ -42,6 +53,9 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		"STRIPE_API_BASE=localhost":    `invalid STRIPE_API_BASE "localhost"`,
 		"MINIO_ENDPOINT=http://x:9000": `invalid MINIO_ENDPOINT`,
 		"PUBLIC_SCHEME=ftp":            `invalid PUBLIC_SCHEME "ftp": accepts http, https`,
+		"STRIPE_TIMEOUT=10":            `invalid STRIPE_TIMEOUT "10": accepts a duration such as 10s`,
+		"SHUTDOWN_DRAIN=-1s":           `invalid SHUTDOWN_DRAIN "-1s": accepts a duration`,
+		"STRIPE_MAX_RETRIES=many":      `invalid STRIPE_MAX_RETRIES "many": accepts a number of retries from 0 to 5`,
 	} {
 		_, err := config.Load([]string{kv}, "")
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
@@ -50,9 +64,46 @@ func TestLoadRejectsBadValues(t *testing.T) {
 	}
 }
 
+func TestCustomDomainRoutingNeedsCustomDomains(t *testing.T) {
+	_, err := config.Load([]string{"TENANT_ROUTING_METHOD=custom_domain", "TENANT_CUSTOM_DOMAINS_ENABLED=false"}, "")
+	if err == nil || !strings.Contains(err.Error(), "TENANT_CUSTOM_DOMAINS_ENABLED=true") {
+		t.Errorf("%v", err)
+	}
+}
+
 func TestRequireDatabase(t *testing.T) {
 	c, _ := config.Load(nil, "")
 	if err := c.RequireDatabase(); err == nil || !strings.Contains(err.Error(), "DATABASE_URL is not set") {
 		t.Errorf("%v", err)
+	}
+}
+
+// With billing on, the Stripe keys must be there and of one mode.
+func TestRequireStripeKeys(t *testing.T) {
+	for _, c := range []struct {
+		secret, publishable, want string
+	}{
+		{"sk_test_1", "pk_test_1", ""},
+		{"sk_live_1", "pk_live_1", ""},
+		{"rk_test_1", "pk_test_1", ""},
+		{"", "pk_test_1", "STRIPE_SECRET_KEY is not set"},
+		{"sk_test_1", "", "STRIPE_PUBLISHABLE_KEY is not set"},
+		{"sk_test_1", "pk_test_...", ""},
+		{"sk_test_1", "pk_...", "invalid STRIPE_PUBLISHABLE_KEY"},
+		{"whsec_1", "pk_test_1", "invalid STRIPE_SECRET_KEY"},
+		{"sk_live_1", "pk_test_1", "STRIPE_SECRET_KEY is a live key but STRIPE_PUBLISHABLE_KEY is a test key"},
+		{"sk_test_1", "pk_live_1", "STRIPE_SECRET_KEY is a test key but STRIPE_PUBLISHABLE_KEY is a live key"},
+	} {
+		cfg, err := config.Load([]string{"BILLING_ENABLED=true", "STRIPE_SECRET_KEY=" + c.secret, "STRIPE_PUBLISHABLE_KEY=" + c.publishable}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = cfg.RequireStripeKeys()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s + %s: %v", c.secret, c.publishable, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s + %s: %v, want %q", c.secret, c.publishable, err, c.want)
+		}
 	}
 }

@@ -3,7 +3,12 @@ package mail
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"time"
 
 	gomail "github.com/wneessen/go-mail"
 
@@ -17,7 +22,14 @@ type Config struct {
 	Username string
 	Password string
 	From     string
+	// Timeout bounds connecting and each SMTP command (SMTP_TIMEOUT), and
+	// twice that the whole delivery; DefaultTimeout when 0.
+	Timeout time.Duration
 }
+
+// DefaultTimeout bounds connecting and each command when Config.Timeout
+// is 0.
+const DefaultTimeout = 10 * time.Second
 
 // SMTP implements tenancy.Mailer.
 type SMTP struct {
@@ -46,7 +58,15 @@ func (s *SMTP) Send(ctx context.Context, m tenancy.Message) error {
 	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
 	msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
 
-	opts := []gomail.Option{gomail.WithPort(s.cfg.Port), gomail.WithTLSPolicy(gomail.TLSOpportunistic)}
+	timeout := s.cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	// A server that accepts and never answers fails the greeting's
+	// deadline; one that stalls mid-message, the delivery's.
+	ctx, cancel := context.WithTimeout(ctx, 2*timeout)
+	defer cancel()
+	opts := []gomail.Option{gomail.WithPort(s.cfg.Port), gomail.WithTLSPolicy(gomail.TLSOpportunistic), gomail.WithTimeout(timeout)}
 	if s.cfg.Username != "" {
 		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthPlain), gomail.WithUsername(s.cfg.Username), gomail.WithPassword(s.cfg.Password))
 	}
@@ -55,7 +75,31 @@ func (s *SMTP) Send(ctx context.Context, m tenancy.Message) error {
 		return fmt.Errorf("send mail: %w", err)
 	}
 	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
-		return fmt.Errorf("send mail to %s: %w", m.To, err)
+		err = fmt.Errorf("send mail to %s: %w", m.To, err)
+		if unavailable(err) {
+			return tenancy.Unavailable(tenancy.ServiceMail, err)
+		}
+		return err
 	}
 	return nil
+}
+
+// unavailable tells a mail server that could not be reached, did not
+// answer in time or deferred the message (a 4xx reply: try again later)
+// from one that refused it for good.
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var se *gomail.SendError
+	if errors.As(err, &se) {
+		return se.IsTemp()
+	}
+	var reply *textproto.Error
+	if errors.As(err, &reply) {
+		return reply.Code >= 400 && reply.Code < 500
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }

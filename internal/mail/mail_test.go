@@ -3,6 +3,7 @@ package mail_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/nself/nself/internal/faulttest"
 	"github.com/nself/nself/internal/mail"
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -89,5 +91,28 @@ func getJSON(t *testing.T, u string, v any) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatal(fmt.Errorf("GET %s: %w", u, err))
+	}
+}
+
+// A mail server that accepts connections and never answers (or none at
+// all) fails a send within the timeout, as unavailable, naming the mail
+// server; the request that sends does not hang.
+func TestSendToUnavailableServer(t *testing.T) {
+	t.Parallel()
+	hole := faulttest.NewBlackhole(t)
+	for name, addr := range map[string]string{"never answers": hole.Addr(), "refuses": "127.0.0.1:1"} {
+		host, portText, _ := strings.Cut(addr, ":")
+		port, _ := strconv.Atoi(portText)
+		m := mail.New(mail.Config{Host: host, Port: port, From: "no-reply@nself.test", Timeout: time.Second})
+		start := time.Now()
+		err := m.Send(context.Background(), tenancy.Message{To: "ann@example.test", Subject: "Hi", HTML: "<p>Hi</p>", Text: "Hi"})
+		var te *tenancy.Error
+		if !errors.As(err, &te) || te.Code != tenancy.EUNAVAILABLE || te.Service != tenancy.ServiceMail ||
+			!strings.HasPrefix(tenancy.ErrorMessage(err), "The mail server is unavailable") {
+			t.Errorf("%s: %v, want the mail server unavailable", name, err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("%s: failed after %s; the timeout is 1s", name, d)
+		}
 	}
 }

@@ -37,9 +37,9 @@ func (s *AdminService) CreateAdmin(ctx context.Context, email, name, pw string) 
 	if err := tenancy.ValidatePassword(pw); err != nil {
 		return nil, err
 	}
-	hash, err := password.Hash(pw)
+	hash, err := password.Hash(ctx, pw)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create admin: %w", err)
 	}
 	a := &tenancy.Admin{Email: email, Name: name}
 	err = inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
@@ -71,13 +71,15 @@ func (s *AdminService) AdminSignIn(ctx context.Context, email, pw string) (strin
 		SELECT id, email, name, created_at, password_hash FROM platform.admins
 		WHERE lower(email) = lower($1)`, email).Scan(&a.ID, &a.Email, &a.Name, &a.CreatedAt, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
-		password.Check(pw, dummyHash())
+		if _, err := password.Check(ctx, pw, dummyHash()); err != nil {
+			return "", nil, fmt.Errorf("admin sign in: %w", err)
+		}
 		return "", nil, tenancy.ErrBadCredentials
 	} else if err != nil {
 		return "", nil, fmt.Errorf("admin sign in: %w", err)
 	}
-	if ok, err := password.Check(pw, hash); err != nil {
-		return "", nil, err
+	if ok, err := password.Check(ctx, pw, hash); err != nil {
+		return "", nil, fmt.Errorf("admin sign in: %w", err)
 	} else if !ok {
 		return "", nil, tenancy.ErrBadCredentials
 	}

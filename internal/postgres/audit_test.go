@@ -365,10 +365,10 @@ func TestAuditCoverage(t *testing.T) {
 		t.Fatal(err)
 	}
 	tpl := postgres.NewEmailTemplateService(db)
-	if _, err := tpl.Customize(ctx, tn.ID, "welcome", "Hello {{TENANT_NAME}}", "<p>Hi</p>", ""); err != nil {
+	if _, err := tpl.Customize(ctx, tn.ID, "welcome", "Hello {{TENANT_NAME}}", "<p>Hi</p>", "", tenancy.PlatformActor()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tpl.Reset(ctx, tn.ID, "welcome"); err != nil {
+	if _, err := tpl.Reset(ctx, tn.ID, "welcome", tenancy.PlatformActor()); err != nil {
 		t.Fatal(err)
 	}
 	auth := postgres.NewAuthService(db)

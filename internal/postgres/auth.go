@@ -34,7 +34,7 @@ func NewAuthService(db *DB) *AuthService {
 // otherwise pay.
 var dummyHash = sync.OnceValue(func() string {
 	secret, _ := tenancy.NewSecret()
-	h, err := password.Hash(secret)
+	h, err := password.Hash(context.Background(), secret)
 	if err != nil {
 		panic(err)
 	}
@@ -45,33 +45,57 @@ var dummyHash = sync.OnceValue(func() string {
 // written: once a minute is precise enough for an idle timeout of hours.
 const lastSeenGranularity = time.Minute
 
-// SignIn checks credentials and opens a session.
+// SignIn checks credentials and opens a session. The password is checked
+// between two database calls, never inside a transaction: an argon2id check
+// takes 64 MiB and a good part of a second, and waits its turn under load,
+// which must not hold a pooled connection.
 func (s *AuthService) SignIn(ctx context.Context, tenantID, email, pw string, meta tenancy.SessionMeta) (string, *tenancy.Identity, error) {
 	email, err := tenancy.NormalizeEmail(email)
-	if err != nil || pw == "" {
+	if err != nil || pw == "" || !tenancy.IsUUID(tenantID) {
 		return "", nil, tenancy.ErrBadCredentials
 	}
+	var userID, hash *string
+	err = readInTenant(ctx, s.db.App, tenantID, "", func(rows pgx.Rows) error {
+		if !rows.Next() {
+			return nil
+		}
+		return rows.Scan(&userID, &hash)
+	}, `SELECT id, password_hash FROM auth.users WHERE tenant_id = $1 AND email_lower = lower($2)`, tenantID, email)
+	if err != nil {
+		return "", nil, fmt.Errorf("sign in: %w", err)
+	}
+	if userID == nil || hash == nil {
+		if _, err := password.Check(ctx, pw, dummyHash()); err != nil {
+			return "", nil, fmt.Errorf("sign in: %w", err)
+		}
+		return "", nil, tenancy.ErrBadCredentials
+	}
+	if ok, err := password.Check(ctx, pw, *hash); err != nil {
+		return "", nil, fmt.Errorf("sign in: %w", err)
+	} else if !ok {
+		return "", nil, tenancy.ErrBadCredentials
+	}
+
 	var token string
-	id := &tenancy.Identity{User: &tenancy.User{TenantID: tenantID}}
+	id := &tenancy.Identity{User: &tenancy.User{TenantID: tenantID, ID: *userID}}
 	err = inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		var hash *string
+		// The account's row is locked first, so parallel sign-ins of one
+		// account queue here. The session insert below takes a key-share
+		// lock on the same row (its foreign key); had it come first, two
+		// sign-ins holding that lock would each wait to update the row for
+		// the other: a deadlock. The hash must still be the one checked: a
+		// password reset in between wins.
 		var role *string
 		err := tx.QueryRow(ctx, `
-			SELECT u.id, u.email, u.name, u.created_at, u.password_hash, m.role
-			FROM auth.users u
-			LEFT JOIN tenants.tenant_members m ON m.tenant_id = u.tenant_id AND m.user_id = u.id
-			WHERE u.tenant_id = $1 AND u.email_lower = lower($2)`, tenantID, email).
-			Scan(&id.User.ID, &id.User.Email, &id.User.Name, &id.User.CreatedAt, &hash, &role)
-		if errors.Is(err, pgx.ErrNoRows) || (err == nil && hash == nil) {
-			password.Check(pw, dummyHash())
+			UPDATE auth.users u SET last_sign_in_at = now()
+			WHERE u.tenant_id = $1 AND u.id = $2 AND u.password_hash = $3
+			RETURNING u.email, u.name, u.created_at,
+			          (SELECT m.role FROM tenants.tenant_members m WHERE m.tenant_id = u.tenant_id AND m.user_id = u.id)`,
+			tenantID, id.User.ID, *hash).Scan(&id.User.Email, &id.User.Name, &id.User.CreatedAt, &role)
+		if errors.Is(err, pgx.ErrNoRows) {
 			return tenancy.ErrBadCredentials
 		} else if err != nil {
 			return err
-		}
-		if ok, err := password.Check(pw, *hash); err != nil {
-			return err
-		} else if !ok {
-			return tenancy.ErrBadCredentials
 		}
 		if role == nil {
 			return tenancy.Errorf(tenancy.EFORBIDDEN, "Your account has no access to this workspace yet. Ask an owner or admin to add you.")
@@ -86,9 +110,6 @@ func (s *AuthService) SignIn(ctx context.Context, tenantID, email, pw string, me
 			INSERT INTO auth.sessions (tenant_id, user_id, token_hash, user_agent, client_ip, expires_at)
 			VALUES ($1, $2, $3, left($4, 300), $5::inet, now() + $6::interval)
 			RETURNING id`, tenantID, id.User.ID, tokenHash, meta.UserAgent, ip, interval(tenancy.AbsoluteTimeout)).Scan(&id.SessionID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE auth.users SET last_sign_in_at = now() WHERE tenant_id = $1 AND id = $2`, tenantID, id.User.ID); err != nil {
 			return err
 		}
 		if meta.ClientIP != "" {
@@ -188,7 +209,12 @@ func (s *AuthService) SignOut(ctx context.Context, tenantID, token string) error
 	})
 }
 
-// RequestPasswordReset issues a reset token for the account with email.
+// RequestPasswordReset issues a reset token for the account with email,
+// and voids every link the account had before. An unknown email, and an
+// account that already had tenancy.MaxResetLinksPerHour links in the last
+// hour, get no token and no error. Both outcomes do the same database work
+// as issuing one (one statement and an audit entry, in one transaction),
+// so the time taken does not tell which accounts exist.
 func (s *AuthService) RequestPasswordReset(ctx context.Context, tenantID, email string) (*tenancy.User, string, error) {
 	email, err := tenancy.NormalizeEmail(email)
 	if err != nil {
@@ -197,21 +223,48 @@ func (s *AuthService) RequestPasswordReset(ctx context.Context, tenantID, email 
 	var u *tenancy.User
 	var token string
 	err = inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		// One statement either way. The account's row is locked first, as
+		// ResetPassword locks it: a link issued and a link used at once
+		// are ordered, so an older link cannot outlive a newer one.
+		secret, tokenHash := tenancy.NewSecret()
 		found := &tenancy.User{TenantID: tenantID}
+		var recent int
+		var issued bool
 		err := tx.QueryRow(ctx, `
-			SELECT id, email, name, created_at FROM auth.users
-			WHERE tenant_id = $1 AND email_lower = lower($2)`, tenantID, email).
-			Scan(&found.ID, &found.Email, &found.Name, &found.CreatedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		} else if err != nil {
+			WITH u AS (
+				SELECT id, email, name, created_at FROM auth.users
+				WHERE tenant_id = $1 AND email_lower = lower($2)
+				FOR NO KEY UPDATE
+			), recent AS (
+				SELECT count(*) AS n FROM auth.password_tokens t, u
+				WHERE t.tenant_id = $1 AND t.user_id = u.id AND t.purpose = 'reset'
+				  AND t.created_at > now() - interval '1 hour'
+			), issue AS (
+				SELECT u.id FROM u, recent WHERE recent.n < $4
+			), voided AS (
+				UPDATE auth.password_tokens t SET used_at = now()
+				FROM issue WHERE t.tenant_id = $1 AND t.user_id = issue.id AND t.used_at IS NULL
+			), issued AS (
+				INSERT INTO auth.password_tokens (tenant_id, user_id, token_hash, purpose, expires_at)
+				SELECT $1, issue.id, $3, 'reset', now() + $5::interval FROM issue
+				RETURNING user_id
+			)
+			SELECT u.id, u.email, u.name, u.created_at, recent.n, EXISTS (SELECT 1 FROM issued)
+			FROM u, recent`,
+			tenantID, email, tokenHash, tenancy.MaxResetLinksPerHour, interval(tenancy.ResetTokenTTL)).
+			Scan(&found.ID, &found.Email, &found.Name, &found.CreatedAt, &recent, &issued)
+		summary := "reset link issued, earlier links void"
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			summary = "no account with this email: no link sent"
+		case err != nil:
 			return err
+		case !issued:
+			summary = fmt.Sprintf("no link sent: %d links in the last hour already", recent)
+		default:
+			u, token = found, secret
 		}
-		u = found
-		if token, err = issuePasswordToken(ctx, tx, tenantID, u.ID, "reset", tenancy.ResetTokenTTL); err != nil {
-			return err
-		}
-		return recordAudit(ctx, tx, tenantID, "user.password_reset_request", u.Email, "reset link issued")
+		return recordAudit(ctx, tx, tenantID, "user.password_reset_request", email, summary)
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("request password reset: %w", err)
@@ -221,7 +274,9 @@ func (s *AuthService) RequestPasswordReset(ctx context.Context, tenantID, email 
 
 var errBadToken = tenancy.FieldErrorf(tenancy.EINVALID, "token", "This link is invalid, already used or expired. Ask for a new one.")
 
-// ResetPassword sets a new password with a one-time token.
+// ResetPassword sets a new password with a one-time token and voids every
+// other link of the account. The password is hashed before the transaction
+// begins.
 func (s *AuthService) ResetPassword(ctx context.Context, tenantID, token, pw string) (*tenancy.User, error) {
 	if err := tenancy.ValidatePassword(pw); err != nil {
 		return nil, err
@@ -229,22 +284,45 @@ func (s *AuthService) ResetPassword(ctx context.Context, tenantID, token, pw str
 	if token == "" || !tenancy.IsUUID(tenantID) {
 		return nil, errBadToken
 	}
-	hash, err := password.Hash(pw)
+	hash, err := password.Hash(ctx, pw)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reset password: %w", err)
 	}
 	u := &tenancy.User{TenantID: tenantID}
 	err = inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		// Used up in the same statement that finds it: two requests with one
-		// token cannot both succeed.
+		// The account's row is locked before its tokens, as
+		// RequestPasswordReset does: two links of one account used at once
+		// then take turns, and the second finds itself void instead of
+		// deadlocking with the first.
 		err := tx.QueryRow(ctx, `
-			UPDATE auth.password_tokens SET used_at = now()
-			WHERE tenant_id = $1 AND token_hash = $2 AND used_at IS NULL AND expires_at > now()
-			RETURNING user_id`, tenantID, tenancy.HashSecret(token)).Scan(&u.ID)
+			SELECT u.id FROM auth.users u
+			WHERE u.tenant_id = $1 AND u.id = (
+				SELECT user_id FROM auth.password_tokens
+				WHERE tenant_id = $1 AND token_hash = $2 AND used_at IS NULL AND expires_at > now())
+			FOR NO KEY UPDATE`, tenantID, tenancy.HashSecret(token)).Scan(&u.ID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errBadToken
 		} else if err != nil {
 			return err
+		}
+		// Used up in the statement that checks it again under the lock:
+		// two requests with one token cannot both succeed, and every other
+		// link of the account is void from now on.
+		var used int
+		if err := tx.QueryRow(ctx, `
+			WITH mine AS (
+				SELECT id FROM auth.password_tokens
+				WHERE tenant_id = $1 AND user_id = $2 AND token_hash = $3 AND used_at IS NULL AND expires_at > now()
+			), spent AS (
+				UPDATE auth.password_tokens t SET used_at = now()
+				WHERE t.tenant_id = $1 AND t.user_id = $2 AND t.used_at IS NULL AND EXISTS (SELECT 1 FROM mine)
+				RETURNING t.id
+			)
+			SELECT count(*) FROM spent JOIN mine USING (id)`, tenantID, u.ID, tenancy.HashSecret(token)).Scan(&used); err != nil {
+			return err
+		}
+		if used != 1 {
+			return errBadToken
 		}
 		if err := tx.QueryRow(ctx, `
 			UPDATE auth.users SET password_hash = $3 WHERE tenant_id = $1 AND id = $2
@@ -256,7 +334,7 @@ func (s *AuthService) ResetPassword(ctx context.Context, tenantID, token, pw str
 			return err
 		}
 		return recordAudit(actingUser(ctx, u), tx, tenantID, "user.password_reset", u.Email,
-			fmt.Sprintf("password changed, %d session(s) ended", tag.RowsAffected()))
+			fmt.Sprintf("password changed, every other link void, %d session(s) ended", tag.RowsAffected()))
 	})
 	if err != nil {
 		return nil, err

@@ -163,29 +163,40 @@ func (s *BillingService) ActiveTenantIDs(ctx context.Context) ([]string, error) 
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// EnsureCustomer returns the tenant's Stripe customer, creating it with
-// create the first time. The tenant's row stays locked meanwhile, so two
-// requests at once make one customer; create should carry an idempotency
-// key derived from the tenant, so that a customer made by an attempt whose
-// commit failed is the one the next attempt gets back.
-func (s *BillingService) EnsureCustomer(ctx context.Context, tenantID string, create func(ctx context.Context, t *tenancy.Tenant) (string, error)) (string, error) {
+// BillingTenant reads a tenant as stored now, for billing, which must not
+// act on a cached copy (a Stripe customer stored a moment ago).
+func (s *BillingService) BillingTenant(ctx context.Context, tenantID string) (*tenancy.Tenant, error) {
+	t, err := findTenant(ctx, s.db.Admin, tenantID, false)
+	if err != nil {
+		return nil, fmt.Errorf("find tenant %s: %w", tenantID, translate(err))
+	}
+	return t, nil
+}
+
+// SetCustomer stores customerID as the tenant's Stripe customer unless it
+// has one already, and returns the one it has then. The customer is made
+// in Stripe before, outside any transaction: holding the tenant's row
+// locked while Stripe answers (or does not) would block every change to
+// the tenant and hold a connection of the pool. A conditional update
+// replaces the lock: the first customer stored stays.
+func (s *BillingService) SetCustomer(ctx context.Context, tenantID, customerID string) (string, error) {
 	var id string
 	err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
-		t, err := findTenant(ctx, tx, tenantID, true)
+		err := tx.QueryRow(ctx, `
+			UPDATE tenants.tenants SET stripe_customer_id = $2, updated_at = now()
+			WHERE id = $1 AND stripe_customer_id IS NULL
+			RETURNING stripe_customer_id`, tenantID, customerID).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = tx.QueryRow(ctx, `SELECT coalesce(stripe_customer_id, '') FROM tenants.tenants WHERE id = $1`, tenantID).Scan(&id)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return tenancy.Errorf(tenancy.ENOTFOUND, "no tenant %s", tenantID)
+			}
+			return err
+		}
 		if err != nil {
 			return err
 		}
-		if t.StripeCustomerID != "" {
-			id = t.StripeCustomerID
-			return nil
-		}
-		if id, err = create(ctx, t); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE tenants.tenants SET stripe_customer_id = $2, updated_at = now() WHERE id = $1`, t.ID, id); err != nil {
-			return err
-		}
-		return notifyChange(ctx, tx, t.ID)
+		return notifyChange(ctx, tx, tenantID)
 	})
 	if err != nil {
 		return "", fmt.Errorf("Stripe customer of tenant %s: %w", tenantID, translate(err))

@@ -61,6 +61,13 @@ func NewTenantCache(db *DB, log *slog.Logger) *TenantCache {
 func (c *TenantCache) Listen(ctx context.Context) error {
 	l := &pgxlisten.Listener{
 		Connect: func(ctx context.Context) (*pgx.Conn, error) {
+			// Through the pool's gate: during an outage the listener
+			// waits its turn like the pool's own attempts.
+			if g := c.db.appGate; g != nil {
+				if err := g.admit(); err != nil {
+					return nil, err
+				}
+			}
 			return pgx.ConnectConfig(ctx, c.db.App.Config().ConnConfig)
 		},
 		LogError: func(ctx context.Context, err error) {

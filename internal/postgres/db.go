@@ -34,8 +34,16 @@ type DB struct {
 	// SchemaPrefix starts the name of each schema-per-tenant schema.
 	SchemaPrefix string
 
+	// SingleTenant is MULTI_TENANCY_ENABLED=false: the registry holds the
+	// default tenant only, and creating (or importing) another is refused.
+	SingleTenant bool
+
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
+
+	// appGate and adminGate space out each pool's connection attempts
+	// while the database is unreachable (see gate).
+	appGate, adminGate *gate
 
 	// operator holds the operator's tenant-table migrations
 	// (UseTenantMigrationsDir); nil for none.
@@ -44,6 +52,9 @@ type DB struct {
 
 // Open connects both pools and refuses an application role that could
 // bypass row-level security.
+//
+// During an outage the pools reconnect with backoff (see gate), and each
+// call made under tenancy.WithQueryTimeout has that deadline.
 func Open(ctx context.Context, appURL, adminURL string) (*DB, error) {
 	appCfg, err := pgxpool.ParseConfig(appURL)
 	if err != nil {
@@ -54,6 +65,8 @@ func Open(ctx context.Context, appURL, adminURL string) (*DB, error) {
 		return nil, fmt.Errorf("DATABASE_ADMIN_URL: %w", err)
 	}
 	db := &DB{AppRole: appCfg.ConnConfig.User, SchemaPrefix: "tenant_", Now: time.Now}
+	db.appGate = withHealth(appCfg, "application")
+	db.adminGate = withHealth(adminCfg, "owner")
 	if db.App, err = pgxpool.NewWithConfig(ctx, appCfg); err != nil {
 		return nil, fmt.Errorf("connect DATABASE_URL: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -32,12 +31,12 @@ func NewDomainService(db *DB, rules tenancy.DomainRules) *DomainService {
 
 const domainColumns = `
 	tenant_id, domain, is_primary, state, verification_token,
-	verified_at, checked_at, last_seen_valid_at, coalesce(failure, ''), created_at`
+	verified_at, first_verified_at, checked_at, last_seen_valid_at, coalesce(failure, ''), created_at`
 
 func scanDomain(row pgx.Row) (*tenancy.Domain, error) {
 	var d tenancy.Domain
 	err := row.Scan(&d.TenantID, &d.Name, &d.Primary, &d.State, &d.Token,
-		&d.VerifiedAt, &d.CheckedAt, &d.LastSeenValidAt, &d.Failure, &d.CreatedAt)
+		&d.VerifiedAt, &d.FirstVerifiedAt, &d.CheckedAt, &d.LastSeenValidAt, &d.Failure, &d.CreatedAt)
 	if err != nil {
 		return nil, err
 	}
@@ -54,6 +53,9 @@ func domainNotFound(name string) error {
 //
 // Plans set no limit on domains yet; when they do, the check belongs here.
 func (s *DomainService) AddDomain(ctx context.Context, tenantID, raw string) (*tenancy.Domain, error) {
+	if s.rules.Disabled {
+		return nil, tenancy.ErrCustomDomainsOff
+	}
 	name, err := s.rules.Normalize(raw)
 	if err != nil {
 		return nil, err
@@ -94,35 +96,35 @@ func (s *DomainService) AddDomain(ctx context.Context, tenantID, raw string) (*t
 	return d, nil
 }
 
-// StaleClaimAge is how long a claim may stay unverified before another
-// tenant may take the domain over: without it, anybody could add a domain
-// they do not own and keep its owner from adding it forever.
-const StaleClaimAge = 7 * 24 * time.Hour
-
-// releaseStaleClaim removes another tenant's claim on name when it was never
-// verified (pending, or failed) and is older than StaleClaimAge, and reports
-// whether it did. Finding the claim reads across tenants on the platform
-// path; removing it happens in the claiming tenant's context, like any write
-// to its rows, and that tenant's processes hear of it.
+// releaseStaleClaim removes another tenant's claim on name when it may be
+// taken over (tenancy.Domain.StaleClaim: never verified, and older than
+// tenancy.StaleClaimAge), and reports whether it did. Finding the claim
+// reads across tenants on the platform path; removing it happens in the
+// claiming tenant's context, like any write to its rows, and that tenant's
+// processes hear of it. The removal states the rule again, so a claim
+// verified in the meantime stays.
 func (s *DomainService) releaseStaleClaim(ctx context.Context, tenantID, name string) (bool, error) {
 	released := false
+	now := s.db.Now()
 	err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
-		var holder string
-		err := tx.QueryRow(ctx, `
-			SELECT tenant_id FROM tenants.tenant_domains
-			WHERE domain = $1 AND tenant_id <> $2 AND NOT verified AND created_at < $3`,
-			name, tenantID, s.db.Now().Add(-StaleClaimAge)).Scan(&holder)
+		d, err := scanDomain(tx.QueryRow(ctx, `
+			SELECT `+domainColumns+` FROM tenants.tenant_domains
+			WHERE domain = $1 AND tenant_id <> $2`, name, tenantID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		} else if err != nil {
 			return err
 		}
-		if err := setTenant(ctx, tx, holder, ""); err != nil {
+		if !d.StaleClaim(now) {
+			return nil
+		}
+		if err := setTenant(ctx, tx, d.TenantID, ""); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `
 			DELETE FROM tenants.tenant_domains
-			WHERE tenant_id = $1 AND domain = $2 AND NOT verified`, holder, name)
+			WHERE tenant_id = $1 AND domain = $2 AND NOT verified AND first_verified_at IS NULL AND created_at < $3`,
+			d.TenantID, name, now.Add(-tenancy.StaleClaimAge))
 		if err != nil {
 			return err
 		}
@@ -131,12 +133,12 @@ func (s *DomainService) releaseStaleClaim(ctx context.Context, tenantID, name st
 			// The holder's log says where its claim went; which tenant took
 			// the domain is not the holder's to know.
 			sys := tenancy.WithAuditActor(ctx, tenancy.AuditActor{Kind: tenancy.ActorSystem, Name: "domain claims"})
-			if err := recordAudit(sys, tx, holder, "domain.release", name,
+			if err := recordAudit(sys, tx, d.TenantID, "domain.release", name,
 				"claim never verified in 7 days; released to another tenant's claim"); err != nil {
 				return err
 			}
 		}
-		return notifyChange(ctx, tx, holder)
+		return notifyChange(ctx, tx, d.TenantID)
 	})
 	return released, err
 }
@@ -203,7 +205,7 @@ func (s *DomainService) ListDomains(ctx context.Context, tenantID string, f tena
 		for rows.Next() {
 			var d tenancy.Domain
 			if err := rows.Scan(&d.TenantID, &d.Name, &d.Primary, &d.State, &d.Token,
-				&d.VerifiedAt, &d.CheckedAt, &d.LastSeenValidAt, &d.Failure, &d.CreatedAt, &total); err != nil {
+				&d.VerifiedAt, &d.FirstVerifiedAt, &d.CheckedAt, &d.LastSeenValidAt, &d.Failure, &d.CreatedAt, &total); err != nil {
 				return err
 			}
 			out = append(out, &d)
@@ -262,11 +264,12 @@ func (s *DomainService) verify(ctx context.Context, tenantID, name string, v ten
 		if out, err = scanDomain(tx.QueryRow(ctx, `
 			UPDATE tenants.tenant_domains
 			SET state = $3, verified_at = $4, checked_at = $5, last_seen_valid_at = $6, failure = nullif($7, ''),
+			    first_verified_at = coalesce(first_verified_at, $8),
 			    -- A domain that stops being verified stops being primary.
 			    is_primary = is_primary AND $3 IN ('verified', 'certificate_issuing', 'active')
 			WHERE tenant_id = $1 AND domain = $2
 			RETURNING `+domainColumns,
-			tenantID, cur.Name, cur.State, cur.VerifiedAt, cur.CheckedAt, cur.LastSeenValidAt, cur.Failure)); err != nil {
+			tenantID, cur.Name, cur.State, cur.VerifiedAt, cur.CheckedAt, cur.LastSeenValidAt, cur.Failure, cur.FirstVerifiedAt)); err != nil {
 			return err
 		}
 		if action != "domain.recheck" || from != out.State {

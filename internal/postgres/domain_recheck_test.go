@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,5 +105,61 @@ func TestStaleDomainClaimGivesWay(t *testing.T) {
 	execInTenant(t, db, a.ID, `UPDATE tenants.tenant_domains SET created_at = now() - interval '30 days' WHERE domain = 'owned.example'`)
 	if _, err := svc.AddDomain(ctx, b.ID, "owned.example"); tenancy.ErrorCode(err) != tenancy.ECONFLICT {
 		t.Errorf("a verified claim gave way: %v", err)
+	}
+}
+
+// A domain verified once stays its tenant's when a later re-check fails:
+// another tenant cannot take it over a week after the claim, and the
+// holder's log records no release.
+func TestVerifiedDomainHoldsAfterAFailedRecheck(t *testing.T) {
+	t.Parallel()
+	db := mustOpenDB(t)
+	ctx := context.Background()
+	a := mustCreateTenant(t, db, "tenant-a", tenancy.StrategyRLS)
+	b := mustCreateTenant(t, db, "tenant-b", tenancy.StrategyRLS)
+	dns := dnstest.NewServer(t)
+	v := dnsverify.New(dns.Addr)
+	svc := postgres.NewDomainService(db, tenancy.DomainRules{BaseDomain: "nself.test", ToASCII: domainname.ToASCII})
+
+	d, err := svc.AddDomain(ctx, a.ID, "lapsed.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns.SetTXT("_nself-verify.lapsed.example", "nself-verify="+d.Token)
+	d, _, err = svc.VerifyDomain(ctx, a.ID, "lapsed.example", v)
+	if err != nil || d.State != tenancy.DomainVerified || d.FirstVerifiedAt == nil {
+		t.Fatalf("verify: %+v %v", d, err)
+	}
+	first := *d.FirstVerifiedAt
+	// The record lapses past the grace period: the re-check fails the
+	// domain. The claim is a month old.
+	dns.ClearTXT("_nself-verify.lapsed.example")
+	execInTenant(t, db, a.ID, `UPDATE tenants.tenant_domains SET created_at = now() - interval '30 days',
+		verified_at = now() - interval '4 days', last_seen_valid_at = now() - interval '4 days'`)
+	if _, err := svc.RecheckDue(ctx, v, time.Now().Add(time.Minute), 10); err != nil {
+		t.Fatal(err)
+	}
+	d, err = svc.FindDomain(ctx, a.ID, "lapsed.example")
+	if err != nil || d.State != tenancy.DomainFailed || d.FirstVerifiedAt == nil || !d.FirstVerifiedAt.Equal(first) {
+		t.Fatalf("after the failed re-check: %+v %v", d, err)
+	}
+
+	_, err = svc.AddDomain(ctx, b.ID, "lapsed.example")
+	if tenancy.ErrorCode(err) != tenancy.ECONFLICT || !strings.Contains(err.Error(), "already claimed by another tenant") {
+		t.Fatalf("tenant B claims a domain verified once: %v, want a conflict", err)
+	}
+	if _, err := svc.FindDomain(ctx, a.ID, "lapsed.example"); err != nil {
+		t.Errorf("tenant A lost its domain: %v", err)
+	}
+	entries, _, err := postgres.NewAuditService(db).ListAudit(ctx, a.ID, tenancy.AuditFilter{Action: "domain.release"})
+	if err != nil || len(entries) != 0 {
+		t.Errorf("tenant A's log records a release: %v %v", entries, err)
+	}
+
+	// Verified again, it routes to A again; the first verification stays.
+	dns.SetTXT("_nself-verify.lapsed.example", "nself-verify="+d.Token)
+	d, _, err = svc.VerifyDomain(ctx, a.ID, "lapsed.example", v)
+	if err != nil || d.State != tenancy.DomainVerified || !d.FirstVerifiedAt.Equal(first) {
+		t.Errorf("verified again: %+v %v", d, err)
 	}
 }

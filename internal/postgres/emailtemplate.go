@@ -40,7 +40,10 @@ func defaultEmailTemplate(name string) (*tenancy.EmailTemplate, error) {
 // the default text kept: the two parts of a mail should say the same
 // thing, and a customized HTML body usually says something else than the
 // default text.
-func (s *EmailTemplateService) Customize(ctx context.Context, tenantID, name, subject, html, text string) (*tenancy.EmailTemplate, error) {
+func (s *EmailTemplateService) Customize(ctx context.Context, tenantID, name, subject, html, text string, actor tenancy.Actor) (*tenancy.EmailTemplate, error) {
+	if err := tenancy.CheckEmailTemplateEdit(actor, name); err != nil {
+		return nil, err
+	}
 	t := tenancy.EmailTemplate{Name: name, Subject: strings.TrimSpace(subject), HTML: html, Text: text}
 	if strings.TrimSpace(t.Text) == "" {
 		t.Text = tenancy.TextFromHTML(t.HTML)
@@ -97,8 +100,8 @@ func (s *EmailTemplateService) Get(ctx context.Context, tenantID, name string) (
 }
 
 // Reset deletes the tenant's version of a template.
-func (s *EmailTemplateService) Reset(ctx context.Context, tenantID, name string) (bool, error) {
-	if err := tenancy.CheckEmailTemplateName(name); err != nil {
+func (s *EmailTemplateService) Reset(ctx context.Context, tenantID, name string, actor tenancy.Actor) (bool, error) {
+	if err := tenancy.CheckEmailTemplateEdit(actor, name); err != nil {
 		return false, err
 	}
 	var n int64

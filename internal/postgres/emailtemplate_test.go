@@ -25,7 +25,7 @@ func TestEmailTemplates(t *testing.T) {
 	}
 
 	// Without a text part, one is derived from the HTML.
-	got, err := svc.Customize(ctx, a.ID, "welcome", " Welcome aboard, {{USER_NAME}} ", `<p>Hi <<USER_NAME>></p><p><a href="{{ACTION_URL}}">Start</a></p>`, "")
+	got, err := svc.Customize(ctx, a.ID, "welcome", " Welcome aboard, {{USER_NAME}} ", `<p>Hi <<USER_NAME>></p><p><a href="{{ACTION_URL}}">Start</a></p>`, "", tenancy.PlatformActor())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestEmailTemplates(t *testing.T) {
 		t.Errorf("get = %+v, %v", again, err)
 	}
 	// Saving again replaces it, with the text given.
-	if _, err := svc.Customize(ctx, a.ID, "welcome", "Hello", "<p>x</p>", "Plain {{TENANT_NAME}}"); err != nil {
+	if _, err := svc.Customize(ctx, a.ID, "welcome", "Hello", "<p>x</p>", "Plain {{TENANT_NAME}}", tenancy.PlatformActor()); err != nil {
 		t.Fatal(err)
 	}
 	if again, _ = svc.Get(ctx, a.ID, "welcome"); again.Subject != "Hello" || again.Text != "Plain {{TENANT_NAME}}" {
@@ -48,7 +48,7 @@ func TestEmailTemplates(t *testing.T) {
 	if other, err := svc.Get(ctx, b.ID, "welcome"); err != nil || other.Customized || other.Subject != def.Subject {
 		t.Errorf("beta's welcome = %+v, %v", other, err)
 	}
-	if done, err := svc.Reset(ctx, b.ID, "welcome"); err != nil || done {
+	if done, err := svc.Reset(ctx, b.ID, "welcome", tenancy.PlatformActor()); err != nil || done {
 		t.Errorf("beta's reset = %v, %v", done, err)
 	}
 	asTenant(t, db, b.ID, func(tx pgx.Tx) {
@@ -73,7 +73,7 @@ func TestEmailTemplates(t *testing.T) {
 		}
 	}
 
-	if done, err := svc.Reset(ctx, a.ID, "welcome"); err != nil || !done {
+	if done, err := svc.Reset(ctx, a.ID, "welcome", tenancy.PlatformActor()); err != nil || !done {
 		t.Errorf("reset = %v, %v", done, err)
 	}
 	if back, _ := svc.Get(ctx, a.ID, "welcome"); back.Customized || back.Subject != def.Subject {
@@ -96,10 +96,17 @@ func TestEmailTemplateCustomizeRefuses(t *testing.T) {
 		{"long subject", "welcome", strings.Repeat("s", 201), "<p>h</p>", tenancy.EINVALID, "200 characters"},
 		{"large html", "welcome", "s", strings.Repeat("h", 256*1024+1), tenancy.EINVALID, "256 KB"},
 	} {
-		_, err := svc.Customize(ctx, a.ID, tc.tpl, tc.subject, tc.html, "")
+		_, err := svc.Customize(ctx, a.ID, tc.tpl, tc.subject, tc.html, "", tenancy.PlatformActor())
 		if tenancy.ErrorCode(err) != tc.code || !strings.Contains(tenancy.ErrorMessage(err), tc.want) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
+	}
+	// An admin may not change an email whose link is a secret.
+	if _, err := svc.Customize(ctx, a.ID, "password_reset", "s", `<a href="{{ACTION_URL}}">x</a>`, "", tenancy.MemberActor(tenancy.RoleAdmin)); tenancy.ErrorCode(err) != tenancy.EFORBIDDEN {
+		t.Errorf("admin customizes password_reset: %v", err)
+	}
+	if _, err := svc.Reset(ctx, a.ID, "invitation", tenancy.MemberActor(tenancy.RoleAdmin)); tenancy.ErrorCode(err) != tenancy.EFORBIDDEN {
+		t.Errorf("admin resets invitation: %v", err)
 	}
 	if _, err := svc.Get(ctx, a.ID, "nope"); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
 		t.Errorf("get unknown: %v", err)

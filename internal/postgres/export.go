@@ -8,9 +8,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -30,11 +32,16 @@ type ExportService struct {
 	// TempDir holds the spool files of tables while they are written into
 	// the archive; the system's temporary directory when empty.
 	TempDir string
+	// Domains and Logos are the rules an import checks the archive's
+	// domains and logos against, the ones adding a domain or uploading a
+	// logo apply.
+	Domains tenancy.DomainRules
+	Logos   tenancy.LogoLimits
 }
 
 // NewExportService returns an ExportService on db and blobs.
 func NewExportService(db *DB, blobs tenancy.ObjectStreamer, mode tenancy.StrategyMode) *ExportService {
-	return &ExportService{db: db, blobs: blobs, Mode: mode}
+	return &ExportService{db: db, blobs: blobs, Mode: mode, Logos: tenancy.DefaultLogoLimits}
 }
 
 // tenantTable is a table holding rows of tenants, found in the catalog.
@@ -248,12 +255,11 @@ func (s *ExportService) Export(ctx context.Context, ref string, w io.Writer, pro
 		return nil, fmt.Errorf("export %s: %w", t.Slug, err)
 	}
 
-	// Objects are counted first, so the totals are known from the start;
-	// the listing is walked again when they are copied.
 	bucket := tenancy.TenantBucket(t.ID)
-	if err := s.blobs.ListObjects(ctx, bucket, "", func(tenancy.ObjectInfo) error { p.Objects++; return nil }); err != nil {
-		return nil, fmt.Errorf("export %s: %w", t.Slug, err)
-	}
+	// The objects exported are those the exported rows refer to, read in
+	// the same snapshot: an object left without a row (by a crash between
+	// an upload and its commit) is not the tenant's data.
+	referenced := map[string]bool{}
 
 	dataSchema := SharedSchema
 	if t.SchemaName != "" {
@@ -276,6 +282,10 @@ func (s *ExportService) Export(ctx context.Context, ref string, w io.Writer, pro
 			}
 		}
 		p.Tables = len(tables)
+		if err := referencedObjects(ctx, tx, t.ID, dataSchema, referenced); err != nil {
+			return err
+		}
+		p.Objects = len(referenced)
 		for _, tt := range tables {
 			if !tt.readable {
 				continue // the application role may not count them either
@@ -285,8 +295,8 @@ func (s *ExportService) Export(ctx context.Context, ref string, w io.Writer, pro
 				return fmt.Errorf("count %s: %w", tt.name, err)
 			}
 			p.Rows += n
+			report() // a sign of progress: counting a large tenant takes a while
 		}
-		report()
 		return s.writeTables(ctx, tx, t.ID, mine, a, m, &p, report)
 	})
 	if err != nil {
@@ -299,6 +309,10 @@ func (s *ExportService) Export(ctx context.Context, ref string, w io.Writer, pro
 		// LEVEL SECURITY binds the owner too, but a platform_read policy
 		// would let it see every tenant's rows.
 		err = s.inSnapshot(ctx, s.db.Admin, t.ID, func(tx pgx.Tx) error {
+			if err := referencedObjects(ctx, tx, t.ID, dataSchema, referenced); err != nil {
+				return err
+			}
+			p.Objects = len(referenced)
 			return s.writeTables(ctx, tx, t.ID, adminTables, a, m, &p, report)
 		})
 		if err != nil {
@@ -307,6 +321,9 @@ func (s *ExportService) Export(ctx context.Context, ref string, w io.Writer, pro
 	}
 
 	err = s.blobs.ListObjects(ctx, bucket, "", func(o tenancy.ObjectInfo) error {
+		if !referenced[o.Key] {
+			return nil
+		}
 		if err := tenancy.CheckArchivePath(o.Key); err != nil {
 			return fmt.Errorf("object %s cannot be exported: %w", tenancy.Quote(o.Key), err)
 		}
@@ -380,11 +397,10 @@ func (s *ExportService) writeTables(ctx context.Context, tx pgx.Tx, tenantID str
 
 func (s *ExportService) writeTable(ctx context.Context, tx pgx.Tx, tenantID string, tt *tenantTable,
 	a *archiveWriter, p *tenancy.ExportProgress, report func()) (int64, error) {
-	spool, err := os.CreateTemp(s.TempDir, "nself-export-*.csv")
+	spool, err := OpenSpool(s.TempDir, "nself-export-*.csv")
 	if err != nil {
 		return 0, err
 	}
-	defer os.Remove(spool.Name())
 	defer spool.Close()
 	lines := &lineCounter{w: spool, every: 1 << 20, tick: func(n int64) {
 		p.RowsDone += n
@@ -412,6 +428,92 @@ func (s *ExportService) writeTable(ctx context.Context, tx pgx.Tx, tenantID stri
 		return 0, err
 	}
 	return rows, nil
+}
+
+// SpoolPattern matches the names of the files exports spool to; a folder
+// of spools may be emptied of them when no export runs.
+const SpoolPattern = "nself-export-*"
+
+// OpenSpool creates a file in dir (the system's temporary directory when
+// empty) and removes its name at once: the file is this process's alone,
+// its space is freed when it is closed or the process ends, and a process
+// killed midway leaves nothing on disk, neither part of a tenant's data
+// nor a whole archive of it. pattern must match SpoolPattern.
+func OpenSpool(dir, pattern string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, err
+	}
+	// Another process clearing the folder at its start may have removed
+	// the name already; either way it is gone.
+	if err := os.Remove(f.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// objectKeyTablesSQL lists the tenant tables with an object_key column
+// the current role may read, told apart as tenantTablesSQL does.
+const objectKeyTablesSQL = `
+	SELECT n.nspname, c.relname,
+	       EXISTS (SELECT 1 FROM pg_class m WHERE m.relnamespace = n.oid AND m.relname = 'nself_migrations')
+	FROM pg_class c
+	JOIN pg_namespace n ON n.oid = c.relnamespace
+	JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+	JOIN pg_attribute k ON k.attrelid = c.oid AND k.attname = 'object_key' AND NOT k.attisdropped
+	WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+	  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+	  AND n.nspname NOT LIKE 'pg\_%'
+	  AND has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT')
+	ORDER BY 1, 2`
+
+// referencedObjects adds to keys the objects of the tenant's bucket that
+// its rows refer to: every object_key of a tenant table (found in the
+// catalog, so tables added later count), but those naming another bucket.
+func referencedObjects(ctx context.Context, q querier, tenantID, dataSchema string, keys map[string]bool) error {
+	rows, err := q.Query(ctx, objectKeyTablesSQL)
+	if err != nil {
+		return err
+	}
+	var tables []string
+	for rows.Next() {
+		var schema, name string
+		var data bool
+		if err := rows.Scan(&schema, &name, &data); err != nil {
+			rows.Close()
+			return err
+		}
+		named := schema + "." + name
+		switch {
+		case data && schema != dataSchema:
+			continue
+		case data:
+			named = tenancy.DataSchema + "." + name
+		}
+		if _, other := tenancy.OtherBucketKeys[named]; other {
+			continue
+		}
+		tables = append(tables, pgx.Identifier{schema, name}.Sanitize())
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, table := range tables {
+		rows, err := q.Query(ctx, `SELECT object_key FROM `+table+` WHERE tenant_id = $1 AND object_key IS NOT NULL`, tenantID)
+		if err != nil {
+			return fmt.Errorf("objects of %s: %w", table, err)
+		}
+		list, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("objects of %s: %w", table, err)
+		}
+		for _, k := range list {
+			keys[k] = true
+		}
+	}
+	return nil
 }
 
 // lineCounter counts the lines written through it, and reports them every

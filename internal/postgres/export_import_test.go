@@ -37,6 +37,7 @@ func newExportEnv(t *testing.T) *exportEnv {
 	store := blobtest.New(t)
 	svc := postgres.NewExportService(db, store, tenancy.ModeHybrid)
 	svc.TempDir = t.TempDir()
+	svc.Domains = tenancy.DomainRules{BaseDomain: "nself.test", ToASCII: domainname.ToASCII}
 	return &exportEnv{t: t, ctx: context.Background(), db: db, store: store, svc: svc}
 }
 
@@ -88,7 +89,7 @@ func (e *exportEnv) richTenant(slug string, strategy tenancy.Strategy) *tenancy.
 		t.Fatal(err)
 	}
 	if _, err := postgres.NewEmailTemplateService(e.db).Customize(ctx, tn.ID, "welcome",
-		"Welcome to {{TENANT_NAME}}", "<p>Hello, \"quoted\"\nnew line, comma</p>", "Hello\r\nthere"); err != nil {
+		"Welcome to {{TENANT_NAME}}", "<p>Hello, \"quoted\"\nnew line, comma</p>", "Hello\r\nthere", tenancy.PlatformActor()); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := postgres.NewAuthService(e.db).SignIn(ctx, tn.ID, "owner@"+slug+".example", "correct horse battery", tenancy.SessionMeta{}); err != nil {
@@ -171,7 +172,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 			src := e.richTenant("acme", strategy)
 			archive := e.export("acme")
 
-			res, err := e.svc.Import(e.ctx, bytes.NewReader(archive), tenancy.ImportOptions{Slug: "acme-copy"})
+			res, err := e.svc.Import(e.ctx, bytes.NewReader(archive), tenancy.ImportOptions{Slug: "acme-copy", Plan: "pro"})
 			if err != nil {
 				t.Fatalf("import: %v", err)
 			}

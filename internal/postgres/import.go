@@ -35,6 +35,9 @@ type verifiedArchive struct {
 	sums     map[string]tenancy.ManifestEntry
 	// manifestSum is the manifest's own size and hash, for the second pass.
 	manifestSum tenancy.ManifestEntry
+	// logos are the archive's objects, each checked as a logo upload is,
+	// by key.
+	logos map[string]*tenancy.Logo
 }
 
 var tableNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_$]*\.[a-z_][a-z0-9_$]*$`)
@@ -42,8 +45,11 @@ var tableNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_$]*\.[a-z_][a-z0-9_$]*$`)
 // verifyArchive reads the whole archive once and checks it against its
 // manifest: every file listed is there with its size and SHA-256, nothing
 // else is, no entry's name leaves the archive, and the format is one this
-// program reads. It writes nothing.
-func verifyArchive(r io.Reader) (*verifiedArchive, error) {
+// program reads. Every object must be a logo as an upload makes it, under
+// the key the product gives it (tenancy.LogoLimits.CheckLogoObject), and
+// come after every table, as an export writes them: an import checks the
+// rows before it stores any object. It writes nothing.
+func verifyArchive(r io.Reader, limits tenancy.LogoLimits) (*verifiedArchive, error) {
 	gz, err := gzip.NewReader(r)
 	if err != nil {
 		return nil, refused("not a gzip-compressed archive (%v)", err)
@@ -52,6 +58,16 @@ func verifyArchive(r io.Reader) (*verifiedArchive, error) {
 	seen := map[string]tenancy.ManifestEntry{}
 	var manifestRaw, tenantRaw []byte
 	var manifestSum tenancy.ManifestEntry
+	logos := map[string]*tenancy.Logo{}
+	objectsSeen := false
+	// A content check's refusal waits for the manifest's checks: an
+	// archive damaged or altered is told as such first.
+	var contentErr error
+	refuseContent := func(err error) {
+		if contentErr == nil {
+			contentErr = err
+		}
+	}
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -73,8 +89,8 @@ func verifyArchive(r io.Reader) (*verifiedArchive, error) {
 			return nil, refused("entry %s appears twice", tenancy.Quote(hdr.Name))
 		}
 		h := &hashReader{r: tr, h: sha256.New()}
-		switch hdr.Name {
-		case tenancy.ManifestFile, tenancy.TenantFile:
+		switch {
+		case hdr.Name == tenancy.ManifestFile || hdr.Name == tenancy.TenantFile:
 			if hdr.Size > maxMetaFile {
 				return nil, refused("%s is too large", hdr.Name)
 			}
@@ -88,7 +104,30 @@ func verifyArchive(r io.Reader) (*verifiedArchive, error) {
 				continue
 			}
 			tenantRaw = b
+		case strings.HasPrefix(hdr.Name, tenancy.ObjectsDir):
+			objectsSeen = true
+			key := strings.TrimPrefix(hdr.Name, tenancy.ObjectsDir)
+			if hdr.Size > int64(limits.MaxBytes) {
+				refuseContent(refused("object %s is %s; a logo may be at most %s", tenancy.Quote(key),
+					tenancy.FormatBytes(hdr.Size), tenancy.FormatBytes(int64(limits.MaxBytes))))
+				if _, err := io.Copy(io.Discard, h); err != nil {
+					return nil, refused("the archive is damaged (%v)", err)
+				}
+				break
+			}
+			b, err := io.ReadAll(h)
+			if err != nil {
+				return nil, refused("the archive is damaged (%v)", err)
+			}
+			if l, err := limits.CheckLogoObject(key, b); err != nil {
+				refuseContent(refused("%s", tenancy.ErrorMessage(err)))
+			} else {
+				logos[key] = l
+			}
 		default:
+			if objectsSeen && strings.HasPrefix(hdr.Name, tenancy.TablesDir) {
+				refuseContent(refused("entry %s follows the objects; an export writes every table first", tenancy.Quote(hdr.Name)))
+			}
 			if _, err := io.Copy(io.Discard, h); err != nil {
 				return nil, refused("the archive is damaged (%v)", err)
 			}
@@ -171,7 +210,10 @@ func verifyArchive(r io.Reader) (*verifiedArchive, error) {
 			return nil, refused("%s is neither a table nor an object", tenancy.Quote(name))
 		}
 	}
-	v := &verifiedArchive{manifest: &m, sums: listed, manifestSum: manifestSum}
+	if contentErr != nil {
+		return nil, contentErr
+	}
+	v := &verifiedArchive{manifest: &m, sums: listed, manifestSum: manifestSum, logos: logos}
 	if err := json.Unmarshal(tenantRaw, &v.tenant); err != nil {
 		return nil, refused("%s is not valid (%v)", tenancy.TenantFile, err)
 	}
@@ -184,7 +226,7 @@ func verifyArchive(r io.Reader) (*verifiedArchive, error) {
 // VerifyArchive checks an archive against its manifest and returns the
 // manifest; it writes nothing.
 func VerifyArchive(r io.Reader) (*tenancy.Manifest, error) {
-	v, err := verifyArchive(r)
+	v, err := verifyArchive(r, tenancy.DefaultLogoLimits)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +279,7 @@ type importTable struct {
 // still written after setting the new tenant's context, so row-level
 // security checks each one.
 func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts tenancy.ImportOptions) (*tenancy.ImportResult, error) {
-	v, err := verifyArchive(archive)
+	v, err := verifyArchive(archive, s.Logos)
 	if err != nil {
 		return nil, err
 	}
@@ -265,13 +307,17 @@ func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts 
 	} else if tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
 		return nil, err
 	}
-	plan := v.tenant.Plan
-	if err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error { _, err := usablePlan(ctx, tx, plan); return err }); err != nil {
-		if tenancy.ErrorCode(err) == tenancy.EINTERNAL {
-			return nil, err
-		}
-		res.Notes = append(res.Notes, fmt.Sprintf("plan %s is not available here (%s); the tenant is on %s", plan, tenancy.ErrorMessage(err), tenancy.DefaultPlan))
+	// The plan is the platform's to give, never the archive's: the default,
+	// or the one the operator names.
+	plan := opts.Plan
+	if plan == "" {
 		plan = tenancy.DefaultPlan
+		if v.tenant.Plan != "" && v.tenant.Plan != plan {
+			res.Notes = append(res.Notes, fmt.Sprintf("the archive's plan %s is not carried over: the tenant is on %s", v.tenant.Plan, plan))
+		}
+	}
+	if err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error { _, err := usablePlan(ctx, tx, plan); return err }); err != nil {
+		return nil, err
 	}
 	_, notes, err := s.importTables(ctx, s.db.Admin, v.manifest, SharedSchema)
 	if err != nil {
@@ -299,7 +345,8 @@ func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts 
 		if err != nil {
 			return err
 		}
-		if err := s.readArchive(ctx, tx, archive, v, tables, bucket, &uploaded); err != nil {
+		checkRows := func() (map[string]bool, error) { return s.checkRows(ctx, tx, tables, v.logos, res) }
+		if err := s.readArchive(ctx, tx, archive, v, tables, bucket, &uploaded, checkRows); err != nil {
 			return err
 		}
 		res.Objects = len(uploaded)
@@ -465,9 +512,11 @@ func (s *ExportService) importTables(ctx context.Context, q querier, m *tenancy.
 // file is hashed again (the archive may have changed since the first
 // pass): each file the manifest lists must come again, once, with the
 // same size and hash, and the gzip stream must end with a good checksum.
-// uploaded collects the keys written.
+// Once every table is staged, before the first object is stored,
+// checkRows checks the rows and names the objects they use; the others
+// are not stored. uploaded collects the keys written.
 func (s *ExportService) readArchive(ctx context.Context, tx pgx.Tx, r io.Reader, v *verifiedArchive,
-	tables []*importTable, bucket string, uploaded *[]string) error {
+	tables []*importTable, bucket string, uploaded *[]string, checkRows func() (map[string]bool, error)) error {
 	changed := refused("the archive changed while it was read")
 	byFile := map[string]*importTable{}
 	for _, t := range tables {
@@ -483,6 +532,7 @@ func (s *ExportService) readArchive(ctx context.Context, tx pgx.Tx, r io.Reader,
 	}
 	tr := tar.NewReader(gz)
 	seen := map[string]bool{}
+	var used map[string]bool // the objects the rows use, once checked
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -502,14 +552,26 @@ func (s *ExportService) readArchive(ctx context.Context, tx pgx.Tx, r io.Reader,
 		h := &hashReader{r: tr, h: sha256.New()}
 		switch t, o := byFile[hdr.Name], objects[hdr.Name]; {
 		case t != nil:
+			if used != nil {
+				return changed // a table after the objects: its rows would go unchecked
+			}
 			if err := s.stageTable(ctx, tx, t, h); err != nil {
 				return fmt.Errorf("table %s: %w", t.Name, err)
 			}
 		case o.File != "":
+			if used == nil {
+				if used, err = checkRows(); err != nil {
+					return err
+				}
+			}
+			logo := v.logos[o.Key]
+			if !used[o.Key] || logo == nil {
+				break
+			}
 			// The key is recorded before the upload: a failed upload may
 			// still have left something to remove.
 			*uploaded = append(*uploaded, o.Key)
-			if err := s.blobs.PutObjectStream(ctx, bucket, o.Key, h, hdr.Size, o.ContentType); err != nil {
+			if err := s.blobs.PutObjectStream(ctx, bucket, o.Key, h, hdr.Size, logo.ContentType); err != nil {
 				return err
 			}
 		}
@@ -534,7 +596,78 @@ func (s *ExportService) readArchive(ctx context.Context, tx pgx.Tx, r io.Reader,
 			return changed
 		}
 	}
+	if used == nil {
+		_, err := checkRows()
+		return err
+	}
 	return nil
+}
+
+// checkRows puts the staged rows of the tables a save path checks through
+// the same checks (tenancy.ImportChecks), and returns the keys of the
+// objects the logo rows use; the archive's other objects are left out
+// with a note. A refused row refuses the archive, naming its file and row.
+func (s *ExportService) checkRows(ctx context.Context, tx pgx.Tx, tables []*importTable,
+	logos map[string]*tenancy.Logo, res *tenancy.ImportResult) (map[string]bool, error) {
+	checks := tenancy.ImportChecks{Domains: s.Domains}
+	used := map[string]bool{}
+	for _, t := range tables {
+		cols, ok := tenancy.ImportCheckedColumns[t.Name]
+		if !ok {
+			continue
+		}
+		sel := make([]string, len(cols))
+		for i, c := range cols {
+			if !slices.Contains(t.Columns, c) {
+				return nil, refused("%s has no column %s, which its rows must have", t.File, tenancy.Quote(c))
+			}
+			sel[i] = pgx.Identifier{c}.Sanitize() + "::text"
+		}
+		// Rows come back in the order COPY wrote them, the file's order.
+		rows, err := tx.Query(ctx, `SELECT `+strings.Join(sel, ", ")+` FROM `+t.stage+` ORDER BY ctid`)
+		if err != nil {
+			return nil, err
+		}
+		vals := make([]*string, len(cols))
+		dest := make([]any, len(cols))
+		for i := range vals {
+			dest[i] = &vals[i]
+		}
+		for n := 1; rows.Next(); n++ {
+			if err := rows.Scan(dest...); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			row := make(map[string]string, len(cols))
+			for i, c := range cols {
+				if vals[i] != nil {
+					row[c] = *vals[i]
+				}
+			}
+			if err := checks.CheckRow(t.Name, row, logos); err != nil {
+				rows.Close()
+				return nil, refused("%s row %d: %s", t.File, n, tenancy.ErrorMessage(err))
+			}
+			if t.Name == "tenants.tenant_logos" {
+				used[row["object_key"]] = true
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	keys := make([]string, 0, len(logos))
+	for k := range logos {
+		if !used[k] {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		res.Notes = append(res.Notes, fmt.Sprintf("object %s left out: no logo refers to it", k))
+	}
+	return used, nil
 }
 
 // checkUserIDs refuses users of the archive whose id is another tenant's
@@ -603,12 +736,16 @@ var importRules = map[string]map[string]string{
 		"last_sign_in_at": notLaterThanNow("last_sign_in_at"),
 	},
 	// Ownership of a domain is proven per tenant: the new one starts over,
-	// with a token of its own, and is not primary until verified.
+	// with a token of its own, and is not primary until verified. Its claim
+	// is made now, never verified: a time from the archive (one in the
+	// future) would keep it from giving way after a week like any other.
 	"tenants.tenant_domains": {
 		"is_primary":         "false",
 		"state":              "'pending'",
 		"verification_token": "encode(uuid_send(gen_random_uuid()), 'hex')",
 		"verified_at":        "NULL",
+		"first_verified_at":  "NULL",
+		"created_at":         "now()",
 		"checked_at":         "NULL",
 		"last_seen_valid_at": "NULL",
 		"failure":            "NULL",

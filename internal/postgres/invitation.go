@@ -16,12 +16,55 @@ import (
 // application role.
 type InvitationService struct {
 	db *DB
+	// Limits bound the invitation mails; DefaultInvitationLimits unless
+	// changed before the service is used.
+	Limits tenancy.InvitationLimits
 }
 
 var _ tenancy.InvitationService = (*InvitationService)(nil)
 
 // NewInvitationService returns an InvitationService using db.
-func NewInvitationService(db *DB) *InvitationService { return &InvitationService{db: db} }
+func NewInvitationService(db *DB) *InvitationService {
+	return &InvitationService{db: db, Limits: tenancy.DefaultInvitationLimits}
+}
+
+// lockMails serializes a tenant's invitation mails until tx ends, so that
+// two processes cannot both take the last place the limits leave. It is
+// taken before any invitation row is locked.
+func lockMails(ctx context.Context, tx pgx.Tx, tenantID string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('nself.invitation-mails:' || $1::text, 0))`, tenantID)
+	return err
+}
+
+// admitMail decides, under lockMails, whether the tenant's limits allow
+// the invitation mail about to be sent to email.
+func (s *InvitationService) admitMail(ctx context.Context, tx pgx.Tx, tenantID, email string) error {
+	var now time.Time
+	var toAddress, ofTenant []time.Time
+	if err := tx.QueryRow(ctx, `
+		SELECT now(),
+		       coalesce(array_agg(sent_at) FILTER (WHERE email_lower = lower($2)), '{}'),
+		       coalesce(array_agg(sent_at), '{}')
+		FROM tenants.tenant_invitation_mails
+		WHERE tenant_id = $1 AND sent_at > now() - $3::interval`,
+		tenantID, email, interval(s.Limits.Longest())).Scan(&now, &toAddress, &ofTenant); err != nil {
+		return err
+	}
+	return s.Limits.CheckMail(now, email, toAddress, ofTenant)
+}
+
+// recordMail counts an invitation mail admitted by admitMail, and forgets
+// those too old to count.
+func (s *InvitationService) recordMail(ctx context.Context, tx pgx.Tx, inv *tenancy.Invitation) error {
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO tenants.tenant_invitation_mails (tenant_id, invitation_id, email_lower) VALUES ($1, $2, lower($3))`,
+		inv.TenantID, inv.ID, inv.Email); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `DELETE FROM tenants.tenant_invitation_mails WHERE tenant_id = $1 AND sent_at <= now() - $2::interval`,
+		inv.TenantID, interval(s.Limits.Longest()))
+	return err
+}
 
 const invitationColumns = `i.tenant_id, i.id, i.email, i.name, i.role, coalesce(i.invited_by::text, ''), i.created_at, i.expires_at`
 
@@ -64,6 +107,12 @@ func (s *InvitationService) Invite(ctx context.Context, tenantID string, in tena
 		if member {
 			return tenancy.FieldErrorf(tenancy.ECONFLICT, "email", "%s is already a member of %s", in.Email, slug)
 		}
+		if err := lockMails(ctx, tx, tenantID); err != nil {
+			return err
+		}
+		if err := s.admitMail(ctx, tx, tenantID, in.Email); err != nil {
+			return err
+		}
 		// An expired invitation no longer holds the person's one pending
 		// place: it is withdrawn so that a new one can be made.
 		if _, err := tx.Exec(ctx, `
@@ -82,6 +131,9 @@ func (s *InvitationService) Invite(ctx context.Context, tenantID string, in tena
 			RETURNING `+invitationColumns,
 			tenantID, in.Email, in.Name, in.Role, invitedBy, hash, interval(tenancy.InvitationTTL)))
 		if err != nil {
+			return err
+		}
+		if err := s.recordMail(ctx, tx, inv); err != nil {
 			return err
 		}
 		return recordAudit(ctx, tx, tenantID, "invitation.create", inv.Email,
@@ -151,7 +203,7 @@ func deref(s *string) string {
 // Resend gives a pending invitation a new secret and expiry.
 func (s *InvitationService) Resend(ctx context.Context, tenantID, invitationID string, actor tenancy.Actor) (*tenancy.Invitation, string, error) {
 	secret, hash := tenancy.NewSecret()
-	inv, err := s.changePending(ctx, tenantID, invitationID, actor, "invitation.resend", `
+	inv, err := s.changePending(ctx, tenantID, invitationID, actor, true, "invitation.resend", `
 		UPDATE tenants.tenant_invitations AS i SET token_hash = $3, created_at = now(), expires_at = now() + $4::interval
 		WHERE tenant_id = $1 AND id = $2
 		RETURNING `+invitationColumns, hash, interval(tenancy.InvitationTTL))
@@ -163,7 +215,7 @@ func (s *InvitationService) Resend(ctx context.Context, tenantID, invitationID s
 
 // Revoke withdraws a pending invitation.
 func (s *InvitationService) Revoke(ctx context.Context, tenantID, invitationID string, actor tenancy.Actor) (*tenancy.Invitation, error) {
-	inv, err := s.changePending(ctx, tenantID, invitationID, actor, "invitation.revoke", `
+	inv, err := s.changePending(ctx, tenantID, invitationID, actor, false, "invitation.revoke", `
 		UPDATE tenants.tenant_invitations AS i SET revoked_at = now()
 		WHERE tenant_id = $1 AND id = $2
 		RETURNING `+invitationColumns)
@@ -175,8 +227,9 @@ func (s *InvitationService) Revoke(ctx context.Context, tenantID, invitationID s
 
 // changePending locks a pending invitation, checks that the actor may give
 // its role, and runs update (whose $1 and $2 are the tenant and the
-// invitation) on it, recorded in the audit log as action.
-func (s *InvitationService) changePending(ctx context.Context, tenantID, invitationID string, actor tenancy.Actor, action, update string, args ...any) (*tenancy.Invitation, error) {
+// invitation) on it, recorded in the audit log as action. With mail, the
+// change is for a mail to the invitee, which the limits must allow.
+func (s *InvitationService) changePending(ctx context.Context, tenantID, invitationID string, actor tenancy.Actor, mail bool, action, update string, args ...any) (*tenancy.Invitation, error) {
 	notFound := tenancy.Errorf(tenancy.ENOTFOUND, "no pending invitation %s", tenancy.Quote(invitationID))
 	if !tenancy.IsUUID(invitationID) {
 		return nil, notFound
@@ -187,11 +240,17 @@ func (s *InvitationService) changePending(ctx context.Context, tenantID, invitat
 		if err != nil {
 			return err
 		}
+		if mail {
+			if err := lockMails(ctx, tx, tenantID); err != nil {
+				return err
+			}
+		}
 		var role tenancy.Role
+		var email string
 		err = tx.QueryRow(ctx, `
-			SELECT role FROM tenants.tenant_invitations
+			SELECT role, email FROM tenants.tenant_invitations
 			WHERE tenant_id = $1 AND id = $2 AND accepted_at IS NULL AND revoked_at IS NULL
-			FOR UPDATE`, tenantID, invitationID).Scan(&role)
+			FOR UPDATE`, tenantID, invitationID).Scan(&role, &email)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound
 		} else if err != nil {
@@ -204,9 +263,19 @@ func (s *InvitationService) changePending(ctx context.Context, tenantID, invitat
 			}
 			return err
 		}
+		if mail {
+			if err := s.admitMail(ctx, tx, tenantID, email); err != nil {
+				return err
+			}
+		}
 		inv, err = scanInvitation(tx.QueryRow(ctx, update, append([]any{tenantID, invitationID}, args...)...))
 		if err != nil {
 			return err
+		}
+		if mail {
+			if err := s.recordMail(ctx, tx, inv); err != nil {
+				return err
+			}
 		}
 		summary := "role: " + string(inv.Role)
 		if action == "invitation.resend" {
@@ -281,6 +350,17 @@ var errBadInvitation = tenancy.FieldErrorf(tenancy.EINVALID, "token", "This invi
 
 // Accept makes the invitee a member, creating the account if needed.
 func (s *InvitationService) Accept(ctx context.Context, tenantID, secret, pw string) (*tenancy.Invitation, *tenancy.User, error) {
+	// A password given is hashed before the transaction, which holds the
+	// tenant's members lock: a hash takes a good part of a second and
+	// waits its turn under load (see package password).
+	var newHash any
+	if pw != "" && tenancy.ValidatePassword(pw) == nil {
+		h, err := password.Hash(ctx, pw)
+		if err != nil {
+			return nil, nil, fmt.Errorf("accept invitation: %w", err)
+		}
+		newHash = h
+	}
 	var inv *tenancy.Invitation
 	var u *tenancy.User
 	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
@@ -298,11 +378,7 @@ func (s *InvitationService) Accept(ctx context.Context, tenantID, secret, pw str
 			if err := tenancy.ValidatePassword(pw); err != nil {
 				return err
 			}
-			h, err := password.Hash(pw)
-			if err != nil {
-				return err
-			}
-			hash = h
+			hash = newHash
 		}
 		var slug string
 		var plan tenancy.Plan

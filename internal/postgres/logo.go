@@ -77,7 +77,7 @@ func (s *LogoService) UploadLogo(ctx context.Context, tenantID string, kind tena
 		TenantID: tenantID, Kind: kind, ContentType: img.ContentType, Size: int64(len(data)),
 		Width: img.Width, Height: img.Height, SHA256: hex.EncodeToString(sum[:]),
 	}
-	l.ObjectKey = "logos/" + string(kind) + "/" + l.SHA256 + img.Ext()
+	l.ObjectKey = tenancy.LogoObjectKey(kind, l.SHA256, img)
 	bucket := tenancy.TenantBucket(tenantID)
 	if err := s.blobs.Put(ctx, bucket, l.ObjectKey, data, l.ContentType); err != nil {
 		return nil, fmt.Errorf("upload %s logo: %w", kind, err)
@@ -224,19 +224,31 @@ func (s *LogoService) open(ctx context.Context, list []*tenancy.Logo, kind tenan
 // bytes past its plan's storage limit. The logo it replaces no longer
 // counts.
 func checkStorageQuota(ctx context.Context, tx pgx.Tx, tenantID string, kind tenancy.LogoKind, size int64) error {
-	var plan string
-	var maxGB, others int64
-	if err := tx.QueryRow(ctx, `
-		SELECT p.name, p.max_storage_gb,
-		       (SELECT coalesce(sum(size_bytes), 0)::bigint FROM tenants.tenant_logos
-		        WHERE tenant_id = $1 AND kind <> $2)
-		FROM tenants.tenants t JOIN public.billing_plans p ON p.name = t.plan
-		WHERE t.id = $1`, tenantID, kind).Scan(&plan, &maxGB, &others); err != nil {
-		return fmt.Errorf("read storage quota: %w", err)
+	plan, maxGB, others, err := storageInUse(ctx, tx, tenantID, kind)
+	if err != nil {
+		return err
 	}
 	if maxGB != tenancy.Unlimited && others+size > maxGB*1e9 {
 		return tenancy.FieldErrorf(tenancy.EQUOTA, "file", "plan %s includes %s of storage; this logo would bring it to %s GB: remove files or move to a larger plan",
 			tenancy.Quote(plan), tenancy.FormatStorage(maxGB), tenancy.FormatDecimal(float64(others+size)/1e9))
 	}
 	return nil
+}
+
+// storageInUse reads the tenant's plan, its storage limit and the bytes it
+// stores: its logos but the one of kind except (none when empty), and the
+// archives of its exports while they may be downloaded.
+func storageInUse(ctx context.Context, tx pgx.Tx, tenantID string, except tenancy.LogoKind) (plan string, maxGB, used int64, err error) {
+	err = tx.QueryRow(ctx, `
+		SELECT p.name, p.max_storage_gb,
+		       (SELECT coalesce(sum(size_bytes), 0)::bigint FROM tenants.tenant_logos
+		        WHERE tenant_id = $1 AND kind <> $2)
+		       + (SELECT coalesce(sum(size_bytes), 0)::bigint FROM tenants.tenant_exports
+		          WHERE tenant_id = $1 AND state = 'ready' AND expires_at > now())
+		FROM tenants.tenants t JOIN public.billing_plans p ON p.name = t.plan
+		WHERE t.id = $1`, tenantID, except).Scan(&plan, &maxGB, &used)
+	if err != nil {
+		return "", 0, 0, fmt.Errorf("read storage quota: %w", err)
+	}
+	return plan, maxGB, used, nil
 }

@@ -81,8 +81,8 @@ func (s *TenantService) CreateTenant(ctx context.Context, in tenancy.NewTenant) 
 		if err := tenancy.ValidatePassword(in.OwnerPassword); err != nil {
 			return nil, err
 		}
-		if ownerHash, err = password.Hash(in.OwnerPassword); err != nil {
-			return nil, err
+		if ownerHash, err = password.Hash(ctx, in.OwnerPassword); err != nil {
+			return nil, fmt.Errorf("create tenant: %w", err)
 		}
 	}
 	owner := strings.TrimSpace(in.Owner)
@@ -136,6 +136,9 @@ func (s *TenantService) CreateTenant(ctx context.Context, in tenancy.NewTenant) 
 // own schema under the schema strategy, and leaves tx in the new tenant's
 // context: the rows written after it belong to the tenant.
 func (s *TenantService) insertTenant(ctx context.Context, tx pgx.Tx, slug, name, plan string, strategy tenancy.Strategy) (*tenancy.Tenant, error) {
+	if s.db.SingleTenant && slug != tenancy.DefaultTenantSlug {
+		return nil, tenancy.ErrSingleTenant
+	}
 	var status string
 	err := tx.QueryRow(ctx, `SELECT status FROM tenants.tenants WHERE slug = $1`, slug).Scan(&status)
 	switch {
@@ -379,7 +382,7 @@ func (s *TenantService) ListTenants(ctx context.Context, f tenancy.TenantFilter)
 		LIMIT $5 OFFSET $6`,
 		string(f.Status), f.IncludeDeleted, f.Plan, likePattern(f.Query), limit, f.Offset)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list tenants: %w", err)
+		return nil, 0, fmt.Errorf("list tenants: %w", translate(err))
 	}
 	defer rows.Close()
 	var out []*tenancy.Tenant
@@ -394,7 +397,7 @@ func (s *TenantService) ListTenants(ctx context.Context, f tenancy.TenantFilter)
 		out = append(out, &t)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("list tenants: %w", err)
+		return nil, 0, fmt.Errorf("list tenants: %w", translate(err))
 	}
 	return out, total, nil
 }

@@ -133,6 +133,10 @@ func translate(err error) error {
 		return tenancy.Errorf(tenancy.ECONFLICT, "already exists (%s)", pg.ConstraintName)
 	case "23514", "22001", "22P02", "23502":
 		return tenancy.Errorf(tenancy.EINVALID, "invalid value: %s", oneLine(pg.Message))
+	case "22021", "22P05":
+		// Text with a NUL character or bytes that are not UTF-8, which
+		// PostgreSQL does not store: the input's fault, not the server's.
+		return tenancy.Errorf(tenancy.EINVALID, "invalid text: a value contains a NUL character or is not valid UTF-8")
 	case "42501":
 		// Insufficient privilege, and "new row violates row-level security
 		// policy": an attempt to write outside the current tenant.

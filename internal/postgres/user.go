@@ -38,8 +38,8 @@ func (s *UserService) CreateUser(ctx context.Context, tenantID string, in tenanc
 		if err := tenancy.ValidatePassword(in.Password); err != nil {
 			return nil, "", err
 		}
-		if hash, err = password.Hash(in.Password); err != nil {
-			return nil, "", err
+		if hash, err = password.Hash(ctx, in.Password); err != nil {
+			return nil, "", fmt.Errorf("create user: %w", err)
 		}
 	}
 	u := &tenancy.User{TenantID: tenantID, Email: email, Name: in.Name}
@@ -118,7 +118,7 @@ func (s *UserService) ListUsers(ctx context.Context, tenantID string, f tenancy.
 		ORDER BY created_at, id
 		LIMIT $3 OFFSET $4`, tenantID, likePattern(f.Query), limit, f.Offset)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list users: %w", err)
+		return nil, 0, fmt.Errorf("list users: %w", translate(err))
 	}
 	return out, total, nil
 }

@@ -12,6 +12,10 @@ const (
 	AbsoluteTimeout = 24 * time.Hour
 	// ResetTokenTTL is how long a password reset link stays valid.
 	ResetTokenTTL = time.Hour
+	// MaxResetLinksPerHour bounds the reset mails one account receives in
+	// an hour, however many addresses ask for them: past it, a request is
+	// answered as always but mails nothing.
+	MaxResetLinksPerHour = 5
 	// SetPasswordTokenTTL is how long the link that lets a new account
 	// set its first password stays valid.
 	SetPasswordTokenTTL = 72 * time.Hour
@@ -66,11 +70,13 @@ type AuthService interface {
 	// SignOut ends a session.
 	SignOut(ctx context.Context, tenantID, token string) error
 	// RequestPasswordReset makes a single-use reset token for the account
-	// with that email. For an unknown email it returns no user and no
-	// error: the caller answers the same either way.
+	// with that email, voiding the account's earlier links. For an unknown
+	// email, or an account past MaxResetLinksPerHour, it returns no user
+	// and no error, in about the same time: the caller answers the same
+	// either way.
 	RequestPasswordReset(ctx context.Context, tenantID, email string) (*User, string, error)
 	// ResetPassword sets a new password with a set or reset token, uses up
-	// the token and ends the user's sessions.
+	// the token, voids the account's other links and ends its sessions.
 	ResetPassword(ctx context.Context, tenantID, token, password string) (*User, error)
 }
 

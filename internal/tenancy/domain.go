@@ -81,8 +81,14 @@ type Domain struct {
 	State   DomainState
 	// Token is the secret that the TXT record must carry: 32 lowercase hex
 	// digits.
-	Token      string
+	Token string
+	// VerifiedAt is when control was last proved: set again when a failed
+	// domain is verified anew.
 	VerifiedAt *time.Time
+	// FirstVerifiedAt is when control was first proved; never cleared. A
+	// domain that has it stays its tenant's until the tenant removes it,
+	// whatever later checks find (see StaleClaim).
+	FirstVerifiedAt *time.Time
 	// CheckedAt is when the TXT record was last looked up.
 	CheckedAt *time.Time
 	// LastSeenValidAt is when the TXT record was last found, for the grace
@@ -126,6 +132,9 @@ func (d *Domain) RecordCheck(at time.Time, r VerifyResult) {
 			d.State = DomainVerified
 			d.VerifiedAt = &at
 		}
+		if d.FirstVerifiedAt == nil {
+			d.FirstVerifiedAt = &at
+		}
 		return
 	}
 	d.Failure = r.Message()
@@ -140,6 +149,20 @@ func (d *Domain) RecordCheck(at time.Time, r VerifyResult) {
 		d.State = DomainFailed
 		d.Failure = fmt.Sprintf("verification record missing since %s: %s", since.UTC().Format("2006-01-02 15:04 MST"), r.Message())
 	}
+}
+
+// StaleClaimAge is how long a claim may stay unverified before another
+// tenant may take the domain over: without it, anybody could add a domain
+// they do not own and keep its owner from adding it forever.
+const StaleClaimAge = 7 * 24 * time.Hour
+
+// StaleClaim reports whether another tenant's claim of the domain may be
+// taken over at now: only a claim whose control was never proved, older
+// than StaleClaimAge. A domain verified once stays its tenant's even while
+// its record is missing and a re-check fails it: a lapse of a day must not
+// hand a tenant's domain to whoever asks next.
+func (d *Domain) StaleClaim(now time.Time) bool {
+	return d.FirstVerifiedAt == nil && !d.Verified() && now.Sub(d.CreatedAt) > StaleClaimAge
 }
 
 // StartCertificate marks a verified domain as having a certificate
@@ -381,7 +404,13 @@ type DomainRules struct {
 	// standard library lacks, so the conversion is passed in; when nil,
 	// names must already be in ASCII.
 	ToASCII func(name string) (string, error)
+	// Disabled is TENANT_CUSTOM_DOMAINS_ENABLED=false: no domain may be
+	// added, so none can route.
+	Disabled bool
 }
+
+// ErrCustomDomainsOff refuses a new custom domain where they are turned off.
+var ErrCustomDomainsOff = FieldErrorf(EINVALID, "domain", "custom domains are turned off on this platform (TENANT_CUSTOM_DOMAINS_ENABLED=false): your workspace is reached at its subdomain")
 
 // Normalize checks a domain name a person typed and returns the form to
 // store: trimmed, lowercase, without a trailing dot, internationalized

@@ -369,3 +369,28 @@ func TestCertificateRequestFailed(t *testing.T) {
 		t.Errorf("pending: %v", err)
 	}
 }
+
+// Only a claim never verified, older than a week, gives way to another
+// tenant; a domain verified once holds even when failed.
+func TestStaleClaimRule(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	old := now.Add(-tenancy.StaleClaimAge - time.Hour)
+	fresh := now.Add(-tenancy.StaleClaimAge + time.Hour)
+	once := now.Add(-20 * 24 * time.Hour)
+	for _, c := range []struct {
+		name string
+		d    tenancy.Domain
+		want bool
+	}{
+		{"never verified, older than a week", tenancy.Domain{State: tenancy.DomainPending, CreatedAt: old}, true},
+		{"never verified, fresh", tenancy.Domain{State: tenancy.DomainPending, CreatedAt: fresh}, false},
+		{"verified", tenancy.Domain{State: tenancy.DomainVerified, CreatedAt: old, VerifiedAt: &once, FirstVerifiedAt: &once}, false},
+		{"active", tenancy.Domain{State: tenancy.DomainActive, CreatedAt: old, VerifiedAt: &once, FirstVerifiedAt: &once}, false},
+		{"failed after a verification", tenancy.Domain{State: tenancy.DomainFailed, Failure: "gone", CreatedAt: old, VerifiedAt: &once, FirstVerifiedAt: &once}, false},
+	} {
+		if got := c.d.StaleClaim(now); got != c.want {
+			t.Errorf("%s: StaleClaim = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -36,12 +36,15 @@ type EmailTemplate struct {
 // EmailTemplateService keeps the tenants' customized email templates.
 type EmailTemplateService interface {
 	// Customize saves the tenant's own version of the template called
-	// name. An empty text derives the plain-text part from html.
-	Customize(ctx context.Context, tenantID, name, subject, html, text string) (*EmailTemplate, error)
+	// name, after CheckEmailTemplateEdit for actor and
+	// ValidateEmailTemplate. An empty text derives the plain-text part
+	// from html.
+	Customize(ctx context.Context, tenantID, name, subject, html, text string, actor Actor) (*EmailTemplate, error)
 	// Get returns the tenant's version, or the default.
 	Get(ctx context.Context, tenantID, name string) (*EmailTemplate, error)
-	// Reset goes back to the default; false when there was nothing to undo.
-	Reset(ctx context.Context, tenantID, name string) (bool, error)
+	// Reset goes back to the default, after CheckEmailTemplateEdit for
+	// actor; false when there was nothing to undo.
+	Reset(ctx context.Context, tenantID, name string, actor Actor) (bool, error)
 	// List returns every template, in EmailTemplateNames order.
 	List(ctx context.Context, tenantID string) ([]*EmailTemplate, error)
 }
@@ -59,8 +62,10 @@ func CheckEmailTemplateName(name string) error {
 
 // ValidateEmailTemplate checks a template a tenant wants to save: a known
 // name, a one-line subject of at most MaxEmailSubject characters, an HTML
-// body of at most MaxEmailBody bytes, and only known, well-formed variables
-// in each part. Errors name the field they are about.
+// body of at most MaxEmailBody bytes, only known, well-formed variables
+// in each part, and the link ({{ACTION_URL}}) only where it is safe (see
+// checkEmailLinks). Every way of saving a template (the portal, the CLI,
+// an import) goes through here. Errors name the field they are about.
 func ValidateEmailTemplate(t EmailTemplate) error {
 	if err := CheckEmailTemplateName(t.Name); err != nil {
 		return err
@@ -86,7 +91,7 @@ func ValidateEmailTemplate(t EmailTemplate) error {
 			return err
 		}
 	}
-	return nil
+	return checkEmailLinks(t)
 }
 
 // RenderEmail fills a template's variables for one recipient: values are

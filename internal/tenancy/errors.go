@@ -1,7 +1,10 @@
 // Package tenancy holds the domain of nself: tenants, their users and
 // members, plans, and the rules that apply to them. It depends on the
-// standard library only; storage, mail, billing and the web live elsewhere
-// and implement or call the interfaces declared here.
+// standard library only, and on the Go project's HTML5 parser
+// (golang.org/x/net/html), without which the rule on where an email may
+// place a secret link could not read the HTML as a mail reader does;
+// storage, mail, billing and the web live elsewhere and implement or call
+// the interfaces declared here.
 package tenancy
 
 import (
@@ -18,6 +21,11 @@ const (
 	ENOTFOUND  = "not_found" // the thing does not exist (or is not visible)
 	EFORBIDDEN = "forbidden" // the actor may not do this
 	EQUOTA     = "quota"     // a plan limit would be exceeded
+	// EUNAVAILABLE: a service the action needs (the database, file
+	// storage, Stripe, the mail server) could not be reached or did not
+	// answer in time. Nothing is wrong with the request: it may succeed
+	// when tried again later. Error.Service names the service.
+	EUNAVAILABLE = "unavailable"
 )
 
 // Error is a failure the domain knows about. Message is safe to show to the
@@ -27,9 +35,20 @@ type Error struct {
 	Code    string
 	Field   string
 	Message string
+	// Service names the service that failed, for EUNAVAILABLE.
+	Service string
+	// Err is the cause, for logs and the CLI; it is never shown on a page.
+	Err error
 }
 
-func (e *Error) Error() string { return e.Message }
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + " (" + e.Err.Error() + ")"
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an *Error with the code and a formatted message.
 func Errorf(code, format string, args ...any) *Error {

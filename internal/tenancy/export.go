@@ -46,13 +46,14 @@ const (
 // other table with a tenant_id column is exported, found in the catalog, so
 // tables added later are included without a change here.
 var NotExported = map[string]string{
-	"auth.sessions":             "sign-in sessions are credentials",
-	"auth.refresh_tokens":       "tokens are credentials",
-	"auth.password_tokens":      "one-time password links are credentials",
-	"auth.api_keys":             "API keys are credentials; the new tenant creates its own",
-	"tenants.tenant_schemas":    "made again for the new tenant",
-	"tenants.tenant_exports":    "export jobs belong to the tenant they ran for",
-	"organizations.org_tenants": "organizations are the platform's records, not the tenant's",
+	"auth.sessions":                   "sign-in sessions are credentials",
+	"auth.refresh_tokens":             "tokens are credentials",
+	"auth.password_tokens":            "one-time password links are credentials",
+	"auth.api_keys":                   "API keys are credentials; the new tenant creates its own",
+	"tenants.tenant_schemas":          "made again for the new tenant",
+	"tenants.tenant_exports":          "export jobs belong to the tenant they ran for",
+	"tenants.tenant_invitation_mails": "a record of invitation mails for the sending limits, which start anew",
+	"organizations.org_tenants":       "organizations are the platform's records, not the tenant's",
 }
 
 // NotImported lists the tables an export holds that an import leaves out,
@@ -187,6 +188,9 @@ type ImportOptions struct {
 	Slug string
 	// Name is the new tenant's name; the archive's when empty.
 	Name string
+	// Plan is the new tenant's plan; DefaultPlan when empty. The archive's
+	// plan is never taken: it is the archive author's to write.
+	Plan string
 }
 
 // ImportResult is what an import created.
@@ -262,6 +266,44 @@ type ObjectInfo struct {
 	Key         string
 	Size        int64
 	ContentType string
+	// Modified is when the object was last written, by the store's clock.
+	Modified time.Time
+}
+
+// OtherBucketKeys lists the tenant tables whose object_key column names an
+// object outside the tenant's bucket. Every other tenant table with an
+// object_key column refers to an object in the tenant's bucket: found in
+// the catalog, so a table added later keeps its objects from the sweep
+// and in the export without a change here.
+var OtherBucketKeys = map[string]string{
+	"tenants.tenant_exports": "archives are kept in the exports bucket",
+}
+
+// Orphans returns the objects no row refers to that were written before
+// cutoff. An object is written before the row that refers to it commits
+// (a logo's bytes, then its row), so a young object without a row may be
+// on its way in; only one older than the grace period was left behind by
+// a failure between the two.
+func Orphans(objects []ObjectInfo, referenced map[string]bool, cutoff time.Time) []ObjectInfo {
+	var out []ObjectInfo
+	for _, o := range objects {
+		if !referenced[o.Key] && o.Modified.Before(cutoff) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// CheckExportRoom refuses a new export to a tenant whose stored bytes
+// (logos and the export archives it keeps) are at its plan's storage
+// limit: the archive would take it past.
+func CheckExportRoom(plan string, maxGB, used int64) error {
+	if maxGB == Unlimited || used < maxGB*1e9 {
+		return nil
+	}
+	return Errorf(EQUOTA, "plan %s includes %s of storage and this workspace already stores %s GB (logos and export archives): "+
+		"an export archive would not fit. Remove files, wait for earlier exports to expire, or move to a larger plan",
+		Quote(plan), FormatStorage(maxGB), FormatDecimal(float64(used)/1e9))
 }
 
 // ObjectStreamer is the part of object storage an export and an import
@@ -279,3 +321,11 @@ type ObjectStreamer interface {
 
 // ExportBucket holds the archives of portal exports, under the tenant's id.
 const ExportBucket = "nself-exports"
+
+// ExportPrefix is where a tenant's archives are in ExportBucket.
+func ExportPrefix(tenantID string) string { return strings.ToLower(tenantID) + "/" }
+
+// ExportKey is the key of an export's archive in ExportBucket.
+func ExportKey(tenantID, exportID string) string {
+	return ExportPrefix(tenantID) + strings.ToLower(exportID) + ".tar.gz"
+}

@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -108,4 +109,100 @@ type InvitationService interface {
 	// it is for an account without one), makes the account a member with
 	// the invitation's role, and marks the invitation accepted, all at once.
 	Accept(ctx context.Context, tenantID, secret, password string) (*Invitation, *User, error)
+}
+
+// InvitationLimits bound the invitation mails a tenant sends: each carries
+// HTML the tenant wrote to an address the tenant chose, so without a
+// bound the platform would mail anyone, as often as asked, at its own
+// speed. Every mail counts, new or resent, whether or not it was
+// delivered; the counts are kept in the database, so they hold however
+// many server processes send.
+type InvitationLimits struct {
+	// PerAddress mails to one address within AddressWindow (resends,
+	// and new invitations after a revoke, alike).
+	PerAddress    int
+	AddressWindow time.Duration
+	// PerTenant mails of one tenant, to anyone, within TenantWindow.
+	PerTenant    int
+	TenantWindow time.Duration
+}
+
+// DefaultInvitationLimits: an address gets at most 5 invitation mails a
+// day from a tenant (the invitation and 4 resends, enough when a mail went
+// astray), and a tenant sends at most 100 an hour (a team of hundreds is
+// invited within the day).
+var DefaultInvitationLimits = InvitationLimits{PerAddress: 5, AddressWindow: 24 * time.Hour, PerTenant: 100, TenantWindow: time.Hour}
+
+// Longest is the longest window: older mails no longer count.
+func (l InvitationLimits) Longest() time.Duration { return max(l.AddressWindow, l.TenantWindow) }
+
+// CheckMail decides whether one more invitation mail to email may go out
+// at now, given when the earlier ones went out (to that address, and of
+// the whole tenant; older ones may be included). A refusal is EQUOTA on
+// the field "email" and says when a mail may go out again.
+func (l InvitationLimits) CheckMail(now time.Time, email string, toAddress, ofTenant []time.Time) error {
+	if at, over := nextSlot(now, toAddress, l.PerAddress, l.AddressWindow); over {
+		return FieldErrorf(EQUOTA, "email", "%s has been sent %s in the last %s, the most allowed: you can send another %s",
+			email, plural(int64(l.PerAddress), "invitation email"), windowName(l.AddressWindow), whenAgain(now, at))
+	}
+	if at, over := nextSlot(now, ofTenant, l.PerTenant, l.TenantWindow); over {
+		return FieldErrorf(EQUOTA, "email", "Your team has sent %s in the last %s, the most allowed: you can send more %s",
+			plural(int64(l.PerTenant), "invitation email"), windowName(l.TenantWindow), whenAgain(now, at))
+	}
+	return nil
+}
+
+// nextSlot reports whether limit mails went out within window before now
+// and, if so, when the one that frees a place leaves the window.
+func nextSlot(now time.Time, sent []time.Time, limit int, window time.Duration) (time.Time, bool) {
+	var recent []time.Time
+	for _, t := range sent {
+		if t.After(now.Add(-window)) {
+			recent = append(recent, t)
+		}
+	}
+	if len(recent) < limit {
+		return time.Time{}, false
+	}
+	slices.SortFunc(recent, func(a, b time.Time) int { return a.Compare(b) })
+	// With n mails in the window, a place opens when the (n-limit+1)th
+	// oldest leaves it.
+	return recent[len(recent)-limit].Add(window), true
+}
+
+func windowName(d time.Duration) string {
+	switch {
+	case d == time.Hour:
+		return "hour"
+	case d == 24*time.Hour:
+		return "day"
+	case d%(24*time.Hour) == 0:
+		return plural(int64(d/(24*time.Hour)), "day")
+	case d%time.Hour == 0:
+		return plural(int64(d/time.Hour), "hour")
+	}
+	return plural(int64(d.Round(time.Minute)/time.Minute), "minute")
+}
+
+// whenAgain says when at comes, in UTC and from now: "at 14:05 UTC (in 3
+// hours 12 minutes)".
+func whenAgain(now, at time.Time) string {
+	wait := at.Sub(now)
+	mins := int64((wait + time.Minute - 1) / time.Minute)
+	// Shown to the minute, and never before the place opens.
+	if r := at.Truncate(time.Minute); r.Before(at) {
+		at = r.Add(time.Minute)
+	}
+	in := plural(mins, "minute")
+	if h := mins / 60; h > 0 {
+		in = plural(h, "hour")
+		if m := mins % 60; m > 0 {
+			in += " " + plural(m, "minute")
+		}
+	}
+	day := ""
+	if at.UTC().YearDay() != now.UTC().YearDay() {
+		day = at.UTC().Format("2 Jan ")
+	}
+	return "at " + day + at.UTC().Format("15:04") + " UTC (in " + in + ")"
 }

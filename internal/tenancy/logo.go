@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"image"
 	"image/jpeg"
@@ -14,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // LogoKind is which of a tenant's logos an image is.
@@ -132,7 +130,7 @@ func logoInvalid(format string, args ...any) error {
 // it. An SVG with anything that could run script or fetch from elsewhere
 // is refused rather than cleaned: a cleaner that misses one construct
 // serves script from the tenant's host, a refusal costs the uploader an
-// edit.
+// edit. The SVG rules are in svg.go.
 func (l LogoLimits) Check(data []byte) (*LogoImage, error) {
 	if len(data) == 0 {
 		return nil, logoInvalid("the file is empty")
@@ -206,146 +204,6 @@ func webpConfig(data []byte) (*LogoImage, error) {
 
 // errNotSVG marks bytes that are no image of any accepted type.
 var errNotSVG = logoInvalid("the file is not a PNG, JPEG, WebP or SVG image")
-
-// svgRefused names the elements that can run script, embed other documents
-// or replace the image with HTML.
-var svgRefused = map[string]bool{
-	"script": true, "foreignobject": true, "iframe": true, "embed": true,
-	"object": true, "handler": true, "listener": true,
-}
-
-// checkSVG parses an SVG and refuses anything dangerous in it.
-func checkSVG(data []byte) (*LogoImage, error) {
-	if !utf8.Valid(data) {
-		return nil, errNotSVG
-	}
-	d := xml.NewDecoder(bytes.NewReader(data))
-	d.Strict = true
-	img := &LogoImage{ContentType: TypeSVG}
-	depth, rootSeen := 0, false
-	inStyle := false
-	for {
-		tok, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			if !rootSeen {
-				return nil, errNotSVG
-			}
-			return nil, logoInvalid("the SVG is not well-formed XML")
-		}
-		switch t := tok.(type) {
-		case xml.Directive:
-			// A DOCTYPE can declare entities: expansion bombs, external files.
-			return nil, logoInvalid("the SVG has a DOCTYPE or entity declaration, which logos may not have")
-		case xml.ProcInst:
-			if t.Target != "xml" {
-				return nil, logoInvalid("the SVG has a <?%s?> instruction, which logos may not have", t.Target)
-			}
-		case xml.StartElement:
-			name := strings.ToLower(t.Name.Local)
-			if depth == 0 {
-				if rootSeen || name != "svg" {
-					return nil, errNotSVG
-				}
-				rootSeen = true
-				img.Width, img.Height = svgSize(t.Attr)
-			}
-			depth++
-			if svgRefused[name] {
-				return nil, logoInvalid("the SVG has a <%s> element, which logos may not have", t.Name.Local)
-			}
-			if err := checkSVGAttrs(name, t.Attr); err != nil {
-				return nil, err
-			}
-			inStyle = name == "style"
-		case xml.EndElement:
-			depth--
-			inStyle = false
-		case xml.CharData:
-			if inStyle {
-				if err := checkCSS(string(t)); err != nil {
-					return nil, err
-				}
-			}
-		}
-	}
-	if !rootSeen {
-		return nil, errNotSVG
-	}
-	return img, nil
-}
-
-func checkSVGAttrs(elem string, attrs []xml.Attr) error {
-	for _, a := range attrs {
-		name := strings.ToLower(a.Name.Local)
-		value := compact(a.Value)
-		switch {
-		case strings.HasPrefix(name, "on"):
-			return logoInvalid("the SVG has an %s= event handler, which logos may not have", a.Name.Local)
-		case name == "href":
-			if !strings.HasPrefix(value, "#") {
-				return logoInvalid("the SVG links to %s; a logo may only refer to its own parts (#id)", Quote(a.Value))
-			}
-		case name == "style":
-			if err := checkCSS(a.Value); err != nil {
-				return err
-			}
-		case name == "attributename" && (elem == "set" || strings.HasPrefix(elem, "animate")) && strings.HasSuffix(value, "href"):
-			// An animation can set href to a script URL after the check.
-			return logoInvalid("the SVG animates a link, which logos may not do")
-		}
-		if strings.Contains(value, "javascript:") || strings.Contains(value, "vbscript:") || strings.Contains(value, "data:text/html") {
-			return logoInvalid("the SVG has a script URL, which logos may not have")
-		}
-		if strings.Contains(value, "url(") && !localURLs(value) {
-			return logoInvalid("the SVG refers to another resource with url(); a logo may only use url(#id)")
-		}
-	}
-	return nil
-}
-
-// checkCSS refuses style sheets that import or fetch anything but the
-// image's own parts.
-func checkCSS(css string) error {
-	c := compact(css)
-	if strings.Contains(c, "@import") || strings.Contains(c, "expression(") || strings.Contains(c, "javascript:") {
-		return logoInvalid("the SVG's style imports or runs something, which logos may not do")
-	}
-	if !localURLs(c) {
-		return logoInvalid("the SVG refers to another resource with url(); a logo may only use url(#id)")
-	}
-	return nil
-}
-
-// localURLs reports whether every url(...) in s (compacted) is a #fragment.
-func localURLs(s string) bool {
-	for {
-		i := strings.Index(s, "url(")
-		if i < 0 {
-			return true
-		}
-		s = strings.TrimLeft(s[i+4:], `"'`)
-		if !strings.HasPrefix(s, "#") {
-			return false
-		}
-	}
-}
-
-// compact lowercases s and drops whitespace and control characters, which
-// browsers ignore inside URL schemes ("java\tscript:").
-func compact(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r <= ' ' || r == 0x7f {
-			return -1
-		}
-		if r >= 'A' && r <= 'Z' {
-			return r + 'a' - 'A'
-		}
-		return r
-	}, s)
-}
 
 // svgSize reads an SVG's size from width and height in pixels, or its
 // viewBox; 0 when it says neither.

@@ -19,6 +19,9 @@ const (
 // to it until an operator adds people.
 const DefaultTenantSlug = "default"
 
+// ErrSingleTenant refuses a new tenant on a single-tenant installation.
+var ErrSingleTenant = Errorf(EINVALID, "this is a single-tenant installation (MULTI_TENANCY_ENABLED=false): it serves the default tenant only; set MULTI_TENANCY_ENABLED=true to add tenants")
+
 // Strategy is how a tenant's data is isolated.
 type Strategy string
 

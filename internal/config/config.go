@@ -356,7 +356,7 @@ type ListenAddr string
 
 func (a *ListenAddr) UnmarshalText(b []byte) error {
 	_, port, err := net.SplitHostPort(string(b))
-	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1 || n > 65535 {
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
 		return acceptsError("accepts host:port or :port to listen on, such as :443")
 	}
 	*a = ListenAddr(b)

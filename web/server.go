@@ -204,7 +204,7 @@ func (s *Server) Serve(ctx context.Context, addr string, grace time.Duration, re
 	if s.TLS != nil {
 		servers[0].Handler = s.TLS.Manager.HTTPHandler(h)
 		tlsSrv := s.httpServer(h)
-		tlsSrv.TLSConfig = s.TLSConfig(s.TLS.Manager)
+		tlsSrv.TLSConfig = s.TLSConfig(s.TLS.Manager, s.TLS.Wildcard)
 		tln, err := net.Listen("tcp", s.TLS.Addr)
 		if err != nil {
 			ln.Close()
@@ -289,6 +289,8 @@ func (s *Server) drain(servers []*http.Server, errc <-chan error) error {
 type TLSServing struct {
 	Addr    string
 	Manager *autocert.Manager
+	// Wildcard, when set, serves the names it covers instead of Manager.
+	Wildcard *WildcardCertificate
 }
 
 func (s *Server) httpServer(h http.Handler) *http.Server {

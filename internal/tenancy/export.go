@@ -317,6 +317,9 @@ type ObjectStreamer interface {
 	OpenObject(ctx context.Context, bucket, key string) (io.ReadCloser, ObjectInfo, error)
 	// PutObjectStream stores size bytes read from r under key.
 	PutObjectStream(ctx context.Context, bucket, key string, r io.Reader, size int64, contentType string) error
+	// RemoveBucket removes a bucket that holds nothing; a missing bucket
+	// is no error.
+	RemoveBucket(ctx context.Context, bucket string) error
 }
 
 // ExportBucket holds the archives of portal exports, under the tenant's id.

@@ -179,8 +179,11 @@ func verifyArchive(r io.Reader, limits tenancy.LogoLimits) (*verifiedArchive, er
 			return nil, refused("%s is not listed in the manifest", tenancy.Quote(name))
 		}
 	}
-	// Every listed file has a meaning, and each meaning its file.
-	used := map[string]bool{tenancy.TenantFile: true}
+	// Every listed file has a meaning, and each meaning its file. The
+	// definitions and the restore script are for restoring without nself
+	// (archives made before them lack them); an import checks them against
+	// the manifest like any file and reads nothing from them.
+	used := map[string]bool{tenancy.TenantFile: true, tenancy.SchemaFile: true, tenancy.RestoreFile: true}
 	if _, ok := listed[tenancy.TenantFile]; !ok {
 		return nil, refused("%s is missing", tenancy.TenantFile)
 	}

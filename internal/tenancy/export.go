@@ -12,6 +12,7 @@ import (
 // A tenant export is one gzip-compressed tar archive:
 //
 //	tenant.json                the registry row and metadata (ExportedTenant)
+//	schema.sql, restore.sql    the tables' definitions and a psql script that loads them (see restore.go)
 //	db/SCHEMA.TABLE.csv        one file per tenant table: its rows, COPY csv with a header
 //	objects/KEY                one file per object in the tenant's bucket
 //	manifest.json              last: every file above with its size and SHA-256

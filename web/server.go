@@ -110,6 +110,9 @@ type Server struct {
 	// Audit lists the audit log: a tenant's to its owners and admins,
 	// every one to platform administrators.
 	Audit tenancy.AuditService
+	// Storage removes a deleted tenant's files right after the console
+	// deletes it; nil leaves them to the server's retries.
+	Storage tenancy.StorageRemover
 	// Domains routes verified custom domains; nil turns them off.
 	Domains DomainResolver
 	// Invitations lets a tenant's admins invite people to join it.

@@ -32,6 +32,7 @@ func (a *app) serveCommand() *cobra.Command {
 	var addr, tlsAddr, acmeDir, acmeEmail, certDir string
 	var grace, drain, recheck, usageEvery, reconcileEvery, certReload time.Duration
 	var sweep orphanSweep
+	var retry storageRetry
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the web portal, the tenant API and the admin console",
@@ -169,6 +170,14 @@ func (a *app) serveCommand() *cobra.Command {
 				go sampleStorage(ctx, log, billingStore, a.sizer(log), usageEvery)
 			}
 			sweep.start(ctx, a, db, log)
+			// Deleted tenants' files: removed when the console deletes a
+			// tenant, and tried again here until they are gone.
+			if remover, err := a.storageRemover(db, log); err != nil {
+				log.Warn("deleted tenants' files are not removed", "err", err)
+			} else if remover != nil {
+				s.Storage = remover
+				retry.start(ctx, remover, log)
+			}
 			if stripeBilling != nil && reconcileEvery > 0 {
 				go reconcileBilling(ctx, log, stripeBilling, reconcileEvery)
 			}
@@ -198,6 +207,7 @@ func (a *app) serveCommand() *cobra.Command {
 	cmd.Flags().DurationVar(&usageEvery, "storage-sample", time.Hour, "how often each tenant's stored bytes are measured for usage (0: never)")
 	cmd.Flags().DurationVar(&reconcileEvery, "billing-reconcile", 6*time.Hour, "how often subscriptions are compared with Stripe's (0: never)")
 	sweep.flags(cmd)
+	retry.flags(cmd)
 	cmd.Flags().StringVar(&tlsAddr, "tls-addr", "", "also serve HTTPS here (e.g. :443), with certificates obtained over ACME and the wildcard certificate (default: TLS_ADDR)")
 	cmd.Flags().StringVar(&acmeDir, "acme-directory", "", "ACME directory URL (default: ACME_DIRECTORY, else Let's Encrypt)")
 	cmd.Flags().StringVar(&acmeEmail, "acme-email", "", "contact email for the ACME account (default: ACME_EMAIL)")

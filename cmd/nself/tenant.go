@@ -34,6 +34,7 @@ func (a *app) tenantCommand() *cobra.Command {
 		a.tenantUsageCommand(),
 		a.tenantExportCommand(),
 		a.tenantImportCommand(),
+		a.tenantPurgeStorageCommand(),
 	)
 }
 
@@ -382,6 +383,7 @@ func (a *app) tenantDeleteCommand() *cobra.Command {
 				fmt.Fprintf(a.Out, "  Schema dropped: %s\n", t.SchemaName)
 			}
 			fmt.Fprintln(a.Out, "  Status set to deleted; users, memberships, domains, settings and data removed")
+			a.removeDeletedStorage(ctx, a.db, t)
 			return nil
 		},
 	}

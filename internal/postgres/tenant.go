@@ -462,7 +462,9 @@ func (s *TenantService) SetTenantStatus(ctx context.Context, ref string, status 
 // DeleteTenant soft-deletes a tenant: it drops the tenant's schema, removes
 // its rows from every tenant table (users, memberships, domains, settings,
 // keys, usage, data) and marks the registry row deleted, in one
-// transaction.
+// transaction. Its objects are not touched here (no call to the store is
+// made inside a transaction): the transaction records that they must go,
+// and StorageRemover removes them after the commit, or later.
 func (s *TenantService) DeleteTenant(ctx context.Context, ref string) (*tenancy.Tenant, error) {
 	var out *tenancy.Tenant
 	err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
@@ -474,6 +476,9 @@ func (s *TenantService) DeleteTenant(ctx context.Context, ref string) (*tenancy.
 			return tenancy.Errorf(tenancy.ECONFLICT, "tenant %s is already deleted", t.Slug)
 		}
 		if err := removeTenantData(ctx, tx, t, true); err != nil {
+			return err
+		}
+		if err := recordStorageRemoval(ctx, tx, t.ID); err != nil {
 			return err
 		}
 		if out, err = scanTenant(tx.QueryRow(ctx, `

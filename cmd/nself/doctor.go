@@ -101,6 +101,11 @@ func (a *app) doctor(ctx context.Context, db *postgres.DB) ([]postgres.Finding, 
 	if err != nil || r == nil {
 		return findings, nil
 	}
+	pending, err := r.Pending(ctx)
+	if err != nil {
+		return nil, err
+	}
+	findings = append(findings, pending...)
 	left, err := r.Leftovers(ctx)
 	findings = append(findings, left...)
 	if err != nil {

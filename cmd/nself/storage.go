@@ -37,7 +37,7 @@ func (a *app) removeDeletedStorage(ctx context.Context, db *postgres.DB, t *tena
 		fmt.Fprintf(a.Err, "warning: the tenant's files are not removed yet (%s); nself serve removes them\n", oneLine(err.Error()))
 		return
 	case r == nil:
-		fmt.Fprintln(a.Err, "warning: the tenant's files are not removed yet: MINIO_ENDPOINT is not set here; nself serve removes them")
+		// No object storage, no files: logos and exports are off.
 		return
 	}
 	n, err := r.RemoveTenantStorage(ctx, t.ID)

@@ -355,7 +355,7 @@ func (a *app) tenantDeleteCommand() *cobra.Command {
 	var yes bool
 	cmd := &cobra.Command{
 		Use:   "delete SLUG|ID",
-		Short: "Delete a tenant: drop its schema and data, keep a record that it existed",
+		Short: "Delete a tenant: drop its schema and data, remove its files, keep a record that it existed",
 		Args:  args(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()

@@ -170,10 +170,13 @@ func purgeStorageFix(slug string) string {
 	return "nself serve removes them (tried again every --storage-retry); or now: nself tenant purge-storage " + slug
 }
 
-// pendingStorage finds the deleted tenants whose files are not removed
-// yet: the removals recorded and not done, with their last error.
-func (db *DB) pendingStorage(ctx context.Context) ([]Finding, error) {
-	rows, err := db.Admin.Query(ctx, `
+// Pending reports the deleted tenants whose files are not removed yet: the
+// removals recorded and not done, with their last error. It reads the
+// database only, so it answers while the store is down. (Doctor's
+// findings about object storage are asked for only where the store is
+// configured: without it there are no files to remove.)
+func (r *StorageRemover) Pending(ctx context.Context) ([]Finding, error) {
+	rows, err := r.db.Admin.Query(ctx, `
 		SELECT s.deleted_tenant::text, coalesce(t.slug, ''), s.requested_at, s.attempts, coalesce(s.last_error, '')
 		FROM tenants.storage_removals s
 		LEFT JOIN tenants.tenants t ON t.id = s.deleted_tenant

@@ -57,7 +57,7 @@ func tenantWithFiles(t *testing.T, db *postgres.DB, store *blob.Store, slug stri
 func storageFindings(t *testing.T, db *postgres.DB, r *postgres.StorageRemover) []string {
 	t.Helper()
 	ctx := context.Background()
-	all, err := db.Doctor(ctx)
+	all, err := r.Pending(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestDeleteTenantWhileStorageIsDown(t *testing.T) {
 	if n, err := r.RemovePending(ctx); n != 0 || tenancy.ErrorCode(err) != tenancy.EUNAVAILABLE {
 		t.Fatalf("retry with the store down: %d, %v", n, err)
 	}
-	all, err := db.Doctor(ctx)
+	all, err := r.Pending(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

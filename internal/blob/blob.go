@@ -349,6 +349,16 @@ func (s *Store) RemoveBucket(ctx context.Context, bucket string) error {
 	if err != nil && code(err) != "NoSuchBucket" {
 		return s.wrap("remove bucket", bucket, "", err)
 	}
+	// A store that has just started may still be loading its buckets and
+	// answer for one it is about to know again: the removal counts once
+	// the bucket is seen gone.
+	exists, err := s.client.BucketExists(ctx, bucket)
+	if err != nil {
+		return s.wrap("remove bucket", bucket, "", err)
+	}
+	if exists {
+		return s.wrap("remove bucket", bucket, "", errors.New("the bucket is still there after its removal"))
+	}
 	return nil
 }
 

@@ -349,6 +349,12 @@ func (s *Store) RemoveBucket(ctx context.Context, bucket string) error {
 	if err != nil && code(err) != "NoSuchBucket" {
 		return s.wrap("remove bucket", bucket, "", err)
 	}
+	if err != nil && s.listable(ctx, bucket) {
+		// A store that has just started answers "no such bucket" for a
+		// bucket whose folder it has yet to load, though its objects list;
+		// the bucket would come back then. Not removed: try again later.
+		return s.wrap("remove bucket", bucket, "", errors.New("the store does not know the bucket yet, though it holds it"))
+	}
 	// A store that has just started may still be loading its buckets and
 	// answer for one it is about to know again: the removal counts once
 	// the bucket is seen gone.
@@ -360,6 +366,15 @@ func (s *Store) RemoveBucket(ctx context.Context, bucket string) error {
 		return s.wrap("remove bucket", bucket, "", errors.New("the bucket is still there after its removal"))
 	}
 	return nil
+}
+
+// listable reports whether the store lists bucket's objects (an empty
+// listing included), as it does for a bucket that is there.
+func (s *Store) listable(ctx context.Context, bucket string) bool {
+	for o := range s.client.ListObjects(ctx, bucket, minio.ListObjectsOptions{MaxKeys: 1}) {
+		return o.Err == nil
+	}
+	return true
 }
 
 // RemoveAll removes every object in bucket under prefix, and the

@@ -389,3 +389,42 @@ func writeLogoPNG(t *testing.T, width, height int) string {
 	}
 	return name
 }
+
+// An owner who picks an SVG that carries a script clicks Upload and reads
+// why it was refused, in the form, with no full progress bar left behind.
+func TestRefusedLogoUploadSaysWhy(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	s.env = append(s.env, blobtest.Env(t)...)
+	s.createAcme(ownerPassword)
+	s.serve()
+	b := newBrowser(t)
+	svg := filepath.Join(t.TempDir(), "logo.svg")
+	if err := os.WriteFile(svg, []byte(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><script>alert(1)</script><rect width="10" height="10"/></svg>`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.signIn(s.url("acme", "/"), "sign-in", "owner@acme.test", ownerPassword, `[data-testid=dashboard]`)
+	b.do("choose the SVG and upload it",
+		chromedp.Click(chromedp.CSS(`[data-testid=nav-logos]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=logo-form]`)),
+		chromedp.SetUploadFiles(chromedp.ID(`logo-file`), []string{svg}),
+		chromedp.Click(chromedp.CSS(`[data-testid=logo-submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=logo-form] .field-error, [data-testid=logo-form] [role=alert]`)),
+	)
+	msg := run(b, "read the message", chromedp.Evaluate[string](`(() => {
+		const el = document.querySelector('[data-testid=logo-form] .field-error, [data-testid=logo-form] [role=alert]');
+		return el ? el.textContent.trim() : '';
+	})()`))
+	if !strings.Contains(strings.ToLower(msg), "script") {
+		t.Errorf("the form says %q, want why the SVG was refused (its script)", msg)
+	}
+	if full := run(b, "look at the progress bar", chromedp.Evaluate[bool](`(() => {
+		const bar = document.querySelector('[data-testid=logo-progress]');
+		return !!bar && !bar.hidden && bar.value === 100;
+	})()`)); full {
+		t.Error("a full progress bar is left after the refusal")
+	}
+	if b.present(`[data-testid=logo-row][data-kind=main] [data-testid=logo-image]`) {
+		t.Error("the refused logo was stored")
+	}
+}

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 
@@ -302,7 +304,7 @@ func (b *browser) signIn(url, form, email, password, landing string) {
 }
 
 func (b *browser) screenshotOnFailure() {
-	if !b.t.Failed() {
+	if !b.t.Failed() && os.Getenv("NSELF_SCREENSHOTS") == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
@@ -314,9 +316,86 @@ func (b *browser) screenshotOnFailure() {
 		return
 	}
 	name := filepath.Join(b.t.ArtifactDir(), "final.png")
+	if dir := os.Getenv("NSELF_SCREENSHOTS"); dir != "" {
+		// Screenshots of where each browser test ends, for people to look at.
+		name = filepath.Join(dir, strings.ReplaceAll(b.t.Name(), "/", "_")+".png")
+	}
 	if err := os.WriteFile(name, png, 0o644); err != nil {
 		b.t.Logf("save screenshot: %v", err)
 		return
 	}
 	b.t.Logf("the page the test ended on (%s) is in %s", loc, name)
+}
+
+// navigation records what the page's top-level navigations requested and
+// any request the browser blocked or any Content-Security-Policy message it
+// logged, so that a test can follow a click that leaves the site.
+type navigation struct {
+	mu         sync.Mutex
+	urls       []string
+	violations []string
+}
+
+// watchNavigation starts recording the tab's navigations.
+func (b *browser) watchNavigation() *navigation {
+	b.t.Helper()
+	n := &navigation{}
+	err := chromedp.Listen(b.ctx, func(ev any) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			if e.Type == network.ResourceTypeDocument {
+				n.urls = append(n.urls, e.Request.URL)
+			}
+		case *network.EventLoadingFailed:
+			if e.BlockedReason != "" {
+				n.violations = append(n.violations, "blocked: "+e.BlockedReason.String())
+			}
+		case *cdplog.EventEntryAdded:
+			if strings.Contains(e.Entry.Text, "Content Security Policy") {
+				n.violations = append(n.violations, e.Entry.Text)
+			}
+		}
+	})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return n
+}
+
+// waitFor returns the first navigation to a URL starting with prefix,
+// failing the test when none comes within stepTimeout.
+func (n *navigation) waitFor(t *testing.T, prefix string) string {
+	t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	for time.Now().Before(deadline) {
+		n.mu.Lock()
+		for _, u := range n.urls {
+			if strings.HasPrefix(u, prefix) {
+				n.mu.Unlock()
+				return u
+			}
+		}
+		violations := slices.Clone(n.violations)
+		n.mu.Unlock()
+		if len(violations) > 0 {
+			t.Fatalf("no navigation to %s: %s", prefix, strings.Join(violations, "; "))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	t.Fatalf("no navigation to %s; navigations: %q", prefix, n.urls)
+	return ""
+}
+
+// noViolations fails the test if the browser blocked anything.
+func (n *navigation) noViolations(t *testing.T) {
+	t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, v := range n.violations {
+		t.Errorf("the browser reported: %s", v)
+	}
 }

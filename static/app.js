@@ -75,11 +75,83 @@ document.addEventListener("htmx:xhr:progress", function (e) {
     bar.value = Math.round((e.detail.loaded / e.detail.total) * 100);
   }
 });
-// Forms marked data-swap-invalid show the 422 answer (the form with its
-// errors) instead of ignoring it, as htmx does with error statuses.
+// htmx swaps no error answer by default, so without this a refused upload
+// or form would show nothing. In htmx 2 e.detail.elt is the swap target;
+// the element that sent the request is requestConfig.elt.
+function requester(e) {
+  return (e.detail.requestConfig && e.detail.requestConfig.elt) || e.detail.elt;
+}
+
+// errorSlot is where a form's error message goes: a [data-form-error]
+// element inside it, made at its top when it has none, so the message
+// shows where the person is looking rather than at the top of the page.
+function errorSlot(el) {
+  var form = el && el.closest && el.closest("form");
+  if (!form) return null;
+  var slot = form.querySelector("[data-form-error]");
+  if (!slot) {
+    slot = document.createElement("div");
+    slot.setAttribute("data-form-error", "");
+    slot.setAttribute("data-testid", "form-error-slot");
+    slot.setAttribute("role", "alert");
+    form.insertBefore(slot, form.firstChild);
+  }
+  return slot;
+}
+
+function showError(el, html, text) {
+  var slot = errorSlot(el) || document.getElementById("errors");
+  if (!slot) return;
+  if (html !== null) {
+    slot.innerHTML = html;
+  } else {
+    slot.innerHTML = "";
+    var p = document.createElement("p");
+    p.className = "form-error";
+    p.textContent = text;
+    slot.appendChild(p);
+  }
+  if (slot.scrollIntoView) slot.scrollIntoView({ block: "nearest" });
+}
+
 document.addEventListener("htmx:beforeSwap", function (e) {
-  if (e.detail.xhr.status === 422 && e.detail.elt.closest("[data-swap-invalid]")) {
+  var status = e.detail.xhr.status;
+  if (status < 400) return;
+  var el = requester(e);
+  // Forms marked data-swap-invalid show the 422 answer: the form again,
+  // with its errors next to their fields.
+  if (status === 422 && el && el.closest && el.closest("[data-swap-invalid]")) {
     e.detail.shouldSwap = true;
     e.detail.isError = false;
+    return;
+  }
+  // Any other refusal: the server's message (its error partial, which it
+  // sends retargeted) goes next to the form that was sent, or at the top
+  // of the page for a request from outside a form.
+  e.detail.shouldSwap = false;
+  var ct = e.detail.xhr.getResponseHeader("Content-Type") || "";
+  var isPartial = e.detail.xhr.getResponseHeader("HX-Retarget") && ct.indexOf("text/html") === 0;
+  showError(el, isPartial ? e.detail.serverResponse : null,
+    status >= 500 ? "Something went wrong on our side. Please try again in a minute." : "That could not be done.");
+});
+
+// A request that never reached the server says so too.
+document.addEventListener("htmx:sendError", function (e) {
+  showError(requester(e), null, "Could not reach the server. Check your connection and try again.");
+});
+
+// A finished or failed upload leaves no full progress bar behind.
+document.addEventListener("htmx:afterRequest", function (e) {
+  var el = requester(e);
+  var bar = el && el.querySelector && el.querySelector("[data-upload-progress]");
+  if (bar && e.detail.failed) {
+    bar.hidden = true;
+    bar.value = 0;
+  }
+  // A form sent again without an error clears its old message.
+  if (el && el.closest && !e.detail.failed) {
+    var form = el.closest("form");
+    var slot = form && form.querySelector("[data-form-error]");
+    if (slot) slot.innerHTML = "";
   }
 });

@@ -153,6 +153,7 @@ func (s *Server) handleBilling(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	w.Header().Set("Content-Security-Policy", billingPagePolicy)
 	render(w, r, http.StatusOK, views.Billing(s.page(r, "Billing"), p))
 	return nil
 }
@@ -213,6 +214,7 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) error {
 		if perr != nil {
 			return perr
 		}
+		w.Header().Set("Content-Security-Policy", billingPagePolicy)
 		render(w, r, http.StatusUnprocessableEntity, views.Billing(s.page(r, "Billing"), p))
 		return nil
 	default:

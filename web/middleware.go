@@ -61,6 +61,14 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
+// billingPagePolicy is the policy of the billing page, whose Checkout and
+// Manage forms are answered with a redirect to Stripe: browsers hold a
+// form's redirects to its page's form-action too, so Stripe's two hosts are
+// allowed there, on that page alone.
+const billingPagePolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; " +
+	"form-action 'self' https://checkout.stripe.com https://billing.stripe.com; frame-ancestors 'none'"
+
 // securityHeaders sets the headers every response carries. The values are
 // built once and shared: net/http never changes a header's slice.
 func (s *Server) securityHeaders(next http.Handler) http.Handler {

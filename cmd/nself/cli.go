@@ -163,6 +163,10 @@ func (a *app) database(ctx context.Context) (*postgres.DB, error) {
 	}
 	db.SchemaPrefix = string(a.cfg.SchemaPrefix)
 	db.SingleTenant = !a.cfg.MultiTenancyEnabled
+	if err := db.UseTenantMigrationsDir(a.cfg.TenantMigrationsDir); err != nil {
+		db.Close()
+		return nil, err
+	}
 	a.db = db
 	return db, nil
 }

@@ -14,18 +14,26 @@ func (a *app) dbCommand() *cobra.Command {
 		&cobra.Command{
 			Use:   "migrate",
 			Short: "Apply the migrations (safe to run again)",
-			Args:  args(0, 0),
+			Long: `Apply the platform migrations, then the tenant-table migrations (the built-in
+ones, then the operator's from TENANT_MIGRATIONS_DIR) to the shared tenant
+schema and to every schema tenant's own schema, one transaction per schema.
+A schema that fails stops the rollout with the schema, the file and the
+statement named; the schemas done stay migrated, and running the command again
+continues with the rest. On a terminal a bar shows the schemas done.`,
+			Args: args(0, 0),
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				db, err := a.database(cmd.Context())
 				if err != nil {
 					return err
 				}
-				res, err := db.Migrate(cmd.Context())
+				bar := a.progressBar()
+				res, err := db.MigrateWithProgress(cmd.Context(), bar.schemas)
+				bar.done()
 				if err != nil {
 					return err
 				}
 				if !res.Changed() {
-					fmt.Fprintf(a.Out, "✓ Database is up to date: schema at version %d, tenant tables at version %d; nothing changed\n", res.Version, res.TenantVersion)
+					fmt.Fprintf(a.Out, "✓ Database is up to date: schema at version %d, %s; nothing changed\n", res.Version, tenantVersions(res))
 					return nil
 				}
 				printMigrateResult(a, res)
@@ -34,11 +42,27 @@ func (a *app) dbCommand() *cobra.Command {
 		})
 }
 
+// schemas shows a rollout's progress.
+func (b *progress) schemas(p postgres.MigrateProgress) {
+	b.show(func() string {
+		// Erase to the end of the line: schema names differ in length.
+		return bar(int64(p.SchemasDone), int64(p.Schemas)) + fmt.Sprintf("  schemas %d/%d  %s\x1b[K", p.SchemasDone, p.Schemas, p.Schema)
+	})
+}
+
+func tenantVersions(res *postgres.MigrateResult) string {
+	s := fmt.Sprintf("tenant tables at version %d", res.TenantVersion)
+	if res.OperatorVersion > 0 {
+		s += fmt.Sprintf(", operator migrations at version %d", res.OperatorVersion)
+	}
+	return s
+}
+
 func printMigrateResult(a *app, res *postgres.MigrateResult) {
 	if len(res.Applied) > 0 {
 		fmt.Fprintf(a.Out, "✓ Migrations applied: %d (schema now at version %d)\n", len(res.Applied), res.Version)
 	}
 	if res.SchemasUpgraded > 0 {
-		fmt.Fprintf(a.Out, "✓ Tenant tables at version %d in %d schema(s) brought up to date\n", res.TenantVersion, res.SchemasUpgraded)
+		fmt.Fprintf(a.Out, "✓ Tenant tables brought up to date in %d of %d schema(s): %s\n", res.SchemasUpgraded, res.Schemas, tenantVersions(res))
 	}
 }

@@ -4,19 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
@@ -261,56 +256,10 @@ the archive's.
 	return cmd
 }
 
-// progress draws an export's progress on standard error when it is a
-// terminal, at most ten times a second; elsewhere it stays silent, so logs
-// and pipes get the result line only.
-type progress struct {
-	w    io.Writer
-	mu   sync.Mutex
-	last time.Time
-	p    tenancy.ExportProgress
-	tty  bool
-}
-
-func (a *app) progressBar() *progress {
-	f, ok := a.Err.(*os.File)
-	return &progress{w: a.Err, tty: ok && term.IsTerminal(int(f.Fd()))}
-}
-
+// update shows an export's progress.
 func (b *progress) update(p tenancy.ExportProgress) {
-	if !b.tty {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.p = p
-	if time.Since(b.last) < 100*time.Millisecond {
-		return
-	}
-	b.last = time.Now()
-	b.draw()
-}
-
-func (b *progress) draw() {
-	p := b.p
-	done, total := p.RowsDone+int64(p.ObjectsDone), p.Rows+int64(p.Objects)
-	frac := 1.0
-	if total > 0 {
-		frac = float64(done) / float64(total)
-	}
-	const width = 30
-	n := int(frac * width)
-	fmt.Fprintf(b.w, "\r[%s%s] %3.0f%%  rows %d/%d  objects %d/%d  %s ",
-		strings.Repeat("█", n), strings.Repeat("░", width-n), frac*100,
-		p.RowsDone, p.Rows, p.ObjectsDone, p.Objects, tenancy.FormatBytes(p.Bytes))
-}
-
-func (b *progress) done() {
-	if !b.tty {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.draw()
-	fmt.Fprintln(b.w)
+	b.show(func() string {
+		return bar(p.RowsDone+int64(p.ObjectsDone), p.Rows+int64(p.Objects)) +
+			fmt.Sprintf("  rows %d/%d  objects %d/%d  %s ", p.RowsDone, p.Rows, p.ObjectsDone, p.Objects, tenancy.FormatBytes(p.Bytes))
+	})
 }

@@ -31,6 +31,9 @@ type Config struct {
 	RequireDomainVerification bool                 `env:"TENANT_REQUIRE_DOMAIN_VERIFICATION" envDefault:"true"`
 	Strategy                  tenancy.StrategyMode `env:"TENANT_STRATEGY" envDefault:"rls"`
 	SchemaPrefix              SchemaPrefix         `env:"TENANT_SCHEMA_PREFIX" envDefault:"tenant_"`
+	// TenantMigrationsDir holds the operator's own tenant-table migrations,
+	// applied after the built-in ones; empty for none.
+	TenantMigrationsDir string `env:"TENANT_MIGRATIONS_DIR"`
 
 	BillingEnabled       bool            `env:"BILLING_ENABLED" envDefault:"false"`
 	BillingProvider      BillingProvider `env:"BILLING_PROVIDER" envDefault:"stripe"`

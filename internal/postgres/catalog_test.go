@@ -61,9 +61,9 @@ func TestCatalogAuditFindsProblems(t *testing.T) {
 		got[f.Table] = append(got[f.Table], f.Problem)
 	}
 	want := map[string][]string{
-		"no_rls":      {"not enabled", "not forced", "no policy", "no index"},
-		"not_forced":  {"not forced"},
-		"weak_policy": {"no policy"},
+		"no_rls":      {"not enabled", "not forced", "no policy", "no index", "no access"},
+		"not_forced":  {"not forced", "no access"},
+		"weak_policy": {"no policy", "no access"},
 	}
 	for table, problems := range want {
 		joined := strings.Join(got[table], "; ")

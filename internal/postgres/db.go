@@ -44,6 +44,10 @@ type DB struct {
 	// appGate and adminGate space out each pool's connection attempts
 	// while the database is unreachable (see gate).
 	appGate, adminGate *gate
+
+	// operator holds the operator's tenant-table migrations
+	// (UseTenantMigrationsDir); nil for none.
+	operator *migrationSource
 }
 
 // Open connects both pools and refuses an application role that could

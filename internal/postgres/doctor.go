@@ -2,10 +2,13 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -14,8 +17,9 @@ import (
 // and tenancy: every finding of AuditRLS (tables with tenant_id lacking
 // forced row-level security, the tenant policy or an index; an
 // application role that could bypass it), tenants without an owner,
-// schema-per-tenant tenants whose schema is missing or behind the tenant
-// migrations, and custom domains left unverified for more than a week.
+// tenant data schemas that are missing, behind the tenant-table
+// migrations (built-in or the operator's) or hold a table without
+// tenant_id, and custom domains left unverified for more than a week.
 // Each finding carries the SQL (or command) that fixes it. It reads across
 // tenants: the platform path.
 func (db *DB) Doctor(ctx context.Context) ([]Finding, error) {
@@ -76,50 +80,75 @@ func (db *DB) ownerlessTenants(ctx context.Context) ([]Finding, error) {
 	return out, nil
 }
 
-// tenantSchemas finds schema-per-tenant tenants whose schema is missing or
-// behind the newest tenant-table migration.
+// tenantSchemas checks the tenant data schemas (the shared one and each
+// schema tenant's): a schema missing, behind the built-in or the
+// operator's tenant-table migrations, or whose applied operator migrations
+// no longer match the files; and tables in them without a tenant_id
+// column, which row-level security cannot split between tenants (tables
+// with one are AuditRLS's).
 func (db *DB) tenantSchemas(ctx context.Context) ([]Finding, error) {
-	tm, err := tenantMigrations()
+	sources, err := db.tenantSources()
 	if err != nil {
 		return nil, err
 	}
-	newest := tm[len(tm)-1].version
-	rows, err := db.Admin.Query(ctx, `
-		SELECT t.slug, t.schema_name, n.oid IS NOT NULL
-		FROM tenants.tenants t
-		LEFT JOIN pg_namespace n ON n.nspname = t.schema_name
-		WHERE t.strategy = 'schema' AND t.status <> 'deleted'
-		ORDER BY t.slug`)
+	targets, err := db.dataSchemas(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("doctor: tenant schemas: %w", err)
-	}
-	type schema struct {
-		slug, name string
-		exists     bool
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (schema, error) {
-		var s schema
-		err := r.Scan(&s.slug, &s.name, &s.exists)
-		return s, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("doctor: tenant schemas: %w", err)
+		return nil, fmt.Errorf("doctor: %w", err)
 	}
 	var out []Finding
-	for _, s := range list {
-		if !s.exists {
-			out = append(out, Finding{Table: "schema " + s.name, Problem: fmt.Sprintf("of tenant %s is missing", s.slug),
+	for _, t := range targets {
+		of := ""
+		if t.slug != "" {
+			of = "of tenant " + t.slug + " "
+		}
+		var exists bool
+		if err := db.Admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, t.name).Scan(&exists); err != nil {
+			return nil, fmt.Errorf("doctor: schema %s: %w", t.name, err)
+		}
+		if !exists {
+			out = append(out, Finding{Table: "schema " + t.name, Problem: of + "is missing",
 				Fix: "restore it from a backup; nself db migrate recreates an empty one"})
 			continue
 		}
-		var version int
-		err := db.Admin.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+pgx.Identifier{s.name, "nself_migrations"}.Sanitize()).Scan(&version)
+		st, err := readSchemaState(ctx, db.Admin, t.name, sources)
 		if err != nil {
-			return nil, fmt.Errorf("doctor: version of %s: %w", s.name, err)
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) {
+				return nil, fmt.Errorf("doctor: schema %s: %w", t.name, err)
+			}
+			out = append(out, Finding{Table: "schema " + t.name, Problem: of + "does not match TENANT_MIGRATIONS_DIR: " + err.Error(),
+				Fix: "put back the files as they were applied (a change goes in a new migration), then nself db migrate"})
+			continue
 		}
-		if version < newest {
-			out = append(out, Finding{Table: "schema " + s.name, Problem: fmt.Sprintf("of tenant %s is at tenant migration %d of %d", s.slug, version, newest),
+		var behind []string
+		for i, src := range sources {
+			if st.current[i] < src.newest() {
+				behind = append(behind, fmt.Sprintf("%s %d of %d", src.kind, st.current[i], src.newest()))
+			}
+		}
+		if len(behind) > 0 {
+			out = append(out, Finding{Table: "schema " + t.name, Problem: of + "is at " + strings.Join(behind, ", "),
 				Fix: "nself db migrate"})
+		}
+		rows, err := db.Admin.Query(ctx, tenantTablesOfSchema, t.name)
+		if err != nil {
+			return nil, fmt.Errorf("doctor: tables of %s: %w", t.name, err)
+		}
+		for rows.Next() {
+			var name string
+			var hasTenant, secured, ix bool
+			if err := rows.Scan(&name, &hasTenant, &secured, &ix); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("doctor: tables of %s: %w", t.name, err)
+			}
+			if !hasTenant {
+				out = append(out, Finding{Table: name, Problem: "has no tenant_id column, so row-level security cannot keep tenants' rows apart",
+					Fix: fmt.Sprintf("ALTER TABLE %s ADD COLUMN tenant_id uuid NOT NULL DEFAULT tenants.current_tenant_id(); SELECT tenants.enable_tenant_rls('%s'); CREATE INDEX ON %s (tenant_id);", name, name, name)})
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("doctor: tables of %s: %w", t.name, err)
 		}
 	}
 	return out, nil

@@ -195,9 +195,10 @@ func (s *TenantService) newTenantID(ctx context.Context, tx pgx.Tx, strategy ten
 	return "", "", fmt.Errorf("no free schema name after 10 tries")
 }
 
-// createSchema creates a tenant's own schema with the tenant tables, grants
-// the application role access (row-level security inside still limits it to
-// this tenant's rows) and records it. tx is in the tenant's context.
+// createSchema creates a tenant's own schema with the tenant tables (the
+// built-in ones and the operator's), grants the application role access
+// (row-level security inside still limits it to this tenant's rows) and
+// records it. tx is in the tenant's context.
 func (s *TenantService) createSchema(ctx context.Context, tx pgx.Tx, tenantID, schema string) error {
 	if _, err := tx.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err != nil {
 		return err
@@ -206,11 +207,11 @@ func (s *TenantService) createSchema(ctx context.Context, tx pgx.Tx, tenantID, s
 		INSERT INTO tenants.tenant_schemas (tenant_id, schema_name) VALUES ($1, $2)`, tenantID, schema); err != nil {
 		return err
 	}
-	tm, err := tenantMigrations()
+	sources, err := s.db.tenantSources()
 	if err != nil {
 		return err
 	}
-	_, err = s.db.applyTenantMigrations(ctx, tx, schema, tenantID, tm)
+	_, err = s.db.applyTenantMigrations(ctx, tx, schema, tenantID, sources)
 	return err
 }
 

@@ -29,7 +29,9 @@ type mailpitMail struct {
 func mailTo(t *testing.T, to string) []mailpitMail {
 	t.Helper()
 	api := os.Getenv("MAILPIT_URL")
-	var found struct{ Messages []struct{ ID, Subject string } }
+	var found struct {
+		Messages []struct{ ID, Subject string }
+	}
 	getJSON(t, api+"/api/v1/search?query="+url.QueryEscape("to:"+to), &found)
 	var out []mailpitMail
 	for _, m := range found.Messages {

@@ -114,8 +114,9 @@ func (a *app) serveCommand() *cobra.Command {
 				Admins:       postgres.NewAdminService(db),
 				Orgs:         postgres.NewOrgService(db),
 				Audit:        postgres.NewAuditService(db),
-				Outbox:       postgres.NewMailOutbox(db),
-				DB:           db,
+
+				Outbox:         postgres.NewMailOutbox(db),
+				DB:             db,
 				Invitations:    postgres.NewInvitationService(db),
 				Logos:          a.servedLogos(db, cache, log),
 				Branding:       postgres.NewBrandingService(db).Cached(cache),

@@ -420,7 +420,18 @@ func (s *Server) handleTenantDelete(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	s.audit(r, "delete", t)
-	s.setFlash(w, r, adminCookie, "Tenant “"+t.Name+"” ("+t.Slug+") deleted.")
+	msg := "Tenant “" + t.Name + "” (" + t.Slug + ") deleted."
+	// The delete has committed; its files go after it, and a removal that
+	// fails now is tried again by the server until it succeeds.
+	if s.Storage != nil {
+		if _, err := s.Storage.RemoveTenantStorage(r.Context(), t.ID); err != nil {
+			s.Log.Warn("deleted tenant's files not removed yet", "tenant", t.Slug, "err", err)
+			msg += " Its files could not be removed yet; the server tries again until they are."
+		} else {
+			msg += " Its files were removed."
+		}
+	}
+	s.setFlash(w, r, adminCookie, msg)
 	http.Redirect(w, r, "/tenants", http.StatusSeeOther)
 	return nil
 }

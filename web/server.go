@@ -111,6 +111,9 @@ type Server struct {
 	// Audit lists the audit log: a tenant's to its owners and admins,
 	// every one to platform administrators.
 	Audit tenancy.AuditService
+	// Storage removes a deleted tenant's files right after the console
+	// deletes it; nil leaves them to the server's retries.
+	Storage tenancy.StorageRemover
 	// Domains routes verified custom domains; nil turns them off.
 	Domains DomainResolver
 	// Invitations lets a tenant's admins invite people to join it.
@@ -210,7 +213,7 @@ func (s *Server) Serve(ctx context.Context, addr string, grace time.Duration, re
 	if s.TLS != nil {
 		servers[0].Handler = s.TLS.Manager.HTTPHandler(h)
 		tlsSrv := s.httpServer(h)
-		tlsSrv.TLSConfig = s.TLSConfig(s.TLS.Manager)
+		tlsSrv.TLSConfig = s.TLSConfig(s.TLS.Manager, s.TLS.Wildcard)
 		tln, err := net.Listen("tcp", s.TLS.Addr)
 		if err != nil {
 			ln.Close()
@@ -283,6 +286,8 @@ func (s *Server) drain(servers []*http.Server, errc <-chan error) error {
 type TLSServing struct {
 	Addr    string
 	Manager *autocert.Manager
+	// Wildcard, when set, serves the names it covers instead of Manager.
+	Wildcard *WildcardCertificate
 }
 
 func (s *Server) httpServer(h http.Handler) *http.Server {

@@ -177,17 +177,31 @@ func CertManager(policy *TLSPolicy, c ACMEConfig) *autocert.Manager {
 	}
 }
 
-// TLSConfig is the server's TLS configuration with m's certificates. A
-// verified custom domain that gets its certificate becomes active.
-func (s *Server) TLSConfig(m *autocert.Manager) *tls.Config {
+// TLSConfig is the server's TLS configuration: the names wildcard covers
+// (when not nil) get it, without asking the ACME server, and every other
+// name gets a certificate of its own from m. A verified custom domain that
+// gets its certificate becomes active.
+func (s *Server) TLSConfig(m *autocert.Manager, wildcard *WildcardCertificate) *tls.Config {
 	cfg := m.TLSConfig()
 	cfg.MinVersion = tls.VersionTLS12
 	get := cfg.GetCertificate
 	var active sync.Map // names already recorded as active, to skip the database
 	var failed sync.Map // names whose failure was recorded, and when
 	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-		cert, err := get(hello)
 		host, nerr := normalizeHost(hello.ServerName)
+		if wildcard != nil && nerr == nil {
+			if cert := wildcard.certificateFor(host); cert != nil {
+				return cert, nil
+			}
+		}
+		if c := hello.Conn; c != nil {
+			// An ACME order takes seconds, longer than the 5 s the HTTP
+			// server allows a whole handshake: the client waits for the
+			// new certificate, then has the usual time to finish.
+			c.SetDeadline(time.Now().Add(certOrderTimeout))
+			defer func() { c.SetDeadline(time.Now().Add(handshakeAfterCert)) }()
+		}
+		cert, err := get(hello)
 		if nerr != nil || !s.isCustomDomain(host) {
 			return cert, err
 		}
@@ -212,6 +226,13 @@ func (s *Server) TLSConfig(m *autocert.Manager) *tls.Config {
 	}
 	return cfg
 }
+
+// certOrderTimeout bounds a handshake that waits for a certificate from
+// the ACME server; handshakeAfterCert is what the rest of it gets.
+const (
+	certOrderTimeout   = time.Minute
+	handshakeAfterCert = 5 * time.Second
+)
 
 // isCustomDomain reports whether host is a tenant's custom domain rather
 // than one of the platform's own names.

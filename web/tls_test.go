@@ -189,7 +189,7 @@ func TestCustomDomainCertificateMakesItActive(t *testing.T) {
 		DirectoryURL: dir, CacheDir: t.TempDir(),
 		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
 	})
-	cfg := e.server.TLSConfig(m)
+	cfg := e.server.TLSConfig(m, nil)
 	if _, err := cfg.GetCertificate(&tls.ClientHelloInfo{ServerName: "SHOP.acme.example."}); err != nil {
 		t.Fatalf("certificate for a verified custom domain: %v", err)
 	}
@@ -236,7 +236,7 @@ func TestCustomDomainCertificateFailureIsShown(t *testing.T) {
 		t.Fatalf("verify: %v %v", res.Message(), err)
 	}
 	m := web.CertManager(web.NewTLSPolicy(e.server), web.ACMEConfig{DirectoryURL: dir, CacheDir: t.TempDir()})
-	cfg := e.server.TLSConfig(m)
+	cfg := e.server.TLSConfig(m, nil)
 	if _, err := cfg.GetCertificate(&tls.ClientHelloInfo{ServerName: "shop.acme.example"}); err == nil {
 		t.Fatal("a certificate from an untrusted ACME server")
 	}

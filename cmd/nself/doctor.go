@@ -2,10 +2,14 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/nself/nself/internal/postgres"
 )
 
 func (a *app) tenantDoctorCommand() *cobra.Command {
@@ -20,7 +24,7 @@ func (a *app) tenantDoctorCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			findings, err := db.Doctor(ctx)
+			findings, err := a.doctor(ctx, db)
 			if err != nil {
 				return err
 			}
@@ -52,7 +56,7 @@ func (a *app) tenantDoctorCommand() *cobra.Command {
 			}
 			fmt.Fprintf(a.Out, "✓ Applied %d fix(es)\n", n)
 			// Doctor again, so what is left is what the operator sees.
-			left, err := db.Doctor(ctx)
+			left, err := a.doctor(ctx, db)
 			if err != nil {
 				return err
 			}
@@ -83,4 +87,31 @@ func (a *app) confirmFixes(n int) error {
 		return fmt.Errorf("nothing was changed")
 	}
 	return nil
+}
+
+// doctor is the database's findings and, with object storage configured,
+// the files of deleted tenants still in it. A store that cannot be reached
+// is a finding too: what it holds could not be checked.
+func (a *app) doctor(ctx context.Context, db *postgres.DB) ([]postgres.Finding, error) {
+	findings, err := db.Doctor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := a.storageRemover(db, slog.New(slog.NewTextHandler(a.Err, nil)))
+	if err != nil || r == nil {
+		return findings, nil
+	}
+	pending, err := r.Pending(ctx)
+	if err != nil {
+		return nil, err
+	}
+	findings = append(findings, pending...)
+	left, err := r.Leftovers(ctx)
+	findings = append(findings, left...)
+	if err != nil {
+		findings = append(findings, postgres.Finding{Table: "(object storage)",
+			Problem: "deleted tenants' files could not be looked for: " + oneLine(err.Error()),
+			Fix:     "make " + string(a.cfg.MinioEndpoint) + " reachable, then run nself tenant doctor again"})
+	}
+	return findings, nil
 }

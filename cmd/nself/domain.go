@@ -66,7 +66,8 @@ func (a *app) domainAddCommand() *cobra.Command {
 			fmt.Fprintf(w, "✓ Domain added: %s\n", displayName(d.Name))
 			fmt.Fprintf(w, "  Verification token: %s\n", d.Token)
 			fmt.Fprintf(w, "  Add this TXT record to your DNS:\n")
-			fmt.Fprintf(w, "    %s TXT %q\n", d.RecordName(), d.RecordValue())
+			fmt.Fprintf(w, "    %s\n", d.RecordValue())
+			fmt.Fprintf(w, "  Record: %s TXT %q\n", d.RecordName(), d.RecordValue())
 			fmt.Fprintf(w, "  The same value in a TXT record on %s itself works too.\n", d.Name)
 			fmt.Fprintf(w, "  Then run: nself tenant domain verify %s %s\n", t.Slug, d.Name)
 			return nil
@@ -104,6 +105,7 @@ func (a *app) domainVerifyCommand() *cobra.Command {
 				return fmt.Errorf("domain %s is not verified: %s", d.Name, d.Failure)
 			}
 			fmt.Fprintf(a.Out, "✓ Domain verified: %s\n", displayName(d.Name))
+			fmt.Fprintf(a.Out, "  %s\n", a.certificateLine(d))
 			fmt.Fprintf(a.Out, "  Record found at: %s\n", res.FoundAt())
 			fmt.Fprintf(a.Out, "  State: %s\n", d.State)
 			return nil
@@ -111,6 +113,19 @@ func (a *app) domainVerifyCommand() *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", dnsverify.DefaultTimeout, "how long to wait for DNS answers")
 	return cmd
+}
+
+// certificateLine says how a verified domain gets its certificate: over
+// ACME when nself serves TLS (TLS_ADDR), from the proxy that terminates TLS
+// otherwise.
+func (a *app) certificateLine(d *tenancy.Domain) string {
+	switch {
+	case a.cfg.TLSAddr == "":
+		return fmt.Sprintf("TLS is terminated elsewhere (TLS_ADDR is not set): the proxy in front of nself needs a certificate for %s", d.Name)
+	case d.State == tenancy.DomainActive:
+		return "SSL certificate issued via " + a.cfg.CertificateAuthority()
+	}
+	return "SSL certificate will be generated automatically via " + a.cfg.CertificateAuthority()
 }
 
 // domainJSON is the shape of a domain for scripts.

@@ -29,11 +29,12 @@ func TestDomainCommands(t *testing.T) {
 		`^✓ Domain added: acme\.example\.com$`,
 		`^  Verification token: [0-9a-f]{32}$`,
 		`^  Add this TXT record to your DNS:$`,
-		`^    _nself-verify\.acme\.example\.com TXT "nself-verify=[0-9a-f]{32}"$`,
+		`^    nself-verify=[0-9a-f]{32}$`,
+		`^  Record: _nself-verify\.acme\.example\.com TXT "nself-verify=[0-9a-f]{32}"$`,
 		`^  The same value in a TXT record on acme\.example\.com itself works too\.$`,
 		`^  Then run: nself tenant domain verify acme acme\.example\.com$`)
 	token := regexp.MustCompile(`Verification token: ([0-9a-f]{32})`).FindStringSubmatch(out)[1]
-	if !strings.Contains(out, `TXT "nself-verify=`+token+`"`) {
+	if !strings.Contains(out, `TXT "nself-verify=`+token+`"`) || !strings.Contains(out, "\n    nself-verify="+token+"\n") {
 		t.Errorf("the record shown does not carry the token:\n%s", out)
 	}
 	rec := "_nself-verify.acme.example.com"
@@ -80,13 +81,15 @@ func TestDomainCommands(t *testing.T) {
 	mustMatch(t, c.ok("tenant", "domain", "verify", "acme", "acme.example.com."),
 		`^✓ Domain verified: acme\.example\.com$`,
 		`^  Record found at: _nself-verify\.acme\.example\.com$`,
-		`^  State: verified$`)
+		`^  State: verified$`,
+		// TLS_ADDR is not set: nself obtains no certificate.
+		`^  TLS is terminated elsewhere \(TLS_ADDR is not set\): the proxy in front of nself needs a certificate for acme\.example\.com$`)
 
 	// The value on the domain itself does as well; Unicode names are
 	// stored in their ASCII form.
 	out = c.ok("tenant", "domain", "add", "acme", "bücher.example")
 	mustMatch(t, out, `^✓ Domain added: xn--bcher-kva\.example \(bücher\.example\)$`,
-		`^    _nself-verify\.xn--bcher-kva\.example TXT "nself-verify=[0-9a-f]{32}"$`)
+		`^  Record: _nself-verify\.xn--bcher-kva\.example TXT "nself-verify=[0-9a-f]{32}"$`)
 	idnToken := regexp.MustCompile(`Verification token: ([0-9a-f]{32})`).FindStringSubmatch(out)[1]
 	server.SetTXT("xn--bcher-kva.example", "v=spf1 -all", "nself-verify="+idnToken)
 	mustMatch(t, c.ok("tenant", "domain", "verify", "acme", "BÜCHER.example"),
@@ -217,4 +220,61 @@ func TestDomainAddKeepsAVerifiedDomainAfterItFailed(t *testing.T) {
 	mustMatch(t, c.ok("tenant", "domain", "list", "acme"), `^acme\.example\.com\s+false\s+false\s+.*\s+failed$`)
 	mustMatch(t, c.ok("tenant", "domain", "add", "beta", "squat.example.com"), `^✓ Domain added: squat\.example\.com$`)
 	mustMatch(t, c.ok("tenant", "audit", "acme", "--action", "domain.release"), `squat\.example\.com.*never verified`)
+}
+
+// The guide's own lines for `domain add` and `domain verify` are in their
+// output, in the guide's order, beside what the commands say more; verify
+// names the certificate authority nself will obtain the certificate from.
+func TestDomainOutputHasTheGuidesLines(t *testing.T) {
+	t.Parallel()
+	server := dnstest.NewServer(t)
+	urls := pgtest.NewURLs(t)
+	c := newCLI(t, urls, "DNS_RESOLVER="+server.Addr, "TLS_ADDR=:443")
+	c.ok("tenant", "create", "Acme", "--slug", "acme")
+
+	// The guide, multi-tenancy section "Custom domains".
+	out := c.ok("tenant", "domain", "add", "acme", "acme.example.com")
+	token := regexp.MustCompile(`Verification token: ([0-9a-f]{32})`).FindStringSubmatch(out)[1]
+	hasLines(t, out,
+		"✓ Domain added: acme.example.com",
+		"Verification token: "+token,
+		"Add this TXT record to your DNS:",
+		"nself-verify="+token)
+
+	server.SetTXT("_nself-verify.acme.example.com", "nself-verify="+token)
+	hasLines(t, c.ok("tenant", "domain", "verify", "acme", "acme.example.com"),
+		"✓ Domain verified: acme.example.com",
+		"SSL certificate will be generated automatically via Let's Encrypt")
+
+	// Another ACME server is named as what it is.
+	other := newCLI(t, urls, "DNS_RESOLVER="+server.Addr, "TLS_ADDR=:443", "ACME_DIRECTORY=https://ca.internal.example/acme/dir")
+	out = other.ok("tenant", "domain", "verify", "acme", "acme.example.com")
+	hasLines(t, out,
+		"✓ Domain verified: acme.example.com",
+		"SSL certificate will be generated automatically via ACME (https://ca.internal.example/acme/dir)")
+	if strings.Contains(out, "Let's Encrypt") {
+		t.Errorf("verify with another ACME server names Let's Encrypt:\n%s", out)
+	}
+	// Let's Encrypt's directory named explicitly is still Let's Encrypt.
+	le := newCLI(t, urls, "DNS_RESOLVER="+server.Addr, "TLS_ADDR=:443", "ACME_DIRECTORY=https://acme-v02.api.letsencrypt.org/directory")
+	hasLines(t, le.ok("tenant", "domain", "verify", "acme", "acme.example.com"),
+		"SSL certificate will be generated automatically via Let's Encrypt")
+}
+
+// hasLines checks that out holds each of lines, whole and in that order,
+// ignoring the indentation the commands add.
+func hasLines(t *testing.T, out string, lines ...string) {
+	t.Helper()
+	got := strings.Split(out, "\n")
+	i := 0
+	for _, want := range lines {
+		for i < len(got) && strings.TrimLeft(got[i], " ") != want {
+			i++
+		}
+		if i == len(got) {
+			t.Errorf("output lacks the line %q (in order):\n%s", want, out)
+			return
+		}
+		i++
+	}
 }

@@ -19,9 +19,15 @@ import (
 
 const exportHelp = `The archive is one gzip-compressed tar:
   tenant.json          the tenant's registry row and metadata
+  schema.sql           CREATE TABLE statements for every table below
+  restore.sql          a psql script: creates the tables and loads the CSVs
   db/SCHEMA.TABLE.csv  the tenant's rows of every table with a tenant_id column
   objects/KEY          every object in the tenant's bucket (logos)
   manifest.json        last: every file above with its size and SHA-256
+
+To restore into an empty PostgreSQL database without nself:
+  mkdir acme && tar -xzf acme.tar.gz -C acme && cd acme
+  psql -v ON_ERROR_STOP=1 -d NEWDB -f restore.sql
 
 Left out: sessions, refresh tokens, password links and API keys (credentials),
 password hashes and invitation secrets.`

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,8 +29,9 @@ const serveMemoryLimit = password.MaxConcurrent*password.HashMemory + 64<<20
 
 func (a *app) serveCommand() *cobra.Command {
 	var addr, tlsAddr, acmeDir, acmeEmail, certDir string
-	var grace, drain, recheck, usageEvery, reconcileEvery, mailEvery time.Duration
+	var grace, drain, recheck, usageEvery, reconcileEvery, certReload, mailEvery time.Duration
 	var sweep orphanSweep
+	var retry storageRetry
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the web portal, the tenant API and the admin console",
@@ -60,6 +63,12 @@ func (a *app) serveCommand() *cobra.Command {
 				// sign-ins take the process to 836 MB. The soft limit makes
 				// it collect, and hand memory back, as the total nears it.
 				debug.SetMemoryLimit(serveMemoryLimit)
+			}
+			// TLS is checked before anything starts: a wrong certificate
+			// file is a one-line error, not a server that fails handshakes.
+			tlsServe, err := a.tlsServing(cmd, log, tlsAddr, acmeDir, acmeEmail, certDir)
+			if err != nil {
+				return err
 			}
 			db, err := a.database(ctx)
 			if err != nil {
@@ -171,15 +180,28 @@ func (a *app) serveCommand() *cobra.Command {
 				go sampleStorage(ctx, log, billingStore, a.sizer(log), usageEvery)
 			}
 			sweep.start(ctx, a, db, log)
+			// Deleted tenants' files: removed when the console deletes a
+			// tenant, and tried again here until they are gone.
+			if remover, err := a.storageRemover(db, log); err != nil {
+				log.Warn("deleted tenants' files are not removed", "err", err)
+			} else if remover != nil {
+				s.Storage = remover
+				retry.start(ctx, remover, log)
+			}
 			if stripeBilling != nil && reconcileEvery > 0 {
 				go reconcileBilling(ctx, log, stripeBilling, reconcileEvery)
 			}
-			if tlsAddr != "" {
-				if certDir == "" {
-					return usageError{"--tls-addr needs --cert-dir, where certificates and the ACME account are kept"}
+			if tlsServe != nil {
+				s.TLS = &web.TLSServing{Addr: tlsServe.addr, Wildcard: tlsServe.wildcard,
+					Manager: web.CertManager(s.TLSPolicy(), tlsServe.acme)}
+				if tlsServe.wildcard != nil {
+					// Renewing the certificate replaces its files: they are
+					// read again when they change, and at once on SIGHUP.
+					hup := make(chan os.Signal, 1)
+					signal.Notify(hup, syscall.SIGHUP)
+					defer signal.Stop(hup)
+					go watchWildcard(ctx, log, tlsServe.wildcard, certReload, hup)
 				}
-				s.TLS = &web.TLSServing{Addr: tlsAddr, Manager: web.CertManager(s.TLSPolicy(), web.ACMEConfig{
-					DirectoryURL: acmeDir, Email: acmeEmail, CacheDir: certDir})}
 			}
 			return s.Serve(ctx, addr, grace, func(l net.Addr) {
 				log.Info("serving", "addr", l.String(),
@@ -196,10 +218,12 @@ func (a *app) serveCommand() *cobra.Command {
 	cmd.Flags().DurationVar(&reconcileEvery, "billing-reconcile", 6*time.Hour, "how often subscriptions are compared with Stripe's (0: never)")
 	cmd.Flags().DurationVar(&mailEvery, "mail-every", time.Second, "how often the mail outbox is checked for mail due (0: this process sends none)")
 	sweep.flags(cmd)
-	cmd.Flags().StringVar(&tlsAddr, "tls-addr", "", "also serve HTTPS here, with certificates obtained over ACME (e.g. :443)")
-	cmd.Flags().StringVar(&acmeDir, "acme-directory", "", "ACME directory URL (default: Let's Encrypt)")
-	cmd.Flags().StringVar(&acmeEmail, "acme-email", "", "contact email for the ACME account")
-	cmd.Flags().StringVar(&certDir, "cert-dir", "", "folder for certificates and the ACME account key")
+	retry.flags(cmd)
+	cmd.Flags().StringVar(&tlsAddr, "tls-addr", "", "also serve HTTPS here (e.g. :443), with certificates obtained over ACME and the wildcard certificate (default: TLS_ADDR)")
+	cmd.Flags().StringVar(&acmeDir, "acme-directory", "", "ACME directory URL (default: ACME_DIRECTORY, else Let's Encrypt)")
+	cmd.Flags().StringVar(&acmeEmail, "acme-email", "", "contact email for the ACME account (default: ACME_EMAIL)")
+	cmd.Flags().StringVar(&certDir, "cert-dir", "", "folder for certificates and the ACME account key (default: TLS_CERT_DIR)")
+	cmd.Flags().DurationVar(&certReload, "cert-reload", time.Minute, "how often the wildcard certificate's files are checked for a renewal (0: only on SIGHUP)")
 	return cmd
 }
 
@@ -210,6 +234,122 @@ func (a *app) shutdownDrain(cmd *cobra.Command, flag time.Duration) time.Duratio
 		return flag
 	}
 	return time.Duration(a.cfg.ShutdownDrain)
+}
+
+// tlsSettings is how `nself serve` terminates TLS.
+type tlsSettings struct {
+	addr     string
+	acme     web.ACMEConfig
+	wildcard *web.WildcardCertificate
+}
+
+// tlsServing reads the TLS flags, each falling back on its setting, and
+// loads the wildcard certificate; nil when TLS is terminated elsewhere.
+func (a *app) tlsServing(cmd *cobra.Command, log *slog.Logger, addr, acmeDir, acmeEmail, certDir string) (*tlsSettings, error) {
+	or := func(flag, value, setting string) string {
+		if cmd.Flags().Changed(flag) {
+			return value
+		}
+		return setting
+	}
+	addr = or("tls-addr", addr, string(a.cfg.TLSAddr))
+	if addr == "" {
+		if a.cfg.WildcardCertFile != "" {
+			log.Warn("TENANT_WILDCARD_CERT_FILE is not used: nself serves no TLS (TLS_ADDR and --tls-addr are not set)")
+		}
+		return nil, nil
+	}
+	t := &tlsSettings{addr: addr, acme: web.ACMEConfig{
+		DirectoryURL: or("acme-directory", acmeDir, string(a.cfg.ACMEDirectory)),
+		Email:        or("acme-email", acmeEmail, a.cfg.ACMEEmail),
+		CacheDir:     or("cert-dir", certDir, a.cfg.TLSCertDir),
+	}}
+	if t.acme.CacheDir == "" {
+		return nil, usageError{"serving TLS needs --cert-dir (or TLS_CERT_DIR), where certificates and the ACME account are kept"}
+	}
+	var err error
+	if t.wildcard, err = a.wildcardCertificate(log); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// wildcardCertificate loads the operator's certificate for *.BASE_DOMAIN
+// when tenants' subdomains are served with it (TENANT_SUBDOMAIN_WILDCARD).
+// Without its files the server does not start rather than order a
+// certificate per subdomain, which the operator turned off and which Let's
+// Encrypt's weekly limit would stop after 50 tenants.
+func (a *app) wildcardCertificate(log *slog.Logger) (*web.WildcardCertificate, error) {
+	c := a.cfg
+	files := c.WildcardCertFile != ""
+	switch {
+	case !c.SubdomainWildcard:
+		if files {
+			log.Warn("TENANT_WILDCARD_CERT_FILE is not used: TENANT_SUBDOMAIN_WILDCARD=false gets each subdomain a certificate of its own over ACME")
+		}
+		return nil, nil
+	case !files && !c.SubdomainsRouted():
+		// No tenant is reached at a subdomain: nothing to cover.
+		return nil, nil
+	case !files:
+		return nil, fmt.Errorf("TENANT_SUBDOMAIN_WILDCARD=true needs TENANT_WILDCARD_CERT_FILE and TENANT_WILDCARD_KEY_FILE (a certificate for *.%s and its key) when nself serves TLS; or set TENANT_SUBDOMAIN_WILDCARD=false to get a certificate per subdomain over ACME", c.BaseDomain)
+	}
+	w, err := web.LoadWildcardCertificate(c.WildcardCertFile, c.WildcardKeyFile, string(c.BaseDomain))
+	if err != nil {
+		return nil, fmt.Errorf("invalid TENANT_WILDCARD_CERT_FILE %q with TENANT_WILDCARD_KEY_FILE %q: %w", c.WildcardCertFile, c.WildcardKeyFile, err)
+	}
+	log.Info("tenants' subdomains are served with the wildcard certificate", "names", w.Leaf().DNSNames, "expires", w.Leaf().NotAfter)
+	return w, nil
+}
+
+// wildcardExpiryWarning is how long before the wildcard certificate
+// expires the server starts warning, once a day.
+const wildcardExpiryWarning = 14 * 24 * time.Hour
+
+// watchWildcard reads the wildcard certificate's files again every
+// interval (when they changed) and on each SIGHUP, and warns while the
+// certificate nears its end.
+func watchWildcard(ctx context.Context, log *slog.Logger, w *web.WildcardCertificate, every time.Duration, hup <-chan os.Signal) {
+	var tick <-chan time.Time
+	if every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
+	var lastErr string
+	var warned time.Time
+	check := func(asked bool) {
+		changed, err := w.Reload()
+		switch {
+		case err != nil:
+			// A renewal half written fails until its second file lands:
+			// said once, not at every tick.
+			if asked || err.Error() != lastErr {
+				log.Error("wildcard certificate not reloaded; the previous one is still served", "err", err)
+			}
+			lastErr = err.Error()
+		case changed:
+			lastErr = ""
+			log.Info("wildcard certificate reloaded", "names", w.Leaf().DNSNames, "expires", w.Leaf().NotAfter)
+		case asked:
+			log.Info("wildcard certificate unchanged", "expires", w.Leaf().NotAfter)
+		}
+		if end := w.Leaf().NotAfter; time.Until(end) < wildcardExpiryWarning && time.Since(warned) > 24*time.Hour {
+			warned = time.Now()
+			log.Warn("the wildcard certificate expires soon: renew its files (they are read again when they change)", "expires", end)
+		}
+	}
+	check(false)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			check(true)
+		case <-tick:
+			check(false)
+		}
+	}
 }
 
 // recheckDomains checks verified custom domains again, every interval, so

@@ -34,6 +34,7 @@ func (a *app) tenantCommand() *cobra.Command {
 		a.tenantUsageCommand(),
 		a.tenantExportCommand(),
 		a.tenantImportCommand(),
+		a.tenantPurgeStorageCommand(),
 	)
 }
 
@@ -365,7 +366,7 @@ func (a *app) tenantDeleteCommand() *cobra.Command {
 	var yes bool
 	cmd := &cobra.Command{
 		Use:   "delete SLUG|ID",
-		Short: "Delete a tenant: drop its schema and data, keep a record that it existed",
+		Short: "Delete a tenant: drop its schema and data, remove its files, keep a record that it existed",
 		Args:  args(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -393,6 +394,7 @@ func (a *app) tenantDeleteCommand() *cobra.Command {
 				fmt.Fprintf(a.Out, "  Schema dropped: %s\n", t.SchemaName)
 			}
 			fmt.Fprintln(a.Out, "  Status set to deleted; users, memberships, domains, settings and data removed")
+			a.removeDeletedStorage(ctx, a.db, t)
 			return nil
 		},
 	}

@@ -337,6 +337,89 @@ func (s *Store) PutObjectStream(ctx context.Context, bucket, key string, r io.Re
 	return nil
 }
 
+// RemoveBucket removes a bucket that holds nothing; a missing bucket is no
+// error.
+func (s *Store) RemoveBucket(ctx context.Context, bucket string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	err := s.client.RemoveBucket(ctx, bucket)
+	s.mu.Lock()
+	delete(s.buckets, bucket)
+	s.mu.Unlock()
+	if err != nil && code(err) != "NoSuchBucket" {
+		return s.wrap("remove bucket", bucket, "", err)
+	}
+	// A store that has just started may still be loading its buckets and
+	// answer for one it is about to know again: the removal counts once
+	// the bucket is seen gone.
+	exists, err := s.client.BucketExists(ctx, bucket)
+	if err != nil {
+		return s.wrap("remove bucket", bucket, "", err)
+	}
+	if exists {
+		return s.wrap("remove bucket", bucket, "", errors.New("the bucket is still there after its removal"))
+	}
+	return nil
+}
+
+// RemoveAll removes every object in bucket under prefix, and the
+// unfinished uploads there, and returns how many objects it removed. A
+// missing bucket holds nothing. Objects are removed a thousand at a time,
+// each batch within the call timeout.
+func (s *Store) RemoveAll(ctx context.Context, bucket, prefix string) (int, error) {
+	var keys []string
+	if err := s.ListObjects(ctx, bucket, prefix, func(o tenancy.ObjectInfo) error {
+		keys = append(keys, o.Key)
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	removed := 0
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), 1000)]
+		keys = keys[len(batch):]
+		n, err := s.removeBatch(ctx, bucket, batch)
+		removed += n
+		if err != nil {
+			return removed, err
+		}
+	}
+	for u := range s.client.ListIncompleteUploads(ctx, bucket, prefix, true) {
+		if u.Err != nil {
+			if code(u.Err) == "NoSuchBucket" {
+				break
+			}
+			return removed, s.wrap("list uploads", bucket, prefix, u.Err)
+		}
+		if err := s.AbortUploads(ctx, bucket, u.Key); err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
+}
+
+func (s *Store) removeBatch(ctx context.Context, bucket string, keys []string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	objects := make(chan minio.ObjectInfo, len(keys))
+	for _, k := range keys {
+		objects <- minio.ObjectInfo{Key: k}
+	}
+	close(objects)
+	failed := 0
+	var first error
+	for e := range s.client.RemoveObjects(ctx, bucket, objects, minio.RemoveObjectsOptions{}) {
+		if e.Err == nil || code(e.Err) == "NoSuchKey" || code(e.Err) == "NoSuchBucket" {
+			continue
+		}
+		failed++
+		if first == nil {
+			first = s.wrap("remove", bucket, e.ObjectName, e.Err)
+		}
+	}
+	return len(keys) - failed, first
+}
+
 // AbortUploads abandons the unfinished multipart uploads of an object, such
 // as those of a process killed while it uploaded: their parts are held by
 // the store, out of sight, until then.

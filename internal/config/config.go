@@ -103,6 +103,26 @@ type Config struct {
 	PublicScheme Scheme `env:"PUBLIC_SCHEME" envDefault:"https"`
 	PublicPort   Port   `env:"PUBLIC_PORT"`
 
+	// TLSAddr makes `nself serve` terminate TLS itself on this address
+	// (--tls-addr overrides it); the CLI reads it too, to say how a
+	// domain's certificate will be obtained. Empty: TLS is terminated
+	// elsewhere.
+	TLSAddr ListenAddr `env:"TLS_ADDR"`
+	// TLSCertDir keeps ACME certificates and the account key (--cert-dir).
+	TLSCertDir string `env:"TLS_CERT_DIR"`
+	// ACMEDirectory is the ACME server certificates come from
+	// (--acme-directory); Let's Encrypt when empty.
+	ACMEDirectory HTTPURL `env:"ACME_DIRECTORY"`
+	// ACMEEmail is the ACME account's contact (--acme-email).
+	ACMEEmail string `env:"ACME_EMAIL"`
+	// WildcardCertFile and WildcardKeyFile are the operator's certificate
+	// for *.BASE_DOMAIN and its key, in PEM. With SubdomainWildcard
+	// (TENANT_SUBDOMAIN_WILDCARD) and TLS served here, tenants' subdomains
+	// get that one certificate instead of one ACME certificate each: Let's
+	// Encrypt issues at most 50 certificates per registered domain a week.
+	WildcardCertFile string `env:"TENANT_WILDCARD_CERT_FILE"`
+	WildcardKeyFile  string `env:"TENANT_WILDCARD_KEY_FILE"`
+
 	// ShutdownDrain is how long `nself serve` keeps serving after SIGTERM
 	// with /readyz answering 503, before it closes its listener
 	// (--shutdown-drain overrides it).
@@ -142,6 +162,9 @@ func Load(environ []string, envFile string) (*Config, error) {
 	}
 	if c.InternalServiceToken != "" && len(c.InternalServiceToken) < 32 {
 		return nil, fmt.Errorf("invalid INTERNAL_SERVICE_TOKEN: accepts a random value of at least 32 characters (got %d)", len(c.InternalServiceToken))
+	}
+	if (c.WildcardCertFile == "") != (c.WildcardKeyFile == "") {
+		return nil, errors.New("TENANT_WILDCARD_CERT_FILE and TENANT_WILDCARD_KEY_FILE go together: set both (the certificate for *.BASE_DOMAIN and its key) or neither")
 	}
 	if c.AdminHost == "" {
 		c.AdminHost = Hostname("admin." + string(c.BaseDomain))
@@ -208,6 +231,26 @@ func (c *Config) TenantURL(slug string) string {
 		host = net.JoinHostPort(host, strconv.Itoa(int(c.PublicPort)))
 	}
 	return string(c.PublicScheme) + "://" + host
+}
+
+// LetsEncryptDirectory is the ACME directory used when ACME_DIRECTORY is
+// empty.
+const LetsEncryptDirectory = "https://acme-v02.api.letsencrypt.org/directory"
+
+// CertificateAuthority names where certificates come from when nself
+// serves TLS: Let's Encrypt for its directory, otherwise the ACME server's
+// directory URL.
+func (c *Config) CertificateAuthority() string {
+	if c.ACMEDirectory == "" || c.ACMEDirectory == LetsEncryptDirectory {
+		return "Let's Encrypt"
+	}
+	return "ACME (" + string(c.ACMEDirectory) + ")"
+}
+
+// SubdomainsRouted reports whether tenants are reached at their subdomains
+// of BASE_DOMAIN.
+func (c *Config) SubdomainsRouted() bool {
+	return c.MultiTenancyEnabled && c.RoutingMethod != "custom_domain"
 }
 
 // explain turns the library's parse errors, which name struct fields, into
@@ -321,6 +364,18 @@ func (h *HostPort) UnmarshalText(b []byte) error {
 		return acceptsError("accepts host:port, such as 127.0.0.1:53")
 	}
 	*h = HostPort(b)
+	return nil
+}
+
+// ListenAddr is an address to listen on, host:port or :port.
+type ListenAddr string
+
+func (a *ListenAddr) UnmarshalText(b []byte) error {
+	_, port, err := net.SplitHostPort(string(b))
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		return acceptsError("accepts host:port or :port to listen on, such as :443")
+	}
+	*a = ListenAddr(b)
 	return nil
 }
 

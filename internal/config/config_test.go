@@ -62,6 +62,9 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		"MAIL_MAX_ATTEMPTS=0":          `invalid MAIL_MAX_ATTEMPTS "0": accepts a number of attempts from 1 to 1000`,
 		"MAIL_RETRY_MIN=0s":            `invalid MAIL_RETRY_MIN "0s": accepts a duration above 0`,
 		"MAIL_RETRY_MAX=10s":           `invalid MAIL_RETRY_MAX: 10s is shorter than MAIL_RETRY_MIN (30s)`,
+		"TLS_ADDR=443":                 `invalid TLS_ADDR "443": accepts host:port or :port to listen on, such as :443`,
+		"ACME_DIRECTORY=letsencrypt":   `invalid ACME_DIRECTORY "letsencrypt"`,
+		"TENANT_WILDCARD_KEY_FILE=k":   `TENANT_WILDCARD_CERT_FILE and TENANT_WILDCARD_KEY_FILE go together`,
 	} {
 		_, err := config.Load([]string{kv}, "")
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
@@ -110,6 +113,23 @@ func TestRequireStripeKeys(t *testing.T) {
 			t.Errorf("%s + %s: %v", c.secret, c.publishable, err)
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("%s + %s: %v, want %q", c.secret, c.publishable, err, c.want)
+		}
+	}
+}
+
+// The certificate authority is named as the CLI prints it.
+func TestCertificateAuthority(t *testing.T) {
+	for dir, want := range map[string]string{
+		"": "Let's Encrypt",
+		"https://acme-v02.api.letsencrypt.org/directory": "Let's Encrypt",
+		"https://127.0.0.1:14000/dir":                    "ACME (https://127.0.0.1:14000/dir)",
+	} {
+		c, err := config.Load([]string{"ACME_DIRECTORY=" + dir, "TLS_ADDR=:443"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.CertificateAuthority(); got != want {
+			t.Errorf("ACME_DIRECTORY=%s: %q, want %q", dir, got, want)
 		}
 	}
 }

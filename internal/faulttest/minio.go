@@ -18,8 +18,9 @@ type MinIO struct {
 	AccessKey string
 	SecretKey string
 
-	cmd  *exec.Cmd
-	done chan struct{}
+	bin, dir, console string
+	cmd               *exec.Cmd
+	done              chan struct{}
 }
 
 // minioBinary is the MinIO that scripts/services.sh builds, in
@@ -45,24 +46,39 @@ func minioBinary(t testing.TB) string {
 // waits until it is ready; it is killed when the test ends, if not before.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
-	bin := minioBinary(t)
-	addr, console := freeAddr(t), freeAddr(t)
-	m := &MinIO{Endpoint: addr, AccessKey: "faulttestminio", SecretKey: "faulttestminiosecret", done: make(chan struct{})}
-	m.cmd = exec.Command(bin, "server", t.TempDir(), "--address", addr, "--console-address", console, "--quiet")
+	m := &MinIO{Endpoint: freeAddr(t), AccessKey: "faulttestminio", SecretKey: "faulttestminiosecret",
+		bin: minioBinary(t), dir: t.TempDir(), console: freeAddr(t)}
+	m.start(t)
+	t.Cleanup(m.Stop)
+	return m
+}
+
+// Restart starts a stopped server again, on the same address with the
+// same data, as after an outage, and waits until it is ready.
+func (m *MinIO) Restart(t testing.TB) {
+	t.Helper()
+	m.Stop()
+	m.start(t)
+}
+
+func (m *MinIO) start(t testing.TB) {
+	t.Helper()
+	m.done = make(chan struct{})
+	m.cmd = exec.Command(m.bin, "server", m.dir, "--address", m.Endpoint, "--console-address", m.console, "--quiet")
 	m.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
 	if err := m.cmd.Start(); err != nil {
 		t.Fatalf("start MinIO: %v", err)
 	}
-	go func() { m.cmd.Wait(); close(m.done) }()
-	t.Cleanup(m.Stop)
+	done := m.done
+	go func() { m.cmd.Wait(); close(done) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get("http://" + addr + "/minio/health/ready")
+		resp, err := http.Get("http://" + m.Endpoint + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return m
+				return
 			}
 		}
 		select {

@@ -282,6 +282,19 @@ func (s *ExportService) Export(ctx context.Context, ref string, w io.Writer, pro
 			}
 		}
 		p.Tables = len(tables)
+		// How to make these tables elsewhere, for a restore with psql
+		// alone: from the catalog, in the same snapshot.
+		types, defs, err := tableDefinitions(ctx, tx, tables, dataSchema)
+		if err != nil {
+			return fmt.Errorf("table definitions: %w", err)
+		}
+		schemaSQL, restoreSQL := tenancy.RestoreScripts(t.Slug, types, defs)
+		if err := a.add(tenancy.SchemaFile, int64(len(schemaSQL)), bytes.NewReader(schemaSQL)); err != nil {
+			return err
+		}
+		if err := a.add(tenancy.RestoreFile, int64(len(restoreSQL)), bytes.NewReader(restoreSQL)); err != nil {
+			return err
+		}
 		if err := referencedObjects(ctx, tx, t.ID, dataSchema, referenced); err != nil {
 			return err
 		}

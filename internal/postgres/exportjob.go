@@ -161,6 +161,10 @@ func (s *ExportJobService) Close() {
 	if s.lockConn != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		// Unlock before closing: the server frees a closed session's locks
+		// only once its backend has ended, a moment later, and another
+		// process asking at once would still see this one alive.
+		s.lockConn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
 		s.lockConn.Close(ctx)
 		s.lockConn = nil
 	}

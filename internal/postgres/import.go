@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -178,8 +179,11 @@ func verifyArchive(r io.Reader, limits tenancy.LogoLimits) (*verifiedArchive, er
 			return nil, refused("%s is not listed in the manifest", tenancy.Quote(name))
 		}
 	}
-	// Every listed file has a meaning, and each meaning its file.
-	used := map[string]bool{tenancy.TenantFile: true}
+	// Every listed file has a meaning, and each meaning its file. The
+	// definitions and the restore script are for restoring without nself
+	// (archives made before them lack them); an import checks them against
+	// the manifest like any file and reads nothing from them.
+	used := map[string]bool{tenancy.TenantFile: true, tenancy.SchemaFile: true, tenancy.RestoreFile: true}
 	if _, ok := listed[tenancy.TenantFile]; !ok {
 		return nil, refused("%s is missing", tenancy.TenantFile)
 	}
@@ -248,9 +252,12 @@ type importTable struct {
 
 // Import restores an archive into a new tenant. It reads the archive twice
 // (archive must seek): a first pass verifies it against its manifest and
-// against this database before anything is written; the second writes the
-// tenant in one transaction, with the objects copied into its bucket
-// first. When the transaction fails the objects are removed again.
+// against this database before anything is written; the second stages the
+// rows in temporary tables and copies the objects they use into the new
+// tenant's bucket, outside any transaction (the tenant's id is drawn
+// first); then one transaction creates the tenant and writes its rows.
+// When anything fails after the first upload, the objects and the bucket
+// are removed again.
 //
 // Ids: the tenant gets a new id (and, under the schema strategy, a new
 // schema); every row's tenant_id becomes it. Other ids are kept: every
@@ -325,64 +332,33 @@ func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts 
 	}
 	res.Notes = append(res.Notes, notes...)
 
+	// The new tenant's id is drawn now: its objects are stored under it
+	// before the transaction that creates the tenant begins, as no call to
+	// the store is made inside a transaction.
+	tenants := &TenantService{db: s.db, Mode: s.Mode}
+	id, schema, err := tenants.newTenantID(ctx, s.db.Admin, strategy)
+	if err != nil {
+		return nil, fmt.Errorf("import into %s: %w", slug, err)
+	}
+	bucket := tenancy.TenantBucket(id)
 	if _, err := archive.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
+	// One connection of its own for the rest: the rows are staged in its
+	// temporary tables, outside any transaction, while the objects go to
+	// the store; then one transaction writes the tenant from them.
+	conn, err := s.db.Admin.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("import into %s: %w", slug, err)
+	}
+	defer releaseStaging(ctx, conn)
 	var uploaded []string
-	var bucket string
-	err = inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
-		t, err := (&TenantService{db: s.db, Mode: s.Mode}).insertTenant(ctx, tx, slug, name, plan, strategy)
-		if err != nil {
-			return err
-		}
-		res.Tenant = t
-		bucket = tenancy.TenantBucket(t.ID)
-		dataSchema := SharedSchema
-		if t.SchemaName != "" {
-			dataSchema = t.SchemaName
-		}
-		tables, _, err := s.importTables(ctx, tx, v.manifest, dataSchema)
-		if err != nil {
-			return err
-		}
-		checkRows := func() (map[string]bool, error) { return s.checkRows(ctx, tx, tables, v.logos, res) }
-		if err := s.readArchive(ctx, tx, archive, v, tables, bucket, &uploaded, checkRows); err != nil {
-			return err
-		}
-		res.Objects = len(uploaded)
-		if err := checkUserIDs(ctx, tx, t.ID, tables); err != nil {
-			return err
-		}
-		if err := s.insertRows(ctx, tx, t.ID, tables, res); err != nil {
-			return err
-		}
-		if v.tenant.OwnerID != "" {
-			tag, err := tx.Exec(ctx, `
-				UPDATE tenants.tenants SET owner_user_id = $2
-				WHERE id = $1 AND EXISTS (SELECT 1 FROM auth.users WHERE tenant_id = $1 AND id = $2)`, t.ID, v.tenant.OwnerID)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() == 1 {
-				t.OwnerID = v.tenant.OwnerID
-				if res.PasswordToken, err = issuePasswordToken(ctx, tx, t.ID, t.OwnerID, "set", tenancy.SetPasswordTokenTTL); err != nil {
-					return err
-				}
-			}
-		}
-		var rows int64
-		for _, n := range res.Rows {
-			rows += n
-		}
-		// The new tenant's audit log starts here: the archive's entries
-		// are not imported.
-		summary := fmt.Sprintf("from the export of %s (tenant %s) made %s: %d rows, %d objects",
-			tenancy.Quote(v.tenant.Slug), v.tenant.ID, v.tenant.ExportedAt.UTC().Format(time.RFC3339), rows, res.Objects)
-		if err := recordAudit(ctx, tx, t.ID, "tenant.import", slug, summary); err != nil {
-			return err
-		}
-		return notifyChange(ctx, tx, t.ID)
-	})
+	err = s.stageArchive(ctx, conn, archive, v, bucket, &uploaded, res)
+	if err == nil {
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			return s.writeTenant(ctx, tx, v, tenants, id, schema, slug, name, plan, strategy, res)
+		})
+	}
 	if err != nil {
 		s.removeObjects(ctx, bucket, uploaded)
 		return nil, fmt.Errorf("import into %s: %w", slug, translate(err))
@@ -390,13 +366,101 @@ func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts 
 	return res, nil
 }
 
-// removeObjects undoes the uploads of a failed import, even when ctx has
-// ended (often the reason it failed).
+// stageArchive is the second pass over the archive, outside any
+// transaction: each table's rows go into a temporary table of conn's
+// session, checked once all are there, and the objects the rows use go
+// into the new tenant's bucket (uploaded collects their keys).
+func (s *ExportService) stageArchive(ctx context.Context, conn *pgxpool.Conn, archive io.Reader, v *verifiedArchive,
+	bucket string, uploaded *[]string, res *tenancy.ImportResult) error {
+	// The staging tables take the shape of the shared schema's: a schema
+	// tenant's tables are made from the same migrations.
+	tables, _, err := s.importTables(ctx, conn, v.manifest, SharedSchema)
+	if err != nil {
+		return err
+	}
+	checkRows := func() (map[string]bool, error) { return s.checkRows(ctx, conn, tables, v.logos, res) }
+	if err := s.readArchive(ctx, conn.Conn(), archive, v, tables, bucket, uploaded, checkRows); err != nil {
+		return err
+	}
+	res.Objects = len(*uploaded)
+	return nil
+}
+
+// writeTenant creates the tenant under the id drawn before, and writes the
+// staged rows as its own, in tx.
+func (s *ExportService) writeTenant(ctx context.Context, tx pgx.Tx, v *verifiedArchive, tenants *TenantService,
+	id, schema, slug, name, plan string, strategy tenancy.Strategy, res *tenancy.ImportResult) error {
+	t, err := tenants.insertTenantAs(ctx, tx, id, schema, slug, name, plan, strategy)
+	if err != nil {
+		return err
+	}
+	res.Tenant = t
+	dataSchema := SharedSchema
+	if t.SchemaName != "" {
+		dataSchema = t.SchemaName
+	}
+	// The same tables, in the same order, as staged: each finds its
+	// staging table by its place in the manifest.
+	tables, _, err := s.importTables(ctx, tx, v.manifest, dataSchema)
+	if err != nil {
+		return err
+	}
+	if err := checkUserIDs(ctx, tx, t.ID, tables); err != nil {
+		return err
+	}
+	if err := s.insertRows(ctx, tx, t.ID, tables, res); err != nil {
+		return err
+	}
+	if v.tenant.OwnerID != "" {
+		tag, err := tx.Exec(ctx, `
+			UPDATE tenants.tenants SET owner_user_id = $2
+			WHERE id = $1 AND EXISTS (SELECT 1 FROM auth.users WHERE tenant_id = $1 AND id = $2)`, t.ID, v.tenant.OwnerID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 1 {
+			t.OwnerID = v.tenant.OwnerID
+			if res.PasswordToken, err = issuePasswordToken(ctx, tx, t.ID, t.OwnerID, "set", tenancy.SetPasswordTokenTTL); err != nil {
+				return err
+			}
+		}
+	}
+	var rows int64
+	for _, n := range res.Rows {
+		rows += n
+	}
+	// The new tenant's audit log starts here: the archive's entries
+	// are not imported.
+	summary := fmt.Sprintf("from the export of %s (tenant %s) made %s: %d rows, %d objects",
+		tenancy.Quote(v.tenant.Slug), v.tenant.ID, v.tenant.ExportedAt.UTC().Format(time.RFC3339), rows, res.Objects)
+	if err := recordAudit(ctx, tx, t.ID, "tenant.import", slug, summary); err != nil {
+		return err
+	}
+	return notifyChange(ctx, tx, t.ID)
+}
+
+// releaseStaging drops the staging tables and hands the connection back;
+// a connection that cannot be cleaned (its statement was cancelled, the
+// server went away) is closed instead, so no other caller inherits them.
+func releaseStaging(ctx context.Context, conn *pgxpool.Conn) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(ctx, `DISCARD TEMP`); err != nil {
+		conn.Conn().Close(ctx)
+	}
+	conn.Release()
+}
+
+// removeObjects undoes the uploads of a failed import, and the bucket they
+// made, even when ctx has ended (often the reason it failed).
 func (s *ExportService) removeObjects(ctx context.Context, bucket string, keys []string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	for _, k := range keys {
 		_ = s.blobs.Remove(ctx, bucket, k)
+	}
+	if len(keys) > 0 {
+		_ = s.blobs.RemoveBucket(ctx, bucket)
 	}
 }
 
@@ -515,7 +579,7 @@ func (s *ExportService) importTables(ctx context.Context, q querier, m *tenancy.
 // Once every table is staged, before the first object is stored,
 // checkRows checks the rows and names the objects they use; the others
 // are not stored. uploaded collects the keys written.
-func (s *ExportService) readArchive(ctx context.Context, tx pgx.Tx, r io.Reader, v *verifiedArchive,
+func (s *ExportService) readArchive(ctx context.Context, conn *pgx.Conn, r io.Reader, v *verifiedArchive,
 	tables []*importTable, bucket string, uploaded *[]string, checkRows func() (map[string]bool, error)) error {
 	changed := refused("the archive changed while it was read")
 	byFile := map[string]*importTable{}
@@ -555,7 +619,7 @@ func (s *ExportService) readArchive(ctx context.Context, tx pgx.Tx, r io.Reader,
 			if used != nil {
 				return changed // a table after the objects: its rows would go unchecked
 			}
-			if err := s.stageTable(ctx, tx, t, h); err != nil {
+			if err := s.stageTable(ctx, conn, t, h); err != nil {
 				return fmt.Errorf("table %s: %w", t.Name, err)
 			}
 		case o.File != "":
@@ -607,7 +671,7 @@ func (s *ExportService) readArchive(ctx context.Context, tx pgx.Tx, r io.Reader,
 // the same checks (tenancy.ImportChecks), and returns the keys of the
 // objects the logo rows use; the archive's other objects are left out
 // with a note. A refused row refuses the archive, naming its file and row.
-func (s *ExportService) checkRows(ctx context.Context, tx pgx.Tx, tables []*importTable,
+func (s *ExportService) checkRows(ctx context.Context, q querier, tables []*importTable,
 	logos map[string]*tenancy.Logo, res *tenancy.ImportResult) (map[string]bool, error) {
 	checks := tenancy.ImportChecks{Domains: s.Domains}
 	used := map[string]bool{}
@@ -624,7 +688,7 @@ func (s *ExportService) checkRows(ctx context.Context, tx pgx.Tx, tables []*impo
 			sel[i] = pgx.Identifier{c}.Sanitize() + "::text"
 		}
 		// Rows come back in the order COPY wrote them, the file's order.
-		rows, err := tx.Query(ctx, `SELECT `+strings.Join(sel, ", ")+` FROM `+t.stage+` ORDER BY ctid`)
+		rows, err := q.Query(ctx, `SELECT `+strings.Join(sel, ", ")+` FROM `+t.stage+` ORDER BY ctid`)
 		if err != nil {
 			return nil, err
 		}
@@ -700,16 +764,18 @@ func checkUserIDs(ctx context.Context, tx pgx.Tx, tenantID string, tables []*imp
 
 // stageTable copies a table's CSV into a temporary table shaped like its
 // columns here: the rows are inserted from there, with tenant_id and the
-// platform-unique values replaced, once every table is staged.
-func (s *ExportService) stageTable(ctx context.Context, tx pgx.Tx, t *importTable, r io.Reader) error {
+// platform-unique values replaced, once every table is staged. The table
+// lasts as long as conn's session (releaseStaging drops it), so the rows
+// are staged outside the transaction that writes them.
+func (s *ExportService) stageTable(ctx context.Context, conn *pgx.Conn, t *importTable, r io.Reader) error {
 	cols := quoteAll(t.Columns)
-	if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA`,
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE %s AS SELECT %s FROM %s WITH NO DATA`,
 		t.stage, cols, t.target)); err != nil {
 		return err
 	}
 	// HEADER MATCH refuses a file whose header names other columns than the
 	// manifest does.
-	_, err := tx.Conn().PgConn().CopyFrom(ctx, r, fmt.Sprintf(`COPY %s (%s) FROM STDIN WITH (FORMAT csv, HEADER MATCH)`, t.stage, cols))
+	_, err := conn.PgConn().CopyFrom(ctx, r, fmt.Sprintf(`COPY %s (%s) FROM STDIN WITH (FORMAT csv, HEADER MATCH)`, t.stage, cols))
 	return err
 }
 

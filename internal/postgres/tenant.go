@@ -128,10 +128,6 @@ func (s *TenantService) CreateTenant(ctx context.Context, in tenancy.NewTenant) 
 	return out, nil
 }
 
-// newTenantID picks the new tenant's id and, under the schema strategy, its
-// schema name, made of the first 8 hex digits of the id. Those digits can
-// repeat between tenants, so an id whose schema name is in use is drawn
-// again.
 // insertTenant adds a tenant to the registry under a free slug, with its
 // own schema under the schema strategy, and leaves tx in the new tenant's
 // context: the rows written after it belong to the tenant.
@@ -153,6 +149,14 @@ func (s *TenantService) insertTenant(ctx context.Context, tx pgx.Tx, slug, name,
 	if err != nil {
 		return nil, err
 	}
+	return s.insertTenantAs(ctx, tx, id, schema, slug, name, plan, strategy)
+}
+
+// insertTenantAs is insertTenant for an id (and schema name) drawn before
+// the transaction, by newTenantID: an import stores the new tenant's
+// objects under its id before it writes a row. A schema name taken in the
+// meantime fails the insert (tenants_schema_name_key).
+func (s *TenantService) insertTenantAs(ctx context.Context, tx pgx.Tx, id, schema, slug, name, plan string, strategy tenancy.Strategy) (*tenancy.Tenant, error) {
 	var schemaName any
 	if schema != "" {
 		schemaName = schema
@@ -175,7 +179,11 @@ func (s *TenantService) insertTenant(ctx context.Context, tx pgx.Tx, slug, name,
 	return t, nil
 }
 
-func (s *TenantService) newTenantID(ctx context.Context, tx pgx.Tx, strategy tenancy.Strategy) (id, schema string, err error) {
+// newTenantID picks the new tenant's id and, under the schema strategy, its
+// schema name, made of the first 8 hex digits of the id. Those digits can
+// repeat between tenants, so an id whose schema name is in use is drawn
+// again.
+func (s *TenantService) newTenantID(ctx context.Context, q queryRower, strategy tenancy.Strategy) (id, schema string, err error) {
 	for range 10 {
 		id = uuid.NewString()
 		if strategy != tenancy.StrategySchema {
@@ -183,7 +191,7 @@ func (s *TenantService) newTenantID(ctx context.Context, tx pgx.Tx, strategy ten
 		}
 		schema = s.db.SchemaPrefix + strings.ReplaceAll(id, "-", "")[:8]
 		var taken bool
-		if err := tx.QueryRow(ctx, `
+		if err := q.QueryRow(ctx, `
 			SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)
 			    OR EXISTS (SELECT 1 FROM tenants.tenants WHERE schema_name = $1)`, schema).Scan(&taken); err != nil {
 			return "", "", err
@@ -456,7 +464,9 @@ func (s *TenantService) SetTenantStatus(ctx context.Context, ref string, status 
 // DeleteTenant soft-deletes a tenant: it drops the tenant's schema, removes
 // its rows from every tenant table (users, memberships, domains, settings,
 // keys, usage, data) and marks the registry row deleted, in one
-// transaction.
+// transaction. Its objects are not touched here (no call to the store is
+// made inside a transaction): the transaction records that they must go,
+// and StorageRemover removes them after the commit, or later.
 func (s *TenantService) DeleteTenant(ctx context.Context, ref string) (*tenancy.Tenant, error) {
 	var out *tenancy.Tenant
 	err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
@@ -468,6 +478,9 @@ func (s *TenantService) DeleteTenant(ctx context.Context, ref string) (*tenancy.
 			return tenancy.Errorf(tenancy.ECONFLICT, "tenant %s is already deleted", t.Slug)
 		}
 		if err := removeTenantData(ctx, tx, t, true); err != nil {
+			return err
+		}
+		if err := recordStorageRemoval(ctx, tx, t.ID); err != nil {
 			return err
 		}
 		if out, err = scanTenant(tx.QueryRow(ctx, `

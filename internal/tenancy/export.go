@@ -12,6 +12,7 @@ import (
 // A tenant export is one gzip-compressed tar archive:
 //
 //	tenant.json                the registry row and metadata (ExportedTenant)
+//	schema.sql, restore.sql    the tables' definitions and a psql script that loads them (see restore.go)
 //	db/SCHEMA.TABLE.csv        one file per tenant table: its rows, COPY csv with a header
 //	objects/KEY                one file per object in the tenant's bucket
 //	manifest.json              last: every file above with its size and SHA-256
@@ -318,6 +319,9 @@ type ObjectStreamer interface {
 	OpenObject(ctx context.Context, bucket, key string) (io.ReadCloser, ObjectInfo, error)
 	// PutObjectStream stores size bytes read from r under key.
 	PutObjectStream(ctx context.Context, bucket, key string, r io.Reader, size int64, contentType string) error
+	// RemoveBucket removes a bucket that holds nothing; a missing bucket
+	// is no error.
+	RemoveBucket(ctx context.Context, bucket string) error
 }
 
 // ExportBucket holds the archives of portal exports, under the tenant's id.

@@ -1,0 +1,194 @@
+package postgres_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/nself/nself/internal/blob"
+	"github.com/nself/nself/internal/blob/blobtest"
+	"github.com/nself/nself/internal/faulttest"
+	"github.com/nself/nself/internal/postgres"
+	"github.com/nself/nself/internal/tenancy"
+)
+
+// filesOf reports what of a tenant's is in the store: whether its bucket
+// exists, and the keys of its objects and export archives.
+func filesOf(t *testing.T, store *blob.Store, tenantID string) (bucket bool, keys []string) {
+	t.Helper()
+	ctx := context.Background()
+	bucket, err := store.Client().BucketExists(ctx, tenancy.TenantBucket(tenantID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, where := range [][2]string{{tenancy.TenantBucket(tenantID), ""}, {tenancy.ExportBucket, tenancy.ExportPrefix(tenantID)}} {
+		if err := store.ListObjects(ctx, where[0], where[1], func(o tenancy.ObjectInfo) error {
+			keys = append(keys, where[0]+"/"+o.Key)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return bucket, keys
+}
+
+// tenantWithFiles makes a tenant with a logo and an export archive kept in
+// the exports bucket, on store.
+func tenantWithFiles(t *testing.T, db *postgres.DB, store *blob.Store, slug string) *tenancy.Tenant {
+	t.Helper()
+	ctx := context.Background()
+	tn := mustCreateTenant(t, db, slug, tenancy.StrategyRLS)
+	if _, err := postgres.NewLogoService(db, store).UploadLogo(ctx, tn.ID, tenancy.LogoMain, testPNG(t, 20, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Put(ctx, tenancy.ExportBucket, tenancy.ExportKey(tn.ID, "00000000-0000-4000-8000-000000000001"),
+		[]byte("an archive of the tenant's data"), "application/gzip"); err != nil {
+		t.Fatal(err)
+	}
+	if bucket, keys := filesOf(t, store, tn.ID); !bucket || len(keys) != 2 {
+		t.Fatalf("the tenant's files: bucket %v, %v", bucket, keys)
+	}
+	return tn
+}
+
+// storageFindings are doctor's findings about deleted tenants' files.
+func storageFindings(t *testing.T, db *postgres.DB, r *postgres.StorageRemover) []string {
+	t.Helper()
+	ctx := context.Background()
+	all, err := r.Pending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, err := r.Leftovers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range append(all, left...) {
+		if strings.Contains(f.Problem, "is deleted") {
+			out = append(out, f.Table+": "+f.Problem+" | fix: "+f.Fix)
+		}
+	}
+	return out
+}
+
+// Deleting a tenant removes its files after the commit: its logos, its
+// bucket and its export archives. The removal is recorded in the delete's
+// transaction and the record goes with the files.
+func TestDeleteTenantRemovesItsFiles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := mustOpenDB(t)
+	store := blobtest.New(t)
+	r := postgres.NewStorageRemover(db, store)
+	acme := tenantWithFiles(t, db, store, "acme")
+	globex := tenantWithFiles(t, db, store, "globex")
+
+	if _, err := r.RemoveTenantStorage(ctx, "acme"); tenancy.ErrorCode(err) != tenancy.ECONFLICT {
+		t.Fatalf("removing a live tenant's files: %v", err)
+	}
+	if _, err := postgres.NewTenantService(db, tenancy.ModeHybrid).DeleteTenant(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if got := storageFindings(t, db, r); len(got) != 1 || !strings.Contains(got[0], "tenant acme: is deleted but its files are still") {
+		t.Errorf("doctor between the commit and the removal: %q", got)
+	}
+	n, err := r.RemoveTenantStorage(ctx, acme.ID)
+	if err != nil || n != 2 {
+		t.Fatalf("remove: %d objects, %v", n, err)
+	}
+	if bucket, keys := filesOf(t, store, acme.ID); bucket || len(keys) != 0 {
+		t.Errorf("after the removal: bucket %v, %v", bucket, keys)
+	}
+	if bucket, keys := filesOf(t, store, globex.ID); !bucket || len(keys) != 2 {
+		t.Errorf("another tenant's files: bucket %v, %v", bucket, keys)
+	}
+	if got := storageFindings(t, db, r); len(got) != 0 {
+		t.Errorf("doctor after the removal: %q", got)
+	}
+	var entries int
+	asTenant(t, db, acme.ID, func(tx pgx.Tx) {
+		entries = count(t, tx, `SELECT count(*) FROM audit.events WHERE tenant_id = $1 AND action = 'tenant.storage_remove'`, acme.ID)
+	})
+	if entries != 1 {
+		t.Errorf("%d audit entries for the removal", entries)
+	}
+
+	// An upload that lands after the removal (it was under way when the
+	// tenant was deleted) is found by doctor, and purge-storage removes it.
+	if err := store.Put(ctx, tenancy.TenantBucket(acme.ID), "logos/main/late.png", testPNG(t, 4, 4), "image/png"); err != nil {
+		t.Fatal(err)
+	}
+	if got := storageFindings(t, db, r); len(got) != 1 || !strings.Contains(got[0], `object "logos/main/late.png" is still in bucket`) ||
+		!strings.Contains(got[0], "nself tenant purge-storage acme") {
+		t.Errorf("doctor with a late upload: %q", got)
+	}
+	if n, err := r.RemoveTenantStorage(ctx, "acme"); err != nil || n != 1 {
+		t.Errorf("purge the late upload: %d, %v", n, err)
+	}
+	if got := storageFindings(t, db, r); len(got) != 0 {
+		t.Errorf("doctor after the purge: %q", got)
+	}
+}
+
+// With the store down the delete still succeeds; doctor reports the files
+// left behind, and once the store is back the retry removes them.
+func TestDeleteTenantWhileStorageIsDown(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := mustOpenDB(t)
+	m := faulttest.StartMinIO(t)
+	store, err := blob.New(blob.Config{Endpoint: m.Endpoint, AccessKey: m.AccessKey, SecretKey: m.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := postgres.NewStorageRemover(db, store)
+	acme := tenantWithFiles(t, db, store, "acme")
+
+	m.Stop()
+	if _, err := postgres.NewTenantService(db, tenancy.ModeHybrid).DeleteTenant(ctx, "acme"); err != nil {
+		t.Fatalf("delete with the store down: %v", err)
+	}
+	if _, err := r.RemoveTenantStorage(ctx, "acme"); tenancy.ErrorCode(err) != tenancy.EUNAVAILABLE {
+		t.Fatalf("remove with the store down: %v", err)
+	}
+	if n, err := r.RemovePending(ctx); n != 0 || tenancy.ErrorCode(err) != tenancy.EUNAVAILABLE {
+		t.Fatalf("retry with the store down: %d, %v", n, err)
+	}
+	all, err := r.Pending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, f := range all {
+		if strings.Contains(f.Problem, "is deleted") {
+			found = append(found, f.Table+": "+f.Problem+" | fix: "+f.Fix)
+		}
+	}
+	if len(found) != 1 || !strings.Contains(found[0], "tenant acme: is deleted but its files are still in object storage (bucket "+tenancy.TenantBucket(acme.ID)) ||
+		!strings.Contains(found[0], "2 failed attempt(s)") || !strings.Contains(found[0], "nself tenant purge-storage acme") {
+		t.Errorf("doctor with the store down: %q", found)
+	}
+
+	m.Restart(t)
+	// Tried again as serve does, until it succeeds: a store that has just
+	// started may refuse for a moment.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		n, err := r.RemovePending(ctx)
+		if n == 1 && err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("retry with the store back: %d, %v", n, err)
+		}
+	}
+	if bucket, keys := filesOf(t, store, acme.ID); bucket || len(keys) != 0 {
+		t.Errorf("after the retry: bucket %v, %v", bucket, keys)
+	}
+	if got := storageFindings(t, db, r); len(got) != 0 {
+		t.Errorf("doctor after the retry: %q", got)
+	}
+}

@@ -106,7 +106,8 @@ func TestOutboxThroughSMTPOutageWithTwoServers(t *testing.T) {
 		t.Fatalf("invite with SMTP down: %d after %v", code, took)
 	}
 
-	// The servers try, fail, and say so.
+	// The servers try, fail, and say so: while the mail server is down
+	// each tries one mail at a time, the oldest first.
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, urls.Admin)
 	if err != nil {
@@ -116,23 +117,24 @@ func TestOutboxThroughSMTPOutageWithTwoServers(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var tried bool
-		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenants.tenant_mail_outbox WHERE recipient = $1 AND last_error <> '')`, invitee).Scan(&tried); err != nil {
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenants.tenant_mail_outbox WHERE last_error LIKE '%could not be reached%')`).Scan(&tried); err != nil {
 			t.Fatal(err)
 		}
 		if tried {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no server tried the invitation's mail")
+			t.Fatal("no server tried to send")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	pb := newPortal(t, addrB, "outbox.example.test")
 	pb.signIn(owner, "the owner's password")
-	if _, page := pb.do("GET", "/members", nil); !strings.Contains(page, invitee) || !strings.Contains(page, "Email not delivered yet: the mail server could not be reached") {
+	if _, page := pb.do("GET", "/members", nil); !strings.Contains(page, invitee) || !strings.Contains(page, "Email not delivered yet") {
 		t.Errorf("members page while SMTP is down lacks the invitation or its delivery note")
 	}
-	mustMatch(t, c.ok("mail", "list", "outbox"), `^outbox +invitation +`+regexp.QuoteMeta(invitee)+` +retrying +\d+ `)
+	mustMatch(t, c.ok("mail", "list", "outbox"), `^outbox +\w+ +\S+ +retrying +\d+ .*could not be reached`)
+	mustMatch(t, c.ok("mail", "list", "outbox", "--all"), `^outbox +invitation +`+regexp.QuoteMeta(invitee)+` +(queued|retrying) `)
 	if n := len(mailTo(t, invitee)); n != 0 {
 		t.Fatalf("%d mails reached mailpit through a frozen server", n)
 	}
@@ -198,7 +200,7 @@ func TestWelcomeMailFromTheCLI(t *testing.T) {
 		t.Fatal(r.err)
 	}
 	mustMatch(t, r.out, `^  Mail queued: welcome to `+regexp.QuoteMeta(member)+` `)
-	if r := c.run("a password for mia\n", "user", "create", "welcome-co", "second-"+member, "--password-stdin"); r.code != 0 {
+	if r := c.run("a password for mia\n", "user", "create", "welcome-co", "second-"+run+"@example.test", "--password-stdin"); r.code != 0 {
 		t.Fatal(r.err)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nself/nself/internal/tenancy"
@@ -25,6 +26,11 @@ type Sender struct {
 	// when 0. A claim holds its mails for Batch of them and a margin.
 	SendTimeout time.Duration
 	Log         *slog.Logger
+
+	// down is set while the mail server cannot be reached: each run then
+	// claims one mail, to find out whether it is back, instead of a batch
+	// it would hand back untried.
+	down atomic.Bool
 }
 
 // Defaults of a Sender.
@@ -66,16 +72,27 @@ func (s *Sender) hold() time.Duration {
 
 // RunOnce sends the mail that is due, batch after batch, until none is
 // left. When the mail server cannot be reached it stops: the rest waits
-// for the next run rather than each mail timing out in turn.
+// for the next run rather than each mail timing out in turn, and the runs
+// that follow try one mail each until one goes.
 func (s *Sender) RunOnce(ctx context.Context) (Result, error) {
 	var res Result
 	for range maxRounds {
-		mails, err := s.Outbox.Claim(ctx, s.batch(), s.hold())
+		limit := s.batch()
+		if s.down.Load() {
+			limit = 1
+		}
+		mails, err := s.Outbox.Claim(ctx, limit, s.hold())
 		if err != nil {
 			return res, err
 		}
+		sent := res.Sent
 		down := s.deliver(ctx, mails, &res)
-		if down || len(mails) < s.batch() || ctx.Err() != nil {
+		if down {
+			s.down.Store(true)
+		} else if res.Sent > sent {
+			s.down.Store(false)
+		}
+		if down || len(mails) < limit || ctx.Err() != nil {
 			break
 		}
 	}

@@ -80,7 +80,7 @@ func TestOwnerInvitesAMember(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`[data-testid=invite-submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=invitation-list]`)),
 	)
-	if got, want := b.text(`[data-testid=flash]`), "Invitation sent to "+invitee+"."; got != want {
+	if got, want := b.text(`[data-testid=flash]`), "Invitation to "+invitee+" saved: its email is on its way."; got != want {
 		t.Errorf("flash = %q, want %q", got, want)
 	}
 	if got := b.text(`[data-testid=invitation-email]`); got != invitee {

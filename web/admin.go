@@ -39,6 +39,7 @@ func (s *Server) adminRoutes(r chi.Router) {
 		r.Get("/audit", s.h(s.handleAdminAuditLog))
 		s.planRoutes(r)
 		s.billingRoutes(r)
+		s.mailRoutes(r)
 	})
 }
 
@@ -256,9 +257,9 @@ func (s *Server) handleTenantNew(w http.ResponseWriter, r *http.Request) error {
 	return s.renderTenantForm(w, r, http.StatusOK, f)
 }
 
-// handleTenantCreate serves POST /tenants. When the owner is named by
-// email, the flash carries the one-time link with which the owner sets a
-// password: it is shown this once, never stored in clear.
+// handleTenantCreate serves POST /tenants. A new owner is mailed, from
+// the outbox: the welcome and, without a password, the one-time link that
+// sets one, which the console never shows.
 func (s *Server) handleTenantCreate(w http.ResponseWriter, r *http.Request) error {
 	f := formOf(r, "name", "slug", "plan", "strategy", "owner")
 	in := tenancy.NewTenant{
@@ -287,9 +288,11 @@ func (s *Server) handleTenantCreate(w http.ResponseWriter, r *http.Request) erro
 	}
 	s.audit(r, "create", c.Tenant)
 	msg := "Tenant “" + c.Tenant.Name + "” created."
-	if c.PasswordToken != "" {
-		msg += " Send its owner this one-time link to choose a password: " +
-			s.tenantURL(c.Tenant.Slug) + "/password/set?token=" + url.QueryEscape(c.PasswordToken)
+	switch {
+	case c.Owner != nil && c.PasswordToken != "":
+		msg += " Its owner " + c.Owner.Email + " is mailed a welcome and a link to choose a password."
+	case c.Owner != nil:
+		msg += " Its owner " + c.Owner.Email + " is mailed a welcome."
 	}
 	s.setFlash(w, r, adminCookie, msg)
 	http.Redirect(w, r, tenantPath(c.Tenant), http.StatusSeeOther)

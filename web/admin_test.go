@@ -334,8 +334,9 @@ func TestAdminCreateTenant(t *testing.T) {
 		t.Error("the name is not kept, or not escaped")
 	}
 
-	// A tenant with an owner named by email: the flash carries the
-	// one-time link, and the link works.
+	// A tenant with an owner named by email: the owner is mailed a
+	// welcome and the one-time link, which the console does not show, and
+	// the link works.
 	resp, body := c.post("/tenants", url.Values{
 		"name": {"Acme Corporation"}, "slug": {"acme"}, "plan": {"pro"},
 		"strategy": {"schema"}, "owner": {"owner@acme.test"},
@@ -344,12 +345,31 @@ func TestAdminCreateTenant(t *testing.T) {
 		t.Fatalf("create: %d %s\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
 	page := follow(t, c, resp, body)
-	flash := textOf(t, page, "flash")
-	i := strings.Index(flash, "http://acme."+baseDomain+"/password/set?token=")
-	if i < 0 {
-		t.Fatalf("flash without the set-password link: %q", flash)
+	if flash := textOf(t, page, "flash"); flash != "Tenant “Acme Corporation” created. Its owner owner@acme.test is mailed a welcome and a link to choose a password." {
+		t.Errorf("flash %q", flash)
 	}
-	link, _ := url.Parse(strings.Fields(flash[i:])[0])
+	var welcome, setMail *tenancy.Message
+	for _, m := range env.mail.messages() {
+		if m.To == "owner@acme.test" {
+			switch m.Template {
+			case "welcome":
+				welcome = &m
+			case "password_set":
+				setMail = &m
+			}
+		}
+	}
+	if welcome == nil || setMail == nil || len(env.mail.messages()) != 2 {
+		t.Fatalf("mails: %+v", env.mail.messages())
+	}
+	if !strings.Contains(welcome.Text, "Acme Corporation") || strings.Contains(welcome.Text, "token=") {
+		t.Errorf("welcome: %s", welcome.Text)
+	}
+	i := strings.Index(setMail.Text, "http://acme."+baseDomain+"/password/set?token=")
+	if i < 0 || strings.Contains(page, "token=") {
+		t.Fatalf("set-password mail without its link, or the page shows one: %s", setMail.Text)
+	}
+	link, _ := url.Parse(strings.Fields(setMail.Text[i:])[0])
 	for id, want := range map[string]string{
 		"detail-slug": "acme", "detail-name": "Acme Corporation", "detail-status": "active",
 		"detail-plan": "pro", "detail-strategy": "schema", "detail-members": "1",

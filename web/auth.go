@@ -1,11 +1,9 @@
 package web
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -96,10 +94,11 @@ func (s *Server) handleForgotForm(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// handleForgot serves POST /password/forgot: it mails a reset link if the
-// account exists, and answers the same, in the same time, either way. The
-// mail goes out in the background; the page says a link is on its way only
-// when it was handed to a mail system not known to be down.
+// handleForgot serves POST /password/forgot: it records a reset link and
+// its mail in the outbox if the account exists, and answers the same, in
+// the same time, either way. The page says a link is on its way once the
+// mail is recorded: the outbox sends it, however long the mail server
+// takes to answer or to come back.
 func (s *Server) handleForgot(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := TenantFrom(ctx)
@@ -117,61 +116,11 @@ func (s *Server) handleForgot(w http.ResponseWriter, r *http.Request) error {
 		render(w, r, http.StatusUnprocessableEntity, views.ForgotPassword(p, f, false))
 		return nil
 	}
-	// The place for the mail is taken before the account is looked up, so
-	// a refusal cannot tell whether the account exists.
-	ticket, wait := s.mailq.reserve()
-	if ticket == nil {
-		secs := int(math.Ceil(wait.Seconds()))
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		f.Error = fmt.Sprintf("Email cannot be sent right now, so no reset link can go out. Nothing was sent; try again in %s.", plural(secs, "second"))
-		render(w, r, http.StatusServiceUnavailable, views.ForgotPassword(p, f, false))
-		return nil
-	}
-	u, token, err := s.Auth.RequestPasswordReset(ctx, t.ID, f.Value("email"))
-	switch {
-	case err != nil:
-		ticket.release()
+	if _, _, err := s.Auth.RequestPasswordReset(ctx, t.ID, f.Value("email")); err != nil {
 		return err
-	case u == nil:
-		ticket.release()
-	default:
-		link := s.tenantURL(t.Slug) + "/password/reset?token=" + token
-		ticket.send("password_reset "+t.Slug, func(ctx context.Context) (tenancy.Message, error) {
-			return s.templateMail(ctx, t, "password_reset", u, link)
-		})
 	}
 	render(w, r, http.StatusOK, views.ForgotPassword(p, f, true))
 	return nil
-}
-
-// plural says n things, in words.
-func plural(n int, thing string) string {
-	if n == 1 {
-		return "1 " + thing
-	}
-	return strconv.Itoa(n) + " " + thing + "s"
-}
-
-// sendTemplate mails one of the tenant's email templates to a user of the
-// request's tenant, in the request.
-func (s *Server) sendTemplate(ctx context.Context, t *tenancy.Tenant, name string, u *tenancy.User, actionURL string) error {
-	msg, err := s.templateMail(ctx, t, name, u, actionURL)
-	if err != nil {
-		return err
-	}
-	return s.Mailer.Send(ctx, msg)
-}
-
-// templateMail is one of the tenant's email templates, made for a user of
-// the tenant.
-func (s *Server) templateMail(ctx context.Context, t *tenancy.Tenant, name string, u *tenancy.User, actionURL string) (tenancy.Message, error) {
-	userName := u.Name
-	if userName == "" {
-		userName = u.Email
-	}
-	return s.tenantMail(ctx, t, name, u.Email, map[string]string{
-		"USER_NAME": userName, "USER_EMAIL": u.Email, "ACTION_URL": actionURL,
-	})
 }
 
 // handleSetPasswordForm serves GET /password/set and /password/reset, the

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -86,47 +85,10 @@ func (s *Server) handleStripeWebhook(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "processing failed"})
 		return
 	}
+	// A failed payment's mails to the owners were queued with the event's
+	// changes, as a replay from the console queues them.
 	s.Log.Info("stripe webhook", "status", out.Status, "result", out.Result, "tenant", out.TenantID)
-	if out.PaymentFailed && out.TenantID != "" {
-		go s.mailOwners(context.WithoutCancel(ctx), out.TenantID, "payment_failed")
-	}
 	writeJSON(w, http.StatusOK, map[string]any{"received": true, "status": out.Status})
-}
-
-// mailOwners sends one of the tenant's templates to its owners, outside
-// any request: a failed payment, a quota crossed.
-func (s *Server) mailOwners(ctx context.Context, tenantID, template string) {
-	if s.Mailer == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	t, err := s.Resolver.Lookup(ctx, tenantID)
-	if err != nil {
-		s.Log.Error("mail owners: find tenant", "tenant", tenantID, "err", err)
-		return
-	}
-	members, err := s.Members.ListMembers(ctx, t.ID)
-	if err != nil {
-		s.Log.Error("mail owners: list members", "tenant", t.Slug, "err", err)
-		return
-	}
-	for _, m := range members {
-		if m.Role != tenancy.RoleOwner {
-			continue
-		}
-		u := &tenancy.User{ID: m.UserID, Email: m.Email, Name: m.Name}
-		if err := s.sendTemplate(ctx, t, template, u, s.tenantURL(t.Slug)+"/billing"); err != nil {
-			s.Log.Error("mail owners", "tenant", t.Slug, "template", template, "err", err)
-		}
-	}
-}
-
-// QuotaCrossed tells a tenant's owners that its API requests reached 80 or
-// 100 percent of the month's limit. The meter calls it once per crossing.
-func (s *Server) QuotaCrossed(tenantID string, percent int, limit int64) {
-	s.Log.Info("API quota threshold", "tenant", tenantID, "percent", percent, "limit", limit)
-	go s.mailOwners(context.Background(), tenantID, "quota_warning")
 }
 
 // tenantBillingRoutes are the tenant's billing pages, for its owners.

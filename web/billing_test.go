@@ -87,7 +87,6 @@ func newBillingEnv(t *testing.T) *billingEnv {
 			t.Fatal(err)
 		}
 		meter = postgres.NewMeter(db, log)
-		meter.OnThreshold = s.QuotaCrossed
 		s.Config.BillingEnabled = true
 		s.BillingStore = store
 		s.Billing = svc
@@ -444,7 +443,9 @@ func TestWebhookOrderingFailuresAndPayments(t *testing.T) {
 	if got := e.tenant("acme"); got.SubscriptionStatus != "past_due" || got.Plan != "business" {
 		t.Errorf("after a failed payment: %s %s", got.Plan, got.SubscriptionStatus)
 	}
-	waitForMail(t, e.testEnv, "owner@acme.test")
+	if m := waitForMail(t, e.testEnv, "owner@acme.test", "payment_failed"); !strings.Contains(m.Text, "http://acme."+baseDomain+"/billing") {
+		t.Errorf("payment mail links to %q", m.Text)
+	}
 	inv["amount_paid"] = 9900
 	if code, _ := send("evt_5", "invoice.paid", t0.Add(5*time.Minute), inv); code != 200 {
 		t.Fatal("paid")
@@ -480,20 +481,21 @@ func TestWebhookOrderingFailuresAndPayments(t *testing.T) {
 	}
 }
 
-// waitForMail waits for mail to an address; mail after a webhook is sent
-// once the event is committed, in the background.
-func waitForMail(t *testing.T, e *testEnv, to string) tenancy.Message {
+// waitForMail runs the outbox's sender until a mail of template reaches
+// an address.
+func waitForMail(t *testing.T, e *testEnv, to, template string) tenancy.Message {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		for _, m := range e.mail.messages() {
+		e.sendMail()
+		for _, m := range e.mail.messages(template) {
 			if m.To == to {
 				return m
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("no mail to %s", to)
+	t.Fatalf("no %s mail to %s", template, to)
 	return tenancy.Message{}
 }
 
@@ -603,13 +605,15 @@ func TestAPIQuota(t *testing.T) {
 	if retryAfter == "" || retryAfter == "0" {
 		t.Errorf("Retry-After %q", retryAfter)
 	}
-	// The owner heard of 80% and 100%.
-	waitForMail(t, e.testEnv, "owner@acme.test")
+	// The owner heard of 80% and 100%, once each.
+	waitForMail(t, e.testEnv, "owner@acme.test", "quota_warning")
 	deadline := time.Now().Add(5 * time.Second)
-	for len(e.mail.messages()) < 2 && time.Now().Before(deadline) {
+	for len(e.mail.messages("quota_warning")) < 2 && time.Now().Before(deadline) {
+		e.sendMail()
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := len(e.mail.messages()); n != 2 {
+	e.sendMail()
+	if n := len(e.mail.messages("quota_warning")); n != 2 {
 		t.Errorf("%d quota emails, want 2 (80%% and 100%%)", n)
 	}
 

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/nself/nself/emails"
 	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/views"
 )
@@ -26,7 +24,7 @@ func (s *Server) emailTemplateRoutes(r chi.Router) {
 
 // emailTitles name the emails for people.
 var emailTitles = map[string]string{
-	"welcome": "Welcome", "invitation": "Invitation", "password_reset": "Password reset",
+	"welcome": "Welcome", "invitation": "Invitation", "password_reset": "Password reset", "password_set": "Choose a password",
 	"payment_failed": "Payment failed", "quota_warning": "Quota warning",
 }
 
@@ -150,7 +148,8 @@ func (s *Server) handleEmailTemplateReset(w http.ResponseWriter, r *http.Request
 	return nil
 }
 
-// emailPreview renders unsaved values with sample variables. The HTML
+// emailPreview renders unsaved values as the tenant's mail looks, with
+// sample people, through the composer real mail goes through. The HTML
 // body, which may be larger than an address can carry, waits in
 // previewDrafts for the frame to fetch it.
 func (s *Server) emailPreview(r *http.Request, name, subject, html string) views.EmailPreview {
@@ -159,12 +158,7 @@ func (s *Server) emailPreview(r *http.Request, name, subject, html string) views
 	if err := tenancy.ValidateEmailTemplate(tpl); err != nil {
 		return views.EmailPreview{Error: previewFieldLabels[fieldOf(err)] + tenancy.ErrorMessage(err)}
 	}
-	// Sample people, but the tenant's own look, as the mail it sends has.
-	vars := tenancy.SampleVariables(t.Name, tenancy.DefaultPalette.Primary, s.tenantURL(t.Slug))
-	for k, v := range s.brandVariables(r.Context(), t) {
-		vars[k] = v
-	}
-	msg, err := tenancy.RenderEmail(&tpl, "", vars)
+	msg, err := s.Mail.Sample(r.Context(), t, &tpl, "")
 	if err != nil {
 		return views.EmailPreview{Error: tenancy.ErrorMessage(err)}
 	}
@@ -300,65 +294,4 @@ func (d *draftStore) get(tenantID, key string) (string, bool) {
 		return "", false
 	}
 	return v.html, true
-}
-
-// emailTemplate is the tenant's version of the template called name, or
-// the default when it has none (or when the server keeps no templates).
-// A version saved before the rules it breaks existed (a link where it
-// leaks) is never sent: the default goes in its place, until the tenant
-// saves one that passes.
-func (s *Server) emailTemplate(ctx context.Context, tenantID, name string) (*tenancy.EmailTemplate, error) {
-	if s.EmailTemplates != nil {
-		t, err := s.EmailTemplates.Get(ctx, tenantID, name)
-		if err != nil || !t.Customized {
-			return t, err
-		}
-		if err := tenancy.ValidateEmailTemplate(*t); err != nil {
-			s.Log.Warn("customized email template breaks the rules; sending the default", "tenant", tenantID, "template", name, "err", err)
-		} else {
-			return t, nil
-		}
-	}
-	d, err := emails.Default(name)
-	if err != nil {
-		return nil, err
-	}
-	return &tenancy.EmailTemplate{Name: name, Subject: d.Subject, HTML: d.HTML, Text: d.Text}, nil
-}
-
-// brandVariables are the template variables every mail of the tenant
-// shares.
-func (s *Server) brandVariables(ctx context.Context, t *tenancy.Tenant) map[string]string {
-	vars := map[string]string{"TENANT_NAME": t.Name, "PRIMARY_COLOR": tenancy.DefaultPalette.Primary, "LOGO_URL": "", "SUPPORT_URL": s.tenantURL(t.Slug)}
-	if l := s.look(ctx, t); l != nil {
-		vars["PRIMARY_COLOR"] = l.Palette.Primary
-		if l.CompanyName != "" {
-			vars["TENANT_NAME"] = l.CompanyName
-		}
-	}
-	// Mail is read far from the portal: the logo's address must be
-	// absolute. The logo made for email comes first, then the main one.
-	logo := s.logoURLOf(ctx, t, tenancy.LogoEmail)
-	if logo == "" {
-		logo = s.logoURL(ctx, t)
-	}
-	if logo != "" {
-		vars["LOGO_URL"] = s.tenantURL(t.Slug) + logo
-	}
-	return vars
-}
-
-// tenantMail renders one of a tenant's email templates for a recipient,
-// with the tenant's name and branding filled in and vars for the rest.
-// Every mail the portal sends, and its previews, come from here.
-func (s *Server) tenantMail(ctx context.Context, t *tenancy.Tenant, name, to string, vars map[string]string) (tenancy.Message, error) {
-	tpl, err := s.emailTemplate(ctx, t.ID, name)
-	if err != nil {
-		return tenancy.Message{}, err
-	}
-	all := s.brandVariables(ctx, t)
-	for k, v := range vars {
-		all[k] = v
-	}
-	return tenancy.RenderEmail(tpl, to, all)
 }

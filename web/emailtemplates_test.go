@@ -320,7 +320,7 @@ func TestLeakyStoredTemplateIsNotSent(t *testing.T) {
 	if resp, _ := c.post("/password/forgot", url.Values{"email": {"owner@acme.test"}}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("forgot: %d", resp.StatusCode)
 	}
-	sent := e.mail.messages()
+	sent := e.mail.messages("password_reset")
 	if len(sent) != 1 {
 		t.Fatalf("%d mails", len(sent))
 	}

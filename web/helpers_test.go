@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/nself/nself/internal/blob/blobtest"
 	"github.com/nself/nself/internal/domainname"
+	"github.com/nself/nself/internal/notify"
 	"github.com/nself/nself/internal/pgtest"
 	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
@@ -32,9 +34,10 @@ type testEnv struct {
 	server *web.Server
 	mail   *mailbox
 	ctx    context.Context
-	// mailboxed: the server mails to mail, and a request's answer is read
-	// once the mail it handed to the background sender is in mail.
-	mailboxed bool
+	// sender delivers the outbox to mail after every request, so that a
+	// request's answer is read once the mail it recorded is in mail. A
+	// test may give it another mailer (a real SMTP server, a hung one).
+	sender *notify.Sender
 }
 
 // mailbox records mail instead of sending it, for handler tests; the
@@ -51,11 +54,20 @@ func (m *mailbox) Send(_ context.Context, msg tenancy.Message) error {
 	return nil
 }
 
-// messages returns the mail sent so far.
-func (m *mailbox) messages() []tenancy.Message {
+// messages returns the mail sent so far, of the templates named, or all.
+func (m *mailbox) messages(templates ...string) []tenancy.Message {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]tenancy.Message(nil), m.sent...)
+	if len(templates) == 0 {
+		return append([]tenancy.Message(nil), m.sent...)
+	}
+	var out []tenancy.Message
+	for _, msg := range m.sent {
+		if slices.Contains(templates, msg.Template) {
+			out = append(out, msg)
+		}
+	}
+	return out
 }
 
 const (
@@ -99,7 +111,7 @@ func newEnvDB(t testing.TB, db *postgres.DB, opts ...func(*web.Server, *postgres
 		Admins:   postgres.NewAdminService(db),
 		Orgs:     postgres.NewOrgService(db),
 		Audit:    postgres.NewAuditService(db),
-		Mailer:   mb,
+		Outbox:   postgres.NewMailOutbox(db),
 		DB:       db,
 
 		Invitations:    postgres.NewInvitationService(db),
@@ -118,7 +130,19 @@ func newEnvDB(t testing.TB, db *postgres.DB, opts ...func(*web.Server, *postgres
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &testEnv{t: t, db: db, srv: srv, server: s, mail: mb, ctx: ctx, mailboxed: s.Mailer == tenancy.Mailer(mb)}
+	sender := &notify.Sender{Outbox: postgres.NewMailOutbox(db), Mailer: mb, Composer: s.Mail, Retry: tenancy.DefaultMailRetry, Log: log}
+	return &testEnv{t: t, db: db, srv: srv, server: s, mail: mb, ctx: ctx, sender: sender}
+}
+
+// deliver runs the outbox's sender once, as a server process does every
+// second: the mail due now is sent.
+func (e *testEnv) sendMail() notify.Result {
+	e.t.Helper()
+	res, err := e.sender.RunOnce(e.ctx)
+	if err != nil {
+		e.t.Fatalf("deliver mail: %v", err)
+	}
+	return res
 }
 
 // client is a browser-like client for one host: it keeps cookies and
@@ -155,13 +179,7 @@ func (c *client) do(req *http.Request) (*http.Response, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if c.env.mailboxed {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := c.env.server.WaitForMail(ctx); err != nil {
-			c.t.Fatalf("%s %s: mail: %v", req.Method, req.URL, err)
-		}
-	}
+	c.env.sendMail()
 	if tok := csrfOf(string(b)); tok != "" {
 		c.csrf = tok
 	}

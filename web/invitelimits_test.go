@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nself/nself/internal/notify"
 	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -19,10 +20,10 @@ func (e *testEnv) sibling() *testEnv {
 	s := *e.server
 	s.Invitations = postgres.NewInvitationService(e.db)
 	mb := &mailbox{}
-	s.Mailer = mb
 	srv := httptest.NewServer(s.Handler())
 	e.t.Cleanup(srv.Close)
-	return &testEnv{t: e.t, db: e.db, srv: srv, server: &s, mail: mb, ctx: e.ctx}
+	sender := &notify.Sender{Outbox: postgres.NewMailOutbox(e.db), Mailer: mb, Composer: s.Mail, Retry: tenancy.DefaultMailRetry}
+	return &testEnv{t: e.t, db: e.db, srv: srv, server: &s, mail: mb, ctx: e.ctx, sender: sender}
 }
 
 // Invitation mails are limited per address and per tenant, and the limits
@@ -36,7 +37,7 @@ func TestInvitationMailLimits(t *testing.T) {
 	one := e.signedIn(acme, "owner@acme.test", tenancy.RoleOwner)
 	two := other.client("acme.nself.test")
 	two.signIn("owner@acme.test", passwordOf("owner@acme.test"))
-	mails := func() int { return len(e.mail.messages()) + len(other.mail.messages()) }
+	mails := func() int { return len(e.mail.messages("invitation")) + len(other.mail.messages("invitation")) }
 
 	first := mustInviteThroughPage(t, e, one, "bob@example.test", "", "member")
 	_, body := one.get("/members")
@@ -64,10 +65,10 @@ func TestInvitationMailLimits(t *testing.T) {
 	}
 	// A refused resend changes nothing: the last link mailed (by the
 	// first server, at the fourth resend) still works.
-	if len(other.mail.messages()) != 2 {
-		t.Fatalf("the second server sent %d mails, want 2", len(other.mail.messages()))
+	if len(other.mail.messages("invitation")) != 2 {
+		t.Fatalf("the second server sent %d mails, want 2", len(other.mail.messages("invitation")))
 	}
-	last := e.mail.messages()
+	last := e.mail.messages("invitation")
 	token := linkRE.FindStringSubmatch(last[len(last)-1].Text)
 	if token == nil || token[1] == first {
 		t.Fatal("no new link in the last mail")

@@ -90,7 +90,7 @@ func (s *Server) renderMembersWith(w http.ResponseWriter, r *http.Request, statu
 		m.Invitations = append(m.Invitations, views.InvitationRow{
 			ID: inv.ID, Email: inv.Email, Name: inv.Name, Role: string(inv.Role),
 			InvitedBy: inv.Inviter(), ExpiresAt: inv.ExpiresAt, Expired: inv.Expired(now),
-			CanManage: actor.Manages(inv.Role), Error: invErrors[inv.ID],
+			CanManage: actor.Manages(inv.Role), Error: invErrors[inv.ID], Delivery: inv.Delivery,
 		})
 	}
 	m.InviteRoles = roles
@@ -159,7 +159,7 @@ func (s *Server) handleInvite(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t, id := TenantFrom(ctx), IdentityFrom(ctx)
 	f := formOf(r, "email", "name", "role")
-	inv, secret, err := s.Invitations.Invite(ctx, t.ID, tenancy.NewInvitation{
+	inv, _, err := s.Invitations.Invite(ctx, t.ID, tenancy.NewInvitation{
 		Email: f.Value("email"), Name: f.Value("name"), Role: tenancy.Role(f.Value("role")), InvitedBy: id.User.ID,
 	}, tenancy.MemberActor(id.Role))
 	switch code := tenancy.ErrorCode(err); code {
@@ -175,28 +175,9 @@ func (s *Server) handleInvite(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return err
 	}
-	s.flashInvitationSent(w, r, inv, secret, "Invitation sent to ")
+	s.setFlash(w, r, tenantCookie, "Invitation to "+inv.Email+" saved: its email is on its way.")
 	http.Redirect(w, r, "/members", http.StatusSeeOther)
 	return nil
-}
-
-// flashInvitationSent mails an invitation and says so. The invitation
-// exists whether or not the mail leaves, so a failure to send is reported
-// and left to a resend.
-func (s *Server) flashInvitationSent(w http.ResponseWriter, r *http.Request, inv *tenancy.Invitation, secret, sent string) {
-	ctx := r.Context()
-	t, id := TenantFrom(ctx), IdentityFrom(ctx)
-	msg, err := s.invitationMail(r, inviterName(id.User), inv.Email, inv.Name, string(inv.Role), s.acceptURL(t.Slug, secret))
-	if err == nil {
-		err = s.Mailer.Send(ctx, msg)
-	}
-	if err != nil {
-		noteError(ctx, err)
-		s.Log.Error("invitation mail not sent", "tenant", t.Slug, "err", err)
-		s.setFlash(w, r, tenantCookie, "The invitation to "+inv.Email+" is saved, but its email could not be sent. Try Resend in a moment.")
-		return
-	}
-	s.setFlash(w, r, tenantCookie, sent+inv.Email+".")
 }
 
 func inviterName(u *tenancy.User) string {
@@ -206,23 +187,24 @@ func inviterName(u *tenancy.User) string {
 	return u.Email
 }
 
-// acceptURL is the link an invitation mail carries.
-func (s *Server) acceptURL(slug, secret string) string {
-	return s.tenantURL(slug) + "/invitations/accept?token=" + url.QueryEscape(secret)
-}
-
 // invitationMail renders the invitation email in the request's tenant's
-// name. The preview and the mail that is sent come from here, so the
-// preview shows exactly what arrives.
-func (s *Server) invitationMail(r *http.Request, inviter, email, name, role, actionURL string) (tenancy.Message, error) {
-	t := TenantFrom(r.Context())
+// name through the composer the outbox sends with, so the preview shows
+// what arrives; only the link stands in for the secret, which exists once
+// the invitation is made.
+func (s *Server) invitationMail(r *http.Request, inviter, email, name, role string) (tenancy.Message, error) {
+	ctx := r.Context()
+	t := TenantFrom(ctx)
+	tpl, err := s.Mail.Template(ctx, t.ID, "invitation")
+	if err != nil {
+		return tenancy.Message{}, err
+	}
 	userName := name
 	if userName == "" {
 		userName = email
 	}
-	return s.tenantMail(r.Context(), t, "invitation", email, map[string]string{
+	return s.Mail.Render(ctx, t, tpl, email, map[string]string{
 		"USER_NAME": userName, "USER_EMAIL": email, "INVITER_NAME": inviter, "ROLE": role,
-		"ACTION_URL": actionURL, "SUPPORT_URL": s.tenantURL(t.Slug),
+		tenancy.LinkVariable: s.previewAcceptURL(t.Slug),
 	})
 }
 
@@ -247,9 +229,9 @@ func previewValues(v map[string]string) (email, name, role string) {
 
 // invitePreview is the preview pane for the invite form's values.
 func (s *Server) invitePreview(r *http.Request, values map[string]string) (views.InvitePreview, error) {
-	t, id := TenantFrom(r.Context()), IdentityFrom(r.Context())
+	id := IdentityFrom(r.Context())
 	email, name, role := previewValues(values)
-	msg, err := s.invitationMail(r, inviterName(id.User), email, name, role, s.previewAcceptURL(t.Slug))
+	msg, err := s.invitationMail(r, inviterName(id.User), email, name, role)
 	if err != nil {
 		return views.InvitePreview{}, err
 	}
@@ -280,10 +262,10 @@ const previewPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src 's
 // handleInvitePreviewHTML serves GET /members/invite/preview.html: the
 // invitation email's HTML body for the preview frame.
 func (s *Server) handleInvitePreviewHTML(w http.ResponseWriter, r *http.Request) error {
-	t, id := TenantFrom(r.Context()), IdentityFrom(r.Context())
+	id := IdentityFrom(r.Context())
 	q := r.URL.Query()
 	email, name, role := previewValues(map[string]string{"email": q.Get("email"), "name": q.Get("name"), "role": q.Get("role")})
-	msg, err := s.invitationMail(r, inviterName(id.User), email, name, role, s.previewAcceptURL(t.Slug))
+	msg, err := s.invitationMail(r, inviterName(id.User), email, name, role)
 	if err != nil {
 		return err
 	}
@@ -302,7 +284,7 @@ func invitationID(r *http.Request) string { return chi.URLParam(r, "id") }
 // handleInvitationResend serves POST /members/invitations/{id}/resend.
 func (s *Server) handleInvitationResend(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	inv, secret, err := s.Invitations.Resend(ctx, TenantFrom(ctx).ID, invitationID(r), tenancy.MemberActor(IdentityFrom(ctx).Role))
+	inv, _, err := s.Invitations.Resend(ctx, TenantFrom(ctx).ID, invitationID(r), tenancy.MemberActor(IdentityFrom(ctx).Role))
 	if tenancy.ErrorCode(err) == tenancy.EQUOTA && r.Header.Get("HX-Request") == "" {
 		// Over the invitation mail limits: said next to the invitation,
 		// with when it can be sent again.
@@ -310,7 +292,7 @@ func (s *Server) handleInvitationResend(w http.ResponseWriter, r *http.Request) 
 	} else if err != nil {
 		return err
 	}
-	s.flashInvitationSent(w, r, inv, secret, "Invitation sent again to ")
+	s.setFlash(w, r, tenantCookie, "Invitation to "+inv.Email+" renewed: its email is on its way.")
 	http.Redirect(w, r, "/members", http.StatusSeeOther)
 	return nil
 }

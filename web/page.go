@@ -42,7 +42,7 @@ func (s *Server) page(r *http.Request, title string) views.Page {
 		p.Brand = views.Brand{Name: "Platform admin", Initial: "A"}
 		if admin != nil {
 			p.UserEmail, p.Role, p.SignOutURL = admin.Email, "platform admin", "/signout"
-			p.Nav = adminNav(r.URL.Path, s.PlanAdmin != nil, s.BillingStore != nil)
+			p.Nav = adminNav(r.URL.Path, s.PlanAdmin != nil, s.BillingStore != nil, s.Outbox != nil)
 		}
 	default:
 		p.Brand = views.Brand{Name: "nself", Initial: "n"}
@@ -85,9 +85,9 @@ func tenantNav(role tenancy.Role, path string) []views.NavItem {
 	return out
 }
 
-// adminNav is the platform console's menu; plans and billing are there
-// when their services are.
-func adminNav(path string, plans, billing bool) []views.NavItem {
+// adminNav is the platform console's menu; plans, billing and mail are
+// there when their services are.
+func adminNav(path string, plans, billing, mail bool) []views.NavItem {
 	nav := []views.NavItem{
 		{Label: "Tenants", Href: "/tenants", TestID: "nav-tenants", Active: strings.HasPrefix(path, "/tenants")},
 		{Label: "Organizations", Href: "/orgs", TestID: "nav-orgs", Active: strings.HasPrefix(path, "/orgs")},
@@ -97,6 +97,9 @@ func adminNav(path string, plans, billing bool) []views.NavItem {
 	}
 	if billing {
 		nav = append(nav, views.NavItem{Label: "Billing", Href: "/billing", TestID: "nav-billing", Active: strings.HasPrefix(path, "/billing")})
+	}
+	if mail {
+		nav = append(nav, views.NavItem{Label: "Mail", Href: "/mail", TestID: "nav-mail", Active: strings.HasPrefix(path, "/mail")})
 	}
 	return append(nav,
 		views.NavItem{Label: "Statistics", Href: "/stats", TestID: "nav-stats", Active: strings.HasPrefix(path, "/stats")},

@@ -337,10 +337,11 @@ func TestPasswordReset(t *testing.T) {
 	}
 	c.get("/password/forgot")
 	c.post("/password/forgot", url.Values{"email": {"stranger@acme.test"}})
-	if len(e.mail.sent) != 1 {
-		t.Fatalf("mails sent = %d, want 1 (none for an unknown address)", len(e.mail.sent))
+	sent := e.mail.messages("password_reset")
+	if len(sent) != 1 {
+		t.Fatalf("mails sent = %d, want 1 (none for an unknown address)", len(sent))
 	}
-	m := e.mail.sent[0]
+	m := sent[0]
 	if m.To != "owner@acme.test" || m.Subject != "Reset your Acme Inc password" || m.Text == "" || !strings.Contains(m.HTML, "Acme Inc") {
 		t.Errorf("mail = %+v", m)
 	}

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/nself/nself/internal/billing"
+	"github.com/nself/nself/internal/notify"
 	"github.com/nself/nself/internal/tenancy"
 )
 
@@ -138,15 +139,20 @@ type Server struct {
 	// them off.
 	Exports tenancy.ExportJobService
 	// TLS, when set, makes Serve terminate TLS itself.
-	TLS    *TLSServing
-	Mailer tenancy.Mailer
+	TLS *TLSServing
+	// Mail composes the tenants' mail for previews, as the outbox's sender
+	// composes what it sends; Handler makes one from the server's services
+	// when it is nil.
+	Mail *notify.Composer
+	// Outbox lists the mail not delivered yet in the console, and sends it
+	// again.
+	Outbox tenancy.Outbox
 	DB     Database
 
 	// draining is set when shutdown begins: /readyz answers 503 from then.
 	draining *atomic.Bool
 
 	limiter *attemptLimiter
-	mailq   *mailQueue
 	policy  *TLSPolicy
 	scheme  string
 	store   *sessions.CookieStore
@@ -160,9 +166,6 @@ func (s *Server) Handler() http.Handler {
 	if s.limiter == nil {
 		s.limiter = newAttemptLimiter()
 	}
-	if s.mailq == nil {
-		s.mailq = newMailQueue(s.Mailer, s.Log)
-	}
 	if s.draining == nil {
 		s.draining = new(atomic.Bool)
 	}
@@ -172,6 +175,9 @@ func (s *Server) Handler() http.Handler {
 	s.scheme = "http"
 	if s.Config.Secure {
 		s.scheme = "https"
+	}
+	if s.Mail == nil {
+		s.Mail = &notify.Composer{Templates: s.EmailTemplates, Branding: s.Branding, Logos: s.Logos, TenantURL: s.tenantURL, Log: s.Log}
 	}
 	if s.Config.MaxBodyBytes == 0 {
 		s.Config.MaxBodyBytes = 1 << 20
@@ -242,24 +248,12 @@ func (s *Server) Serve(ctx context.Context, addr string, grace time.Duration, re
 			return fmt.Errorf("shutdown: %w", err)
 		}
 	}
-	if err := s.WaitForMail(shutdownCtx); err != nil {
-		s.Log.Warn("mail still being sent at shutdown", "err", err)
-	}
 	for range servers {
 		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 	}
 	return nil
-}
-
-// WaitForMail returns once the mail that requests handed to the background
-// sender is sent or has failed, or when ctx ends.
-func (s *Server) WaitForMail(ctx context.Context) error {
-	if s.mailq == nil {
-		return nil
-	}
-	return s.mailq.wait(ctx)
 }
 
 // drain turns /readyz to 503 and keeps serving for Config.ShutdownDrain,

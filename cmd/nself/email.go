@@ -3,20 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/nself/nself/internal/mail"
 	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
 )
-
-// samplePrimaryColor is the brand color of test mails: the portal's
-// default primary color.
-const samplePrimaryColor = "#4f46e5"
 
 var emailHelp = `Templates: ` + strings.Join(tenancy.EmailTemplateNames, ", ") + `
 
@@ -28,8 +23,12 @@ of a template is sent the default.
 
 {{ACTION_URL}}, the link a mail exists for, may be in the HTML body only as
 a link's whole address (<a href="{{ACTION_URL}}">), in the text body only
-standing alone, and never in the subject. password_reset and invitation
-carry a secret link: in the portal only owners change them.`
+standing alone, and never in the subject. password_reset, password_set and
+invitation carry a secret link: in the portal only owners change them.
+
+Every mail goes through the outbox and is sent by a running ` + "`nself serve`" + `
+(or ` + "`nself mail flush`" + `); welcome goes to every new account, password_set to
+one made without a password.`
 
 func (a *app) emailCommand() *cobra.Command {
 	g := group("email", "Customize the emails a tenant's users receive",
@@ -189,10 +188,15 @@ func (a *app) emailTestCommand() *cobra.Command {
 	var to string
 	cmd := &cobra.Command{
 		Use:   "test SLUG|ID TEMPLATE --to ADDRESS",
-		Short: "Send a tenant's email template, with sample values, through SMTP",
+		Short: "Send a tenant's email template, as its mail looks, through SMTP",
 		Long: "Send a tenant's email template to ADDRESS through the SMTP server\n" +
-			"(SMTP_HOST, SMTP_PORT, SMTP_FROM), filled with sample values: an HTML\n" +
-			"part and a plain-text part, as the platform sends it.",
+			"(SMTP_HOST, SMTP_PORT, SMTP_FROM), composed as the platform composes the\n" +
+			"tenant's mail: its own version of the template (or the default, also when\n" +
+			"its own breaks the rules), its colors, company name, email logo and support\n" +
+			"address, and links on its portal (PUBLIC_SCHEME, BASE_DOMAIN, PUBLIC_PORT).\n" +
+			"Sample people stand in for the recipient, and the secret links of\n" +
+			"invitations and password mails for a real one. It is sent at once, not\n" +
+			"through the outbox.",
 		Args: args(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -202,21 +206,21 @@ func (a *app) emailTestCommand() *cobra.Command {
 			if err := tenancy.CheckEmailTemplateName(args[1]); err != nil {
 				return err
 			}
-			t, svc, err := a.emailTemplates(ctx, args[0])
+			t, err := a.tenantArg(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			e, err := svc.Get(ctx, t.ID, args[1])
+			log := slog.New(slog.NewTextHandler(a.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			c := a.composer(a.db, nil, nil, log)
+			tpl, err := c.Template(ctx, t.ID, args[1])
 			if err != nil {
 				return err
 			}
-			msg, err := tenancy.RenderEmail(e, to, tenancy.SampleVariables(t.Name, samplePrimaryColor, a.cfg.TenantURL(t.Slug)))
+			msg, err := c.Sample(ctx, t, tpl, to)
 			if err != nil {
 				return err
 			}
-			m := mail.New(mail.Config{Host: a.cfg.SMTPHost, Port: int(a.cfg.SMTPPort),
-				Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom, Timeout: time.Duration(a.cfg.SMTPTimeout)})
-			if err := m.Send(ctx, msg); err != nil {
+			if err := a.smtp().Send(ctx, msg); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.Out, "✓ Test email sent to %s: %s\n", to, msg.Subject)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/nself/nself/internal/blob/blobtest"
 	"github.com/nself/nself/internal/pgtest"
 )
 
@@ -121,10 +122,14 @@ func TestWhitelabelEmailTestThroughSMTP(t *testing.T) {
 	if api == "" || os.Getenv("SMTP_HOST") == "" {
 		t.Fatal("SMTP_HOST, SMTP_PORT and MAILPIT_URL must be set: run `make test`")
 	}
-	c := newCLI(t, pgtest.NewURLs(t), "SMTP_HOST="+os.Getenv("SMTP_HOST"), "SMTP_PORT="+os.Getenv("SMTP_PORT"),
-		"SMTP_FROM=no-reply@example.test", "PUBLIC_SCHEME=http")
+	c := newCLI(t, pgtest.NewURLs(t), append(blobtest.Env(t), "SMTP_HOST="+os.Getenv("SMTP_HOST"), "SMTP_PORT="+os.Getenv("SMTP_PORT"),
+		"SMTP_FROM=no-reply@example.test", "PUBLIC_SCHEME=http", "PUBLIC_PORT=8080")...)
 	c.ok("tenant", "create", "Acme & Co", "--slug", "acme")
-	page := writeFile(t, "welcome.html", `<p>Hello <<USER_NAME>> of <strong>{{TENANT_NAME}}</strong></p><p><a href="{{ACTION_URL}}">Start</a></p>`)
+	// The tenant's look: its color and its logo for email.
+	c.ok("whitelabel", "brand", "set", "acme", "--primary-color", "#FF6B35")
+	c.ok("whitelabel", "logo", "upload", "acme", pngFile(t, "mail-logo.png", 120, 40), "--type", "email")
+	page := writeFile(t, "welcome.html", `<p>Hello <<USER_NAME>> of <strong>{{TENANT_NAME}}</strong></p><p><a href="{{ACTION_URL}}">Start</a></p>`+
+		`<p style="color:{{PRIMARY_COLOR}}"><img src="{{LOGO_URL}}" alt="logo"></p>`)
 	c.ok("whitelabel", "email", "customize", "acme", "welcome", "--subject", "Welcome to {{TENANT_NAME}}!", "--template-file", page)
 
 	// mailpit is shared by every test: an address of its own finds this mail.
@@ -150,10 +155,13 @@ func TestWhitelabelEmailTestThroughSMTP(t *testing.T) {
 	}
 	var msg struct{ HTML, Text string }
 	getJSON(t, api+"/api/v1/message/"+found.Messages[0].ID, &msg)
-	if !strings.Contains(msg.HTML, "Hello Ann Example of <strong>Acme &amp; Co</strong>") || !strings.Contains(msg.HTML, `href="http://acme.`) {
-		t.Errorf("HTML part = %q", msg.HTML)
+	for _, want := range []string{"Hello Ann Example of <strong>Acme &amp; Co</strong>", `href="http://acme.example.test:8080/"`,
+		`color:#ff6b35`, `<img src="http://acme.example.test:8080/logo/email?v=`} {
+		if !strings.Contains(msg.HTML, want) {
+			t.Errorf("HTML part lacks %s: %q", want, msg.HTML)
+		}
 	}
-	if !strings.Contains(msg.Text, "Hello Ann Example of Acme & Co") || !strings.Contains(msg.Text, "Start: http://acme.") {
+	if !strings.Contains(msg.Text, "Hello Ann Example of Acme & Co") || !strings.Contains(msg.Text, "Start: http://acme.example.test:8080/") {
 		t.Errorf("text part = %q", msg.Text)
 	}
 }

@@ -79,7 +79,7 @@ func (a *app) scratchTenants(ctx context.Context, svc *postgres.TenantService, i
 		}
 		made = append(made, c.Tenant.ID)
 		*id = c.Tenant.ID
-		if _, _, err := users.CreateUser(ctx, c.Tenant.ID, tenancy.NewUser{Email: "user@" + name + ".example"}); err != nil {
+		if _, _, err := users.CreateUser(ctx, c.Tenant.ID, tenancy.NewUser{Email: "user@" + name + ".example", Unmailed: true}); err != nil {
 			return cleanup, err
 		}
 	}

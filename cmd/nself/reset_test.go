@@ -84,12 +84,15 @@ func TestPasswordResetThroughSMTP(t *testing.T) {
 		}
 		var found struct{ Messages []struct{ ID string } }
 		getJSON(t, api+"/api/v1/search?query="+url.QueryEscape("to:"+owner), &found)
-		if len(found.Messages) > 0 {
+		// The owner's welcome is there too.
+		for _, m := range found.Messages {
 			var msg struct{ Text, HTML string }
-			getJSON(t, api+"/api/v1/message/"+found.Messages[0].ID, &msg)
-			link = regexp.MustCompile(`http://reset-co\.example\.test/password/reset\?token=([A-Za-z0-9_-]+)`).FindString(msg.Text)
-			if !strings.Contains(msg.HTML, "Reset Co") {
-				t.Errorf("HTML part lacks the tenant name")
+			getJSON(t, api+"/api/v1/message/"+m.ID, &msg)
+			if l := regexp.MustCompile(`http://reset-co\.example\.test/password/reset\?token=([A-Za-z0-9_-]+)`).FindString(msg.Text); l != "" {
+				link = l
+				if !strings.Contains(msg.HTML, "Reset Co") {
+					t.Errorf("HTML part lacks the tenant name")
+				}
 			}
 		}
 		time.Sleep(100 * time.Millisecond)

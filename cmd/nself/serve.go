@@ -16,7 +16,6 @@ import (
 
 	"github.com/nself/nself/internal/billing"
 	"github.com/nself/nself/internal/dnsverify"
-	"github.com/nself/nself/internal/mail"
 	"github.com/nself/nself/internal/password"
 	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
@@ -30,7 +29,7 @@ const serveMemoryLimit = password.MaxConcurrent*password.HashMemory + 64<<20
 
 func (a *app) serveCommand() *cobra.Command {
 	var addr, tlsAddr, acmeDir, acmeEmail, certDir string
-	var grace, drain, recheck, usageEvery, reconcileEvery, certReload time.Duration
+	var grace, drain, recheck, usageEvery, reconcileEvery, certReload, mailEvery time.Duration
 	var sweep orphanSweep
 	var retry storageRetry
 	cmd := &cobra.Command{
@@ -124,8 +123,8 @@ func (a *app) serveCommand() *cobra.Command {
 				Admins:       postgres.NewAdminService(db),
 				Orgs:         postgres.NewOrgService(db),
 				Audit:        postgres.NewAuditService(db),
-				Mailer: mail.New(mail.Config{Host: a.cfg.SMTPHost, Port: int(a.cfg.SMTPPort),
-					Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom, Timeout: time.Duration(a.cfg.SMTPTimeout)}),
+
+				Outbox:         postgres.NewMailOutbox(db),
 				DB:             db,
 				Invitations:    postgres.NewInvitationService(db),
 				Logos:          a.servedLogos(db, cache, log),
@@ -156,7 +155,18 @@ func (a *app) serveCommand() *cobra.Command {
 			if a.cfg.CustomDomainsEnabled && recheck > 0 {
 				go recheckDomains(ctx, log, postgres.NewDomainService(db, a.domainRules()), dnsverify.New(string(a.cfg.DNSResolver)), recheck)
 			}
-			meter.OnThreshold = s.QuotaCrossed
+			// Mail is composed with the looks and logos the pages use, and
+			// sent from the outbox by every server process: a request
+			// records its mail and never waits on SMTP.
+			s.Mail = a.composer(db, s.Branding, s.Logos, log)
+			if a.cfg.SMTPHost == "" {
+				log.Warn("SMTP_HOST is not set: mail waits in the outbox until a mail server is configured")
+			} else if mailEvery > 0 {
+				// The mail in hand when the server stops is sent and marked
+				// before the process ends.
+				mailDone := runMailSender(ctx, a.mailSender(db, s.Mail, log), mailEvery)
+				defer func() { <-mailDone }()
+			}
 			meterCtx, stopMeter := context.WithCancel(context.WithoutCancel(ctx))
 			meterDone := make(chan struct{})
 			go func() {
@@ -206,6 +216,7 @@ func (a *app) serveCommand() *cobra.Command {
 	cmd.Flags().DurationVar(&recheck, "domain-recheck", time.Hour, "how often verified custom domains are checked again (0: never)")
 	cmd.Flags().DurationVar(&usageEvery, "storage-sample", time.Hour, "how often each tenant's stored bytes are measured for usage (0: never)")
 	cmd.Flags().DurationVar(&reconcileEvery, "billing-reconcile", 6*time.Hour, "how often subscriptions are compared with Stripe's (0: never)")
+	cmd.Flags().DurationVar(&mailEvery, "mail-every", time.Second, "how often the mail outbox is checked for mail due (0: this process sends none)")
 	sweep.flags(cmd)
 	retry.flags(cmd)
 	cmd.Flags().StringVar(&tlsAddr, "tls-addr", "", "also serve HTTPS here (e.g. :443), with certificates obtained over ACME and the wildcard certificate (default: TLS_ADDR)")

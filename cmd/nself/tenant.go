@@ -163,6 +163,9 @@ func (a *app) tenantCreateCommand() *cobra.Command {
 				fmt.Fprintf(a.Out, "  Set-password link for the owner (single use, expires in %s): %s\n",
 					hours(tenancy.SetPasswordTokenTTL), passwordLink(url, c.PasswordToken))
 			}
+			if c.Owner != nil {
+				a.queuedNote(welcomeMails(c.PasswordToken), c.Owner.Email)
+			}
 			return nil
 		},
 	}
@@ -173,6 +176,14 @@ func (a *app) tenantCreateCommand() *cobra.Command {
 	f.StringVar(&strategy, "strategy", "", "rls or schema (default: from TENANT_STRATEGY)")
 	f.BoolVar(&pwStdin, "owner-password-stdin", false, "read the new owner's password from the first line of standard input")
 	return cmd
+}
+
+// welcomeMails names the mails a new account is sent.
+func welcomeMails(setToken string) string {
+	if setToken != "" {
+		return "welcome and set-password link"
+	}
+	return "welcome"
 }
 
 func hours(d time.Duration) string { return fmt.Sprintf("%d hours", int(d.Hours())) }

@@ -51,6 +51,7 @@ func (a *app) userCreateCommand() *cobra.Command {
 				fmt.Fprintf(a.Out, "  Set-password link (single use, expires in %s): %s\n",
 					hours(tenancy.SetPasswordTokenTTL), passwordLink(a.cfg.TenantURL(t.Slug), token))
 			}
+			a.queuedNote(welcomeMails(token), u.Email)
 			return nil
 		},
 	}

@@ -76,6 +76,13 @@ type Config struct {
 	SMTPFrom     string `env:"SMTP_FROM"`
 	// SMTPTimeout bounds connecting and each SMTP command.
 	SMTPTimeout Duration `env:"SMTP_TIMEOUT" envDefault:"10s"`
+	// The mail outbox tries a mail again after a failed attempt, waiting
+	// MailRetryMin, doubled after each failure up to MailRetryMax, and
+	// gives it up after MailMaxAttempts attempts (the console can send it
+	// again).
+	MailMaxAttempts Attempts `env:"MAIL_MAX_ATTEMPTS" envDefault:"30"`
+	MailRetryMin    Duration `env:"MAIL_RETRY_MIN" envDefault:"30s"`
+	MailRetryMax    Duration `env:"MAIL_RETRY_MAX" envDefault:"1h"`
 
 	// DNSResolver is the DNS server used to verify domains; the system
 	// resolver when empty.
@@ -161,6 +168,12 @@ func Load(environ []string, envFile string) (*Config, error) {
 	}
 	if c.AdminHost == "" {
 		c.AdminHost = Hostname("admin." + string(c.BaseDomain))
+	}
+	if c.MailRetryMin <= 0 {
+		return nil, invalid("MAIL_RETRY_MIN", time.Duration(c.MailRetryMin).String(), "accepts a duration above 0, such as 30s")
+	}
+	if c.MailRetryMax < c.MailRetryMin {
+		return nil, fmt.Errorf("invalid MAIL_RETRY_MAX: %s is shorter than MAIL_RETRY_MIN (%s)", time.Duration(c.MailRetryMax), time.Duration(c.MailRetryMin))
 	}
 	return &c, nil
 }
@@ -388,6 +401,23 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// Attempts is how many times a mail is tried before it is given up.
+type Attempts int
+
+func (n *Attempts) UnmarshalText(b []byte) error {
+	v, err := strconv.Atoi(string(b))
+	if err != nil || v < 1 || v > 1000 {
+		return acceptsError("accepts a number of attempts from 1 to 1000")
+	}
+	*n = Attempts(v)
+	return nil
+}
+
+// MailRetry is the outbox's retry policy.
+func (c *Config) MailRetry() tenancy.MailRetry {
+	return tenancy.MailRetry{MinDelay: time.Duration(c.MailRetryMin), MaxDelay: time.Duration(c.MailRetryMax), MaxAttempts: int(c.MailMaxAttempts)}
 }
 
 // Retries is how many times a failed call is tried again.

@@ -34,6 +34,9 @@ func TestLoadDefaultsAndFile(t *testing.T) {
 		c.ShutdownDrain != config.Duration(5*time.Second) {
 		t.Errorf("timeouts = %+v", c)
 	}
+	if r := c.MailRetry(); r.MinDelay != 30*time.Second || r.MaxDelay != time.Hour || r.MaxAttempts != 30 {
+		t.Errorf("mail retry = %+v", r)
+	}
 	if _, err := config.Load(nil, filepath.Join(dir, "missing.env")); err != nil {
 		t.Errorf("a missing .env file is fine: %v", err)
 	}
@@ -56,6 +59,9 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		"STRIPE_TIMEOUT=10":            `invalid STRIPE_TIMEOUT "10": accepts a duration such as 10s`,
 		"SHUTDOWN_DRAIN=-1s":           `invalid SHUTDOWN_DRAIN "-1s": accepts a duration`,
 		"STRIPE_MAX_RETRIES=many":      `invalid STRIPE_MAX_RETRIES "many": accepts a number of retries from 0 to 5`,
+		"MAIL_MAX_ATTEMPTS=0":          `invalid MAIL_MAX_ATTEMPTS "0": accepts a number of attempts from 1 to 1000`,
+		"MAIL_RETRY_MIN=0s":            `invalid MAIL_RETRY_MIN "0s": accepts a duration above 0`,
+		"MAIL_RETRY_MAX=10s":           `invalid MAIL_RETRY_MAX: 10s is shorter than MAIL_RETRY_MIN (30s)`,
 		"TLS_ADDR=443":                 `invalid TLS_ADDR "443": accepts host:port or :port to listen on, such as :443`,
 		"ACME_DIRECTORY=letsencrypt":   `invalid ACME_DIRECTORY "letsencrypt"`,
 		"TENANT_WILDCARD_KEY_FILE=k":   `TENANT_WILDCARD_CERT_FILE and TENANT_WILDCARD_KEY_FILE go together`,

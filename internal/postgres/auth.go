@@ -210,11 +210,14 @@ func (s *AuthService) SignOut(ctx context.Context, tenantID, token string) error
 }
 
 // RequestPasswordReset issues a reset token for the account with email,
-// and voids every link the account had before. An unknown email, and an
-// account that already had tenancy.MaxResetLinksPerHour links in the last
-// hour, get no token and no error. Both outcomes do the same database work
-// as issuing one (one statement and an audit entry, in one transaction),
-// so the time taken does not tell which accounts exist.
+// voids every link the account had before, and queues the mail carrying
+// the link, in one statement: the token and its mail commit together. An
+// unknown email, and an account that already had
+// tenancy.MaxResetLinksPerHour links in the last hour, get no token, no
+// mail and no error. Both outcomes do the same database work as issuing
+// one (that one statement and an audit entry, in one transaction, and the
+// mail waits for the sender either way), so the time taken does not tell
+// which accounts exist.
 func (s *AuthService) RequestPasswordReset(ctx context.Context, tenantID, email string) (*tenancy.User, string, error) {
 	email, err := tenancy.NormalizeEmail(email)
 	if err != nil {
@@ -248,10 +251,15 @@ func (s *AuthService) RequestPasswordReset(ctx context.Context, tenantID, email 
 				INSERT INTO auth.password_tokens (tenant_id, user_id, token_hash, purpose, expires_at)
 				SELECT $1, issue.id, $3, 'reset', now() + $5::interval FROM issue
 				RETURNING user_id
+			), queued AS (
+				INSERT INTO tenants.tenant_mail_outbox (tenant_id, template, recipient, vars, link)
+				SELECT $1, 'password_reset', u.email,
+				       jsonb_build_object('USER_NAME', coalesce(nullif(u.name, ''), u.email), 'USER_EMAIL', u.email), $6
+				FROM u JOIN issued ON issued.user_id = u.id
 			)
 			SELECT u.id, u.email, u.name, u.created_at, recent.n, EXISTS (SELECT 1 FROM issued)
 			FROM u, recent`,
-			tenantID, email, tokenHash, tenancy.MaxResetLinksPerHour, interval(tenancy.ResetTokenTTL)).
+			tenantID, email, tokenHash, tenancy.MaxResetLinksPerHour, interval(tenancy.ResetTokenTTL), resetPath(secret)).
 			Scan(&found.ID, &found.Email, &found.Name, &found.CreatedAt, &recent, &issued)
 		summary := "reset link issued, earlier links void"
 		switch {

@@ -323,7 +323,16 @@ func (s *BillingService) apply(ctx context.Context, tx pgx.Tx, ev *tenancy.Billi
 		if out.Result, err = recordPayment(ctx, tx, t, ev); err != nil {
 			return nil, err
 		}
-		out.PaymentFailed = ev.Type == tenancy.EventInvoicePaymentFailed
+		if ev.Type == tenancy.EventInvoicePaymentFailed {
+			// The owners' mails commit with the payment's record: an event
+			// that fails mails nobody, and its replay, once it succeeds,
+			// mails them as the first delivery would have.
+			n, err := queueOwnerMail(ctx, tx, t.ID, "payment_failed", billingPath)
+			if err != nil {
+				return nil, err
+			}
+			out.Result += fmt.Sprintf("; %d owner(s) mailed", n)
+		}
 	}
 	if err := setTenant(ctx, tx, t.ID, ""); err != nil {
 		return nil, err

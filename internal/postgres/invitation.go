@@ -136,6 +136,9 @@ func (s *InvitationService) Invite(ctx context.Context, tenantID string, in tena
 		if err := s.recordMail(ctx, tx, inv); err != nil {
 			return err
 		}
+		if err := queueInvitation(ctx, tx, inv, secret); err != nil {
+			return err
+		}
 		return recordAudit(ctx, tx, tenantID, "invitation.create", inv.Email,
 			fmt.Sprintf("role: %s, expires: %s", inv.Role, inv.ExpiresAt.UTC().Format("2006-01-02 15:04")))
 	})
@@ -147,6 +150,25 @@ func (s *InvitationService) Invite(ctx context.Context, tenantID string, in tena
 		return nil, "", invitationError("invite "+tenancy.Quote(in.Email), err)
 	}
 	return inv, secret, nil
+}
+
+// queueInvitation records an invitation's mail, carrying its secret link,
+// in the transaction that makes or renews the invitation. tx is in the
+// tenant's context.
+func queueInvitation(ctx context.Context, tx pgx.Tx, inv *tenancy.Invitation, secret string) error {
+	var inviter string
+	if err := tx.QueryRow(ctx, `
+		SELECT coalesce(
+		         (SELECT coalesce(nullif(u.name, ''), u.email) FROM auth.users u
+		          WHERE u.tenant_id = t.id AND u.id = nullif($2, '')::uuid),
+		         'The ' || t.name || ' team')
+		FROM tenants.tenants t WHERE t.id = $1`, inv.TenantID, inv.InvitedBy).Scan(&inviter); err != nil {
+		return err
+	}
+	vars := userVars(inv.Email, inv.Name)
+	vars["INVITER_NAME"], vars["ROLE"] = inviter, string(inv.Role)
+	return queueMail(ctx, tx, &tenancy.Mail{TenantID: inv.TenantID, Template: "invitation", To: inv.Email,
+		Vars: vars, Link: acceptPath(secret), InvitationID: inv.ID})
 }
 
 // liveTenantSlug returns the tenant's slug, refusing a deleted or unknown
@@ -173,18 +195,30 @@ func (s *InvitationService) ListPending(ctx context.Context, tenantID string) ([
 	err := readInTenant(ctx, s.db.App, tenantID, "", func(rows pgx.Rows) error {
 		for rows.Next() {
 			var email, name *string
-			inv, err := scanInvitation(rows, &email, &name)
+			var mail tenancy.Mail
+			var queued bool
+			inv, err := scanInvitation(rows, &email, &name, &queued, &mail.SentAt, &mail.FailedAt, &mail.LastError)
 			if err != nil {
 				return err
 			}
 			inv.InviterEmail, inv.InviterName = deref(email), deref(name)
+			if queued {
+				inv.Delivery = mail.Delivery()
+			}
 			out = append(out, inv)
 		}
 		return nil
 	}, `
-		SELECT `+invitationColumns+`, u.email, u.name
+		SELECT `+invitationColumns+`, u.email, u.name,
+		       d.last_error IS NOT NULL, d.sent_at, d.failed_at, coalesce(d.last_error, '')
 		FROM tenants.tenant_invitations i
 		LEFT JOIN auth.users u ON u.tenant_id = i.tenant_id AND u.id = i.invited_by
+		-- How the invitation's latest mail fared.
+		LEFT JOIN LATERAL (
+			SELECT o.sent_at, o.failed_at, o.last_error FROM tenants.tenant_mail_outbox o
+			WHERE o.tenant_id = i.tenant_id AND o.invitation_id = i.id
+			ORDER BY o.created_at DESC LIMIT 1
+		) d ON true
 		WHERE i.tenant_id = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL
 		ORDER BY i.created_at DESC, i.id`, tenantID)
 	if err != nil {
@@ -203,7 +237,7 @@ func deref(s *string) string {
 // Resend gives a pending invitation a new secret and expiry.
 func (s *InvitationService) Resend(ctx context.Context, tenantID, invitationID string, actor tenancy.Actor) (*tenancy.Invitation, string, error) {
 	secret, hash := tenancy.NewSecret()
-	inv, err := s.changePending(ctx, tenantID, invitationID, actor, true, "invitation.resend", `
+	inv, err := s.changePending(ctx, tenantID, invitationID, actor, secret, "invitation.resend", `
 		UPDATE tenants.tenant_invitations AS i SET token_hash = $3, created_at = now(), expires_at = now() + $4::interval
 		WHERE tenant_id = $1 AND id = $2
 		RETURNING `+invitationColumns, hash, interval(tenancy.InvitationTTL))
@@ -215,7 +249,7 @@ func (s *InvitationService) Resend(ctx context.Context, tenantID, invitationID s
 
 // Revoke withdraws a pending invitation.
 func (s *InvitationService) Revoke(ctx context.Context, tenantID, invitationID string, actor tenancy.Actor) (*tenancy.Invitation, error) {
-	inv, err := s.changePending(ctx, tenantID, invitationID, actor, false, "invitation.revoke", `
+	inv, err := s.changePending(ctx, tenantID, invitationID, actor, "", "invitation.revoke", `
 		UPDATE tenants.tenant_invitations AS i SET revoked_at = now()
 		WHERE tenant_id = $1 AND id = $2
 		RETURNING `+invitationColumns)
@@ -227,9 +261,11 @@ func (s *InvitationService) Revoke(ctx context.Context, tenantID, invitationID s
 
 // changePending locks a pending invitation, checks that the actor may give
 // its role, and runs update (whose $1 and $2 are the tenant and the
-// invitation) on it, recorded in the audit log as action. With mail, the
-// change is for a mail to the invitee, which the limits must allow.
-func (s *InvitationService) changePending(ctx context.Context, tenantID, invitationID string, actor tenancy.Actor, mail bool, action, update string, args ...any) (*tenancy.Invitation, error) {
+// invitation) on it, recorded in the audit log as action. With a secret,
+// the change is for a mail to the invitee carrying it, which the limits
+// must allow and which is queued with the change.
+func (s *InvitationService) changePending(ctx context.Context, tenantID, invitationID string, actor tenancy.Actor, secret, action, update string, args ...any) (*tenancy.Invitation, error) {
+	mail := secret != ""
 	notFound := tenancy.Errorf(tenancy.ENOTFOUND, "no pending invitation %s", tenancy.Quote(invitationID))
 	if !tenancy.IsUUID(invitationID) {
 		return nil, notFound
@@ -274,6 +310,9 @@ func (s *InvitationService) changePending(ctx context.Context, tenantID, invitat
 		}
 		if mail {
 			if err := s.recordMail(ctx, tx, inv); err != nil {
+				return err
+			}
+			if err := queueInvitation(ctx, tx, inv, secret); err != nil {
 				return err
 			}
 		}
@@ -418,6 +457,11 @@ func (s *InvitationService) Accept(ctx context.Context, tenantID, secret, pw str
 			if err := tx.QueryRow(ctx, `
 				INSERT INTO auth.users (tenant_id, email, name, password_hash) VALUES ($1, $2, $3, $4)
 				RETURNING id, created_at`, tenantID, inv.Email, inv.Name, hash).Scan(&u.ID, &u.CreatedAt); err != nil {
+				return err
+			}
+			// A new account: it chose its password here, so the welcome
+			// comes alone.
+			if err := queueWelcome(ctx, tx, tenantID, u, ""); err != nil {
 				return err
 			}
 		case err != nil:

@@ -38,8 +38,9 @@ type Meter struct {
 	// IdleRelease hands back a block no request has drawn on for this long.
 	IdleRelease time.Duration
 	// OnThreshold hears when this process's grant took a tenant's month to
-	// 80 or 100 percent of its limit. Grants are serialized per tenant in
-	// the database, so exactly one process hears each crossing.
+	// 80 or 100 percent of its limit, once the owners' mail is queued.
+	// Grants are serialized per tenant in the database, so exactly one
+	// process hears each crossing.
 	OnThreshold func(tenantID string, percent int, limit int64)
 
 	mu      sync.RWMutex
@@ -191,12 +192,13 @@ func (m *Meter) grant(ctx context.Context, tenantID string, period time.Time, li
 	return granted, reserved, nil
 }
 
-// thresholds tells OnThreshold of the 80% and 100% marks a grant crossed,
-// once a month each: a block handed back and granted again crosses a mark
-// again, so the month's counter row records each notice, and only the
-// process that records it tells.
+// thresholds records the 80% and 100% marks a grant crossed, once a month
+// each, and queues the owners' quota mails in the same statement: a block
+// handed back and granted again crosses a mark again, so the month's
+// counter row records each notice, and only the process that records it
+// queues the mails (and tells OnThreshold).
 func (m *Meter) thresholds(ctx context.Context, tenantID string, period time.Time, limit, before, after int64) {
-	if m.OnThreshold == nil || limit <= 0 {
+	if limit <= 0 {
 		return
 	}
 	for _, pct := range []int{80, 100} {
@@ -209,16 +211,29 @@ func (m *Meter) thresholds(ctx context.Context, tenantID string, period time.Tim
 			first = rows.Next()
 			return nil
 		}, `
-			UPDATE public.billing_usage_counters SET notified_`+fmt.Sprint(pct)+`_at = now()
-			WHERE tenant_id = $1 AND period = $2 AND service_name = 'api_requests'
-			  AND notified_`+fmt.Sprint(pct)+`_at IS NULL
-			RETURNING true`, tenantID, period)
+			WITH notice AS (
+				UPDATE public.billing_usage_counters SET notified_`+fmt.Sprint(pct)+`_at = now()
+				WHERE tenant_id = $1 AND period = $2 AND service_name = 'api_requests'
+				  AND notified_`+fmt.Sprint(pct)+`_at IS NULL
+				RETURNING tenant_id
+			), queued AS (
+				INSERT INTO tenants.tenant_mail_outbox (tenant_id, template, recipient, vars, link)
+				SELECT m.tenant_id, 'quota_warning', u.email,
+				       jsonb_build_object('USER_NAME', coalesce(nullif(u.name, ''), u.email), 'USER_EMAIL', u.email), $3
+				FROM notice n
+				JOIN tenants.tenant_members m ON m.tenant_id = n.tenant_id AND m.role = 'owner'
+				JOIN auth.users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
+			)
+			SELECT true FROM notice`, tenantID, period, billingPath)
 		if err != nil {
 			m.log.Warn("usage meter: record a quota notice", "tenant", tenantID, "percent", pct, "err", err)
 			continue
 		}
 		if first {
-			m.OnThreshold(tenantID, pct, limit)
+			m.log.Info("API quota threshold: owners' mail queued", "tenant", tenantID, "percent", pct, "limit", limit)
+			if m.OnThreshold != nil {
+				m.OnThreshold(tenantID, pct, limit)
+			}
 		}
 	}
 }

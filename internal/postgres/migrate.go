@@ -503,6 +503,7 @@ func (db *DB) grantApp(ctx context.Context, tx pgx.Tx) error {
 		`GRANT SELECT, INSERT, UPDATE, DELETE ON
 			tenants.tenant_domains, tenants.tenant_members, tenants.tenant_settings, tenants.tenant_invitations,
 			tenants.tenant_invitation_mails,
+			tenants.tenant_mail_outbox,
 			tenants.tenant_email_templates,
 			auth.users, auth.sessions, auth.refresh_tokens, auth.api_keys, auth.password_tokens,
 			tenants.tenant_themes,

@@ -310,7 +310,9 @@ func (s *TenantService) createOwner(ctx context.Context, tx pgx.Tx, out *tenancy
 	}
 	t.OwnerID = u.ID
 	out.Owner = u
-	return nil
+	// The owner is a new account of the tenant: welcomed, and sent the
+	// link that sets a password when it has none.
+	return queueWelcome(ctx, tx, t.ID, u, out.PasswordToken)
 }
 
 // issuePasswordToken stores the hash of a new one-time secret for the user

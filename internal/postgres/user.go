@@ -22,7 +22,9 @@ var _ tenancy.UserService = (*UserService)(nil)
 // NewUserService returns a UserService using db.
 func NewUserService(db *DB) *UserService { return &UserService{db: db} }
 
-// CreateUser creates an account in the tenant.
+// CreateUser creates an account in the tenant, and queues its welcome
+// mail (and, without a password, the mail with the link that sets one) in
+// the same transaction.
 func (s *UserService) CreateUser(ctx context.Context, tenantID string, in tenancy.NewUser) (*tenancy.User, string, error) {
 	email, err := tenancy.NormalizeEmail(in.Email)
 	if err != nil {
@@ -64,6 +66,11 @@ func (s *UserService) CreateUser(ctx context.Context, tenantID string, in tenanc
 		}
 		if in.Name != "" {
 			summary = "name: " + in.Name + ", " + summary
+		}
+		if !in.Unmailed {
+			if err := queueWelcome(ctx, tx, tenantID, u, token); err != nil {
+				return err
+			}
 		}
 		return recordAudit(ctx, tx, tenantID, "user.create", email, summary)
 	})

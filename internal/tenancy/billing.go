@@ -344,8 +344,6 @@ type EventOutcome struct {
 	Status   string // processed, ignored, failed, or duplicate for a replay
 	Result   string
 	TenantID string
-	// PaymentFailed asks for the owner to be told of a failed payment.
-	PaymentFailed bool
 }
 
 // EventRecord is a received event as the console lists it.

@@ -12,7 +12,7 @@ import (
 
 // EmailTemplateNames are the emails the platform sends, each with a default
 // template that a tenant may replace with its own.
-var EmailTemplateNames = []string{"welcome", "invitation", "password_reset", "payment_failed", "quota_warning"}
+var EmailTemplateNames = []string{"welcome", "invitation", "password_reset", "password_set", "payment_failed", "quota_warning"}
 
 // Limits of a customized email template.
 const (

@@ -27,9 +27,11 @@ const LinkVariable = "ACTION_URL"
 // it acts as the recipient. The value says what the link does, for the
 // messages that explain a refusal. Other emails link to a page anyone
 // signed in can open (the billing page for payment_failed and
-// quota_warning; the welcome email is not sent with a link of its own).
+// quota_warning, the sign-in page for welcome; a new account without a
+// password gets its link in password_set).
 var secretLinkEmails = map[string]string{
 	"password_reset": "its link sets the password of the account it is sent to, an owner's included",
+	"password_set":   "its link chooses the first password of the new account it is sent to, an owner's included",
 	"invitation":     "its link joins the tenant with the invited role, owner included",
 }
 

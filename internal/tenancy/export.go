@@ -54,6 +54,7 @@ var NotExported = map[string]string{
 	"tenants.tenant_schemas":          "made again for the new tenant",
 	"tenants.tenant_exports":          "export jobs belong to the tenant they ran for",
 	"tenants.tenant_invitation_mails": "a record of invitation mails for the sending limits, which start anew",
+	"tenants.tenant_mail_outbox":      "mail waiting to be sent holds one-time links; the new tenant sends its own",
 	"organizations.org_tenants":       "organizations are the platform's records, not the tenant's",
 }
 

@@ -30,6 +30,11 @@ type Invitation struct {
 	// NeedsPassword says that the invitee has no account in the tenant, or
 	// one without a password, so that accepting must choose a password.
 	NeedsPassword bool
+
+	// Delivery says, in ListPending, how the latest mail of the
+	// invitation fared when it is not sent yet (Mail.Delivery); "" once
+	// it is.
+	Delivery string
 }
 
 // Expired reports whether the invitation's link no longer works at now.

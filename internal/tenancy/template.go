@@ -118,6 +118,8 @@ type Message struct {
 	Subject string
 	HTML    string
 	Text    string
+	// Template names the template it was made from, for logs.
+	Template string
 }
 
 // Mailer sends email.

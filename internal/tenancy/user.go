@@ -21,8 +21,12 @@ type NewUser struct {
 	Email string
 	Name  string
 	// Password is optional; without one the account cannot sign in until a
-	// password is set through a one-time link.
+	// password is set through a one-time link, which is mailed.
 	Password string
+	// Unmailed creates the account without the welcome mail (and the
+	// password link's): for the scratch accounts of the isolation check,
+	// which nobody reads.
+	Unmailed bool
 }
 
 // PasswordMinLen is the shortest password accepted.

@@ -112,11 +112,22 @@ type Scheme struct {
 	// Focus is the focus ring: Accent, or a shade of it that stands out
 	// from the background and surfaces by 3:1.
 	Focus string
+	// Danger, Warning and Success are the portal's own red, amber and
+	// green for messages and statuses, in shades readable on this
+	// background.
+	Danger, Warning, Success string
 }
+
+// The portal's own status colors, as drawn on a light background.
+const (
+	DangerColor  = "#b42318"
+	WarningColor = "#b54708"
+	SuccessColor = "#067647"
+)
 
 // schemeVersion changes whenever NewScheme derives other colors from the
 // same palette.
-const schemeVersion = "scheme-1\x00"
+const schemeVersion = "scheme-2\x00"
 
 // NewScheme derives the portal's scheme from a palette of validated
 // colors.
@@ -132,6 +143,9 @@ func NewScheme(p Palette) Scheme {
 	s.Muted = Readable(Mix(s.Ink, p.Background, 0.4), AAContrast, p.Background, s.Surface)
 	s.Line = Mix(s.Surface, s.Ink, 0.14)
 	s.Focus = Readable(p.Accent, AALargeContrast, p.Background, s.Surface)
+	s.Danger = Readable(DangerColor, AAContrast, p.Background, s.Surface)
+	s.Warning = Readable(WarningColor, AAContrast, p.Background, s.Surface)
+	s.Success = Readable(SuccessColor, AAContrast, p.Background, s.Surface)
 	return s
 }
 

@@ -91,7 +91,8 @@ func TestNewScheme(t *testing.T) {
 	def := tenancy.NewScheme(tenancy.DefaultPalette)
 	want := tenancy.Scheme{Palette: tenancy.DefaultPalette,
 		OnPrimary: "#ffffff", OnSecondary: "#ffffff", OnAccent: "#000000",
-		Surface: "#ffffff", Ink: "#1f2430", Link: "#4f46e5", Nav: "#1e293b", Muted: "#6e7179", Line: "#e0e0e2", Focus: "#0284c7"}
+		Surface: "#ffffff", Ink: "#1f2430", Link: "#4f46e5", Nav: "#1e293b", Muted: "#6e7179", Line: "#e0e0e2", Focus: "#0284c7",
+		Danger: tenancy.DangerColor, Warning: tenancy.WarningColor, Success: tenancy.SuccessColor}
 	if def != want {
 		t.Errorf("default scheme = %+v\nwant %+v", def, want)
 	}
@@ -117,6 +118,8 @@ func TestNewScheme(t *testing.T) {
 			{"muted on background", s.Muted, p.Background, 4.5}, {"muted on surface", s.Muted, s.Surface, 4.5},
 			{"on primary", s.OnPrimary, p.Primary, 4.5}, {"on secondary", s.OnSecondary, p.Secondary, 4.5},
 			{"on accent", s.OnAccent, p.Accent, 4.5}, {"focus on background", s.Focus, p.Background, 3},
+			{"danger on surface", s.Danger, s.Surface, 4.5}, {"warning on background", s.Warning, p.Background, 4.5},
+			{"success on surface", s.Success, s.Surface, 4.5},
 		}
 		for _, c := range checks {
 			if r := tenancy.ContrastRatio(c.fg, c.bg); r < c.min {

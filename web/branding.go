@@ -151,15 +151,16 @@ func themeFrom(base tenancy.Theme, values map[string]string) (*tenancy.Theme, ma
 var newThemeBase = tenancy.Theme{Primary: tenancy.DefaultPalette.Primary, Secondary: tenancy.DefaultPalette.Secondary,
 	Background: "#ffffff", Text: tenancy.DefaultPalette.Text}
 
-// colorFields builds a form's color fields: what each holds, the color
-// the picker shows, and the contrast warnings of the palette it is used
-// in. themeNote, when set, is said under the fields a theme decides.
-func colorFields(specs []colorSpec, f views.Form, used tenancy.Palette, alone func(color string) tenancy.Palette, themeNote string) []views.ColorField {
+// colorFields builds a form's color fields: what each holds, what an
+// empty one falls back to, the color the picker shows, and the contrast
+// warnings of the palette it is used in. themeNote, when set, is said
+// under the fields a theme decides.
+func colorFields(specs []colorSpec, f views.Form, fallback, used tenancy.Palette, alone func(color string) tenancy.Palette, themeNote string) []views.ColorField {
 	out := make([]views.ColorField, 0, len(specs))
 	for _, sp := range specs {
 		p := used
 		cf := views.ColorField{Name: sp.name, Label: sp.label, Help: sp.use, Value: f.Value(sp.name), Error: f.Err(sp.name),
-			Inherited: used.Color(sp.color)}
+			Inherited: fallback.Color(sp.color)}
 		if alone != nil && themeNote != "" && tenancy.ThemeSets(sp.color) {
 			// The active theme decides this color: check it where it
 			// will apply, once no theme is active.
@@ -213,7 +214,8 @@ func brandEditor(st brandingState, f views.Form) ([]views.ColorField, views.Bran
 	}
 	look := tenancy.ResolveLook(b, st.active, "")
 	alone := func(string) tenancy.Palette { return tenancy.ResolveLook(b, nil, "").Palette }
-	fields := colorFields(brandColors, f, look.Palette, alone, activeNote(st.active))
+	// An empty brand color falls back to the platform's.
+	fields := colorFields(brandColors, f, tenancy.DefaultPalette, look.Palette, alone, activeNote(st.active))
 	title := "Sign-in page with these brand colors (not saved)"
 	if st.active != nil {
 		title = "Sign-in page with these brand colors and the active theme " + tenancy.Quote(st.active.Name) + " (not saved)"
@@ -231,7 +233,8 @@ func themeEditor(st brandingState, base tenancy.Theme, f views.Form) ([]views.Co
 		}
 	}
 	p := tenancy.ResolveLook(st.brand, th, "").Palette
-	return colorFields(themeColors, f, p, nil, ""), previewOf("Sign-in page with this theme, as activating it will look (not saved)", p)
+	fallback := tenancy.Palette{Primary: base.Primary, Secondary: base.Secondary, Background: base.Background, Text: base.Text}
+	return colorFields(themeColors, f, fallback, p, nil, ""), previewOf("Sign-in page with this theme, as activating it will look (not saved)", p)
 }
 
 // renderBranding renders the branding page with the brand form given (a

@@ -80,6 +80,23 @@ func textsIn(t *testing.T, body, outer, inner string) []string {
 	return out
 }
 
+// inputAttr is an attribute of the input with this id.
+func inputAttr(t *testing.T, body, id, name string) string {
+	t.Helper()
+	var out string
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "input" && attr(n, "id") == id {
+			out = attr(n, name)
+		}
+		for ch := n.FirstChild; ch != nil; ch = ch.NextSibling {
+			walk(ch)
+		}
+	}
+	walk(doc(t, body))
+	return out
+}
+
 func TestBrandingPage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -165,19 +182,8 @@ func TestBrandingPage(t *testing.T) {
 		t.Errorf("saved primary's warnings: %q", w)
 	}
 	// An empty field shows, as its placeholder, the color it leaves in use.
-	for _, n := range byTestID(doc(t, body), "brand-form") {
-		var walk func(*html.Node)
-		walk = func(n *html.Node) {
-			if n.Type == html.ElementNode && n.Data == "input" && attr(n, "id") == "secondary_color" {
-				if attr(n, "value") != "" || attr(n, "placeholder") != tenancy.DefaultPalette.Secondary {
-					t.Errorf("secondary field: value %q placeholder %q", attr(n, "value"), attr(n, "placeholder"))
-				}
-			}
-			for ch := n.FirstChild; ch != nil; ch = ch.NextSibling {
-				walk(ch)
-			}
-		}
-		walk(n)
+	if v, ph := inputAttr(t, body, "secondary_color", "value"), inputAttr(t, body, "secondary_color", "placeholder"); v != "" || ph != tenancy.DefaultPalette.Secondary {
+		t.Errorf("secondary field: value %q placeholder %q", v, ph)
 	}
 
 	resp, body = c.post("/settings/branding/settings", url.Values{"key": {"contact.support_url"}, "value": {"http://x.example"}})
@@ -248,6 +254,11 @@ func TestThemeLifecycle(t *testing.T) {
 	}
 	if got := textsIn(t, body, "checks-accent_color", "color-note"); len(got) != 0 {
 		t.Errorf("note next to the brand accent: %q", got)
+	}
+	// An empty brand color still falls back to the platform's, which the
+	// pages show once no theme is active: not the theme's.
+	if ph := inputAttr(t, body, "secondary_color", "placeholder"); ph != tenancy.DefaultPalette.Secondary {
+		t.Errorf("with a theme active, the empty secondary field's placeholder is %q", ph)
 	}
 
 	// Editing the active theme changes the pages at once.

@@ -93,6 +93,18 @@ func (s *Server) brandingState(r *http.Request) (brandingState, error) {
 	return st, nil
 }
 
+// lookState is the brand colors and the active theme as the tenant's
+// pages have them now, from the look the pages are drawn from (kept in
+// memory), so the live preview reads nothing from the database as the
+// owner types. It lists no themes.
+func (s *Server) lookState(r *http.Request) (brandingState, error) {
+	l, err := s.Branding.Look(r.Context(), TenantFrom(r.Context()).ID)
+	if err != nil {
+		return brandingState{}, err
+	}
+	return brandingState{brand: l.Brand, active: l.Theme}, nil
+}
+
 // theme finds a stored theme by its exact id.
 func (st brandingState) theme(id string) (*tenancy.Theme, error) {
 	for _, th := range st.themes {
@@ -356,7 +368,7 @@ func (s *Server) backToBranding(w http.ResponseWriter, r *http.Request, flash st
 // contrast warnings next to each of the form's fields. It saves nothing.
 func (s *Server) handleBrandingPreview(w http.ResponseWriter, r *http.Request) error {
 	r.ParseForm()
-	st, err := s.brandingState(r)
+	st, err := s.lookState(r)
 	if err != nil {
 		return err
 	}
@@ -367,9 +379,15 @@ func (s *Server) handleBrandingPreview(w http.ResponseWriter, r *http.Request) e
 		for _, k := range themeFields {
 			f.Values[k] = r.PostForm.Get(k)
 		}
+		// A stored theme's colors stand in for fields not valid yet.
 		base := newThemeBase
-		if th, err := st.theme(r.PostForm.Get("theme_id")); err == nil {
-			base = *th
+		if id := r.PostForm.Get("theme_id"); id != "" {
+			if st, err = s.brandingState(r); err != nil {
+				return err
+			}
+			if th, err := st.theme(id); err == nil {
+				base = *th
+			}
 		}
 		fields, v = themeEditor(st, base, f)
 	} else {

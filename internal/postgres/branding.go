@@ -478,8 +478,8 @@ func (s *BrandingService) Look(ctx context.Context, tenantID string) (*tenancy.L
 				return err
 			}
 			switch {
-			case k == "theme" && len(v) == 4:
-				theme = &tenancy.Theme{Primary: v[0], Secondary: v[1], Background: v[2], Text: v[3]}
+			case k == "theme" && len(v) == 6:
+				theme = &tenancy.Theme{Primary: v[0], Secondary: v[1], Background: v[2], Text: v[3], ID: v[4], Name: v[5], Active: true}
 			case k == "branding.company_name" && len(v) == 1:
 				company = v[0]
 			case len(v) == 1:
@@ -491,7 +491,7 @@ func (s *BrandingService) Look(ctx context.Context, tenantID string) (*tenancy.L
 		SELECT key, ARRAY[value] FROM tenants.tenant_settings
 		WHERE tenant_id = $1 AND key = ANY($2)
 		UNION ALL
-		SELECT 'theme', ARRAY[primary_color, secondary_color, background_color, text_color]
+		SELECT 'theme', ARRAY[primary_color, secondary_color, background_color, text_color, id, name]
 		FROM tenants.tenant_themes WHERE tenant_id = $1 AND active`,
 		tenantID, append([]string{"branding.company_name"}, brandKeys...))
 	if err != nil {

@@ -382,6 +382,11 @@ type Look struct {
 	Palette     Palette
 	CompanyName string
 	Version     string
+	// Brand and Theme are what the palette was resolved from: the brand
+	// colors as stored, and the active theme (nil when none is), so that
+	// a preview can resolve unsaved values against the same.
+	Brand Brand
+	Theme *Theme
 }
 
 // LookRule says, for the pages that set colors, how ResolveLook decides
@@ -419,7 +424,12 @@ func ResolveLook(brand Brand, theme *Theme, companyName string) *Look {
 	// The scheme's version is in the sum too: when the stylesheet derived
 	// from a palette changes, its URL does.
 	sum := sha256.Sum256([]byte(schemeVersion + p.Primary + p.Secondary + p.Accent + p.Background + p.Text + "\x00" + companyName))
-	return &Look{Palette: p, CompanyName: companyName, Version: hex.EncodeToString(sum[:6])}
+	l := &Look{Palette: p, CompanyName: companyName, Version: hex.EncodeToString(sum[:6]), Brand: brand}
+	if theme != nil {
+		th := *theme
+		l.Theme = &th
+	}
+	return l
 }
 
 // ThemeSets reports whether an active theme decides a brand color (a

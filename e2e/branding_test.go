@@ -130,9 +130,18 @@ func TestOwnerBrandsTheTenant(t *testing.T) {
 	if got := run(b, "read the logo type", chromedp.Value(chromedp.ID(`logo-type`))); got != "main" {
 		t.Errorf("the upload form's type is %q, want main", got)
 	}
-	b.do("choose and upload the logo",
+	b.do("choose the logo",
 		chromedp.SetUploadFiles(chromedp.ID(`logo-file`), []string{logo}),
 		chromedp.WaitVisible(chromedp.CSS(`[data-logo-preview]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-logo-preview-brand]`)),
+	)
+	// The sign-in preview shows the chosen logo in place of the initial,
+	// not beside it.
+	if shown := run(b, "look at the initial", chromedp.Evaluate[string](
+		`getComputedStyle(document.querySelector('[data-logo-preview-mark]')).display`)); shown != "none" {
+		t.Errorf("the logo preview shows the initial beside the chosen logo (display %s)", shown)
+	}
+	b.do("upload the logo",
 		chromedp.Click(chromedp.CSS(`[data-testid=logo-submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=logo-done]`)),
 	)

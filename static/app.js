@@ -155,3 +155,26 @@ document.addEventListener("htmx:afterRequest", function (e) {
     if (slot) slot.innerHTML = "";
   }
 });
+
+// A color picker beside a hex field: picking writes the field (and, as
+// typing does, sends the live preview); typing a whole hex color moves the
+// picker. The field is what the form sends; the picker has no name.
+document.addEventListener("input", function (e) {
+  var t = e.target;
+  if (!t.matches) return;
+  if (t.matches("[data-color-picker]")) {
+    var field = document.getElementById(t.getAttribute("data-color-picker"));
+    if (field) {
+      field.value = t.value;
+      field.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+    return;
+  }
+  if (!t.id) return;
+  var picker = document.querySelector('[data-color-picker="' + t.id + '"]');
+  var m = picker && /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(t.value.trim());
+  if (!m) return;
+  var hex = m[1].toLowerCase();
+  if (hex.length === 3) hex = hex[0] + hex[0] + hex[1] + hex[1] + hex[2] + hex[2];
+  picker.value = "#" + hex;
+});

@@ -412,19 +412,19 @@ func PlanFormPage(p Page, f PlanForm) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = planLimitInput(f, "max_users", "Users", "5").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = planLimitInput(f, "max_users", "Member limit", "5").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = planLimitInput(f, "max_storage_gb", "Storage (GB)", "1").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = planLimitInput(f, "max_storage_gb", "Storage limit (GB)", "1").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = planLimitInput(f, "max_api_requests", "API requests per month", "10000").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = planLimitInput(f, "max_api_requests", "Monthly API request limit", "10000").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = planLimitInput(f, "max_compute_hours", "Compute hours per month", "10").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = planLimitInput(f, "max_compute_hours", "Monthly compute hour limit", "10").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -709,3 +709,36 @@ func TestBillingAcrossTenants(t *testing.T) {
 		t.Errorf("%d portal sessions opened", n)
 	}
 }
+
+// A tenant the platform put on a paid plan, with no subscription, sees
+// that plan as its current one, not offered to it again; the offers say
+// their limits in words, unlimited ones too.
+func TestBillingOffersCurrentPlan(t *testing.T) {
+	e := newBillingEnv(t)
+	e.sellPlan("pro", 100000)
+	e.sellPlan("enterprise", tenancy.Unlimited)
+	c, err := e.server.Tenants.CreateTenant(e.ctx, tenancy.NewTenant{Name: "Acme", Slug: "acme", Plan: "pro"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := e.signedIn(c.Tenant, "owner@acme.test", tenancy.RoleOwner)
+	resp, body := client.get("/billing")
+	if resp.StatusCode != http.StatusOK || textOf(t, body, "billing-plan") != "pro" {
+		t.Fatalf("billing page: %d\n%s", resp.StatusCode, body)
+	}
+	page := doc(t, body)
+	pro := byTestID(page, "offer-pro")
+	if len(pro) != 1 || len(byTestID(pro[0], "current-plan")) != 1 || len(byTestID(page, "choose-pro")) != 0 {
+		t.Errorf("the current plan is offered:\n%s", body)
+	}
+	if len(byTestID(page, "choose-enterprise")) != 1 {
+		t.Errorf("enterprise is not offered:\n%s", body)
+	}
+	ent := byTestID(page, "offer-enterprise")
+	if len(ent) != 1 {
+		t.Fatalf("no enterprise offer")
+	}
+	if got := strings.Join(strings.Fields(text(ent[0])), " "); !strings.Contains(got, "Unlimited members, unlimited storage, unlimited API requests") {
+		t.Errorf("enterprise's offer reads %q", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -178,8 +179,9 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) error {
 }
 
 // handleBrandCSS serves GET /brand.css: the tenant's colors as CSS custom
-// properties, from its look (the active theme, its brand colors over it,
-// the defaults otherwise). Only validated colors are ever written here.
+// properties, from its look (tenancy.ResolveLook), with the colors the
+// portal derives from them so that its text stays readable. Only
+// validated colors are ever written here.
 func (s *Server) handleBrandCSS(w http.ResponseWriter, r *http.Request) {
 	p := tenancy.DefaultPalette
 	if l := s.look(r.Context(), TenantFrom(r.Context())); l != nil {
@@ -189,10 +191,10 @@ func (s *Server) handleBrandCSS(w http.ResponseWriter, r *http.Request) {
 	// only if it validates, and the answer is not kept anywhere.
 	if r.URL.Query().Get("preview") == "1" {
 		p = previewPalette(r.URL.Query(), p)
-		serveCSS(w, r, brandCSS(p), "no-store")
+		serveCSS(w, r, brandCSS(tenancy.NewScheme(p)), "no-store")
 		return
 	}
-	serveCSS(w, r, brandCSS(p), "public, max-age=300")
+	serveCSS(w, r, brandCSS(tenancy.NewScheme(p)), "public, max-age=300")
 }
 
 // serveCSS writes a stylesheet with an ETag of its content.
@@ -209,9 +211,24 @@ func serveCSS(w http.ResponseWriter, r *http.Request, css, cacheControl string) 
 	w.Write([]byte(css))
 }
 
-// brandCSS writes a palette as the custom properties static/app.css uses.
-// Every value has passed tenancy.ParseColor: #rrggbb and nothing else.
-func brandCSS(p tenancy.Palette) string {
-	return fmt.Sprintf(":root{--brand-primary:%s;--brand-secondary:%s;--brand-accent:%s;--brand-background:%s;--brand-text:%s}\n",
-		p.Primary, p.Secondary, p.Accent, p.Background, p.Text)
+// brandCSS writes a scheme as the custom properties static/app.css uses:
+// the tenant's palette (--brand-primary…) and what the portal draws with
+// (--brand-on-primary for text on primary fills, --brand-link…). Every
+// value is a #rrggbb that tenancy derived from colors ParseColor passed.
+func brandCSS(s tenancy.Scheme) string {
+	var b strings.Builder
+	b.WriteString(":root{")
+	for i, v := range [][2]string{
+		{"primary", s.Primary}, {"secondary", s.Secondary}, {"accent", s.Accent}, {"background", s.Background}, {"text", s.Text},
+		{"on-primary", s.OnPrimary}, {"on-secondary", s.OnSecondary}, {"on-accent", s.OnAccent},
+		{"surface", s.Surface}, {"ink", s.Ink}, {"link", s.Link}, {"nav", s.Nav}, {"muted", s.Muted}, {"line", s.Line}, {"focus", s.Focus},
+		{"danger", s.Danger}, {"warning", s.Warning}, {"success", s.Success},
+	} {
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		b.WriteString("--brand-" + v[0] + ":" + v[1])
+	}
+	b.WriteString("}\n")
+	return b.String()
 }

@@ -46,7 +46,7 @@ func TestPlanCommands(t *testing.T) {
 		{[]string{"plan", "create", "team"}, 1, `plan "team" already exists`},
 		{[]string{"plan", "create", "Big Plan"}, 1, "plan name"},
 		{[]string{"plan", "create", "big", "--price", "ten"}, 1, `price "ten" is not an amount`},
-		{[]string{"plan", "create", "big", "--max-users", "-5"}, 1, "max-users"},
+		{[]string{"plan", "create", "big", "--max-users", "-5"}, 1, `Member limit "-5" is not a whole number from 0 up, or -1 for unlimited`},
 		{[]string{"plan", "create", "big", "--stripe-price", "prod_1"}, 1, "is not a price id"},
 		{[]string{"plan", "update", "nope", "--price", "1"}, 1, `plan "nope" does not exist`},
 		{[]string{"plan", "update", "team"}, 2, "nothing to change"},

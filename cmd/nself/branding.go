@@ -101,7 +101,7 @@ func (a *app) brandShowCommand() *cobra.Command {
 			fmt.Fprintf(a.Out, "  primary_color: %s\n  secondary_color: %s\n  accent_color: %s\n",
 				orUnset(b.Primary), orUnset(b.Secondary), orUnset(b.Accent))
 			p := l.Palette
-			fmt.Fprintf(a.Out, "In effect (active theme, brand colors over it, defaults otherwise)\n")
+			fmt.Fprintf(a.Out, "In effect (%s)\n", tenancy.LookRule)
 			fmt.Fprintf(a.Out, "  primary: %s\n  secondary: %s\n  accent: %s\n  background: %s\n  text: %s\n",
 				p.Primary, p.Secondary, p.Accent, p.Background, p.Text)
 			return nil
@@ -114,13 +114,15 @@ acme-light-theme) or, to activate, any prefix of the id that names one
 theme only (acme-light).`
 
 func (a *app) themeCommand() *cobra.Command {
-	g := group("theme", "Create, activate, list and delete a tenant's themes",
+	g := group("theme", "Create, edit, activate, list and delete a tenant's themes",
 		a.themeCreateCommand(),
+		a.themeUpdateCommand(),
 		a.themeActivateCommand(),
+		a.themeDeactivateCommand(),
 		a.themeListCommand(),
 		a.themeDeleteCommand(),
 	)
-	g.Long = "Create, activate, list and delete a tenant's themes.\n\n" + themeRefHelp
+	g.Long = "Create, edit, activate, list and delete a tenant's themes.\n\n" + tenancy.LookRule + "\n\n" + themeRefHelp
 	return g
 }
 
@@ -238,7 +240,7 @@ func (a *app) themeListCommand() *cobra.Command {
 func (a *app) themeDeleteCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete SLUG|ID THEME",
-		Short: "Delete a theme that is not active (THEME: its exact id)",
+		Short: "Delete a theme (THEME: its exact id); deleting the active one brings back the brand colors",
 		Args:  args(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -251,9 +253,92 @@ func (a *app) themeDeleteCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(a.Out, "✓ Theme deleted: %s (ID: %s)\n", th.Name, th.ID)
+			if th.Active {
+				fmt.Fprintf(a.Out, "  It was the active theme: %s's pages use the brand colors now.\n", t.Slug)
+			}
 			return nil
 		},
 	}
+}
+
+func (a *app) themeDeactivateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "deactivate SLUG|ID THEME",
+		Short: "Switch the active theme off, so the brand colors apply (THEME: its exact id)",
+		Args:  args(2, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			t, svc, err := a.branding(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			th, err := svc.DeactivateTheme(ctx, t.ID, args[1])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.Out, "✓ Theme deactivated: %s (ID: %s); %s's pages use the brand colors now\n", th.Name, th.ID, t.Slug)
+			return nil
+		},
+	}
+}
+
+func (a *app) themeUpdateCommand() *cobra.Command {
+	var n tenancy.NewTheme
+	cmd := &cobra.Command{
+		Use:   "update SLUG|ID THEME [--name N] [--primary C] [--secondary C] [--background C] [--text C]",
+		Short: "Change a theme's name or colors (THEME: its exact id, which stays)",
+		Args:  args(2, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			flags := []string{"name", "primary", "secondary", "background", "text"}
+			changed := false
+			for _, f := range flags {
+				changed = changed || cmd.Flags().Changed(f)
+			}
+			if !changed {
+				return usageError{"theme update needs --name, --primary, --secondary, --background or --text"}
+			}
+			ctx := cmd.Context()
+			t, svc, err := a.branding(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			themes, err := svc.ListThemes(ctx, t.ID)
+			if err != nil {
+				return err
+			}
+			var old *tenancy.Theme
+			for _, th := range themes {
+				if th.ID == args[1] {
+					old = th
+				}
+			}
+			if old == nil {
+				return tenancy.FieldErrorf(tenancy.ENOTFOUND, "theme", "no theme %s", tenancy.Quote(args[1]))
+			}
+			in := tenancy.NewTheme{Name: old.Name, Primary: old.Primary, Secondary: old.Secondary, Background: old.Background, Text: old.Text}
+			for i, dst := range []*string{&in.Name, &in.Primary, &in.Secondary, &in.Background, &in.Text} {
+				if cmd.Flags().Changed(flags[i]) {
+					*dst, _ = cmd.Flags().GetString(flags[i])
+				}
+			}
+			th, err := svc.UpdateTheme(ctx, t.ID, old.ID, in)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.Out, "✓ Theme updated: %s (ID: %s)\n", th.Name, th.ID)
+			if r := th.TextContrast(); r < tenancy.AAContrast {
+				fmt.Fprintf(a.Out, "! Warning: text %s on background %s has a contrast of %s; WCAG AA asks at least 4.5:1 for normal text\n",
+					th.Text, th.Background, tenancy.FormatRatio(r))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&n.Name, "name", "", "new name (the id stays)")
+	cmd.Flags().StringVar(&n.Primary, "primary", "", "primary color (#RGB or #RRGGBB)")
+	cmd.Flags().StringVar(&n.Secondary, "secondary", "", "secondary color")
+	cmd.Flags().StringVar(&n.Background, "background", "", "background color")
+	cmd.Flags().StringVar(&n.Text, "text", "", "text color")
+	return cmd
 }
 
 func (a *app) tenantSettingCommand() *cobra.Command {

@@ -52,6 +52,19 @@ func TestWhitelabelGuide(t *testing.T) {
 	if out := c.ok("whitelabel", "theme", "list", "acme"); strings.Contains(out, "pale") {
 		t.Errorf("deleted theme still listed:\n%s", out)
 	}
+
+	// The active theme is edited, switched off (the brand colors apply
+	// again), switched on and deleted.
+	mustMatch(t, c.ok("whitelabel", "theme", "update", "acme", "acme-light-theme", "--name", "Acme Teal", "--primary", "#0D9488"),
+		`^✓ Theme updated: Acme Teal \(ID: acme-light-theme\)$`)
+	mustMatch(t, c.ok("whitelabel", "brand", "show", "acme"), `^  primary: #0d9488$`)
+	mustMatch(t, c.ok("whitelabel", "theme", "deactivate", "acme", "acme-light-theme"),
+		`^✓ Theme deactivated: Acme Teal \(ID: acme-light-theme\); acme's pages use the brand colors now$`)
+	mustMatch(t, c.ok("whitelabel", "brand", "show", "acme"), `^  primary: #ff6b35$`, `^  background: #f6f7fb$`)
+	c.ok("whitelabel", "theme", "activate", "acme", "acme-light-theme")
+	mustMatch(t, c.ok("whitelabel", "theme", "delete", "acme", "acme-light-theme"),
+		`^✓ Theme deleted: Acme Teal \(ID: acme-light-theme\)$`, `^  It was the active theme: acme's pages use the brand colors now\.$`)
+	mustMatch(t, c.ok("whitelabel", "brand", "show", "acme"), `^  primary: #ff6b35$`)
 }
 
 // Every bad branding command is one line on stderr, exit 1 (2 for wrong
@@ -85,7 +98,10 @@ func TestWhitelabelBadInput(t *testing.T) {
 		{[]string{"whitelabel", "theme", "create", "acme", "acme light", "--primary", "#000", "--secondary", "#000", "--background", "#fff", "--text", "#000"}, 1, `a theme with the id "acme-light" already exists`},
 		{[]string{"whitelabel", "theme", "activate", "acme", "acme"}, 1, `theme "acme" is ambiguous: it begins acme-dark, acme-light`},
 		{[]string{"whitelabel", "theme", "activate", "acme", "zzz"}, 1, `no theme "zzz"`},
-		{[]string{"whitelabel", "theme", "delete", "acme", "acme-dark"}, 1, "theme acme-dark is active; activate another theme first"},
+		{[]string{"whitelabel", "theme", "deactivate", "acme", "acme-light"}, 1, `theme "Acme Light" is not the active one`},
+		{[]string{"whitelabel", "theme", "update", "acme", "acme-dark", "--primary", "teal"}, 1, `primary "teal" is not a hex color`},
+		{[]string{"whitelabel", "theme", "update", "acme", "acme-d", "--primary", "#000"}, 1, `no theme "acme-d"`},
+		{[]string{"whitelabel", "theme", "update", "acme", "acme-dark"}, 2, "theme update needs --name"},
 		{[]string{"whitelabel", "theme", "delete", "acme", "acme-l"}, 1, `no theme "acme-l"`},
 		{[]string{"whitelabel", "theme", "list"}, 2, "takes 1 argument(s), got 0"},
 		{[]string{"whitelabel", "bogus"}, 2, `unknown command "bogus"`},

@@ -341,38 +341,125 @@ func (s *BrandingService) ActivateTheme(ctx context.Context, tenantID, ref strin
 	return t, nil
 }
 
-// DeleteTheme deletes a theme that is not the active one.
-func (s *BrandingService) DeleteTheme(ctx context.Context, tenantID, ref string) (*tenancy.Theme, error) {
+// themeByID finds the theme with exactly this id among themes. Changing
+// and deleting take the exact id only: a prefix is a convenience for
+// switching, not for destroying.
+func themeByID(themes []*tenancy.Theme, id string) (*tenancy.Theme, error) {
+	for _, th := range themes {
+		if th.ID == id {
+			return th, nil
+		}
+	}
+	return nil, tenancy.FieldErrorf(tenancy.ENOTFOUND, "theme", "no theme %s", tenancy.Quote(id))
+}
+
+// UpdateTheme changes a theme's name and colors; its id stays.
+func (s *BrandingService) UpdateTheme(ctx context.Context, tenantID, id string, n tenancy.NewTheme) (*tenancy.Theme, error) {
+	v, err := n.Validate()
+	if err != nil {
+		return nil, err
+	}
+	var t *tenancy.Theme
+	err = inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		themes, err := lockThemes(ctx, tx, tenantID)
+		if err != nil {
+			return err
+		}
+		old, err := themeByID(themes, id)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `
+			UPDATE tenants.tenant_themes
+			SET name = $3, primary_color = $4, secondary_color = $5, background_color = $6, text_color = $7, updated_at = now()
+			WHERE tenant_id = $1 AND id = $2
+			RETURNING `+themeColumns, tenantID, id, v.Name, v.Primary, v.Secondary, v.Background, v.Text)
+		if err != nil {
+			return err
+		}
+		if t, err = pgx.CollectExactlyOneRow(rows, scanTheme); err != nil {
+			return err
+		}
+		var parts []string
+		for _, c := range [][3]string{
+			{"name", old.Name, t.Name}, {"primary color", old.Primary, t.Primary}, {"secondary color", old.Secondary, t.Secondary},
+			{"background color", old.Background, t.Background}, {"text color", old.Text, t.Text},
+		} {
+			if c[1] != c[2] {
+				parts = append(parts, tenancy.Changed(c[0], c[1], c[2]))
+			}
+		}
+		if len(parts) == 0 {
+			return nil
+		}
+		if err := recordAudit(ctx, tx, tenantID, "theme.update", t.ID, strings.Join(parts, ", ")); err != nil {
+			return err
+		}
+		return notifyChange(ctx, tx, tenantID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update theme %s: %w", tenancy.Quote(id), translate(err))
+	}
+	return t, nil
+}
+
+// DeactivateTheme makes the active theme inactive; the brand colors then
+// apply. It names the theme, so a page left open on an older state does
+// not switch off a theme activated since.
+func (s *BrandingService) DeactivateTheme(ctx context.Context, tenantID, id string) (*tenancy.Theme, error) {
 	var t *tenancy.Theme
 	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		themes, err := lockThemes(ctx, tx, tenantID)
 		if err != nil {
 			return err
 		}
-		// Deleting takes the exact id only: a prefix is a convenience for
-		// switching, not for destroying.
-		t = nil
-		for _, th := range themes {
-			if th.ID == ref {
-				t = th
-			}
-		}
-		if t == nil {
-			return tenancy.FieldErrorf(tenancy.ENOTFOUND, "theme", "no theme %s", tenancy.Quote(ref))
-		}
-		if t.Active {
-			return tenancy.FieldErrorf(tenancy.ECONFLICT, "theme", "theme %s is active; activate another theme first", t.ID)
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM tenants.tenant_themes WHERE tenant_id = $1 AND id = $2`, tenantID, t.ID); err != nil {
+		if t, err = themeByID(themes, id); err != nil {
 			return err
 		}
-		if err := recordAudit(ctx, tx, tenantID, "theme.delete", t.ID, themeSummary(t)); err != nil {
+		if !t.Active {
+			return tenancy.FieldErrorf(tenancy.ECONFLICT, "theme", "theme %s is not the active one", tenancy.Quote(t.Name))
+		}
+		if _, err := tx.Exec(ctx, `UPDATE tenants.tenant_themes SET active = false, updated_at = now() WHERE tenant_id = $1 AND id = $2`, tenantID, t.ID); err != nil {
+			return err
+		}
+		t.Active = false
+		if err := recordAudit(ctx, tx, tenantID, "theme.deactivate", t.ID, tenancy.Changed("active theme", t.ID, "")); err != nil {
 			return err
 		}
 		return notifyChange(ctx, tx, tenantID)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("delete theme %s: %w", tenancy.Quote(ref), translate(err))
+		return nil, fmt.Errorf("deactivate theme %s: %w", tenancy.Quote(id), translate(err))
+	}
+	return t, nil
+}
+
+// DeleteTheme deletes a theme, the active one too: the brand colors then
+// apply. The theme returned is as it was, Active included.
+func (s *BrandingService) DeleteTheme(ctx context.Context, tenantID, id string) (*tenancy.Theme, error) {
+	var t *tenancy.Theme
+	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		themes, err := lockThemes(ctx, tx, tenantID)
+		if err != nil {
+			return err
+		}
+		if t, err = themeByID(themes, id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM tenants.tenant_themes WHERE tenant_id = $1 AND id = $2`, tenantID, t.ID); err != nil {
+			return err
+		}
+		summary := themeSummary(t)
+		if t.Active {
+			summary = tenancy.Changed("active theme", t.ID, "") + "; " + summary
+		}
+		if err := recordAudit(ctx, tx, tenantID, "theme.delete", t.ID, summary); err != nil {
+			return err
+		}
+		return notifyChange(ctx, tx, tenantID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delete theme %s: %w", tenancy.Quote(id), translate(err))
 	}
 	return t, nil
 }
@@ -391,8 +478,8 @@ func (s *BrandingService) Look(ctx context.Context, tenantID string) (*tenancy.L
 				return err
 			}
 			switch {
-			case k == "theme" && len(v) == 4:
-				theme = &tenancy.Theme{Primary: v[0], Secondary: v[1], Background: v[2], Text: v[3]}
+			case k == "theme" && len(v) == 6:
+				theme = &tenancy.Theme{Primary: v[0], Secondary: v[1], Background: v[2], Text: v[3], ID: v[4], Name: v[5], Active: true}
 			case k == "branding.company_name" && len(v) == 1:
 				company = v[0]
 			case len(v) == 1:
@@ -404,7 +491,7 @@ func (s *BrandingService) Look(ctx context.Context, tenantID string) (*tenancy.L
 		SELECT key, ARRAY[value] FROM tenants.tenant_settings
 		WHERE tenant_id = $1 AND key = ANY($2)
 		UNION ALL
-		SELECT 'theme', ARRAY[primary_color, secondary_color, background_color, text_color]
+		SELECT 'theme', ARRAY[primary_color, secondary_color, background_color, text_color, id, name]
 		FROM tenants.tenant_themes WHERE tenant_id = $1 AND active`,
 		tenantID, append([]string{"branding.company_name"}, brandKeys...))
 	if err != nil {
@@ -460,4 +547,25 @@ func (c *BrandCache) DeleteSetting(ctx context.Context, tenantID, key string) er
 func (c *BrandCache) ActivateTheme(ctx context.Context, tenantID, ref string) (*tenancy.Theme, error) {
 	defer c.forget(tenantID)
 	return c.BrandingService.ActivateTheme(ctx, tenantID, ref)
+}
+
+// UpdateTheme changes a theme, perhaps the active one; see
+// BrandingService.UpdateTheme.
+func (c *BrandCache) UpdateTheme(ctx context.Context, tenantID, id string, n tenancy.NewTheme) (*tenancy.Theme, error) {
+	defer c.forget(tenantID)
+	return c.BrandingService.UpdateTheme(ctx, tenantID, id, n)
+}
+
+// DeactivateTheme switches the active theme off; see
+// BrandingService.DeactivateTheme.
+func (c *BrandCache) DeactivateTheme(ctx context.Context, tenantID, id string) (*tenancy.Theme, error) {
+	defer c.forget(tenantID)
+	return c.BrandingService.DeactivateTheme(ctx, tenantID, id)
+}
+
+// DeleteTheme deletes a theme, perhaps the active one; see
+// BrandingService.DeleteTheme.
+func (c *BrandCache) DeleteTheme(ctx context.Context, tenantID, id string) (*tenancy.Theme, error) {
+	defer c.forget(tenantID)
+	return c.BrandingService.DeleteTheme(ctx, tenantID, id)
 }

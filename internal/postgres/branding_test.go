@@ -93,9 +93,41 @@ func TestThemes(t *testing.T) {
 	if _, err := svc.ActivateTheme(ctx, a.ID, "acme"); tenancy.ErrorCode(err) != tenancy.EINVALID {
 		t.Errorf("ambiguous prefix: %v", err)
 	}
-	if _, err := svc.DeleteTheme(ctx, a.ID, "acme-light-theme"); tenancy.ErrorCode(err) != tenancy.ECONFLICT {
-		t.Errorf("delete the active theme: %v", err)
+	// Editing keeps the id, changes the name and colors, and is checked
+	// like a new theme.
+	ed, err := svc.UpdateTheme(ctx, a.ID, "acme-light-theme", tenancy.NewTheme{Name: "Acme Teal", Primary: "#0D9488", Secondary: "#134e4a", Background: "#f0fdfa", Text: "#042f2e"})
+	if err != nil || ed.ID != "acme-light-theme" || ed.Name != "Acme Teal" || ed.Primary != "#0d9488" || !ed.Active {
+		t.Fatalf("UpdateTheme = %+v, %v", ed, err)
 	}
+	if _, err := svc.UpdateTheme(ctx, a.ID, "acme-light-theme", tenancy.NewTheme{Name: "x", Primary: "teal", Secondary: "#000", Background: "#fff", Text: "#000"}); tenancy.ErrorCode(err) != tenancy.EINVALID {
+		t.Errorf("update with a bad color: %v", err)
+	}
+	if _, err := svc.UpdateTheme(ctx, a.ID, "acme-light", tenancy.NewTheme{Name: "x", Primary: "#000", Secondary: "#000", Background: "#fff", Text: "#000"}); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+		t.Errorf("update by a prefix: %v", err)
+	}
+
+	// With brand colors set, the active theme still decides its colors;
+	// the brand accent, which themes lack, applies.
+	if _, err := svc.SetBrand(ctx, a.ID, tenancy.BrandUpdate{Primary: ptr("#ffee88"), Accent: ptr("#00CC66")}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := svc.Look(ctx, a.ID)
+	want := tenancy.Palette{Primary: "#0d9488", Secondary: "#134e4a", Accent: "#00cc66", Background: "#f0fdfa", Text: "#042f2e"}
+	if err != nil || l.Palette != want || l.CompanyName != "Tenant acme" {
+		t.Errorf("Look = %+v, %v", l, err)
+	}
+
+	// Deactivating names the active theme; the brand colors apply again.
+	if _, err := svc.DeactivateTheme(ctx, a.ID, "acme-dark"); tenancy.ErrorCode(err) != tenancy.ECONFLICT {
+		t.Errorf("deactivate a theme that is not active: %v", err)
+	}
+	if th, err := svc.DeactivateTheme(ctx, a.ID, "acme-light-theme"); err != nil || th.Active {
+		t.Fatalf("DeactivateTheme = %+v, %v", th, err)
+	}
+	if l, _ := svc.Look(ctx, a.ID); l.Palette.Primary != "#ffee88" || l.Palette.Background != tenancy.DefaultPalette.Background {
+		t.Errorf("look without a theme = %+v", l.Palette)
+	}
+
 	if _, err := svc.ActivateTheme(ctx, a.ID, "acme-dark"); err != nil {
 		t.Fatal(err)
 	}
@@ -106,15 +138,18 @@ func TestThemes(t *testing.T) {
 	if _, err := svc.DeleteTheme(ctx, a.ID, "acme-light-theme"); err != nil {
 		t.Fatal(err)
 	}
-
-	// The look: the active theme, the brand over it, the company name.
-	if _, err := svc.SetBrand(ctx, a.ID, tenancy.BrandUpdate{Accent: ptr("#00CC66")}); err != nil {
-		t.Fatal(err)
+	// The active theme can be deleted too: the brand colors apply then.
+	if th, err := svc.DeleteTheme(ctx, a.ID, "acme-dark"); err != nil || !th.Active {
+		t.Fatalf("delete the active theme = %+v, %v", th, err)
 	}
-	l, err := svc.Look(ctx, a.ID)
-	want := tenancy.Palette{Primary: "#000000", Secondary: "#000000", Accent: "#00cc66", Background: "#000000", Text: "#ffffff"}
-	if err != nil || l.Palette != want || l.CompanyName != "Tenant acme" {
-		t.Errorf("Look = %+v, %v", l, err)
+	if themes, _ := svc.ListThemes(ctx, a.ID); len(themes) != 0 {
+		t.Errorf("themes left: %+v", themes)
+	}
+	if l, _ := svc.Look(ctx, a.ID); l.Palette.Primary != "#ffee88" || l.Palette.Accent != "#00cc66" {
+		t.Errorf("look after deleting the active theme = %+v", l.Palette)
+	}
+	if _, err := svc.CreateTheme(ctx, a.ID, tenancy.NewTheme{Name: "Acme Dark", Primary: "#000", Secondary: "#000", Background: "#000", Text: "#fff"}); err != nil {
+		t.Fatal(err)
 	}
 
 	// The database refuses a color that is not #rrggbb, whatever writes it.
@@ -167,6 +202,15 @@ func TestBrandingTenantIsolation(t *testing.T) {
 	}
 	if _, err := svc.DeleteTheme(ctx, a.ID, "beta"); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
 		t.Errorf("A deletes B's theme: %v", err)
+	}
+	if _, err := svc.UpdateTheme(ctx, a.ID, "beta", tenancy.NewTheme{Name: "Beta", Primary: "#111", Secondary: "#000", Background: "#fff", Text: "#000"}); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+		t.Errorf("A edits B's theme: %v", err)
+	}
+	if _, err := svc.DeactivateTheme(ctx, a.ID, "beta"); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+		t.Errorf("A deactivates B's theme: %v", err)
+	}
+	if th, _ := svc.ListThemes(ctx, b.ID); len(th) != 1 || th[0].Primary != "#000000" {
+		t.Errorf("B's theme after A's attempts: %+v", th)
 	}
 	if _, err := svc.Setting(ctx, a.ID, "custom.secret"); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
 		t.Errorf("A reads B's setting: %v", err)

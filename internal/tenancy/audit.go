@@ -205,7 +205,7 @@ var AuditActions = []string{
 	"invitation.create", "invitation.resend", "invitation.revoke", "invitation.accept",
 	"domain.add", "domain.verify", "domain.recheck", "domain.certificate", "domain.primary", "domain.remove", "domain.release",
 	"branding.update", "setting.set", "setting.delete",
-	"theme.create", "theme.activate", "theme.delete",
+	"theme.create", "theme.update", "theme.activate", "theme.deactivate", "theme.delete",
 	"logo.upload", "logo.remove",
 	"email_template.customize", "email_template.reset",
 	"api_key.create", "api_key.revoke",

@@ -56,8 +56,14 @@ func (in PlanInput) Validate() error {
 		{"max_api_requests", in.MaxAPIRequests}, {"max_compute_hours", in.MaxComputeHours},
 	}
 	for _, l := range limits {
-		if l.v != nil && (*l.v < Unlimited || *l.v > math.MaxInt32 && l.field != "max_api_requests") {
-			return FieldErrorf(EINVALID, l.field, "%s must be a whole number from 0 up, or -1 for unlimited", strings.ReplaceAll(l.field, "_", "-"))
+		if l.v == nil {
+			continue
+		}
+		if *l.v < Unlimited {
+			return FieldErrorf(EINVALID, l.field, "%s must be a whole number from 0 up, or -1 for unlimited", limitName(l.field))
+		}
+		if *l.v > math.MaxInt32 && l.field != "max_api_requests" {
+			return FieldErrorf(EINVALID, l.field, "%s is too large: at most %s, or -1 for unlimited", limitName(l.field), FormatCount(math.MaxInt32))
 		}
 	}
 	if in.PriceCents != nil && (*in.PriceCents < 0 || *in.PriceCents > 99_999_999_99) {
@@ -111,9 +117,25 @@ func ParseLimit(field, s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < Unlimited {
-		return 0, FieldErrorf(EINVALID, field, "%s %s is not a whole number from 0 up, or -1 for unlimited", strings.ReplaceAll(field, "_", "-"), Quote(s))
+		return 0, FieldErrorf(EINVALID, field, "%s %s is not a whole number from 0 up, or -1 for unlimited", limitName(field), Quote(s))
 	}
 	return n, nil
+}
+
+// limitNames name a plan's limits in messages, as the console's plan form
+// labels them, for the form and the command line alike.
+var limitNames = map[string]string{
+	"max_users":         "Member limit",
+	"max_storage_gb":    "Storage limit (GB)",
+	"max_api_requests":  "Monthly API request limit",
+	"max_compute_hours": "Monthly compute hour limit",
+}
+
+func limitName(field string) string {
+	if n, ok := limitNames[field]; ok {
+		return n
+	}
+	return field
 }
 
 // ReadPlanInput reads a plan's terms from text, as a form or the command

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -46,14 +45,9 @@ func isHexDigit(c byte) bool {
 // Luminance is the WCAG 2 relative luminance of a color ParseColor
 // accepted, from 0 (black) to 1 (white).
 func Luminance(color string) float64 {
-	c, err := ParseColor("color", color)
-	if err != nil {
-		return 0
-	}
 	var l [3]float64
-	for i := range 3 {
-		v, _ := strconv.ParseUint(c[1+2*i:3+2*i], 16, 8)
-		s := float64(v) / 255
+	for i, v := range rgb(color) {
+		s := v / 255
 		if s <= 0.03928 {
 			l[i] = s / 12.92
 		} else {
@@ -91,7 +85,7 @@ type Palette struct {
 // DefaultPalette is the platform's own look, for whatever a tenant has not
 // set.
 var DefaultPalette = Palette{
-	Primary: "#4f46e5", Secondary: "#1e293b", Accent: "#0ea5e9",
+	Primary: "#4f46e5", Secondary: "#1e293b", Accent: "#0284c7",
 	Background: "#f6f7fb", Text: "#1f2430",
 }
 
@@ -388,12 +382,26 @@ type Look struct {
 	Palette     Palette
 	CompanyName string
 	Version     string
+	// Brand and Theme are what the palette was resolved from: the brand
+	// colors as stored, and the active theme (nil when none is), so that
+	// a preview can resolve unsaved values against the same.
+	Brand Brand
+	Theme *Theme
 }
 
-// ResolveLook computes a tenant's look: the active theme's colors (or the
-// defaults), overridden by the brand colors that are set. Values that do
-// not validate are ignored, so only validated colors reach CSS even if the
-// database holds something else.
+// LookRule says, for the pages that set colors, how ResolveLook decides
+// a tenant's colors.
+const LookRule = "An active theme decides the primary, secondary, background and text colors. " +
+	"The brand colors are used while no theme is active; the brand accent is used always, since themes have none. " +
+	"The platform's defaults fill in what neither sets."
+
+// ResolveLook computes a tenant's look, the one rule for its pages, their
+// previews and its mail: the active theme's colors, the brand colors for
+// what the theme does not set (all of them without a theme), the defaults
+// for the rest (see LookRule). The theme wins because activating one is
+// the owner's latest word on how the pages look, and it is what its
+// preview showed. Values that do not validate are ignored, so only
+// validated colors reach CSS even if the database holds something else.
 func ResolveLook(brand Brand, theme *Theme, companyName string) *Look {
 	p := DefaultPalette
 	set := func(dst *string, v string) {
@@ -401,21 +409,33 @@ func ResolveLook(brand Brand, theme *Theme, companyName string) *Look {
 			*dst = c
 		}
 	}
+	set(&p.Primary, brand.Primary)
+	set(&p.Secondary, brand.Secondary)
+	set(&p.Accent, brand.Accent)
 	if theme != nil {
 		set(&p.Primary, theme.Primary)
 		set(&p.Secondary, theme.Secondary)
 		set(&p.Background, theme.Background)
 		set(&p.Text, theme.Text)
 	}
-	set(&p.Primary, brand.Primary)
-	set(&p.Secondary, brand.Secondary)
-	set(&p.Accent, brand.Accent)
 	if ValidateName("name", companyName) != nil {
 		companyName = ""
 	}
-	sum := sha256.Sum256([]byte(p.Primary + p.Secondary + p.Accent + p.Background + p.Text + "\x00" + companyName))
-	return &Look{Palette: p, CompanyName: companyName, Version: hex.EncodeToString(sum[:6])}
+	// The scheme's version is in the sum too: when the stylesheet derived
+	// from a palette changes, its URL does.
+	sum := sha256.Sum256([]byte(schemeVersion + p.Primary + p.Secondary + p.Accent + p.Background + p.Text + "\x00" + companyName))
+	l := &Look{Palette: p, CompanyName: companyName, Version: hex.EncodeToString(sum[:6]), Brand: brand}
+	if theme != nil {
+		th := *theme
+		l.Theme = &th
+	}
+	return l
 }
+
+// ThemeSets reports whether an active theme decides a brand color (a
+// field of Brand: primary, secondary, accent), so that the brand's own
+// value waits until no theme is active.
+func ThemeSets(field string) bool { return field == "primary" || field == "secondary" }
 
 // BrandingService keeps a tenant's brand colors, settings and themes.
 // Every change is announced, so cached looks are dropped everywhere.
@@ -430,8 +450,16 @@ type BrandingService interface {
 
 	CreateTheme(ctx context.Context, tenantID string, n NewTheme) (*Theme, error)
 	ListThemes(ctx context.Context, tenantID string) ([]*Theme, error)
+	// UpdateTheme changes the name and colors of the theme with the id;
+	// the id stays, so links and the command line still find it.
+	UpdateTheme(ctx context.Context, tenantID, id string, n NewTheme) (*Theme, error)
 	ActivateTheme(ctx context.Context, tenantID, ref string) (*Theme, error)
-	DeleteTheme(ctx context.Context, tenantID, ref string) (*Theme, error)
+	// DeactivateTheme makes the theme with the id inactive, so the brand
+	// colors apply again; ECONFLICT when it is not the active one.
+	DeactivateTheme(ctx context.Context, tenantID, id string) (*Theme, error)
+	// DeleteTheme deletes the theme with the id, the active one too (the
+	// brand colors then apply); the theme returned says if it was active.
+	DeleteTheme(ctx context.Context, tenantID, id string) (*Theme, error)
 
 	// Look is the tenant's look; implementations may serve it from memory.
 	Look(ctx context.Context, tenantID string) (*Look, error)

@@ -185,7 +185,7 @@ func TestResolveLook(t *testing.T) {
 	}
 	th := &tenancy.Theme{Primary: "#111111", Secondary: "#222222", Background: "#333333", Text: "#444444"}
 	l := tenancy.ResolveLook(tenancy.Brand{Primary: "#ff6b35", Accent: "bad;}"}, th, "Acme")
-	want := tenancy.Palette{Primary: "#ff6b35", Secondary: "#222222", Accent: tenancy.DefaultPalette.Accent, Background: "#333333", Text: "#444444"}
+	want := tenancy.Palette{Primary: "#111111", Secondary: "#222222", Accent: tenancy.DefaultPalette.Accent, Background: "#333333", Text: "#444444"}
 	if l.Palette != want || l.CompanyName != "Acme" {
 		t.Errorf("look = %+v, want %+v", l, want)
 	}

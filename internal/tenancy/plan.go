@@ -3,6 +3,7 @@ package tenancy
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // Unlimited is the value of a plan limit that never blocks.
@@ -44,6 +45,27 @@ func FormatAPIRequests(n int64) string { return formatLimit(n, "/month") }
 
 // FormatPrice renders cents as dollars: 9900 → "$99.00".
 func FormatPrice(cents int64) string { return fmt.Sprintf("$%d.%02d", cents/100, cents%100) }
+
+// PlanLimits says a plan's limits in one line, as a person reads them on
+// a plan's offer: "50 members, 100 GB of storage, 100,000 API requests a
+// month", or "Unlimited members, unlimited storage, unlimited API
+// requests".
+func PlanLimits(p *Plan) string {
+	members := "unlimited members"
+	if p.MaxUsers != Unlimited {
+		members = plural(p.MaxUsers, "member")
+	}
+	storage := "unlimited storage"
+	if p.MaxStorageGB != Unlimited {
+		storage = FormatStorage(p.MaxStorageGB) + " of storage"
+	}
+	requests := "unlimited API requests"
+	if p.MaxAPIRequests != Unlimited {
+		requests = plural(p.MaxAPIRequests, "API request") + " a month"
+	}
+	line := members + ", " + storage + ", " + requests
+	return strings.ToUpper(line[:1]) + line[1:]
+}
 
 func formatLimit(n int64, unit string) string {
 	if n < 0 {

@@ -138,3 +138,23 @@ func TestQuoteKeepsMessagesShort(t *testing.T) {
 		t.Errorf("Quote = %q", q)
 	}
 }
+
+func TestPlanLimits(t *testing.T) {
+	u := int64(tenancy.Unlimited)
+	tests := []struct {
+		users, storage, requests int64
+		want                     string
+	}{
+		{u, u, u, "Unlimited members, unlimited storage, unlimited API requests"},
+		{50, 100, 100000, "50 members, 100 GB of storage, 100,000 API requests a month"},
+		{1, 1, 1, "1 member, 1 GB of storage, 1 API request a month"},
+		{0, 0, 0, "0 members, 0 GB of storage, 0 API requests a month"},
+		{5, u, 1234567, "5 members, unlimited storage, 1,234,567 API requests a month"},
+	}
+	for _, tt := range tests {
+		p := &tenancy.Plan{MaxUsers: tt.users, MaxStorageGB: tt.storage, MaxAPIRequests: tt.requests}
+		if got := tenancy.PlanLimits(p); got != tt.want {
+			t.Errorf("PlanLimits(%d, %d, %d) = %q, want %q", tt.users, tt.storage, tt.requests, got, tt.want)
+		}
+	}
+}

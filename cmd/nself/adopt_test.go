@@ -106,5 +106,14 @@ func TestAdoptedTablesTakeNewRows(t *testing.T) {
 			t.Errorf("%s sees users, products, orders = %v; want %v", slug, got, w)
 		}
 	}
+	// The sequence's last_value counts every tenant's rows: the
+	// application role may draw from it, not read it.
+	err := db.asTenant("other", func(tx pgx.Tx) error {
+		var n int64
+		return tx.QueryRow(db.ctx, `SELECT last_value FROM public.users_id_seq`).Scan(&n)
+	})
+	if err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("the application role reads a shared sequence: %v", err)
+	}
 	mustMatch(t, c.ok("tenant", "test-isolation"), `^✓ All tenant isolation tests passed$`)
 }

@@ -70,9 +70,10 @@ func (db *DB) PlanAdopt(ctx context.Context, tenantID string, tables []string) (
 		)
 		// Inserts draw from the sequences behind serial and identity
 		// columns; without these grants the application role could read
-		// its rows but never add one.
+		// its rows but never add one. USAGE only: SELECT would show
+		// last_value, which counts every tenant's rows.
 		for _, seq := range sequences {
-			plan.Statements = append(plan.Statements, fmt.Sprintf("GRANT USAGE, SELECT ON SEQUENCE %s TO %s", seq, app))
+			plan.Statements = append(plan.Statements, fmt.Sprintf("GRANT USAGE ON SEQUENCE %s TO %s", seq, app))
 		}
 	}
 	return plan, nil

@@ -107,7 +107,7 @@ func (db *DB) AuditRLS(ctx context.Context) ([]Finding, error) {
 		}
 		for _, seq := range t.sequences {
 			out = append(out, Finding{t.name, fmt.Sprintf("the application role may not draw from its sequence %s, so it cannot insert", seq),
-				fmt.Sprintf("GRANT USAGE, SELECT ON SEQUENCE %s TO %s;", seq, app), true})
+				fmt.Sprintf("GRANT USAGE ON SEQUENCE %s TO %s;", seq, app), true})
 		}
 	}
 	if err := db.CheckAppRole(ctx); err != nil {

@@ -81,6 +81,13 @@ func (e *exportEnv) richTenant(slug string, strategy tenancy.Strategy) *tenancy.
 	if _, err := brand.ActivateTheme(ctx, tn.ID, "night"); err != nil {
 		t.Fatal(err)
 	}
+	// A renamed theme keeps its id, which its new name would not make.
+	if _, err := brand.CreateTheme(ctx, tn.ID, tenancy.NewTheme{Name: "Ocean", Primary: "#006680", Secondary: "#004455", Background: "#ffffff", Text: "#111111"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := brand.UpdateTheme(ctx, tn.ID, "ocean", tenancy.NewTheme{Name: "Sea", Primary: "#006680", Secondary: "#004455", Background: "#ffffff", Text: "#111111"}); err != nil {
+		t.Fatal(err)
+	}
 	logos := postgres.NewLogoService(e.db, e.store)
 	if _, err := logos.UploadLogo(ctx, tn.ID, tenancy.LogoMain, testPNG(t, 40, 20)); err != nil {
 		t.Fatal(err)

@@ -83,7 +83,7 @@ func TestImportChecksRowsAsTheSavePathsDo(t *testing.T) {
 		})
 	}
 	const domains, settings, themes, templates, logos = "db/tenants.tenant_domains.csv row 1: ", "db/tenants.tenant_settings.csv row 3: ",
-		"db/tenants.tenant_themes.csv row 2: ", "db/tenants.tenant_email_templates.csv row 2: ", "db/tenants.tenant_logos.csv row "
+		"db/tenants.tenant_themes.csv row 3: ", "db/tenants.tenant_email_templates.csv row 2: ", "db/tenants.tenant_logos.csv row "
 	cases := []struct {
 		name    string
 		entries []entry
@@ -99,7 +99,7 @@ func TestImportChecksRowsAsTheSavePathsDo(t *testing.T) {
 		{"setting not as stored", setting("branding.accent_color", "#FFF"), settings + `branding.accent_color "#FFF" is not in the form the product stores ("#ffffff")`},
 		{"support URL not https", setting("contact.support_url", "javascript:alert(1)"), settings + `contact.support_url "javascript:alert(1)" is not an https:// URL`},
 		{"theme color", theme("dusk", "Dusk", "#12345g"), themes + `primary "#12345g" is not a hex color`},
-		{"theme id not its name's", theme("other", "Dusk", "#123456"), themes + `id "other" is not in the form the product stores ("dusk")`},
+		{"theme id not an id", theme("Not An Id!", "Dusk", "#123456"), themes + `id "Not An Id!" is not in the form the product stores ("dusk")`},
 		{"email template unknown", template("bogus", "Hi", "<p>x</p>"), templates + `no email template "bogus"`},
 		{"email template variable", template("password_reset", "Reset", "<p>{{NOT_A_VARIABLE}}</p>"), templates + "unknown variable NOT_A_VARIABLE"},
 		{"email template subject lines", template("invitation", "\"Hi\nBcc: all@example.com\"", "<p>x</p>"), templates + "the subject must be one line"},

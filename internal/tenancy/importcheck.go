@@ -98,8 +98,13 @@ func (c ImportChecks) CheckRow(table string, row map[string]string, logos map[st
 		if err != nil {
 			return err
 		}
+		// A theme keeps its id when renamed: the id need only be one the
+		// product could have made, not the one its name makes now.
+		if id := row["id"]; id == "" || len(id) > ThemeIDMaxLen || SlugFromName(id) != id {
+			return differs("id", id, t.ID)
+		}
 		for _, f := range []struct{ field, want string }{
-			{"id", t.ID}, {"name", t.Name}, {"primary_color", t.Primary}, {"secondary_color", t.Secondary},
+			{"name", t.Name}, {"primary_color", t.Primary}, {"secondary_color", t.Secondary},
 			{"background_color", t.Background}, {"text_color", t.Text},
 		} {
 			if row[f.field] != f.want {

@@ -82,10 +82,13 @@ func (a *app) mailFlushCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.Out, "✓ Mail sent: %d, failed (to be tried again): %d, given up: %d\n", res.Sent, res.Failed, res.GivenUp)
 			if res.Failed+res.GivenUp > 0 {
-				fmt.Fprintln(a.Out, "  See why with `nself mail list`.")
+				// A script must see that mail is still waiting: an outage
+				// or a refusal is no success.
+				fmt.Fprintf(a.Out, "Mail sent: %d, failed (to be tried again): %d, given up: %d\n", res.Sent, res.Failed, res.GivenUp)
+				return fmt.Errorf("%d mail(s) not sent: see why with nself mail list", res.Failed+res.GivenUp)
 			}
+			fmt.Fprintf(a.Out, "✓ Mail sent: %d\n", res.Sent)
 			return nil
 		},
 	}

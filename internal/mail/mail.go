@@ -79,9 +79,22 @@ func (s *SMTP) Send(ctx context.Context, m tenancy.Message) error {
 		if unavailable(err) {
 			return tenancy.Unavailable(tenancy.ServiceMail, err)
 		}
+		if refused(err) {
+			return tenancy.Errorf(tenancy.EINVALID, "the mail server refused the message: %v", err)
+		}
 		return err
 	}
 	return nil
+}
+
+// refused tells a message the mail server refused for good: a 5xx reply.
+func refused(err error) bool {
+	var se *gomail.SendError
+	if errors.As(err, &se) {
+		return !se.IsTemp()
+	}
+	var reply *textproto.Error
+	return errors.As(err, &reply) && reply.Code >= 500
 }
 
 // unavailable tells a mail server that could not be reached, did not

@@ -426,3 +426,64 @@ func TestClaimSkipsMailAnotherSenderHolds(t *testing.T) {
 		}
 	}
 }
+
+// A mail the server refuses for good is given up at once. A given-up mail
+// with a secret link forgets the link and cannot be sent again; one
+// without a secret can. Old mail is forgotten even in a quiet tenant.
+func TestRefusedMailAndOldMail(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.New(t)
+	acme := mustTenant(t, db, "acme")
+	if _, _, err := postgres.NewUserService(db).CreateUser(ctx, acme.ID, tenancy.NewUser{Email: "ann@acme.test", Password: "a long password"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := postgres.NewAuthService(db).RequestPasswordReset(ctx, acme.ID, "ann@acme.test"); err != nil {
+		t.Fatal(err)
+	}
+	outbox := postgres.NewMailOutbox(db)
+	mb := &mailbox{fail: tenancy.Errorf(tenancy.EINVALID, "the mail server refused the message: 550 no such user")}
+	s := sender(db, mb)
+	if res, err := s.RunOnce(ctx); err != nil || res.GivenUp != 2 || res.Failed != 0 {
+		t.Fatalf("run against a refusing server: %+v %v", res, err)
+	}
+	var secrets int
+	tx, err := db.Admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	tx.Exec(ctx, `SELECT tenants.set_context($1, NULL)`, acme.ID)
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM tenants.tenant_mail_outbox WHERE link <> '' AND template = 'password_reset'`).Scan(&secrets); err != nil {
+		t.Fatal(err)
+	}
+	if secrets != 0 {
+		t.Error("a given-up reset mail keeps its link")
+	}
+	list, _, err := outbox.List(ctx, tenancy.MailFilter{Undelivered: true})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("undelivered: %d, %v", len(list), err)
+	}
+	for _, m := range list {
+		_, err := outbox.Retry(ctx, acme.ID, m.ID)
+		switch {
+		case m.Template == "password_reset" && tenancy.ErrorCode(err) != tenancy.EINVALID:
+			t.Errorf("a reset mail without its link sent again: %v", err)
+		case m.Template != "password_reset" && err != nil:
+			t.Errorf("send %s again: %v", m.Template, err)
+		}
+	}
+
+	// Mail sent long ago goes, though the tenant has none due.
+	mb.fail = nil
+	if res, _ := s.RunOnce(ctx); res.Sent != 1 {
+		t.Fatalf("sent %+v, want the welcome", res)
+	}
+	tx.Exec(ctx, `UPDATE tenants.tenant_mail_outbox SET sent_at = now() - interval '40 days' WHERE sent_at IS NOT NULL`)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := outbox.Forget(ctx); err != nil || n != 1 {
+		t.Errorf("forget: %d, %v", n, err)
+	}
+}

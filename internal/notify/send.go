@@ -131,6 +131,12 @@ func (s *Sender) deliver(ctx context.Context, mails []*tenancy.Mail, res *Result
 		}
 		down = tenancy.ErrorCode(err) == tenancy.EUNAVAILABLE
 		wait, giveUp := s.Retry.After(m.Attempts)
+		if tenancy.ErrorCode(err) == tenancy.EINVALID {
+			// The mail server refused it for good (a 5xx reply, such as an
+			// unknown address): trying again for a day would only harm the
+			// sender's standing.
+			giveUp = true
+		}
 		if giveUp {
 			res.GivenUp++
 		} else {
@@ -187,7 +193,16 @@ func Reason(err error) string {
 func (s *Sender) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var forgotAt time.Time
 	for {
+		if time.Since(forgotAt) >= time.Hour {
+			forgotAt = time.Now()
+			if n, err := s.Outbox.Forget(ctx); err != nil && ctx.Err() == nil {
+				s.log().Warn("mail outbox: forget old mail", "err", err)
+			} else if n > 0 {
+				s.log().Info("mail outbox: forgot old mail", "mails", n)
+			}
+		}
 		res, err := s.RunOnce(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log().Warn("mail outbox: sending paused", "err", err)

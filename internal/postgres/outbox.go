@@ -180,6 +180,38 @@ func (o *MailOutbox) Claim(ctx context.Context, limit int, hold time.Duration) (
 	return out, nil
 }
 
+// Forget removes, in every tenant, the mail sent or given up more than
+// mailKept ago, and returns how many it removed. Claim forgets only the
+// old mail of tenants with mail due; a quiet tenant's is forgotten here.
+func (o *MailOutbox) Forget(ctx context.Context) (int, error) {
+	rows, err := o.db.Admin.Query(ctx, `
+		SELECT DISTINCT tenant_id FROM tenants.tenant_mail_outbox
+		WHERE coalesce(sent_at, failed_at) < now() - $1::interval`, interval(mailKept))
+	if err != nil {
+		return 0, fmt.Errorf("find old mail: %w", err)
+	}
+	tenants, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, fmt.Errorf("find old mail: %w", err)
+	}
+	n := 0
+	for _, tenantID := range tenants {
+		err := writeInTenant(ctx, o.db.App, tenantID, func(rows pgx.Rows) error {
+			for rows.Next() {
+				n++
+			}
+			return nil
+		}, `
+			DELETE FROM tenants.tenant_mail_outbox
+			WHERE tenant_id = $1 AND coalesce(sent_at, failed_at) < now() - $2::interval
+			RETURNING true`, tenantID, interval(mailKept))
+		if err != nil {
+			return n, fmt.Errorf("forget old mail: %w", err)
+		}
+	}
+	return n, nil
+}
+
 // Sent marks a claimed mail sent, and forgets its link, which may be a
 // secret.
 func (o *MailOutbox) Sent(ctx context.Context, m *tenancy.Mail) (bool, error) {
@@ -198,15 +230,18 @@ func (o *MailOutbox) Sent(ctx context.Context, m *tenancy.Mail) (bool, error) {
 	return ok, nil
 }
 
-// Failed records a failed attempt of a claimed mail.
+// Failed records a failed attempt of a claimed mail. A secret link is
+// forgotten when the mail is given up: a token nobody will be sent should
+// not wait in a table.
 func (o *MailOutbox) Failed(ctx context.Context, m *tenancy.Mail, reason string, wait time.Duration, giveUp bool) error {
 	err := execInTenant(ctx, o.db.App, m.TenantID, `
 		UPDATE tenants.tenant_mail_outbox
 		SET claim = NULL, last_error = left($4, 500), subject = $5,
 		    next_attempt_at = now() + make_interval(secs => $6),
-		    failed_at = CASE WHEN $7 THEN now() END
+		    failed_at = CASE WHEN $7 THEN now() END,
+		    link = CASE WHEN $7 AND $8 THEN '' ELSE link END
 		WHERE tenant_id = $1 AND id = $2 AND claim = $3`,
-		m.TenantID, m.ID, m.Claim, reason, m.Subject, wait.Seconds(), giveUp)
+		m.TenantID, m.ID, m.Claim, reason, m.Subject, wait.Seconds(), giveUp, tenancy.CarriesSecretLink(m.Template))
 	if err != nil {
 		return fmt.Errorf("record failed mail: %w", err)
 	}
@@ -281,6 +316,9 @@ func (o *MailOutbox) Retry(ctx context.Context, tenantID, id string) (*tenancy.M
 			return notFound
 		} else if err != nil {
 			return err
+		}
+		if tenancy.CarriesSecretLink(m.Template) && m.Link == "" {
+			return tenancy.Errorf(tenancy.EINVALID, "this %s mail was given up and its link discarded: send a new one (resend the invitation, or ask the person to request a new link)", m.Template)
 		}
 		return recordAudit(ctx, tx, tenantID, "mail.retry", m.To, m.Template+" mail to be sent again")
 	})

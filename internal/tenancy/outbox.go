@@ -135,6 +135,8 @@ type Outbox interface {
 	// or, with giveUp, no more. reason is for people: the portal and the
 	// console show it.
 	Failed(ctx context.Context, m *Mail, reason string, wait time.Duration, giveUp bool) error
+	// Forget removes the mail sent or given up long ago, in every tenant.
+	Forget(ctx context.Context) (int, error)
 	// Release hands claimed mails back untried, due again after wait.
 	Release(ctx context.Context, mails []*Mail, wait time.Duration) error
 	// List lists mail, newest first, and the total matching.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nself/nself/internal/archive"
 	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -114,7 +115,7 @@ func spoolDir(setting string) (string, error) {
 			return "", refuse(err.Error())
 		}
 	}
-	left, err := filepath.Glob(filepath.Join(dir, postgres.SpoolPattern))
+	left, err := filepath.Glob(filepath.Join(dir, archive.SpoolPattern))
 	if err != nil {
 		return "", refuse(err.Error())
 	}
@@ -214,7 +215,7 @@ the archive's.
 			}
 			defer f.Close()
 			if verifyOnly {
-				m, err := postgres.VerifyArchive(f)
+				m, err := archive.VerifyManifest(f)
 				if err != nil {
 					return err
 				}

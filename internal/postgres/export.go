@@ -1,24 +1,15 @@
 package postgres
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"hash"
 	"io"
-	"io/fs"
-	"os"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/nself/nself/internal/archive"
 	"github.com/nself/nself/internal/tenancy"
 )
 
@@ -162,68 +153,6 @@ func (t *tenantTable) columnNames() []string {
 	return out
 }
 
-// archiveWriter writes files into a gzip-compressed tar and keeps the
-// manifest entry of each.
-type archiveWriter struct {
-	out   *countWriter
-	gz    *gzip.Writer
-	tw    *tar.Writer
-	files []tenancy.ManifestEntry
-	now   time.Time
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func newArchiveWriter(w io.Writer, now time.Time) *archiveWriter {
-	out := &countWriter{w: w}
-	gz := gzip.NewWriter(out)
-	return &archiveWriter{out: out, gz: gz, tw: tar.NewWriter(gz), now: now}
-}
-
-// add writes a file of size bytes read from r, hashing it on the way.
-func (a *archiveWriter) add(name string, size int64, r io.Reader) error {
-	if err := a.tw.WriteHeader(&tar.Header{
-		Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644, ModTime: a.now, Format: tar.FormatPAX,
-	}); err != nil {
-		return err
-	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(a.tw, h), r)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if n != size {
-		return fmt.Errorf("write %s: %d bytes, expected %d", name, n, size)
-	}
-	a.files = append(a.files, tenancy.ManifestEntry{Path: name, Size: size, SHA256: hex.EncodeToString(h.Sum(nil))})
-	return nil
-}
-
-func (a *archiveWriter) addJSON(name string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	b = append(b, '\n')
-	return a.add(name, int64(len(b)), bytes.NewReader(b))
-}
-
-func (a *archiveWriter) close() error {
-	if err := a.tw.Close(); err != nil {
-		return err
-	}
-	return a.gz.Close()
-}
-
 // Export writes the archive of the tenant (by id or slug) to w, calling
 // progress as it goes (progress may be nil). Memory stays flat as the
 // tenant grows: rows go from COPY into a spool file and from there into
@@ -244,11 +173,11 @@ func (s *ExportService) Export(ctx context.Context, ref string, w io.Writer, pro
 	now := s.db.Now().UTC()
 	m := &tenancy.Manifest{Format: tenancy.ExportFormat, Version: tenancy.ExportVersion, CreatedAt: now,
 		TenantID: t.ID, TenantSlug: t.Slug, Tables: []tenancy.ExportTable{}, Objects: []tenancy.ExportObject{}}
-	a := newArchiveWriter(w, now)
+	a := archive.NewWriter(w, now)
 	var p tenancy.ExportProgress
-	report := func() { p.Bytes = a.out.n; progress(p) }
+	report := func() { p.Bytes = a.Written(); progress(p) }
 
-	if err := a.addJSON(tenancy.TenantFile, tenancy.ExportedTenant{
+	if err := a.AddJSON(tenancy.TenantFile, tenancy.ExportedTenant{
 		ID: t.ID, Slug: t.Slug, Name: t.Name, Status: t.Status, Plan: t.Plan, Strategy: t.Strategy,
 		OwnerID: t.OwnerID, CreatedAt: t.CreatedAt, ExportedAt: now,
 	}); err != nil {
@@ -289,10 +218,10 @@ func (s *ExportService) Export(ctx context.Context, ref string, w io.Writer, pro
 			return fmt.Errorf("table definitions: %w", err)
 		}
 		schemaSQL, restoreSQL := tenancy.RestoreScripts(t.Slug, types, defs)
-		if err := a.add(tenancy.SchemaFile, int64(len(schemaSQL)), bytes.NewReader(schemaSQL)); err != nil {
+		if err := a.Add(tenancy.SchemaFile, int64(len(schemaSQL)), bytes.NewReader(schemaSQL)); err != nil {
 			return err
 		}
-		if err := a.add(tenancy.RestoreFile, int64(len(restoreSQL)), bytes.NewReader(restoreSQL)); err != nil {
+		if err := a.Add(tenancy.RestoreFile, int64(len(restoreSQL)), bytes.NewReader(restoreSQL)); err != nil {
 			return err
 		}
 		if err := referencedObjects(ctx, tx, t.ID, dataSchema, referenced); err != nil {
@@ -346,7 +275,7 @@ func (s *ExportService) Export(ctx context.Context, ref string, w io.Writer, pro
 		}
 		defer r.Close()
 		file := tenancy.ObjectFile(o.Key)
-		if err := a.add(file, info.Size, r); err != nil {
+		if err := a.Add(file, info.Size, r); err != nil {
 			return err
 		}
 		m.Objects = append(m.Objects, tenancy.ExportObject{Key: o.Key, File: file, ContentType: info.ContentType})
@@ -360,11 +289,7 @@ func (s *ExportService) Export(ctx context.Context, ref string, w io.Writer, pro
 	}
 
 	// The manifest lists the files written before it; it is the last one.
-	m.Files = a.files
-	if err := a.addJSON(tenancy.ManifestFile, m); err != nil {
-		return nil, fmt.Errorf("export %s: %w", t.Slug, err)
-	}
-	if err := a.close(); err != nil {
+	if err := a.Finish(m); err != nil {
 		return nil, fmt.Errorf("export %s: %w", t.Slug, err)
 	}
 	report()
@@ -393,7 +318,7 @@ func (s *ExportService) inSnapshot(ctx context.Context, pool interface {
 // writeTables copies each table's rows into a spool file, then the file
 // into the archive: a tar entry's size must precede its bytes.
 func (s *ExportService) writeTables(ctx context.Context, tx pgx.Tx, tenantID string, tables []*tenantTable,
-	a *archiveWriter, m *tenancy.Manifest, p *tenancy.ExportProgress, report func()) error {
+	a *archive.Writer, m *tenancy.Manifest, p *tenancy.ExportProgress, report func()) error {
 	for _, tt := range tables {
 		n, err := s.writeTable(ctx, tx, tenantID, tt, a, p, report)
 		if err != nil {
@@ -409,8 +334,8 @@ func (s *ExportService) writeTables(ctx context.Context, tx pgx.Tx, tenantID str
 }
 
 func (s *ExportService) writeTable(ctx context.Context, tx pgx.Tx, tenantID string, tt *tenantTable,
-	a *archiveWriter, p *tenancy.ExportProgress, report func()) (int64, error) {
-	spool, err := OpenSpool(s.TempDir, "nself-export-*.csv")
+	a *archive.Writer, p *tenancy.ExportProgress, report func()) (int64, error) {
+	spool, err := archive.OpenSpool(s.TempDir, "nself-export-*.csv")
 	if err != nil {
 		return 0, err
 	}
@@ -437,33 +362,10 @@ func (s *ExportService) writeTable(ctx context.Context, tx pgx.Tx, tenantID stri
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
 		return 0, err
 	}
-	if err := a.add(tenancy.TableFile(tt.name), size, spool); err != nil {
+	if err := a.Add(tenancy.TableFile(tt.name), size, spool); err != nil {
 		return 0, err
 	}
 	return rows, nil
-}
-
-// SpoolPattern matches the names of the files exports spool to; a folder
-// of spools may be emptied of them when no export runs.
-const SpoolPattern = "nself-export-*"
-
-// OpenSpool creates a file in dir (the system's temporary directory when
-// empty) and removes its name at once: the file is this process's alone,
-// its space is freed when it is closed or the process ends, and a process
-// killed midway leaves nothing on disk, neither part of a tenant's data
-// nor a whole archive of it. pattern must match SpoolPattern.
-func OpenSpool(dir, pattern string) (*os.File, error) {
-	f, err := os.CreateTemp(dir, pattern)
-	if err != nil {
-		return nil, err
-	}
-	// Another process clearing the folder at its start may have removed
-	// the name already; either way it is gone.
-	if err := os.Remove(f.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
 }
 
 // objectKeyTablesSQL lists the tenant tables with an object_key column
@@ -559,19 +461,3 @@ func (l *lineCounter) flush() {
 }
 
 var newline = []byte{'\n'}
-
-// hashReader hashes what is read through it.
-type hashReader struct {
-	r io.Reader
-	h hash.Hash
-	n int64
-}
-
-func (h *hashReader) Read(p []byte) (int, error) {
-	n, err := h.r.Read(p)
-	h.h.Write(p[:n])
-	h.n += int64(n)
-	return n, err
-}
-
-func (h *hashReader) sum() string { return hex.EncodeToString(h.h.Sum(nil)) }

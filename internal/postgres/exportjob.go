@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/nself/nself/internal/archive"
 	"github.com/nself/nself/internal/tenancy"
 )
 
@@ -28,7 +29,7 @@ import (
 // gone). Its jobs must then stop holding the tenant's one place, and what
 // they wrote must not stay behind:
 //   - on disk, the tables' spools and the archive are files without a name
-//     (OpenSpool), which the kernel frees with the process;
+//     (archive.OpenSpool), which the kernel frees with the process;
 //   - in the database, each job names its process's instance, and the
 //     process holds a session advisory lock on that instance on a
 //     connection of its own for as long as it lives. A running job whose
@@ -464,7 +465,7 @@ func (s *ExportJobService) waitTurn(ctx context.Context, life *activity) error {
 }
 
 func (s *ExportJobService) build(ctx context.Context, job *tenancy.ExportJob, life *activity) error {
-	f, err := OpenSpool(s.exports.TempDir, "nself-export-*.tar.gz")
+	f, err := archive.OpenSpool(s.exports.TempDir, "nself-export-*.tar.gz")
 	if err != nil {
 		return err
 	}

@@ -1,15 +1,10 @@
 package postgres
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -17,224 +12,18 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/nself/nself/internal/archive"
 	"github.com/nself/nself/internal/tenancy"
 )
 
 // refused is the error of an archive that does not pass the checks.
-func refused(format string, args ...any) error {
-	return tenancy.Errorf(tenancy.EINVALID, "archive refused: "+format, args...)
-}
-
-// maxMetaFile bounds the files read into memory: tenant.json and the
-// manifest (which lists every file, so it grows with the object count).
-const maxMetaFile = 256 << 20
-
-// verifiedArchive is what the first pass over an archive learned.
-type verifiedArchive struct {
-	manifest *tenancy.Manifest
-	tenant   tenancy.ExportedTenant
-	sums     map[string]tenancy.ManifestEntry
-	// manifestSum is the manifest's own size and hash, for the second pass.
-	manifestSum tenancy.ManifestEntry
-	// logos are the archive's objects, each checked as a logo upload is,
-	// by key.
-	logos map[string]*tenancy.Logo
-}
-
-var tableNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_$]*\.[a-z_][a-z0-9_$]*$`)
-
-// verifyArchive reads the whole archive once and checks it against its
-// manifest: every file listed is there with its size and SHA-256, nothing
-// else is, no entry's name leaves the archive, and the format is one this
-// program reads. Every object must be a logo as an upload makes it, under
-// the key the product gives it (tenancy.LogoLimits.CheckLogoObject), and
-// come after every table, as an export writes them: an import checks the
-// rows before it stores any object. It writes nothing.
-func verifyArchive(r io.Reader, limits tenancy.LogoLimits) (*verifiedArchive, error) {
-	gz, err := gzip.NewReader(r)
-	if err != nil {
-		return nil, refused("not a gzip-compressed archive (%v)", err)
-	}
-	tr := tar.NewReader(gz)
-	seen := map[string]tenancy.ManifestEntry{}
-	var manifestRaw, tenantRaw []byte
-	var manifestSum tenancy.ManifestEntry
-	logos := map[string]*tenancy.Logo{}
-	objectsSeen := false
-	// A content check's refusal waits for the manifest's checks: an
-	// archive damaged or altered is told as such first.
-	var contentErr error
-	refuseContent := func(err error) {
-		if contentErr == nil {
-			contentErr = err
-		}
-	}
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, refused("the archive is damaged (%v)", err)
-		}
-		if manifestRaw != nil {
-			return nil, refused("entry %s follows the manifest, which must be last", tenancy.Quote(hdr.Name))
-		}
-		if err := tenancy.CheckArchivePath(hdr.Name); err != nil {
-			return nil, refused("%s", err)
-		}
-		if hdr.Typeflag != tar.TypeReg {
-			return nil, refused("entry %s is not a regular file", tenancy.Quote(hdr.Name))
-		}
-		if _, dup := seen[hdr.Name]; dup {
-			return nil, refused("entry %s appears twice", tenancy.Quote(hdr.Name))
-		}
-		h := &hashReader{r: tr, h: sha256.New()}
-		switch {
-		case hdr.Name == tenancy.ManifestFile || hdr.Name == tenancy.TenantFile:
-			if hdr.Size > maxMetaFile {
-				return nil, refused("%s is too large", hdr.Name)
-			}
-			b, err := io.ReadAll(h)
-			if err != nil {
-				return nil, refused("the archive is damaged (%v)", err)
-			}
-			if hdr.Name == tenancy.ManifestFile {
-				manifestRaw = b
-				manifestSum = tenancy.ManifestEntry{Path: hdr.Name, Size: h.n, SHA256: h.sum()}
-				continue
-			}
-			tenantRaw = b
-		case strings.HasPrefix(hdr.Name, tenancy.ObjectsDir):
-			objectsSeen = true
-			key := strings.TrimPrefix(hdr.Name, tenancy.ObjectsDir)
-			if hdr.Size > int64(limits.MaxBytes) {
-				refuseContent(refused("object %s is %s; a logo may be at most %s", tenancy.Quote(key),
-					tenancy.FormatBytes(hdr.Size), tenancy.FormatBytes(int64(limits.MaxBytes))))
-				if _, err := io.Copy(io.Discard, h); err != nil {
-					return nil, refused("the archive is damaged (%v)", err)
-				}
-				break
-			}
-			b, err := io.ReadAll(h)
-			if err != nil {
-				return nil, refused("the archive is damaged (%v)", err)
-			}
-			if l, err := limits.CheckLogoObject(key, b); err != nil {
-				refuseContent(refused("%s", tenancy.ErrorMessage(err)))
-			} else {
-				logos[key] = l
-			}
-		default:
-			if objectsSeen && strings.HasPrefix(hdr.Name, tenancy.TablesDir) {
-				refuseContent(refused("entry %s follows the objects; an export writes every table first", tenancy.Quote(hdr.Name)))
-			}
-			if _, err := io.Copy(io.Discard, h); err != nil {
-				return nil, refused("the archive is damaged (%v)", err)
-			}
-		}
-		seen[hdr.Name] = tenancy.ManifestEntry{Path: hdr.Name, Size: h.n, SHA256: h.sum()}
-	}
-	// The gzip stream's own checksum is checked at its end.
-	if _, err := io.Copy(io.Discard, gz); err != nil {
-		return nil, refused("the archive is damaged (%v)", err)
-	}
-	if manifestRaw == nil {
-		return nil, refused("%s is missing", tenancy.ManifestFile)
-	}
-	var m tenancy.Manifest
-	dec := json.NewDecoder(strings.NewReader(string(manifestRaw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		return nil, refused("%s is not valid (%v)", tenancy.ManifestFile, err)
-	}
-	if m.Format != tenancy.ExportFormat {
-		return nil, refused("not a tenant export (format %s)", tenancy.Quote(m.Format))
-	}
-	if m.Version != tenancy.ExportVersion {
-		return nil, refused("format version %d; this program reads version %d", m.Version, tenancy.ExportVersion)
-	}
-	// Every file the manifest lists, as it lists it, and no other.
-	listed := map[string]tenancy.ManifestEntry{}
-	for _, f := range m.Files {
-		if err := tenancy.CheckArchivePath(f.Path); err != nil {
-			return nil, refused("the manifest lists %s", err)
-		}
-		if _, dup := listed[f.Path]; dup {
-			return nil, refused("the manifest lists %s twice", tenancy.Quote(f.Path))
-		}
-		listed[f.Path] = f
-		got, ok := seen[f.Path]
-		switch {
-		case !ok:
-			return nil, refused("%s is listed in the manifest but missing", tenancy.Quote(f.Path))
-		case got.Size != f.Size:
-			return nil, refused("%s has %d bytes, the manifest says %d", tenancy.Quote(f.Path), got.Size, f.Size)
-		case got.SHA256 != strings.ToLower(f.SHA256):
-			return nil, refused("%s does not match its SHA-256 in the manifest", tenancy.Quote(f.Path))
-		}
-	}
-	for name := range seen {
-		if _, ok := listed[name]; !ok {
-			return nil, refused("%s is not listed in the manifest", tenancy.Quote(name))
-		}
-	}
-	// Every listed file has a meaning, and each meaning its file. The
-	// definitions and the restore script are for restoring without nself
-	// (archives made before them lack them); an import checks them against
-	// the manifest like any file and reads nothing from them.
-	used := map[string]bool{tenancy.TenantFile: true, tenancy.SchemaFile: true, tenancy.RestoreFile: true}
-	if _, ok := listed[tenancy.TenantFile]; !ok {
-		return nil, refused("%s is missing", tenancy.TenantFile)
-	}
-	names := map[string]bool{}
-	for _, t := range m.Tables {
-		if !tableNameRE.MatchString(t.Name) || t.File != tenancy.TableFile(t.Name) || names[t.Name] {
-			return nil, refused("the manifest names table %s oddly", tenancy.Quote(t.Name))
-		}
-		if _, ok := listed[t.File]; !ok {
-			return nil, refused("%s is missing", tenancy.Quote(t.File))
-		}
-		if len(t.Columns) == 0 || !slices.Contains(t.Columns, "tenant_id") {
-			return nil, refused("table %s has no tenant_id column", t.Name)
-		}
-		names[t.Name], used[t.File] = true, true
-	}
-	for _, o := range m.Objects {
-		if err := tenancy.CheckArchivePath(o.Key); err != nil || o.File != tenancy.ObjectFile(o.Key) || used[o.File] {
-			return nil, refused("the manifest names object %s oddly", tenancy.Quote(o.Key))
-		}
-		if _, ok := listed[o.File]; !ok {
-			return nil, refused("%s is missing", tenancy.Quote(o.File))
-		}
-		used[o.File] = true
-	}
-	for name := range listed {
-		if !used[name] {
-			return nil, refused("%s is neither a table nor an object", tenancy.Quote(name))
-		}
-	}
-	if contentErr != nil {
-		return nil, contentErr
-	}
-	v := &verifiedArchive{manifest: &m, sums: listed, manifestSum: manifestSum, logos: logos}
-	if err := json.Unmarshal(tenantRaw, &v.tenant); err != nil {
-		return nil, refused("%s is not valid (%v)", tenancy.TenantFile, err)
-	}
-	if v.tenant.ID != m.TenantID || v.tenant.Name == "" {
-		return nil, refused("%s does not describe the exported tenant", tenancy.TenantFile)
-	}
-	return v, nil
-}
+var refused = archive.Refused
 
 // VerifyArchive checks an archive against its manifest and returns the
-// manifest; it writes nothing.
+// manifest; it writes nothing. It is archive.VerifyManifest, kept under
+// the name callers of this package know.
 func VerifyArchive(r io.Reader) (*tenancy.Manifest, error) {
-	v, err := verifyArchive(r, tenancy.DefaultLogoLimits)
-	if err != nil {
-		return nil, err
-	}
-	return v.manifest, nil
+	return archive.VerifyManifest(r)
 }
 
 // importTable is a table of the archive and where its rows go.
@@ -285,27 +74,27 @@ type importTable struct {
 // held elsewhere (the owner's platform_read policy). Every tenant row is
 // still written after setting the new tenant's context, so row-level
 // security checks each one.
-func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts tenancy.ImportOptions) (*tenancy.ImportResult, error) {
-	v, err := verifyArchive(archive, s.Logos)
+func (s *ExportService) Import(ctx context.Context, src io.ReadSeeker, opts tenancy.ImportOptions) (*tenancy.ImportResult, error) {
+	v, err := archive.Verify(src, s.Logos)
 	if err != nil {
 		return nil, err
 	}
 	slug := opts.Slug
 	if slug == "" {
-		slug = v.tenant.Slug
+		slug = v.Tenant.Slug
 	}
 	if err := tenancy.ValidateSlug(slug); err != nil {
 		return nil, err
 	}
 	name := opts.Name
 	if name == "" {
-		name = v.tenant.Name
+		name = v.Tenant.Name
 	}
 	res := &tenancy.ImportResult{Rows: map[string]int64{}}
-	strategy, err := s.Mode.Resolve(v.tenant.Strategy)
+	strategy, err := s.Mode.Resolve(v.Tenant.Strategy)
 	if err != nil {
 		strategy, _ = s.Mode.Resolve("")
-		res.Notes = append(res.Notes, fmt.Sprintf("the archive's tenant used the %s strategy, which TENANT_STRATEGY=%s does not allow; imported with %s", v.tenant.Strategy, s.Mode, strategy))
+		res.Notes = append(res.Notes, fmt.Sprintf("the archive's tenant used the %s strategy, which TENANT_STRATEGY=%s does not allow; imported with %s", v.Tenant.Strategy, s.Mode, strategy))
 	}
 	// Checks against this database that need no tenant yet, before
 	// anything is written: the slug, the plan, the tables and columns.
@@ -319,14 +108,14 @@ func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts 
 	plan := opts.Plan
 	if plan == "" {
 		plan = tenancy.DefaultPlan
-		if v.tenant.Plan != "" && v.tenant.Plan != plan {
-			res.Notes = append(res.Notes, fmt.Sprintf("the archive's plan %s is not carried over: the tenant is on %s", v.tenant.Plan, plan))
+		if v.Tenant.Plan != "" && v.Tenant.Plan != plan {
+			res.Notes = append(res.Notes, fmt.Sprintf("the archive's plan %s is not carried over: the tenant is on %s", v.Tenant.Plan, plan))
 		}
 	}
 	if err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error { _, err := usablePlan(ctx, tx, plan); return err }); err != nil {
 		return nil, err
 	}
-	_, notes, err := s.importTables(ctx, s.db.Admin, v.manifest, SharedSchema)
+	_, notes, err := s.importTables(ctx, s.db.Admin, v.Manifest, SharedSchema)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +130,7 @@ func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts 
 		return nil, fmt.Errorf("import into %s: %w", slug, err)
 	}
 	bucket := tenancy.TenantBucket(id)
-	if _, err := archive.Seek(0, io.SeekStart); err != nil {
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
 	// One connection of its own for the rest: the rows are staged in its
@@ -353,7 +142,7 @@ func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts 
 	}
 	defer releaseStaging(ctx, conn)
 	var uploaded []string
-	err = s.stageArchive(ctx, conn, archive, v, bucket, &uploaded, res)
+	err = s.stageArchive(ctx, conn, src, v, bucket, &uploaded, res)
 	if err == nil {
 		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			return s.writeTenant(ctx, tx, v, tenants, id, schema, slug, name, plan, strategy, res)
@@ -370,16 +159,16 @@ func (s *ExportService) Import(ctx context.Context, archive io.ReadSeeker, opts 
 // transaction: each table's rows go into a temporary table of conn's
 // session, checked once all are there, and the objects the rows use go
 // into the new tenant's bucket (uploaded collects their keys).
-func (s *ExportService) stageArchive(ctx context.Context, conn *pgxpool.Conn, archive io.Reader, v *verifiedArchive,
+func (s *ExportService) stageArchive(ctx context.Context, conn *pgxpool.Conn, src io.Reader, v *archive.Verified,
 	bucket string, uploaded *[]string, res *tenancy.ImportResult) error {
 	// The staging tables take the shape of the shared schema's: a schema
 	// tenant's tables are made from the same migrations.
-	tables, _, err := s.importTables(ctx, conn, v.manifest, SharedSchema)
+	tables, _, err := s.importTables(ctx, conn, v.Manifest, SharedSchema)
 	if err != nil {
 		return err
 	}
-	checkRows := func() (map[string]bool, error) { return s.checkRows(ctx, conn, tables, v.logos, res) }
-	if err := s.readArchive(ctx, conn.Conn(), archive, v, tables, bucket, uploaded, checkRows); err != nil {
+	checkRows := func() (map[string]bool, error) { return s.checkRows(ctx, conn, tables, v.Logos, res) }
+	if err := s.readArchive(ctx, conn.Conn(), src, v, tables, bucket, uploaded, checkRows); err != nil {
 		return err
 	}
 	res.Objects = len(*uploaded)
@@ -388,7 +177,7 @@ func (s *ExportService) stageArchive(ctx context.Context, conn *pgxpool.Conn, ar
 
 // writeTenant creates the tenant under the id drawn before, and writes the
 // staged rows as its own, in tx.
-func (s *ExportService) writeTenant(ctx context.Context, tx pgx.Tx, v *verifiedArchive, tenants *TenantService,
+func (s *ExportService) writeTenant(ctx context.Context, tx pgx.Tx, v *archive.Verified, tenants *TenantService,
 	id, schema, slug, name, plan string, strategy tenancy.Strategy, res *tenancy.ImportResult) error {
 	t, err := tenants.insertTenantAs(ctx, tx, id, schema, slug, name, plan, strategy)
 	if err != nil {
@@ -401,7 +190,7 @@ func (s *ExportService) writeTenant(ctx context.Context, tx pgx.Tx, v *verifiedA
 	}
 	// The same tables, in the same order, as staged: each finds its
 	// staging table by its place in the manifest.
-	tables, _, err := s.importTables(ctx, tx, v.manifest, dataSchema)
+	tables, _, err := s.importTables(ctx, tx, v.Manifest, dataSchema)
 	if err != nil {
 		return err
 	}
@@ -411,15 +200,15 @@ func (s *ExportService) writeTenant(ctx context.Context, tx pgx.Tx, v *verifiedA
 	if err := s.insertRows(ctx, tx, t.ID, tables, res); err != nil {
 		return err
 	}
-	if v.tenant.OwnerID != "" {
+	if v.Tenant.OwnerID != "" {
 		tag, err := tx.Exec(ctx, `
 			UPDATE tenants.tenants SET owner_user_id = $2
-			WHERE id = $1 AND EXISTS (SELECT 1 FROM auth.users WHERE tenant_id = $1 AND id = $2)`, t.ID, v.tenant.OwnerID)
+			WHERE id = $1 AND EXISTS (SELECT 1 FROM auth.users WHERE tenant_id = $1 AND id = $2)`, t.ID, v.Tenant.OwnerID)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 1 {
-			t.OwnerID = v.tenant.OwnerID
+			t.OwnerID = v.Tenant.OwnerID
 			if res.PasswordToken, err = issuePasswordToken(ctx, tx, t.ID, t.OwnerID, "set", tenancy.SetPasswordTokenTTL); err != nil {
 				return err
 			}
@@ -432,7 +221,7 @@ func (s *ExportService) writeTenant(ctx context.Context, tx pgx.Tx, v *verifiedA
 	// The new tenant's audit log starts here: the archive's entries
 	// are not imported.
 	summary := fmt.Sprintf("from the export of %s (tenant %s) made %s: %d rows, %d objects",
-		tenancy.Quote(v.tenant.Slug), v.tenant.ID, v.tenant.ExportedAt.UTC().Format(time.RFC3339), rows, res.Objects)
+		tenancy.Quote(v.Tenant.Slug), v.Tenant.ID, v.Tenant.ExportedAt.UTC().Format(time.RFC3339), rows, res.Objects)
 	if err := recordAudit(ctx, tx, t.ID, "tenant.import", slug, summary); err != nil {
 		return err
 	}
@@ -571,94 +360,54 @@ func (s *ExportService) importTables(ctx context.Context, q querier, m *tenancy.
 	return out, notes, nil
 }
 
-// readArchive is the second pass: each table's rows are copied into a
-// temporary table, each object into the new tenant's bucket, and every
-// file is hashed again (the archive may have changed since the first
-// pass): each file the manifest lists must come again, once, with the
-// same size and hash, and the gzip stream must end with a good checksum.
-// Once every table is staged, before the first object is stored,
-// checkRows checks the rows and names the objects they use; the others
-// are not stored. uploaded collects the keys written.
-func (s *ExportService) readArchive(ctx context.Context, conn *pgx.Conn, r io.Reader, v *verifiedArchive,
+// readArchive is the second pass (archive.Verified.Reread, which hashes
+// every file again): each table's rows are copied into a temporary table,
+// each object into the new tenant's bucket. Once every table is staged,
+// before the first object is stored, checkRows checks the rows and names
+// the objects they use; the others are not stored. uploaded collects the
+// keys written.
+func (s *ExportService) readArchive(ctx context.Context, conn *pgx.Conn, r io.Reader, v *archive.Verified,
 	tables []*importTable, bucket string, uploaded *[]string, checkRows func() (map[string]bool, error)) error {
-	changed := refused("the archive changed while it was read")
 	byFile := map[string]*importTable{}
 	for _, t := range tables {
 		byFile[t.File] = t
 	}
 	objects := map[string]tenancy.ExportObject{}
-	for _, o := range v.manifest.Objects {
+	for _, o := range v.Manifest.Objects {
 		objects[o.File] = o
 	}
-	gz, err := gzip.NewReader(r)
-	if err != nil {
-		return changed
-	}
-	tr := tar.NewReader(gz)
-	seen := map[string]bool{}
 	var used map[string]bool // the objects the rows use, once checked
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return refused("the archive is damaged (%v)", err)
-		}
-		want, ok := v.sums[hdr.Name]
-		if hdr.Name == tenancy.ManifestFile {
-			want, ok = v.manifestSum, true
-		}
-		if !ok || seen[hdr.Name] || hdr.Typeflag != tar.TypeReg {
-			return changed
-		}
-		seen[hdr.Name] = true
-		h := &hashReader{r: tr, h: sha256.New()}
-		switch t, o := byFile[hdr.Name], objects[hdr.Name]; {
+	err := v.Reread(r, func(name string, size int64, body io.Reader) error {
+		switch t, o := byFile[name], objects[name]; {
 		case t != nil:
 			if used != nil {
-				return changed // a table after the objects: its rows would go unchecked
+				return archive.Changed() // a table after the objects: its rows would go unchecked
 			}
-			if err := s.stageTable(ctx, conn, t, h); err != nil {
+			if err := s.stageTable(ctx, conn, t, body); err != nil {
 				return fmt.Errorf("table %s: %w", t.Name, err)
 			}
 		case o.File != "":
 			if used == nil {
+				var err error
 				if used, err = checkRows(); err != nil {
 					return err
 				}
 			}
-			logo := v.logos[o.Key]
+			logo := v.Logos[o.Key]
 			if !used[o.Key] || logo == nil {
 				break
 			}
 			// The key is recorded before the upload: a failed upload may
 			// still have left something to remove.
 			*uploaded = append(*uploaded, o.Key)
-			if err := s.blobs.PutObjectStream(ctx, bucket, o.Key, h, hdr.Size, logo.ContentType); err != nil {
+			if err := s.blobs.PutObjectStream(ctx, bucket, o.Key, body, size, logo.ContentType); err != nil {
 				return err
 			}
 		}
-		// What COPY or the upload left unread (and the files of tables
-		// left out) is hashed too.
-		if _, err := io.Copy(io.Discard, h); err != nil {
-			return refused("the archive is damaged (%v)", err)
-		}
-		if h.n != want.Size || h.sum() != want.SHA256 {
-			return changed
-		}
-	}
-	// The gzip stream's own checksum is checked at its end.
-	if _, err := io.Copy(io.Discard, gz); err != nil {
-		return refused("the archive is damaged (%v)", err)
-	}
-	if !seen[tenancy.ManifestFile] {
-		return changed
-	}
-	for name := range v.sums {
-		if !seen[name] {
-			return changed
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if used == nil {
 		_, err := checkRows()

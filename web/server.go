@@ -74,6 +74,9 @@ type Config struct {
 	// is told to stop, with /readyz answering 503, so that a load balancer
 	// moves traffic away before the listener closes.
 	ShutdownDrain time.Duration
+	// Upstream is the application the gateway proxies tenants' requests
+	// to; a nil URL turns the gateway off.
+	Upstream Upstream
 }
 
 // Meter counts tenants' API requests against their plans' monthly limits.
@@ -143,6 +146,7 @@ type Server struct {
 	draining *atomic.Bool
 
 	limiter *attemptLimiter
+	gateway *gateway
 	mailq   *mailQueue
 	policy  *TLSPolicy
 	scheme  string
@@ -172,6 +176,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Config.MaxBodyBytes == 0 {
 		s.Config.MaxBodyBytes = 1 << 20
+	}
+	if s.Config.Upstream.URL != nil && s.gateway == nil {
+		s.gateway = newGateway(s, s.Config.Upstream)
 	}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, s.securityHeaders, s.limitBody, s.checkInput, s.boundQueries)

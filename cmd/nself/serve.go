@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,7 +28,7 @@ import (
 const serveMemoryLimit = password.MaxConcurrent*password.HashMemory + 64<<20
 
 func (a *app) serveCommand() *cobra.Command {
-	var addr, tlsAddr, acmeDir, acmeEmail, certDir string
+	var addr, tlsAddr, acmeDir, acmeEmail, certDir, upstreamURL string
 	var grace, drain, recheck, usageEvery, reconcileEvery time.Duration
 	var sweep orphanSweep
 	cmd := &cobra.Command{
@@ -61,6 +62,10 @@ func (a *app) serveCommand() *cobra.Command {
 				// sign-ins take the process to 836 MB. The soft limit makes
 				// it collect, and hand memory back, as the total nears it.
 				debug.SetMemoryLimit(serveMemoryLimit)
+			}
+			upstream, err := a.upstream(upstreamURL)
+			if err != nil {
+				return err
 			}
 			db, err := a.database(ctx)
 			if err != nil {
@@ -99,6 +104,7 @@ func (a *app) serveCommand() *cobra.Command {
 					BillingEnabled:   a.cfg.BillingEnabled,
 					QueryTimeout:     time.Duration(a.cfg.DatabaseRequestTimeout),
 					ShutdownDrain:    a.shutdownDrain(cmd, drain),
+					Upstream:         upstream,
 				},
 				PlanAdmin:    postgres.NewPlanService(db),
 				Meter:        meter,
@@ -171,6 +177,9 @@ func (a *app) serveCommand() *cobra.Command {
 				s.TLS = &web.TLSServing{Addr: tlsAddr, Manager: web.CertManager(s.TLSPolicy(), web.ACMEConfig{
 					DirectoryURL: acmeDir, Email: acmeEmail, CacheDir: certDir})}
 			}
+			if upstream.URL != nil {
+				log.Info("gateway", "upstream", upstream.URL.Redacted(), "paths", strings.Join(upstream.Paths, ","), "auth", string(a.cfg.Upstream.Auth))
+			}
 			return s.Serve(ctx, addr, grace, func(l net.Addr) {
 				log.Info("serving", "addr", l.String(),
 					"portal", a.cfg.TenantURL("SLUG"), "admin", string(a.cfg.AdminHost))
@@ -185,6 +194,7 @@ func (a *app) serveCommand() *cobra.Command {
 	cmd.Flags().DurationVar(&usageEvery, "storage-sample", time.Hour, "how often each tenant's stored bytes are measured for usage (0: never)")
 	cmd.Flags().DurationVar(&reconcileEvery, "billing-reconcile", 6*time.Hour, "how often subscriptions are compared with Stripe's (0: never)")
 	sweep.flags(cmd)
+	cmd.Flags().StringVar(&upstreamURL, "upstream", "", "proxy tenants' UPSTREAM_PATHS to this application (default: UPSTREAM_URL)")
 	cmd.Flags().StringVar(&tlsAddr, "tls-addr", "", "also serve HTTPS here, with certificates obtained over ACME (e.g. :443)")
 	cmd.Flags().StringVar(&acmeDir, "acme-directory", "", "ACME directory URL (default: Let's Encrypt)")
 	cmd.Flags().StringVar(&acmeEmail, "acme-email", "", "contact email for the ACME account")

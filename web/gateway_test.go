@@ -382,10 +382,10 @@ func TestGatewayAnonymousRole(t *testing.T) {
 		"X-Tenant-Id": acme.ID, "X-Tenant-Slug": "acme", "X-Hasura-Tenant-Id": acme.ID, "X-Hasura-Role": "anonymous",
 	})
 	// Other paths are the portal's, unknown hosts nobody's.
-	if resp, _ := e.client("acme."+baseDomain).get("/apix"); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := e.client("acme." + baseDomain).get("/apix"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("/apix: %d", resp.StatusCode)
 	}
-	if resp, _ := e.client("nobody."+baseDomain).get("/api/public"); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := e.client("nobody." + baseDomain).get("/api/public"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown tenant: %d", resp.StatusCode)
 	}
 	if len(app.requests()) != 1 {

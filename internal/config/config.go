@@ -185,7 +185,6 @@ func (p *PathPrefixes) UnmarshalText(b []byte) error {
 	return nil
 }
 
-
 // Load reads the settings from environ (KEY=VALUE strings, as os.Environ
 // returns) over the file envFile, when it exists: the environment wins.
 func Load(environ []string, envFile string) (*Config, error) {

@@ -35,6 +35,8 @@ type testEnv struct {
 	// mailboxed: the server mails to mail, and a request's answer is read
 	// once the mail it handed to the background sender is in mail.
 	mailboxed bool
+	// creds verifies the server's keys and sessions.
+	creds *postgres.CredentialCache
 }
 
 // mailbox records mail instead of sending it, for handler tests; the
@@ -82,6 +84,14 @@ func newEnvDB(t testing.TB, db *postgres.DB, opts ...func(*web.Server, *postgres
 	case <-time.After(10 * time.Second):
 		t.Fatal("tenant cache did not start listening")
 	}
+	// Keys and sessions are verified from memory, as `nself serve` does.
+	creds := postgres.NewCredentialCache(db, log)
+	go creds.Listen(ctx)
+	select {
+	case <-creds.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("credential cache did not start listening")
+	}
 	mb := &mailbox{}
 	s := &web.Server{
 		Config: web.Config{
@@ -92,10 +102,10 @@ func newEnvDB(t testing.TB, db *postgres.DB, opts ...func(*web.Server, *postgres
 		Resolver: cache,
 		Tenants:  postgres.NewTenantService(db, tenancy.ModeHybrid),
 		Users:    postgres.NewUserService(db),
-		Members:  postgres.NewMemberService(db),
+		Members:  postgres.NewMemberService(db).Cached(creds),
 		Plans:    postgres.NewPlanService(db),
-		Auth:     postgres.NewAuthService(db),
-		APIKeys:  postgres.NewAPIKeyService(db),
+		Auth:     postgres.NewAuthService(db).Cached(creds),
+		APIKeys:  postgres.NewAPIKeyService(db).Cached(creds),
 		Admins:   postgres.NewAdminService(db),
 		Orgs:     postgres.NewOrgService(db),
 		Audit:    postgres.NewAuditService(db),
@@ -118,7 +128,7 @@ func newEnvDB(t testing.TB, db *postgres.DB, opts ...func(*web.Server, *postgres
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &testEnv{t: t, db: db, srv: srv, server: s, mail: mb, ctx: ctx, mailboxed: s.Mailer == tenancy.Mailer(mb)}
+	return &testEnv{t: t, db: db, srv: srv, server: s, mail: mb, ctx: ctx, mailboxed: s.Mailer == tenancy.Mailer(mb), creds: creds}
 }
 
 // client is a browser-like client for one host: it keeps cookies and

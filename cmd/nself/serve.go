@@ -81,6 +81,9 @@ func (a *app) serveCommand() *cobra.Command {
 			}
 			cache := postgres.NewTenantCache(db, log)
 			go cache.Listen(ctx)
+			// API keys and sessions are verified from memory too.
+			creds := postgres.NewCredentialCache(db, log)
+			go creds.Listen(ctx)
 			tenants := postgres.NewTenantService(db, a.cfg.Strategy)
 			billingStore := postgres.NewBillingService(db)
 			var stripeBilling *billing.Service
@@ -114,10 +117,10 @@ func (a *app) serveCommand() *cobra.Command {
 				Resolver:     cache,
 				Tenants:      tenants,
 				Users:        postgres.NewUserService(db),
-				Members:      postgres.NewMemberService(db),
+				Members:      postgres.NewMemberService(db).Cached(creds),
 				Plans:        postgres.NewPlanService(db).Cached(cache),
-				Auth:         postgres.NewAuthService(db),
-				APIKeys:      postgres.NewAPIKeyService(db),
+				Auth:         postgres.NewAuthService(db).Cached(creds),
+				APIKeys:      postgres.NewAPIKeyService(db).Cached(creds),
 				Admins:       postgres.NewAdminService(db),
 				Orgs:         postgres.NewOrgService(db),
 				Audit:        postgres.NewAuditService(db),

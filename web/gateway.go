@@ -132,7 +132,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var token string
-	if g.cfg.Signer != nil {
+	if g.cfg.Signer != nil && caller.Role != "" {
 		var err error
 		if token, err = g.cfg.Signer.Sign(caller); err != nil {
 			g.s.Error(w, r, err)
@@ -184,6 +184,11 @@ var pageOnlyHeaders = []string{"Content-Security-Policy", "X-Frame-Options", "Cr
 // reports false, when the caller may not go on.
 func (g *gateway) authenticate(w http.ResponseWriter, r *http.Request, t *tenancy.Tenant) (tenancy.UpstreamCaller, bool) {
 	ctx := r.Context()
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" && r.Header.Get("Authorization") == "" {
+		// A CORS preflight never carries credentials: the application
+		// answers it (with its CORS policy) knowing the tenant only.
+		return tenancy.PreflightCaller(t), true
+	}
 	if auth := r.Header.Values("Authorization"); len(auth) > 0 {
 		secret, ok := strings.CutPrefix(auth[0], "Bearer ")
 		if len(auth) > 1 || !ok || secret == "" {

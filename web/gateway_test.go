@@ -297,6 +297,15 @@ func TestGatewayHeadersPerCredential(t *testing.T) {
 			t.Errorf("%s: the application received cookies %q", role, cookies)
 		}
 	}
+
+	// A CORS preflight, which carries no credential, reaches the
+	// application with the tenant only.
+	resp, body = apiCall(t, e.client("acme."+baseDomain), http.MethodOptions, "/api/users", nil,
+		http.Header{"Origin": {"https://app.example"}, "Access-Control-Request-Method": {"POST"}, "X-Hasura-Role": {"admin"}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("preflight: %d %s", resp.StatusCode, body)
+	}
+	wantContext(t, app.last(t).Header, map[string]string{"X-Tenant-Id": acme.ID, "X-Tenant-Slug": "acme", "X-Hasura-Tenant-Id": acme.ID})
 }
 
 func TestGatewayRefusals(t *testing.T) {
@@ -358,9 +367,12 @@ func TestGatewayRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool {
-		resp, _ := apiCall(t, e.client("acme."+baseDomain), http.MethodGet, "/api/users", nil, http.Header{"Authorization": {"Bearer " + acmeKey}})
-		return resp.StatusCode == http.StatusForbidden
+		t, err := e.server.Resolver.Lookup(e.ctx, "acme")
+		return err == nil && t.Status == tenancy.StatusSuspended
 	})
+	if resp, _ := apiCall(t, e.client("acme."+baseDomain), http.MethodGet, "/api/users", nil, http.Header{"Authorization": {"Bearer " + acmeKey}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("suspended, with a key: %d", resp.StatusCode)
+	}
 	resp, body = apiCall(t, c, http.MethodGet, "/api/users", nil, nil)
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, `"error":"This account is suspended.`) {
 		t.Errorf("suspended, signed in: %d %s", resp.StatusCode, body)

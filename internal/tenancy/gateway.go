@@ -2,7 +2,6 @@ package tenancy
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -56,19 +55,26 @@ func (c UpstreamCaller) Key() string {
 // UpstreamHeaders are the headers the gateway sets in headers mode, in the
 // order they are documented. Empty values are not sent.
 func (c UpstreamCaller) UpstreamHeaders() [][2]string {
-	h := [][2]string{
+	h := make([][2]string, 0, 6)
+	for _, kv := range [][2]string{
 		{"X-Tenant-Id", c.TenantID},
 		{"X-Tenant-Slug", c.TenantSlug},
 		{"X-Hasura-Tenant-Id", c.TenantID},
 		{"X-Hasura-Role", c.Role},
-	}
-	if c.UserID != "" {
-		h = append(h, [2]string{"X-Hasura-User-Id", c.UserID})
-	}
-	if c.APIKeyID != "" {
-		h = append(h, [2]string{"X-Hasura-Api-Key-Id", c.APIKeyID})
+		{"X-Hasura-User-Id", c.UserID},
+		{"X-Hasura-Api-Key-Id", c.APIKeyID},
+	} {
+		if kv[1] != "" {
+			h = append(h, kv)
+		}
 	}
 	return h
+}
+
+// PreflightCaller is the caller of a CORS preflight, which browsers send
+// without credentials: the tenant alone, no role.
+func PreflightCaller(t *Tenant) UpstreamCaller {
+	return UpstreamCaller{TenantID: t.ID, TenantSlug: t.Slug}
 }
 
 // HasuraClaimsNamespace is where Hasura reads its session variables in a
@@ -113,11 +119,28 @@ func (c UpstreamCaller) UpstreamClaims(now time.Time, ttl time.Duration) map[str
 // and with underscores for dashes, since some servers read X_Hasura_Role
 // as X-Hasura-Role.
 func IsUpstreamContextHeader(name string) bool {
-	if len(name) < 9 {
+	return hasHeaderPrefix(name, "x-tenant-") || hasHeaderPrefix(name, "x-hasura-")
+}
+
+// hasHeaderPrefix compares without case, "_" matching "-", and without
+// allocating: it runs for every header of every proxied request.
+func hasHeaderPrefix(name, prefix string) bool {
+	if len(name) < len(prefix) {
 		return false
 	}
-	n := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
-	return strings.HasPrefix(n, "x-tenant-") || strings.HasPrefix(n, "x-hasura-")
+	for i := 0; i < len(prefix); i++ {
+		c := name[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidateAnonymousRole checks UPSTREAM_ANONYMOUS_ROLE: a Hasura role name

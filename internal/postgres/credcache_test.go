@@ -12,7 +12,7 @@ import (
 )
 
 // listening starts a credential cache on db, as one server process does.
-func listening(t *testing.T, db *postgres.DB) *postgres.CredentialCache {
+func listening(t testing.TB, db *postgres.DB) *postgres.CredentialCache {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

@@ -58,6 +58,9 @@ type Config struct {
 	PublicPort int
 	// SessionKey signs session cookies and CSRF tokens; 32 bytes or more.
 	SessionKey []byte
+	// PreviousSessionKey, during a rollover to a new SessionKey, still
+	// opens the cookies and CSRF tokens made with the old one.
+	PreviousSessionKey []byte
 	// InternalToken lets internal services name any tenant with the
 	// X-Tenant-ID or X-Tenant-Slug header; empty disables it.
 	InternalToken string

@@ -82,6 +82,9 @@ type Config struct {
 	// least 32 characters. Every server process of one platform needs the
 	// same value.
 	SessionSecret string `env:"SESSION_SECRET"`
+	// SessionSecretPrevious is the secret being replaced, during a
+	// rollover: sessions and forms made with it stay valid.
+	SessionSecretPrevious string `env:"SESSION_SECRET_PREVIOUS"`
 	// InternalServiceToken lets internal services call the tenant API for
 	// any tenant named in X-Tenant-ID or X-Tenant-Slug; empty disables it.
 	InternalServiceToken string `env:"INTERNAL_SERVICE_TOKEN"`
@@ -215,6 +218,9 @@ func Load(environ []string, envFile string) (*Config, error) {
 	}
 	if c.SessionSecret != "" && len(c.SessionSecret) < 32 {
 		return nil, fmt.Errorf("invalid SESSION_SECRET: accepts a random value of at least 32 characters (got %d)", len(c.SessionSecret))
+	}
+	if c.SessionSecretPrevious != "" && (len(c.SessionSecretPrevious) < 32 || c.SessionSecret == "") {
+		return nil, errors.New("invalid SESSION_SECRET_PREVIOUS: accepts the 32+ character secret SESSION_SECRET replaces, beside the new SESSION_SECRET")
 	}
 	if c.InternalServiceToken != "" && len(c.InternalServiceToken) < 32 {
 		return nil, fmt.Errorf("invalid INTERNAL_SERVICE_TOKEN: accepts a random value of at least 32 characters (got %d)", len(c.InternalServiceToken))

@@ -26,6 +26,18 @@ func TestUpstreamDefaults(t *testing.T) {
 	}
 }
 
+func TestSessionSecretPrevious(t *testing.T) {
+	old, cur := "SESSION_SECRET_PREVIOUS="+strings.Repeat("o", 32), "SESSION_SECRET="+strings.Repeat("n", 32)
+	if c, err := config.Load([]string{old, cur}, ""); err != nil || c.SessionSecretPrevious != strings.Repeat("o", 32) {
+		t.Errorf("rollover: %v", err)
+	}
+	for _, env := range [][]string{{old}, {cur, "SESSION_SECRET_PREVIOUS=short"}} {
+		if _, err := config.Load(env, ""); err == nil || !strings.Contains(err.Error(), "invalid SESSION_SECRET_PREVIOUS") {
+			t.Errorf("%v: %v", env, err)
+		}
+	}
+}
+
 func TestUpstreamRejectsBadValues(t *testing.T) {
 	secret := "UPSTREAM_JWT_SECRET=" + strings.Repeat("s", 32)
 	for _, tc := range []struct {

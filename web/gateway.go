@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"errors"
+	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -54,6 +56,9 @@ type gateway struct {
 	cfg       Upstream
 	transport http.RoundTripper
 	cop       *http.CrossOriginProtection
+	// errorLog hears what the proxy cannot answer with a status (a body
+	// cut off midway).
+	errorLog *log.Logger
 }
 
 func newGateway(s *Server, cfg Upstream) *gateway {
@@ -66,7 +71,7 @@ func newGateway(s *Server, cfg Upstream) *gateway {
 	if cfg.ResponseTimeout <= 0 {
 		cfg.ResponseTimeout = 60 * time.Second
 	}
-	return &gateway{s: s, cfg: cfg, cop: http.NewCrossOriginProtection(), transport: &http.Transport{
+	return &gateway{s: s, cfg: cfg, cop: http.NewCrossOriginProtection(), errorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn), transport: &http.Transport{
 		// Never through a proxy from the environment: the application is
 		// reached directly.
 		Proxy:                 nil,
@@ -165,7 +170,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Transport:    g.transport,
 		BufferPool:   proxyBuffers,
 		ErrorHandler: g.fail,
-		ErrorLog:     nil,
+		ErrorLog:     g.errorLog,
 	}
 	start := time.Now()
 	proxy.ServeHTTP(w, r)

@@ -27,39 +27,52 @@ func (s *Server) meterAPI(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		t := TenantFrom(ctx)
-		plan, err := s.Plans.FindPlan(ctx, t.Plan)
-		if err != nil {
-			s.Error(w, r, err)
-			return
-		}
-		q, err := s.Meter.Admit(ctx, t.ID, plan.MaxAPIRequests)
-		if err != nil {
-			s.Error(w, r, err)
-			return
-		}
-		h := w.Header()
-		if q.Limit >= 0 {
-			h.Set("X-Quota-Limit", strconv.FormatInt(q.Limit, 10))
-			h.Set("X-Quota-Remaining", strconv.FormatInt(max(q.Limit-q.Current, 0), 10))
-			h.Set("X-Quota-Reset", q.ResetDate.UTC().Format(time.RFC3339))
-		}
-		if !q.Allowed {
-			wait := math.Ceil(time.Until(q.ResetDate).Seconds())
-			h.Set("Retry-After", strconv.Itoa(max(int(wait), 1)))
-			writeJSON(w, http.StatusTooManyRequests, map[string]any{
-				"error":     "API quota exceeded",
-				"limit":     q.Limit,
-				"current":   q.Current,
-				"resetDate": q.ResetDate.UTC().Format(time.RFC3339),
-			})
+		t := TenantFrom(r.Context())
+		if !s.admitQuota(w, r, t) {
 			return
 		}
 		start := time.Now()
 		next.ServeHTTP(w, r)
 		s.Meter.AddCompute(t.ID, time.Since(start))
 	})
+}
+
+// admitQuota counts a request of the tenant against its plan's monthly
+// limit, for the API and the gateway alike. It answers the request itself
+// (429, or the error) and reports false when it may not go on.
+func (s *Server) admitQuota(w http.ResponseWriter, r *http.Request, t *tenancy.Tenant) bool {
+	if s.Meter == nil {
+		return true
+	}
+	ctx := r.Context()
+	plan, err := s.Plans.FindPlan(ctx, t.Plan)
+	if err != nil {
+		s.Error(w, r, err)
+		return false
+	}
+	q, err := s.Meter.Admit(ctx, t.ID, plan.MaxAPIRequests)
+	if err != nil {
+		s.Error(w, r, err)
+		return false
+	}
+	h := w.Header()
+	if q.Limit >= 0 {
+		h.Set("X-Quota-Limit", strconv.FormatInt(q.Limit, 10))
+		h.Set("X-Quota-Remaining", strconv.FormatInt(max(q.Limit-q.Current, 0), 10))
+		h.Set("X-Quota-Reset", q.ResetDate.UTC().Format(time.RFC3339))
+	}
+	if !q.Allowed {
+		wait := math.Ceil(time.Until(q.ResetDate).Seconds())
+		h.Set("Retry-After", strconv.Itoa(max(int(wait), 1)))
+		writeJSON(w, http.StatusTooManyRequests, map[string]any{
+			"error":     "API quota exceeded",
+			"limit":     q.Limit,
+			"current":   q.Current,
+			"resetDate": q.ResetDate.UTC().Format(time.RFC3339),
+		})
+		return false
+	}
+	return true
 }
 
 // handleStripeWebhook serves POST /webhooks/stripe. The signature is

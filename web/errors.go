@@ -89,7 +89,7 @@ func titleOf(status int) string {
 // respondError writes an error in the form the request expects.
 func (s *Server) respondError(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
 	switch {
-	case strings.HasPrefix(r.URL.Path, "/v1/") || r.URL.Path == "/v1":
+	case strings.HasPrefix(r.URL.Path, "/v1/") || r.URL.Path == "/v1" || s.gatewayPath(r.URL.Path):
 		writeJSON(w, status, map[string]any{"error": msg})
 	case r.Header.Get("HX-Request") == "true":
 		// htmx swaps only 2xx responses by default; say where to put it.

@@ -38,6 +38,8 @@ type testEnv struct {
 	// request's answer is read once the mail it recorded is in mail. A
 	// test may give it another mailer (a real SMTP server, a hung one).
 	sender *notify.Sender
+	// creds verifies the server's keys and sessions.
+	creds *postgres.CredentialCache
 }
 
 // mailbox records mail instead of sending it, for handler tests; the
@@ -94,6 +96,14 @@ func newEnvDB(t testing.TB, db *postgres.DB, opts ...func(*web.Server, *postgres
 	case <-time.After(10 * time.Second):
 		t.Fatal("tenant cache did not start listening")
 	}
+	// Keys and sessions are verified from memory, as `nself serve` does.
+	creds := postgres.NewCredentialCache(db, log)
+	go creds.Listen(ctx)
+	select {
+	case <-creds.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("credential cache did not start listening")
+	}
 	mb := &mailbox{}
 	s := &web.Server{
 		Config: web.Config{
@@ -104,10 +114,10 @@ func newEnvDB(t testing.TB, db *postgres.DB, opts ...func(*web.Server, *postgres
 		Resolver: cache,
 		Tenants:  postgres.NewTenantService(db, tenancy.ModeHybrid),
 		Users:    postgres.NewUserService(db),
-		Members:  postgres.NewMemberService(db),
+		Members:  postgres.NewMemberService(db).Cached(creds),
 		Plans:    postgres.NewPlanService(db),
-		Auth:     postgres.NewAuthService(db),
-		APIKeys:  postgres.NewAPIKeyService(db),
+		Auth:     postgres.NewAuthService(db).Cached(creds),
+		APIKeys:  postgres.NewAPIKeyService(db).Cached(creds),
 		Admins:   postgres.NewAdminService(db),
 		Orgs:     postgres.NewOrgService(db),
 		Audit:    postgres.NewAuditService(db),
@@ -131,7 +141,7 @@ func newEnvDB(t testing.TB, db *postgres.DB, opts ...func(*web.Server, *postgres
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	sender := &notify.Sender{Outbox: postgres.NewMailOutbox(db), Mailer: mb, Composer: s.Mail, Retry: tenancy.DefaultMailRetry, Log: log}
-	return &testEnv{t: t, db: db, srv: srv, server: s, mail: mb, ctx: ctx, sender: sender}
+	return &testEnv{t: t, db: db, srv: srv, server: s, mail: mb, ctx: ctx, sender: sender, creds: creds}
 }
 
 // deliver runs the outbox's sender once, as a server process does every

@@ -96,7 +96,7 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 // has nothing to bound.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil && r.Body != http.NoBody {
+		if r.Body != nil && r.Body != http.NoBody && !s.gatewayPath(r.URL.Path) {
 			r.Body = http.MaxBytesReader(w, r.Body, s.bodyLimit(r))
 		}
 		next.ServeHTTP(w, r)

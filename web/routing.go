@@ -22,9 +22,11 @@ func (s *Server) siteRouter() http.Handler {
 	// read-only guests) runs for every request, matched or not.
 	portal := chi.NewRouter()
 	s.portalRoutes(portal)
-	tenant := chi.NewRouter()
-	tenant.Route("/v1", s.apiRoutes)
-	tenant.Mount("/", portal)
+	tenantRouter := chi.NewRouter()
+	tenantRouter.Route("/v1", s.apiRoutes)
+	tenantRouter.Mount("/", portal)
+	// The application's paths (UPSTREAM_PATHS) go to the gateway.
+	tenant := s.withGateway(tenantRouter)
 
 	platform := chi.NewRouter()
 	platform.Route("/v1", s.apiRoutes)

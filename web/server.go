@@ -59,6 +59,9 @@ type Config struct {
 	PublicPort int
 	// SessionKey signs session cookies and CSRF tokens; 32 bytes or more.
 	SessionKey []byte
+	// PreviousSessionKey, during a rollover to a new SessionKey, still
+	// opens the cookies and CSRF tokens made with the old one.
+	PreviousSessionKey []byte
 	// InternalToken lets internal services name any tenant with the
 	// X-Tenant-ID or X-Tenant-Slug header; empty disables it.
 	InternalToken string
@@ -75,6 +78,9 @@ type Config struct {
 	// is told to stop, with /readyz answering 503, so that a load balancer
 	// moves traffic away before the listener closes.
 	ShutdownDrain time.Duration
+	// Upstream is the application the gateway proxies tenants' requests
+	// to; a nil URL turns the gateway off.
+	Upstream Upstream
 }
 
 // Meter counts tenants' API requests against their plans' monthly limits.
@@ -153,6 +159,7 @@ type Server struct {
 	draining *atomic.Bool
 
 	limiter *attemptLimiter
+	gateway *gateway
 	policy  *TLSPolicy
 	scheme  string
 	store   *sessions.CookieStore
@@ -181,6 +188,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Config.MaxBodyBytes == 0 {
 		s.Config.MaxBodyBytes = 1 << 20
+	}
+	if s.Config.Upstream.URL != nil && s.gateway == nil {
+		s.gateway = newGateway(s, s.Config.Upstream)
 	}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, s.securityHeaders, s.limitBody, s.checkInput, s.boundQueries)

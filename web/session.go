@@ -34,7 +34,13 @@ func (s *Server) cookies() *sessions.CookieStore {
 	}
 	hashKey := derive(s.Config.SessionKey, "cookie-hash")
 	blockKey := derive(s.Config.SessionKey, "cookie-block")
-	st := sessions.NewCookieStore(hashKey, blockKey)
+	pairs := [][]byte{hashKey, blockKey}
+	if prev := s.Config.PreviousSessionKey; len(prev) > 0 {
+		// During a rollover, cookies made with the previous key still
+		// decode; every cookie written is made with the new one.
+		pairs = append(pairs, derive(prev, "cookie-hash"), derive(prev, "cookie-block"))
+	}
+	st := sessions.NewCookieStore(pairs...)
 	st.Options = &sessions.Options{
 		Path:     "/",
 		MaxAge:   int(tenancy.AbsoluteTimeout.Seconds()),
@@ -132,10 +138,35 @@ func (s *Server) checkCSRF(next http.Handler) http.Handler {
 		if got == "" {
 			got = r.PostFormValue("csrf_token")
 		}
-		if want == "" || !hmac.Equal([]byte(got), []byte(want)) {
+		if want == "" || !hmac.Equal([]byte(got), []byte(want)) && !s.previousCSRF(r, want, got) {
 			s.respondError(w, r, http.StatusForbidden, "Not allowed", "This form has expired. Reload the page and try again.")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// previousCSRF reports whether got is the token the previous session key
+// (a rollover in progress) made from the seed that want is made from: a
+// form on a page served before the switch still posts.
+func (s *Server) previousCSRF(r *http.Request, want, got string) bool {
+	prev := s.Config.PreviousSessionKey
+	if len(prev) == 0 || got == "" {
+		return false
+	}
+	for _, name := range []string{tenantCookie, adminCookie} {
+		seeds := []string{anonSeed(r, name)}
+		if _, err := r.Cookie(name); err == nil {
+			tok, _ := s.session(r, name).Values[keyToken].(string)
+			seeds = append(seeds, tok)
+		}
+		for _, seed := range seeds {
+			if seed == "" || !hmac.Equal([]byte(s.csrfToken(seed)), []byte(want)) {
+				continue
+			}
+			old := base64.RawURLEncoding.EncodeToString(derive(prev, "csrf|"+seed))
+			return hmac.Equal([]byte(got), []byte(old))
+		}
+	}
+	return false
 }

@@ -92,7 +92,7 @@ func (a *app) rootCommand() *cobra.Command {
 		return usageError{fmt.Sprintf("%s; see %s --help", err, cmd.CommandPath())}
 	})
 	root.AddCommand(a.tenantCommand(), a.userCommand(), a.dbCommand(), a.serveCommand(), a.apikeyCommand(), a.adminCommand(), a.whitelabelCommand(), a.orgCommand(),
-		a.planCommand(), a.billingCommand(), a.mailCommand())
+		a.planCommand(), a.billingCommand(), a.mailCommand(), a.upstreamCommand())
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }

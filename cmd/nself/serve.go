@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,7 +29,7 @@ import (
 const serveMemoryLimit = password.MaxConcurrent*password.HashMemory + 64<<20
 
 func (a *app) serveCommand() *cobra.Command {
-	var addr, tlsAddr, acmeDir, acmeEmail, certDir string
+	var addr, tlsAddr, acmeDir, acmeEmail, certDir, upstreamURL string
 	var grace, drain, recheck, usageEvery, reconcileEvery, certReload, mailEvery time.Duration
 	var sweep orphanSweep
 	var retry storageRetry
@@ -70,6 +71,10 @@ func (a *app) serveCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			upstream, err := a.upstream(upstreamURL)
+			if err != nil {
+				return err
+			}
 			db, err := a.database(ctx)
 			if err != nil {
 				return err
@@ -84,6 +89,9 @@ func (a *app) serveCommand() *cobra.Command {
 			}
 			cache := postgres.NewTenantCache(db, log)
 			go cache.Listen(ctx)
+			// API keys and sessions are verified from memory too.
+			creds := postgres.NewCredentialCache(db, log)
+			go creds.Listen(ctx)
 			tenants := postgres.NewTenantService(db, a.cfg.Strategy)
 			billingStore := postgres.NewBillingService(db)
 			var stripeBilling *billing.Service
@@ -95,18 +103,20 @@ func (a *app) serveCommand() *cobra.Command {
 			meter := postgres.NewMeter(db, log)
 			s := &web.Server{
 				Config: web.Config{
-					BaseDomain:       string(a.cfg.BaseDomain),
-					AdminHost:        string(a.cfg.AdminHost),
-					RoutingMethod:    string(a.cfg.RoutingMethod),
-					SingleTenant:     !a.cfg.MultiTenancyEnabled,
-					CustomDomainsOff: !a.cfg.CustomDomainsEnabled,
-					Secure:           a.cfg.PublicScheme == "https",
-					PublicPort:       int(a.cfg.PublicPort),
-					SessionKey:       key,
-					InternalToken:    a.cfg.InternalServiceToken,
-					BillingEnabled:   a.cfg.BillingEnabled,
-					QueryTimeout:     time.Duration(a.cfg.DatabaseRequestTimeout),
-					ShutdownDrain:    a.shutdownDrain(cmd, drain),
+					BaseDomain:         string(a.cfg.BaseDomain),
+					AdminHost:          string(a.cfg.AdminHost),
+					RoutingMethod:      string(a.cfg.RoutingMethod),
+					SingleTenant:       !a.cfg.MultiTenancyEnabled,
+					CustomDomainsOff:   !a.cfg.CustomDomainsEnabled,
+					Secure:             a.cfg.PublicScheme == "https",
+					PublicPort:         int(a.cfg.PublicPort),
+					SessionKey:         key,
+					PreviousSessionKey: []byte(a.cfg.SessionSecretPrevious),
+					InternalToken:      a.cfg.InternalServiceToken,
+					BillingEnabled:     a.cfg.BillingEnabled,
+					QueryTimeout:       time.Duration(a.cfg.DatabaseRequestTimeout),
+					ShutdownDrain:      a.shutdownDrain(cmd, drain),
+					Upstream:           upstream,
 				},
 				PlanAdmin:    postgres.NewPlanService(db),
 				Meter:        meter,
@@ -116,10 +126,10 @@ func (a *app) serveCommand() *cobra.Command {
 				Resolver:     cache,
 				Tenants:      tenants,
 				Users:        postgres.NewUserService(db),
-				Members:      postgres.NewMemberService(db),
+				Members:      postgres.NewMemberService(db).Cached(creds),
 				Plans:        postgres.NewPlanService(db).Cached(cache),
-				Auth:         postgres.NewAuthService(db),
-				APIKeys:      postgres.NewAPIKeyService(db),
+				Auth:         postgres.NewAuthService(db).Cached(creds),
+				APIKeys:      postgres.NewAPIKeyService(db).Cached(creds),
 				Admins:       postgres.NewAdminService(db),
 				Orgs:         postgres.NewOrgService(db),
 				Audit:        postgres.NewAuditService(db),
@@ -203,6 +213,9 @@ func (a *app) serveCommand() *cobra.Command {
 					go watchWildcard(ctx, log, tlsServe.wildcard, certReload, hup)
 				}
 			}
+			if upstream.URL != nil {
+				log.Info("gateway", "upstream", upstream.URL.Redacted(), "paths", strings.Join(upstream.Paths, ","), "auth", string(a.cfg.Upstream.Auth))
+			}
 			return s.Serve(ctx, addr, grace, func(l net.Addr) {
 				log.Info("serving", "addr", l.String(),
 					"portal", a.cfg.TenantURL("SLUG"), "admin", string(a.cfg.AdminHost))
@@ -224,6 +237,7 @@ func (a *app) serveCommand() *cobra.Command {
 	cmd.Flags().StringVar(&acmeEmail, "acme-email", "", "contact email for the ACME account (default: ACME_EMAIL)")
 	cmd.Flags().StringVar(&certDir, "cert-dir", "", "folder for certificates and the ACME account key (default: TLS_CERT_DIR)")
 	cmd.Flags().DurationVar(&certReload, "cert-reload", time.Minute, "how often the wildcard certificate's files are checked for a renewal (0: only on SIGHUP)")
+	cmd.Flags().StringVar(&upstreamURL, "upstream", "", "proxy tenants' UPSTREAM_PATHS to this application (default: UPSTREAM_URL)")
 	return cmd
 }
 

@@ -92,6 +92,9 @@ type Config struct {
 	// least 32 characters. Every server process of one platform needs the
 	// same value.
 	SessionSecret string `env:"SESSION_SECRET"`
+	// SessionSecretPrevious is the secret being replaced, during a
+	// rollover: sessions and forms made with it stay valid.
+	SessionSecretPrevious string `env:"SESSION_SECRET_PREVIOUS"`
 	// InternalServiceToken lets internal services call the tenant API for
 	// any tenant named in X-Tenant-ID or X-Tenant-Slug; empty disables it.
 	InternalServiceToken string `env:"INTERNAL_SERVICE_TOKEN"`
@@ -127,6 +130,92 @@ type Config struct {
 	// with /readyz answering 503, before it closes its listener
 	// (--shutdown-drain overrides it).
 	ShutdownDrain Duration `env:"SHUTDOWN_DRAIN" envDefault:"5s"`
+
+	Upstream Upstream
+}
+
+// Upstream is the application the gateway serves under tenants' hosts
+// (UPSTREAM_URL; `nself serve --upstream` overrides it).
+type Upstream struct {
+	URL HTTPURL `env:"UPSTREAM_URL"`
+	// Paths are the path prefixes proxied, comma-separated.
+	Paths PathPrefixes `env:"UPSTREAM_PATHS" envDefault:"/api/"`
+	// Auth is how the application learns who calls: headers or jwt.
+	Auth UpstreamAuth `env:"UPSTREAM_AUTH" envDefault:"headers"`
+	// JWTSecret signs HS256 tokens; JWTKeyFile holds an RSA or Ed25519
+	// private key (PEM) that signs RS256 or EdDSA ones. One of them with
+	// UPSTREAM_AUTH=jwt.
+	JWTSecret  string   `env:"UPSTREAM_JWT_SECRET"`
+	JWTKeyFile string   `env:"UPSTREAM_JWT_KEY_FILE"`
+	JWTTTL     Duration `env:"UPSTREAM_JWT_TTL" envDefault:"5m"`
+	// AnonymousRole lets requests without a credential through with this
+	// role; empty answers them 401.
+	AnonymousRole   string   `env:"UPSTREAM_ANONYMOUS_ROLE"`
+	ConnectTimeout  Duration `env:"UPSTREAM_CONNECT_TIMEOUT" envDefault:"5s"`
+	ResponseTimeout Duration `env:"UPSTREAM_RESPONSE_TIMEOUT" envDefault:"60s"`
+	StreamTimeout   Duration `env:"UPSTREAM_STREAM_TIMEOUT" envDefault:"10m"`
+}
+
+// Check reports a gateway setting that contradicts another.
+func (u Upstream) Check() error {
+	switch {
+	case u.Auth == "jwt" && u.JWTSecret == "" && u.JWTKeyFile == "":
+		return errors.New("UPSTREAM_AUTH=jwt needs UPSTREAM_JWT_SECRET (HS256) or UPSTREAM_JWT_KEY_FILE (an RSA or Ed25519 private key)")
+	case u.JWTSecret != "" && u.JWTKeyFile != "":
+		return errors.New("set UPSTREAM_JWT_SECRET or UPSTREAM_JWT_KEY_FILE, not both: tokens are signed with one key")
+	case u.Auth != "jwt" && (u.JWTSecret != "" || u.JWTKeyFile != ""):
+		return errors.New("UPSTREAM_JWT_SECRET and UPSTREAM_JWT_KEY_FILE need UPSTREAM_AUTH=jwt: with headers, no token is signed")
+	case u.JWTSecret != "" && len(u.JWTSecret) < 32:
+		return fmt.Errorf("invalid UPSTREAM_JWT_SECRET: accepts a random value of at least 32 characters (got %d)", len(u.JWTSecret))
+	case u.Auth == "jwt" && time.Duration(u.JWTTTL) < 10*time.Second:
+		return fmt.Errorf("invalid UPSTREAM_JWT_TTL %s: accepts a duration of 10s or more, such as 5m", tenancy.Quote(time.Duration(u.JWTTTL).String()))
+	}
+	if err := tenancy.ValidateAnonymousRole(u.AnonymousRole); err != nil {
+		return invalid("UPSTREAM_ANONYMOUS_ROLE", u.AnonymousRole, err.Error())
+	}
+	return nil
+}
+
+// UpstreamAuth is how the gateway tells the application who calls.
+type UpstreamAuth string
+
+func (a *UpstreamAuth) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "headers", "jwt":
+		*a = UpstreamAuth(b)
+		return nil
+	}
+	return acceptsError("accepts headers (X-Tenant-* and X-Hasura-* headers) or jwt (a signed token in Authorization)")
+}
+
+// reservedPaths are the platform's own: the gateway may not take them.
+var reservedPaths = []string{"/v1", "/static", "/internal", "/webhooks", "/healthz", "/readyz"}
+
+// PathPrefixes are comma-separated path prefixes such as /api/,/graphql.
+type PathPrefixes []string
+
+func (p *PathPrefixes) UnmarshalText(b []byte) error {
+	var out []string
+	for part := range strings.SplitSeq(string(b), ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.HasPrefix(part, "/") || part == "/" || strings.ContainsAny(part, "?#% \t") || strings.Contains(part, "/.") {
+			return acceptsError("accepts comma-separated path prefixes such as /api/,/graphql: each starts with /, is not / alone (the portal's pages are there), without ?, #, % or dot segments")
+		}
+		for _, r := range reservedPaths {
+			if strings.HasPrefix(part, r) || strings.HasPrefix(r, part) {
+				return acceptsError(fmt.Sprintf("accepts path prefixes that leave the platform's own paths alone: %s overlaps %s", part, r))
+			}
+		}
+		out = append(out, part)
+	}
+	if len(out) == 0 {
+		return acceptsError("accepts comma-separated path prefixes such as /api/")
+	}
+	*p = out
+	return nil
 }
 
 // Load reads the settings from environ (KEY=VALUE strings, as os.Environ
@@ -160,11 +249,17 @@ func Load(environ []string, envFile string) (*Config, error) {
 	if c.SessionSecret != "" && len(c.SessionSecret) < 32 {
 		return nil, fmt.Errorf("invalid SESSION_SECRET: accepts a random value of at least 32 characters (got %d)", len(c.SessionSecret))
 	}
+	if c.SessionSecretPrevious != "" && (len(c.SessionSecretPrevious) < 32 || c.SessionSecret == "") {
+		return nil, errors.New("invalid SESSION_SECRET_PREVIOUS: accepts the 32+ character secret SESSION_SECRET replaces, beside the new SESSION_SECRET")
+	}
 	if c.InternalServiceToken != "" && len(c.InternalServiceToken) < 32 {
 		return nil, fmt.Errorf("invalid INTERNAL_SERVICE_TOKEN: accepts a random value of at least 32 characters (got %d)", len(c.InternalServiceToken))
 	}
 	if (c.WildcardCertFile == "") != (c.WildcardKeyFile == "") {
 		return nil, errors.New("TENANT_WILDCARD_CERT_FILE and TENANT_WILDCARD_KEY_FILE go together: set both (the certificate for *.BASE_DOMAIN and its key) or neither")
+	}
+	if err := c.Upstream.Check(); err != nil {
+		return nil, err
 	}
 	if c.AdminHost == "" {
 		c.AdminHost = Hostname("admin." + string(c.BaseDomain))
@@ -279,14 +374,29 @@ func invalid(name, value, accepts string) error {
 	return fmt.Errorf("invalid %s %s: %s", name, tenancy.Quote(value), accepts)
 }
 
-// envName finds the variable behind a Config field.
+// envName finds the variable behind a Config field, or a field of a
+// group of settings in it (Upstream).
 func envName(field string) string {
-	f, ok := reflect.TypeOf(Config{}).FieldByName(field)
+	f, ok := findField(reflect.TypeOf(Config{}), field)
 	if !ok {
 		return field
 	}
 	name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
 	return name
+}
+
+func findField(t reflect.Type, name string) (reflect.StructField, bool) {
+	if f, ok := t.FieldByName(name); ok && f.Tag.Get("env") != "" {
+		return f, true
+	}
+	for i := range t.NumField() {
+		if f := t.Field(i); f.Type.Kind() == reflect.Struct && f.Tag.Get("env") == "" {
+			if found, ok := findField(f.Type, name); ok {
+				return found, true
+			}
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // acceptsError says what a setting accepts.

@@ -140,8 +140,15 @@ var errNoSession = tenancy.Errorf(tenancy.ENOTFOUND, "Your session has ended. Pl
 // signed-in request, so the lookup is one round trip; only a session that
 // has ended, or whose last-seen time is a minute old, is written to.
 func (s *AuthService) Identify(ctx context.Context, tenantID, token string) (*tenancy.Identity, error) {
+	id, _, err := s.identify(ctx, tenantID, token)
+	return id, err
+}
+
+// identify is Identify, also returning when the session ends at the
+// latest, for the CredentialCache.
+func (s *AuthService) identify(ctx context.Context, tenantID, token string) (*tenancy.Identity, time.Time, error) {
 	if token == "" || !tenancy.IsUUID(tenantID) {
-		return nil, errNoSession
+		return nil, time.Time{}, errNoSession
 	}
 	id := &tenancy.Identity{User: &tenancy.User{TenantID: tenantID}}
 	var lastSeen, expires, now time.Time
@@ -161,10 +168,10 @@ func (s *AuthService) Identify(ctx context.Context, tenantID, token string) (*te
 		LEFT JOIN tenants.tenant_members m ON m.tenant_id = s.tenant_id AND m.user_id = s.user_id
 		WHERE s.tenant_id = $1 AND s.token_hash = $2`, tenantID, tenancy.HashSecret(token))
 	if err != nil {
-		return nil, fmt.Errorf("identify: %w", err)
+		return nil, time.Time{}, fmt.Errorf("identify: %w", err)
 	}
 	if !found {
-		return nil, errNoSession
+		return nil, time.Time{}, errNoSession
 	}
 	if !now.Before(expires) || now.Sub(lastSeen) > tenancy.IdleTimeout || role == nil {
 		err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
@@ -172,9 +179,9 @@ func (s *AuthService) Identify(ctx context.Context, tenantID, token string) (*te
 			return err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("end session: %w", err)
+			return nil, time.Time{}, fmt.Errorf("end session: %w", err)
 		}
-		return nil, errNoSession
+		return nil, time.Time{}, errNoSession
 	}
 	id.Role = tenancy.Role(*role)
 	if now.Sub(lastSeen) > lastSeenGranularity {
@@ -183,10 +190,11 @@ func (s *AuthService) Identify(ctx context.Context, tenantID, token string) (*te
 			return err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("touch session: %w", err)
+			return nil, time.Time{}, fmt.Errorf("touch session: %w", err)
 		}
 	}
-	return id, nil
+	// On this process's clock, whatever the database's says.
+	return id, time.Now().Add(expires.Sub(now)), nil
 }
 
 // SignOut ends the session with that token.

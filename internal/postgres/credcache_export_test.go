@@ -1,0 +1,22 @@
+package postgres
+
+import (
+	"context"
+	"time"
+)
+
+// AgeUses makes every use the cache recorded look d older, so the next
+// one is due to be written.
+func (c *CredentialCache) AgeUses(d time.Duration) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, e := range c.keys {
+		e.touched.Add(-int64(d))
+	}
+	for _, e := range c.sessions {
+		e.touched.Add(-int64(d))
+	}
+}
+
+// WriteUses writes the uses recorded so far.
+func (c *CredentialCache) WriteUses(ctx context.Context) { c.writeTouches(ctx) }

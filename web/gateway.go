@@ -1,0 +1,383 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nself/nself/internal/tenancy"
+)
+
+// Upstream is the application behind the gateway (UPSTREAM_URL): requests
+// on a tenant's host whose path starts with one of Paths are proxied to it,
+// with the tenant and the caller's identity verified here and told to it.
+type Upstream struct {
+	// URL is where requests go. Without a path, a request's path goes
+	// unchanged; with one (even "/"), it replaces the matched prefix, as
+	// nginx's proxy_pass does.
+	URL *url.URL
+	// Paths are the path prefixes proxied (UPSTREAM_PATHS), /api/ by
+	// default.
+	Paths []string
+	// Signer signs a JWT for each caller (UPSTREAM_AUTH=jwt); nil sends
+	// the caller in X-Tenant-* and X-Hasura-* headers instead.
+	Signer UpstreamSigner
+	// AnonymousRole lets requests without a credential through with the
+	// tenant and this role only; empty answers them 401.
+	AnonymousRole string
+	// ConnectTimeout bounds connecting to the application, ResponseTimeout
+	// its answer's first byte (then 504), and StreamTimeout a whole
+	// proxied request with its bodies (0: unbounded). WebSockets are not
+	// bounded.
+	ConnectTimeout  time.Duration
+	ResponseTimeout time.Duration
+	StreamTimeout   time.Duration
+}
+
+// UpstreamSigner signs the token that tells the application who calls.
+type UpstreamSigner interface {
+	Sign(tenancy.UpstreamCaller) (string, error)
+}
+
+// DefaultUpstreamPaths are proxied when UPSTREAM_PATHS is not set.
+var DefaultUpstreamPaths = []string{"/api/"}
+
+// gateway proxies a tenant's application paths to the upstream.
+type gateway struct {
+	s         *Server
+	cfg       Upstream
+	transport http.RoundTripper
+	cop       *http.CrossOriginProtection
+	// errorLog hears what the proxy cannot answer with a status (a body
+	// cut off midway).
+	errorLog *log.Logger
+}
+
+func newGateway(s *Server, cfg Upstream) *gateway {
+	if len(cfg.Paths) == 0 {
+		cfg.Paths = DefaultUpstreamPaths
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	if cfg.ResponseTimeout <= 0 {
+		cfg.ResponseTimeout = 60 * time.Second
+	}
+	return &gateway{s: s, cfg: cfg, cop: http.NewCrossOriginProtection(), errorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn), transport: &http.Transport{
+		// Never through a proxy from the environment: the application is
+		// reached directly.
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   cfg.ConnectTimeout,
+		ResponseHeaderTimeout: cfg.ResponseTimeout,
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		// Bodies pass as they are, compressed or not.
+		DisableCompression: true,
+	}}
+}
+
+// gatewayPath reports whether a request path is proxied to the upstream
+// (on a tenant's host). Such requests stream their bodies: they are not
+// bounded or read by the portal's input checks.
+func (s *Server) gatewayPath(p string) bool {
+	if s.gateway == nil {
+		return false
+	}
+	for _, prefix := range s.gateway.cfg.Paths {
+		if strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// withGateway sends a tenant's application paths to the gateway, and
+// everything else to next.
+func (s *Server) withGateway(next http.Handler) http.Handler {
+	if s.gateway == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.gatewayPath(r.URL.Path) {
+			s.gateway.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func gatewayFail(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]any{"error": msg})
+}
+
+// ServeHTTP proxies a request of the tenant in its context, which serves
+// (suspended and deleted tenants are refused before).
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t := TenantFrom(r.Context())
+	if hasDotSegment(r.URL.Path) {
+		gatewayFail(w, http.StatusBadRequest, "the path may not contain . or .. segments")
+		return
+	}
+	caller, ok := g.authenticate(w, r, t)
+	if !ok {
+		return
+	}
+	if !g.s.admitQuota(w, r, t) {
+		return
+	}
+	var token string
+	if g.cfg.Signer != nil && caller.Role != "" {
+		var err error
+		if token, err = g.cfg.Signer.Sign(caller); err != nil {
+			g.s.Error(w, r, err)
+			return
+		}
+	}
+	upgrade := r.Header.Get("Upgrade") != ""
+	if !upgrade {
+		// The server's read and write timeouts are for pages; a proxied
+		// body streams as long as StreamTimeout allows. (A WebSocket lives
+		// as long as both ends keep it open: taking over the connection
+		// clears its deadlines.) A writer that cannot change them keeps
+		// none anyway.
+		deadline := time.Time{}
+		if g.cfg.StreamTimeout > 0 {
+			deadline = time.Now().Add(g.cfg.StreamTimeout)
+		}
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(deadline)
+		_ = rc.SetWriteDeadline(deadline)
+	}
+	// The portal's page policies are not the application's: its own
+	// headers decide. HSTS and the quota headers stay.
+	h := w.Header()
+	for _, k := range pageOnlyHeaders {
+		delete(h, k)
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite:      func(pr *httputil.ProxyRequest) { g.rewrite(pr, caller, token) },
+		Transport:    g.transport,
+		BufferPool:   proxyBuffers,
+		ErrorHandler: g.fail,
+		ErrorLog:     g.errorLog,
+	}
+	start := time.Now()
+	proxy.ServeHTTP(w, r)
+	if g.s.Meter != nil && !upgrade {
+		g.s.Meter.AddCompute(t.ID, time.Since(start))
+	}
+}
+
+// pageOnlyHeaders are the security headers that describe the portal's
+// pages; a proxied answer carries the application's instead.
+var pageOnlyHeaders = []string{"Content-Security-Policy", "X-Frame-Options", "Cross-Origin-Opener-Policy", "Permissions-Policy", "X-Content-Type-Options", "Referrer-Policy"}
+
+// authenticate finds who calls: an API key (Authorization: Bearer), else
+// a signed-in member of the tenant (the portal's session cookie), else the
+// anonymous role when there is one. It answers the request itself, and
+// reports false, when the caller may not go on.
+func (g *gateway) authenticate(w http.ResponseWriter, r *http.Request, t *tenancy.Tenant) (tenancy.UpstreamCaller, bool) {
+	ctx := r.Context()
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" && r.Header.Get("Authorization") == "" {
+		// A CORS preflight never carries credentials: the application
+		// answers it (with its CORS policy) knowing the tenant only.
+		return tenancy.PreflightCaller(t), true
+	}
+	if auth := r.Header.Values("Authorization"); len(auth) > 0 {
+		secret, ok := strings.CutPrefix(auth[0], "Bearer ")
+		if len(auth) > 1 || !ok || secret == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="nself"`)
+			gatewayFail(w, http.StatusUnauthorized, "send one Authorization: Bearer <API key> header, or sign in")
+			return tenancy.UpstreamCaller{}, false
+		}
+		key, err := g.s.APIKeys.AuthenticateAPIKey(ctx, secret)
+		if tenancy.ErrorCode(err) == tenancy.ENOTFOUND {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="nself", error="invalid_token"`)
+			gatewayFail(w, http.StatusUnauthorized, "invalid or revoked API key")
+			return tenancy.UpstreamCaller{}, false
+		} else if err != nil {
+			g.s.Error(w, r, err)
+			return tenancy.UpstreamCaller{}, false
+		}
+		if key.TenantID != t.ID {
+			gatewayFail(w, http.StatusForbidden, "this API key belongs to another tenant")
+			return tenancy.UpstreamCaller{}, false
+		}
+		return tenancy.APIKeyCaller(t, key), true
+	}
+	if _, err := r.Cookie(tenantCookie); err == nil {
+		sess := g.s.session(r, tenantCookie)
+		token, _ := sess.Values[keyToken].(string)
+		tenantID, _ := sess.Values[keyTenant].(string)
+		if token != "" && tenantID == t.ID {
+			id, err := g.s.Auth.Identify(ctx, t.ID, token)
+			switch {
+			case err == nil:
+				if !g.sameOrigin(w, r) {
+					return tenancy.UpstreamCaller{}, false
+				}
+				return tenancy.MemberCaller(t, id), true
+			case tenancy.ErrorCode(err) == tenancy.ENOTFOUND:
+				g.s.endSession(w, r, tenantCookie)
+			default:
+				g.s.Error(w, r, err)
+				return tenancy.UpstreamCaller{}, false
+			}
+		}
+	}
+	if g.cfg.AnonymousRole != "" {
+		return tenancy.AnonymousCaller(t, g.cfg.AnonymousRole), true
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="nself"`)
+	gatewayFail(w, http.StatusUnauthorized, "sign in, or send an API key: Authorization: Bearer <key>")
+	return tenancy.UpstreamCaller{}, false
+}
+
+// sameOrigin refuses a request that a browser sent from another site with
+// the member's cookie: a state-changing one (as the portal's forms are
+// guarded), and a WebSocket handshake, which browsers send as a GET from
+// any page. Other tenants' hosts are other origins.
+func (g *gateway) sameOrigin(w http.ResponseWriter, r *http.Request) bool {
+	if err := g.cop.Check(r); err != nil {
+		gatewayFail(w, http.StatusForbidden, "this request came from another site and was refused")
+		return false
+	}
+	if r.Header.Get("Upgrade") != "" {
+		if o := r.Header.Get("Origin"); o != "" {
+			u, err := url.Parse(o)
+			if err != nil || !strings.EqualFold(u.Host, r.Host) {
+				gatewayFail(w, http.StatusForbidden, "this WebSocket was opened from another site and was refused")
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// rewrite makes the request the application receives: the gateway's own
+// context instead of anything the client said about tenants or roles.
+func (g *gateway) rewrite(pr *httputil.ProxyRequest, c tenancy.UpstreamCaller, token string) {
+	target := g.cfg.URL
+	out := pr.Out
+	out.URL.Scheme, out.URL.Host = target.Scheme, target.Host
+	if target.Path != "" {
+		prefix := g.prefixOf(pr.In.URL.Path)
+		escaped := pr.In.URL.EscapedPath()
+		if rest, ok := strings.CutPrefix(escaped, prefix); ok {
+			out.URL.RawPath = joinPath(target.EscapedPath(), rest)
+			out.URL.Path, _ = url.PathUnescape(out.URL.RawPath)
+		} else {
+			out.URL.Path = joinPath(target.Path, strings.TrimPrefix(pr.In.URL.Path, prefix))
+			out.URL.RawPath = ""
+		}
+	}
+	out.Host = ""
+	pr.SetXForwarded()
+	h := out.Header
+	for k := range h {
+		if tenancy.IsUpstreamContextHeader(k) {
+			delete(h, k)
+		}
+	}
+	delete(h, "Authorization")
+	stripPortalCookies(h)
+	if token != "" {
+		h["Authorization"] = []string{"Bearer " + token}
+		return
+	}
+	for _, kv := range c.UpstreamHeaders() {
+		h[kv[0]] = []string{kv[1]}
+	}
+}
+
+// joinPath puts rest under base, with one slash between.
+func joinPath(base, rest string) string {
+	base, rest = strings.Trim(base, "/"), strings.TrimPrefix(rest, "/")
+	if base == "" {
+		return "/" + rest
+	}
+	return "/" + base + "/" + rest
+}
+
+// prefixOf is the longest configured prefix of p.
+func (g *gateway) prefixOf(p string) string {
+	best := ""
+	for _, prefix := range g.cfg.Paths {
+		if strings.HasPrefix(p, prefix) && len(prefix) > len(best) {
+			best = prefix
+		}
+	}
+	return best
+}
+
+// stripPortalCookies removes the portal's own cookies (the session and its
+// CSRF seed) from the request: they are the gateway's credential, not the
+// application's.
+func stripPortalCookies(h http.Header) {
+	lines := h["Cookie"]
+	if len(lines) == 0 {
+		return
+	}
+	var kept []string
+	for _, line := range lines {
+		for part := range strings.SplitSeq(line, ";") {
+			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if name == "" || name == tenantCookie || name == tenantCookie+"_csrf" || name == adminCookie || name == adminCookie+"_csrf" {
+				continue
+			}
+			kept = append(kept, strings.TrimSpace(part))
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	h["Cookie"] = []string{strings.Join(kept, "; ")}
+}
+
+// fail answers a request the application could not answer: 504 when it
+// did not answer in time, 502 when it could not be reached or broke off.
+// A client that went away gets nothing.
+func (g *gateway) fail(w http.ResponseWriter, r *http.Request, err error) {
+	noteError(r.Context(), err)
+	if r.Context().Err() != nil {
+		return
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		gatewayFail(w, http.StatusGatewayTimeout, "the application did not answer in time")
+		return
+	}
+	gatewayFail(w, http.StatusBadGateway, "the application could not be reached")
+}
+
+// hasDotSegment reports whether a path has a . or .. segment, which could
+// lead the application out of the prefix it serves.
+func hasDotSegment(p string) bool {
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// proxyBuffers are the buffers bodies are copied through, reused across
+// requests.
+var proxyBuffers = &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bufferPool struct{ pool sync.Pool }
+
+func (p *bufferPool) Get() []byte  { return *p.pool.Get().(*[]byte) }
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }

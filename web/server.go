@@ -18,7 +18,6 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/gorilla/sessions"
-	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/nself/nself/internal/billing"
 	"github.com/nself/nself/internal/notify"
@@ -295,9 +294,9 @@ func (s *Server) drain(servers []*http.Server, errc <-chan error) error {
 // TLSServing is the HTTPS side of Serve.
 type TLSServing struct {
 	Addr    string
-	Manager *autocert.Manager
+	Manager CertificateSource
 	// Wildcard, when set, serves the names it covers instead of Manager.
-	Wildcard *WildcardCertificate
+	Wildcard SiteCertificate
 }
 
 func (s *Server) httpServer(h http.Handler) *http.Server {

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/acme"
-	"golang.org/x/crypto/acme/autocert"
 	"golang.org/x/net/idna"
 
 	"github.com/nself/nself/internal/tenancy"
@@ -70,7 +68,7 @@ func normalizeHost(name string) (string, error) {
 }
 
 // Allow reports whether a certificate may be held for name: nil, or an
-// error saying why not. It is autocert's HostPolicy.
+// error saying why not. It is the certificate manager's host policy.
 func (p *TLSPolicy) Allow(ctx context.Context, name string) error {
 	host, err := normalizeHost(name)
 	if err != nil {
@@ -150,38 +148,30 @@ func (p *TLSPolicy) handleTLSAllow(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
-// ACMEConfig says where and how to obtain certificates.
-type ACMEConfig struct {
-	// DirectoryURL is the ACME server; Let's Encrypt when empty.
-	DirectoryURL string
-	Email        string
-	// CacheDir keeps account keys and certificates across restarts.
-	CacheDir string
-	// HTTPClient talks to the ACME server; the default client when nil.
-	HTTPClient *http.Client
+// CertificateSource obtains certificates for the names TLSPolicy admits
+// (internal/certs does, over ACME).
+type CertificateSource interface {
+	// TLSConfig serves the source's certificates and answers its
+	// challenges made over TLS.
+	TLSConfig() *tls.Config
+	// HTTPHandler answers the source's challenges made over plain HTTP and
+	// hands every other request to fallback.
+	HTTPHandler(fallback http.Handler) http.Handler
 }
 
-// CertManager returns an ACME certificate manager bound to policy: it
-// obtains and renews certificates on demand, for admitted names only.
-func CertManager(policy *TLSPolicy, c ACMEConfig) *autocert.Manager {
-	client := &acme.Client{DirectoryURL: c.DirectoryURL, HTTPClient: c.HTTPClient}
-	if client.DirectoryURL == "" {
-		client.DirectoryURL = autocert.DefaultACMEDirectory
-	}
-	return &autocert.Manager{
-		Prompt:     autocert.AcceptTOS,
-		Cache:      autocert.DirCache(c.CacheDir),
-		HostPolicy: policy.Allow,
-		Email:      c.Email,
-		Client:     client,
-	}
+// SiteCertificate is a certificate the operator holds for the platform's
+// own names (internal/certs reads the wildcard one from its files).
+type SiteCertificate interface {
+	// CertificateFor returns the certificate for host (normalized), or nil
+	// when it does not cover host.
+	CertificateFor(host string) *tls.Certificate
 }
 
 // TLSConfig is the server's TLS configuration: the names wildcard covers
 // (when not nil) get it, without asking the ACME server, and every other
 // name gets a certificate of its own from m. A verified custom domain that
 // gets its certificate becomes active.
-func (s *Server) TLSConfig(m *autocert.Manager, wildcard *WildcardCertificate) *tls.Config {
+func (s *Server) TLSConfig(m CertificateSource, wildcard SiteCertificate) *tls.Config {
 	cfg := m.TLSConfig()
 	cfg.MinVersion = tls.VersionTLS12
 	get := cfg.GetCertificate
@@ -190,7 +180,7 @@ func (s *Server) TLSConfig(m *autocert.Manager, wildcard *WildcardCertificate) *
 	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		host, nerr := normalizeHost(hello.ServerName)
 		if wildcard != nil && nerr == nil {
-			if cert := wildcard.certificateFor(host); cert != nil {
+			if cert := wildcard.CertificateFor(host); cert != nil {
 				return cert, nil
 			}
 		}

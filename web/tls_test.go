@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nself/nself/internal/certs"
 	"github.com/nself/nself/internal/dnsverify"
 	"github.com/nself/nself/internal/dnsverify/dnstest"
 	"github.com/nself/nself/internal/domainname"
@@ -133,7 +134,7 @@ func TestCertificateFromACME(t *testing.T) {
 	pool.AppendCertsFromPEM(pem)
 	e := newEnv(t)
 	e.mustTenant("acme")
-	m := web.CertManager(web.NewTLSPolicy(e.server), web.ACMEConfig{
+	m := certs.CertManager(web.NewTLSPolicy(e.server), certs.ACMEConfig{
 		DirectoryURL: dir, Email: "ops@nself.test", CacheDir: t.TempDir(),
 		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
 	})
@@ -185,7 +186,7 @@ func TestCustomDomainCertificateMakesItActive(t *testing.T) {
 		t.Fatalf("verify: %v %v", res.Message(), err)
 	}
 
-	m := web.CertManager(web.NewTLSPolicy(e.server), web.ACMEConfig{
+	m := certs.CertManager(web.NewTLSPolicy(e.server), certs.ACMEConfig{
 		DirectoryURL: dir, CacheDir: t.TempDir(),
 		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
 	})
@@ -235,7 +236,7 @@ func TestCustomDomainCertificateFailureIsShown(t *testing.T) {
 	if _, res, err := svc.VerifyDomain(e.ctx, acme.ID, "shop.acme.example", dnsverify.New(dns.Addr)); err != nil || !res.Verified() {
 		t.Fatalf("verify: %v %v", res.Message(), err)
 	}
-	m := web.CertManager(web.NewTLSPolicy(e.server), web.ACMEConfig{DirectoryURL: dir, CacheDir: t.TempDir()})
+	m := certs.CertManager(web.NewTLSPolicy(e.server), certs.ACMEConfig{DirectoryURL: dir, CacheDir: t.TempDir()})
 	cfg := e.server.TLSConfig(m, nil)
 	if _, err := cfg.GetCertificate(&tls.ClientHelloInfo{ServerName: "shop.acme.example"}); err == nil {
 		t.Fatal("a certificate from an untrusted ACME server")

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nself/nself/internal/certs"
 	"github.com/nself/nself/internal/certtest"
 	"github.com/nself/nself/internal/dnsverify"
 	"github.com/nself/nself/internal/dnsverify/dnstest"
@@ -62,12 +63,12 @@ func TestWildcardCertificate(t *testing.T) {
 	ca := certtest.NewCA(t)
 	wc := ca.IssueValid(t, "*."+baseDomain)
 	certFile, keyFile := wc.Write(t, t.TempDir())
-	w, err := web.LoadWildcardCertificate(certFile, keyFile, baseDomain)
+	w, err := certs.LoadWildcardCertificate(certFile, keyFile, baseDomain)
 	if err != nil {
 		t.Fatal(err)
 	}
 	proxy := certtest.NewACMEProxy(t)
-	m := web.CertManager(web.NewTLSPolicy(e.server), web.ACMEConfig{
+	m := certs.CertManager(web.NewTLSPolicy(e.server), certs.ACMEConfig{
 		DirectoryURL: proxy.DirectoryURL, CacheDir: t.TempDir(), HTTPClient: proxy.Client()})
 	srv := httptest.NewUnstartedServer(e.server.Handler())
 	srv.TLS = e.server.TLSConfig(m, w)
@@ -137,7 +138,7 @@ func TestSubdomainCertificateWithoutWildcard(t *testing.T) {
 	e := newEnv(t)
 	e.mustTenant("acme")
 	proxy := certtest.NewACMEProxy(t)
-	m := web.CertManager(web.NewTLSPolicy(e.server), web.ACMEConfig{
+	m := certs.CertManager(web.NewTLSPolicy(e.server), certs.ACMEConfig{
 		DirectoryURL: proxy.DirectoryURL, CacheDir: t.TempDir(), HTTPClient: proxy.Client()})
 	cert, err := e.server.TLSConfig(m, nil).GetCertificate(&tls.ClientHelloInfo{ServerName: "acme.nself.test"})
 	if err != nil {
@@ -206,13 +207,13 @@ func TestLoadWildcardCertificateRefuses(t *testing.T) {
 		}, "the certificate for *.nself.test is not valid before 2099-01-01 00:00 UTC"},
 	} {
 		cert, key := c.files()
-		_, err := web.LoadWildcardCertificate(cert, key, baseDomain)
+		_, err := certs.LoadWildcardCertificate(cert, key, baseDomain)
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}
 	}
 	cert, key := write(good)
-	if _, err := web.LoadWildcardCertificate(cert, key, baseDomain); err != nil {
+	if _, err := certs.LoadWildcardCertificate(cert, key, baseDomain); err != nil {
 		t.Errorf("a good wildcard certificate: %v", err)
 	}
 }
@@ -226,11 +227,11 @@ func TestWildcardCertificateReload(t *testing.T) {
 	dir := t.TempDir()
 	first := ca.IssueValid(t, "*.nself.test")
 	certFile, keyFile := first.Write(t, dir)
-	w, err := web.LoadWildcardCertificate(certFile, keyFile, baseDomain)
+	w, err := certs.LoadWildcardCertificate(certFile, keyFile, baseDomain)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := web.CertManager(web.NewTLSPolicy(e.server), web.ACMEConfig{DirectoryURL: "https://127.0.0.1:1/dir", CacheDir: t.TempDir()})
+	m := certs.CertManager(web.NewTLSPolicy(e.server), certs.ACMEConfig{DirectoryURL: "https://127.0.0.1:1/dir", CacheDir: t.TempDir()})
 	cfg := e.server.TLSConfig(m, w)
 	served := func() *x509.Certificate {
 		t.Helper()

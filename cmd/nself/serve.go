@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nself/nself/internal/billing"
+	"github.com/nself/nself/internal/certs"
 	"github.com/nself/nself/internal/dnsverify"
 	"github.com/nself/nself/internal/password"
 	"github.com/nself/nself/internal/postgres"
@@ -203,7 +204,7 @@ func (a *app) serveCommand() *cobra.Command {
 			}
 			if tlsServe != nil {
 				s.TLS = &web.TLSServing{Addr: tlsServe.addr, Wildcard: tlsServe.wildcard,
-					Manager: web.CertManager(s.TLSPolicy(), tlsServe.acme)}
+					Manager: certs.CertManager(s.TLSPolicy(), tlsServe.acme)}
 				if tlsServe.wildcard != nil {
 					// Renewing the certificate replaces its files: they are
 					// read again when they change, and at once on SIGHUP.
@@ -253,8 +254,8 @@ func (a *app) shutdownDrain(cmd *cobra.Command, flag time.Duration) time.Duratio
 // tlsSettings is how `nself serve` terminates TLS.
 type tlsSettings struct {
 	addr     string
-	acme     web.ACMEConfig
-	wildcard *web.WildcardCertificate
+	acme     certs.ACMEConfig
+	wildcard *certs.WildcardCertificate
 }
 
 // tlsServing reads the TLS flags, each falling back on its setting, and
@@ -273,7 +274,7 @@ func (a *app) tlsServing(cmd *cobra.Command, log *slog.Logger, addr, acmeDir, ac
 		}
 		return nil, nil
 	}
-	t := &tlsSettings{addr: addr, acme: web.ACMEConfig{
+	t := &tlsSettings{addr: addr, acme: certs.ACMEConfig{
 		DirectoryURL: or("acme-directory", acmeDir, string(a.cfg.ACMEDirectory)),
 		Email:        or("acme-email", acmeEmail, a.cfg.ACMEEmail),
 		CacheDir:     or("cert-dir", certDir, a.cfg.TLSCertDir),
@@ -293,7 +294,7 @@ func (a *app) tlsServing(cmd *cobra.Command, log *slog.Logger, addr, acmeDir, ac
 // Without its files the server does not start rather than order a
 // certificate per subdomain, which the operator turned off and which Let's
 // Encrypt's weekly limit would stop after 50 tenants.
-func (a *app) wildcardCertificate(log *slog.Logger) (*web.WildcardCertificate, error) {
+func (a *app) wildcardCertificate(log *slog.Logger) (*certs.WildcardCertificate, error) {
 	c := a.cfg
 	files := c.WildcardCertFile != ""
 	switch {
@@ -308,7 +309,7 @@ func (a *app) wildcardCertificate(log *slog.Logger) (*web.WildcardCertificate, e
 	case !files:
 		return nil, fmt.Errorf("TENANT_SUBDOMAIN_WILDCARD=true needs TENANT_WILDCARD_CERT_FILE and TENANT_WILDCARD_KEY_FILE (a certificate for *.%s and its key) when nself serves TLS; or set TENANT_SUBDOMAIN_WILDCARD=false to get a certificate per subdomain over ACME", c.BaseDomain)
 	}
-	w, err := web.LoadWildcardCertificate(c.WildcardCertFile, c.WildcardKeyFile, string(c.BaseDomain))
+	w, err := certs.LoadWildcardCertificate(c.WildcardCertFile, c.WildcardKeyFile, string(c.BaseDomain))
 	if err != nil {
 		return nil, fmt.Errorf("invalid TENANT_WILDCARD_CERT_FILE %q with TENANT_WILDCARD_KEY_FILE %q: %w", c.WildcardCertFile, c.WildcardKeyFile, err)
 	}
@@ -323,7 +324,7 @@ const wildcardExpiryWarning = 14 * 24 * time.Hour
 // watchWildcard reads the wildcard certificate's files again every
 // interval (when they changed) and on each SIGHUP, and warns while the
 // certificate nears its end.
-func watchWildcard(ctx context.Context, log *slog.Logger, w *web.WildcardCertificate, every time.Duration, hup <-chan os.Signal) {
+func watchWildcard(ctx context.Context, log *slog.Logger, w *certs.WildcardCertificate, every time.Duration, hup <-chan os.Signal) {
 	var tick <-chan time.Time
 	if every > 0 {
 		t := time.NewTicker(every)

@@ -299,9 +299,12 @@ func (s *BillingService) apply(ctx context.Context, tx pgx.Tx, ev *tenancy.Billi
 	sub := ev.Subscription
 	switch ev.Type {
 	case tenancy.EventCheckoutCompleted:
-		if t.StripeSubscriptionID != "" && t.StripeSubscriptionID != sub.SubscriptionID && tenancy.LiveSubscription(t.SubscriptionStatus) {
-			out.Result = "Checkout completed for subscription " + sub.SubscriptionID + ", but the tenant's subscription " +
-				t.StripeSubscriptionID + " is " + t.SubscriptionStatus + ": not linked"
+		held, err := heldSubscription(ctx, tx, t)
+		if err != nil {
+			return nil, err
+		}
+		link, result := tenancy.LinkCheckout(held, sub.SubscriptionID)
+		if out.Result = result; !link {
 			break
 		}
 		if _, err := tx.Exec(ctx, `
@@ -310,7 +313,6 @@ func (s *BillingService) apply(ctx context.Context, tx pgx.Tx, ev *tenancy.Billi
 			WHERE id = $1`, t.ID, sub.CustomerID, sub.SubscriptionID); err != nil {
 			return nil, err
 		}
-		out.Result = "Checkout completed: subscription " + sub.SubscriptionID + " linked; the plan follows its subscription events"
 	case tenancy.EventSubscriptionCreated, tenancy.EventSubscriptionUpdated, tenancy.EventSubscriptionDeleted:
 		sub.Deleted = ev.Type == tenancy.EventSubscriptionDeleted
 		if out.Result, err = applySubscription(ctx, tx, t, sub, ev.Created); err != nil {
@@ -377,49 +379,20 @@ func eventTenant(ctx context.Context, tx pgx.Tx, ev *tenancy.BillingEvent) (*ten
 }
 
 // applySubscription makes a tenant's plan and status follow its
-// subscription as of at. State older than what was applied is ignored, so
-// events arriving out of order never roll a subscription back.
+// subscription as of at, as tenancy.DecideSubscription decides, and says
+// what it did. t's row is locked.
 func applySubscription(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant, sub tenancy.SubscriptionState, at time.Time) (string, error) {
-	var appliedAt *time.Time
-	var currentSub, currentStatus string
-	if err := tx.QueryRow(ctx, `
-		SELECT subscription_event_at, coalesce(stripe_subscription_id, ''), coalesce(subscription_status, '')
-		FROM tenants.tenants WHERE id = $1`,
-		t.ID).Scan(&appliedAt, &currentSub, &currentStatus); err != nil {
+	held, err := heldSubscription(ctx, tx, t)
+	if err != nil {
 		return "", err
 	}
-	other := currentSub != "" && currentSub != sub.SubscriptionID
-	switch {
-	case other && (sub.Deleted || tenancy.LiveSubscription(currentStatus)):
-		// One subscription gives the plan: another one's events (a
-		// replaced subscription ending, a second one started beside it)
-		// do not change it.
-		return fmt.Sprintf("subscription %s is not the tenant's current one (%s, %s): nothing changed",
-			sub.SubscriptionID, currentSub, currentStatus), nil
-	case other:
-	case appliedAt != nil && at.Before(*appliedAt):
-		return fmt.Sprintf("older than the state applied (%s): nothing changed", appliedAt.UTC().Format(time.RFC3339)), nil
-	case appliedAt != nil && at.Equal(*appliedAt) && !tenancy.LaterState(currentStatus, stateOf(sub)):
-		return fmt.Sprintf("%s, of the same second as the state applied (%s), comes before it: nothing changed", stateOf(sub), currentStatus), nil
+	pricePlan, err := pricePlanOf(ctx, tx, sub)
+	if err != nil {
+		return "", err
 	}
-	plan, status, tenantStatus := t.Plan, sub.Status, t.Status
-	switch {
-	case sub.Deleted:
-		plan, status = tenancy.DefaultPlan, tenancy.SubscriptionCanceled
-		if tenantStatus == tenancy.StatusActive {
-			tenantStatus = tenancy.StatusSuspended
-		}
-	case tenancy.KeepsPlan(sub.Status):
-		var name string
-		err := tx.QueryRow(ctx, `SELECT name FROM public.billing_plans WHERE stripe_price_id = $1`, sub.PriceID).Scan(&name)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return "", tenancy.Errorf(tenancy.ENOTFOUND, "no plan is sold at Stripe price %s: set it with nself plan update NAME --stripe-price %s", tenancy.Quote(sub.PriceID), sub.PriceID)
-		} else if err != nil {
-			return "", err
-		}
-		plan = name
-	default:
-		plan = tenancy.DefaultPlan
+	c, err := tenancy.DecideSubscription(held, sub, at, pricePlan)
+	if err != nil || !c.Apply {
+		return c.Result, err
 	}
 	var periodEnd any
 	if !sub.PeriodEnd.IsZero() {
@@ -432,22 +405,41 @@ func applySubscription(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant, sub te
 		  stripe_subscription_id = nullif($6, ''),
 		  subscription_period_end = $7, subscription_event_at = $8, updated_at = now()
 		WHERE id = $1`,
-		t.ID, plan, status, tenantStatus, sub.CustomerID, sub.SubscriptionID, periodEnd, at); err != nil {
+		t.ID, c.Plan, c.Status, c.TenantStatus, sub.CustomerID, sub.SubscriptionID, periodEnd, at); err != nil {
 		return "", err
 	}
-	desc := fmt.Sprintf("subscription %s %s: plan %s → %s", sub.SubscriptionID, status, t.Plan, plan)
-	if tenantStatus != t.Status {
-		desc += fmt.Sprintf("; tenant %s", tenantStatus)
-	}
-	return desc, nil
+	return c.Result, nil
 }
 
-// stateOf is the state a subscription event leaves the tenant in.
-func stateOf(sub tenancy.SubscriptionState) string {
-	if sub.Deleted {
-		return tenancy.SubscriptionCanceled
+// heldSubscription reads the subscription state t holds now. The plan and
+// the tenant's status are t's, read with its row locked.
+func heldSubscription(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant) (tenancy.HeldSubscription, error) {
+	h := tenancy.HeldSubscription{Plan: t.Plan, TenantStatus: t.Status}
+	var appliedAt *time.Time
+	if err := tx.QueryRow(ctx, `
+		SELECT subscription_event_at, coalesce(stripe_subscription_id, ''), coalesce(subscription_status, '')
+		FROM tenants.tenants WHERE id = $1`,
+		t.ID).Scan(&appliedAt, &h.SubscriptionID, &h.Status); err != nil {
+		return h, err
 	}
-	return sub.Status
+	if appliedAt != nil {
+		h.AppliedAt = *appliedAt
+	}
+	return h, nil
+}
+
+// pricePlanOf finds the plan sold at sub's price when sub gives that plan;
+// "" when it does not, or when no plan is sold there.
+func pricePlanOf(ctx context.Context, tx pgx.Tx, sub tenancy.SubscriptionState) (string, error) {
+	if !sub.GivesPricePlan() {
+		return "", nil
+	}
+	var name string
+	err := tx.QueryRow(ctx, `SELECT name FROM public.billing_plans WHERE stripe_price_id = $1`, sub.PriceID).Scan(&name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return name, err
 }
 
 // recordPayment records an invoice paid or failed, once per invoice (a
@@ -470,21 +462,20 @@ func recordPayment(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant, ev *tenanc
 	if p.Status == "paid" {
 		return fmt.Sprintf("invoice %s paid: %s", p.InvoiceID, tenancy.FormatAmount(p.AmountCents, p.Currency)), nil
 	}
-	tag, err := tx.Exec(ctx, `
-		UPDATE tenants.tenants SET subscription_status = 'past_due', updated_at = now()
-		WHERE id = $1 AND subscription_status IN ('active', 'trialing')
-		  AND (subscription_event_at IS NULL OR subscription_event_at <= $2)
-		  -- Another subscription's invoice says nothing of the current one.
-		  AND ($3 = '' OR stripe_subscription_id IS NULL OR stripe_subscription_id = $3)`,
-		t.ID, ev.Created, ev.Subscription.SubscriptionID)
+	desc := fmt.Sprintf("invoice %s payment failed: %s", p.InvoiceID, tenancy.FormatAmount(p.AmountCents, p.Currency))
+	held, err := heldSubscription(ctx, tx, t)
 	if err != nil {
 		return "", err
 	}
-	desc := fmt.Sprintf("invoice %s payment failed: %s", p.InvoiceID, tenancy.FormatAmount(p.AmountCents, p.Currency))
-	if tag.RowsAffected() > 0 {
-		desc += "; subscription past due"
+	if !tenancy.PaymentFailureMarksPastDue(held, ev.Subscription.SubscriptionID, ev.Created) {
+		return desc, nil
 	}
-	return desc, nil
+	if _, err := tx.Exec(ctx, `
+		UPDATE tenants.tenants SET subscription_status = $2, updated_at = now() WHERE id = $1`,
+		t.ID, tenancy.SubscriptionPastDue); err != nil {
+		return "", err
+	}
+	return desc + "; subscription past due", nil
 }
 
 // ReconcileSubscription makes a tenant's subscription match sub, Stripe's
@@ -499,16 +490,12 @@ func (s *BillingService) ReconcileSubscription(ctx context.Context, tenantID str
 		if err != nil {
 			return err
 		}
-		want, err := s.wantedPlan(ctx, tx, t, sub)
+		pricePlan, err := pricePlanOf(ctx, tx, sub)
 		if err != nil {
 			return err
 		}
-		status := sub.Status
-		if sub.Deleted {
-			status = tenancy.SubscriptionCanceled
-		}
-		if want == t.Plan && status == t.SubscriptionStatus {
-			return nil
+		if needed, err := tenancy.ReconcileNeeded(t.Plan, t.SubscriptionStatus, sub, pricePlan); err != nil || !needed {
+			return err
 		}
 		if desc, err = applySubscription(ctx, tx, t, sub, readAt); err != nil {
 			return err
@@ -526,18 +513,6 @@ func (s *BillingService) ReconcileSubscription(ctx context.Context, tenantID str
 		return "", fmt.Errorf("reconcile tenant %s: %w", tenantID, translate(err))
 	}
 	return desc, nil
-}
-
-func (s *BillingService) wantedPlan(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant, sub tenancy.SubscriptionState) (string, error) {
-	if sub.Deleted || !tenancy.KeepsPlan(sub.Status) {
-		return tenancy.DefaultPlan, nil
-	}
-	var name string
-	err := tx.QueryRow(ctx, `SELECT name FROM public.billing_plans WHERE stripe_price_id = $1`, sub.PriceID).Scan(&name)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", tenancy.Errorf(tenancy.ENOTFOUND, "no plan is sold at Stripe price %s", tenancy.Quote(sub.PriceID))
-	}
-	return name, err
 }
 
 func orNone(s string) string {
@@ -611,9 +586,9 @@ func (s *BillingService) Revenue(ctx context.Context) ([]tenancy.PlanRevenue, er
 		SELECT p.name, count(t.id), coalesce(sum((p.price_monthly * 100)::bigint), 0)
 		FROM public.billing_plans p
 		JOIN tenants.tenants t ON t.plan = p.name
-		WHERE t.status <> 'deleted' AND t.subscription_status IN ('active', 'trialing', 'past_due')
+		WHERE t.status <> 'deleted' AND t.subscription_status = ANY($1)
 		GROUP BY p.name, p.sort_order
-		ORDER BY p.sort_order, p.name`)
+		ORDER BY p.sort_order, p.name`, tenancy.PlanKeepingStatuses())
 	if err != nil {
 		return nil, fmt.Errorf("revenue by plan: %w", err)
 	}

@@ -1,4 +1,4 @@
-package web
+package certs
 
 import (
 	"crypto/tls"
@@ -138,12 +138,13 @@ func (w *WildcardCertificate) Reload() (bool, error) {
 // Leaf is the certificate served now.
 func (w *WildcardCertificate) Leaf() *x509.Certificate { return w.cert.Load().Leaf }
 
-// certificateFor returns the certificate for host (normalized) when host is
-// one of the platform's names (BASE_DOMAIN or a name under it) and the
-// certificate covers it; nil otherwise. Custom domains are never answered
-// here, whatever names the certificate holds: they get their own.
-func (w *WildcardCertificate) certificateFor(host string) *tls.Certificate {
-	if host != w.baseDomain && !strings.HasSuffix(host, "."+w.baseDomain) {
+// CertificateFor returns the certificate for host (normalized: lower
+// case, ASCII, no trailing dot) when host is one of the platform's names
+// (BASE_DOMAIN or a name under it) and the certificate covers it; nil
+// otherwise, and on a nil w. Custom domains are never answered here,
+// whatever names the certificate holds: they get their own.
+func (w *WildcardCertificate) CertificateFor(host string) *tls.Certificate {
+	if w == nil || host != w.baseDomain && !strings.HasSuffix(host, "."+w.baseDomain) {
 		return nil
 	}
 	cert := w.cert.Load()

@@ -59,28 +59,35 @@ func NewTenantCache(db *DB, log *slog.Logger) *TenantCache {
 
 // Listen listens for changes until ctx ends, reconnecting after failures.
 func (c *TenantCache) Listen(ctx context.Context) error {
-	l := &pgxlisten.Listener{
+	l := c.db.listener(func(ctx context.Context, err error) {
+		c.live.Store(false)
+		c.flush()
+		if ctx.Err() == nil {
+			c.log.Warn("tenant cache: change listener failed; serving from the database until it is back", "err", err)
+		}
+	})
+	l.Handle(ChangeChannel, cacheHandler{c})
+	return l.Listen(ctx)
+}
+
+// listener is a LISTEN connection of its own as the application role,
+// made again a second after it fails; failed is told each failure, so a
+// cache can stop trusting what it holds.
+func (db *DB) listener(failed func(ctx context.Context, err error)) *pgxlisten.Listener {
+	return &pgxlisten.Listener{
 		Connect: func(ctx context.Context) (*pgx.Conn, error) {
 			// Through the pool's gate: during an outage the listener
 			// waits its turn like the pool's own attempts.
-			if g := c.db.appGate; g != nil {
+			if g := db.appGate; g != nil {
 				if err := g.admit(); err != nil {
 					return nil, err
 				}
 			}
-			return pgx.ConnectConfig(ctx, c.db.App.Config().ConnConfig)
+			return pgx.ConnectConfig(ctx, db.App.Config().ConnConfig)
 		},
-		LogError: func(ctx context.Context, err error) {
-			c.live.Store(false)
-			c.flush()
-			if ctx.Err() == nil {
-				c.log.Warn("tenant cache: change listener failed; serving from the database until it is back", "err", err)
-			}
-		},
+		LogError:       failed,
 		ReconnectDelay: time.Second,
 	}
-	l.Handle(ChangeChannel, cacheHandler{c})
-	return l.Listen(ctx)
 }
 
 // Ready is closed once the cache listens for changes for the first time.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgxlisten"
 
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -102,24 +101,13 @@ func (c *CredentialCache) Heard() uint64 { return c.heard.Load() }
 // and writes recorded uses every TouchEvery (and once more at the end).
 func (c *CredentialCache) Listen(ctx context.Context) error {
 	go c.touchLoop(ctx)
-	l := &pgxlisten.Listener{
-		Connect: func(ctx context.Context) (*pgx.Conn, error) {
-			if g := c.db.appGate; g != nil {
-				if err := g.admit(); err != nil {
-					return nil, err
-				}
-			}
-			return pgx.ConnectConfig(ctx, c.db.App.Config().ConnConfig)
-		},
-		LogError: func(ctx context.Context, err error) {
-			c.live.Store(false)
-			c.flush()
-			if ctx.Err() == nil {
-				c.log.Warn("credential cache: notice listener failed; verifying keys and sessions in the database until it is back", "err", err)
-			}
-		},
-		ReconnectDelay: time.Second,
-	}
+	l := c.db.listener(func(ctx context.Context, err error) {
+		c.live.Store(false)
+		c.flush()
+		if ctx.Err() == nil {
+			c.log.Warn("credential cache: notice listener failed; verifying keys and sessions in the database until it is back", "err", err)
+		}
+	})
 	l.Handle(CredentialChannel, credHandler{c})
 	return l.Listen(ctx)
 }

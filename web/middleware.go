@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -112,9 +113,51 @@ func hostOf(r *http.Request) string {
 	return strings.TrimSuffix(strings.ToLower(host), ".")
 }
 
-// clientIP is the address the request came from. Without a trusted proxy
-// in front, forwarding headers are the client's own claims, so they are not
-// read.
+// forwardedClient makes a request that came through a trusted proxy look as
+// if it came from its client: the last address of X-Forwarded-For that is
+// not itself a trusted proxy. Every address before that one is the client's
+// own claim, and so is the whole header on a request from anywhere else.
+// Without this, behind a load balancer every client would share one
+// address, and the per-address sign-in limits would lock out everyone.
+func (s *Server) forwardedClient(next http.Handler) http.Handler {
+	if len(s.Config.TrustedProxies) == 0 {
+		return next
+	}
+	trusted := func(a netip.Addr) bool {
+		for _, p := range s.Config.TrustedProxies {
+			if p.Contains(a.Unmap()) {
+				return true
+			}
+		}
+		return false
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peer, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil || !trusted(peer.Addr()) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break // a garbled hop: trust nothing before it
+			}
+			if !trusted(a) {
+				r2 := new(http.Request)
+				*r2 = *r // a shallow copy, as WithContext makes
+				r2.RemoteAddr = netip.AddrPortFrom(a.Unmap(), 0).String()
+				next.ServeHTTP(w, r2)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clientIP is the address the request came from. Forwarding headers are
+// read only from trusted proxies (forwardedClient); otherwise they are the
+// client's own claims.
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,10 @@ type Config struct {
 	// CustomDomainsOff is TENANT_CUSTOM_DOMAINS_ENABLED=false: the Domains
 	// page says so instead of offering to add one.
 	CustomDomainsOff bool
+	// TrustedProxies are the addresses of the load balancers and proxies in
+	// front of the server (TRUSTED_PROXIES): a request from one of them is
+	// taken to come from the address its X-Forwarded-For names.
+	TrustedProxies []netip.Prefix
 	// SingleTenant is MULTI_TENANCY_ENABLED=false: the default tenant's
 	// portal and API are at BaseDomain, and subdomains route nowhere.
 	SingleTenant bool
@@ -192,7 +197,7 @@ func (s *Server) Handler() http.Handler {
 		s.gateway = newGateway(s, s.Config.Upstream)
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, s.securityHeaders, s.limitBody, s.checkInput, s.boundQueries)
+	r.Use(s.forwardedClient, middleware.RequestID, s.logRequests, s.recoverPanics, s.securityHeaders, s.limitBody, s.checkInput, s.boundQueries)
 	r.Get("/healthz", s.handleHealth)
 	r.Get("/readyz", s.handleReady)
 	r.Handle("/static/*", staticHandler())

@@ -107,6 +107,7 @@ func (a *app) serveCommand() *cobra.Command {
 					BaseDomain:         string(a.cfg.BaseDomain),
 					AdminHost:          string(a.cfg.AdminHost),
 					RoutingMethod:      string(a.cfg.RoutingMethod),
+					TrustedProxies:     a.cfg.TrustedProxies,
 					SingleTenant:       !a.cfg.MultiTenancyEnabled,
 					CustomDomainsOff:   !a.cfg.CustomDomainsEnabled,
 					Secure:             a.cfg.PublicScheme == "https",

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -105,6 +106,11 @@ type Config struct {
 	// people: https://acme.BASE_DOMAIN, or http://acme.localhost:8080 locally.
 	PublicScheme Scheme `env:"PUBLIC_SCHEME" envDefault:"https"`
 	PublicPort   Port   `env:"PUBLIC_PORT"`
+
+	// TrustedProxies are the load balancers and proxies in front of the
+	// server (comma-separated addresses or CIDRs); a request from one of
+	// them is taken to come from the client its X-Forwarded-For names.
+	TrustedProxies Prefixes `env:"TRUSTED_PROXIES"`
 
 	// TLSAddr makes `nself serve` terminate TLS itself on this address
 	// (--tls-addr overrides it); the CLI reads it too, to say how a
@@ -486,6 +492,28 @@ func (a *ListenAddr) UnmarshalText(b []byte) error {
 		return acceptsError("accepts host:port or :port to listen on, such as :443")
 	}
 	*a = ListenAddr(b)
+	return nil
+}
+
+// Prefixes are IP addresses and CIDR ranges, comma-separated.
+type Prefixes []netip.Prefix
+
+func (p *Prefixes) UnmarshalText(b []byte) error {
+	var out Prefixes
+	for _, f := range strings.Split(string(b), ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if pr, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, pr.Masked())
+		} else if a, err := netip.ParseAddr(f); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+		} else {
+			return acceptsError("accepts IP addresses and CIDR ranges, comma-separated, such as 10.0.0.0/8,192.0.2.7")
+		}
+	}
+	*p = out
 	return nil
 }
 

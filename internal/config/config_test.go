@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,6 +78,19 @@ func TestCustomDomainRoutingNeedsCustomDomains(t *testing.T) {
 	_, err := config.Load([]string{"TENANT_ROUTING_METHOD=custom_domain", "TENANT_CUSTOM_DOMAINS_ENABLED=false"}, "")
 	if err == nil || !strings.Contains(err.Error(), "TENANT_CUSTOM_DOMAINS_ENABLED=true") {
 		t.Errorf("%v", err)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := config.Load([]string{"TRUSTED_PROXIES=10.0.0.0/8, 192.0.2.7,::1"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(c.TrustedProxies); got != "[10.0.0.0/8 192.0.2.7/32 ::1/128]" {
+		t.Errorf("TRUSTED_PROXIES = %s", got)
+	}
+	if _, err := config.Load([]string{"TRUSTED_PROXIES=lb.internal"}, ""); err == nil || !strings.Contains(err.Error(), `invalid TRUSTED_PROXIES "lb.internal"`) {
+		t.Errorf("a host name: %v", err)
 	}
 }
 

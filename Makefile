@@ -7,7 +7,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 SERVICES := scripts/services.sh
 ENV := eval "$$($(SERVICES) env)"
 
-.PHONY: run test build services stop check bench
+.PHONY: run test build services stop check bench screenshots
 
 ## run: start the services, migrate, seed the demo tenant
 run: services build
@@ -36,3 +36,8 @@ check:
 ## bench: the benchmarks recorded in docs/benchmarks.md
 bench: services
 	@$(ENV) && go test -run '^$$' -bench . -benchtime 2000x ./internal/postgres/
+
+## screenshots: a PNG of every page at 1366 and 390 px, outside git
+SCREENSHOTS ?= $(HOME)/.cache/nself/screenshots
+screenshots: services
+	@$(ENV) && NSELF_SCREENSHOT_DIR=$(SCREENSHOTS) go test -count=1 -run '^TestScreenshots$$' ./e2e/ && echo "screenshots in $(SCREENSHOTS)"

@@ -163,6 +163,9 @@ func TestAdminSuspendsATenantInTheConsole(t *testing.T) {
 	if got := b.text(`[data-testid=detail-status]`); got != "active" {
 		t.Errorf("status before = %q, want active", got)
 	}
+	// Suspending asks first; the administrator answers OK.
+	d := b.answerDialogs()
+	d.answer(true)
 	b.do("suspend acme",
 		chromedp.Click(chromedp.CSS(`[data-testid=suspend-tenant]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=activate-tenant]`)),
@@ -172,6 +175,9 @@ func TestAdminSuspendsATenantInTheConsole(t *testing.T) {
 	}
 	if b.present(`[data-testid=suspend-tenant]`) {
 		t.Error("a suspended tenant can still be suspended")
+	}
+	if q := d.questions(); len(q) != 1 || !strings.HasPrefix(q[0], "Suspend acme?") {
+		t.Errorf("the console asked %q before suspending", q)
 	}
 	if got := b.text(`[data-testid=flash]`); !strings.Contains(got, "suspended") {
 		t.Errorf("flash = %q", got)

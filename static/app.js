@@ -178,3 +178,16 @@ document.addEventListener("input", function (e) {
   if (hex.length === 3) hex = hex[0] + hex[0] + hex[1] + hex[1] + hex[2] + hex[2];
   picker.value = "#" + hex;
 });
+
+// Forms marked data-confirm (removing a member, revoking a key or an
+// invitation, suspending a tenant) ask before they are sent: one stray
+// click must not undo someone's access. It runs in the capture phase,
+// before htmx or the browser sends anything.
+document.addEventListener("submit", function (e) {
+  var form = e.target;
+  var question = form && form.getAttribute && form.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) {
+    e.preventDefault();
+    e.stopImmediatePropagation();
+  }
+}, true);

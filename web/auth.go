@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -33,6 +35,8 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) error {
 	t := TenantFrom(ctx)
 	f := formOf(r, "email", "password")
 	f.Values["password"] = ""
+	next := localPath(r.PostFormValue("next"))
+	f.Values["next"] = next
 	p := s.page(r, "Sign in")
 
 	keys := newSignInKeys(t.ID, r.PostFormValue("email"), clientIP(r))
@@ -70,8 +74,24 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err := sess.Save(r, w); err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+	if next == "" {
+		next = "/dashboard"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
+}
+
+// localPath is raw when it is a path on this host (what a sign-in may go
+// back to), else "": an address elsewhere ("//evil.example", a scheme, a
+// backslash browsers read as a slash) would make the sign-in page a
+// redirector for phishing.
+func localPath(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(raw, "/") ||
+		strings.HasPrefix(raw, "//") || strings.ContainsAny(raw, "\\\r\n\t") || len(raw) > 2000 {
+		return ""
+	}
+	return raw
 }
 
 // handleSignOut serves POST /signout.

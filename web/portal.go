@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -121,7 +122,8 @@ func (s *Server) requireRole(need tenancy.Role) func(http.Handler) http.Handler 
 			id := IdentityFrom(r.Context())
 			switch {
 			case id == nil && isSafeMethod(r.Method) && r.Header.Get("HX-Request") == "":
-				http.Redirect(w, r, "/", http.StatusSeeOther)
+				// Signed in, the person comes back to the page they asked for.
+				http.Redirect(w, r, "/?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			case id == nil:
 				s.respondError(w, r, http.StatusForbidden, "Not allowed", "Please sign in.")
 			case !id.Can(need):
@@ -144,7 +146,8 @@ func (s *Server) handleLanding(w http.ResponseWriter, r *http.Request) error {
 	r = s.withAnonCSRF(w, r, tenantCookie)
 	p := s.page(r, "Sign in")
 	p.Flash = s.takeFlash(w, r, tenantCookie)
-	render(w, r, http.StatusOK, views.SignIn(p, views.Form{}, "/signin"))
+	f := views.Form{Values: map[string]string{"next": localPath(r.URL.Query().Get("next"))}}
+	render(w, r, http.StatusOK, views.SignIn(p, f, "/signin"))
 	return nil
 }
 

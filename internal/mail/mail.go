@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	netmail "net/mail"
 	"net/textproto"
 	"time"
 
@@ -48,7 +49,18 @@ func (s *SMTP) Send(ctx context.Context, m tenancy.Message) error {
 		return fmt.Errorf("send mail: SMTP_HOST is not set")
 	}
 	msg := gomail.NewMsg()
-	if err := msg.From(s.cfg.From); err != nil {
+	from, err := netmail.ParseAddress(s.cfg.From)
+	if err != nil {
+		return fmt.Errorf("send mail: SMTP_FROM %q: %w", s.cfg.From, err)
+	}
+	// The tenant's name beside the platform's address: "Acme Corporation
+	// <no-reply@…>" rather than a bare no-reply.
+	name := from.Name
+	if m.FromName != "" {
+		name = m.FromName
+	}
+	// net/mail quotes and encodes the name as the header needs.
+	if err := msg.From((&netmail.Address{Name: name, Address: from.Address}).String()); err != nil {
 		return fmt.Errorf("send mail: SMTP_FROM %q: %w", s.cfg.From, err)
 	}
 	if err := msg.To(m.To); err != nil {

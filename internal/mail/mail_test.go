@@ -32,7 +32,7 @@ func TestSendThroughSMTP(t *testing.T) {
 	m := mail.New(mail.Config{Host: host, Port: port, From: "no-reply@nself.test"})
 	err := m.Send(context.Background(), tenancy.Message{
 		To: to, Subject: "Welcome to Acme <&>",
-		HTML: "<p>Hello <strong>Ann</strong></p>", Text: "Hello Ann",
+		HTML: "<p>Hello <strong>Ann</strong></p>", Text: "Hello Ann", FromName: "Acme, \"Corp\" <Ltd>",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -57,10 +57,12 @@ func TestSendThroughSMTP(t *testing.T) {
 	}
 	var msg struct {
 		HTML, Text string
-		From       struct{ Address string }
+		From       struct{ Name, Address string }
 	}
 	getJSON(t, api+"/api/v1/message/"+found.Messages[0].ID, &msg)
-	if !strings.Contains(msg.HTML, "<strong>Ann</strong>") || strings.TrimSpace(msg.Text) != "Hello Ann" || msg.From.Address != "no-reply@nself.test" {
+	// The tenant's name beside the platform's address, quoted as it must be.
+	if !strings.Contains(msg.HTML, "<strong>Ann</strong>") || strings.TrimSpace(msg.Text) != "Hello Ann" ||
+		msg.From.Address != "no-reply@nself.test" || msg.From.Name != `Acme, "Corp" <Ltd>` {
 		t.Errorf("message = %+v", msg)
 	}
 }

@@ -155,6 +155,7 @@ func (c *Composer) Render(ctx context.Context, t *tenancy.Tenant, tpl *tenancy.E
 	}
 	msg, err := tenancy.RenderEmail(tpl, to, all)
 	msg.Template = tpl.Name
+	msg.FromName = all["TENANT_NAME"]
 	return msg, err
 }
 

@@ -120,6 +120,9 @@ type Message struct {
 	Text    string
 	// Template names the template it was made from, for logs.
 	Template string
+	// FromName is the sender's name shown beside SMTP_FROM's address: the
+	// tenant's company name, so a member sees whom the mail is from.
+	FromName string
 }
 
 // Mailer sends email.

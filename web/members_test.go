@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"fmt"
+	"golang.org/x/net/html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -311,6 +312,10 @@ func TestInvitationAcceptFlow(t *testing.T) {
 	if got := textOf(t, body, "invitation-summary"); got != "Name of owner@acme.test invited New@example.test to join Acme Inc as admin ." {
 		t.Errorf("summary = %q", got)
 	}
+	// The password's rule is said before anything is sent.
+	if got := labelFor(doc(t, body), "password"); got != "Choose a password (at least 10 characters)" {
+		t.Errorf("the accept form's password label is %q, want how long it must be", got)
+	}
 	resp, body = guest.post("/invitations/accept", url.Values{"token": {token}, "password": {"short"}})
 	if resp.StatusCode != http.StatusUnprocessableEntity || textOf(t, body, "error-password") == "" {
 		t.Errorf("short password: %d", resp.StatusCode)
@@ -411,4 +416,17 @@ func TestInvitationsAndMembersStayInTheirTenant(t *testing.T) {
 	if resp, _ := e.client("acme.nself.test").get("/invitations/accept?token=" + token); resp.StatusCode != 200 {
 		t.Errorf("A's invitation on A: %d", resp.StatusCode)
 	}
+}
+
+// labelFor is the text of the label for the control with id.
+func labelFor(n *html.Node, id string) string {
+	if n.Type == html.ElementNode && n.Data == "label" && attr(n, "for") == id {
+		return strings.Join(strings.Fields(text(n)), " ")
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if got := labelFor(c, id); got != "" {
+			return got
+		}
+	}
+	return ""
 }

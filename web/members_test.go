@@ -2,12 +2,13 @@ package web_test
 
 import (
 	"fmt"
-	"golang.org/x/net/html"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/html"
 
 	"github.com/nself/nself/internal/tenancy"
 )

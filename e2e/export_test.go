@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/nself/nself/internal/blob/blobtest"
@@ -26,19 +30,33 @@ func TestOwnerExportsTheTenant(t *testing.T) {
 		// No reload: the panel is swapped in, polls, and shows the link.
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=export-download]`)),
 	)
-	type download struct {
-		Status int    `json:"status"`
-		Type   string `json:"type"`
-		Size   int    `json:"size"`
-		Magic  []int  `json:"magic"`
+	// The owner clicks the download link; the browser saves the file.
+	dir := t.TempDir()
+	done := make(chan string, 1)
+	if err := chromedp.ListenBrowser(b.ctx, func(ev any) {
+		if e, ok := ev.(*cdpbrowser.EventDownloadProgress); ok && e.State == cdpbrowser.DownloadProgressStateCompleted {
+			select {
+			case done <- e.GUID:
+			default:
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
 	}
-	got := run(b, "download the archive", chromedp.Evaluate[download](`(async () => {
-		const a = document.querySelector('[data-testid=export-download]');
-		const r = await fetch(a.href);
-		const body = new Uint8Array(await r.arrayBuffer());
-		return {status: r.status, type: r.headers.get('Content-Type'), size: body.length, magic: [body[0], body[1]]};
-	})()`, chromedp.EvalAwaitPromise))
-	if got.Status != 200 || got.Type != "application/gzip" || got.Size < 100 || len(got.Magic) != 2 || got.Magic[0] != 0x1f || got.Magic[1] != 0x8b {
-		t.Errorf("download = %+v, want a gzip archive", got)
+	if _, err := chromedp.CallBrowser(b.ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: &[]bool{true}[0],
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.do("download the archive", chromedp.Click(chromedp.CSS(`[data-testid=export-download]`)))
+	var guid string
+	select {
+	case guid = <-done:
+	case <-time.After(stepTimeout):
+		t.Fatal("the download did not complete")
+	}
+	body, err := os.ReadFile(filepath.Join(dir, guid))
+	if err != nil || len(body) < 100 || body[0] != 0x1f || body[1] != 0x8b {
+		t.Errorf("downloaded %d bytes (%v), want a gzip archive", len(body), err)
 	}
 }

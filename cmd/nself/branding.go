@@ -148,18 +148,11 @@ func (a *app) themeCreateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.Out, "✓ Theme created: %s (ID: %s)\n", th.Name, th.ID)
-			if r := th.TextContrast(); r < tenancy.AAContrast {
-				fmt.Fprintf(a.Out, "! Warning: text %s on background %s has a contrast of %s; WCAG AA asks at least 4.5:1 for normal text\n",
-					th.Text, th.Background, tenancy.FormatRatio(r))
-			}
+			a.reportTheme("created", th)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&n.Primary, "primary", "", "primary color (#RGB or #RRGGBB)")
-	cmd.Flags().StringVar(&n.Secondary, "secondary", "", "secondary color")
-	cmd.Flags().StringVar(&n.Background, "background", "", "background color")
-	cmd.Flags().StringVar(&n.Text, "text", "", "text color")
+	themeColorFlags(cmd, &n)
 	return cmd
 }
 
@@ -325,19 +318,12 @@ func (a *app) themeUpdateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.Out, "✓ Theme updated: %s (ID: %s)\n", th.Name, th.ID)
-			if r := th.TextContrast(); r < tenancy.AAContrast {
-				fmt.Fprintf(a.Out, "! Warning: text %s on background %s has a contrast of %s; WCAG AA asks at least 4.5:1 for normal text\n",
-					th.Text, th.Background, tenancy.FormatRatio(r))
-			}
+			a.reportTheme("updated", th)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&n.Name, "name", "", "new name (the id stays)")
-	cmd.Flags().StringVar(&n.Primary, "primary", "", "primary color (#RGB or #RRGGBB)")
-	cmd.Flags().StringVar(&n.Secondary, "secondary", "", "secondary color")
-	cmd.Flags().StringVar(&n.Background, "background", "", "background color")
-	cmd.Flags().StringVar(&n.Text, "text", "", "text color")
+	themeColorFlags(cmd, &n)
 	return cmd
 }
 
@@ -458,4 +444,22 @@ func (a *app) settingListCommand() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
 	return cmd
+}
+
+// reportTheme says what happened to a theme, and warns when its text is
+// hard to read on its background.
+func (a *app) reportTheme(done string, th *tenancy.Theme) {
+	fmt.Fprintf(a.Out, "✓ Theme %s: %s (ID: %s)\n", done, th.Name, th.ID)
+	if r := th.TextContrast(); r < tenancy.AAContrast {
+		fmt.Fprintf(a.Out, "! Warning: text %s on background %s has a contrast of %s; WCAG AA asks at least 4.5:1 for normal text\n",
+			th.Text, th.Background, tenancy.FormatRatio(r))
+	}
+}
+
+// themeColorFlags are the color flags of theme create and update.
+func themeColorFlags(cmd *cobra.Command, n *tenancy.NewTheme) {
+	cmd.Flags().StringVar(&n.Primary, "primary", "", "primary color (#RGB or #RRGGBB)")
+	cmd.Flags().StringVar(&n.Secondary, "secondary", "", "secondary color")
+	cmd.Flags().StringVar(&n.Background, "background", "", "background color")
+	cmd.Flags().StringVar(&n.Text, "text", "", "text color")
 }

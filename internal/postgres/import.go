@@ -610,27 +610,16 @@ func (s *ExportService) insertRows(ctx context.Context, tx pgx.Tx, tenantID stri
 				exprs = append(exprs, "s."+pgx.Identifier{c}.Sanitize())
 			}
 		}
-		where := ""
+		where, args := "", []any{tenantID}
 		if t.Name == "tenants.tenant_domains" {
-			rows, err := tx.Query(ctx, `
-				SELECT s.domain FROM `+t.stage+` s
-				WHERE EXISTS (SELECT 1 FROM tenants.tenant_domains d WHERE d.domain = s.domain)
-				ORDER BY 1`)
+			claimed, err := claimImportedDomains(ctx, tx, tenantID, t.stage, res)
 			if err != nil {
 				return err
 			}
-			held, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			if err != nil {
-				return err
-			}
-			for _, d := range held {
-				res.Notes = append(res.Notes, fmt.Sprintf("domain %s left out: another tenant holds it", d))
-			}
-			// The owner's platform_read policy shows every tenant's domains.
-			where = ` WHERE NOT EXISTS (SELECT 1 FROM tenants.tenant_domains d WHERE d.domain = s.domain)`
+			where, args = ` WHERE s.domain = ANY($2)`, append(args, claimed)
 		}
 		tag, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (%s)%s SELECT %s FROM %s s%s`,
-			t.target, quoteAll(cols), override, strings.Join(exprs, ", "), t.stage, where), tenantID)
+			t.target, quoteAll(cols), override, strings.Join(exprs, ", "), t.stage, where), args...)
 		if err != nil {
 			return fmt.Errorf("table %s: %w", t.Name, err)
 		}
@@ -647,6 +636,44 @@ func (s *ExportService) insertRows(ctx context.Context, tx pgx.Tx, tenantID stri
 		}
 	}
 	return nil
+}
+
+// claimImportedDomains claims the staged domains for the new tenant and
+// returns those it got; one another tenant holds is left out with a note.
+// The names are read first and claimed in a statement of their own: a
+// distributed PostgreSQL does not write a reference table in a statement
+// that reads others.
+func claimImportedDomains(ctx context.Context, tx pgx.Tx, tenantID, stage string, res *tenancy.ImportResult) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT domain FROM `+stage+` ORDER BY 1`)
+	if err != nil {
+		return nil, err
+	}
+	staged, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	rows, err = tx.Query(ctx, `
+		INSERT INTO tenants.domain_claims (domain, claimed_by)
+		SELECT d, $1 FROM unnest($2::text[]) d
+		ON CONFLICT (domain) DO NOTHING
+		RETURNING domain`, tenantID, staged)
+	if err != nil {
+		return nil, err
+	}
+	claimed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	got := make(map[string]bool, len(claimed))
+	for _, d := range claimed {
+		got[d] = true
+	}
+	for _, d := range staged {
+		if !got[d] {
+			res.Notes = append(res.Notes, fmt.Sprintf("domain %s left out: another tenant holds it", d))
+		}
+	}
+	return claimed, nil
 }
 
 // fkOrder sorts tables so that a table referenced by another's foreign key

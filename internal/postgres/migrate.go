@@ -515,6 +515,9 @@ func (db *DB) grantApp(ctx context.Context, tx pgx.Tx) error {
 		// written on the platform path.
 		`GRANT SELECT, INSERT, UPDATE ON public.billing_usage_counters, public.billing_usage_daily TO ` + role,
 		`GRANT SELECT ON public.billing_payments TO ` + role,
+		// A tenant claims and gives up its own domains (the policy on
+		// claimed_by); the key keeps a name to one tenant.
+		`GRANT SELECT, INSERT, DELETE ON tenants.domain_claims TO ` + role,
 		// The audit log is append-only: entries are added and read, never
 		// changed or removed by the application.
 		`GRANT SELECT, INSERT ON audit.events TO ` + role,

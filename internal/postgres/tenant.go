@@ -542,7 +542,12 @@ func removeTenantData(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant, keepAud
 			return err
 		}
 	}
-	return deleteTenantRows(ctx, tx, t.ID, keepAudit)
+	if err := deleteTenantRows(ctx, tx, t.ID, keepAudit); err != nil {
+		return err
+	}
+	// Its domains are free for other tenants again.
+	_, err := tx.Exec(ctx, `DELETE FROM tenants.domain_claims WHERE claimed_by = $1`, t.ID)
+	return err
 }
 
 // deleteTenantRows removes a tenant's rows from every table with a

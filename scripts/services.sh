@@ -702,7 +702,8 @@ citus_bootstrap() {
 	local node port w
 	for node in $(citus_nodes); do
 		citus_node_paths "$node"
-		citus_psql "$CN_PORT" postgres -c "SELECT 'CREATE DATABASE nself' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nself') \gexec" >>"$CN_LOG" 2>&1 ||
+		echo "SELECT 'CREATE DATABASE nself' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nself') \gexec" |
+			citus_psql "$CN_PORT" postgres >>"$CN_LOG" 2>&1 ||
 			fail_service citus "creating the database on $node failed" "$CN_LOG"
 		citus_psql "$CN_PORT" nself -c 'CREATE EXTENSION IF NOT EXISTS citus' >>"$CN_LOG" 2>&1 ||
 			fail_service citus "CREATE EXTENSION citus on $node failed" "$CN_LOG"

@@ -130,7 +130,7 @@ func putSetting(ctx context.Context, tx pgx.Tx, tenantID, key, value string) err
 	}
 	_, err := tx.Exec(ctx, `
 		INSERT INTO tenants.tenant_settings (tenant_id, key, value) VALUES ($1, $2, $3)
-		ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = now()`, tenantID, key, value)
+		ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, tenantID, key, value)
 	return err
 }
 
@@ -190,7 +190,7 @@ func (s *BrandingService) SetSetting(ctx context.Context, tenantID, key, value s
 		}
 		if err := tx.QueryRow(ctx, `
 			INSERT INTO tenants.tenant_settings (tenant_id, key, value) VALUES ($1, $2, $3)
-			ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = now()
+			ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
 			RETURNING updated_at`, tenantID, key, v).Scan(&st.UpdatedAt); err != nil {
 			return err
 		}

@@ -66,7 +66,7 @@ func (s *EmailTemplateService) Customize(ctx context.Context, tenantID, name, su
 			INSERT INTO tenants.tenant_email_templates AS e (tenant_id, name, subject, html, text)
 			VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (tenant_id, name) DO UPDATE
-			SET subject = excluded.subject, html = excluded.html, text = excluded.text, updated_at = now()
+			SET subject = excluded.subject, html = excluded.html, text = excluded.text, updated_at = excluded.updated_at
 			RETURNING e.updated_at`, tenantID, t.Name, t.Subject, t.HTML, t.Text).Scan(&t.UpdatedAt); err != nil {
 			return err
 		}

@@ -183,7 +183,7 @@ func (m *Meter) grant(ctx context.Context, tenantID string, period time.Time, li
 		ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET
 		  last_grant = least($3, greatest(($4 - (c.reserved - $5)) / 8, 1), greatest($4 - (c.reserved - $5), 0)),
 		  reserved = (c.reserved - $5) + least($3, greatest(($4 - (c.reserved - $5)) / 8, 1), greatest($4 - (c.reserved - $5), 0)),
-		  updated_at = now()
+		  updated_at = excluded.updated_at
 		RETURNING c.reserved, c.last_grant`,
 		tenantID, period, m.MaxBlock, limit, release)
 	if err != nil {
@@ -325,7 +325,7 @@ func (m *Meter) write(ctx context.Context, d meterDelta, now time.Time) (int64, 
 			ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET
 			  used = c.used + excluded.used,
 			  reserved = greatest(c.reserved - $4, 0) + $5,
-			  updated_at = now()
+			  updated_at = excluded.updated_at
 			RETURNING used::bigint`, d.tenantID, d.period, d.used, d.release, d.reserve).QueryRow(func(r pgx.Row) error { return r.Scan(&used) })
 		if d.used > 0 {
 			b.Queue(`
@@ -338,7 +338,7 @@ func (m *Meter) write(ctx context.Context, d meterDelta, now time.Time) (int64, 
 			b.Queue(`
 				INSERT INTO public.billing_usage_counters AS c (tenant_id, period, service_name, used)
 				VALUES ($1, $2, 'compute_hours', $3)
-				ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET used = c.used + excluded.used, updated_at = now()`,
+				ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET used = c.used + excluded.used, updated_at = excluded.updated_at`,
 				d.tenantID, d.period, hours)
 			b.Queue(`
 				INSERT INTO public.billing_usage_daily AS c (tenant_id, day, service_name, quantity)

@@ -238,10 +238,10 @@ func (o *MailOutbox) Failed(ctx context.Context, m *tenancy.Mail, reason string,
 		UPDATE tenants.tenant_mail_outbox
 		SET claim = NULL, last_error = left($4, 500), subject = $5,
 		    next_attempt_at = now() + make_interval(secs => $6),
-		    failed_at = CASE WHEN $7 THEN now() END,
+		    failed_at = CASE WHEN $7 THEN $9::timestamptz END,
 		    link = CASE WHEN $7 AND $8 THEN '' ELSE link END
 		WHERE tenant_id = $1 AND id = $2 AND claim = $3`,
-		m.TenantID, m.ID, m.Claim, reason, m.Subject, wait.Seconds(), giveUp, tenancy.CarriesSecretLink(m.Template))
+		m.TenantID, m.ID, m.Claim, reason, m.Subject, wait.Seconds(), giveUp, tenancy.CarriesSecretLink(m.Template), o.db.Now())
 	if err != nil {
 		return fmt.Errorf("record failed mail: %w", err)
 	}

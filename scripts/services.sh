@@ -737,6 +737,12 @@ GRANT pg_read_all_data TO nself_backup;
 -- workers see no tenant, reads return nothing and writes fail their policy.
 ALTER ROLE nself_owner SET citus.propagate_set_commands = 'local';
 ALTER ROLE nself_app SET citus.propagate_set_commands = 'local';
+-- Roles that existed before this database had its workers are not yet
+-- Citus's objects here; without this, the first distributed CREATE FUNCTION
+-- fails trying to create the owner again on a worker.
+INSERT INTO pg_catalog.pg_dist_object (classid, objid, objsubid)
+SELECT 'pg_authid'::regclass, oid, 0 FROM pg_roles WHERE rolname IN ('nself_owner', 'nself_app', 'nself_backup')
+ON CONFLICT DO NOTHING;
 SQL
 	} | citus_psql "$port" nself >>"$CN_LOG" 2>&1 || fail_service citus "registering workers and roles failed" "$CN_LOG"
 	# Database ownership is not propagated: set on each node.

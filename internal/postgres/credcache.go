@@ -101,6 +101,15 @@ func (c *CredentialCache) Heard() uint64 { return c.heard.Load() }
 // and writes recorded uses every TouchEvery (and once more at the end).
 func (c *CredentialCache) Listen(ctx context.Context) error {
 	go c.touchLoop(ctx)
+	// On Citus the credential triggers run on the workers, where nobody
+	// listens, so they are off (see Distribute): no notice would come, and
+	// the cache stays bypassed.
+	if citus, err := c.db.IsCitus(ctx); err == nil && citus {
+		c.log.Info("credential cache: off on Citus; keys and sessions are verified in the database")
+		c.once.Do(func() { close(c.ready) })
+		<-ctx.Done()
+		return nil
+	}
 	l := c.db.listener(func(ctx context.Context, err error) {
 		c.live.Store(false)
 		c.flush()

@@ -13,7 +13,11 @@
 -- +goose Up
 CREATE TABLE tenants.domain_claims (
   domain     text PRIMARY KEY,
-  claimed_by uuid NOT NULL REFERENCES tenants.tenants (id) ON DELETE CASCADE
+  -- No foreign key to the registry: on Citus, writing a reference table
+  -- locks the tables it references, down to the plans, which the
+  -- application role may not lock. A tenant's claims go with its data
+  -- (removeTenantData).
+  claimed_by uuid NOT NULL
 );
 CREATE INDEX domain_claims_claimed_by ON tenants.domain_claims (claimed_by);
 ALTER TABLE tenants.domain_claims ENABLE ROW LEVEL SECURITY;

@@ -201,13 +201,20 @@ func (s *ExportService) writeTenant(ctx context.Context, tx pgx.Tx, v *archive.V
 		return err
 	}
 	if v.Tenant.OwnerID != "" {
-		tag, err := tx.Exec(ctx, `
-			UPDATE tenants.tenants SET owner_user_id = $2
-			WHERE id = $1 AND EXISTS (SELECT 1 FROM auth.users WHERE tenant_id = $1 AND id = $2)`, t.ID, v.Tenant.OwnerID)
-		if err != nil {
+		// Read, then write the registry: a distributed PostgreSQL does
+		// not write a reference table in a statement that reads a
+		// distributed one.
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM auth.users WHERE tenant_id = $1 AND id = $2)`,
+			t.ID, v.Tenant.OwnerID).Scan(&exists); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 1 {
+		if exists {
+			if _, err := tx.Exec(ctx, `UPDATE tenants.tenants SET owner_user_id = $2 WHERE id = $1`, t.ID, v.Tenant.OwnerID); err != nil {
+				return err
+			}
+		}
+		if exists {
 			t.OwnerID = v.Tenant.OwnerID
 			if res.PasswordToken, err = issuePasswordToken(ctx, tx, t.ID, t.OwnerID, "set", tenancy.SetPasswordTokenTTL); err != nil {
 				return err

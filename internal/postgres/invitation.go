@@ -212,11 +212,11 @@ func (s *InvitationService) ListPending(ctx context.Context, tenantID string) ([
 		SELECT `+invitationColumns+`, u.email, u.name,
 		       d.last_error IS NOT NULL, d.sent_at, d.failed_at, coalesce(d.last_error, '')
 		FROM tenants.tenant_invitations i
-		LEFT JOIN auth.users u ON u.tenant_id = i.tenant_id AND u.id = i.invited_by
+		LEFT JOIN auth.users u ON u.tenant_id = $1 AND u.id = i.invited_by
 		-- How the invitation's latest mail fared.
 		LEFT JOIN LATERAL (
 			SELECT o.sent_at, o.failed_at, o.last_error FROM tenants.tenant_mail_outbox o
-			WHERE o.tenant_id = i.tenant_id AND o.invitation_id = i.id
+			WHERE o.tenant_id = $1 AND o.invitation_id = i.id
 			ORDER BY o.created_at DESC LIMIT 1
 		) d ON true
 		WHERE i.tenant_id = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL

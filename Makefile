@@ -7,7 +7,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 SERVICES := scripts/services.sh
 ENV := eval "$$($(SERVICES) env)"
 
-.PHONY: run test build services stop check bench screenshots
+.PHONY: run test test-citus build services stop check bench screenshots
 
 ## run: start the services, migrate, seed the demo tenant
 run: services build
@@ -16,6 +16,15 @@ run: services build
 ## test: check formatting and vet, then run every test against the real services
 test: services check
 	@$(ENV) && go test -count=1 -p 2 ./...
+
+## test-citus: the isolation, CLI and web handler tests again, on a Citus
+## cluster (a coordinator and two workers; built once, see scripts/services.sh)
+CITUS_POSTGRES_TESTS := Isolation|Citus
+test-citus: services
+	@$(SERVICES) start citus >/dev/null
+	@eval "$$($(SERVICES) env citus)" && go vet -tags citus ./internal/postgres/ && \
+	go test -count=1 -tags citus -run '$(CITUS_POSTGRES_TESTS)' ./internal/postgres/ && \
+	go test -count=1 -p 2 ./cmd/nself/ ./web/
 
 build:
 	go build -o bin/nself ./cmd/nself

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -235,26 +237,43 @@ func (c *CredentialCache) touchLoop(ctx context.Context) {
 	}
 }
 
-// writeTouches writes the uses recorded since the last call: one
-// transaction per tenant.
+// writeTouches writes the uses recorded since the last call: every
+// tenant's in one transaction (per flushChunk tenants), one round trip,
+// each tenant's statements after its own SET LOCAL for row-level security.
 func (c *CredentialCache) writeTouches(ctx context.Context) {
 	c.touchMu.Lock()
 	keys, sessions := c.keyTouches, c.sessionTouches
 	c.keyTouches, c.sessionTouches = map[string][]string{}, map[string][]string{}
 	c.touchMu.Unlock()
-	write := func(what string, m map[string][]string, sql string) {
-		for tenantID, ids := range m {
-			err := inTenant(ctx, c.db.App, tenantID, "", func(tx pgx.Tx) error {
-				_, err := tx.Exec(ctx, sql, tenantID, ids)
-				return err
-			})
-			if err != nil && ctx.Err() == nil {
-				c.log.Warn("credential cache: could not record uses", "what", what, "tenant", tenantID, "err", err)
-			}
+	tenants := slices.Sorted(maps.Keys(keys))
+	for id := range sessions {
+		if _, ok := keys[id]; !ok {
+			tenants = append(tenants, id)
 		}
 	}
-	write("API keys", keys, `UPDATE auth.api_keys SET last_used_at = now() WHERE tenant_id = $1 AND id = ANY($2::uuid[])`)
-	write("sessions", sessions, `UPDATE auth.sessions SET last_seen_at = greatest(last_seen_at, now()) WHERE tenant_id = $1 AND id = ANY($2::uuid[])`)
+	// Sorted, so processes writing at once lock rows in the same order.
+	slices.Sort(tenants)
+	for chunk := range slices.Chunk(tenants, flushChunk) {
+		b := &pgx.Batch{}
+		for _, tenantID := range chunk {
+			set, err := setTenantSQL(tenantID, "")
+			if err != nil {
+				continue
+			}
+			b.Queue(set)
+			if ids := keys[tenantID]; len(ids) > 0 {
+				b.Queue(`UPDATE auth.api_keys SET last_used_at = now() WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, tenantID, ids)
+			}
+			if ids := sessions[tenantID]; len(ids) > 0 {
+				b.Queue(`UPDATE auth.sessions SET last_seen_at = greatest(last_seen_at, now()) WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, tenantID, ids)
+			}
+		}
+		err := inTx(ctx, c.db.App, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
+		if err != nil && ctx.Err() == nil {
+			// Last use is a hint shown to people: it is not tried again.
+			c.log.Warn("credential cache: could not record uses of keys and sessions", "tenants", len(chunk), "err", err)
+		}
+	}
 }
 
 // CachedAPIKeyService is an APIKeyService whose keys are verified from a

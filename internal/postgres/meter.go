@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,7 +28,8 @@ import (
 // for IdleRelease is handed back, and so is every block on Close.
 //
 // What the requests consumed (used) and the server time they took are
-// added to the counters every flush (FlushEvery in Run). A crash loses the
+// added to the counters every flush (the interval given to Run), for all
+// tenants in one transaction: no request writes to the database. A crash loses the
 // counts of at most one flush interval, and the unused part of the blocks
 // it held (at most MaxBlock requests per tenant), which then count as
 // consumed until the month ends. It never admits more than the limit.
@@ -247,20 +250,28 @@ func (m *Meter) meters() map[string]*tenantMeter {
 	return maps.Clone(m.tenants)
 }
 
+// DefaultFlushEvery is how often serve writes the meter's counts unless
+// told otherwise (--usage-flush). Counts are not what keeps a tenant
+// within its limit (the blocks granted are), so the interval bounds only
+// what a crash loses and how stale the billing page's count is.
+const DefaultFlushEvery = 10 * time.Second
+
+// flushChunk bounds the tenants written in one transaction, and so how long
+// it holds their counter rows from another process's grant.
+const flushChunk = 500
+
 // Flush writes the counts gathered since the last flush, and hands back
-// blocks idle for IdleRelease. Counts that fail to be written are kept for
-// the next flush.
+// blocks idle for IdleRelease: all tenants' counts in one transaction (per
+// flushChunk tenants), one round trip. Counts that fail to be written are
+// kept for the next flush.
 func (m *Meter) Flush(ctx context.Context) error {
 	now := m.db.Now()
 	m.mu.Lock()
 	deltas := m.spill
 	m.spill = nil
 	m.mu.Unlock()
-	type current struct {
-		tm *tenantMeter
-		d  meterDelta
-	}
-	var live []current
+	// live[i] is the meter deltas[i] came from, or nil for an ended period.
+	live := make([]*tenantMeter, len(deltas))
 	for id, tm := range m.meters() {
 		tm.mu.Lock()
 		if tm.remaining > 0 && now.Sub(tm.lastUse) >= m.IdleRelease {
@@ -271,32 +282,55 @@ func (m *Meter) Flush(ctx context.Context) error {
 		tm.used, tm.unreserved, tm.compute, tm.release = 0, 0, 0, 0
 		tm.mu.Unlock()
 		if d.used > 0 || d.compute > 0 || d.release > 0 || d.reserve > 0 {
-			live = append(live, current{tm, d})
+			deltas = append(deltas, d)
+			live = append(live, tm)
 		}
 	}
+	// Every process locks the counter rows in the same order, so two
+	// flushes never wait on each other in a cycle.
+	order := make([]int, len(deltas))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		if c := strings.Compare(deltas[a].tenantID, deltas[b].tenantID); c != 0 {
+			return c
+		}
+		return deltas[a].period.Compare(deltas[b].period)
+	})
 	var failed []meterDelta
 	var firstErr error
-	write := func(d meterDelta) (int64, bool) {
-		used, err := m.write(ctx, d, now)
-		if err != nil {
-			failed = append(failed, d)
-			if firstErr == nil {
-				firstErr = err
-			}
-			return 0, false
+	for chunk := range slices.Chunk(order, flushChunk) {
+		batch := make([]meterDelta, len(chunk))
+		for i, j := range chunk {
+			batch[i] = deltas[j]
 		}
-		return used, true
-	}
-	for _, d := range deltas {
-		write(d)
-	}
-	for _, c := range live {
-		if used, ok := write(c.d); ok {
-			c.tm.mu.Lock()
-			if c.tm.period.Equal(c.d.period) {
-				c.tm.known = used
+		used, err := m.write(ctx, batch, now)
+		if err != nil {
+			// One tenant's failure (a tenant deleted since its requests)
+			// must not hold back the others' counts: write them one by one.
+			used = make([]int64, len(batch))
+			for i, d := range batch {
+				u, err := m.write(ctx, batch[i:i+1], now)
+				if err != nil {
+					failed = append(failed, d)
+					if firstErr == nil {
+						firstErr = err
+					}
+					used[i] = -1
+					continue
+				}
+				used[i] = u[0]
 			}
-			c.tm.mu.Unlock()
+		}
+		for i, j := range chunk {
+			if tm := live[j]; tm != nil && used[i] >= 0 {
+				tm.mu.Lock()
+				if tm.period.Equal(batch[i].period) {
+					tm.known = used[i]
+				}
+				tm.mu.Unlock()
+			}
 		}
 	}
 	if len(failed) > 0 {
@@ -307,49 +341,65 @@ func (m *Meter) Flush(ctx context.Context) error {
 	return firstErr
 }
 
-// write adds one tenant's counts to its month and day, in one transaction,
-// and returns the month's used count of API requests.
-func (m *Meter) write(ctx context.Context, d meterDelta, now time.Time) (int64, error) {
+// write adds the tenants' counts to their months and days, in one
+// transaction sent in one round trip, and returns each month's used count
+// of API requests. Row-level security takes one tenant per statement, so
+// each tenant's statements follow its own SET LOCAL.
+func (m *Meter) write(ctx context.Context, deltas []meterDelta, now time.Time) ([]int64, error) {
 	// Counts of a month that has ended go to its last day.
-	day := now.UTC().Truncate(24 * time.Hour)
-	if end := tenancy.PeriodEnd(d.period); !day.Before(end) {
-		day = end.AddDate(0, 0, -1)
-	}
-	hours := d.compute.Hours()
-	var used int64
-	err := inTenant(ctx, m.db.App, d.tenantID, "", func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
+	today := now.UTC().Truncate(24 * time.Hour)
+	used := make([]int64, len(deltas))
+	b := &pgx.Batch{}
+	for i, d := range deltas {
+		set, err := setTenantSQL(d.tenantID, "")
+		if err != nil {
+			return nil, err
+		}
+		day := today
+		if end := tenancy.PeriodEnd(d.period); !day.Before(end) {
+			day = end.AddDate(0, 0, -1)
+		}
+		hours := d.compute.Hours()
+		b.Queue(set)
 		b.Queue(`
 			INSERT INTO public.billing_usage_counters AS c (tenant_id, period, service_name, used, reserved)
-			VALUES ($1, $2, 'api_requests', $3, $5)
+			SELECT $1, $2, v.service, v.used, v.reserve
+			FROM (VALUES ('api_requests', $3::numeric, $5::bigint), ('compute_hours', $6::numeric, 0)) v (service, used, reserve)
+			WHERE v.service = 'api_requests' OR v.used > 0
 			ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET
 			  used = c.used + excluded.used,
-			  reserved = greatest(c.reserved - $4, 0) + $5,
+			  reserved = CASE WHEN c.service_name = 'api_requests' THEN greatest(c.reserved - $4, 0) + excluded.reserved ELSE c.reserved END,
 			  updated_at = now()
-			RETURNING used::bigint`, d.tenantID, d.period, d.used, d.release, d.reserve).QueryRow(func(r pgx.Row) error { return r.Scan(&used) })
-		if d.used > 0 {
+			RETURNING service_name, used::bigint`, d.tenantID, d.period, d.used, d.release, d.reserve, hours).Query(func(rows pgx.Rows) error {
+			defer rows.Close()
+			for rows.Next() {
+				var service string
+				var n int64
+				if err := rows.Scan(&service, &n); err != nil {
+					return err
+				}
+				if service == "api_requests" {
+					used[i] = n
+				}
+			}
+			return rows.Err()
+		})
+		if d.used > 0 || hours > 0 {
 			b.Queue(`
 				INSERT INTO public.billing_usage_daily AS c (tenant_id, day, service_name, quantity)
-				VALUES ($1, $2, 'api_requests', $3)
+				SELECT $1, $2, v.service, v.quantity
+				FROM (VALUES ('api_requests', $3::numeric), ('compute_hours', $4::numeric)) v (service, quantity)
+				WHERE v.quantity > 0
 				ON CONFLICT (tenant_id, day, service_name) DO UPDATE SET quantity = c.quantity + excluded.quantity`,
-				d.tenantID, day, d.used)
+				d.tenantID, day, d.used, hours)
 		}
-		if hours > 0 {
-			b.Queue(`
-				INSERT INTO public.billing_usage_counters AS c (tenant_id, period, service_name, used)
-				VALUES ($1, $2, 'compute_hours', $3)
-				ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET used = c.used + excluded.used, updated_at = now()`,
-				d.tenantID, d.period, hours)
-			b.Queue(`
-				INSERT INTO public.billing_usage_daily AS c (tenant_id, day, service_name, quantity)
-				VALUES ($1, $2, 'compute_hours', $3)
-				ON CONFLICT (tenant_id, day, service_name) DO UPDATE SET quantity = c.quantity + excluded.quantity`,
-				d.tenantID, day, hours)
-		}
-		return tx.SendBatch(ctx, b).Close()
-	})
+	}
+	err := inTx(ctx, m.db.App, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
 	if err != nil {
-		return 0, fmt.Errorf("write usage of tenant %s: %w", d.tenantID, translate(err))
+		if len(deltas) == 1 {
+			return nil, fmt.Errorf("write usage of tenant %s: %w", deltas[0].tenantID, translate(err))
+		}
+		return nil, fmt.Errorf("write usage of %d tenants: %w", len(deltas), translate(err))
 	}
 	return used, nil
 }
@@ -357,6 +407,9 @@ func (m *Meter) write(ctx context.Context, d meterDelta, now time.Time) (int64, 
 // Run flushes every interval until ctx ends, then hands back every block
 // and flushes once more.
 func (m *Meter) Run(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = DefaultFlushEvery
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
 	"log/slog"
 	"maps"
 	"slices"
@@ -55,15 +56,35 @@ type CredentialCache struct {
 	// keys are by the key's hash; sessions by tenant id and the token's
 	// hash. The other maps find them by id, and a user's sessions by
 	// tenant and user.
-	keys       map[string]*cachedKey
-	keyIDs     map[string]string
-	sessions   map[string]*cachedSession
-	sessionIDs map[string]string
-	users      map[string]map[string]struct{}
+	keys       map[secretHash]*cachedKey
+	keyIDs     map[string]secretHash
+	sessions   map[sessionKey]*cachedSession
+	sessionIDs map[string]sessionKey
+	users      map[string]map[sessionKey]struct{}
 
 	touchMu        sync.Mutex
 	keyTouches     map[string][]string // tenant id → key ids
 	sessionTouches map[string][]string // tenant id → session ids
+}
+
+// secretHash is a secret's SHA-256, as tenancy.HashSecret stores it: a
+// map key of its own, so a lookup allocates nothing.
+type secretHash [sha256.Size]byte
+
+// hashOf is tenancy.HashSecret without an allocation for the usual
+// secret: hashed from a copy on the stack.
+func hashOf(secret string) secretHash {
+	var buf [128]byte
+	if len(secret) <= len(buf) {
+		return sha256.Sum256(buf[:copy(buf[:], secret)])
+	}
+	return sha256.Sum256([]byte(secret))
+}
+
+// sessionKey finds a session: its tenant and its token's hash.
+type sessionKey struct {
+	tenantID string
+	hash     secretHash
 }
 
 type cachedKey struct {
@@ -88,9 +109,9 @@ func NewCredentialCache(db *DB, log *slog.Logger) *CredentialCache {
 }
 
 func (c *CredentialCache) reset() {
-	c.keys, c.keyIDs = map[string]*cachedKey{}, map[string]string{}
-	c.sessions, c.sessionIDs = map[string]*cachedSession{}, map[string]string{}
-	c.users = map[string]map[string]struct{}{}
+	c.keys, c.keyIDs = map[secretHash]*cachedKey{}, map[string]secretHash{}
+	c.sessions, c.sessionIDs = map[sessionKey]*cachedSession{}, map[string]sessionKey{}
+	c.users = map[string]map[sessionKey]struct{}{}
 }
 
 // Ready is closed once the cache listens for notices for the first time.
@@ -181,14 +202,14 @@ func (c *CredentialCache) forgetUser(tenantID, userID string) {
 	c.mu.Unlock()
 }
 
-func (c *CredentialCache) forgetSessionKey(k string) {
+func (c *CredentialCache) forgetSessionKey(k sessionKey) {
 	c.mu.Lock()
 	c.gen++
 	c.dropSessionLocked(k)
 	c.mu.Unlock()
 }
 
-func (c *CredentialCache) dropSessionLocked(k string) {
+func (c *CredentialCache) dropSessionLocked(k sessionKey) {
 	s, ok := c.sessions[k]
 	if !ok {
 		return
@@ -298,7 +319,7 @@ func (s *CachedAPIKeyService) AuthenticateAPIKey(ctx context.Context, secret str
 	if !c.live.Load() {
 		return s.APIKeyService.AuthenticateAPIKey(ctx, secret)
 	}
-	h := string(tenancy.HashSecret(secret))
+	h := hashOf(secret)
 	c.mu.RLock()
 	e := c.keys[h]
 	gen := c.gen
@@ -360,7 +381,7 @@ func (s *CachedAuthService) Identify(ctx context.Context, tenantID, token string
 	if !c.live.Load() {
 		return s.AuthService.Identify(ctx, tenantID, token)
 	}
-	k := tenantID + ":" + string(tenancy.HashSecret(token))
+	k := sessionKey{tenantID, hashOf(token)}
 	c.mu.RLock()
 	e := c.sessions[k]
 	gen := c.gen
@@ -390,7 +411,7 @@ func (s *CachedAuthService) Identify(ctx context.Context, tenantID, token string
 		c.sessionIDs[id.SessionID] = k
 		uk := tenantID + ":" + id.User.ID
 		if c.users[uk] == nil {
-			c.users[uk] = map[string]struct{}{}
+			c.users[uk] = map[sessionKey]struct{}{}
 		}
 		c.users[uk][k] = struct{}{}
 	}
@@ -402,7 +423,7 @@ func (s *CachedAuthService) Identify(ctx context.Context, tenantID, token string
 func (s *CachedAuthService) SignOut(ctx context.Context, tenantID, token string) error {
 	err := s.AuthService.SignOut(ctx, tenantID, token)
 	if err == nil {
-		s.c.forgetSessionKey(tenantID + ":" + string(tenancy.HashSecret(token)))
+		s.c.forgetSessionKey(sessionKey{tenantID, hashOf(token)})
 	}
 	return err
 }

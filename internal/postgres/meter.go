@@ -62,8 +62,10 @@ type tenantMeter struct {
 	unreserved     int64 // of used, admitted under an unlimited plan
 	compute        time.Duration
 	known          int64 // the month's used count at the latest flush
-	lastUse        time.Time
-	exhaustedUntil time.Time
+	// lastUse and exhaustedUntil are unix nanoseconds: a process metering
+	// 100,000 tenants holds one of these for each.
+	lastUse        int64
+	exhaustedUntil int64
 }
 
 type meterDelta struct {
@@ -111,11 +113,11 @@ func (m *Meter) Admit(ctx context.Context, tenantID string, limit int64) (tenanc
 	if !tm.period.Equal(period) {
 		m.rollover(tenantID, tm, period)
 	}
-	tm.lastUse = now
+	tm.lastUse = now.UnixNano()
 	if tm.limit != limit {
 		// A plan change: what was granted under the old limit goes back.
 		tm.release += tm.remaining
-		tm.remaining, tm.limit, tm.exhaustedUntil = 0, limit, time.Time{}
+		tm.remaining, tm.limit, tm.exhaustedUntil = 0, limit, 0
 	}
 	if limit < 0 {
 		tm.used++
@@ -124,7 +126,7 @@ func (m *Meter) Admit(ctx context.Context, tenantID string, limit int64) (tenanc
 		return q, nil
 	}
 	if tm.remaining == 0 {
-		if now.Before(tm.exhaustedUntil) {
+		if now.UnixNano() < tm.exhaustedUntil {
 			// Refused a moment ago: refuse again without asking the
 			// database, so a tenant over its limit costs it nothing.
 			q.Current = tm.reserved
@@ -137,7 +139,7 @@ func (m *Meter) Admit(ctx context.Context, tenantID string, limit int64) (tenanc
 		tm.release, tm.reserved, tm.remaining = 0, reserved, granted
 		m.thresholds(ctx, tenantID, period, limit, reserved-granted, reserved)
 		if granted == 0 {
-			tm.exhaustedUntil = now.Add(time.Second)
+			tm.exhaustedUntil = now.Add(time.Second).UnixNano()
 			q.Current = reserved
 			return q, nil
 		}
@@ -166,7 +168,7 @@ func (m *Meter) rollover(tenantID string, tm *tenantMeter, period time.Time) {
 	}
 	tm.period = period
 	tm.remaining, tm.reserved, tm.release, tm.used, tm.unreserved, tm.compute, tm.known = 0, 0, 0, 0, 0, 0, 0
-	tm.exhaustedUntil = time.Time{}
+	tm.exhaustedUntil = 0
 }
 
 // grant asks for a block of requests, handing back release first, and
@@ -274,7 +276,7 @@ func (m *Meter) Flush(ctx context.Context) error {
 	live := make([]*tenantMeter, len(deltas))
 	for id, tm := range m.meters() {
 		tm.mu.Lock()
-		if tm.remaining > 0 && now.Sub(tm.lastUse) >= m.IdleRelease {
+		if tm.remaining > 0 && now.UnixNano()-tm.lastUse >= int64(m.IdleRelease) {
 			tm.release += tm.remaining
 			tm.remaining = 0
 		}

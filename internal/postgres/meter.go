@@ -28,8 +28,8 @@ import (
 // for IdleRelease is handed back, and so is every block on Close.
 //
 // What the requests consumed (used) and the server time they took are
-// added to the counters every flush (the interval given to Run), for all
-// tenants in one transaction: no request writes to the database. A crash loses the
+// added to the counters every flush (the interval given to Run), all
+// tenants' in one transaction: no request writes them. A crash loses the
 // counts of at most one flush interval, and the unused part of the blocks
 // it held (at most MaxBlock requests per tenant), which then count as
 // consumed until the month ends. It never admits more than the limit.
@@ -52,16 +52,16 @@ type Meter struct {
 }
 
 type tenantMeter struct {
-	mu             sync.Mutex
-	period         time.Time
-	limit          int64
-	remaining      int64 // granted to this process, not yet admitted
-	reserved       int64 // the month's reserved count after the latest grant
-	release        int64 // granted, to hand back at the next flush or grant
-	used           int64 // admitted since the latest flush
-	unreserved     int64 // of used, admitted under an unlimited plan
-	compute        time.Duration
-	known          int64 // the month's used count at the latest flush
+	mu         sync.Mutex
+	period     time.Time
+	limit      int64
+	remaining  int64 // granted to this process, not yet admitted
+	reserved   int64 // the month's reserved count after the latest grant
+	release    int64 // granted, to hand back at the next flush or grant
+	used       int64 // admitted since the latest flush
+	unreserved int64 // of used, admitted under an unlimited plan
+	compute    time.Duration
+	known      int64 // the month's used count at the latest flush
 	// lastUse and exhaustedUntil are unix nanoseconds: a process metering
 	// 100,000 tenants holds one of these for each.
 	lastUse        int64
@@ -268,12 +268,19 @@ const flushChunk = 500
 // kept for the next flush.
 func (m *Meter) Flush(ctx context.Context) error {
 	now := m.db.Now()
+	// pending pairs counts with the meter they came from (nil for an ended
+	// period's), which learns the month's count once they are written.
+	type pending struct {
+		d  meterDelta
+		tm *tenantMeter
+	}
+	var all []pending
 	m.mu.Lock()
-	deltas := m.spill
+	for _, d := range m.spill {
+		all = append(all, pending{d: d})
+	}
 	m.spill = nil
 	m.mu.Unlock()
-	// live[i] is the meter deltas[i] came from, or nil for an ended period.
-	live := make([]*tenantMeter, len(deltas))
 	for id, tm := range m.meters() {
 		tm.mu.Lock()
 		if tm.remaining > 0 && now.UnixNano()-tm.lastUse >= int64(m.IdleRelease) {
@@ -284,28 +291,23 @@ func (m *Meter) Flush(ctx context.Context) error {
 		tm.used, tm.unreserved, tm.compute, tm.release = 0, 0, 0, 0
 		tm.mu.Unlock()
 		if d.used > 0 || d.compute > 0 || d.release > 0 || d.reserve > 0 {
-			deltas = append(deltas, d)
-			live = append(live, tm)
+			all = append(all, pending{d, tm})
 		}
 	}
 	// Every process locks the counter rows in the same order, so two
 	// flushes never wait on each other in a cycle.
-	order := make([]int, len(deltas))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int {
-		if c := strings.Compare(deltas[a].tenantID, deltas[b].tenantID); c != 0 {
+	slices.SortFunc(all, func(a, b pending) int {
+		if c := strings.Compare(a.d.tenantID, b.d.tenantID); c != 0 {
 			return c
 		}
-		return deltas[a].period.Compare(deltas[b].period)
+		return a.d.period.Compare(b.d.period)
 	})
 	var failed []meterDelta
 	var firstErr error
-	for chunk := range slices.Chunk(order, flushChunk) {
+	for chunk := range slices.Chunk(all, flushChunk) {
 		batch := make([]meterDelta, len(chunk))
-		for i, j := range chunk {
-			batch[i] = deltas[j]
+		for i, p := range chunk {
+			batch[i] = p.d
 		}
 		used, err := m.write(ctx, batch, now)
 		if err != nil {
@@ -325,13 +327,13 @@ func (m *Meter) Flush(ctx context.Context) error {
 				used[i] = u[0]
 			}
 		}
-		for i, j := range chunk {
-			if tm := live[j]; tm != nil && used[i] >= 0 {
-				tm.mu.Lock()
-				if tm.period.Equal(batch[i].period) {
-					tm.known = used[i]
+		for i, p := range chunk {
+			if p.tm != nil && used[i] >= 0 {
+				p.tm.mu.Lock()
+				if p.tm.period.Equal(p.d.period) {
+					p.tm.known = used[i]
 				}
-				tm.mu.Unlock()
+				p.tm.mu.Unlock()
 			}
 		}
 	}

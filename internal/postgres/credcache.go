@@ -53,11 +53,12 @@ type CredentialCache struct {
 
 	mu  sync.RWMutex
 	gen uint64 // counts forgets and flushes
-	// keys are by the key's hash; sessions by tenant id and the token's
-	// hash. The other maps find them by id, and a user's sessions by
-	// tenant and user.
-	keys       map[secretHash]*cachedKey
-	keyIDs     map[string]secretHash
+	// keys are by the key's hash (one string, shared with keyIDs: with
+	// 100,000 keys a second copy of each hash costs megabytes); sessions by
+	// tenant id and the token's hash. The other maps find them by id, and
+	// a user's sessions by tenant and user.
+	keys       map[string]*cachedKey
+	keyIDs     map[string]string
 	sessions   map[sessionKey]*cachedSession
 	sessionIDs map[string]sessionKey
 	users      map[string]map[sessionKey]struct{}
@@ -67,8 +68,8 @@ type CredentialCache struct {
 	sessionTouches map[string][]string // tenant id → session ids
 }
 
-// secretHash is a secret's SHA-256, as tenancy.HashSecret stores it: a
-// map key of its own, so a lookup allocates nothing.
+// secretHash is a secret's SHA-256, as tenancy.HashSecret stores it. A
+// lookup indexes with string(h[:]), which allocates nothing.
 type secretHash [sha256.Size]byte
 
 // hashOf is tenancy.HashSecret without an allocation for the usual
@@ -113,7 +114,7 @@ func NewCredentialCache(db *DB, log *slog.Logger) *CredentialCache {
 }
 
 func (c *CredentialCache) reset() {
-	c.keys, c.keyIDs = map[secretHash]*cachedKey{}, map[string]secretHash{}
+	c.keys, c.keyIDs = map[string]*cachedKey{}, map[string]string{}
 	c.sessions, c.sessionIDs = map[sessionKey]*cachedSession{}, map[string]sessionKey{}
 	c.users = map[string]map[sessionKey]struct{}{}
 }
@@ -326,7 +327,7 @@ func (s *CachedAPIKeyService) AuthenticateAPIKey(ctx context.Context, secret str
 	}
 	h := hashOf(secret)
 	c.mu.RLock()
-	e := c.keys[h]
+	e := c.keys[string(h[:])]
 	gen := c.gen
 	c.mu.RUnlock()
 	if e != nil {
@@ -345,8 +346,9 @@ func (s *CachedAPIKeyService) AuthenticateAPIKey(ctx context.Context, secret str
 	// if none was.
 	c.mu.Lock()
 	if c.live.Load() && c.gen == gen {
-		c.keys[h] = e
-		c.keyIDs[k.ID] = h
+		hash := string(h[:])
+		c.keys[hash] = e
+		c.keyIDs[k.ID] = hash
 	}
 	c.mu.Unlock()
 	return &e.key, nil

@@ -91,6 +91,24 @@ func TestCompanyDetails(t *testing.T) {
 	}
 	b.waitForFrame("welcome email preview", "Your Acme Books account")
 
+	// Back to the dashboard, with the dark logo: it is drawn on a bar in
+	// the secondary color, where a dark logo goes.
+	b.do("show the dashboard with the dark logo",
+		chromedp.KeyEvent(kb.ArrowUp),
+		chromedp.Click(chromedp.CSS(`[data-testid=preview-logo-dark]`)),
+	)
+	var src string
+	for deadline := time.Now().Add(stepTimeout); ; time.Sleep(150 * time.Millisecond) {
+		_, src = b.waitForFrame("dashboard preview", "Plan limits")
+		bar, err := frameEval[string](b.ctx, src, `getComputedStyle(document.querySelector('.topbar')).backgroundColor`)
+		if err == nil && bar == "rgb(30, 41, 59)" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dark logo's preview bar is %q (%v), not the secondary color", bar, err)
+		}
+	}
+
 	// Saving with the mistake saves nothing and says so at the field,
 	// with a summary at the top of the page.
 	b.do("save with the mistake",
@@ -258,5 +276,40 @@ func awaitMailWithSubject(t *testing.T, api, to, subject string) mailpitMessage 
 		if time.Now().After(deadline) {
 			t.Fatalf("no mail %q to %s arrived at mailpit; found %+v", subject, to, found.Messages)
 		}
+	}
+}
+
+// The owner's own pages say what a person needs: the only owner's row
+// offers no control that would be refused and says why, and the API key
+// list shows how a new key really begins.
+func TestOwnerPagesSayWhy(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	s.createAcme(ownerPassword)
+	s.serve()
+	b := newBrowser(t)
+	b.signIn(s.url("acme", "/"), "sign-in", "owner@acme.test", ownerPassword, `[data-testid=dashboard]`)
+	b.do("open the members page",
+		chromedp.Click(chromedp.CSS(`[data-testid=nav-members]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=member-list]`)),
+	)
+	if b.present(`[data-testid=member-remove]`) || b.present(`[data-testid=member-role-select]`) {
+		t.Error("the only owner can be removed or demoted from the page")
+	}
+	if got := b.text(`[data-testid=member-last-owner]`); !strings.Contains(got, "only owner") {
+		t.Errorf("the reason reads %q", got)
+	}
+
+	b.do("create a key",
+		chromedp.Click(chromedp.CSS(`[data-testid=nav-api-keys]`)),
+		chromedp.WaitVisible(chromedp.ID(`name`)),
+		chromedp.SendKeys(chromedp.ID(`name`), "CI deploys"),
+		chromedp.Click(chromedp.CSS(`[data-testid=create-key]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=new-key]`)),
+	)
+	key := b.text(`[data-testid=new-key]`)
+	start := strings.TrimSuffix(b.text(`[data-testid=key-start]`), "…")
+	if !strings.HasPrefix(key, start) || !strings.HasPrefix(start, "nsk_") || len(start) < 40 {
+		t.Errorf("the list says the key begins %q; the key is %q", start, key)
 	}
 }

@@ -430,6 +430,13 @@ func (s *Server) renderBranding(w http.ResponseWriter, r *http.Request, status i
 		}
 	}
 	m.Invalid = invalidFields(m.Brand, brandColors, m.Details)
+	// The settings by key are last on the page: their errors are named
+	// at the top too, so they are seen without scrolling.
+	for _, k := range []struct{ id, label string }{{"key", "Other settings: setting"}, {"value", "Other settings: value"}} {
+		if m.Setting.Err(k.id) != "" {
+			m.Invalid = append(m.Invalid, views.InvalidField{ID: k.id, Label: k.label})
+		}
+	}
 	p := s.page(r, "Branding")
 	p.Flash = s.takeFlash(w, r, tenantCookie)
 	render(w, r, status, views.BrandingPage(p, m))

@@ -27,6 +27,9 @@ func TestScreenshots(t *testing.T) {
 	}
 	s := newSite(t)
 	s.createAcme(ownerPassword)
+	// Company details, so the pages that show them are seen with them.
+	s.nself("", "tenant", "setting", "set", "acme", "branding.tagline", "Invoices your customers understand")
+	s.nself("", "tenant", "setting", "set", "acme", "contact.support_email", "help@acme.test")
 	const adminPassword = "platform admin password"
 	s.nself(adminPassword+"\n", "admin", "create", "admin@platform.test", "--password-stdin")
 	s.serve()

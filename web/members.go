@@ -328,4 +328,3 @@ func (s *Server) handleInvitationRevoke(w http.ResponseWriter, r *http.Request) 
 	http.Redirect(w, r, "/members", http.StatusSeeOther)
 	return nil
 }
-

@@ -64,7 +64,6 @@ func TestBrandingPreviewSurfaces(t *testing.T) {
 	}
 }
 
-
 // The company details form saves all its fields or none: one bad field
 // refuses the lot, with its message at the field and a summary at the top;
 // saved, the details show on the sign-in page and in mail.

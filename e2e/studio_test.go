@@ -11,6 +11,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/uuid"
+
+	"github.com/nself/nself/internal/blob/blobtest"
 )
 
 // waitForFrame waits until the preview frame of the page (data-testid
@@ -325,4 +327,43 @@ func TestOwnerPagesSayWhy(t *testing.T) {
 	if !strings.HasPrefix(key, start) || !strings.HasPrefix(start, "nsk_") || len(start) < 40 {
 		t.Errorf("the list says the key begins %q; the key is %q", start, key)
 	}
+}
+
+// With a dark logo uploaded, the preview's Dark choice draws it, on the
+// dark bar, where the Light choice draws the main logo.
+func TestPreviewDarkLogo(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	s.env = append(s.env, blobtest.Env(t)...)
+	s.createAcme(ownerPassword)
+	s.nself("", "whitelabel", "logo", "upload", "acme", writeLogoPNG(t, 40, 20), "--type", "main")
+	s.nself("", "whitelabel", "logo", "upload", "acme", writeLogoPNG(t, 30, 30), "--type", "dark")
+	s.serve()
+	b := newBrowser(t)
+	b.signIn(s.url("acme", "/"), "sign-in", "owner@acme.test", ownerPassword, `[data-testid=dashboard]`)
+	b.do("open the branding page",
+		chromedp.Click(chromedp.CSS(`[data-testid=nav-branding]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=preview-controls]`)),
+	)
+	if b.present(`[data-testid=preview-controls] a[href="/settings/logos"]`) {
+		t.Error("the switch asks for a dark logo that is uploaded")
+	}
+	logo := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(stepTimeout); ; time.Sleep(150 * time.Millisecond) {
+			_, src := b.waitForFrame("sign-in preview", "Sign in to")
+			got, err := frameEval[string](b.ctx, src, `(document.querySelector('[data-testid=brand-logo]') || {}).src || ''`)
+			if err == nil && strings.Contains(got, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the preview's logo is %q (%v), want %s", got, err, want)
+			}
+		}
+	}
+	logo("/logo/main")
+	b.do("choose the dark logo", chromedp.Click(chromedp.CSS(`[data-testid=preview-logo-dark]`)))
+	logo("/logo/dark")
+	b.do("choose the light logo", chromedp.Click(chromedp.CSS(`[data-testid=preview-logo-main]`)))
+	logo("/logo/main")
 }

@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,9 +14,63 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
+// axeSHA256 is the digest of testdata/axe.min.js, axe-core 4.14.1 as
+// published on npm (testdata/README.md).
+const axeSHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
+
+// loadAxe reads the vendored axe-core and checks it is the copy recorded.
+func loadAxe(t *testing.T) string {
+	t.Helper()
+	src, err := os.ReadFile("testdata/axe.min.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(src); hex.EncodeToString(sum[:]) != axeSHA256 {
+		t.Fatalf("testdata/axe.min.js has SHA-256 %x, not the recorded %s", sum, axeSHA256)
+	}
+	return string(src)
+}
+
+// axeViolation is one rule axe-core found broken, with the elements that
+// break it.
+type axeViolation struct {
+	ID     string `json:"id"`
+	Impact string `json:"impact"`
+	Help   string `json:"help"`
+	Nodes  []struct {
+		Target  []any  `json:"target"`
+		Summary string `json:"failureSummary"`
+	} `json:"nodes"`
+}
+
+// axeCheck runs axe-core in the page and returns its serious and critical
+// violations. The source is evaluated through DevTools, which the page's
+// Content-Security-Policy does not govern.
+func axeCheck(b *browser, axe string) []axeViolation {
+	b.t.Helper()
+	if !run(b, "load axe-core", chromedp.Evaluate[bool](`typeof window.axe === "object"`)) {
+		run(b, "inject axe-core", chromedp.Evaluate[any](axe+";0"))
+	}
+	out := run(b, "run axe-core", chromedp.Evaluate[string](
+		`axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations))`,
+		chromedp.EvalAwaitPromise))
+	var all []axeViolation
+	if err := json.Unmarshal([]byte(out), &all); err != nil {
+		b.t.Fatalf("read axe-core's answer: %v", err)
+	}
+	var bad []axeViolation
+	for _, v := range all {
+		if v.Impact == "serious" || v.Impact == "critical" {
+			bad = append(bad, v)
+		}
+	}
+	return bad
+}
+
 // TestScreenshots visits every page of the portal and the console at a
 // laptop's width (1366 px) and a phone's (390 px), fails on a page that
-// scrolls sideways, and saves a PNG of each into NSELF_SCREENSHOT_DIR for
+// scrolls sideways or on which axe-core finds a serious or critical
+// accessibility violation, and saves a PNG of each into NSELF_SCREENSHOT_DIR for
 // people to look at (`make screenshots`); without the setting the PNGs go
 // to a folder the test removes.
 func TestScreenshots(t *testing.T) {
@@ -31,6 +88,7 @@ func TestScreenshots(t *testing.T) {
 	s.nself(adminPassword+"\n", "admin", "create", "admin@platform.test", "--password-stdin")
 	s.serve()
 	b := newBrowser(t)
+	axe := loadAxe(t)
 	shoot := func(name, url string) {
 		for _, size := range [][2]int64{{1366, 900}, {390, 844}} {
 			b.do("open "+url, chromedp.EmulateViewport(size[0], size[1]), chromedp.Navigate(url),
@@ -38,6 +96,11 @@ func TestScreenshots(t *testing.T) {
 			if wide := run(b, "measure "+url, chromedp.Evaluate[bool](
 				`document.documentElement.scrollWidth > window.innerWidth + 1`)); wide {
 				t.Errorf("%s scrolls sideways at %d px", url, size[0])
+			}
+			for _, v := range axeCheck(b, axe) {
+				for _, n := range v.Nodes {
+					t.Errorf("%s at %d px: %s (%s, %s): %v\n%s", url, size[0], v.Help, v.ID, v.Impact, n.Target, n.Summary)
+				}
 			}
 			png := run(b, "screenshot "+url, chromedp.FullScreenshot(100))
 			file := filepath.Join(dir, fmt.Sprintf("%s-%d.png", name, size[0]))

@@ -341,7 +341,7 @@ func TestAdminPlanChangeTenantPlan(t *testing.T) {
 	}
 	resp, body = c.post("/tenants/acme/plan", url.Values{"plan": {"pro"}})
 	page := follow(t, c, resp, body)
-	if got := textOf(t, page, "detail-plan"); got != "pro" {
+	if got := textOf(t, page, "detail-plan"); got != "Pro" {
 		t.Errorf("plan after change: %q", got)
 	}
 	if got := textOf(t, page, "flash"); !strings.Contains(got, "pro") {

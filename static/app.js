@@ -208,8 +208,9 @@ document.addEventListener("submit", function (e) {
   button.addEventListener("click", function () {
     setOpen(button.getAttribute("aria-expanded") !== "true");
   });
-  menu.addEventListener("keydown", function (e) {
-    if (e.key === "Escape" && button.offsetParent !== null) {
+  document.addEventListener("keydown", function (e) {
+    var inside = menu.contains(document.activeElement) || document.activeElement === button;
+    if (e.key === "Escape" && inside && button.getAttribute("aria-expanded") === "true" && button.offsetParent !== null) {
       setOpen(false);
       button.focus();
     }

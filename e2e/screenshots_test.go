@@ -67,6 +67,41 @@ func axeCheck(b *browser, axe string) []axeViolation {
 	return bad
 }
 
+// focusWalk presses Tab through the page, as a keyboard user does, and
+// returns each control it reaches that shows no focus ring, and whether the
+// walk ended before it came round. Inside a frame (the previews) the
+// page's focus stays on the frame while Tab moves through the frame's own
+// document, whose ring the page cannot see, so frames are not judged.
+func focusWalk(b *browser) []string {
+	b.t.Helper()
+	var missing []string
+	seen := map[string]bool{}
+	first := ""
+	for range 300 {
+		b.do("press Tab", chromedp.KeyEvent("\t"))
+		el := run(b, "read the focus", chromedp.Evaluate[[2]string](`(() => {
+			const e = document.activeElement;
+			if (!e || e === document.body) return ["", ""];
+			const s = getComputedStyle(e);
+			const ring = e.tagName === "IFRAME" || (s.outlineStyle !== "none" && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== "none";
+			const name = e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.dataset.testid ? "[" + e.dataset.testid + "]" : "") +
+				" " + (e.textContent || e.value || "").trim().slice(0, 30) + " @" + [...document.querySelectorAll("*")].indexOf(e);
+			return [name, ring ? "" : "no focus ring"];
+		})()`))
+		if el[0] == "" || el[0] == first {
+			return missing
+		}
+		if first == "" {
+			first = el[0]
+		}
+		if !seen[el[0]] && el[1] != "" {
+			missing = append(missing, el[0]+": "+el[1])
+		}
+		seen[el[0]] = true
+	}
+	return append(missing, "300 tabs did not come round")
+}
+
 // TestScreenshots visits every page of the portal and the console at a
 // laptop's width (1366 px) and a phone's (390 px), fails on a page that
 // scrolls sideways or on which axe-core finds a serious or critical
@@ -84,8 +119,9 @@ func TestScreenshots(t *testing.T) {
 	}
 	s := newSite(t)
 	s.createAcme(ownerPassword)
-	const adminPassword = "platform admin password"
 	s.nself(adminPassword+"\n", "admin", "create", "admin@platform.test", "--password-stdin")
+	s.nself("", "org", "create", "Acme Group", "--slug", "acme-group")
+	s.nself("", "org", "add-tenant", "acme-group", "acme")
 	s.serve()
 	b := newBrowser(t)
 	axe := loadAxe(t)
@@ -96,6 +132,11 @@ func TestScreenshots(t *testing.T) {
 			if wide := run(b, "measure "+url, chromedp.Evaluate[bool](
 				`document.documentElement.scrollWidth > window.innerWidth + 1`)); wide {
 				t.Errorf("%s scrolls sideways at %d px", url, size[0])
+			}
+			if size[0] > 720 {
+				for _, miss := range focusWalk(b) {
+					t.Errorf("%s: %s", url, miss)
+				}
 			}
 			for _, v := range axeCheck(b, axe) {
 				for _, n := range v.Nodes {
@@ -124,7 +165,8 @@ func TestScreenshots(t *testing.T) {
 		shoot(name("portal", p), s.url("acme", p))
 	}
 	b.signIn(s.url("admin", "/"), "admin-sign-in", "admin@platform.test", adminPassword, `[data-testid=tenant-list]`)
-	for _, p := range []string{"/", "/tenants/new", "/orgs", "/plans", "/billing", "/mail", "/stats", "/audit"} {
+	for _, p := range []string{"/", "/tenants/new", "/tenants/acme", "/tenants/acme/delete", "/orgs", "/orgs/acme-group",
+		"/orgs/acme-group/delete", "/plans", "/plans/new", "/plans/pro/edit", "/plans/pro/archive", "/billing", "/mail", "/stats", "/audit"} {
 		shoot(name("console", p), s.url("admin", p))
 	}
 	t.Logf("screenshots in %s", dir)

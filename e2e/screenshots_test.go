@@ -118,6 +118,9 @@ func TestScreenshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newSite(t)
+	// Billing on, so that its pages (usage meters, plans on offer) are
+	// walked too.
+	s.withBilling("whsec_walk")
 	s.createAcme(ownerPassword)
 	s.nself(adminPassword+"\n", "admin", "create", "admin@platform.test", "--password-stdin")
 	s.nself("", "org", "create", "Acme Group", "--slug", "acme-group")

@@ -421,7 +421,7 @@ func TestAdminBillingRevenueAndPastDue(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /billing: %d\n%s", resp.StatusCode, body)
 	}
-	if got := texts(t, body, "revenue-plan"); strings.Join(got, ",") != "starter,pro" {
+	if got := texts(t, body, "revenue-plan"); strings.Join(got, ",") != "Starter,Pro" {
 		t.Errorf("revenue plans %q", got)
 	}
 	for plan, want := range map[string][2]string{"starter": {"1", "$29.00"}, "pro": {"2", "$198.00"}} {

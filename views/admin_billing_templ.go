@@ -189,7 +189,7 @@ func BillingOverviewPage(p Page, o BillingOverview) templ.Component {
 					}
 				}
 				if len(o.Revenue) == 0 {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "<tr><td colspan=\"3\" class=\"muted\" data-testid=\"no-revenue\">No paying tenants yet.</td></tr>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "<tr><td colspan=\"3\" class=\"muted\" data-testid=\"no-revenue\">No paying tenants yet. A tenant appears here once it subscribes through Checkout.</td></tr>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -659,7 +659,7 @@ func EventTable(l EventList) templ.Component {
 				}
 			}
 			if len(l.Rows) == 0 && l.Error == "" {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 54, "<tr><td colspan=\"7\" class=\"muted\" data-testid=\"no-events\">No events match.</td></tr>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 54, "<tr><td colspan=\"7\" class=\"muted\" data-testid=\"no-events\">No events match. Stripe's events appear here as its webhooks arrive; pick another status to see the others.</td></tr>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

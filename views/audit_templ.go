@@ -453,7 +453,7 @@ func AuditTable(l AuditLog) templ.Component {
 				}
 			}
 			if len(l.Rows) == 0 && l.Error == "" {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 36, "<tr><td colspan=\"7\" class=\"muted\" data-testid=\"no-audit-entries\">No entries match.</td></tr>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 36, "<tr><td colspan=\"7\" class=\"muted\" data-testid=\"no-audit-entries\">No entries match. Clear a filter or widen the dates to see more.</td></tr>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -128,10 +128,14 @@ func TestScreenshots(t *testing.T) {
 	s.serve()
 	b := newBrowser(t)
 	axe := loadAxe(t)
-	shoot := func(name, url string) {
+	// shoot opens url at each width, does what then says (to show a form's
+	// errors, say), and checks and saves the page.
+	shoot := func(name, url string, then ...chromedp.Action[chromedp.Void]) {
 		for _, size := range [][2]int64{{1366, 900}, {390, 844}} {
 			b.do("open "+url, chromedp.EmulateViewport(size[0], size[1]), chromedp.Navigate(url),
-				chromedp.WaitReady(chromedp.CSS(`body`)), chromedp.Sleep(200*time.Millisecond))
+				chromedp.WaitReady(chromedp.CSS(`body`)))
+			b.do("act on "+url, then...)
+			b.do("settle", chromedp.Sleep(200*time.Millisecond))
 			if wide := run(b, "measure "+url, chromedp.Evaluate[bool](
 				`document.documentElement.scrollWidth > window.innerWidth + 1`)); wide {
 				t.Errorf("%s scrolls sideways at %d px", url, size[0])
@@ -162,6 +166,11 @@ func TestScreenshots(t *testing.T) {
 	for _, p := range []string{"/", "/password/forgot"} {
 		shoot(name("signed-out", p), s.url("acme", p))
 	}
+	shoot("signed-out-home-invalid", s.url("acme", "/"),
+		chromedp.SendKeys(chromedp.ID(`email`), "nobody@acme.test"),
+		chromedp.SendKeys(chromedp.ID(`password`), "not the password"),
+		chromedp.Click(chromedp.CSS(`[data-testid=sign-in-submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=form-error]`)))
 	b.signIn(s.url("acme", "/"), "sign-in", "owner@acme.test", ownerPassword, `[data-testid=dashboard]`)
 	for _, p := range []string{"/dashboard", "/members", "/settings/api-keys", "/domains", "/settings/branding",
 		"/settings/branding/themes/new", "/settings/logos", "/settings/emails", "/audit", "/settings/export", "/billing"} {
@@ -172,5 +181,16 @@ func TestScreenshots(t *testing.T) {
 		"/orgs/acme-group/delete", "/plans", "/plans/new", "/plans/pro/edit", "/plans/pro/archive", "/billing", "/mail", "/stats", "/audit"} {
 		shoot(name("console", p), s.url("admin", p))
 	}
+	// Forms as they come back with their errors.
+	shoot("console-tenants-new-invalid", s.url("admin", "/tenants/new"),
+		chromedp.Click(chromedp.CSS(`[data-testid=create-tenant]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=error-name]`)))
+	shoot("console-orgs-invalid", s.url("admin", "/orgs"),
+		chromedp.Click(chromedp.CSS(`[data-testid=create-org]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=error-name]`)))
+	shoot("console-plans-pro-edit-invalid", s.url("admin", "/plans/pro/edit"),
+		chromedp.Click(chromedp.ID(`price`)), selectAll, chromedp.SendKeys(chromedp.ID(`price`), "abc"),
+		chromedp.Click(chromedp.CSS(`[data-testid=save-plan]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=error-price]`)))
 	t.Logf("screenshots in %s", dir)
 }

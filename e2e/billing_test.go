@@ -35,7 +35,7 @@ func TestOwnerUpgradesThroughCheckout(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=usage-api]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=choose-pro]`)),
 	)
-	if got := b.text(`[data-testid=billing-plan]`); got != "free" {
+	if got := b.text(`[data-testid=billing-plan]`); got != "Free" {
 		t.Fatalf("plan shown: %q", got)
 	}
 	// The person clicks the plan's button: the browser must leave for
@@ -57,7 +57,7 @@ func TestOwnerUpgradesThroughCheckout(t *testing.T) {
 		chromedp.Navigate(s.url("acme", "/billing/success?session_id=cs_test_1")),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=checkout-success]`)),
 	)
-	if got := b.text(`[data-testid=billing-plan]`); got != "free" {
+	if got := b.text(`[data-testid=billing-plan]`); got != "Free" {
 		t.Fatalf("the redirect changed the plan to %q", got)
 	}
 
@@ -66,7 +66,7 @@ func TestOwnerUpgradesThroughCheckout(t *testing.T) {
 	}
 	// The panel polls every 3 s; no reload.
 	run(b, "the page shows the new plan by itself", chromedp.Poll[bool](
-		`document.querySelector('[data-testid=billing-plan]').textContent === 'pro'`,
+		`document.querySelector('[data-testid=billing-plan]').textContent === 'Pro'`,
 		chromedp.WithPollingTimeout(stepTimeout)))
 	if got := b.text(`[data-testid=billing-subscription]`); got != "active" {
 		t.Errorf("subscription shown: %q", got)

@@ -191,3 +191,28 @@ document.addEventListener("submit", function (e) {
     e.stopImmediatePropagation();
   }
 }, true);
+
+// The menu collapses behind its button on narrow screens. The button is
+// shown only here, so that without scripts the menu is simply there;
+// Escape closes the menu and gives focus back to the button.
+(function () {
+  var button = document.querySelector("[data-menu-toggle]");
+  var menu = button && document.getElementById(button.getAttribute("aria-controls"));
+  if (!menu) return;
+  function setOpen(open) {
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    menu.classList.toggle("collapsed", !open);
+  }
+  button.hidden = false;
+  setOpen(false);
+  button.addEventListener("click", function () {
+    setOpen(button.getAttribute("aria-expanded") !== "true");
+  });
+  document.addEventListener("keydown", function (e) {
+    var inside = menu.contains(document.activeElement) || document.activeElement === button;
+    if (e.key === "Escape" && inside && button.getAttribute("aria-expanded") === "true" && button.offsetParent !== null) {
+      setOpen(false);
+      button.focus();
+    }
+  });
+})();

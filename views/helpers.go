@@ -1,8 +1,11 @@
 package views
 
 import (
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/a-h/templ"
 
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -28,3 +31,36 @@ func telNumber(s string) string {
 	}
 	return b.String()
 }
+// FieldErrorID is the id of the message FieldError shows for a field.
+func FieldErrorID(field string) string { return "error-" + field }
+
+// FieldAttrs are the attributes that tie an input to its error message:
+// aria-invalid, and aria-describedby naming the message (with the ids of
+// any help text the field already has). Spread them on the input:
+// <input id="name" { FieldAttrs(f.Err("name"), "name", "name-help")... }/>.
+func FieldAttrs(msg, field string, help ...string) templ.Attributes {
+	ids := help
+	if msg != "" {
+		ids = append(slices.Clone(help), FieldErrorID(field))
+	}
+	a := templ.Attributes{}
+	if len(ids) > 0 {
+		a["aria-describedby"] = strings.Join(ids, " ")
+	}
+	if msg != "" {
+		a["aria-invalid"] = "true"
+	}
+	return a
+}
+
+// PlanTitle writes a plan's name as people write it: "pro" is "Pro",
+// "team-plus" is "Team plus". The name itself stays what forms send.
+func PlanTitle(name string) string {
+	if name == "" {
+		return ""
+	}
+	s := strings.ReplaceAll(name, "-", " ")
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func strconvItoa(n int) string { return strconv.Itoa(n) }

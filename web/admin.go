@@ -35,7 +35,7 @@ func (s *Server) adminRoutes(r chi.Router) {
 		r.Get("/tenants/{ref}/delete", s.h(s.handleTenantDeleteForm))
 		r.Post("/tenants/{ref}/delete", s.h(s.handleTenantDelete))
 		r.Get("/stats", s.h(s.handleStats))
-		r.Get("/orgs", s.h(s.handleOrgList))
+		s.orgRoutes(r)
 		r.Get("/audit", s.h(s.handleAdminAuditLog))
 		s.planRoutes(r)
 		s.billingRoutes(r)
@@ -243,8 +243,7 @@ func (s *Server) renderTenantForm(w http.ResponseWriter, r *http.Request, status
 	}}
 	for _, p := range plans {
 		if !p.Archived {
-			tf.Plans = append(tf.Plans, views.Option{Value: p.Name,
-				Label: p.Name + " · " + tenancy.FormatPrice(p.PriceMonthlyCent) + "/month"})
+			tf.Plans = append(tf.Plans, views.Option{Value: p.Name, Label: planLabel(p)})
 		}
 	}
 	render(w, r, status, views.NewTenantPage(s.page(r, "New tenant"), tf))
@@ -319,6 +318,9 @@ func (s *Server) renderTenantPage(w http.ResponseWriter, r *http.Request, status
 	}
 	d := s.tenantDetail(t)
 	d.Members = strconv.Itoa(members)
+	if err := s.tenantSections(r, t, &d); err != nil {
+		return err
+	}
 	if s.BillingStore != nil && t.Status != tenancy.StatusDeleted {
 		plans, err := s.Plans.ListPlans(ctx)
 		if err != nil {
@@ -330,7 +332,7 @@ func (s *Server) renderTenantPage(w http.ResponseWriter, r *http.Request, status
 			// cannot be picked again.
 			if !p.Archived || p.Name == t.Plan {
 				d.PlanForm.Plans = append(d.PlanForm.Plans, views.PlanOption{
-					Option:   views.Option{Value: p.Name, Label: p.Name + " · " + tenancy.FormatPrice(p.PriceMonthlyCent) + "/month"},
+					Option:   views.Option{Value: p.Name, Label: planLabel(p)},
 					Archived: p.Archived,
 				})
 			}
@@ -342,6 +344,113 @@ func (s *Server) renderTenantPage(w http.ResponseWriter, r *http.Request, status
 	}
 	render(w, r, status, views.TenantPage(p, d))
 	return nil
+}
+
+// tenantPageRows bounds each list on a tenant's page; the full lists are a
+// link away.
+const tenantPageRows = 10
+
+// tenantSections fills the tenant page's members, usage, domains, billing
+// and audit sections. A deleted tenant's rows are gone; only its audit
+// entries remain.
+func (s *Server) tenantSections(r *http.Request, t *tenancy.Tenant, d *views.TenantDetail) error {
+	ctx := r.Context()
+	entries, total, err := s.Audit.ListAllAudit(ctx, tenancy.AuditFilter{TenantID: t.ID, Limit: tenantPageRows})
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		d.Audit = append(d.Audit, views.AuditRow{
+			At: e.At.UTC().Format("2006-01-02 15:04"), Actor: e.Actor.String(),
+			Action: e.Action, Target: e.Target, Summary: e.Summary,
+		})
+	}
+	d.AuditTotal = views.Count(total, "entry", "entries")
+	d.AuditHref = "/audit?" + url.Values{"tenant": {t.Slug}}.Encode()
+	if s.Orgs != nil {
+		orgs, err := s.Orgs.TenantOrgs(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		for _, o := range orgs {
+			d.Orgs = append(d.Orgs, views.OrgTenant{Slug: o.Slug, Name: o.Name, Href: orgPath(o)})
+		}
+	}
+	if t.Status == tenancy.StatusDeleted {
+		d.DomainsOff = s.DomainAdmin == nil
+		return nil
+	}
+	members, err := s.Members.ListMembers(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	for _, m := range members {
+		if m.UserID == t.OwnerID {
+			d.OwnerEmail = m.Email
+		}
+		d.MemberRows = append(d.MemberRows, views.TenantMemberRow{
+			Email: m.Email, Name: m.Name, Role: string(m.Role), Joined: formatTime(m.JoinedAt),
+			Owner: m.UserID == t.OwnerID,
+		})
+	}
+	if s.DomainAdmin == nil {
+		d.DomainsOff = true
+	} else {
+		domains, _, err := s.DomainAdmin.ListDomains(ctx, t.ID, tenancy.DomainFilter{Limit: tenantPageRows})
+		if err != nil {
+			return err
+		}
+		for _, dm := range domains {
+			row := views.TenantDomainRow{Name: dm.Name, State: strings.ReplaceAll(string(dm.State), "_", " "), Primary: dm.Primary, Verified: "not yet"}
+			if dm.VerifiedAt != nil {
+				row.Verified = formatTime(*dm.VerifiedAt)
+			}
+			d.Domains = append(d.Domains, row)
+		}
+	}
+	if s.BillingStore == nil {
+		return nil
+	}
+	u, err := s.BillingStore.TenantUsage(ctx, t.ID, time.Now())
+	if err != nil {
+		return err
+	}
+	d.Usage = &views.BillingPage{Usage: u, Members: int64(len(members))}
+	payments, err := s.BillingStore.ListPayments(ctx, t.ID, tenantPageRows)
+	if err != nil {
+		return err
+	}
+	b := &views.TenantBilling{
+		Price:    tenancy.FormatPrice(u.Plan.PriceMonthlyCent),
+		Status:   subscriptionWords(t.SubscriptionStatus),
+		Customer: t.StripeCustomerID, Subscription: t.StripeSubscriptionID,
+	}
+	for _, p := range payments {
+		b.Payments = append(b.Payments, views.TenantPaymentRow{
+			At: formatTime(p.OccurredAt), Amount: tenancy.FormatAmount(p.AmountCents, p.Currency),
+			Status: p.Status, InvoiceURL: p.InvoiceURL,
+		})
+	}
+	d.Billing = b
+	return nil
+}
+
+// subscriptionWords says a Stripe subscription state in plain words.
+func subscriptionWords(status string) string {
+	switch status {
+	case "":
+		return "none: the plan was set on the platform"
+	case tenancy.SubscriptionPastDue:
+		return "past due: Stripe is retrying a failed payment"
+	case tenancy.SubscriptionCanceled:
+		return "canceled"
+	}
+	return status
+}
+
+// planLabel is a plan as a choice: its name and monthly price.
+func planLabel(p *tenancy.Plan) string {
+	return views.PlanTitle(p.Name) + " · " + tenancy.FormatPrice(p.PriceMonthlyCent) + "/month"
 }
 
 func (s *Server) tenantDetail(t *tenancy.Tenant) views.TenantDetail {
@@ -457,7 +566,7 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) error {
 	// plan only while tenants still have it.
 	for _, p := range plans {
 		if n := st.ByPlan[p.Name]; n > 0 || !p.Archived {
-			v.Plans = append(v.Plans, views.Bar{Key: p.Name, Label: p.Name, Value: n, Max: max(st.Total, 1)})
+			v.Plans = append(v.Plans, views.Bar{Key: p.Name, Label: views.PlanTitle(p.Name), Value: n, Max: max(st.Total, 1)})
 		}
 	}
 	render(w, r, http.StatusOK, views.StatsPage(s.page(r, "Statistics"), v))

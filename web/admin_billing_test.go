@@ -84,18 +84,18 @@ func TestAdminPlanList(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /plans: %d\n%s", resp.StatusCode, body)
 	}
-	if got := texts(t, body, "plan-name"); strings.Join(got, ",") != "free,starter (archived),pro,enterprise" {
+	if got := texts(t, body, "plan-name"); strings.Join(got, ",") != "Free,Starter (archived),Pro,Enterprise" {
 		t.Errorf("plans %q", got)
 	}
 	for plan, want := range map[string]map[string]string{
 		// The deleted tenant is not counted.
-		"free": {"plan-name": "free", "plan-users": "5", "plan-storage": "1 GB", "plan-api": "10,000/month",
+		"free": {"plan-name": "Free", "plan-users": "5", "plan-storage": "1 GB", "plan-api": "10,000/month",
 			"plan-compute": "10", "plan-price": "$0.00", "plan-stripe": "none", "plan-tenants": "2"},
-		"starter": {"plan-name": "starter (archived)", "plan-users": "10", "plan-storage": "10 GB", "plan-api": "50,000/month",
+		"starter": {"plan-name": "Starter (archived)", "plan-users": "10", "plan-storage": "10 GB", "plan-api": "50,000/month",
 			"plan-compute": "100", "plan-price": "$29.00", "plan-stripe": "none", "plan-tenants": "0"},
-		"pro": {"plan-name": "pro", "plan-users": "50", "plan-storage": "100 GB", "plan-api": "100,000/month",
+		"pro": {"plan-name": "Pro", "plan-users": "50", "plan-storage": "100 GB", "plan-api": "100,000/month",
 			"plan-compute": "Unlimited", "plan-price": "$99.00", "plan-stripe": "price_pro", "plan-tenants": "1"},
-		"enterprise": {"plan-name": "enterprise", "plan-users": "Unlimited", "plan-storage": "Unlimited", "plan-api": "Unlimited",
+		"enterprise": {"plan-name": "Enterprise", "plan-users": "Unlimited", "plan-storage": "Unlimited", "plan-api": "Unlimited",
 			"plan-compute": "Unlimited", "plan-price": "$499.00", "plan-stripe": "none", "plan-tenants": "0"},
 	} {
 		got := planCells(t, body, plan)
@@ -283,7 +283,7 @@ func TestAdminPlanArchive(t *testing.T) {
 	}
 	resp, body = c.post("/plans/starter/archive", nil)
 	page := follow(t, c, resp, body)
-	if got := planCells(t, page, "starter")["plan-name"]; got != "starter (archived)" {
+	if got := planCells(t, page, "starter")["plan-name"]; got != "Starter (archived)" {
 		t.Errorf("starter after archive: %q", got)
 	}
 	if got, _ := env.server.Tenants.FindTenant(env.ctx, "acme"); got.Plan != "starter" {
@@ -341,7 +341,7 @@ func TestAdminPlanChangeTenantPlan(t *testing.T) {
 	}
 	resp, body = c.post("/tenants/acme/plan", url.Values{"plan": {"pro"}})
 	page := follow(t, c, resp, body)
-	if got := textOf(t, page, "detail-plan"); got != "pro" {
+	if got := textOf(t, page, "detail-plan"); got != "Pro" {
 		t.Errorf("plan after change: %q", got)
 	}
 	if got := textOf(t, page, "flash"); !strings.Contains(got, "pro") {
@@ -421,7 +421,7 @@ func TestAdminBillingRevenueAndPastDue(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /billing: %d\n%s", resp.StatusCode, body)
 	}
-	if got := texts(t, body, "revenue-plan"); strings.Join(got, ",") != "starter,pro" {
+	if got := texts(t, body, "revenue-plan"); strings.Join(got, ",") != "Starter,Pro" {
 		t.Errorf("revenue plans %q", got)
 	}
 	for plan, want := range map[string][2]string{"starter": {"1", "$29.00"}, "pro": {"2", "$198.00"}} {

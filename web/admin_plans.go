@@ -1,14 +1,17 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/nself/nself/internal/billing"
 	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/views"
 )
@@ -68,10 +71,42 @@ func (s *Server) handlePlanList(w http.ResponseWriter, r *http.Request) error {
 		row.CanArchive = !p.Archived && p.Name != tenancy.DefaultPlan
 		rows = append(rows, row)
 	}
+	s.checkStripePrices(ctx, plans, rows)
 	pg := s.page(r, "Plans")
 	pg.Flash = s.takeFlash(w, r, adminCookie)
 	render(w, r, http.StatusOK, views.PlanListPage(pg, rows))
 	return nil
+}
+
+// stripeCheckTimeout bounds the Stripe look-ups of the plan list, all
+// together, so that a Stripe that does not answer slows the page only
+// this long.
+const stripeCheckTimeout = 5 * time.Second
+
+// checkStripePrices marks each plan whose Stripe price asks another
+// amount than the plan says (a price changed in Stripe's dashboard, or
+// before the console kept them in step). Stripe is asked outside any
+// transaction; a price that cannot be read is said so, not hidden.
+func (s *Server) checkStripePrices(ctx context.Context, plans []*tenancy.Plan, rows []views.PlanRow) {
+	if s.Billing == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, stripeCheckTimeout)
+	defer cancel()
+	for i, p := range plans {
+		if p.StripePriceID == "" {
+			continue
+		}
+		sp, err := s.Billing.Price(ctx, p.StripePriceID)
+		switch {
+		case err != nil:
+			rows[i].StripeNote = "not checked: " + tenancy.ErrorMessage(err)
+			rows[i].StripeMismatch = true
+		case sp.AmountCents != p.PriceMonthlyCent || !sp.Monthly:
+			rows[i].StripeNote = "Stripe asks " + stripeAmount(sp) + ": edit the plan to fix it"
+			rows[i].StripeMismatch = true
+		}
+	}
 }
 
 func planRow(p *tenancy.Plan) views.PlanRow {
@@ -90,7 +125,7 @@ func planRow(p *tenancy.Plan) views.PlanRow {
 
 // handlePlanNew serves GET /plans/new.
 func (s *Server) handlePlanNew(w http.ResponseWriter, r *http.Request) error {
-	render(w, r, http.StatusOK, views.PlanFormPage(s.page(r, "New plan"), views.PlanForm{Form: views.Form{}}))
+	render(w, r, http.StatusOK, views.PlanFormPage(s.page(r, "New plan"), views.PlanForm{Form: views.Form{}, StripeChecked: s.Billing != nil}))
 	return nil
 }
 
@@ -102,13 +137,16 @@ func (s *Server) handlePlanCreate(w http.ResponseWriter, r *http.Request) error 
 	var p *tenancy.Plan
 	var err error
 	if len(f.Errors) == 0 {
+		s.stripePrice(r.Context(), &f, nil, &in)
+	}
+	if len(f.Errors) == 0 {
 		p, err = s.PlanAdmin.CreatePlan(r.Context(), in)
 	}
 	if done, err := planFormDone(&f, err); !done {
 		if err != nil {
 			return err
 		}
-		render(w, r, http.StatusUnprocessableEntity, views.PlanFormPage(s.page(r, "New plan"), views.PlanForm{Form: f}))
+		render(w, r, http.StatusUnprocessableEntity, views.PlanFormPage(s.page(r, "New plan"), views.PlanForm{Form: f, StripeChecked: s.Billing != nil}))
 		return nil
 	}
 	s.planAudit(r, "create plan", p.Name)
@@ -133,7 +171,7 @@ func (s *Server) handlePlanEdit(w http.ResponseWriter, r *http.Request) error {
 		"price":             strings.TrimPrefix(tenancy.FormatPrice(p.PriceMonthlyCent), "$"),
 		"stripe_price":      p.StripePriceID,
 	}}
-	render(w, r, http.StatusOK, views.PlanFormPage(s.page(r, "Edit plan "+p.Name), views.PlanForm{Form: f, Plan: planRow(p)}))
+	render(w, r, http.StatusOK, views.PlanFormPage(s.page(r, "Edit plan "+p.Name), views.PlanForm{Form: f, Plan: planRow(p), StripeChecked: s.Billing != nil}))
 	return nil
 }
 
@@ -149,6 +187,10 @@ func (s *Server) handlePlanUpdate(w http.ResponseWriter, r *http.Request) error 
 	f.Values["name"] = old.Name
 	in := planInput(&f, old.Name, true)
 	var p *tenancy.Plan
+	var note string
+	if len(f.Errors) == 0 {
+		note = s.stripePrice(ctx, &f, old, &in)
+	}
 	if len(f.Errors) == 0 {
 		p, err = s.PlanAdmin.UpdatePlan(ctx, in)
 	}
@@ -156,13 +198,76 @@ func (s *Server) handlePlanUpdate(w http.ResponseWriter, r *http.Request) error 
 		if err != nil {
 			return err
 		}
-		render(w, r, http.StatusUnprocessableEntity, views.PlanFormPage(s.page(r, "Edit plan "+old.Name), views.PlanForm{Form: f, Plan: planRow(old)}))
+		render(w, r, http.StatusUnprocessableEntity, views.PlanFormPage(s.page(r, "Edit plan "+old.Name), views.PlanForm{Form: f, Plan: planRow(old), StripeChecked: s.Billing != nil}))
 		return nil
 	}
 	s.planAudit(r, "update plan", p.Name)
-	s.setFlash(w, r, adminCookie, "Plan “"+p.Name+"” saved. Tenants on it have its new limits now.")
+	s.setFlash(w, r, adminCookie, "Plan “"+views.PlanTitle(p.Name)+"” saved. Tenants on it have its new limits now."+note)
 	http.Redirect(w, r, "/plans", http.StatusSeeOther)
 	return nil
+}
+
+// stripePrice keeps a plan's price and its Stripe price in agreement,
+// before anything is saved and outside any transaction: a Stripe price
+// asks a fixed amount, so a new price on the plan's own Stripe price (old's)
+// gets a new Stripe price beside it, on the same product, which in takes;
+// a Stripe price typed in must ask what the plan says. Whatever Stripe
+// cannot confirm is put on the form and nothing is saved. It returns what
+// to tell the administrator. Without billing, Stripe is not asked; the
+// form says so.
+func (s *Server) stripePrice(ctx context.Context, f *views.Form, old *tenancy.Plan, in *tenancy.PlanInput) string {
+	if s.Billing == nil || in.StripePriceID == nil || *in.StripePriceID == "" {
+		return ""
+	}
+	id := *in.StripePriceID
+	var cents int64
+	switch {
+	case in.PriceCents != nil:
+		cents = *in.PriceCents
+	case old != nil:
+		cents = old.PriceMonthlyCent
+	}
+	ours := old != nil && old.StripePriceID == id
+	var (
+		p       *billing.Price
+		created bool
+		err     error
+	)
+	if ours {
+		p, created, err = s.Billing.PriceAt(ctx, in.Name, id, cents)
+	} else {
+		p, err = s.Billing.Price(ctx, id)
+	}
+	switch code := tenancy.ErrorCode(err); {
+	case err == nil:
+	case code == tenancy.EINVALID:
+		fieldError(f, err)
+		return ""
+	default:
+		s.Log.Warn("stripe price not checked", "plan", in.Name, "stripe_price", id, "err", err)
+		f.Errors["price"] = "Stripe could not be reached to check the price, so nothing was saved: a plan's price and its Stripe price must agree. Try again in a minute."
+		return ""
+	}
+	if !ours && (p.AmountCents != cents || !p.Monthly) {
+		f.Errors["stripe_price"] = "Stripe price " + id + " asks " + stripeAmount(p) + ", not the " + tenancy.FormatPrice(cents) +
+			"/month of this plan. Type the price it asks above, or pick a monthly price of that amount."
+		return ""
+	}
+	in.StripePriceID = &p.ID
+	if created {
+		return " Its new price is Stripe price " + p.ID + " at " + stripeAmount(p) + "; subscriptions already on " + id +
+			" keep paying its amount until they change plan."
+	}
+	return ""
+}
+
+// stripeAmount writes what a Stripe price asks: "$29.00/month".
+func stripeAmount(p *billing.Price) string {
+	s := tenancy.FormatAmount(p.AmountCents, p.Currency)
+	if p.Monthly {
+		return s + "/month"
+	}
+	return s + ", not monthly"
 }
 
 // planInput reads the plan form into an input, putting each value that

@@ -372,7 +372,7 @@ func TestAdminCreateTenant(t *testing.T) {
 	link, _ := url.Parse(strings.Fields(setMail.Text[i:])[0])
 	for id, want := range map[string]string{
 		"detail-slug": "acme", "detail-name": "Acme Corporation", "detail-status": "active",
-		"detail-plan": "pro", "detail-strategy": "schema", "detail-members": "1",
+		"detail-plan": "Pro", "detail-strategy": "schema", "detail-members": "1",
 		"detail-portal": "http://acme." + baseDomain,
 	} {
 		if got := textOf(t, page, id); got != want {

@@ -176,7 +176,7 @@ func TestCheckoutRoundTrip(t *testing.T) {
 	c := e.signedIn(acme, "owner@acme.test", tenancy.RoleOwner)
 
 	resp, body := c.get("/billing")
-	if resp.StatusCode != 200 || textOf(t, body, "billing-plan") != "free" || len(byTestID(doc(t, body), "choose-pro")) != 1 {
+	if resp.StatusCode != 200 || textOf(t, body, "billing-plan") != "Free" || len(byTestID(doc(t, body), "choose-pro")) != 1 {
 		t.Fatalf("billing page: %d\n%s", resp.StatusCode, body)
 	}
 	if len(byTestID(doc(t, body), "nav-billing")) != 1 {
@@ -225,7 +225,7 @@ func TestCheckoutRoundTrip(t *testing.T) {
 
 	// Coming back changes nothing by itself.
 	resp, body = c.get("/billing/success?session_id=cs_test_1&plan=enterprise")
-	if resp.StatusCode != 200 || len(byTestID(doc(t, body), "checkout-success")) != 1 || textOf(t, body, "billing-plan") != "free" {
+	if resp.StatusCode != 200 || len(byTestID(doc(t, body), "checkout-success")) != 1 || textOf(t, body, "billing-plan") != "Free" {
 		t.Errorf("success page: %d\n%s", resp.StatusCode, body)
 	}
 	if _, body = c.get("/billing/cancel"); len(byTestID(doc(t, body), "checkout-cancelled")) != 1 {
@@ -254,7 +254,7 @@ func TestCheckoutRoundTrip(t *testing.T) {
 	// The page reads the tenant cache, which hears of the change by NOTIFY.
 	waitFor(t, func() bool {
 		_, body := c.get("/billing/status")
-		return strings.Contains(body, ">pro<") && strings.Contains(body, ">active<")
+		return strings.Contains(body, ">Pro<") && strings.Contains(body, ">active<")
 	})
 	// A replay of the event is acknowledged and changes nothing.
 	before := e.eventCount()
@@ -723,7 +723,7 @@ func TestBillingOffersCurrentPlan(t *testing.T) {
 	}
 	client := e.signedIn(c.Tenant, "owner@acme.test", tenancy.RoleOwner)
 	resp, body := client.get("/billing")
-	if resp.StatusCode != http.StatusOK || textOf(t, body, "billing-plan") != "pro" {
+	if resp.StatusCode != http.StatusOK || textOf(t, body, "billing-plan") != "Pro" {
 		t.Fatalf("billing page: %d\n%s", resp.StatusCode, body)
 	}
 	page := doc(t, body)

@@ -416,3 +416,67 @@ func stripeError(what string, err error) error {
 	// Stripe's: the transport failed.
 	return tenancy.Unavailable(tenancy.ServiceStripe, fmt.Errorf("%s: %w", what, err))
 }
+
+// Price is what a Stripe price asks.
+type Price struct {
+	ID          string
+	AmountCents int64
+	Currency    string
+	// Monthly is true for a price that recurs every month.
+	Monthly bool
+	Product string
+}
+
+// Price reads a Stripe price. A price Stripe does not know is an EINVALID
+// error on the plan form's stripe_price field.
+func (s *Service) Price(ctx context.Context, id string) (*Price, error) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	p, err := s.api.Prices.Get(id, &stripe.PriceParams{Params: stripe.Params{Context: ctx}})
+	if err != nil {
+		var se *stripe.Error
+		if errors.As(err, &se) && se.HTTPStatusCode == http.StatusNotFound {
+			return nil, tenancy.FieldErrorf(tenancy.EINVALID, "stripe_price", "Stripe has no price %s", id)
+		}
+		return nil, stripeError("read the Stripe price", err)
+	}
+	out := &Price{ID: p.ID, AmountCents: p.UnitAmount, Currency: string(p.Currency),
+		Monthly: p.Recurring != nil && p.Recurring.Interval == stripe.PriceRecurringIntervalMonth && p.Recurring.IntervalCount <= 1}
+	if p.Product != nil {
+		out.Product = p.Product.ID
+	}
+	return out, nil
+}
+
+// PriceAt returns a Stripe price that sells a plan at cents a month: from,
+// when it asks that already, or a new monthly price on from's product, in
+// its currency (a Stripe price's amount can never change). Subscriptions
+// on the old price keep paying it until they change plan. Stripe is called
+// with no transaction open; the caller stores the id it gets.
+func (s *Service) PriceAt(ctx context.Context, plan, from string, cents int64) (p *Price, created bool, err error) {
+	old, err := s.Price(ctx, from)
+	if err != nil {
+		return nil, false, err
+	}
+	if old.AmountCents == cents && old.Monthly {
+		return old, false, nil
+	}
+	params := &stripe.PriceParams{
+		Product:    stripe.String(old.Product),
+		Currency:   stripe.String(old.Currency),
+		UnitAmount: stripe.Int64(cents),
+		Recurring:  &stripe.PriceRecurringParams{Interval: stripe.String(string(stripe.PriceRecurringIntervalMonth))},
+		Nickname:   stripe.String(plan),
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	params.Context = cctx
+	params.AddMetadata("plan", plan)
+	// The same change asked twice (a form sent again) makes one price.
+	params.SetIdempotencyKey(fmt.Sprintf("nself-price-%s-%s-%d", plan, from, cents))
+	np, err := s.api.Prices.New(params)
+	if err != nil {
+		return nil, false, stripeError("create the new Stripe price", err)
+	}
+	return &Price{ID: np.ID, AmountCents: np.UnitAmount, Currency: string(np.Currency), Monthly: true, Product: old.Product}, true, nil
+}

@@ -162,3 +162,81 @@ func (s *OrgService) OrgTenants(ctx context.Context, orgRef string) ([]*tenancy.
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*tenancy.Tenant, error) { return scanTenant(r) })
 }
+
+// FindOrg finds an organization by slug or id, with its tenant count.
+func (s *OrgService) FindOrg(ctx context.Context, ref string) (*tenancy.Organization, error) {
+	var o tenancy.Organization
+	err := s.db.Admin.QueryRow(ctx, `
+		SELECT o.id, o.slug, o.name, (SELECT count(*) FROM organizations.org_tenants WHERE org_id = o.id), o.created_at
+		FROM organizations.organizations o
+		WHERE o.slug = $1 OR o.id::text = $1`, ref).Scan(&o.ID, &o.Slug, &o.Name, &o.Tenants, &o.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, tenancy.Errorf(tenancy.ENOTFOUND, "organization %s not found", tenancy.Quote(ref))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find organization: %w", err)
+	}
+	return &o, nil
+}
+
+// RenameOrg changes an organization's name. The slug stays: scripts and
+// the CLI name the organization by it.
+func (s *OrgService) RenameOrg(ctx context.Context, ref, name string) (*tenancy.Organization, error) {
+	if err := tenancy.ValidateName("name", name); err != nil {
+		return nil, err
+	}
+	o, err := s.FindOrg(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	old := o.Name
+	err = inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE organizations.organizations SET name = $2 WHERE id = $1`, o.ID, name); err != nil {
+			return err
+		}
+		return recordAudit(ctx, tx, "", "org.rename", o.Slug, "name: "+old+" → "+name)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rename organization: %w", err)
+	}
+	o.Name = name
+	return o, nil
+}
+
+// DeleteOrg deletes an organization. Its memberships go with it (the
+// foreign key cascades); the tenants themselves are untouched.
+func (s *OrgService) DeleteOrg(ctx context.Context, ref string) error {
+	o, err := s.FindOrg(ctx, ref)
+	if err != nil {
+		return err
+	}
+	err = inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM organizations.organizations WHERE id = $1`, o.ID); err != nil {
+			return err
+		}
+		return recordAudit(ctx, tx, "", "org.delete", o.Slug,
+			fmt.Sprintf("name: %s; %d tenants left it", o.Name, o.Tenants))
+	})
+	if err != nil {
+		return fmt.Errorf("delete organization: %w", err)
+	}
+	return nil
+}
+
+// TenantOrgs lists the organizations a tenant belongs to.
+func (s *OrgService) TenantOrgs(ctx context.Context, tenantID string) ([]*tenancy.Organization, error) {
+	rows, err := s.db.Admin.Query(ctx, `
+		SELECT o.id, o.slug, o.name, o.created_at
+		FROM organizations.organizations o
+		JOIN organizations.org_tenants ot ON ot.org_id = o.id
+		WHERE ot.tenant_id = $1
+		ORDER BY o.slug`, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("tenant's organizations: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*tenancy.Organization, error) {
+		var o tenancy.Organization
+		err := r.Scan(&o.ID, &o.Slug, &o.Name, &o.CreatedAt)
+		return &o, err
+	})
+}

@@ -209,7 +209,7 @@ var AuditActions = []string{
 	"logo.upload", "logo.remove",
 	"email_template.customize", "email_template.reset",
 	"api_key.create", "api_key.revoke",
-	"org.create", "org.add_tenant", "org.remove_tenant",
+	"org.create", "org.rename", "org.delete", "org.add_tenant", "org.remove_tenant",
 	"admin.create", "admin.sign_in", "admin.sign_out",
 	"table.adopt", "db.migrate",
 	"plan.create", "plan.update", "plan.archive", "tenant.plan",

@@ -21,4 +21,13 @@ type OrgService interface {
 	AddOrgTenant(ctx context.Context, orgRef, tenantRef string) error
 	RemoveOrgTenant(ctx context.Context, orgRef, tenantRef string) error
 	OrgTenants(ctx context.Context, orgRef string) ([]*Tenant, error)
+	// FindOrg finds an organization by slug or id.
+	FindOrg(ctx context.Context, ref string) (*Organization, error)
+	// RenameOrg changes an organization's name; its slug stays.
+	RenameOrg(ctx context.Context, ref, name string) (*Organization, error)
+	// DeleteOrg deletes an organization; its tenants leave it and are
+	// otherwise untouched.
+	DeleteOrg(ctx context.Context, ref string) error
+	// TenantOrgs lists the organizations a tenant belongs to.
+	TenantOrgs(ctx context.Context, tenantID string) ([]*Organization, error)
 }

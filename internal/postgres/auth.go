@@ -242,61 +242,57 @@ func (s *AuthService) RequestPasswordReset(ctx context.Context, tenantID, email 
 	var u *tenancy.User
 	var token string
 	err = inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		// The same statements either way, an unknown email reading and
-		// voiding for a user id that matches nothing; only the two inserts
-		// of an issued link are more. The account's row is locked first,
-		// as ResetPassword locks it: a link issued and a link used at once
-		// are ordered, so an older link cannot outlive a newer one. The
-		// statements are separate, each naming tenant_id = $1: a
-		// distributed PostgreSQL routes each to the tenant's shard, and
-		// cannot run the inserts as INSERT … SELECT under row-level
-		// security.
+		// The same round trips either way, so the time taken does not tell
+		// which accounts exist: one read (the account, locked first, as
+		// ResetPassword locks it, so a link issued and a link used at once
+		// are ordered), then one pipelined batch of three statements, which
+		// void the earlier links, store the new one and queue its mail, or
+		// change nothing. Each names tenant_id = $1, so a distributed
+		// PostgreSQL routes it to the tenant's shard, and the inserts are
+		// VALUES (Citus runs INSERT … SELECT as a COPY, which row-level
+		// security refuses).
 		secret, tokenHash := tenancy.NewSecret()
 		found := &tenancy.User{TenantID: tenantID}
 		var recent int
-		issued := false
 		err := tx.QueryRow(ctx, `
-			SELECT id, email, name, created_at FROM auth.users
-			WHERE tenant_id = $1 AND email_lower = lower($2)
-			FOR NO KEY UPDATE`, tenantID, email).Scan(&found.ID, &found.Email, &found.Name, &found.CreatedAt)
+			SELECT u.id, u.email, u.name, u.created_at,
+			       (SELECT count(*) FROM auth.password_tokens t
+			        WHERE t.tenant_id = $1 AND t.user_id = u.id AND t.purpose = 'reset'
+			          AND t.created_at > now() - interval '1 hour')
+			FROM auth.users u
+			WHERE u.tenant_id = $1 AND u.email_lower = lower($2)
+			FOR NO KEY UPDATE OF u`, tenantID, email).Scan(&found.ID, &found.Email, &found.Name, &found.CreatedAt, &recent)
 		missing := errors.Is(err, pgx.ErrNoRows)
 		if err != nil && !missing {
 			return err
 		}
-		userID := found.ID
-		if missing {
-			userID = uuid.Nil.String()
-		}
-		if err := tx.QueryRow(ctx, `
-			SELECT count(*) FROM auth.password_tokens
-			WHERE tenant_id = $1 AND user_id = $2 AND purpose = 'reset' AND created_at > now() - interval '1 hour'`,
-			tenantID, userID).Scan(&recent); err != nil {
-			return err
-		}
-		if recent >= tenancy.MaxResetLinksPerHour {
-			userID = uuid.Nil.String()
-		}
-		if _, err := tx.Exec(ctx, `
-			UPDATE auth.password_tokens SET used_at = now()
-			WHERE tenant_id = $1 AND user_id = $2 AND used_at IS NULL`, tenantID, userID); err != nil {
-			return err
-		}
-		if !missing && recent < tenancy.MaxResetLinksPerHour {
-			if _, err := tx.Exec(ctx, `
-				INSERT INTO auth.password_tokens (tenant_id, user_id, token_hash, purpose, expires_at)
-				VALUES ($1, $2, $3, 'reset', now() + $4::interval)`,
-				tenantID, found.ID, tokenHash, interval(tenancy.ResetTokenTTL)); err != nil {
-				return err
-			}
+		issued := !missing && recent < tenancy.MaxResetLinksPerHour
+		b := &pgx.Batch{}
+		if issued {
 			name := found.Name
 			if name == "" {
 				name = found.Email
 			}
-			if err := queueMail(ctx, tx, &tenancy.Mail{TenantID: tenantID, Template: "password_reset", To: found.Email,
-				Vars: map[string]string{"USER_NAME": name, "USER_EMAIL": found.Email}, Link: resetPath(secret)}); err != nil {
-				return err
-			}
-			issued = true
+			b.Queue(`
+				UPDATE auth.password_tokens SET used_at = now()
+				WHERE tenant_id = $1 AND user_id = $2 AND used_at IS NULL`, tenantID, found.ID)
+			b.Queue(`
+				INSERT INTO auth.password_tokens (tenant_id, user_id, token_hash, purpose, expires_at)
+				VALUES ($1, $2, $3, 'reset', now() + $4::interval)`,
+				tenantID, found.ID, tokenHash, interval(tenancy.ResetTokenTTL))
+			b.Queue(`
+				INSERT INTO tenants.tenant_mail_outbox (tenant_id, template, recipient, vars, link)
+				VALUES ($1, 'password_reset', $2, $3, $4)`,
+				tenantID, found.Email, map[string]string{"USER_NAME": name, "USER_EMAIL": found.Email}, resetPath(secret))
+		} else {
+			b.Queue(`
+				UPDATE auth.password_tokens SET used_at = now()
+				WHERE tenant_id = $1 AND user_id = $2 AND used_at IS NULL`, tenantID, uuid.Nil)
+			b.Queue(`UPDATE auth.password_tokens SET used_at = used_at WHERE tenant_id = $1 AND id = $2`, tenantID, uuid.Nil)
+			b.Queue(`UPDATE tenants.tenant_mail_outbox SET link = link WHERE tenant_id = $1 AND id = $2`, tenantID, uuid.Nil)
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
 		}
 		if missing {
 			err = pgx.ErrNoRows

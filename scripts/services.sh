@@ -537,7 +537,8 @@ status_pebble() { daemon_status pebble "$BIN_DIR/pebble" pebble_ready; }
 # with PKCE, ID tokens, userinfo and the key set are the library's. Its
 # clients and users are fixed here, so tests know them:
 #   clients nself-a / nself-a-secret and nself-b / nself-b-secret, each
-#   accepting any http://*.localhost:*/sso/callback as redirect URI;
+#   accepting as redirect URI any /sso/callback on http://*.localhost:PORT
+#   (browser tests), http://*.nself.test (handler tests) or 127.0.0.1;
 #   users (username = email, password oidc-pass): ann, bob, cy, dee and
 #   eve @sso.example with verified emails, una@sso.example unverified,
 #   olga@elsewhere.example verified.
@@ -582,7 +583,8 @@ start_oidc() {
 	mkdir -p "$DATA_DIR/oidc"
 	oidc_users "$DATA_DIR/oidc/users.json"
 	launch oidc "$bin" -addr "127.0.0.1:$OIDC_PORT" -users "$DATA_DIR/oidc/users.json" \
-		-clients nself-a:nself-a-secret,nself-b:nself-b-secret
+		-clients nself-a:nself-a-secret,nself-b:nself-b-secret \
+		-redirect-globs "http://*.localhost:*/sso/callback,http://*.nself.test/sso/callback,http://127.0.0.1:*/sso/callback"
 	wait_ready oidc "$bin" oidc_ready
 	say "oidc: ready on 127.0.0.1:$OIDC_PORT"
 }

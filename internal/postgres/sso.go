@@ -96,16 +96,19 @@ func (s *SSOService) SaveSSOConfig(ctx context.Context, tenantID string, c *tena
 		if before == nil && sealed == nil {
 			return tenancy.FieldErrorf(tenancy.EINVALID, "client_secret", "Enter the client secret the provider gave this application.")
 		}
-		if err := tx.QueryRow(ctx, `
+		write := `
+			UPDATE tenants.tenant_sso SET
+				issuer = $2, client_id = $3, client_secret = coalesce($4, client_secret),
+				display_name = $5, email_domains = $6, default_role = $7, require_sso = $8
+			WHERE tenant_id = $1
+			RETURNING updated_at`
+		if before == nil {
+			write = `
 			INSERT INTO tenants.tenant_sso (tenant_id, issuer, client_id, client_secret, display_name, email_domains, default_role, require_sso)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-			ON CONFLICT (tenant_id) DO UPDATE SET
-				issuer = EXCLUDED.issuer, client_id = EXCLUDED.client_id,
-				client_secret = coalesce($4, tenant_sso.client_secret),
-				display_name = EXCLUDED.display_name, email_domains = EXCLUDED.email_domains,
-				default_role = EXCLUDED.default_role, require_sso = EXCLUDED.require_sso
-			RETURNING updated_at`,
-			tenantID, c.Issuer, c.ClientID, sealed, c.DisplayName, c.Domains, c.DefaultRole, c.RequireSSO).Scan(&c.UpdatedAt); err != nil {
+			RETURNING updated_at`
+		}
+		if err := tx.QueryRow(ctx, write, tenantID, c.Issuer, c.ClientID, sealed, c.DisplayName, c.Domains, c.DefaultRole, c.RequireSSO).Scan(&c.UpdatedAt); err != nil {
 			return err
 		}
 		summary := ssoChanges(before, c, sealed != nil)

@@ -41,7 +41,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p := s.signInPage(r, c, next)
+	p := s.signInPage(w, r, c, next)
 	if to := s.ssoForPassword(r, c, r.PostFormValue("email"), r.PostFormValue("password"), next); to != "" {
 		http.Redirect(w, r, to, http.StatusSeeOther)
 		return nil

@@ -150,7 +150,7 @@ func (s *Server) handleLanding(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	next := localPath(r.URL.Query().Get("next"))
-	p := s.signInPage(r, c, next)
+	p := s.signInPage(w, r, c, next)
 	p.Flash = s.takeFlash(w, r, tenantCookie)
 	f := views.Form{Values: map[string]string{"next": next}}
 	render(w, r, http.StatusOK, views.SignIn(p, f, "/signin"))

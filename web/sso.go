@@ -51,10 +51,17 @@ func (s *Server) ssoConfig(r *http.Request) (*tenancy.SSOConfig, error) {
 }
 
 // signInPage is the frame of the sign-in page, with the provider's button
-// when the tenant has one.
-func (s *Server) signInPage(r *http.Request, c *tenancy.SSOConfig, next string) views.Page {
+// when the tenant has one. The page's form may then be answered with a
+// redirect to the provider (an address it covers), which browsers hold to
+// the page's form-action: the provider's origin is allowed there, on this
+// page alone.
+func (s *Server) signInPage(w http.ResponseWriter, r *http.Request, c *tenancy.SSOConfig, next string) views.Page {
 	p := s.page(r, "Sign in")
 	if c != nil {
+		if u, err := url.Parse(c.Issuer); err == nil && u.Host != "" {
+			w.Header().Set("Content-Security-Policy", strings.Replace(contentSecurityPolicy,
+				"form-action 'self'", "form-action 'self' "+u.Scheme+"://"+u.Host, 1))
+		}
 		p.SignInWith = c.DisplayName
 		p.SignInWithURL = "/sso/start"
 		if next != "" {
@@ -214,7 +221,7 @@ func (s *Server) ssoRefused(w http.ResponseWriter, r *http.Request, c *tenancy.S
 	}
 	r = s.withAnonCSRF(w, r, tenantCookie)
 	f := views.Form{Values: map[string]string{"email": email}, Error: msg}
-	render(w, r, statusOf(code), views.SignIn(s.signInPage(r, c, ""), f, "/signin"))
+	render(w, r, statusOf(code), views.SignIn(s.signInPage(w, r, c, ""), f, "/signin"))
 	return nil
 }
 

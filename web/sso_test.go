@@ -120,11 +120,16 @@ func TestSSOSignIn(t *testing.T) {
 	// The branded sign-in page offers the provider; an address it covers,
 	// typed without a password, goes to it.
 	ann := e.client("acme.nself.test")
-	_, body = ann.get("/")
+	resp, body := ann.get("/")
+	// Its form may be answered with a redirect to the provider, which
+	// browsers hold to the page's form-action.
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+ssotest.Issuer(t)+";") {
+		t.Errorf("the sign-in page's policy does not let its form go to the provider: %s", csp)
+	}
 	if got := textOf(t, body, "sso-sign-in"); got != "Sign in with Test IdP" {
 		t.Fatalf("sign-in page offers %q", got)
 	}
-	resp, _ := ann.post("/signin", url.Values{"email": {"Ann@SSO.example"}, "password": {""}, "next": {"/members"}})
+	resp, _ = ann.post("/signin", url.Values{"email": {"Ann@SSO.example"}, "password": {""}, "next": {"/members"}})
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/sso/start?next=%2Fmembers" {
 		t.Fatalf("covered address: %d to %s", resp.StatusCode, resp.Header.Get("Location"))
 	}

@@ -42,7 +42,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := s.signInPage(w, r, c, next)
-	if to := s.ssoForPassword(r, c, r.PostFormValue("email"), r.PostFormValue("password"), next); to != "" {
+	if to := s.ssoForPassword(c, r.PostFormValue("email"), r.PostFormValue("password"), next); to != "" {
 		http.Redirect(w, r, to, http.StatusSeeOther)
 		return nil
 	}

@@ -228,7 +228,7 @@ func (s *Server) ssoRefused(w http.ResponseWriter, r *http.Request, c *tenancy.S
 // ssoForPassword is the single sign-on hook of password sign-in: an
 // address the provider covers, typed without a password, goes to the
 // provider (its URL is returned).
-func (s *Server) ssoForPassword(r *http.Request, c *tenancy.SSOConfig, email, password, next string) string {
+func (s *Server) ssoForPassword(c *tenancy.SSOConfig, email, password, next string) string {
 	if c == nil || password != "" || !c.Covers(strings.TrimSpace(email)) {
 		return ""
 	}

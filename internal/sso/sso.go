@@ -238,7 +238,9 @@ func (c *Client) Exchange(ctx context.Context, cfg *tenancy.SSOConfig, redirectU
 	if err != nil {
 		return nil, err
 	}
-	if who.Email == "" && p.UserInfoEndpoint() != "" {
+	// Many providers keep the email, or whether it is verified, out of
+	// the ID token and answer it at userinfo.
+	if (who.Email == "" || !who.EmailVerified) && p.UserInfoEndpoint() != "" {
 		ui, err := p.UserInfo(octx, oauth2.StaticTokenSource(tok))
 		if err != nil {
 			return nil, unavailable(cfg.Issuer, err)
@@ -250,7 +252,9 @@ func (c *Client) Exchange(ctx context.Context, cfg *tenancy.SSOConfig, redirectU
 		if err := ui.Claims(&claims); err != nil {
 			return nil, refused("%s sent user details that could not be read.", cfg.DisplayName)
 		}
-		who.Email, who.EmailVerified = claims.Email, claims.verified()
+		if claims.Email != "" {
+			who.Email, who.EmailVerified = claims.Email, claims.verified()
+		}
 		if who.Name == "" {
 			who.Name = claims.Name
 		}

@@ -117,9 +117,9 @@ func (s *SSOService) SaveSSOConfig(ctx context.Context, tenantID string, c *tena
 				DELETE FROM auth.sessions s
 				WHERE s.tenant_id = $1
 				  AND NOT EXISTS (SELECT 1 FROM tenants.tenant_members m
-				                  WHERE m.tenant_id = s.tenant_id AND m.user_id = s.user_id AND m.role = 'owner')
+				                  WHERE m.tenant_id = $1 AND m.user_id = s.user_id AND m.role = 'owner')
 				  AND NOT EXISTS (SELECT 1 FROM auth.sso_sessions o
-				                  WHERE o.tenant_id = s.tenant_id AND o.session_id = s.id)`, tenantID)
+				                  WHERE o.tenant_id = $1 AND o.session_id = s.id)`, tenantID)
 			if err != nil {
 				return err
 			}
@@ -233,11 +233,15 @@ func (s *SSOService) SSOSignIn(ctx context.Context, tenantID string, who tenancy
 			var slug string
 			var plan tenancy.Plan
 			var members int64
+			// Two statements, each naming the tenant: a distributed
+			// PostgreSQL routes the count to the tenant's shard.
 			if err := tx.QueryRow(ctx, `
-				SELECT t.slug, p.name, p.max_users,
-				       (SELECT count(*) FROM tenants.tenant_members m WHERE m.tenant_id = t.id)
+				SELECT t.slug, p.name, p.max_users
 				FROM tenants.tenants t JOIN public.billing_plans p ON p.name = t.plan
-				WHERE t.id = $1`, tenantID).Scan(&slug, &plan.Name, &plan.MaxUsers, &members); err != nil {
+				WHERE t.id = $1`, tenantID).Scan(&slug, &plan.Name, &plan.MaxUsers); err != nil {
+				return err
+			}
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM tenants.tenant_members WHERE tenant_id = $1`, tenantID).Scan(&members); err != nil {
 				return err
 			}
 			if plan.MaxUsers != tenancy.Unlimited && members >= plan.MaxUsers {

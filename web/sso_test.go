@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -437,5 +438,36 @@ func TestSSOSettings(t *testing.T) {
 	}
 	if len(auditActions(t, e, acme, "sso.remove")) != 1 {
 		t.Error("the removal is not in the audit log")
+	}
+}
+
+// A provider that cannot be reached turns the sign-in back with the
+// reason, in bounded time, and the password form still works.
+func TestSSOProviderDown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withSSO)
+	acme := e.mustTenant("acme")
+	e.mustMember(acme, "owner@acme.test", tenancy.RoleOwner)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+	if _, err := e.server.SSO.SaveSSOConfig(e.ctx, acme.ID, &tenancy.SSOConfig{
+		Issuer: closed, ClientID: ssotest.ClientA, ClientSecret: ssotest.SecretA, DisplayName: "Gone IdP",
+		Domains: []string{ssotest.Domain}, DefaultRole: tenancy.RoleMember,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client("acme.nself.test")
+	c.get("/")
+	resp, body := c.get("/sso/start")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(textOf(t, body, "form-error"), "connection refused") {
+		t.Fatalf("start with the provider down: %d %q", resp.StatusCode, textOf(t, body, "form-error"))
+	}
+	c.signIn("owner@acme.test", passwordOf("owner@acme.test"))
+	if who := signedInAs(t, c); who != "owner@acme.test" {
+		t.Fatalf("password sign-in with the provider down: %q", who)
 	}
 }

@@ -55,7 +55,7 @@ check:
 bench: services
 	@$(ENV) && go test -run '^$$' -bench . -benchtime 2000x ./internal/postgres/
 
-## screenshots: a PNG of every page at 1366 and 390 px, outside git
+## screenshots: a PNG of every page at 1366 and 390 px (single sign-on's by its own flow), outside git
 SCREENSHOTS ?= $(HOME)/.cache/nself/screenshots
 screenshots: services
-	@$(ENV) && NSELF_SCREENSHOT_DIR=$(SCREENSHOTS) go test -count=1 -run '^TestScreenshots$$' ./e2e/ && echo "screenshots in $(SCREENSHOTS)"
+	@$(ENV) && NSELF_SCREENSHOT_DIR=$(SCREENSHOTS) go test -count=1 -run '^(TestScreenshots|TestSSOByClicks)$$' ./e2e/ && echo "screenshots in $(SCREENSHOTS)"

@@ -8,7 +8,7 @@
 #   scripts/services.sh status              one line per service
 #   scripts/services.sh env                 settings as export lines: eval "$(scripts/services.sh env)"
 #
-# SERVICE is one of: postgres minio stripe mailpit pebble chromium (none given: all),
+# SERVICE is one of: postgres minio stripe mailpit pebble oidc chromium (none given: all),
 # or citus, which only starts when named.
 # "chromium" only makes sure Debian's chromium package is installed.
 # "citus" is a distributed PostgreSQL (a coordinator and two workers, see
@@ -27,7 +27,7 @@
 # eval "$(scripts/services.sh start)" works too.
 set -euo pipefail
 
-readonly SERVICES=(postgres minio stripe mailpit pebble chromium)
+readonly SERVICES=(postgres minio stripe mailpit pebble oidc chromium)
 # Started only when named: it is a build and three servers most work does
 # not need.
 readonly OPTIONAL_SERVICES=(citus)
@@ -530,6 +530,68 @@ JSON
 stop_pebble() { stop_daemon pebble "$BIN_DIR/pebble"; }
 status_pebble() { daemon_status pebble "$BIN_DIR/pebble" pebble_ready; }
 
+# ---------------------------------------------------------------- OpenID Provider
+# A real OpenID Provider for the single sign-on tests: zitadel/oidc's op
+# package with its example's storage and login page (cmd/oidc-provider, a
+# module of its own), built from this repository. Discovery, the code flow
+# with PKCE, ID tokens, userinfo and the key set are the library's. Its
+# clients and users are fixed here, so tests know them:
+#   clients nself-a / nself-a-secret and nself-b / nself-b-secret, each
+#   accepting as redirect URI any /sso/callback on http://*.localhost:PORT
+#   (browser tests), http://*.nself.test (handler tests) or 127.0.0.1;
+#   users (username = email, password oidc-pass): ann, bob, cy, dee and
+#   eve @sso.example with verified emails, una@sso.example unverified,
+#   olga@elsewhere.example verified.
+
+readonly OIDC_PORT=59080
+OIDC_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/cmd/oidc-provider
+readonly OIDC_SRC
+
+oidc_ready() { [[ $(http_status "$OIDC_PORT" /.well-known/openid-configuration) == 200 ]]; }
+
+# Rebuilt when a source file is newer than the binary.
+oidc_build() {
+	local bin=$BIN_DIR/oidc-provider go log=$LOG_DIR/oidc-build.log
+	if [[ -x $bin ]] && [[ -z $(find "$OIDC_SRC" -newer "$bin" -type f 2>/dev/null) ]]; then return 0; fi
+	go=$(go_path) || die "oidc: Go is needed to build the OpenID Provider"
+	[[ -r /etc/ssl/certs/ca-certificates.crt ]] || apt_install ca-certificates
+	mkdir -p "$BIN_DIR" "$LOG_DIR"
+	say "oidc: building the OpenID Provider from $OIDC_SRC"
+	(cd "$OIDC_SRC" && GOWORK=off "$go" build -o "$bin" .) >"$log" 2>&1 ||
+		fail_service oidc "go build of cmd/oidc-provider failed" "$log"
+}
+
+oidc_users() {
+	local out=$1 u first='' line
+	{
+		echo '{'
+		for u in ann:true bob:true cy:true dee:true eve:true una:false; do
+			line=$(printf '"%s": {"ID": "%s", "Username": "%s@sso.example", "Password": "oidc-pass", "FirstName": "%s", "LastName": "Example", "Email": "%s@sso.example", "EmailVerified": %s, "PreferredLanguage": "en"}' \
+				"${u%%:*}" "${u%%:*}" "${u%%:*}" "${u%%:*}" "${u%%:*}" "${u#*:}")
+			printf '%s%s\n' "$first" "$line"
+			first=,
+		done
+		echo ', "olga": {"ID": "olga", "Username": "olga@elsewhere.example", "Password": "oidc-pass", "FirstName": "Olga", "LastName": "Example", "Email": "olga@elsewhere.example", "EmailVerified": true, "PreferredLanguage": "en"}'
+		echo '}'
+	} >"$out"
+}
+
+start_oidc() {
+	local bin=$BIN_DIR/oidc-provider
+	already_up oidc "$bin" oidc_ready && return 0
+	oidc_build
+	mkdir -p "$DATA_DIR/oidc"
+	oidc_users "$DATA_DIR/oidc/users.json"
+	launch oidc "$bin" -addr "127.0.0.1:$OIDC_PORT" -users "$DATA_DIR/oidc/users.json" \
+		-clients nself-a:nself-a-secret,nself-b:nself-b-secret \
+		-redirect-globs "http://*.localhost:*/sso/callback,http://*.nself.test/sso/callback,http://127.0.0.1:*/sso/callback"
+	wait_ready oidc "$bin" oidc_ready
+	say "oidc: ready on 127.0.0.1:$OIDC_PORT"
+}
+
+stop_oidc() { stop_daemon oidc "$BIN_DIR/oidc-provider"; }
+status_oidc() { daemon_status oidc "$BIN_DIR/oidc-provider" oidc_ready; }
+
 # ---------------------------------------------------------------- Chromium
 # Only installed: the browser tests launch it themselves.
 
@@ -826,7 +888,8 @@ print_env() {
 		"SMTP_FROM=no-reply@localhost" \
 		"MAILPIT_URL=http://127.0.0.1:$MAILPIT_HTTP_PORT" \
 		"ACME_TEST_DIRECTORY=https://127.0.0.1:$PEBBLE_PORT/dir" \
-		"ACME_TEST_ROOT=$(pebble_module_dir)/test/certs/pebble.minica.pem"; do
+		"ACME_TEST_ROOT=$(pebble_module_dir)/test/certs/pebble.minica.pem" \
+		"OIDC_TEST_ISSUER=http://127.0.0.1:$OIDC_PORT"; do
 		[[ -n $kv ]] || continue
 		printf "export %s='%s'\n" "${kv%%=*}" "${kv#*=}"
 	done

@@ -43,6 +43,13 @@ type Page struct {
 	Flash     string
 	// SignOutURL is where the sign-out form posts; empty hides it.
 	SignOutURL string
+	// SignInWith names the tenant's single sign-on provider on the
+	// sign-in page, whose button goes to SignInWithURL; empty: none.
+	SignInWith    string
+	SignInWithURL string
+	// PasswordOwnersOnly: single sign-on is required, passwords are for
+	// owners.
+	PasswordOwnersOnly bool
 }
 
 // Form is a form's values and its errors by field name.

@@ -37,7 +37,15 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) error {
 	f.Values["password"] = ""
 	next := localPath(r.PostFormValue("next"))
 	f.Values["next"] = next
-	p := s.page(r, "Sign in")
+	c, err := s.ssoConfig(r)
+	if err != nil {
+		return err
+	}
+	p := s.signInPage(w, r, c, next)
+	if to := s.ssoForPassword(c, r.PostFormValue("email"), r.PostFormValue("password"), next); to != "" {
+		http.Redirect(w, r, to, http.StatusSeeOther)
+		return nil
+	}
 
 	keys := newSignInKeys(t.ID, r.PostFormValue("email"), clientIP(r))
 	if blocked, wait := s.limiter.signInBlocked(keys); blocked {
@@ -46,7 +54,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 
-	token, _, err := s.Auth.SignIn(ctx, t.ID, r.PostFormValue("email"), r.PostFormValue("password"),
+	token, id, err := s.Auth.SignIn(ctx, t.ID, r.PostFormValue("email"), r.PostFormValue("password"),
 		tenancy.SessionMeta{UserAgent: r.UserAgent(), ClientIP: clientIP(r)})
 	switch code := tenancy.ErrorCode(err); code {
 	case "":
@@ -61,17 +69,17 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.limiter.signInSucceeded(keys)
+	warning, err := s.passwordAllowed(r, c, token, id)
+	if code := tenancy.ErrorCode(err); code == tenancy.EINTERNAL || code == tenancy.EUNAVAILABLE {
+		return err
+	} else if err != nil {
+		f.Error = tenancy.ErrorMessage(err)
+		render(w, r, statusOf(tenancy.ErrorCode(err)), views.SignIn(p, f, "/signin"))
+		return nil
+	}
 
 	// A new session on every sign-in; the one before, if any, ends.
-	if old, _ := s.session(r, tenantCookie).Values[keyToken].(string); old != "" {
-		if err := s.Auth.SignOut(ctx, t.ID, old); err != nil {
-			return err
-		}
-	}
-	sess := s.freshSession(r, tenantCookie)
-	sess.Values[keyToken] = token
-	sess.Values[keyTenant] = t.ID
-	if err := sess.Save(r, w); err != nil {
+	if err := s.startSession(w, r, token, warning); err != nil {
 		return err
 	}
 	if next == "" {

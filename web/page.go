@@ -37,6 +37,9 @@ func (s *Server) page(r *http.Request, title string) views.Page {
 			if s.Config.BillingEnabled && s.BillingStore != nil && id.Role == tenancy.RoleOwner {
 				p.Nav = append(p.Nav, views.NavItem{Label: "Billing", Href: "/billing", TestID: "nav-billing", Active: strings.HasPrefix(r.URL.Path, "/billing")})
 			}
+			if s.SSO != nil && s.SSOProvider != nil && id.Role == tenancy.RoleOwner {
+				p.Nav = append(p.Nav, views.NavItem{Label: "Single sign-on", Href: "/settings/sso", TestID: "nav-sso", Active: strings.HasPrefix(r.URL.Path, "/settings/sso")})
+			}
 		}
 	case hostOf(r) == s.Config.AdminHost:
 		p.Brand = views.Brand{Name: "Platform admin", Initial: "A"}

@@ -22,6 +22,7 @@ func (s *Server) portalRoutes(r chi.Router) {
 	r.Get("/brand.css", s.handleBrandCSS)
 	s.logoServeRoutes(r)
 	s.authRoutes(r)
+	s.ssoRoutes(r)
 	s.invitationRoutes(r)
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireRole(tenancy.RoleGuest))
@@ -144,9 +145,14 @@ func (s *Server) handleLanding(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	r = s.withAnonCSRF(w, r, tenantCookie)
-	p := s.page(r, "Sign in")
+	c, err := s.ssoConfig(r)
+	if err != nil {
+		return err
+	}
+	next := localPath(r.URL.Query().Get("next"))
+	p := s.signInPage(w, r, c, next)
 	p.Flash = s.takeFlash(w, r, tenantCookie)
-	f := views.Form{Values: map[string]string{"next": localPath(r.URL.Query().Get("next"))}}
+	f := views.Form{Values: map[string]string{"next": next}}
 	render(w, r, http.StatusOK, views.SignIn(p, f, "/signin"))
 	return nil
 }

@@ -144,6 +144,11 @@ type Server struct {
 	// Stripe, and is nil when billing is off.
 	BillingStore BillingStore
 	Billing      *billing.Service
+	// SSO stores tenants' single sign-on providers and signs people in
+	// with them; SSOProvider talks to the providers. Either nil turns
+	// single sign-on off.
+	SSO         tenancy.SSOService
+	SSOProvider tenancy.SSOProvider
 	// Exports builds data exports for owners in the background; nil turns
 	// them off.
 	Exports tenancy.ExportJobService

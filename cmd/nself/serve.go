@@ -145,6 +145,7 @@ func (a *app) serveCommand() *cobra.Command {
 				DomainAdmin:    postgres.NewDomainService(db, a.domainRules()),
 				DomainVerifier: dnsverify.New(string(a.cfg.DNSResolver)),
 			}
+			a.serveSSO(s, db, log)
 			jobs, err := a.servedExports(ctx, db, log)
 			if err != nil {
 				return err

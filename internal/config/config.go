@@ -96,6 +96,13 @@ type Config struct {
 	// SessionSecretPrevious is the secret being replaced, during a
 	// rollover: sessions and forms made with it stay valid.
 	SessionSecretPrevious string `env:"SESSION_SECRET_PREVIOUS"`
+	// SSOSecretKey seals tenants' single sign-on client secrets in the
+	// database (AES-256-GCM); at least 32 characters. Empty: the key is
+	// derived from SessionSecret, and with neither set single sign-on is
+	// off.
+	SSOSecretKey string `env:"SSO_SECRET_KEY"`
+	// SSOTimeout bounds each call to a tenant's identity provider.
+	SSOTimeout Duration `env:"SSO_TIMEOUT" envDefault:"10s"`
 	// InternalServiceToken lets internal services call the tenant API for
 	// any tenant named in X-Tenant-ID or X-Tenant-Slug; empty disables it.
 	InternalServiceToken string `env:"INTERNAL_SERVICE_TOKEN"`
@@ -257,6 +264,12 @@ func Load(environ []string, envFile string) (*Config, error) {
 	}
 	if c.SessionSecretPrevious != "" && (len(c.SessionSecretPrevious) < 32 || c.SessionSecret == "") {
 		return nil, errors.New("invalid SESSION_SECRET_PREVIOUS: accepts the 32+ character secret SESSION_SECRET replaces, beside the new SESSION_SECRET")
+	}
+	if c.SSOSecretKey != "" && len(c.SSOSecretKey) < 32 {
+		return nil, fmt.Errorf("invalid SSO_SECRET_KEY: accepts a random value of at least 32 characters (got %d)", len(c.SSOSecretKey))
+	}
+	if c.SSOTimeout <= 0 {
+		return nil, invalid("SSO_TIMEOUT", time.Duration(c.SSOTimeout).String(), "accepts a duration above 0, such as 10s")
 	}
 	if c.InternalServiceToken != "" && len(c.InternalServiceToken) < 32 {
 		return nil, fmt.Errorf("invalid INTERNAL_SERVICE_TOKEN: accepts a random value of at least 32 characters (got %d)", len(c.InternalServiceToken))

@@ -66,6 +66,8 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		"TLS_ADDR=443":                 `invalid TLS_ADDR "443": accepts host:port or :port to listen on, such as :443`,
 		"ACME_DIRECTORY=letsencrypt":   `invalid ACME_DIRECTORY "letsencrypt"`,
 		"TENANT_WILDCARD_KEY_FILE=k":   `TENANT_WILDCARD_CERT_FILE and TENANT_WILDCARD_KEY_FILE go together`,
+		"SSO_SECRET_KEY=short":         `invalid SSO_SECRET_KEY: accepts a random value of at least 32 characters (got 5)`,
+		"SSO_TIMEOUT=0s":               `invalid SSO_TIMEOUT "0s": accepts a duration above 0`,
 	} {
 		_, err := config.Load([]string{kv}, "")
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {

@@ -523,6 +523,7 @@ func (db *DB) grantApp(ctx context.Context, tx pgx.Tx) error {
 			tenants.tenant_themes,
 			tenants.tenant_logos,
 			tenants.tenant_exports,
+			tenants.tenant_sso, auth.sso_sessions,
 			public.billing_usage_records
 		 TO ` + role,
 		// Counters are added to, never removed; payments are Stripe's word,

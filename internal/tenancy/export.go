@@ -56,6 +56,8 @@ var NotExported = map[string]string{
 	"tenants.tenant_invitation_mails": "a record of invitation mails for the sending limits, which start anew",
 	"tenants.tenant_mail_outbox":      "mail waiting to be sent holds one-time links; the new tenant sends its own",
 	"organizations.org_tenants":       "organizations are the platform's records, not the tenant's",
+	"tenants.tenant_sso":              "the provider's client secret is sealed for this tenant; the new tenant configures single sign-on again",
+	"auth.sso_sessions":               "sign-in sessions are credentials",
 }
 
 // NotImported lists the tables an export holds that an import leaves out,

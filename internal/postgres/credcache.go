@@ -60,9 +60,13 @@ type CredentialCache struct {
 	users      map[string]map[string]struct{}
 
 	touchMu        sync.Mutex
-	keyTouches     map[string][]string // tenant id → key ids
+	keyTouches     map[string][]keyUse // tenant id → uses of its keys
 	sessionTouches map[string][]string // tenant id → session ids
 }
+
+// keyUse is a use of a key to write: the key's id and the address it came
+// from ("" when not an address).
+type keyUse struct{ id, addr string }
 
 type cachedKey struct {
 	key     *tenancy.APIKey
@@ -81,7 +85,7 @@ type cachedSession struct {
 func NewCredentialCache(db *DB, log *slog.Logger) *CredentialCache {
 	c := &CredentialCache{db: db, log: log, TouchEvery: DefaultTouchEvery, ready: make(chan struct{})}
 	c.reset()
-	c.keyTouches, c.sessionTouches = map[string][]string{}, map[string][]string{}
+	c.keyTouches, c.sessionTouches = map[string][]keyUse{}, map[string][]string{}
 	return c
 }
 
@@ -215,6 +219,15 @@ func (c *CredentialCache) queueTouch(m map[string][]string, tenantID, id string)
 	c.touchMu.Unlock()
 }
 
+func (c *CredentialCache) queueKeyUse(tenantID, id, addr string) {
+	if inetOrNil(addr) == nil {
+		addr = ""
+	}
+	c.touchMu.Lock()
+	c.keyTouches[tenantID] = append(c.keyTouches[tenantID], keyUse{id, addr})
+	c.touchMu.Unlock()
+}
+
 func (c *CredentialCache) touchLoop(ctx context.Context) {
 	every := c.TouchEvery
 	if every <= 0 {
@@ -240,21 +253,30 @@ func (c *CredentialCache) touchLoop(ctx context.Context) {
 func (c *CredentialCache) writeTouches(ctx context.Context) {
 	c.touchMu.Lock()
 	keys, sessions := c.keyTouches, c.sessionTouches
-	c.keyTouches, c.sessionTouches = map[string][]string{}, map[string][]string{}
+	c.keyTouches, c.sessionTouches = map[string][]keyUse{}, map[string][]string{}
 	c.touchMu.Unlock()
-	write := func(what string, m map[string][]string, sql string) {
-		for tenantID, ids := range m {
-			err := inTenant(ctx, c.db.App, tenantID, "", func(tx pgx.Tx) error {
-				_, err := tx.Exec(ctx, sql, tenantID, ids)
-				return err
-			})
-			if err != nil && ctx.Err() == nil {
-				c.log.Warn("credential cache: could not record uses", "what", what, "tenant", tenantID, "err", err)
-			}
+	write := func(what, tenantID, sql string, args ...any) {
+		err := inTenant(ctx, c.db.App, tenantID, "", func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, sql, args...)
+			return err
+		})
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("credential cache: could not record uses", "what", what, "tenant", tenantID, "err", err)
 		}
 	}
-	write("API keys", keys, `UPDATE auth.api_keys SET last_used_at = now() WHERE tenant_id = $1 AND id = ANY($2::uuid[])`)
-	write("sessions", sessions, `UPDATE auth.sessions SET last_seen_at = greatest(last_seen_at, now()) WHERE tenant_id = $1 AND id = ANY($2::uuid[])`)
+	for tenantID, uses := range keys {
+		ids, addrs := make([]string, len(uses)), make([]string, len(uses))
+		for i, u := range uses {
+			ids[i], addrs[i] = u.id, u.addr
+		}
+		write("API keys", tenantID, `
+			UPDATE auth.api_keys k SET last_used_at = now(), last_used_ip = coalesce(nullif(u.addr, '')::inet, k.last_used_ip)
+			FROM unnest($2::uuid[], $3::text[]) AS u(id, addr)
+			WHERE k.tenant_id = $1 AND k.id = u.id`, tenantID, ids, addrs)
+	}
+	for tenantID, ids := range sessions {
+		write("sessions", tenantID, `UPDATE auth.sessions SET last_seen_at = greatest(last_seen_at, now()) WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, tenantID, ids)
+	}
 }
 
 // CachedAPIKeyService is an APIKeyService whose keys are verified from a
@@ -274,10 +296,10 @@ func (s *APIKeyService) Cached(c *CredentialCache) *CachedAPIKeyService {
 // AuthenticateAPIKey returns the live key matching secret, from memory
 // when it was verified before and nothing has been heard of it since. The
 // key returned is shared: callers must not change it.
-func (s *CachedAPIKeyService) AuthenticateAPIKey(ctx context.Context, secret string) (*tenancy.APIKey, error) {
+func (s *CachedAPIKeyService) AuthenticateAPIKey(ctx context.Context, secret, addr string) (*tenancy.APIKey, error) {
 	c := s.c
 	if !c.live.Load() {
-		return s.APIKeyService.AuthenticateAPIKey(ctx, secret)
+		return s.APIKeyService.AuthenticateAPIKey(ctx, secret, addr)
 	}
 	h := string(tenancy.HashSecret(secret))
 	c.mu.RLock()
@@ -286,11 +308,11 @@ func (s *CachedAPIKeyService) AuthenticateAPIKey(ctx context.Context, secret str
 	c.mu.RUnlock()
 	if e != nil {
 		if due(&e.touched, time.Now()) {
-			c.queueTouch(c.keyTouches, e.key.TenantID, e.key.ID)
+			c.queueKeyUse(e.key.TenantID, e.key.ID, addr)
 		}
 		return e.key, nil
 	}
-	k, err := s.APIKeyService.AuthenticateAPIKey(ctx, secret)
+	k, err := s.APIKeyService.AuthenticateAPIKey(ctx, secret, addr)
 	if err != nil {
 		return nil, err
 	}

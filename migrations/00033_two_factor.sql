@@ -17,6 +17,8 @@
 -- (second_factor 'totp') or enrolment ('enrol') grants nothing else until
 -- that step is done; the step done, the session gets a new token, which
 -- announces the change to every process's credential cache.
+--
+-- The application role is granted these tables in grantApp (migrate.go).
 
 -- +goose Up
 CREATE TABLE auth.user_totp (

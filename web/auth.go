@@ -46,7 +46,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 
-	token, _, err := s.Auth.SignIn(ctx, t.ID, r.PostFormValue("email"), r.PostFormValue("password"),
+	token, id, err := s.Auth.SignIn(ctx, t.ID, r.PostFormValue("email"), r.PostFormValue("password"),
 		tenancy.SessionMeta{UserAgent: r.UserAgent(), ClientIP: clientIP(r)})
 	switch code := tenancy.ErrorCode(err); code {
 	case "":
@@ -76,6 +76,9 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) error {
 	}
 	if next == "" {
 		next = "/dashboard"
+	}
+	if id.SecondFactor != "" {
+		next = stepPath(id.SecondFactor)
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil

@@ -12,7 +12,8 @@ import (
 var parser = sync.OnceValue(ua.NewParser)
 
 // Describe says what a User-Agent header names: "Firefox on Windows",
-// "Safari on iOS", or "Unknown browser".
+// "Safari on iOS", or "Unknown browser". A browser driven by a program
+// (headless Chrome) is still named as the browser it is.
 func Describe(header string) string {
 	if header == "" {
 		return "Unknown browser"
@@ -20,7 +21,7 @@ func Describe(header string) string {
 	a := parser().Parse(header)
 	browser, os := string(a.Browser()), string(a.OS())
 	switch {
-	case a.IsBot():
+	case browser == "" && a.IsBot():
 		return "A program (" + trim(header) + ")"
 	case browser == "" && os == "":
 		return trim(header)

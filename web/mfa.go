@@ -121,6 +121,17 @@ func (s *Server) handleSecondFactor(w http.ResponseWriter, r *http.Request) erro
 	sess := s.session(r, tenantCookie)
 	token, _ := sess.Values[keyToken].(string)
 	newToken, err := s.TwoFactor.CompleteSignIn(ctx, t.ID, token, r.PostFormValue("code"))
+	if tenancy.ErrorCode(err) == tenancy.ENOTFOUND {
+		// The wait for the code ended (tenancy.PendingSignInTTL): start
+		// again from the password.
+		sess := s.freshSession(r, tenantCookie)
+		sess.Values[keyFlash] = "Signing in took too long. Enter your password again."
+		if err := sess.Save(r, w); err != nil {
+			return err
+		}
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return nil
+	}
 	if err == tenancy.ErrBadSecondFactor {
 		s.limiter.fail(secondFactorKey(t.ID, id.User.ID))
 		fieldError(&f, err)

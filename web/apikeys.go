@@ -81,6 +81,12 @@ func keyScopeOf(f *views.Form, now time.Time) (tenancy.APIKeyScope, bool) {
 func (s *Server) handleAPIKeyCreate(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	f := formOf(r, "name", "access", "api", "gateway", "expires")
+	if _, scoped := r.PostForm["access"]; !scoped {
+		// A form without the scope fields (a page from before they
+		// existed, a script) makes a key as keys were made then.
+		def := newKeyForm()
+		f.Values["access"], f.Values["api"], f.Values["gateway"], f.Values["expires"] = def.Values["access"], def.Values["api"], def.Values["gateway"], def.Values["expires"]
+	}
 	f.Values["surfaces"] = ""
 	scope, ok := keyScopeOf(&f, time.Now())
 	if !ok {

@@ -76,14 +76,14 @@ func (s *Server) holdPendingSessions(next http.Handler) http.Handler {
 // ownAccountPath reports whether a path looks after the visitor's own
 // account, which a guest may change too.
 func ownAccountPath(p string) bool {
-	return strings.HasPrefix(p, "/account/") && p != "/account/2fa/policy" || p == "/signin/2fa"
+	return strings.HasPrefix(p, "/account/") && p != "/account/2fa/policy"
 }
 
 // secondFactorKey limits wrong codes per account, wherever they come from.
 func secondFactorKey(tenantID, userID string) string { return "2fa|" + tenantID + "|" + userID }
 
-// checkCodeLimit answers 429 with the form when the account has had too
-// many wrong codes; it reports whether it did.
+// codeLimited reports whether the account has had too many wrong codes
+// (in this process), putting the message on the form when it has.
 func (s *Server) codeLimited(tenantID, userID string, f *views.Form) bool {
 	if blocked, wait := s.limiter.blocked(secondFactorKey(tenantID, userID), maxPairFailure); blocked {
 		f.Error = "Too many wrong codes. " + strings.TrimPrefix(tooManyAttempts(wait), "Too many sign-in attempts. ")

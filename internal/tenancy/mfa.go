@@ -24,9 +24,6 @@ const (
 	// PendingSignInTTL is how long a password sign-in may wait for its
 	// second factor before the session ends.
 	PendingSignInTTL = 10 * time.Minute
-	// TOTPIssuer names the service in authenticator apps, before the
-	// tenant's name.
-	TOTPIssuer = "nself"
 )
 
 // SecondFactorStep is what a password sign-in still needs: a code when the

@@ -27,6 +27,9 @@ func TestScreenshots(t *testing.T) {
 	}
 	s := newSite(t)
 	s.createAcme(ownerPassword)
+	// Company details, so the pages that show them are seen with them.
+	s.nself("", "tenant", "setting", "set", "acme", "branding.tagline", "Invoices your customers understand")
+	s.nself("", "tenant", "setting", "set", "acme", "contact.support_email", "help@acme.test")
 	const adminPassword = "platform admin password"
 	s.nself(adminPassword+"\n", "admin", "create", "admin@platform.test", "--password-stdin")
 	s.serve()
@@ -34,7 +37,7 @@ func TestScreenshots(t *testing.T) {
 	shoot := func(name, url string) {
 		for _, size := range [][2]int64{{1366, 900}, {390, 844}} {
 			b.do("open "+url, chromedp.EmulateViewport(size[0], size[1]), chromedp.Navigate(url),
-				chromedp.WaitReady(chromedp.CSS(`body`)), chromedp.Sleep(200*time.Millisecond))
+				chromedp.WaitReady(chromedp.CSS(`body`)), chromedp.Sleep(700*time.Millisecond))
 			if wide := run(b, "measure "+url, chromedp.Evaluate[bool](
 				`document.documentElement.scrollWidth > window.innerWidth + 1`)); wide {
 				t.Errorf("%s scrolls sideways at %d px", url, size[0])
@@ -57,7 +60,7 @@ func TestScreenshots(t *testing.T) {
 	}
 	b.signIn(s.url("acme", "/"), "sign-in", "owner@acme.test", ownerPassword, `[data-testid=dashboard]`)
 	for _, p := range []string{"/dashboard", "/members", "/settings/api-keys", "/domains", "/settings/branding",
-		"/settings/branding/themes/new", "/settings/logos", "/settings/emails", "/audit", "/settings/export", "/billing",
+		"/settings/branding/themes/new", "/settings/logos", "/settings/emails", "/settings/emails/welcome", "/audit", "/settings/export", "/billing",
 		"/account/security", "/account/sessions"} {
 		shoot(name("portal", p), s.url("acme", p))
 	}

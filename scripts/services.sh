@@ -8,8 +8,12 @@
 #   scripts/services.sh status              one line per service
 #   scripts/services.sh env                 settings as export lines: eval "$(scripts/services.sh env)"
 #
-# SERVICE is one of: postgres minio stripe mailpit pebble chromium (none given: all).
+# SERVICE is one of: postgres minio stripe mailpit pebble chromium (none given: all),
+# or citus, which only starts when named.
 # "chromium" only makes sure Debian's chromium package is installed.
+# "citus" is a distributed PostgreSQL (a coordinator and two workers, see
+# the Citus section below); `env citus` prints the settings with the
+# database URLs pointing at its coordinator.
 #
 # Everything the services need (built tools, data, logs, pid files) lives
 # outside the repository in NSELF_STATE_DIR, by default
@@ -24,6 +28,9 @@
 set -euo pipefail
 
 readonly SERVICES=(postgres minio stripe mailpit pebble chromium)
+# Started only when named: it is a build and three servers most work does
+# not need.
+readonly OPTIONAL_SERVICES=(citus)
 
 # Pinned versions, so every machine runs the same servers. MinIO has no
 # tagged Go module releases: this pseudo-version is the commit `@latest`
@@ -45,6 +52,8 @@ readonly STRIPE_HTTP_PORT=12111 STRIPE_HTTPS_PORT=12112
 readonly MAILPIT_HTTP_PORT=58025 MAILPIT_SMTP_PORT=51025
 readonly PEBBLE_PORT=14000 PEBBLE_MANAGEMENT_PORT=15000
 readonly CHROMIUM=/usr/bin/chromium
+readonly CITUS_PORT=55440 CITUS_WORKER_PORTS=(55441 55442)
+readonly CITUS_VERSION=13.2.2
 
 # How long start waits for a service to answer before giving up.
 readonly READY_TIMEOUT=${NSELF_SERVICE_TIMEOUT:-30}
@@ -77,8 +86,8 @@ fail_service() {
 
 usage() {
 	cat >&2 <<EOF
-usage: $0 start [SERVICE...] | stop [SERVICE...] | status | env
-SERVICE: ${SERVICES[*]} (none given: all)
+usage: $0 start [SERVICE...] | stop [SERVICE...] | status [SERVICE...] | env [citus]
+SERVICE: ${SERVICES[*]} (none given: all), or ${OPTIONAL_SERVICES[*]} (only when named)
 EOF
 }
 
@@ -336,8 +345,8 @@ pg_initdb() {
 # synchronous_commit and full_page_writes are off for test speed: this data
 # is disposable.
 pg_start_cluster() {
-	local opts="-p $PG_PORT -k '$PG_SOCK' -c listen_addresses=127.0.0.1 -c max_connections=200"
-	opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	local opts
+	opts=$(pg_options)
 	printf '\n=== %s start\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"$PG_LOG"
 	as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$READY_TIMEOUT" -o "$opts" start >/dev/null 2>&1 ||
 		fail_service postgres "pg_ctl start failed" "$PG_LOG"
@@ -382,6 +391,7 @@ start_postgres() {
 	pg_initialized || pg_initdb
 	if pg_running; then
 		say "postgres: already running"
+		pg_restart_if_stale postgres "$PG_DATA" "$PG_PORT" "$PG_LOG" "$(pg_options)"
 	elif pg_ready; then
 		say "postgres: port $PG_PORT already answers (not this script's cluster); leaving it alone"
 		return 0
@@ -534,16 +544,275 @@ status_chromium() {
 	if [[ -x $CHROMIUM ]]; then echo "chromium: installed"; else echo "chromium: missing"; fi
 }
 
+# A cluster started before apt upgraded postgresql-15 keeps running on the
+# old binaries, and every new backend that loads PL/pgSQL then fails
+# ("undefined symbol" in plpgsql.so). Restart a cluster whose server version
+# is not the one on disk. Arguments: label, data folder, port, log, options.
+pg_restart_if_stale() {
+	local label=$1 data=$2 port=$3 log=$4 opts=$5 disk running
+	as_postgres "$PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1 || return 0
+	disk=$("$PG_BIN/postgres" --version | awk '{print $3}')
+	running=$(as_postgres "$PG_BIN/psql" -X -At -h 127.0.0.1 -p "$port" -U postgres -d postgres \
+		-c 'SHOW server_version' 2>/dev/null | awk '{print $1}') || true
+	[[ -n $running && $running != "$disk" ]] || return 0
+	say "$label: running PostgreSQL $running while $disk is installed; restarting it on the new binaries"
+	as_postgres "$PG_BIN/pg_ctl" -D "$data" -l "$log" -m fast -w -t "$READY_TIMEOUT" -o "$opts" restart >/dev/null 2>&1 ||
+		fail_service "$label" "pg_ctl restart failed" "$log"
+}
+
+# ---------------------------------------------------------------- Citus
+#
+# Citus 13.2 (distributed PostgreSQL 15) from source, as Debian has no
+# package: the source tarball is CITUS_SOURCE (by default the release next to
+# the repository, in ../shared/citus), with its compatibility patch for
+# PostgreSQL 15.20 and later (CITUS_PATCH, by default the .patch files next to
+# the tarball). The build stays in STATE_DIR/build, so it happens once per
+# tarball; `make install` puts citus.so in PostgreSQL's library folder, and
+# is all a later run repeats when that file is gone.
+#
+# A coordinator (port 55440) and two workers (55441, 55442), each a cluster
+# of its own under data/citus, run as the postgres user like the single
+# cluster. Connections from 127.0.0.1 are trusted: the nodes connect to each
+# other as the role of the query, and this test cluster never listens
+# elsewhere. Roles are created on the coordinator once the workers are
+# registered, so Citus creates them on every node and knows them.
+
+readonly REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+citus_source() {
+	printf '%s' "${CITUS_SOURCE:-$REPO_DIR/../shared/citus/citus-$CITUS_VERSION.tar.gz}"
+}
+
+citus_installed() {
+	local lib share
+	lib=$("$PG_BIN/pg_config" --pkglibdir 2>/dev/null) || return 1
+	share=$("$PG_BIN/pg_config" --sharedir 2>/dev/null) || return 1
+	[[ -e $lib/citus.so && -e $share/extension/citus.control ]]
+}
+
+# The dev headers at the installed server's version when apt still has it:
+# that way the install does not upgrade postgresql-15 under running clusters.
+# Otherwise apt's version, and clusters left on old binaries are restarted.
+citus_build_deps() {
+	local installed dev=postgresql-server-dev-15
+	installed=$(dpkg-query -W -f='${Version}' postgresql-15 2>/dev/null) || true
+	if [[ -n $installed ]] && apt-cache madison "$dev" 2>/dev/null | awk -F'|' '{gsub(/ /,"",$2); print $2}' | grep -qxF "$installed"; then
+		dev="$dev=$installed"
+	fi
+	apt_install "$dev" libcurl4-openssl-dev liblz4-dev libzstd-dev libkrb5-dev libselinux1-dev \
+		libxslt1-dev libpam0g-dev autoconf flex bison make gcc
+	pg_paths
+	pg_restart_if_stale postgres "$PG_DATA" "$PG_PORT" "$PG_LOG" "$(pg_options)"
+	local node
+	for node in $(citus_nodes); do
+		citus_node_paths "$node"
+		pg_restart_if_stale "citus $node" "$CN_DATA" "$CN_PORT" "$CN_LOG" "$(citus_options "$CN_PORT")"
+	done
+}
+
+ensure_citus() {
+	citus_installed && return 0
+	local src patch key dir log=$LOG_DIR/citus-build.log p
+	src=$(citus_source)
+	[[ -r $src ]] || die "citus: no Citus build installed and no source tarball at $src; set CITUS_SOURCE to citus-$CITUS_VERSION.tar.gz"
+	key=$(sha256sum "$src" | cut -c1-12)
+	dir=$STATE_DIR/build/citus-$key
+	mkdir -p "$STATE_DIR/build" "$LOG_DIR"
+	if [[ ! -e $dir/src/backend/distributed/citus.so ]]; then
+		citus_build_deps
+		say "citus: building Citus from $src (once, about two minutes; kept in $dir)"
+		rm -rf "$dir" "$dir.tmp"
+		mkdir -p "$dir.tmp"
+		tar -xzf "$src" -C "$dir.tmp" --strip-components=1 || die "citus: cannot extract $src"
+		for p in ${CITUS_PATCH:-$(dirname "$src")/*.patch}; do
+			[[ -r $p ]] || continue
+			say "citus: applying $(basename "$p")"
+			(cd "$dir.tmp" && patch -p1 --forward <"$p") >>"$log" 2>&1 || fail_service citus "patch $p failed" "$log"
+		done
+		mv "$dir.tmp" "$dir"
+		# with_llvm=no: no JIT bitcode, which would double the build time.
+		(cd "$dir" && ./configure PG_CONFIG="$PG_BIN/pg_config" && make -j"$(nproc)" with_llvm=no) >>"$log" 2>&1 ||
+			fail_service citus "building Citus failed" "$log"
+	fi
+	[[ $EUID -eq 0 ]] || die "citus: installing into $("$PG_BIN/pg_config" --pkglibdir) needs root"
+	(cd "$dir" && make install with_llvm=no) >>"$log" 2>&1 || fail_service citus "make install failed" "$log"
+	say "citus: installed into $("$PG_BIN/pg_config" --pkglibdir)"
+}
+
+citus_nodes() { printf '%s\n' coordinator worker1 worker2; }
+
+# Sets CN_DATA, CN_PORT and CN_LOG for a node. The nodes live next to the
+# single cluster, under the postgres user's home when it cannot reach the
+# state folder (see pg_prepare).
+citus_node_paths() {
+	local node=$1 base
+	pg_paths
+	base=$(dirname "$PG_DATA")/citus
+	[[ -L $DATA_DIR/postgres ]] || base=$DATA_DIR/citus
+	CN_DATA=$base/$node CN_LOG=$base/$node.log CN_SOCK=$base/run
+	case $node in
+	coordinator) CN_PORT=$CITUS_PORT ;;
+	worker1) CN_PORT=${CITUS_WORKER_PORTS[0]} ;;
+	worker2) CN_PORT=${CITUS_WORKER_PORTS[1]} ;;
+	esac
+}
+
+pg_options() {
+	printf '%s' "-p $PG_PORT -k '$PG_SOCK' -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+}
+
+# Test speed settings as the single cluster's; max_prepared_transactions for
+# Citus's two-phase commit across workers.
+citus_options() {
+	printf '%s' "-p $1 -k '$CN_SOCK' -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_preload_libraries=citus -c max_prepared_transactions=200 -c citus.log_distributed_deadlock_detection=off"
+}
+
+citus_psql() {
+	local port=$1 db=$2
+	shift 2
+	as_postgres "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d "$db" "$@"
+}
+
+citus_start_node() {
+	local node=$1
+	citus_node_paths "$node"
+	mkdir -p "$CN_DATA" "$CN_SOCK"
+	touch "$CN_LOG"
+	if [[ $EUID -eq 0 ]]; then chown postgres:postgres "$(dirname "$CN_DATA")" "$CN_DATA" "$CN_SOCK" "$CN_LOG"; fi
+	chmod 700 "$CN_DATA"
+	if [[ ! -s $CN_DATA/PG_VERSION ]]; then
+		say "citus: creating the $node cluster in $CN_DATA"
+		as_postgres "$PG_BIN/initdb" -D "$CN_DATA" -U postgres -E UTF8 --locale=C.UTF-8 \
+			--auth-local=trust --auth-host=trust >>"$CN_LOG" 2>&1 || fail_service citus "initdb of $node failed" "$CN_LOG"
+	fi
+	if as_postgres "$PG_BIN/pg_ctl" -D "$CN_DATA" status >/dev/null 2>&1; then
+		pg_restart_if_stale "citus $node" "$CN_DATA" "$CN_PORT" "$CN_LOG" "$(citus_options "$CN_PORT")"
+	else
+		printf '\n=== %s start\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"$CN_LOG"
+		as_postgres "$PG_BIN/pg_ctl" -D "$CN_DATA" -l "$CN_LOG" -w -t "$READY_TIMEOUT" -o "$(citus_options "$CN_PORT")" start >/dev/null 2>&1 ||
+			fail_service citus "pg_ctl start of $node failed" "$CN_LOG"
+	fi
+	"$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$CN_PORT" -t 5 || fail_service citus "$node not accepting connections on $CN_PORT" "$CN_LOG"
+}
+
+# The database nself on every node with the citus extension, the workers
+# registered on the coordinator, then the roles, created on the coordinator
+# so that Citus propagates them and knows them on every node. Safe to repeat.
+citus_bootstrap() {
+	local node port w
+	for node in $(citus_nodes); do
+		citus_node_paths "$node"
+		echo "SELECT 'CREATE DATABASE nself' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nself') \gexec" |
+			citus_psql "$CN_PORT" postgres >>"$CN_LOG" 2>&1 ||
+			fail_service citus "creating the database on $node failed" "$CN_LOG"
+		citus_psql "$CN_PORT" nself -c 'CREATE EXTENSION IF NOT EXISTS citus' >>"$CN_LOG" 2>&1 ||
+			fail_service citus "CREATE EXTENSION citus on $node failed" "$CN_LOG"
+	done
+	citus_node_paths coordinator
+	port=$CN_PORT
+	{
+		echo "SELECT citus_set_coordinator_host('127.0.0.1', $port);"
+		for w in "${CITUS_WORKER_PORTS[@]}"; do
+			echo "SELECT citus_add_node('127.0.0.1', $w) WHERE NOT EXISTS (SELECT FROM pg_dist_node WHERE nodeport = $w);"
+		done
+		cat <<'SQL'
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'nself_owner') THEN
+		CREATE ROLE nself_owner;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'nself_app') THEN
+		CREATE ROLE nself_app;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'nself_backup') THEN
+		CREATE ROLE nself_backup;
+	END IF;
+END
+$$;
+ALTER ROLE nself_owner WITH LOGIN PASSWORD 'nself_owner' NOSUPERUSER CREATEDB NOCREATEROLE NOBYPASSRLS;
+ALTER ROLE nself_app WITH LOGIN PASSWORD 'nself_app' NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+ALTER ROLE nself_backup WITH LOGIN PASSWORD 'nself_backup' NOSUPERUSER NOCREATEDB NOCREATEROLE BYPASSRLS;
+GRANT pg_read_all_data TO nself_backup;
+-- Without this, SET LOCAL "hasura.user" stays on the coordinator: the
+-- workers see no tenant, reads return nothing and writes fail their policy.
+ALTER ROLE nself_owner SET citus.propagate_set_commands = 'local';
+ALTER ROLE nself_app SET citus.propagate_set_commands = 'local';
+-- Roles that existed before this database had its workers are not yet
+-- Citus's objects here; without this, the first distributed CREATE FUNCTION
+-- fails trying to create the owner again on a worker.
+INSERT INTO pg_catalog.pg_dist_object (classid, objid, objsubid)
+SELECT 'pg_authid'::regclass, oid, 0 FROM pg_roles WHERE rolname IN ('nself_owner', 'nself_app', 'nself_backup')
+ON CONFLICT DO NOTHING;
+SQL
+	} | citus_psql "$port" nself >>"$CN_LOG" 2>&1 || fail_service citus "registering workers and roles failed" "$CN_LOG"
+	# Database ownership is not propagated: set on each node.
+	for node in $(citus_nodes); do
+		citus_node_paths "$node"
+		citus_psql "$CN_PORT" postgres -c 'ALTER DATABASE nself OWNER TO nself_owner' >>"$CN_LOG" 2>&1 ||
+			fail_service citus "ALTER DATABASE on $node failed" "$CN_LOG"
+	done
+}
+
+start_citus() {
+	[[ -x $PG_BIN/initdb ]] || apt_install postgresql-15 postgresql-client-15
+	ensure_citus
+	local node
+	for node in $(citus_nodes); do citus_start_node "$node"; done
+	citus_bootstrap
+	citus_node_paths coordinator
+	head -n 1 "$CN_DATA/postmaster.pid" >"$(pid_file citus)"
+	say "citus: ready, coordinator on 127.0.0.1:$CITUS_PORT, workers on ${CITUS_WORKER_PORTS[*]}"
+}
+
+stop_citus() {
+	local node
+	for node in worker2 worker1 coordinator; do
+		citus_node_paths "$node"
+		if [[ -s $CN_DATA/PG_VERSION ]] && as_postgres "$PG_BIN/pg_ctl" -D "$CN_DATA" status >/dev/null 2>&1; then
+			as_postgres "$PG_BIN/pg_ctl" -D "$CN_DATA" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+				fail_service citus "pg_ctl stop of $node failed" "$CN_LOG"
+			say "citus: $node stopped"
+		fi
+	done
+	rm -f "$(pid_file citus)"
+}
+
+status_citus() {
+	local node up=() down=()
+	for node in $(citus_nodes); do
+		citus_node_paths "$node"
+		if [[ -x $PG_BIN/pg_isready ]] && "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$CN_PORT" -t 2; then
+			up+=("$node:$CN_PORT")
+		else
+			down+=("$node:$CN_PORT")
+		fi
+	done
+	if ((${#down[@]} == 0)); then
+		echo "citus: running (${up[*]})"
+	elif ((${#up[@]} == 0)); then
+		if citus_installed; then echo "citus: stopped (installed)"; else echo "citus: stopped (not built)"; fi
+	else
+		echo "citus: partly running (down: ${down[*]})"
+	fi
+}
+
 # ---------------------------------------------------------------- commands
 
 # Values are single-quoted: the database URLs contain '?', which an unquoted
-# eval would treat as a glob.
+# eval would treat as a glob. With "citus", the database settings point at
+# the Citus coordinator, and NSELF_CITUS_SUPERUSER_URL lets the tests create
+# a database with the citus extension on every node.
 print_env() {
-	local kv
+	local kv port=$PG_PORT extra=()
+	if [[ ${1:-} == citus ]]; then
+		port=$CITUS_PORT
+		extra=("NSELF_CITUS_SUPERUSER_URL=postgres://postgres@127.0.0.1:$CITUS_PORT/nself?sslmode=disable")
+	fi
 	for kv in \
-		"DATABASE_URL=postgres://nself_app:nself_app@127.0.0.1:$PG_PORT/nself?sslmode=disable" \
-		"DATABASE_ADMIN_URL=postgres://nself_owner:nself_owner@127.0.0.1:$PG_PORT/nself?sslmode=disable" \
-		"DATABASE_BACKUP_URL=postgres://nself_backup:nself_backup@127.0.0.1:$PG_PORT/nself?sslmode=disable" \
+		"DATABASE_URL=postgres://nself_app:nself_app@127.0.0.1:$port/nself?sslmode=disable" \
+		"DATABASE_ADMIN_URL=postgres://nself_owner:nself_owner@127.0.0.1:$port/nself?sslmode=disable" \
+		"DATABASE_BACKUP_URL=postgres://nself_backup:nself_backup@127.0.0.1:$port/nself?sslmode=disable" \
+		"${extra[@]}" \
 		"MINIO_ENDPOINT=127.0.0.1:$MINIO_PORT" \
 		"MINIO_ACCESS_KEY=$MINIO_USER" \
 		"MINIO_SECRET_KEY=$MINIO_PASSWORD" \
@@ -558,6 +827,7 @@ print_env() {
 		"MAILPIT_URL=http://127.0.0.1:$MAILPIT_HTTP_PORT" \
 		"ACME_TEST_DIRECTORY=https://127.0.0.1:$PEBBLE_PORT/dir" \
 		"ACME_TEST_ROOT=$(pebble_module_dir)/test/certs/pebble.minica.pem"; do
+		[[ -n $kv ]] || continue
 		printf "export %s='%s'\n" "${kv%%=*}" "${kv#*=}"
 	done
 }
@@ -568,7 +838,7 @@ select_services() {
 	TARGETS=("$@")
 	(($# > 0)) || TARGETS=("${SERVICES[@]}")
 	for s in "${TARGETS[@]}"; do
-		[[ " ${SERVICES[*]} " == *" $s "* ]] || {
+		[[ " ${SERVICES[*]} ${OPTIONAL_SERVICES[*]} " == *" $s "* ]] || {
 			usage
 			die "unknown service: $s"
 		}
@@ -591,7 +861,7 @@ main() {
 		select_services "$@"
 		take_lock
 		for i in "${TARGETS[@]}"; do "start_$i"; done
-		print_env
+		if [[ " ${TARGETS[*]} " == *" citus "* ]]; then print_env citus; else print_env; fi
 		;;
 	stop)
 		select_services "$@"
@@ -603,7 +873,7 @@ main() {
 		select_services "$@"
 		for i in "${TARGETS[@]}"; do "status_$i"; done
 		;;
-	env) print_env ;;
+	env) print_env "$@" ;;
 	-h | --help | help) usage ;;
 	*)
 		usage

@@ -777,7 +777,7 @@ func BillingStatus(plan, status string) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if status == tenancy.SubscriptionPastDue {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 66, "<p class=\"error\" role=\"alert\" data-testid=\"past-due\">The latest payment failed. Update the payment method to keep this plan.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 66, "<p class=\"form-error past-due\" role=\"alert\" data-testid=\"past-due\">The latest payment failed. Update the payment method to keep this plan.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

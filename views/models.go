@@ -2,6 +2,8 @@
 // models shaped like the page; the components never see database rows.
 package views
 
+import "github.com/nself/nself/internal/tenancy"
+
 // Brand is how a tenant's pages look. Colors reach CSS through the
 // tenant's stylesheet (/brand.css), never inline, so only validated values
 // are ever written into CSS.
@@ -14,6 +16,9 @@ type Brand struct {
 	LogoURL string
 	// IconURL is the tenant's favicon; empty for the browser's default.
 	IconURL string
+	// Contact is the tagline and the ways to reach the company that the
+	// sign-in page and the dashboard show.
+	Contact tenancy.Contact
 }
 
 // NavItem is one link of the portal's menu.

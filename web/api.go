@@ -127,18 +127,21 @@ func (s *Server) namedTenant(r *http.Request) (*tenancy.Tenant, error) {
 }
 
 type apiTenant struct {
-	ID        string    `json:"id"`
-	Slug      string    `json:"slug"`
-	Name      string    `json:"name"`
-	Status    string    `json:"status"`
-	Plan      string    `json:"plan"`
-	CreatedAt time.Time `json:"created_at"`
+	ID     string `json:"id"`
+	Slug   string `json:"slug"`
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Plan   string `json:"plan"`
+	// CreatedAt is written as time.Time writes itself (RFC 3339, to the
+	// nanosecond), without the check encoding/json makes of every
+	// MarshalJSON's output.
+	CreatedAt string `json:"created_at"`
 }
 
 // handleAPITenant serves GET /v1/tenant.
 func (s *Server) handleAPITenant(w http.ResponseWriter, r *http.Request) error {
 	t := TenantFrom(r.Context())
-	writeJSON(w, http.StatusOK, apiTenant{t.ID, t.Slug, t.Name, string(t.Status), t.Plan, t.CreatedAt})
+	writeJSON(w, http.StatusOK, apiTenant{t.ID, t.Slug, t.Name, string(t.Status), t.Plan, t.CreatedAt.Format(time.RFC3339Nano)})
 	return nil
 }
 

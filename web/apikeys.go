@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -25,7 +26,7 @@ func (s *Server) renderAPIKeys(w http.ResponseWriter, r *http.Request, status in
 	rows := make([]views.APIKeyRow, 0, len(keys))
 	now := time.Now()
 	for _, k := range keys {
-		rows = append(rows, views.APIKeyRow{Name: k.Name, Prefix: k.Prefix, CreatedAt: k.CreatedAt, LastUsed: k.LastUsedAt,
+		rows = append(rows, views.APIKeyRow{Name: k.Name, Prefix: k.Prefix, Start: keyStart(k), CreatedAt: k.CreatedAt, LastUsed: k.LastUsedAt,
 			LastUsedFrom: k.LastUsedFrom, Revoked: k.RevokedAt != nil, Scope: scopeWords(k.APIKeyScope),
 			ExpiresAt: k.ExpiresAt, Expired: k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)})
 	}
@@ -33,6 +34,14 @@ func (s *Server) renderAPIKeys(w http.ResponseWriter, r *http.Request, status in
 	p.Flash = s.takeFlash(w, r, tenantCookie)
 	render(w, r, status, views.APIKeysPage(p, rows, f, newKey))
 	return nil
+}
+
+// keyStart is how a key begins: nsk_, its tenant's id without dashes,
+// _, then the stored prefix's part of the secret. The stored prefix
+// (nsk_ and the secret's first characters) names the key in routes but is
+// not how the key reads.
+func keyStart(k *tenancy.APIKey) string {
+	return "nsk_" + strings.ReplaceAll(k.TenantID, "-", "") + "_" + strings.TrimPrefix(k.Prefix, "nsk_")
 }
 
 // handleAPIKeyList serves GET /settings/api-keys.

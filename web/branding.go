@@ -1,6 +1,7 @@
 package web
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -27,6 +28,7 @@ func (s *Server) brandingRoutes(r chi.Router) {
 	r.Post("/settings/branding/themes/{id}/deactivate", s.h(s.handleThemeDeactivate))
 	r.Post("/settings/branding/themes/{id}/delete", s.h(s.handleThemeDelete))
 	r.Post("/settings/branding/settings", s.h(s.handleSettingSave))
+	r.Post("/settings/branding/details", s.h(s.handleDetailsSave))
 }
 
 // previewKeys are the query parameters of a preview, one per palette color.
@@ -67,11 +69,19 @@ var (
 )
 
 // brandingState is what a branding page or preview starts from: the
-// stored brand colors and the themes, the active one among them.
+// stored brand colors and the themes, the active one among them, and the
+// company details as the pages show them (by setting key).
 type brandingState struct {
-	brand  tenancy.Brand
-	themes []*tenancy.Theme
-	active *tenancy.Theme
+	brand   tenancy.Brand
+	themes  []*tenancy.Theme
+	active  *tenancy.Theme
+	details map[string]string
+}
+
+// detailsOf are the company details a look shows, by setting key.
+func detailsOf(l *tenancy.Look) map[string]string {
+	return map[string]string{"branding.company_name": l.CompanyName, "branding.tagline": l.Contact.Tagline,
+		"contact.support_email": l.Contact.SupportEmail, "contact.support_url": l.Contact.SupportURL, "contact.phone": l.Contact.SupportPhone}
 }
 
 func (s *Server) brandingState(r *http.Request) (brandingState, error) {
@@ -90,6 +100,11 @@ func (s *Server) brandingState(r *http.Request) (brandingState, error) {
 			st.active = th
 		}
 	}
+	l, err := s.Branding.Look(ctx, t.ID)
+	if err != nil {
+		return st, err
+	}
+	st.details = detailsOf(l)
 	return st, nil
 }
 
@@ -102,7 +117,7 @@ func (s *Server) lookState(r *http.Request) (brandingState, error) {
 	if err != nil {
 		return brandingState{}, err
 	}
-	return brandingState{brand: l.Brand, active: l.Theme}, nil
+	return brandingState{brand: l.Brand, active: l.Theme, details: detailsOf(l)}, nil
 }
 
 // theme finds a stored theme by its exact id.
@@ -133,12 +148,91 @@ func brandFrom(stored tenancy.Brand, values map[string]string) (tenancy.Brand, m
 		}
 		c, err := tenancy.ParseColor(name, v)
 		if err != nil {
-			errs[name] = tenancy.ErrorMessage(err)
+			errs[name] = plainColorError(v)
 			continue
 		}
 		*dst = c
 	}
 	return b, errs
+}
+
+// plainColorError says in plain words why v is not a color.
+func plainColorError(v string) string {
+	return tenancy.Quote(strings.TrimSpace(v)) + " is not a color: write # and six digits or letters a to f, such as #ff6b35 (or three, such as #f63)."
+}
+
+// detailSpec is one field of the company details form: the setting it
+// holds, its label and what the pages do with it.
+type detailSpec struct {
+	name, key, label, help, typ, placeholder string
+	max                                      int
+}
+
+var detailSpecs = []detailSpec{
+	{"company_name", "branding.company_name", "Company name", "At the top of every page, and the sender's name on your mail. Empty: the workspace name.", "text", "", tenancy.NameMaxLen},
+	{"tagline", "branding.tagline", "Tagline", "A line under the name on the sign-in page and the dashboard.", "text", "Invoices your customers understand", tenancy.TaglineMaxLen},
+	{"support_email", "contact.support_email", "Support email", "Shown on the sign-in page and the dashboard; mail links to it when no support page is set.", "email", "help@example.com", 254},
+	{"support_url", "contact.support_url", "Support page", "An https:// address. Mail's help links lead here.", "url", "https://help.example.com", 2000},
+	{"support_phone", "contact.phone", "Support phone", "Shown beside the other ways to reach you.", "tel", "+1 555 010 0000", 40},
+}
+
+// detailsFrom checks a details form's values: each valid one, by setting
+// key (an empty one removes its setting), and the plain message of each
+// that is not, by field.
+func detailsFrom(values map[string]string) (map[string]string, map[string]string) {
+	out, errs := map[string]string{}, map[string]string{}
+	for _, d := range detailSpecs {
+		v := strings.TrimSpace(values[d.name])
+		if v == "" {
+			out[d.key] = ""
+			continue
+		}
+		n, err := tenancy.NormalizeSetting(d.key, v)
+		if err != nil {
+			errs[d.name] = plainSettingError(d, err)
+			continue
+		}
+		out[d.key] = n
+	}
+	return out, errs
+}
+
+// plainSettingError is a setting's error with the field's label in place
+// of the setting's key.
+func plainSettingError(d detailSpec, err error) string {
+	msg := tenancy.ErrorMessage(err)
+	if rest, ok := strings.CutPrefix(msg, d.key+" "); ok {
+		msg = d.label + " " + rest
+	}
+	switch d.typ {
+	case "email":
+		msg = "This is not an email address: write it as name@example.com."
+	case "url":
+		msg = "Write the whole address of the page, beginning with https://, such as https://help.example.com."
+	}
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return msg
+}
+
+// detailFields fills the details form's fields from f.
+func detailFields(f views.Form) []views.DetailField {
+	out := make([]views.DetailField, 0, len(detailSpecs))
+	for _, d := range detailSpecs {
+		out = append(out, views.DetailField{Name: d.name, Label: d.label, Help: d.help, Type: d.typ, MaxLen: d.max,
+			Placeholder: d.placeholder, Value: f.Value(d.name), Error: f.Err(d.name)})
+	}
+	return out
+}
+
+// detailsForm is the details form holding the stored details.
+func detailsForm(stored map[string]string) views.Form {
+	f := views.Form{Values: map[string]string{}, Errors: map[string]string{}}
+	for _, d := range detailSpecs {
+		f.Values[d.name] = stored[d.key]
+	}
+	return f
 }
 
 // themeFrom is the theme a theme form's values give, each color that is
@@ -150,7 +244,7 @@ func themeFrom(base tenancy.Theme, values map[string]string) (*tenancy.Theme, ma
 		c, err := tenancy.ParseColor(name, values[name])
 		if err != nil {
 			if strings.TrimSpace(values[name]) != "" {
-				errs[name] = tenancy.ErrorMessage(err)
+				errs[name] = plainColorError(values[name])
 			}
 			continue
 		}
@@ -167,12 +261,12 @@ var newThemeBase = tenancy.Theme{Primary: tenancy.DefaultPalette.Primary, Second
 // empty one falls back to, the color the picker shows, and the contrast
 // warnings of the palette it is used in. themeNote, when set, is said
 // under the fields a theme decides.
-func colorFields(specs []colorSpec, f views.Form, fallback, used tenancy.Palette, alone func(color string) tenancy.Palette, themeNote string) []views.ColorField {
+func colorFields(specs []colorSpec, f views.Form, fallback tenancy.Palette, fallbackFrom string, used tenancy.Palette, alone func(color string) tenancy.Palette, themeNote string) []views.ColorField {
 	out := make([]views.ColorField, 0, len(specs))
 	for _, sp := range specs {
 		p := used
-		cf := views.ColorField{Name: sp.name, Label: sp.label, Help: sp.use, Value: f.Value(sp.name), Error: f.Err(sp.name),
-			Inherited: fallback.Color(sp.color)}
+		cf := views.ColorField{Name: sp.name, Label: sp.label, Help: sp.use, Value: strings.TrimSpace(f.Value(sp.name)), Error: f.Err(sp.name),
+			Inherited: fallback.Color(sp.color), InheritedFrom: fallbackFrom}
 		if alone != nil && themeNote != "" && tenancy.ThemeSets(sp.color) {
 			// The active theme decides this color: check it where it
 			// will apply, once no theme is active.
@@ -190,20 +284,43 @@ func colorFields(specs []colorSpec, f views.Form, fallback, used tenancy.Palette
 	return out
 }
 
-// previewOf is the preview pane of a palette: what it shows, the checks
-// of every pairing and the frame that draws it.
+// previewOf is the preview pane of a palette: what it shows, the colors,
+// the checks of every pairing. The frame that draws it is added by
+// framePreview.
 func previewOf(title string, p tenancy.Palette) views.BrandingPreview {
 	v := views.BrandingPreview{Title: title}
-	q := url.Values{"preview": {"1"}}
 	for _, k := range previewKeys {
-		q.Set(k, p.Color(k))
+		v.Palette = append(v.Palette, views.Swatch{Label: paletteLabels[k], Color: p.Color(k)})
 	}
 	for _, c := range tenancy.CheckPalette(p) {
 		v.Checks = append(v.Checks, views.ContrastCheck{Name: c.Name, Fg: c.Fg, Bg: c.Bg, Ratio: tenancy.FormatRatio(c.Ratio),
 			Min: strconv.FormatFloat(c.Min, 'f', -1, 64) + ":1", OK: c.OK(), Drawn: c.Drawn})
 	}
-	v.FrameURL = "/settings/branding/preview.html?" + q.Encode()
 	return v
+}
+
+var paletteLabels = map[string]string{"primary": "Primary", "secondary": "Secondary", "accent": "Accent", "background": "Background", "text": "Text"}
+
+// framePreview seals what the preview draws (the palette, the company
+// details, the surface and the logo) into the frame's address.
+func (s *Server) framePreview(r *http.Request, v *views.BrandingPreview, p tenancy.Palette, details map[string]string, surface, logo string) {
+	for _, o := range previewSurfaces() {
+		if o.Value == surface {
+			v.Title = strings.Replace(v.Title, "Sign-in page", o.Label, 1)
+		}
+	}
+	token, err := s.sealPreview(TenantFrom(r.Context()).ID, previewDraft{Surface: surface, Logo: logo, Colors: &p, Settings: details})
+	if err != nil {
+		v.Error = tenancy.ErrorMessage(err)
+		return
+	}
+	v.FrameURL = "/settings/branding/preview.html?d=" + token
+}
+
+// controls is the preview switch of a page, showing surface and logo.
+func (s *Server) controls(r *http.Request, surface, logo, include string) views.PreviewControls {
+	return views.PreviewControls{Surfaces: previewSurfaces(), Surface: surface, Logo: logo, Include: include,
+		HasDarkLogo: s.logoURLOf(r.Context(), TenantFrom(r.Context()), tenancy.LogoDark) != ""}
 }
 
 // activeNote says, next to the brand colors a theme decides, why they do
@@ -216,8 +333,8 @@ func activeNote(active *tenancy.Theme) string {
 }
 
 // brandEditor fills the brand form's fields and its preview from the
-// form's values (stored ones when f is zero).
-func brandEditor(st brandingState, f views.Form) ([]views.ColorField, views.BrandingPreview) {
+// form's values (stored ones when f is zero), and gives the palette shown.
+func brandEditor(st brandingState, f views.Form) ([]views.ColorField, views.BrandingPreview, tenancy.Palette) {
 	b, errs := brandFrom(st.brand, f.Values)
 	for k, v := range errs {
 		if f.Errors[k] == "" {
@@ -227,17 +344,18 @@ func brandEditor(st brandingState, f views.Form) ([]views.ColorField, views.Bran
 	look := tenancy.ResolveLook(b, st.active, "")
 	alone := func(string) tenancy.Palette { return tenancy.ResolveLook(b, nil, "").Palette }
 	// An empty brand color falls back to the platform's.
-	fields := colorFields(brandColors, f, tenancy.DefaultPalette, look.Palette, alone, activeNote(st.active))
+	fields := colorFields(brandColors, f, tenancy.DefaultPalette, "(the platform's default)", look.Palette, alone, activeNote(st.active))
 	title := "Sign-in page with these brand colors (not saved)"
 	if st.active != nil {
 		title = "Sign-in page with these brand colors and the active theme " + tenancy.Quote(st.active.Name) + " (not saved)"
 	}
-	return fields, previewOf(title, look.Palette)
+	return fields, previewOf(title, look.Palette), look.Palette
 }
 
 // themeEditor fills a theme form's fields and its preview: the theme as
-// it will look once active, with the stored brand colors.
-func themeEditor(st brandingState, base tenancy.Theme, f views.Form) ([]views.ColorField, views.BrandingPreview) {
+// it will look once active, with the stored brand colors; and gives the
+// palette shown.
+func themeEditor(st brandingState, base tenancy.Theme, f views.Form) ([]views.ColorField, views.BrandingPreview, tenancy.Palette) {
 	th, errs := themeFrom(base, f.Values)
 	for k, v := range errs {
 		if f.Errors[k] == "" {
@@ -246,11 +364,15 @@ func themeEditor(st brandingState, base tenancy.Theme, f views.Form) ([]views.Co
 	}
 	p := tenancy.ResolveLook(st.brand, th, "").Palette
 	fallback := tenancy.Palette{Primary: base.Primary, Secondary: base.Secondary, Background: base.Background, Text: base.Text}
-	return colorFields(themeColors, f, fallback, p, nil, ""), previewOf("Sign-in page with this theme, as activating it will look (not saved)", p)
+	from := "(the theme's saved color)"
+	if base.ID == "" {
+		from = "(the starting color)"
+	}
+	return colorFields(themeColors, f, fallback, from, p, nil, ""), previewOf("Sign-in page with this theme, as activating it will look (not saved)", p), p
 }
 
-// renderBranding renders the branding page with the brand form given (a
-// zero form is filled from what is stored).
+// renderBranding renders the branding page with the brand and details
+// forms given (a zero form is filled from what is stored).
 func (s *Server) renderBranding(w http.ResponseWriter, r *http.Request, status int, m views.Branding) error {
 	ctx := r.Context()
 	t := TenantFrom(ctx)
@@ -261,7 +383,13 @@ func (s *Server) renderBranding(w http.ResponseWriter, r *http.Request, status i
 	if m.Brand.Values == nil {
 		m.Brand = views.Form{Values: map[string]string{"primary_color": st.brand.Primary, "secondary_color": st.brand.Secondary, "accent_color": st.brand.Accent}, Errors: map[string]string{}}
 	}
-	m.BrandFields, m.Preview = brandEditor(st, m.Brand)
+	if m.Details.Values == nil {
+		m.Details = detailsForm(st.details)
+	}
+	m.DetailFields = detailFields(m.Details)
+	var palette tenancy.Palette
+	m.BrandFields, m.Preview, palette = brandEditor(st, m.Brand)
+	details, _ := detailsFrom(m.Details.Values)
 	m.Rule = tenancy.LookRule
 	if st.active != nil {
 		m.ActiveTheme = st.active.Name
@@ -273,26 +401,71 @@ func (s *Server) renderBranding(w http.ResponseWriter, r *http.Request, status i
 	// scripts that follow a theme's Preview link.
 	if id := r.URL.Query().Get("preview"); id != "" {
 		if th, err := st.theme(id); err == nil {
-			m.Preview = themePreview(st, th)
+			m.Preview, palette = themePreview(st, th)
 		}
 	}
+	surface, logo := previewControls(r.URL.Query().Get)
+	s.framePreview(r, &m.Preview, palette, details, surface, logo)
+	m.Controls = s.controls(r, surface, logo, "#brand-form, #details-form")
 	settings, err := s.Branding.ListSettings(ctx, t.ID)
 	if err != nil {
 		return err
 	}
+	// The settings the forms above hold are not listed again by key.
+	shown := map[string]bool{}
+	for _, k := range append(tenancy.BrandKeys(), detailKeys()...) {
+		shown[k] = true
+	}
 	for _, st := range settings {
-		m.Settings = append(m.Settings, views.SettingRow{Key: st.Key, Value: st.Value})
+		if !shown[st.Key] {
+			m.Settings = append(m.Settings, views.SettingRow{Key: st.Key, Value: st.Value})
+		}
 	}
 	if m.Setting.Values == nil {
 		m.Setting = views.Form{Values: map[string]string{}, Errors: map[string]string{}}
 	}
 	for _, k := range tenancy.KnownSettings() {
-		m.KnownKeys = append(m.KnownKeys, k[0])
+		if !shown[k[0]] {
+			m.KnownKeys = append(m.KnownKeys, k[0])
+		}
+	}
+	m.Invalid = invalidFields(m.Brand, brandColors, m.Details)
+	// The settings by key are last on the page: their errors are named
+	// at the top too, so they are seen without scrolling.
+	for _, k := range []struct{ id, label string }{{"key", "Other settings: setting"}, {"value", "Other settings: value"}} {
+		if m.Setting.Err(k.id) != "" {
+			m.Invalid = append(m.Invalid, views.InvalidField{ID: k.id, Label: k.label})
+		}
 	}
 	p := s.page(r, "Branding")
 	p.Flash = s.takeFlash(w, r, tenantCookie)
 	render(w, r, status, views.BrandingPage(p, m))
 	return nil
+}
+
+func detailKeys() []string {
+	out := make([]string, len(detailSpecs))
+	for i, d := range detailSpecs {
+		out[i] = d.key
+	}
+	return out
+}
+
+// invalidFields lists the fields with an error, colors then details, for
+// the summary at the top of the page.
+func invalidFields(colors views.Form, specs []colorSpec, details views.Form) []views.InvalidField {
+	var out []views.InvalidField
+	for _, c := range specs {
+		if colors.Err(c.name) != "" {
+			out = append(out, views.InvalidField{ID: c.name, Label: c.label})
+		}
+	}
+	for _, d := range detailSpecs {
+		if details.Err(d.name) != "" {
+			out = append(out, views.InvalidField{ID: d.name, Label: d.label})
+		}
+	}
+	return out
 }
 
 // themeRow is a theme in the list, with what its colors fail of level AA
@@ -312,14 +485,15 @@ func themeRow(st brandingState, th *tenancy.Theme) views.ThemeRow {
 
 // themePreview is the preview of a stored theme as activating it will
 // look.
-func themePreview(st brandingState, th *tenancy.Theme) views.BrandingPreview {
+func themePreview(st brandingState, th *tenancy.Theme) (views.BrandingPreview, tenancy.Palette) {
 	title := "Sign-in page with theme " + tenancy.Quote(th.Name) + ", as activating it will look"
 	if th.Active {
 		title = "Sign-in page with theme " + tenancy.Quote(th.Name) + ", the active one"
 	}
-	v := previewOf(title, tenancy.ResolveLook(st.brand, th, "").Palette)
+	p := tenancy.ResolveLook(st.brand, th, "").Palette
+	v := previewOf(title, p)
 	v.Theme = th.ID
-	return v
+	return v, p
 }
 
 // handleBranding serves GET /settings/branding.
@@ -334,10 +508,10 @@ func (s *Server) handleBrandSave(w http.ResponseWriter, r *http.Request) error {
 	f := formOf(r, brandFields...)
 	var u tenancy.BrandUpdate
 	for i, dst := range []**string{&u.Primary, &u.Secondary, &u.Accent} {
-		v := f.Values[brandFields[i]]
+		v := strings.TrimSpace(f.Values[brandFields[i]])
 		if v != "" {
 			if _, err := tenancy.ParseColor(brandFields[i], v); err != nil {
-				fieldError(&f, err)
+				f.Errors[brandFields[i]] = plainColorError(v)
 				continue
 			}
 		}
@@ -363,9 +537,10 @@ func (s *Server) backToBranding(w http.ResponseWriter, r *http.Request, flash st
 }
 
 // handleBrandingPreview serves POST /settings/branding/preview: the live
-// preview's partial from an unsaved form, the brand form's or a theme's
-// (form=theme, with theme_id when editing one), and out of band the
-// contrast warnings next to each of the form's fields. It saves nothing.
+// preview's partial from the unsaved forms (the brand colors and company
+// details, or a theme's, form=theme, with theme_id when editing one) and
+// the preview switch, and out of band the checks next to each of the
+// forms' fields. It saves nothing.
 func (s *Server) handleBrandingPreview(w http.ResponseWriter, r *http.Request) error {
 	r.ParseForm()
 	st, err := s.lookState(r)
@@ -375,6 +550,8 @@ func (s *Server) handleBrandingPreview(w http.ResponseWriter, r *http.Request) e
 	f := views.Form{Values: map[string]string{}, Errors: map[string]string{}}
 	var fields []views.ColorField
 	var v views.BrandingPreview
+	var p tenancy.Palette
+	details := st.details
 	if r.PostForm.Get("form") == "theme" {
 		for _, k := range themeFields {
 			f.Values[k] = r.PostForm.Get(k)
@@ -389,13 +566,27 @@ func (s *Server) handleBrandingPreview(w http.ResponseWriter, r *http.Request) e
 				base = *th
 			}
 		}
-		fields, v = themeEditor(st, base, f)
+		fields, v, p = themeEditor(st, base, f)
 	} else {
 		for _, k := range brandFields {
 			f.Values[k] = r.PostForm.Get(k)
 		}
-		fields, v = brandEditor(st, f)
+		fields, v, p = brandEditor(st, f)
+		if _, ok := r.PostForm["company_name"]; ok {
+			df := views.Form{Values: map[string]string{}, Errors: map[string]string{}}
+			for _, d := range detailSpecs {
+				df.Values[d.name] = r.PostForm.Get(d.name)
+			}
+			typed, errs := detailsFrom(df.Values)
+			df.Errors = errs
+			// What is not valid yet shows as stored.
+			details = maps.Clone(st.details)
+			maps.Copy(details, typed)
+			v.Details = detailFields(df)
+		}
 	}
+	surface, logo := previewControls(r.PostForm.Get)
+	s.framePreview(r, &v, p, details, surface, logo)
 	v.Fields = fields
 	render(w, r, http.StatusOK, views.BrandingPreviewSwap(v))
 	return nil
@@ -412,29 +603,34 @@ func (s *Server) handleThemePreview(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	render(w, r, http.StatusOK, views.BrandingPreviewPane(themePreview(st, th)))
+	v, p := themePreview(st, th)
+	surface, logo := previewControls(r.URL.Query().Get)
+	s.framePreview(r, &v, p, st.details, surface, logo)
+	render(w, r, http.StatusOK, views.BrandingPreviewPane(v))
 	return nil
 }
 
-// handleBrandingPreviewHTML serves GET /settings/branding/preview.html:
-// the sign-in page as a visitor would see it with the colors in the query,
-// for the sandboxed preview frame. Its stylesheet is /brand.css with the
-// same colors, each validated again there.
+// handleBrandingPreviewHTML serves GET /settings/branding/preview.html?d=:
+// the page or email a sealed draft names, drawn with its colors and
+// details, for the sandboxed preview frame; whichever server process
+// made the draft.
 func (s *Server) handleBrandingPreviewHTML(w http.ResponseWriter, r *http.Request) error {
-	p := s.page(r, "Sign in")
-	p.UserEmail, p.Role, p.SignOutURL, p.Nav, p.CSRF = "", "", "", nil, ""
-	q := url.Values{"preview": {"1"}}
-	for _, k := range previewKeys {
-		if c, err := tenancy.ParseColor(k, r.URL.Query().Get(k)); err == nil {
-			q.Set(k, c)
-		}
+	d, err := s.openPreview(TenantFrom(r.Context()).ID, r.URL.Query().Get("d"))
+	if err != nil {
+		return err
 	}
-	p.Brand.StyleURL = "/brand.css?" + q.Encode()
-	h := w.Header()
-	h.Set("Content-Security-Policy", signInPreviewPolicy)
-	h.Set("X-Frame-Options", "SAMEORIGIN")
-	render(w, r, http.StatusOK, views.SignIn(p, views.Form{}, "/signin"))
-	return nil
+	if name, ok := strings.CutPrefix(d.Surface, "email:"); ok {
+		if err := tenancy.CheckEmailTemplateName(name); err != nil {
+			return err
+		}
+		msg, err := s.previewEmail(r, name, d)
+		if err != nil {
+			return err
+		}
+		writePreviewEmail(w, msg)
+		return nil
+	}
+	return s.previewPage(w, r, d)
 }
 
 // renderThemeEditor renders the page that creates (th nil) or edits a
@@ -445,6 +641,8 @@ func (s *Server) renderThemeEditor(w http.ResponseWriter, r *http.Request, statu
 		return err
 	}
 	m := views.ThemeEditor{Form: f, Rule: tenancy.LookRule}
+	surface, logo := previewControls(r.URL.Query().Get)
+	m.Controls = s.controls(r, surface, logo, "#theme-form")
 	base, title := newThemeBase, "New theme"
 	if th != nil {
 		base, title = *th, "Edit theme "+th.Name
@@ -454,7 +652,13 @@ func (s *Server) renderThemeEditor(w http.ResponseWriter, r *http.Request, statu
 		m.Form = views.Form{Values: map[string]string{"name": base.Name, "primary": base.Primary, "secondary": base.Secondary,
 			"background": base.Background, "text": base.Text}, Errors: map[string]string{}}
 	}
-	m.Fields, m.Preview = themeEditor(st, base, m.Form)
+	var p tenancy.Palette
+	m.Fields, m.Preview, p = themeEditor(st, base, m.Form)
+	s.framePreview(r, &m.Preview, p, st.details, surface, logo)
+	m.Invalid = invalidFields(m.Form, themeColors, views.Form{})
+	if m.Form.Err("name") != "" {
+		m.Invalid = append([]views.InvalidField{{ID: "name", Label: "Name"}}, m.Invalid...)
+	}
 	render(w, r, status, views.ThemeEditorPage(s.page(r, title), m))
 	return nil
 }
@@ -484,6 +688,9 @@ func (s *Server) handleThemeEdit(w http.ResponseWriter, r *http.Request) error {
 
 // themeInput is a theme form's values as the service takes them.
 func themeInput(f views.Form) tenancy.NewTheme {
+	for _, c := range themeColors {
+		f.Values[c.name] = strings.TrimSpace(f.Values[c.name])
+	}
 	return tenancy.NewTheme{Name: f.Values["name"], Primary: f.Values["primary"], Secondary: f.Values["secondary"],
 		Background: f.Values["background"], Text: f.Values["text"]}
 }
@@ -495,7 +702,7 @@ func (s *Server) handleThemeCreate(w http.ResponseWriter, r *http.Request) error
 	th, err := s.Branding.CreateTheme(ctx, TenantFrom(ctx).ID, themeInput(f))
 	if err != nil {
 		if code := tenancy.ErrorCode(err); code == tenancy.EINVALID || code == tenancy.ECONFLICT {
-			fieldError(&f, err)
+			themeFieldError(&f, err)
 			return s.renderThemeEditor(w, r, http.StatusUnprocessableEntity, nil, f)
 		}
 		return err
@@ -514,7 +721,7 @@ func (s *Server) handleThemeUpdate(w http.ResponseWriter, r *http.Request) error
 	th, err := s.Branding.UpdateTheme(ctx, TenantFrom(ctx).ID, old.ID, themeInput(f))
 	if err != nil {
 		if code := tenancy.ErrorCode(err); code == tenancy.EINVALID || code == tenancy.ECONFLICT {
-			fieldError(&f, err)
+			themeFieldError(&f, err)
 			return s.renderThemeEditor(w, r, http.StatusUnprocessableEntity, old, f)
 		}
 		return err
@@ -560,11 +767,48 @@ func (s *Server) handleThemeDelete(w http.ResponseWriter, r *http.Request) error
 	return s.backToBranding(w, r, "Theme "+th.Name+" deleted.")
 }
 
+// themeFieldError puts a theme's error next to its field, in plain words
+// for a color.
+func themeFieldError(f *views.Form, err error) {
+	fieldError(f, err)
+	for _, c := range themeColors {
+		if f.Errors[c.name] != "" {
+			f.Errors[c.name] = plainColorError(f.Values[c.name])
+		}
+	}
+}
+
+// handleDetailsSave serves POST /settings/branding/details: the company
+// details, all saved or, when one is not valid, none, with each message
+// next to its field.
+func (s *Server) handleDetailsSave(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	names := make([]string, len(detailSpecs))
+	for i, d := range detailSpecs {
+		names[i] = d.name
+	}
+	f := formOf(r, names...)
+	values, errs := detailsFrom(f.Values)
+	if len(errs) > 0 {
+		f.Errors = errs
+		return s.renderBranding(w, r, http.StatusUnprocessableEntity, views.Branding{Details: f})
+	}
+	if err := s.Branding.SetSettings(ctx, TenantFrom(ctx).ID, values); err != nil {
+		if tenancy.ErrorCode(err) == tenancy.EINVALID {
+			f.Error = tenancy.ErrorMessage(err)
+			return s.renderBranding(w, r, http.StatusUnprocessableEntity, views.Branding{Details: f})
+		}
+		return err
+	}
+	return s.backToBranding(w, r, "Company details saved: your pages and mail show them now.")
+}
+
 // handleSettingSave serves POST /settings/branding/settings: one setting,
 // checked against its key's rules; an empty value removes it.
 func (s *Server) handleSettingSave(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	f := formOf(r, "key", "value")
+	f.Values["key"] = strings.TrimSpace(f.Values["key"])
 	var err error
 	if f.Values["value"] == "" {
 		err = s.Branding.DeleteSetting(ctx, TenantFrom(ctx).ID, f.Values["key"])
@@ -573,11 +817,13 @@ func (s *Server) handleSettingSave(w http.ResponseWriter, r *http.Request) error
 	}
 	if err != nil {
 		if code := tenancy.ErrorCode(err); code == tenancy.EINVALID || code == tenancy.ENOTFOUND {
-			// A setting's errors name its key; show them at the value.
+			// A setting's errors name its key; show them at the value,
+			// with the key said as "this setting".
+			msg := tenancy.ErrorMessage(err)
 			if e := (*tenancy.Error)(nil); asDomain(err, &e) && e.Field != "key" {
-				f.Errors["value"] = e.Message
+				f.Errors["value"] = strings.Replace(msg, f.Values["key"]+" ", "The value ", 1)
 			} else {
-				fieldError(&f, err)
+				f.Errors["key"] = msg
 			}
 			return s.renderBranding(w, r, http.StatusUnprocessableEntity, views.Branding{Setting: f})
 		}

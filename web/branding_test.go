@@ -116,8 +116,9 @@ func TestBrandingPage(t *testing.T) {
 	// Invalid colors: 422, the message next to the field, nothing saved.
 	resp, body = c.post("/settings/branding/brand", url.Values{"primary_color": {"#fff;}body{"}, "accent_color": {"red"}})
 	if resp.StatusCode != http.StatusUnprocessableEntity ||
-		!strings.Contains(textOf(t, body, "error-primary_color"), "is not a hex color") ||
-		!strings.Contains(textOf(t, body, "error-accent_color"), `"red" is not a hex color`) {
+		!strings.Contains(textOf(t, body, "error-primary_color"), "is not a color: write # and six digits") ||
+		!strings.Contains(textOf(t, body, "error-accent_color"), `"red" is not a color`) ||
+		len(byTestID(doc(t, body), "error-summary")) != 1 {
 		t.Errorf("invalid colors: %d\n%s", resp.StatusCode, body)
 	}
 
@@ -156,7 +157,7 @@ func TestBrandingPage(t *testing.T) {
 	// A color half typed is named next to its field, and the preview
 	// keeps the stored one.
 	_, body = c.post("/settings/branding/preview", url.Values{"form": {"brand"}, "primary_color": {"#ff"}})
-	if got := textsIn(t, body, "checks-primary_color", "error-primary_color"); len(got) != 1 || !strings.Contains(got[0], "is not a hex color") {
+	if got := textsIn(t, body, "checks-primary_color", "error-primary_color"); len(got) != 1 || !strings.Contains(got[0], `"#ff" is not a color`) {
 		t.Errorf("half-typed color: %q", got)
 	}
 	if got := cssVar(frameCSS(t, c, previewFrame(t, body)), "brand-primary"); got != tenancy.DefaultPalette.Primary {

@@ -1,11 +1,7 @@
 package web
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"net/http"
-	"sync"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -20,6 +16,7 @@ func (s *Server) emailTemplateRoutes(r chi.Router) {
 	r.Post("/settings/emails/{name}/reset", s.h(s.handleEmailTemplateReset))
 	r.Post("/settings/emails/{name}/preview", s.h(s.handleEmailTemplatePreview))
 	r.Get("/settings/emails/{name}/preview.html", s.h(s.handleEmailTemplatePreviewHTML))
+	r.Post("/settings/emails/{name}/test", s.h(s.handleEmailTemplateTest))
 }
 
 // emailTitles name the emails for people.
@@ -78,7 +75,10 @@ func (s *Server) renderEmailEditor(w http.ResponseWriter, r *http.Request, statu
 	if err := tenancy.CheckEmailTemplateEdit(tenancy.MemberActor(IdentityFrom(r.Context()).Role), name); err != nil {
 		e.ReadOnly = tenancy.ErrorMessage(err) + "."
 	}
-	render(w, r, status, views.EmailTemplateEditPage(s.page(r, e.Title+" email"), e))
+	e.TestTo = IdentityFrom(r.Context()).User.Email
+	p := s.page(r, e.Title+" email")
+	p.Flash = s.takeFlash(w, r, tenantCookie)
+	render(w, r, status, views.EmailTemplateEditPage(p, e))
 }
 
 // handleEmailTemplateEdit serves GET /settings/emails/{name}.
@@ -149,21 +149,21 @@ func (s *Server) handleEmailTemplateReset(w http.ResponseWriter, r *http.Request
 }
 
 // emailPreview renders unsaved values as the tenant's mail looks, with
-// sample people, through the composer real mail goes through. The HTML
-// body, which may be larger than an address can carry, waits in
-// previewDrafts for the frame to fetch it.
+// sample people, through the composer real mail goes through. The frame
+// gets the draft in its address, sealed (see preview.go), and renders it
+// again the same way, on whichever server process it reaches.
 func (s *Server) emailPreview(r *http.Request, name, subject, html string) views.EmailPreview {
 	t := TenantFrom(r.Context())
-	tpl := tenancy.EmailTemplate{Name: name, Subject: subject, HTML: html}
-	if err := tenancy.ValidateEmailTemplate(tpl); err != nil {
+	d := previewDraft{Surface: "email:" + name, Draft: true, Subject: subject, HTML: html}
+	msg, err := s.previewEmail(r, name, d)
+	if err != nil {
 		return views.EmailPreview{Error: previewFieldLabels[fieldOf(err)] + tenancy.ErrorMessage(err)}
 	}
-	msg, err := s.Mail.Sample(r.Context(), t, &tpl, "")
+	token, err := s.sealPreview(t.ID, d)
 	if err != nil {
-		return views.EmailPreview{Error: tenancy.ErrorMessage(err)}
+		return views.EmailPreview{Subject: msg.Subject, Error: tenancy.ErrorMessage(err)}
 	}
-	key := previewDrafts.put(t.ID, msg.HTML)
-	return views.EmailPreview{Subject: msg.Subject, FrameURL: "/settings/emails/" + name + "/preview.html?draft=" + key}
+	return views.EmailPreview{Subject: msg.Subject, FrameURL: "/settings/emails/" + name + "/preview.html?d=" + token}
 }
 
 var previewFieldLabels = map[string]string{"subject": "Subject: ", "html": "HTML body: "}
@@ -189,109 +189,55 @@ func (s *Server) handleEmailTemplatePreview(w http.ResponseWriter, r *http.Reque
 }
 
 // handleEmailTemplatePreviewHTML serves GET
-// /settings/emails/{name}/preview.html: a previewed HTML body, for the
-// preview frame, under previewPolicy.
+// /settings/emails/{name}/preview.html?d=: the sealed draft's HTML body,
+// rendered again, for the preview frame, under previewPolicy.
 func (s *Server) handleEmailTemplatePreviewHTML(w http.ResponseWriter, r *http.Request) error {
-	if _, err := emailTemplateName(r); err != nil {
+	name, err := emailTemplateName(r)
+	if err != nil {
 		return err
 	}
-	body, ok := previewDrafts.get(TenantFrom(r.Context()).ID, r.URL.Query().Get("draft"))
-	if !ok {
-		return tenancy.Errorf(tenancy.ENOTFOUND, "the preview has expired: edit the template to see it again")
+	d, err := s.openPreview(TenantFrom(r.Context()).ID, r.URL.Query().Get("d"))
+	if err != nil {
+		return err
 	}
-	h := w.Header()
-	h.Set("Content-Security-Policy", previewPolicy)
-	h.Set("X-Frame-Options", "SAMEORIGIN")
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	w.Write([]byte(body))
+	if d.Surface != "email:"+name {
+		return errPreviewExpired
+	}
+	msg, err := s.previewEmail(r, name, d)
+	if err != nil {
+		return err
+	}
+	writePreviewEmail(w, msg)
 	return nil
 }
 
-// draftStore keeps rendered previews for a few minutes, for the frame's
-// request that follows the preview's. Each belongs to one tenant. It is
-// bounded three ways, each O(1) per preview: drafts are dropped oldest
-// first (a queue in insertion order, which is also expiry order), a tenant
-// keeps at most maxTenantDrafts (so one tenant cannot push out the others'),
-// and all drafts together hold at most maxDraftBytes, counting a fixed
-// overhead per draft.
-type draftStore struct {
-	mu       sync.Mutex
-	drafts   map[string]draft
-	order    []string       // keys, oldest first
-	byTenant map[string]int // drafts per tenant
-	size     int
-}
-
-type draft struct {
-	tenantID string
-	html     string
-	expires  time.Time
-}
-
-const (
-	draftTTL        = 10 * time.Minute
-	maxDraftBytes   = 64 << 20
-	maxTenantDrafts = 50
-	draftOverhead   = 256
-)
-
-var previewDrafts = newDraftStore()
-
-func newDraftStore() *draftStore {
-	return &draftStore{drafts: map[string]draft{}, byTenant: map[string]int{}}
-}
-
-func (d *draftStore) put(tenantID, html string) string {
-	b := make([]byte, 18)
-	rand.Read(b)
-	key := base64.RawURLEncoding.EncodeToString(b)
-	now := time.Now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	// Expired drafts and, over a bound, the oldest ones go first. A tenant
-	// over its own cap loses its oldest draft, wherever it is in the queue.
-	for len(d.order) > 0 {
-		oldest, ok := d.drafts[d.order[0]]
-		if ok && now.Before(oldest.expires) && d.size+len(html)+draftOverhead <= maxDraftBytes {
-			break
+// handleEmailTemplateTest serves POST /settings/emails/{name}/test: the
+// saved email goes to the person asking, through the outbox, composed as
+// real mail is.
+func (s *Server) handleEmailTemplateTest(w http.ResponseWriter, r *http.Request) error {
+	name, err := emailTemplateName(r)
+	if err != nil {
+		return err
+	}
+	svc, err := s.emailTemplateService()
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	id := IdentityFrom(ctx)
+	if err := svc.SendTest(ctx, TenantFrom(ctx).ID, name, id.User.Email, id.User.Name); err != nil {
+		if tenancy.ErrorCode(err) != tenancy.EQUOTA {
+			return err
 		}
-		d.drop(0)
-	}
-	if d.byTenant[tenantID] >= maxTenantDrafts {
-		for i, k := range d.order {
-			if d.drafts[k].tenantID == tenantID {
-				d.drop(i)
-				break
-			}
+		cur, gerr := svc.Get(ctx, TenantFrom(ctx).ID, name)
+		if gerr != nil {
+			return gerr
 		}
+		f := views.Form{Values: map[string]string{"subject": cur.Subject, "html": cur.HTML}, Errors: map[string]string{"test": tenancy.ErrorMessage(err) + "."}}
+		s.renderEmailEditor(w, r, http.StatusTooManyRequests, name, cur.Customized, f)
+		return nil
 	}
-	d.drafts[key] = draft{tenantID: tenantID, html: html, expires: now.Add(draftTTL)}
-	d.order = append(d.order, key)
-	d.byTenant[tenantID]++
-	d.size += len(html) + draftOverhead
-	return key
-}
-
-// drop removes the draft at position i of the queue.
-func (d *draftStore) drop(i int) {
-	k := d.order[i]
-	d.order = append(d.order[:i], d.order[i+1:]...)
-	if v, ok := d.drafts[k]; ok {
-		d.size -= len(v.html) + draftOverhead
-		if d.byTenant[v.tenantID]--; d.byTenant[v.tenantID] <= 0 {
-			delete(d.byTenant, v.tenantID)
-		}
-		delete(d.drafts, k)
-	}
-}
-
-func (d *draftStore) get(tenantID, key string) (string, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	v, ok := d.drafts[key]
-	if !ok || v.tenantID != tenantID || time.Now().After(v.expires) {
-		return "", false
-	}
-	return v.html, true
+	s.setFlash(w, r, tenantCookie, "A test of the “"+emailTitles[name]+"” email, as saved, is on its way to "+id.User.Email+".")
+	http.Redirect(w, r, "/settings/emails/"+name, http.StatusSeeOther)
+	return nil
 }

@@ -109,7 +109,7 @@ func TestEmailTemplateEditor(t *testing.T) {
 		t.Fatalf("preview: %d %s", resp.StatusCode, body)
 	}
 	frames := byTestID(doc(t, body), "preview-frame")
-	if len(frames) != 1 || attr(frames[0], "sandbox") != "" || !strings.HasPrefix(attr(frames[0], "src"), "/settings/emails/welcome/preview.html?draft=") {
+	if len(frames) != 1 || attr(frames[0], "sandbox") != "" || !strings.HasPrefix(attr(frames[0], "src"), "/settings/emails/welcome/preview.html?d=") {
 		t.Fatalf("frame: %v", frames)
 	}
 	src := attr(frames[0], "src")

@@ -47,6 +47,13 @@ func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, status in
 // next to each invitation in invErrors (by id), why an action on it was
 // refused.
 func (s *Server) renderMembersWith(w http.ResponseWriter, r *http.Request, status int, f views.Form, invErrors map[string]string) error {
+	return s.renderMembersPage(w, r, status, views.Members{Invite: f}, invErrors)
+}
+
+// renderMembersPage renders the members page from m's invite form and
+// error, with invErrors next to their invitations.
+func (s *Server) renderMembersPage(w http.ResponseWriter, r *http.Request, status int, base views.Members, invErrors map[string]string) error {
+	f := base.Invite
 	ctx := r.Context()
 	t, id := TenantFrom(ctx), IdentityFrom(ctx)
 	actor := tenancy.MemberActor(id.Role)
@@ -71,14 +78,23 @@ func (s *Server) renderMembersWith(w http.ResponseWriter, r *http.Request, statu
 	// A page past the last shows the last (and a huge number cannot
 	// overflow the arithmetic below).
 	page = min(max(page, 1), max(1, (len(matched)+memberPageSize-1)/memberPageSize))
-	m := views.Members{Query: q, Page: page, PageSize: memberPageSize, Total: len(matched), Invite: f}
+	m := views.Members{Query: q, Page: page, PageSize: memberPageSize, Total: len(matched), Invite: f, Error: base.Error}
 	roles := rolesManagedBy(actor)
+	owners := 0
+	for _, mi := range all {
+		if mi.Role == tenancy.RoleOwner {
+			owners++
+		}
+	}
 	for i := (page - 1) * memberPageSize; i < len(matched) && i < page*memberPageSize; i++ {
 		mi := matched[i]
 		row := views.MemberRow{UserID: mi.UserID, Email: mi.Email, Name: mi.Name, Role: string(mi.Role), JoinedAt: mi.JoinedAt}
 		if actor.Manages(mi.Role) {
 			row.Roles = roles
 		}
+		// The control that would be refused is not offered; the page
+		// says why instead.
+		row.LastOwner = mi.Role == tenancy.RoleOwner && owners == 1
 		m.Rows = append(m.Rows, row)
 	}
 	invs, err := s.Invitations.ListPending(ctx, t.ID)
@@ -130,7 +146,9 @@ func (s *Server) handleMemberRole(w http.ResponseWriter, r *http.Request) error 
 	}
 	m, _, err := s.Members.UpdateMember(ctx, TenantFrom(ctx).ID, ref, tenancy.Role(r.PostFormValue("role")),
 		tenancy.MemberActor(IdentityFrom(ctx).Role))
-	if err != nil {
+	if code := tenancy.ErrorCode(err); code == tenancy.ECONFLICT || code == tenancy.EFORBIDDEN {
+		return s.renderMembersPage(w, r, statusOf(code), views.Members{Error: tenancy.ErrorMessage(err) + "."}, nil)
+	} else if err != nil {
 		return err
 	}
 	s.setFlash(w, r, tenantCookie, m.Email+" is now "+string(m.Role)+".")
@@ -146,7 +164,9 @@ func (s *Server) handleMemberRemove(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	m, err := s.Members.RemoveMember(ctx, TenantFrom(ctx).ID, ref, tenancy.MemberActor(IdentityFrom(ctx).Role))
-	if err != nil {
+	if code := tenancy.ErrorCode(err); code == tenancy.ECONFLICT || code == tenancy.EFORBIDDEN {
+		return s.renderMembersPage(w, r, statusOf(code), views.Members{Error: tenancy.ErrorMessage(err) + "."}, nil)
+	} else if err != nil {
 		return err
 	}
 	s.setFlash(w, r, tenantCookie, m.Email+" was removed from the members.")

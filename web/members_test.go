@@ -114,8 +114,8 @@ func TestMembersAdminChangesRolesWithinTheRules(t *testing.T) {
 	}
 
 	resp, body = admin.post("/members/"+own.ID+"/role", url.Values{"role": {"member"}})
-	if resp.StatusCode != http.StatusForbidden || !strings.Contains(textOf(t, body, "error-message"), "only an owner") {
-		t.Errorf("admin demotes the owner: %d %q", resp.StatusCode, textOf(t, body, "error-message"))
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(textOf(t, body, "member-error"), "only an owner") {
+		t.Errorf("admin demotes the owner: %d %q", resp.StatusCode, textOf(t, body, "member-error"))
 	}
 	resp, _ = admin.post("/members/"+own.ID+"/remove", nil)
 	if resp.StatusCode != http.StatusForbidden {
@@ -129,10 +129,18 @@ func TestMembersAdminChangesRolesWithinTheRules(t *testing.T) {
 	// The last owner stays.
 	owner := e.client("acme.nself.test")
 	owner.signIn("owner@acme.test", passwordOf("owner@acme.test"))
-	owner.get("/members")
+	// The page offers no control that would be refused, and says why.
+	_, body = owner.get("/members")
+	if row := rowOf(t, body, "owner@acme.test"); strings.Contains(row, "Change role") || strings.Contains(row, "Remove") ||
+		!strings.Contains(row, "The only owner") {
+		t.Errorf("the last owner's row: %q", row)
+	}
+	// A forged request is refused on the members page, with the reason
+	// and the way back.
 	resp, body = owner.post("/members/"+own.ID+"/role", url.Values{"role": {"admin"}})
-	if resp.StatusCode != http.StatusConflict || !strings.Contains(textOf(t, body, "error-message"), "at least one owner") {
-		t.Errorf("last owner demoted: %d %q", resp.StatusCode, textOf(t, body, "error-message"))
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(textOf(t, body, "member-error"), "at least one owner") ||
+		len(byTestID(doc(t, body), "member-list")) != 1 {
+		t.Errorf("last owner demoted: %d %q", resp.StatusCode, textOf(t, body, "member-error"))
 	}
 	resp, _ = owner.post("/members/"+mem.ID+"/remove", nil)
 	if resp.StatusCode != http.StatusSeeOther {

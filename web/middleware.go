@@ -1,32 +1,55 @@
 package web
 
 import (
+	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/nself/nself/internal/tenancy"
 )
 
-// logRequests writes one line per request, with its id and tenant.
+// logRequests writes one line per request, with its id and tenant. It
+// also gives the request its context: the request id (X-Request-Id when
+// the client sent one, as chi's RequestID middleware does), the state later
+// middleware fills in, and the deadline of its database calls
+// (Config.QueryTimeout, so that a frozen database costs a request seconds,
+// not as long as the client waits), in one copy of the request instead of
+// one per value.
 func (s *Server) logRequests(next http.Handler) http.Handler {
+	prefix := requestIDPrefix()
+	var seq atomic.Uint64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		id := r.Header.Get(middleware.RequestIDHeader)
+		if id == "" {
+			id = prefix + strconv.FormatUint(seq.Add(1), 10)
+		}
+		ctx := context.WithValue(r.Context(), middleware.RequestIDKey, id)
+		if s.Config.QueryTimeout > 0 {
+			ctx = tenancy.WithQueryTimeout(ctx, s.Config.QueryTimeout)
+		}
 		// The tenant is known only after routing; the state is filled later.
-		ctx, holder := withState(r.Context())
+		ctx, holder := withState(ctx)
 		next.ServeHTTP(ww, r.WithContext(ctx))
 		attrs := make([]slog.Attr, 0, 11)
 		attrs = append(attrs,
 			slog.String("method", r.Method), slog.String("host", r.Host), slog.String("path", r.URL.Path),
 			slog.Int("status", ww.Status()), slog.Int("bytes", ww.BytesWritten()),
 			slog.Duration("duration", time.Since(start)),
-			slog.String("request_id", middleware.GetReqID(r.Context())))
+			slog.String("request_id", id))
 		if holder.logTenant != "" {
 			attrs = append(attrs, slog.String("tenant", holder.logTenant))
 		}
@@ -37,8 +60,19 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if ww.Status() >= 500 {
 			level = slog.LevelError
 		}
-		s.Log.LogAttrs(r.Context(), level, "request", attrs...)
+		s.Log.LogAttrs(ctx, level, "request", attrs...)
 	})
+}
+
+// requestIDPrefix starts this process's request ids: the host name and a
+// random part, so ids from several processes do not collide.
+func requestIDPrefix() string {
+	host, _ := os.Hostname()
+	host, _, _ = strings.Cut(host, ".")
+	if host == "" {
+		host = "localhost"
+	}
+	return host + "/" + rand.Text()[:10] + "-"
 }
 
 // recoverPanics turns a panic in a handler into a 500 and a log line with

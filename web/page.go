@@ -149,11 +149,12 @@ func (s *Server) look(ctx context.Context, t *tenancy.Tenant) *tenancy.Look {
 // browsers fetch the new colors at once.
 func (s *Server) tenantBrand(r *http.Request, t *tenancy.Tenant) views.Brand {
 	name, version := t.Name, strconv.FormatInt(t.UpdatedAt.Unix(), 36)
+	var contact tenancy.Contact
 	if l := s.look(r.Context(), t); l != nil {
-		version = l.Version
+		version, contact = l.Version, l.Contact
 		if l.CompanyName != "" {
 			name = l.CompanyName
 		}
 	}
-	return views.Brand{Name: name, Initial: initial(name), StyleURL: "/brand.css?v=" + version}
+	return views.Brand{Name: name, Initial: initial(name), StyleURL: "/brand.css?v=" + version, Contact: contact}
 }

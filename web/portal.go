@@ -157,23 +157,34 @@ func (s *Server) handleLanding(w http.ResponseWriter, r *http.Request) error {
 
 // handleDashboard serves GET /dashboard.
 func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	t, id := TenantFrom(ctx), IdentityFrom(ctx)
-	members, err := s.Tenants.CountMembers(ctx, t.ID)
-	if err != nil {
-		return err
-	}
-	_, users, err := s.Users.ListUsers(ctx, t.ID, tenancy.UserFilter{Limit: 1})
-	if err != nil {
-		return err
-	}
-	plan, err := s.Plans.FindPlan(ctx, t.Plan)
+	d, err := s.dashboard(r)
 	if err != nil {
 		return err
 	}
 	p := s.page(r, "Dashboard")
 	p.Flash = s.takeFlash(w, r, tenantCookie)
-	render(w, r, http.StatusOK, views.DashboardPage(p, views.Dashboard{
+	render(w, r, http.StatusOK, views.DashboardPage(p, d))
+	return nil
+}
+
+// dashboard is what the signed-in person's dashboard shows; the branding
+// preview draws it too.
+func (s *Server) dashboard(r *http.Request) (views.Dashboard, error) {
+	ctx := r.Context()
+	t, id := TenantFrom(ctx), IdentityFrom(ctx)
+	members, err := s.Tenants.CountMembers(ctx, t.ID)
+	if err != nil {
+		return views.Dashboard{}, err
+	}
+	_, users, err := s.Users.ListUsers(ctx, t.ID, tenancy.UserFilter{Limit: 1})
+	if err != nil {
+		return views.Dashboard{}, err
+	}
+	plan, err := s.Plans.FindPlan(ctx, t.Plan)
+	if err != nil {
+		return views.Dashboard{}, err
+	}
+	return views.Dashboard{
 		TenantName: t.Name, Slug: t.Slug, Plan: t.Plan, Members: members, Users: users, Role: string(id.Role),
 		Limits: []views.Limit{
 			{Label: "Users", Value: tenancy.FormatUsers(plan.MaxUsers)},
@@ -181,8 +192,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) error {
 			{Label: "API requests", Value: tenancy.FormatAPIRequests(plan.MaxAPIRequests)},
 			{Label: "Price", Value: tenancy.FormatPrice(plan.PriceMonthlyCent) + "/month"},
 		},
-	}))
-	return nil
+	}, nil
 }
 
 // handleBrandCSS serves GET /brand.css: the tenant's colors as CSS custom
@@ -198,7 +208,13 @@ func (s *Server) handleBrandCSS(w http.ResponseWriter, r *http.Request) {
 	// only if it validates, and the answer is not kept anywhere.
 	if r.URL.Query().Get("preview") == "1" {
 		p = previewPalette(r.URL.Query(), p)
-		serveCSS(w, r, brandCSS(tenancy.NewScheme(p)), "no-store")
+		css := brandCSS(tenancy.NewScheme(p))
+		if r.URL.Query().Get("bar") == "dark" {
+			// The preview of the dark logo draws it where a dark logo
+			// goes: on a bar in the secondary color.
+			css += ".topbar{background:var(--brand-secondary)}.topbar .brand{color:var(--brand-on-secondary)}\n"
+		}
+		serveCSS(w, r, css, "no-store")
 		return
 	}
 	serveCSS(w, r, brandCSS(tenancy.NewScheme(p)), "public, max-age=300")

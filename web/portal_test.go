@@ -304,9 +304,19 @@ func TestAPIKeysAndTenantAPI(t *testing.T) {
 		}
 	}
 
+	// The list shows how the key really begins.
+	_, page := c.get("/settings/api-keys")
+	found := false
+	for _, n := range byTestID(doc(t, page), "key-start") {
+		start := strings.TrimSuffix(strings.TrimSpace(text(n)), "…")
+		found = found || strings.HasPrefix(keyA, start) && len(start) >= len("nsk_")+32+1+8
+	}
+	if !found {
+		t.Errorf("no key in the list begins as %q does: %q", keyA, rowTexts(t, page, "key-row"))
+	}
+
 	// Revoked keys stop working at once.
 	keys, _ := e.server.APIKeys.ListAPIKeys(e.ctx, acme.ID)
-	c.get("/settings/api-keys")
 	if resp, _ := c.post("/settings/api-keys/"+keys[0].Prefix+"/revoke", nil); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("revoke: %d", resp.StatusCode)
 	}

@@ -173,9 +173,15 @@ func BenchmarkPreview(b *testing.B) {
 	// partial made.
 	o.b = b
 	w := o.serve(o.request(http.MethodPost, "/settings/emails/welcome/preview", formType, []byte(edited.Encode())))
-	draft := regexp.MustCompile(`/settings/emails/welcome/preview\.html\?draft=[A-Za-z0-9_-]+`).FindString(w.Body.String())
+	draft := regexp.MustCompile(`/settings/emails/welcome/preview\.html\?d=[A-Za-z0-9_.-]+`).FindString(w.Body.String())
 	if draft == "" {
 		b.Fatalf("no draft in the preview:\n%s", w.Body)
+	}
+
+	w = o.serve(o.request(http.MethodPost, "/settings/branding/preview", formType, []byte(colors.Encode())))
+	brandingFrame := regexp.MustCompile(`/settings/branding/preview\.html\?d=[A-Za-z0-9_.-]+`).FindString(w.Body.String())
+	if brandingFrame == "" {
+		b.Fatalf("no frame in the branding preview:\n%s", w.Body)
 	}
 
 	for _, tc := range []struct {
@@ -183,7 +189,7 @@ func BenchmarkPreview(b *testing.B) {
 		form               url.Values
 	}{
 		{"branding", http.MethodPost, "/settings/branding/preview", colors},
-		{"branding-frame", http.MethodGet, "/settings/branding/preview.html?" + frameColors.Encode(), nil},
+		{"branding-frame", http.MethodGet, brandingFrame, nil},
 		{"branding-frame-css", http.MethodGet, "/brand.css?" + frameColors.Encode(), nil},
 		{"invitation", http.MethodPost, "/members/invite/preview", invite},
 		{"invitation-frame", http.MethodGet, "/members/invite/preview.html?" + invite.Encode(), nil},

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/gorilla/sessions"
 
 	"github.com/nself/nself/internal/billing"
@@ -202,7 +201,7 @@ func (s *Server) Handler() http.Handler {
 		s.gateway = newGateway(s, s.Config.Upstream)
 	}
 	r := chi.NewRouter()
-	r.Use(s.forwardedClient, middleware.RequestID, s.logRequests, s.recoverPanics, s.securityHeaders, s.limitBody, s.checkInput, s.boundQueries)
+	r.Use(s.forwardedClient, s.logRequests, s.recoverPanics, s.securityHeaders, s.limitBody, s.checkInput)
 	r.Get("/healthz", s.handleHealth)
 	r.Get("/readyz", s.handleReady)
 	r.Handle("/static/*", staticHandler())
@@ -359,18 +358,6 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Write([]byte("ok\n"))
-}
-
-// boundQueries gives every database call a request makes a deadline of
-// Config.QueryTimeout, so that a frozen database costs a request seconds,
-// not as long as the client waits.
-func (s *Server) boundQueries(next http.Handler) http.Handler {
-	if s.Config.QueryTimeout <= 0 {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(tenancy.WithQueryTimeout(r.Context(), s.Config.QueryTimeout)))
-	})
 }
 
 // tenantURL is the address of a tenant's portal.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -11,6 +12,33 @@ import (
 func (a *app) dbCommand() *cobra.Command {
 	return group("db", "Manage the database",
 		a.dbBackupCommand(),
+		&cobra.Command{
+			Use:   "distribute",
+			Short: "On Citus, distribute the tables by tenant_id (safe to run again)",
+			Long: `On a database with the citus extension (a coordinator with its workers
+registered), make the global tables reference tables, then distribute every
+table with tenant_id by tenant_id, co-located, in foreign-key order; schema
+tenants' schemas become schema-based shards. Tables already distributed are
+left alone. db migrate and tenant init do this by themselves on Citus.`,
+			Args: args(0, 0),
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				db, err := a.database(cmd.Context())
+				if err != nil {
+					return err
+				}
+				res, err := db.Distribute(cmd.Context())
+				if res != nil {
+					printDistributed(a, res)
+				}
+				if err != nil {
+					return err
+				}
+				if !res.Changed() {
+					fmt.Fprintln(a.Out, "✓ Every table is already distributed; nothing changed")
+				}
+				return nil
+			},
+		},
 		&cobra.Command{
 			Use:   "migrate",
 			Short: "Apply the migrations (safe to run again)",
@@ -64,5 +92,20 @@ func printMigrateResult(a *app, res *postgres.MigrateResult) {
 	}
 	if res.SchemasUpgraded > 0 {
 		fmt.Fprintf(a.Out, "✓ Tenant tables brought up to date in %d of %d schema(s): %s\n", res.SchemasUpgraded, res.Schemas, tenantVersions(res))
+	}
+	if res.Distributed != nil {
+		printDistributed(a, res.Distributed)
+	}
+}
+
+func printDistributed(a *app, res *postgres.DistributeResult) {
+	if len(res.Reference) > 0 {
+		fmt.Fprintf(a.Out, "✓ Reference tables on every Citus node: %s\n", strings.Join(res.Reference, ", "))
+	}
+	if len(res.Distributed) > 0 {
+		fmt.Fprintf(a.Out, "✓ Distributed by tenant_id: %s\n", strings.Join(res.Distributed, ", "))
+	}
+	if len(res.Schemas) > 0 {
+		fmt.Fprintf(a.Out, "✓ Schema tenants' schemas as Citus schema shards: %s\n", strings.Join(res.Schemas, ", "))
 	}
 }

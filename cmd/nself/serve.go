@@ -31,7 +31,7 @@ const serveMemoryLimit = password.MaxConcurrent*password.HashMemory + 64<<20
 
 func (a *app) serveCommand() *cobra.Command {
 	var addr, tlsAddr, acmeDir, acmeEmail, certDir, upstreamURL string
-	var grace, drain, recheck, usageEvery, reconcileEvery, certReload, mailEvery time.Duration
+	var grace, drain, recheck, usageEvery, reconcileEvery, certReload, mailEvery, usageFlush time.Duration
 	var sweep orphanSweep
 	var retry storageRetry
 	cmd := &cobra.Command{
@@ -187,7 +187,7 @@ func (a *app) serveCommand() *cobra.Command {
 			meterDone := make(chan struct{})
 			go func() {
 				defer close(meterDone)
-				meter.Run(meterCtx, time.Second)
+				meter.Run(meterCtx, usageFlush)
 			}()
 			// The meter's last flush hands back this process's blocks and
 			// writes its counts once the server has stopped.
@@ -235,6 +235,7 @@ func (a *app) serveCommand() *cobra.Command {
 	cmd.Flags().DurationVar(&recheck, "domain-recheck", time.Hour, "how often verified custom domains are checked again (0: never)")
 	cmd.Flags().DurationVar(&usageEvery, "storage-sample", time.Hour, "how often each tenant's stored bytes are measured for usage (0: never)")
 	cmd.Flags().DurationVar(&reconcileEvery, "billing-reconcile", 6*time.Hour, "how often subscriptions are compared with Stripe's (0: never)")
+	cmd.Flags().DurationVar(&usageFlush, "usage-flush", postgres.DefaultFlushEvery, "how often API request counts are written to the database, all tenants in one transaction (a crash loses at most this long's counts)")
 	cmd.Flags().DurationVar(&mailEvery, "mail-every", time.Second, "how often the mail outbox is checked for mail due (0: this process sends none)")
 	sweep.flags(cmd)
 	retry.flags(cmd)

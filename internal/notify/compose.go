@@ -82,16 +82,35 @@ func (c *Composer) Template(ctx context.Context, tenantID, name string) (*tenanc
 // portal) and support address (its support page, else its support email,
 // else its portal). What cannot be read falls back to the platform's.
 func (c *Composer) Brand(ctx context.Context, t *tenancy.Tenant) map[string]string {
+	return c.brand(ctx, t, nil)
+}
+
+// BrandDraft stands in for a tenant's stored branding in a preview of
+// unsaved values: the look (colors and company name) and the settings an
+// owner is editing.
+type BrandDraft struct {
+	Look     *tenancy.Look
+	Settings []*tenancy.Setting
+}
+
+func (c *Composer) brand(ctx context.Context, t *tenancy.Tenant, d *BrandDraft) map[string]string {
 	portal := c.TenantURL(t.Slug)
 	vars := map[string]string{"TENANT_NAME": t.Name, "PRIMARY_COLOR": tenancy.DefaultPalette.Primary, "LOGO_URL": "", "SUPPORT_URL": portal}
-	if c.Branding != nil {
+	look := func(l *tenancy.Look) {
+		vars["PRIMARY_COLOR"] = l.Palette.Primary
+		if l.CompanyName != "" {
+			vars["TENANT_NAME"] = l.CompanyName
+		}
+	}
+	switch {
+	case d != nil:
+		look(d.Look)
+		vars["SUPPORT_URL"] = supportURL(d.Settings, portal)
+	case c.Branding != nil:
 		if l, err := c.Branding.Look(ctx, t.ID); err != nil {
 			c.warn("read tenant look for mail", t, err)
 		} else {
-			vars["PRIMARY_COLOR"] = l.Palette.Primary
-			if l.CompanyName != "" {
-				vars["TENANT_NAME"] = l.CompanyName
-			}
+			look(l)
 		}
 		if settings, err := c.Branding.ListSettings(ctx, t.ID); err != nil {
 			c.warn("read tenant settings for mail", t, err)
@@ -149,7 +168,11 @@ func (c *Composer) warn(what string, t *tenancy.Tenant, err error) {
 // Render fills tpl for one recipient of the tenant: the tenant's variables
 // first, then vars (the recipient's, and the link), which win.
 func (c *Composer) Render(ctx context.Context, t *tenancy.Tenant, tpl *tenancy.EmailTemplate, to string, vars map[string]string) (tenancy.Message, error) {
-	all := c.Brand(ctx, t)
+	return c.render(ctx, t, tpl, to, vars, nil)
+}
+
+func (c *Composer) render(ctx context.Context, t *tenancy.Tenant, tpl *tenancy.EmailTemplate, to string, vars map[string]string, d *BrandDraft) (tenancy.Message, error) {
+	all := c.brand(ctx, t, d)
 	for k, v := range vars {
 		all[k] = v
 	}
@@ -178,29 +201,23 @@ func (c *Composer) Compose(ctx context.Context, m *tenancy.Mail) (tenancy.Messag
 
 // SampleLink is where a sample mail's button leads: the page the real mail
 // links to, with a stand-in for a secret.
-func SampleLink(name string) string {
-	switch name {
-	case "invitation":
-		return "/invitations/accept?token=…"
-	case "password_reset":
-		return "/password/reset?token=…"
-	case "password_set":
-		return "/password/set?token=…"
-	case "payment_failed", "quota_warning":
-		return "/billing"
-	}
-	return "/"
-}
+func SampleLink(name string) string { return tenancy.SampleLink(name) }
 
 // Sample renders tpl (a saved template, or a draft in an editor) as the
 // tenant's mail looks: its look and links, with sample people in place of
 // a recipient's values.
 func (c *Composer) Sample(ctx context.Context, t *tenancy.Tenant, tpl *tenancy.EmailTemplate, to string) (tenancy.Message, error) {
+	return c.SampleWith(ctx, t, tpl, to, nil)
+}
+
+// SampleWith renders like Sample, with d (when not nil) in place of the
+// tenant's stored branding: the preview of unsaved colors and settings.
+func (c *Composer) SampleWith(ctx context.Context, t *tenancy.Tenant, tpl *tenancy.EmailTemplate, to string, d *BrandDraft) (tenancy.Message, error) {
 	portal := c.TenantURL(t.Slug)
 	vars := tenancy.SampleVariables(t.Name, tenancy.DefaultPalette.Primary, portal)
 	for _, k := range []string{"TENANT_NAME", "PRIMARY_COLOR", "LOGO_URL", "SUPPORT_URL"} {
 		delete(vars, k) // the tenant's own
 	}
 	vars[tenancy.LinkVariable] = portal + SampleLink(tpl.Name)
-	return c.Render(ctx, t, tpl, to, vars)
+	return c.render(ctx, t, tpl, to, vars, d)
 }

@@ -7,6 +7,14 @@
 // the migrations; every test then gets a copy of it, which takes a fraction
 // of a second, and drops it when done. Tests are independent and can run in
 // parallel.
+//
+// With NSELF_CITUS_SUPERUSER_URL set (`eval "$(scripts/services.sh env
+// citus)"`), the databases are on the Citus cluster instead: the template
+// is built on the coordinator and every worker under one name, with the
+// citus extension and the workers registered, then migrated (which
+// distributes the tables), and each test's copy is made from it on every
+// node, so that the coordinator's metadata finds the shards under the same
+// database name on the workers.
 package pgtest
 
 import (
@@ -73,6 +81,17 @@ func newDatabase(t testing.TB, app, admin, options string) URLs {
 	t.Helper()
 	name := "nself_test_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
 	ctx := context.Background()
+	if c := citusCluster(); c != nil {
+		if err := c.createDatabase(ctx, name, options); err != nil {
+			t.Fatalf("create test database on Citus: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := c.dropDatabase(context.Background(), name); err != nil {
+				t.Errorf("drop test database on Citus: %v", err)
+			}
+		})
+		return URLs{App: withDatabase(app, name), Admin: withDatabase(admin, name)}
+	}
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		t.Fatalf("connect as owner: %v", err)
@@ -175,9 +194,20 @@ func createTemplate(ctx context.Context, conn *pgx.Conn, app, admin, name string
 		conn.Exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, o))
 	}
 	building := name + "_build"
-	conn.Exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, building))
-	if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s`, building)); err != nil {
-		return err
+	c := citusCluster()
+	if c != nil {
+		// The coordinator's list is what the workers hold too.
+		for _, o := range old {
+			c.dropDatabase(ctx, o)
+		}
+		if err := c.createDatabase(ctx, building, ""); err != nil {
+			return err
+		}
+	} else {
+		conn.Exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, building))
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s`, building)); err != nil {
+			return err
+		}
 	}
 	db, err := postgres.Open(ctx, withDatabase(app, building), withDatabase(admin, building))
 	if err != nil {
@@ -192,6 +222,9 @@ func createTemplate(ctx context.Context, conn *pgx.Conn, app, admin, name string
 	// template under the real name.
 	if _, err := conn.Exec(ctx, fmt.Sprintf(`COMMENT ON DATABASE %s IS 'made %s'`, building, time.Now().UTC().Format(time.RFC3339))); err != nil {
 		return err
+	}
+	if c != nil {
+		return c.renameDatabase(ctx, building, name)
 	}
 	_, err = conn.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s RENAME TO %s`, building, name))
 	return err

@@ -130,9 +130,9 @@ func (s *APIKeyService) RevokeAPIKey(ctx context.Context, tenantID, prefix strin
 			return err
 		}
 		k, err = scanAPIKey(tx.QueryRow(ctx, `
-			UPDATE auth.api_keys SET revoked_at = coalesce(revoked_at, now())
+			UPDATE auth.api_keys SET revoked_at = coalesce(revoked_at, $3)
 			WHERE tenant_id = $1 AND prefix = $2
-			RETURNING `+apiKeyColumns, tenantID, prefix))
+			RETURNING `+apiKeyColumns, tenantID, prefix, s.db.Now()))
 		if err != nil || was != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/nself/nself/internal/password"
@@ -92,14 +93,22 @@ func (s *AuthService) SignIn(ctx context.Context, tenantID, email, pw string, me
 		err := tx.QueryRow(ctx, `
 			UPDATE auth.users u SET last_sign_in_at = now()
 			WHERE u.tenant_id = $1 AND u.id = $2 AND u.password_hash = $3
-			RETURNING u.email, u.name, u.created_at,
-			          (SELECT m.role FROM tenants.tenant_members m WHERE m.tenant_id = u.tenant_id AND m.user_id = u.id),
-			          EXISTS (SELECT 1 FROM auth.user_totp t WHERE t.tenant_id = u.tenant_id AND t.user_id = u.id AND t.confirmed_at IS NOT NULL),
-			          coalesce((SELECT p.required_for_admins FROM tenants.tenant_mfa_policy p WHERE p.tenant_id = u.tenant_id), false)`,
-			tenantID, id.User.ID, *hash).Scan(&id.User.Email, &id.User.Name, &id.User.CreatedAt, &role, &enrolled, &required)
+			RETURNING u.email, u.name, u.created_at`,
+			tenantID, id.User.ID, *hash).Scan(&id.User.Email, &id.User.Name, &id.User.CreatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return tenancy.ErrBadCredentials
 		} else if err != nil {
+			return err
+		}
+		// A statement of its own: a distributed PostgreSQL takes no
+		// subquery in RETURNING. Whether a second factor is due comes
+		// with the role, from the same tenant's rows.
+		err = tx.QueryRow(ctx, `
+			SELECT (SELECT m.role FROM tenants.tenant_members m WHERE m.tenant_id = $1 AND m.user_id = $2),
+			       EXISTS (SELECT 1 FROM auth.user_totp t WHERE t.tenant_id = $1 AND t.user_id = $2 AND t.confirmed_at IS NOT NULL),
+			       coalesce((SELECT p.required_for_admins FROM tenants.tenant_mfa_policy p WHERE p.tenant_id = $1), false)`,
+			tenantID, id.User.ID).Scan(&role, &enrolled, &required)
+		if err != nil {
 			return err
 		}
 		if role == nil {
@@ -249,41 +258,65 @@ func (s *AuthService) RequestPasswordReset(ctx context.Context, tenantID, email 
 	var u *tenancy.User
 	var token string
 	err = inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		// One statement either way. The account's row is locked first, as
-		// ResetPassword locks it: a link issued and a link used at once
-		// are ordered, so an older link cannot outlive a newer one.
+		// The same statements either way, an unknown email reading and
+		// voiding for a user id that matches nothing; only the two inserts
+		// of an issued link are more. The account's row is locked first,
+		// as ResetPassword locks it: a link issued and a link used at once
+		// are ordered, so an older link cannot outlive a newer one. The
+		// statements are separate, each naming tenant_id = $1: a
+		// distributed PostgreSQL routes each to the tenant's shard, and
+		// cannot run the inserts as INSERT … SELECT under row-level
+		// security.
 		secret, tokenHash := tenancy.NewSecret()
 		found := &tenancy.User{TenantID: tenantID}
 		var recent int
-		var issued bool
+		issued := false
 		err := tx.QueryRow(ctx, `
-			WITH u AS (
-				SELECT id, email, name, created_at FROM auth.users
-				WHERE tenant_id = $1 AND email_lower = lower($2)
-				FOR NO KEY UPDATE
-			), recent AS (
-				SELECT count(*) AS n FROM auth.password_tokens t, u
-				WHERE t.tenant_id = $1 AND t.user_id = u.id AND t.purpose = 'reset'
-				  AND t.created_at > now() - interval '1 hour'
-			), issue AS (
-				SELECT u.id FROM u, recent WHERE recent.n < $4
-			), voided AS (
-				UPDATE auth.password_tokens t SET used_at = now()
-				FROM issue WHERE t.tenant_id = $1 AND t.user_id = issue.id AND t.used_at IS NULL
-			), issued AS (
+			SELECT id, email, name, created_at FROM auth.users
+			WHERE tenant_id = $1 AND email_lower = lower($2)
+			FOR NO KEY UPDATE`, tenantID, email).Scan(&found.ID, &found.Email, &found.Name, &found.CreatedAt)
+		missing := errors.Is(err, pgx.ErrNoRows)
+		if err != nil && !missing {
+			return err
+		}
+		userID := found.ID
+		if missing {
+			userID = uuid.Nil.String()
+		}
+		if err := tx.QueryRow(ctx, `
+			SELECT count(*) FROM auth.password_tokens
+			WHERE tenant_id = $1 AND user_id = $2 AND purpose = 'reset' AND created_at > now() - interval '1 hour'`,
+			tenantID, userID).Scan(&recent); err != nil {
+			return err
+		}
+		if recent >= tenancy.MaxResetLinksPerHour {
+			userID = uuid.Nil.String()
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE auth.password_tokens SET used_at = now()
+			WHERE tenant_id = $1 AND user_id = $2 AND used_at IS NULL`, tenantID, userID); err != nil {
+			return err
+		}
+		if !missing && recent < tenancy.MaxResetLinksPerHour {
+			if _, err := tx.Exec(ctx, `
 				INSERT INTO auth.password_tokens (tenant_id, user_id, token_hash, purpose, expires_at)
-				SELECT $1, issue.id, $3, 'reset', now() + $5::interval FROM issue
-				RETURNING user_id
-			), queued AS (
-				INSERT INTO tenants.tenant_mail_outbox (tenant_id, template, recipient, vars, link)
-				SELECT $1, 'password_reset', u.email,
-				       jsonb_build_object('USER_NAME', coalesce(nullif(u.name, ''), u.email), 'USER_EMAIL', u.email), $6
-				FROM u JOIN issued ON issued.user_id = u.id
-			)
-			SELECT u.id, u.email, u.name, u.created_at, recent.n, EXISTS (SELECT 1 FROM issued)
-			FROM u, recent`,
-			tenantID, email, tokenHash, tenancy.MaxResetLinksPerHour, interval(tenancy.ResetTokenTTL), resetPath(secret)).
-			Scan(&found.ID, &found.Email, &found.Name, &found.CreatedAt, &recent, &issued)
+				VALUES ($1, $2, $3, 'reset', now() + $4::interval)`,
+				tenantID, found.ID, tokenHash, interval(tenancy.ResetTokenTTL)); err != nil {
+				return err
+			}
+			name := found.Name
+			if name == "" {
+				name = found.Email
+			}
+			if err := queueMail(ctx, tx, &tenancy.Mail{TenantID: tenantID, Template: "password_reset", To: found.Email,
+				Vars: map[string]string{"USER_NAME": name, "USER_EMAIL": found.Email}, Link: resetPath(secret)}); err != nil {
+				return err
+			}
+			issued = true
+		}
+		if missing {
+			err = pgx.ErrNoRows
+		}
 		summary := "reset link issued, earlier links void"
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):

@@ -146,7 +146,7 @@ func (s *BillingService) RecordStorage(ctx context.Context, tenantID string, byt
 		ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET
 		  used = c.used + coalesce(c.gauge, 0) / 1e9
 		         * greatest(extract(epoch FROM $4 - coalesce(c.gauge_at, $2::timestamptz)), 0) / 3600,
-		  gauge = $3, gauge_at = $4, updated_at = now()`, tenantID, period, bytes, at)
+		  gauge = $3, gauge_at = $4, updated_at = excluded.updated_at`, tenantID, period, bytes, at)
 	if err != nil {
 		return fmt.Errorf("record storage of tenant %s: %w", tenantID, translate(err))
 	}
@@ -270,7 +270,7 @@ func (s *BillingService) ApplyEvent(ctx context.Context, ev *tenancy.BillingEven
 		INSERT INTO public.billing_stripe_events (id, type, created, payload, status, result, attempts)
 		VALUES ($1, $2, $3, $4, 'failed', $5, 1)
 		ON CONFLICT (id) DO UPDATE SET status = 'failed', result = $5,
-		  attempts = billing_stripe_events.attempts + 1, processed_at = now()
+		  attempts = billing_stripe_events.attempts + 1, processed_at = excluded.received_at
 		-- A delivery of the same event may have processed it meanwhile.
 		WHERE billing_stripe_events.status NOT IN ('processed', 'ignored')`,
 		ev.ID, ev.Type, ev.Created, ev.Payload, err.Error()); rerr != nil {

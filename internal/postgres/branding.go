@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -130,7 +132,7 @@ func putSetting(ctx context.Context, tx pgx.Tx, tenantID, key, value string) err
 	}
 	_, err := tx.Exec(ctx, `
 		INSERT INTO tenants.tenant_settings (tenant_id, key, value) VALUES ($1, $2, $3)
-		ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = now()`, tenantID, key, value)
+		ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, tenantID, key, value)
 	return err
 }
 
@@ -190,7 +192,7 @@ func (s *BrandingService) SetSetting(ctx context.Context, tenantID, key, value s
 		}
 		if err := tx.QueryRow(ctx, `
 			INSERT INTO tenants.tenant_settings (tenant_id, key, value) VALUES ($1, $2, $3)
-			ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = now()
+			ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
 			RETURNING updated_at`, tenantID, key, v).Scan(&st.UpdatedAt); err != nil {
 			return err
 		}
@@ -470,6 +472,7 @@ func (s *BrandingService) Look(ctx context.Context, tenantID string) (*tenancy.L
 	var b tenancy.Brand
 	var company string
 	var theme *tenancy.Theme
+	contact := map[string]string{}
 	err := readInTenant(ctx, s.db.App, tenantID, "", func(rows pgx.Rows) error {
 		for rows.Next() {
 			var k string
@@ -482,6 +485,8 @@ func (s *BrandingService) Look(ctx context.Context, tenantID string) (*tenancy.L
 				theme = &tenancy.Theme{Primary: v[0], Secondary: v[1], Background: v[2], Text: v[3], ID: v[4], Name: v[5], Active: true}
 			case k == "branding.company_name" && len(v) == 1:
 				company = v[0]
+			case slices.Contains(tenancy.ContactKeys, k) && len(v) == 1:
+				contact[k] = v[0]
 			case len(v) == 1:
 				*brandField(&b, k) = v[0]
 			}
@@ -493,11 +498,73 @@ func (s *BrandingService) Look(ctx context.Context, tenantID string) (*tenancy.L
 		UNION ALL
 		SELECT 'theme', ARRAY[primary_color, secondary_color, background_color, text_color, id, name]
 		FROM tenants.tenant_themes WHERE tenant_id = $1 AND active`,
-		tenantID, append([]string{"branding.company_name"}, brandKeys...))
+		tenantID, slices.Concat([]string{"branding.company_name"}, brandKeys, tenancy.ContactKeys))
 	if err != nil {
 		return nil, fmt.Errorf("read look: %w", translate(err))
 	}
-	return tenancy.ResolveLook(b, theme, company), nil
+	l := tenancy.ResolveLook(b, theme, company)
+	l.Contact = tenancy.ContactFrom(contact)
+	return l, nil
+}
+
+// SetSettings stores several settings in one transaction, after checking
+// every value: bad input leaves every setting as it was. An empty value
+// removes its setting.
+func (s *BrandingService) SetSettings(ctx context.Context, tenantID string, values map[string]string) error {
+	keys := slices.Sorted(maps.Keys(values))
+	norm := map[string]string{}
+	for _, k := range keys {
+		if values[k] == "" {
+			if err := tenancy.ValidateSettingKey(k); err != nil {
+				return err
+			}
+			continue
+		}
+		v, err := tenancy.NormalizeSetting(k, values[k])
+		if err != nil {
+			return err
+		}
+		norm[k] = v
+	}
+	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		changed := false
+		for _, k := range keys {
+			var from string
+			err := tx.QueryRow(ctx, `SELECT value FROM tenants.tenant_settings WHERE tenant_id = $1 AND key = $2 FOR UPDATE`,
+				tenantID, k).Scan(&from)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			to, set := norm[k]
+			if from == to {
+				continue
+			}
+			action := "setting.set"
+			if set {
+				_, err = tx.Exec(ctx, `
+					INSERT INTO tenants.tenant_settings (tenant_id, key, value) VALUES ($1, $2, $3)
+					ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = now()`, tenantID, k, to)
+			} else {
+				action = "setting.delete"
+				_, err = tx.Exec(ctx, `DELETE FROM tenants.tenant_settings WHERE tenant_id = $1 AND key = $2`, tenantID, k)
+			}
+			if err != nil {
+				return err
+			}
+			if err := recordAudit(ctx, tx, tenantID, action, k, tenancy.SettingChanged(k, from, to)); err != nil {
+				return err
+			}
+			changed = true
+		}
+		if !changed {
+			return nil
+		}
+		return notifyChange(ctx, tx, tenantID)
+	})
+	if err != nil {
+		return fmt.Errorf("set settings: %w", translate(err))
+	}
+	return nil
 }
 
 // BrandCache is a BrandingService whose Look is answered from memory,
@@ -541,6 +608,12 @@ func (c *BrandCache) SetSetting(ctx context.Context, tenantID, key, value string
 func (c *BrandCache) DeleteSetting(ctx context.Context, tenantID, key string) error {
 	defer c.forget(tenantID)
 	return c.BrandingService.DeleteSetting(ctx, tenantID, key)
+}
+
+// SetSettings stores settings; see BrandingService.SetSettings.
+func (c *BrandCache) SetSettings(ctx context.Context, tenantID string, values map[string]string) error {
+	defer c.forget(tenantID)
+	return c.BrandingService.SetSettings(ctx, tenantID, values)
 }
 
 // ActivateTheme switches themes; see BrandingService.ActivateTheme.

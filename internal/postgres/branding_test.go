@@ -262,3 +262,33 @@ func TestBrandCache(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// SetSettings checks every value before writing any: one bad value leaves
+// every setting as it was. An empty value removes its setting, and the
+// look carries the contact settings.
+func TestSetSettings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := mustOpenDB(t)
+	a := mustCreateTenant(t, db, "acme", tenancy.StrategyRLS)
+	svc := postgres.NewBrandingService(db)
+	before, _ := svc.ListSettings(ctx, a.ID)
+	err := svc.SetSettings(ctx, a.ID, map[string]string{"branding.tagline": "Books that balance", "contact.support_email": "not an address"})
+	if tenancy.ErrorCode(err) != tenancy.EINVALID {
+		t.Fatalf("bad email: %v", err)
+	}
+	if list, _ := svc.ListSettings(ctx, a.ID); len(list) != len(before) {
+		t.Fatalf("a refused call stored %+v", list)
+	}
+	if err := svc.SetSettings(ctx, a.ID, map[string]string{"branding.tagline": "Books that balance", "contact.support_email": "Help@Acme.Test",
+		"contact.support_url": "https://help.acme.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.SetSettings(ctx, a.ID, map[string]string{"contact.support_url": "", "contact.phone": ""}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := svc.Look(ctx, a.ID)
+	if err != nil || l.Contact != (tenancy.Contact{Tagline: "Books that balance", SupportEmail: "Help@acme.test"}) {
+		t.Errorf("look contact = %+v, %v", l.Contact, err)
+	}
+}

@@ -2,7 +2,10 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,14 +53,15 @@ type CredentialCache struct {
 
 	mu  sync.RWMutex
 	gen uint64 // counts forgets and flushes
-	// keys are by the key's hash; sessions by tenant id and the token's
-	// hash. The other maps find them by id, and a user's sessions by
-	// tenant and user.
+	// keys are by the key's hash (one string, shared with keyIDs: with
+	// 100,000 keys a second copy of each hash costs megabytes); sessions by
+	// tenant id and the token's hash. The other maps find them by id, and
+	// a user's sessions by tenant and user.
 	keys       map[string]*cachedKey
 	keyIDs     map[string]string
-	sessions   map[string]*cachedSession
-	sessionIDs map[string]string
-	users      map[string]map[string]struct{}
+	sessions   map[sessionKey]*cachedSession
+	sessionIDs map[string]sessionKey
+	users      map[string]map[sessionKey]struct{}
 
 	touchMu        sync.Mutex
 	keyTouches     map[string][]keyUse // tenant id → uses of its keys
@@ -68,8 +72,32 @@ type CredentialCache struct {
 // from ("" when not an address).
 type keyUse struct{ id, addr string }
 
+// secretHash is a secret's SHA-256, as tenancy.HashSecret stores it. A
+// lookup indexes with string(h[:]), which allocates nothing.
+type secretHash [sha256.Size]byte
+
+// hashOf is tenancy.HashSecret without an allocation for the usual
+// secret: hashed from a copy on the stack.
+func hashOf(secret string) secretHash {
+	var buf [128]byte
+	if len(secret) <= len(buf) {
+		return sha256.Sum256(buf[:copy(buf[:], secret)])
+	}
+	return sha256.Sum256([]byte(secret))
+}
+
+// sessionKey finds a session: its tenant and its token's hash.
+type sessionKey struct {
+	tenantID string
+	hash     secretHash
+}
+
+// cachedKey holds what verifying a key yields (its id, tenant, name,
+// prefix, creation, scope and expiry), in one allocation: with 100,000 keys cached, its
+// creator and last use (stale from the moment it is cached) would cost
+// megabytes for nothing.
 type cachedKey struct {
-	key     *tenancy.APIKey
+	key     tenancy.APIKey
 	touched atomic.Int64 // unix nanoseconds of the last use written or queued
 }
 
@@ -91,8 +119,8 @@ func NewCredentialCache(db *DB, log *slog.Logger) *CredentialCache {
 
 func (c *CredentialCache) reset() {
 	c.keys, c.keyIDs = map[string]*cachedKey{}, map[string]string{}
-	c.sessions, c.sessionIDs = map[string]*cachedSession{}, map[string]string{}
-	c.users = map[string]map[string]struct{}{}
+	c.sessions, c.sessionIDs = map[sessionKey]*cachedSession{}, map[string]sessionKey{}
+	c.users = map[string]map[sessionKey]struct{}{}
 }
 
 // Ready is closed once the cache listens for notices for the first time.
@@ -105,6 +133,15 @@ func (c *CredentialCache) Heard() uint64 { return c.heard.Load() }
 // and writes recorded uses every TouchEvery (and once more at the end).
 func (c *CredentialCache) Listen(ctx context.Context) error {
 	go c.touchLoop(ctx)
+	// On Citus the credential triggers run on the workers, where nobody
+	// listens, so they are off (see Distribute): no notice would come, and
+	// the cache stays bypassed.
+	if citus, err := c.db.IsCitus(ctx); err == nil && citus {
+		c.log.Info("credential cache: off on Citus; keys and sessions are verified in the database")
+		c.once.Do(func() { close(c.ready) })
+		<-ctx.Done()
+		return nil
+	}
 	l := c.db.listener(func(ctx context.Context, err error) {
 		c.live.Store(false)
 		c.flush()
@@ -183,14 +220,14 @@ func (c *CredentialCache) forgetUser(tenantID, userID string) {
 	c.mu.Unlock()
 }
 
-func (c *CredentialCache) forgetSessionKey(k string) {
+func (c *CredentialCache) forgetSessionKey(k sessionKey) {
 	c.mu.Lock()
 	c.gen++
 	c.dropSessionLocked(k)
 	c.mu.Unlock()
 }
 
-func (c *CredentialCache) dropSessionLocked(k string) {
+func (c *CredentialCache) dropSessionLocked(k sessionKey) {
 	s, ok := c.sessions[k]
 	if !ok {
 		return
@@ -248,34 +285,52 @@ func (c *CredentialCache) touchLoop(ctx context.Context) {
 	}
 }
 
-// writeTouches writes the uses recorded since the last call: one
-// transaction per tenant.
+// writeTouches writes the uses recorded since the last call: every
+// tenant's in one transaction (per flushChunk tenants), one round trip,
+// each tenant's statements after its own SET LOCAL for row-level security.
 func (c *CredentialCache) writeTouches(ctx context.Context) {
 	c.touchMu.Lock()
 	keys, sessions := c.keyTouches, c.sessionTouches
 	c.keyTouches, c.sessionTouches = map[string][]keyUse{}, map[string][]string{}
 	c.touchMu.Unlock()
-	write := func(what, tenantID, sql string, args ...any) {
-		err := inTenant(ctx, c.db.App, tenantID, "", func(tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, sql, args...)
-			return err
-		})
+	tenants := slices.Sorted(maps.Keys(keys))
+	for id := range sessions {
+		if _, ok := keys[id]; !ok {
+			tenants = append(tenants, id)
+		}
+	}
+	// Sorted, so processes writing at once lock rows in the same order.
+	slices.Sort(tenants)
+	for chunk := range slices.Chunk(tenants, flushChunk) {
+		b := &pgx.Batch{}
+		for _, tenantID := range chunk {
+			set, err := setTenantSQL(tenantID, "")
+			if err != nil {
+				continue
+			}
+			b.Queue(set)
+			if uses := keys[tenantID]; len(uses) > 0 {
+				ids, addrs := make([]string, len(uses)), make([]string, len(uses))
+				for i, u := range uses {
+					ids[i], addrs[i] = u.id, u.addr
+				}
+				// Each key's address is found by its place in the array: a
+				// plain UPDATE of one tenant, which a distributed
+				// PostgreSQL routes to one shard.
+				b.Queue(`
+					UPDATE auth.api_keys SET last_used_at = now(),
+					       last_used_ip = coalesce(nullif(($3::text[])[array_position($2::uuid[], id)], '')::inet, last_used_ip)
+					WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, tenantID, ids, addrs)
+			}
+			if ids := sessions[tenantID]; len(ids) > 0 {
+				b.Queue(`UPDATE auth.sessions SET last_seen_at = greatest(last_seen_at, now()) WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, tenantID, ids)
+			}
+		}
+		err := inTx(ctx, c.db.App, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
 		if err != nil && ctx.Err() == nil {
-			c.log.Warn("credential cache: could not record uses", "what", what, "tenant", tenantID, "err", err)
+			// Last use is a hint shown to people: it is not tried again.
+			c.log.Warn("credential cache: could not record uses of keys and sessions", "tenants", len(chunk), "err", err)
 		}
-	}
-	for tenantID, uses := range keys {
-		ids, addrs := make([]string, len(uses)), make([]string, len(uses))
-		for i, u := range uses {
-			ids[i], addrs[i] = u.id, u.addr
-		}
-		write("API keys", tenantID, `
-			UPDATE auth.api_keys k SET last_used_at = now(), last_used_ip = coalesce(nullif(u.addr, '')::inet, k.last_used_ip)
-			FROM unnest($2::uuid[], $3::text[]) AS u(id, addr)
-			WHERE k.tenant_id = $1 AND k.id = u.id`, tenantID, ids, addrs)
-	}
-	for tenantID, ids := range sessions {
-		write("sessions", tenantID, `UPDATE auth.sessions SET last_seen_at = greatest(last_seen_at, now()) WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, tenantID, ids)
 	}
 }
 
@@ -295,38 +350,41 @@ func (s *APIKeyService) Cached(c *CredentialCache) *CachedAPIKeyService {
 
 // AuthenticateAPIKey returns the live key matching secret, from memory
 // when it was verified before and nothing has been heard of it since. The
-// key returned is shared: callers must not change it.
+// key returned is shared: callers must not change it. It carries what
+// authenticates a request and what it may reach: id, tenant, name, prefix,
+// creation time, scope and expiry.
 func (s *CachedAPIKeyService) AuthenticateAPIKey(ctx context.Context, secret, addr string) (*tenancy.APIKey, error) {
 	c := s.c
 	if !c.live.Load() {
 		return s.APIKeyService.AuthenticateAPIKey(ctx, secret, addr)
 	}
-	h := string(tenancy.HashSecret(secret))
+	h := hashOf(secret)
 	c.mu.RLock()
-	e := c.keys[h]
+	e := c.keys[string(h[:])]
 	gen := c.gen
 	c.mu.RUnlock()
 	if e != nil {
 		if due(&e.touched, time.Now()) {
 			c.queueKeyUse(e.key.TenantID, e.key.ID, addr)
 		}
-		return e.key, nil
+		return &e.key, nil
 	}
 	k, err := s.APIKeyService.AuthenticateAPIKey(ctx, secret, addr)
 	if err != nil {
 		return nil, err
 	}
-	e = &cachedKey{key: k}
+	e = &cachedKey{key: tenancy.APIKey{ID: k.ID, TenantID: k.TenantID, Name: k.Name, Prefix: k.Prefix, CreatedAt: k.CreatedAt, APIKeyScope: k.APIKeyScope}}
 	e.touched.Store(time.Now().UnixNano())
 	// A notice heard while the key was read may not be in k: keep it only
 	// if none was.
 	c.mu.Lock()
 	if c.live.Load() && c.gen == gen {
-		c.keys[h] = e
-		c.keyIDs[k.ID] = h
+		hash := string(h[:])
+		c.keys[hash] = e
+		c.keyIDs[k.ID] = hash
 	}
 	c.mu.Unlock()
-	return k, nil
+	return &e.key, nil
 }
 
 // RevokeAPIKey revokes the key, and forgets it here at once; other
@@ -363,7 +421,7 @@ func (s *CachedAuthService) Identify(ctx context.Context, tenantID, token string
 	if !c.live.Load() {
 		return s.AuthService.Identify(ctx, tenantID, token)
 	}
-	k := tenantID + ":" + string(tenancy.HashSecret(token))
+	k := sessionKey{tenantID, hashOf(token)}
 	c.mu.RLock()
 	e := c.sessions[k]
 	gen := c.gen
@@ -393,7 +451,7 @@ func (s *CachedAuthService) Identify(ctx context.Context, tenantID, token string
 		c.sessionIDs[id.SessionID] = k
 		uk := tenantID + ":" + id.User.ID
 		if c.users[uk] == nil {
-			c.users[uk] = map[string]struct{}{}
+			c.users[uk] = map[sessionKey]struct{}{}
 		}
 		c.users[uk][k] = struct{}{}
 	}
@@ -405,7 +463,7 @@ func (s *CachedAuthService) Identify(ctx context.Context, tenantID, token string
 func (s *CachedAuthService) SignOut(ctx context.Context, tenantID, token string) error {
 	err := s.AuthService.SignOut(ctx, tenantID, token)
 	if err == nil {
-		s.c.forgetSessionKey(tenantID + ":" + string(tenancy.HashSecret(token)))
+		s.c.forgetSessionKey(sessionKey{tenantID, hashOf(token)})
 	}
 	return err
 }

@@ -17,7 +17,8 @@ import (
 // BenchmarkCachedMemory measures the memory a server process holds for
 // 100,000 tenants and 100,000 API keys in its caches (the tenant by id and
 // by slug, the key by its hash): the heap in use after a collection, with
-// everything cached, less the heap before.
+// everything cached, less the heap before; then with each tenant metered
+// too (MiB-metered), as a process serving all of them holds it.
 //
 //	go test -run '^$' -bench CachedMemory -benchtime 1x ./internal/postgres/
 func BenchmarkCachedMemory(b *testing.B) {
@@ -91,7 +92,17 @@ func BenchmarkCachedMemory(b *testing.B) {
 		}
 	}
 	after := heap()
+	// A process serving every tenant also meters each of them.
+	m := postgres.NewMeter(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for _, p := range pairs {
+		if _, err := m.Admit(ctx, p.tenant, -1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	metered := heap()
 	runtime.KeepAlive(keys)
+	runtime.KeepAlive(m)
 	b.ReportMetric(float64(after-before)/(1<<20), "MiB")
 	b.ReportMetric(float64(after-before)/n, "B/tenant+key")
+	b.ReportMetric(float64(metered-before)/(1<<20), "MiB-metered")
 }

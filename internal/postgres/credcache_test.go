@@ -132,24 +132,38 @@ func TestCredentialUsesWritten(t *testing.T) {
 	ctx := context.Background()
 	db := mustOpenDB(t)
 	c := listening(t, db)
-	tn := mustCreateTenant(t, db, "acme", tenancy.StrategyRLS)
 	keys := postgres.NewAPIKeyService(db).Cached(c)
-	_, secret, err := keys.CreateAPIKey(ctx, tn.ID, "ci", "")
-	if err != nil {
-		t.Fatal(err)
+	var tenants []*tenancy.Tenant
+	var secrets []string
+	for _, slug := range []string{"acme", "bolt", "core"} {
+		tn := mustCreateTenant(t, db, slug, tenancy.StrategyRLS)
+		_, secret, err := keys.CreateAPIKey(ctx, tn.ID, "ci", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keys.AuthenticateAPIKey(ctx, secret, ""); err != nil {
+			t.Fatal(err)
+		}
+		asTenantCommit(t, db, tn.ID, `UPDATE auth.api_keys SET last_used_at = now() - interval '1 hour' WHERE tenant_id = $1`, tn.ID)
+		tenants, secrets = append(tenants, tn), append(secrets, secret)
 	}
-	if _, err := keys.AuthenticateAPIKey(ctx, secret, ""); err != nil {
-		t.Fatal(err)
-	}
-	asTenantCommit(t, db, tn.ID, `UPDATE auth.api_keys SET last_used_at = now() - interval '1 hour' WHERE tenant_id = $1`, tn.ID)
 	c.AgeUses(4 * time.Minute) // past lastSeenGranularity
-	if _, err := keys.AuthenticateAPIKey(ctx, secret, ""); err != nil {
-		t.Fatal(err)
+	for _, secret := range secrets {
+		if _, err := keys.AuthenticateAPIKey(ctx, secret, "127.0.0.1"); err != nil {
+			t.Fatal(err)
+		}
 	}
+	acquired := db.App.Stat().AcquireCount()
 	c.WriteUses(ctx)
-	list, err := keys.ListAPIKeys(ctx, tn.ID)
-	if err != nil || len(list) != 1 || list[0].LastUsedAt == nil || time.Since(*list[0].LastUsedAt) > time.Minute {
-		t.Errorf("last use not written: %+v %v", list[0], err)
+	// All tenants' uses in one transaction.
+	if n := db.App.Stat().AcquireCount() - acquired; n != 1 {
+		t.Errorf("the uses of %d tenants took %d transactions, want 1", len(tenants), n)
+	}
+	for _, tn := range tenants {
+		list, err := keys.ListAPIKeys(ctx, tn.ID)
+		if err != nil || len(list) != 1 || list[0].LastUsedAt == nil || time.Since(*list[0].LastUsedAt) > time.Minute {
+			t.Errorf("%s: last use not written: %+v %v", tn.Slug, list, err)
+		}
 	}
 }
 

@@ -28,7 +28,7 @@ func (db *DB) Doctor(ctx context.Context) ([]Finding, error) {
 		return nil, err
 	}
 	for _, check := range []func(context.Context) ([]Finding, error){
-		db.ownerlessTenants, db.tenantSchemas, db.staleDomains,
+		db.ownerlessTenants, db.tenantSchemas, db.staleDomains, db.undistributed,
 	} {
 		f, err := check(ctx)
 		if err != nil {
@@ -179,6 +179,22 @@ func (db *DB) staleDomains(ctx context.Context) ([]Finding, error) {
 	for _, d := range list {
 		out = append(out, Finding{Table: "domain " + d.name, Problem: fmt.Sprintf("of tenant %s has been unverified for more than a week", d.slug),
 			Fix: fmt.Sprintf("nself tenant domain verify %s %s   (or: nself tenant domain remove %s %s)", d.slug, d.name, d.slug, d.name)})
+	}
+	return out, nil
+}
+
+// undistributed finds, on Citus, tenant tables that are not distributed by
+// tenant_id: their rows stay on the coordinator, and a query joining them
+// with the distributed tenant tables is refused or fans out.
+func (db *DB) undistributed(ctx context.Context) ([]Finding, error) {
+	tables, err := db.LocalTenantTables(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("doctor: Citus tables: %w", err)
+	}
+	var out []Finding
+	for _, t := range tables {
+		out = append(out, Finding{Table: t, Problem: "is a tenant table left local on Citus (not distributed by tenant_id)",
+			Fix: "nself db distribute (a table Citus made a local table must first be undistributed: SELECT undistribute_table('" + t + "'))"})
 	}
 	return out, nil
 }

@@ -65,6 +65,11 @@ func (s *DomainService) AddDomain(ctx context.Context, tenantID, raw string) (*t
 		if err := requireLiveTenant(ctx, tx, tenantID); err != nil {
 			return err
 		}
+		// The claim first: its key keeps the name unique across tenants.
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO tenants.domain_claims (domain, claimed_by) VALUES ($2, $1)`, tenantID, name); err != nil {
+			return err
+		}
 		var err error
 		if d, err = scanDomain(tx.QueryRow(ctx, `
 			INSERT INTO tenants.tenant_domains (tenant_id, domain, verification_token)
@@ -107,9 +112,20 @@ func (s *DomainService) releaseStaleClaim(ctx context.Context, tenantID, name st
 	released := false
 	now := s.db.Now()
 	err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
+		// The claim names the holder, so the holder's row is read on its
+		// own shard.
+		var holder string
+		err := tx.QueryRow(ctx, `
+			SELECT claimed_by FROM tenants.domain_claims WHERE domain = $1 AND claimed_by <> $2`,
+			name, tenantID).Scan(&holder)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
 		d, err := scanDomain(tx.QueryRow(ctx, `
 			SELECT `+domainColumns+` FROM tenants.tenant_domains
-			WHERE domain = $1 AND tenant_id <> $2`, name, tenantID))
+			WHERE tenant_id = $1 AND domain = $2`, holder, name))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		} else if err != nil {
@@ -130,6 +146,10 @@ func (s *DomainService) releaseStaleClaim(ctx context.Context, tenantID, name st
 		}
 		released = tag.RowsAffected() == 1
 		if released {
+			if _, err := tx.Exec(ctx, `
+				DELETE FROM tenants.domain_claims WHERE domain = $1 AND claimed_by = $2`, name, d.TenantID); err != nil {
+				return err
+			}
 			// The holder's log says where its claim went; which tenant took
 			// the domain is not the holder's to know.
 			sys := tenancy.WithAuditActor(ctx, tenancy.AuditActor{Kind: tenancy.ActorSystem, Name: "domain claims"})
@@ -354,6 +374,10 @@ func (s *DomainService) RemoveDomain(ctx context.Context, tenantID, name string)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return domainNotFound(name)
 		} else if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `
+			DELETE FROM tenants.domain_claims WHERE domain = $2 AND claimed_by = $1`, tenantID, name); err != nil {
 			return err
 		}
 		summary := "state: " + string(state)

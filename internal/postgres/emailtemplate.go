@@ -66,7 +66,7 @@ func (s *EmailTemplateService) Customize(ctx context.Context, tenantID, name, su
 			INSERT INTO tenants.tenant_email_templates AS e (tenant_id, name, subject, html, text)
 			VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (tenant_id, name) DO UPDATE
-			SET subject = excluded.subject, html = excluded.html, text = excluded.text, updated_at = now()
+			SET subject = excluded.subject, html = excluded.html, text = excluded.text, updated_at = excluded.updated_at
 			RETURNING e.updated_at`, tenantID, t.Name, t.Subject, t.HTML, t.Text).Scan(&t.UpdatedAt); err != nil {
 			return err
 		}
@@ -166,4 +166,32 @@ func (s *EmailTemplateService) customized(ctx context.Context, tenantID, name st
 		err = nil
 	}
 	return out, translate(err)
+}
+
+// SendTest records a test of the template for one person, in the outbox
+// the sender composes real mail from; the button leads where the real
+// mail's does, with a stand-in for a secret.
+func (s *EmailTemplateService) SendTest(ctx context.Context, tenantID, name, to, userName string) error {
+	if err := tenancy.CheckEmailTemplateName(name); err != nil {
+		return err
+	}
+	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		var recent int
+		if err := tx.QueryRow(ctx, `
+			SELECT count(*) FROM tenants.tenant_mail_outbox
+			WHERE tenant_id = $1 AND recipient = $2 AND created_at > now() - $3 * interval '1 second'`,
+			tenantID, to, int(tenancy.TestMailWindow.Seconds())).Scan(&recent); err != nil {
+			return err
+		}
+		if recent >= tenancy.TestMailLimit {
+			return tenancy.Errorf(tenancy.EQUOTA, "%d emails went to %s in the last %d minutes: wait a few minutes before sending another test",
+				recent, to, int(tenancy.TestMailWindow.Minutes()))
+		}
+		return queueMail(ctx, tx, &tenancy.Mail{TenantID: tenantID, Template: name, To: to,
+			Vars: tenancy.TestMailVars(to, userName), Link: tenancy.SampleLink(name)})
+	})
+	if err != nil {
+		return fmt.Errorf("send test of %s: %w", name, translate(err))
+	}
+	return nil
 }

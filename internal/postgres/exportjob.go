@@ -82,12 +82,25 @@ const exportLockClass int32 = 1853056376
 // whose process is gone: its instance's lock is free, or it has shown no
 // sign of life for the interval in the parameter named stale. Jobs
 // without an instance were written before instances were recorded.
-func deadExport(stale string) string {
-	return `state = 'running' AND (updated_at < now() - ` + stale + `::interval OR (instance IS NOT NULL AND NOT EXISTS (
-		SELECT 1 FROM pg_locks l
+func deadExport(stale, live string) string {
+	return `state = 'running' AND (updated_at < now() - ` + stale + `::interval OR (instance IS NOT NULL AND instance <> ALL (` + live + `::int[])))`
+}
+
+// liveInstances reads which instance numbers live processes hold, from the
+// locks of the server the application connects to. It is a statement of
+// its own: on Citus the locks are the coordinator's, and a query of the
+// distributed export table with a subquery on pg_locks per row would run
+// on the workers (and is refused there).
+func liveInstances(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) ([]int32, error) {
+	var live []int32
+	err := q.QueryRow(ctx, `
+		SELECT coalesce(array_agg(l.objid::int), '{}') FROM pg_locks l
 		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
 		  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-		  AND l.classid = ` + fmt.Sprint(exportLockClass) + `::oid AND l.objid = instance::oid)))`
+		  AND l.classid = `+fmt.Sprint(exportLockClass)+`::oid`).Scan(&live)
+	return live, err
 }
 
 // exportStopped is the failure a job of a dead process shows.
@@ -216,7 +229,11 @@ func (s *ExportJobService) holdInstance(ctx context.Context) (int32, error) {
 // tenant, and removes what their uploads left in the store. It returns
 // how many it failed.
 func (s *ExportJobService) Recover(ctx context.Context) (int, error) {
-	rows, err := s.db.Admin.Query(ctx, `SELECT tenant_id, id FROM tenants.tenant_exports WHERE `+deadExport("$1"), interval(s.Stale))
+	live, err := liveInstances(ctx, s.db.Admin)
+	if err != nil {
+		return 0, fmt.Errorf("find stopped exports: %w", err)
+	}
+	rows, err := s.db.Admin.Query(ctx, `SELECT tenant_id, id FROM tenants.tenant_exports WHERE `+deadExport("$1", "$2"), interval(s.Stale), live)
 	if err != nil {
 		return 0, fmt.Errorf("find stopped exports: %w", err)
 	}
@@ -234,12 +251,16 @@ func (s *ExportJobService) Recover(ctx context.Context) (int, error) {
 		// Written in the tenant's context, and only if still dead: its
 		// process may have come back to its lock meanwhile.
 		failed := false
-		err := writeInTenant(ctx, s.db.App, d.tenant, func(rows pgx.Rows) error {
+		live, err := liveInstances(ctx, s.db.Admin)
+		if err != nil {
+			return n, fmt.Errorf("fail stopped export %s of tenant %s: %w", d.id, d.tenant, err)
+		}
+		err = writeInTenant(ctx, s.db.App, d.tenant, func(rows pgx.Rows) error {
 			failed = rows.Next()
 			return nil
 		}, `UPDATE tenants.tenant_exports SET state = 'failed', failure = $4, finished_at = now(), updated_at = now()
-			WHERE tenant_id = $1 AND id = $2 AND `+deadExport("$3")+` RETURNING id`,
-			d.tenant, d.id, interval(s.Stale), exportStopped)
+			WHERE tenant_id = $1 AND id = $2 AND `+deadExport("$3", "$5")+` RETURNING id`,
+			d.tenant, d.id, interval(s.Stale), exportStopped, live)
 		if err != nil {
 			return n, fmt.Errorf("fail stopped export %s of tenant %s: %w", d.id, d.tenant, err)
 		}
@@ -297,11 +318,15 @@ func (s *ExportJobService) StartExport(ctx context.Context, tenantID, userID str
 	err = inTenant(ctx, s.db.App, tenantID, userID, func(tx pgx.Tx) error {
 		// A job whose process died is failed, so that it no longer holds
 		// the tenant's one place.
+		live, err := liveInstances(ctx, tx)
+		if err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `
 			UPDATE tenants.tenant_exports
 			SET state = 'failed', failure = $3, finished_at = now(), updated_at = now()
-			WHERE tenant_id = $1 AND `+deadExport("$2")+` RETURNING id`,
-			tenantID, interval(s.Stale), exportStopped)
+			WHERE tenant_id = $1 AND `+deadExport("$2", "$4")+` RETURNING id`,
+			tenantID, interval(s.Stale), exportStopped, live)
 		if err != nil {
 			return err
 		}

@@ -201,13 +201,20 @@ func (s *ExportService) writeTenant(ctx context.Context, tx pgx.Tx, v *archive.V
 		return err
 	}
 	if v.Tenant.OwnerID != "" {
-		tag, err := tx.Exec(ctx, `
-			UPDATE tenants.tenants SET owner_user_id = $2
-			WHERE id = $1 AND EXISTS (SELECT 1 FROM auth.users WHERE tenant_id = $1 AND id = $2)`, t.ID, v.Tenant.OwnerID)
-		if err != nil {
+		// Read, then write the registry: a distributed PostgreSQL does
+		// not write a reference table in a statement that reads a
+		// distributed one.
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM auth.users WHERE tenant_id = $1 AND id = $2)`,
+			t.ID, v.Tenant.OwnerID).Scan(&exists); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 1 {
+		if exists {
+			if _, err := tx.Exec(ctx, `UPDATE tenants.tenants SET owner_user_id = $2 WHERE id = $1`, t.ID, v.Tenant.OwnerID); err != nil {
+				return err
+			}
+		}
+		if exists {
 			t.OwnerID = v.Tenant.OwnerID
 			if res.PasswordToken, err = issuePasswordToken(ctx, tx, t.ID, t.OwnerID, "set", tenancy.SetPasswordTokenTTL); err != nil {
 				return err
@@ -493,13 +500,25 @@ func checkUserIDs(ctx context.Context, tx pgx.Tx, tenantID string, tables []*imp
 		if t.Name != "auth.users" || !slices.Contains(t.Columns, "id") {
 			continue
 		}
-		// The owner's platform_read policy shows every tenant's users.
-		var id string
-		err := tx.QueryRow(ctx, `
-			SELECT s.id::text FROM `+t.stage+` s
-			WHERE EXISTS (SELECT 1 FROM auth.users u
-			              WHERE u.id = s.id AND u.tenant_id <> $1 AND u.email_lower <> lower(s.email))
-			ORDER BY 1 LIMIT 1`, tenantID).Scan(&id)
+		// The staged pairs are read first: a distributed PostgreSQL joins no
+		// temporary table with a distributed one. The owner's platform_read
+		// policy shows every tenant's users.
+		var ids, emails []string
+		rows, err := tx.Query(ctx, `SELECT id::text, coalesce(email, '') FROM `+t.stage+` WHERE id IS NOT NULL`)
+		if err != nil {
+			return err
+		}
+		var id, email string
+		if _, err := pgx.ForEachRow(rows, []any{&id, &email}, func() error {
+			ids, emails = append(ids, id), append(emails, email)
+			return nil
+		}); err != nil {
+			return err
+		}
+		err = tx.QueryRow(ctx, `
+			SELECT s.id::text FROM unnest($2::uuid[], $3::text[]) s(id, email)
+			JOIN auth.users u ON u.id = s.id AND u.tenant_id <> $1 AND u.email_lower <> lower(s.email)
+			ORDER BY 1 LIMIT 1`, tenantID, ids, emails).Scan(&id)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 		case err != nil:
@@ -518,8 +537,17 @@ func checkUserIDs(ctx context.Context, tx pgx.Tx, tenantID string, tables []*imp
 // are staged outside the transaction that writes them.
 func (s *ExportService) stageTable(ctx context.Context, conn *pgx.Conn, t *importTable, r io.Reader) error {
 	cols := quoteAll(t.Columns)
-	if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE %s AS SELECT %s FROM %s WITH NO DATA`,
-		t.stage, cols, t.target)); err != nil {
+	// Columns typed as the table's, read from the catalog: a SELECT from
+	// the table itself would be a distributed query on Citus.
+	var defs string
+	if err := conn.QueryRow(ctx, `
+		SELECT string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY c.i)
+		FROM unnest($2::text[]) WITH ORDINALITY c(name, i)
+		JOIN pg_attribute a ON a.attrelid = $1::regclass AND a.attname = c.name AND NOT a.attisdropped`,
+		t.target, t.Columns).Scan(&defs); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE %s (%s)`, t.stage, defs)); err != nil {
 		return err
 	}
 	// HEADER MATCH refuses a file whose header names other columns than the
@@ -610,43 +638,143 @@ func (s *ExportService) insertRows(ctx context.Context, tx pgx.Tx, tenantID stri
 				exprs = append(exprs, "s."+pgx.Identifier{c}.Sanitize())
 			}
 		}
-		where := ""
+		where, args := "", []any{tenantID}
 		if t.Name == "tenants.tenant_domains" {
-			rows, err := tx.Query(ctx, `
-				SELECT s.domain FROM `+t.stage+` s
-				WHERE EXISTS (SELECT 1 FROM tenants.tenant_domains d WHERE d.domain = s.domain)
-				ORDER BY 1`)
+			claimed, err := claimImportedDomains(ctx, tx, tenantID, t.stage, res)
 			if err != nil {
 				return err
 			}
-			held, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			if err != nil {
-				return err
-			}
-			for _, d := range held {
-				res.Notes = append(res.Notes, fmt.Sprintf("domain %s left out: another tenant holds it", d))
-			}
-			// The owner's platform_read policy shows every tenant's domains.
-			where = ` WHERE NOT EXISTS (SELECT 1 FROM tenants.tenant_domains d WHERE d.domain = s.domain)`
+			where, args = ` WHERE s.domain = ANY($2)`, append(args, claimed)
 		}
-		tag, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (%s)%s SELECT %s FROM %s s%s`,
-			t.target, quoteAll(cols), override, strings.Join(exprs, ", "), t.stage, where), tenantID)
+		n, err := insertBatches(ctx, tx, t, cols, exprs, override, where, args)
 		if err != nil {
 			return fmt.Errorf("table %s: %w", t.Name, err)
 		}
-		res.Rows[t.Name] = tag.RowsAffected()
+		res.Rows[t.Name] = n
 		switch t.Name {
 		case "tenants.tenant_domains":
-			if n := tag.RowsAffected(); n > 0 {
+			if n > 0 {
 				res.Notes = append(res.Notes, fmt.Sprintf("%d domain(s) imported as pending: verify them again", n))
 			}
 		case "auth.users":
-			if n := tag.RowsAffected(); n > 0 {
+			if n > 0 {
 				res.Notes = append(res.Notes, fmt.Sprintf("%d user(s) imported without passwords (never carried over): they set one with a reset link", n))
 			}
 		}
 	}
 	return nil
+}
+
+// importBatchParams bounds the parameters of one INSERT (PostgreSQL takes
+// at most 65,535).
+const importBatchParams = 30000
+
+// insertBatches writes a staged table's rows into their table as the new
+// tenant's: the values are computed from the temporary table alone, read
+// as text, and inserted with batched INSERT … VALUES casting each back to
+// its column's type. A distributed PostgreSQL (Citus) joins no temporary
+// table with a distributed one, and would run INSERT … SELECT as a COPY,
+// which row-level security refuses; VALUES naming one tenant go to its
+// shard. It returns the rows written.
+func insertBatches(ctx context.Context, tx pgx.Tx, t *importTable, cols, exprs []string, override, where string, args []any) (int64, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT format_type(a.atttypid, a.atttypmod) FROM unnest($2::text[]) WITH ORDINALITY c(name, i)
+		JOIN pg_attribute a ON a.attrelid = $1::regclass AND a.attname = c.name
+		ORDER BY c.i`, t.target, cols)
+	if err != nil {
+		return 0, err
+	}
+	types, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, err
+	}
+	if len(types) != len(cols) {
+		return 0, fmt.Errorf("columns of %s changed", t.target)
+	}
+	texts := make([]string, len(exprs))
+	for i, e := range exprs {
+		texts[i] = "(" + e + ")::text"
+	}
+	rows, err = tx.Query(ctx, fmt.Sprintf(`SELECT %s FROM %s s%s ORDER BY ctid`, strings.Join(texts, ", "), t.stage, where), args...)
+	if err != nil {
+		return 0, err
+	}
+	staged, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]*string, error) {
+		v := make([]*string, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range v {
+			ptrs[i] = &v[i]
+		}
+		return v, r.Scan(ptrs...)
+	})
+	if err != nil {
+		return 0, err
+	}
+	per := max(1, importBatchParams/len(cols))
+	var written int64
+	for start := 0; start < len(staged); start += per {
+		batch := staged[start:min(start+per, len(staged))]
+		var sb strings.Builder
+		params := make([]any, 0, len(batch)*len(cols))
+		for i, row := range batch {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(")
+			for j, v := range row {
+				if j > 0 {
+					sb.WriteString(", ")
+				}
+				params = append(params, v)
+				fmt.Fprintf(&sb, "$%d::%s", len(params), types[j])
+			}
+			sb.WriteString(")")
+		}
+		tag, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (%s)%s VALUES %s`, t.target, quoteAll(cols), override, sb.String()), params...)
+		if err != nil {
+			return written, err
+		}
+		written += tag.RowsAffected()
+	}
+	return written, nil
+}
+
+// claimImportedDomains claims the staged domains for the new tenant and
+// returns those it got; one another tenant holds is left out with a note.
+// The names are read first and claimed in a statement of their own: a
+// distributed PostgreSQL does not write a reference table in a statement
+// that reads others.
+func claimImportedDomains(ctx context.Context, tx pgx.Tx, tenantID, stage string, res *tenancy.ImportResult) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT domain FROM `+stage+` ORDER BY 1`)
+	if err != nil {
+		return nil, err
+	}
+	staged, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	rows, err = tx.Query(ctx, `
+		INSERT INTO tenants.domain_claims (domain, claimed_by)
+		SELECT d, $1 FROM unnest($2::text[]) d
+		ON CONFLICT (domain) DO NOTHING
+		RETURNING domain`, tenantID, staged)
+	if err != nil {
+		return nil, err
+	}
+	claimed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	got := make(map[string]bool, len(claimed))
+	for _, d := range claimed {
+		got[d] = true
+	}
+	for _, d := range staged {
+		if !got[d] {
+			res.Notes = append(res.Notes, fmt.Sprintf("domain %s left out: another tenant holds it", d))
+		}
+	}
+	return claimed, nil
 }
 
 // fkOrder sorts tables so that a table referenced by another's foreign key

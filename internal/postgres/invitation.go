@@ -160,7 +160,7 @@ func queueInvitation(ctx context.Context, tx pgx.Tx, inv *tenancy.Invitation, se
 	if err := tx.QueryRow(ctx, `
 		SELECT coalesce(
 		         (SELECT coalesce(nullif(u.name, ''), u.email) FROM auth.users u
-		          WHERE u.tenant_id = t.id AND u.id = nullif($2, '')::uuid),
+		          WHERE u.tenant_id = $1 AND u.id = nullif($2, '')::uuid),
 		         'The ' || t.name || ' team')
 		FROM tenants.tenants t WHERE t.id = $1`, inv.TenantID, inv.InvitedBy).Scan(&inviter); err != nil {
 		return err
@@ -212,11 +212,11 @@ func (s *InvitationService) ListPending(ctx context.Context, tenantID string) ([
 		SELECT `+invitationColumns+`, u.email, u.name,
 		       d.last_error IS NOT NULL, d.sent_at, d.failed_at, coalesce(d.last_error, '')
 		FROM tenants.tenant_invitations i
-		LEFT JOIN auth.users u ON u.tenant_id = i.tenant_id AND u.id = i.invited_by
+		LEFT JOIN auth.users u ON u.tenant_id = $1 AND u.id = i.invited_by
 		-- How the invitation's latest mail fared.
 		LEFT JOIN LATERAL (
 			SELECT o.sent_at, o.failed_at, o.last_error FROM tenants.tenant_mail_outbox o
-			WHERE o.tenant_id = i.tenant_id AND o.invitation_id = i.id
+			WHERE o.tenant_id = $1 AND o.invitation_id = i.id
 			ORDER BY o.created_at DESC LIMIT 1
 		) d ON true
 		WHERE i.tenant_id = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL
@@ -358,12 +358,12 @@ func findInvitation(ctx context.Context, tx pgx.Tx, tenantID, secret string, loc
 	var tenantName string
 	inv, err := scanInvitation(tx.QueryRow(ctx, `
 		SELECT `+invitationColumns+`, i.accepted_at, i.revoked_at, t.name, iu.email, iu.name,
-		       (SELECT u.password_hash IS NOT NULL FROM auth.users u
-		        WHERE u.tenant_id = i.tenant_id AND u.email_lower = i.email_lower),
+		       CASE WHEN u.id IS NOT NULL THEN u.password_hash IS NOT NULL END,
 		       now()
 		FROM tenants.tenant_invitations i
 		JOIN tenants.tenants t ON t.id = i.tenant_id
-		LEFT JOIN auth.users iu ON iu.tenant_id = i.tenant_id AND iu.id = i.invited_by
+		LEFT JOIN auth.users iu ON iu.tenant_id = $1 AND iu.id = i.invited_by
+		LEFT JOIN auth.users u ON u.tenant_id = $1 AND u.email_lower = i.email_lower
 		WHERE i.tenant_id = $1 AND i.token_hash = $2 `+forUpdate, tenantID, tenancy.HashSecret(secret)),
 		&accepted, &revoked, &tenantName, &inviterEmail, &inviterName, &hasPassword, &now)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -425,7 +425,7 @@ func (s *InvitationService) Accept(ctx context.Context, tenantID, secret, pw str
 		var members int
 		if err := tx.QueryRow(ctx, `
 			SELECT t.slug, t.status, p.name, p.max_users,
-			       (SELECT count(*) FROM tenants.tenant_members m WHERE m.tenant_id = t.id)
+			       (SELECT count(*) FROM tenants.tenant_members m WHERE m.tenant_id = $1)
 			FROM tenants.tenants t
 			JOIN public.billing_plans p ON p.name = t.plan
 			WHERE t.id = $1`, tenantID).Scan(&slug, &status, &plan.Name, &plan.MaxUsers, &members); err != nil {
@@ -448,9 +448,9 @@ func (s *InvitationService) Accept(ctx context.Context, tenantID, secret, pw str
 		var member bool
 		err = tx.QueryRow(ctx, `
 			SELECT u.id, u.email, u.name, u.created_at,
-			       EXISTS (SELECT 1 FROM tenants.tenant_members m WHERE m.tenant_id = u.tenant_id AND m.user_id = u.id)
+			       EXISTS (SELECT 1 FROM tenants.tenant_members m WHERE m.tenant_id = $1 AND m.user_id = u.id)
 			FROM auth.users u WHERE u.tenant_id = $1 AND u.email_lower = lower($2)
-			FOR UPDATE`, tenantID, inv.Email).Scan(&u.ID, &u.Email, &u.Name, &u.CreatedAt, &member)
+			FOR UPDATE OF u`, tenantID, inv.Email).Scan(&u.ID, &u.Email, &u.Name, &u.CreatedAt, &member)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			u.Email, u.Name = inv.Email, inv.Name

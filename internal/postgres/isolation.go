@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -95,6 +96,9 @@ func (db *DB) refusedInTenant(ctx context.Context, tenantID, sql string, args ..
 	case err == nil:
 		return false, nil
 	case errors.As(err, &pg) && pg.Code == "42501":
+		return true, nil
+	case errors.As(err, &pg) && pg.Code == "0A000" && strings.Contains(pg.Message, "partition value"):
+		// Citus refuses to change a distribution key (tenant_id) at all.
 		return true, nil
 	default:
 		return false, err

@@ -100,7 +100,7 @@ func (s *LogoService) UploadLogo(ctx context.Context, tenantID string, kind tena
 			ON CONFLICT (tenant_id, kind) DO UPDATE SET
 			  object_key = excluded.object_key, content_type = excluded.content_type,
 			  size_bytes = excluded.size_bytes, width = excluded.width, height = excluded.height,
-			  sha256 = excluded.sha256, created_at = now()
+			  sha256 = excluded.sha256, created_at = excluded.created_at
 			RETURNING created_at`,
 			tenantID, kind, l.ObjectKey, l.ContentType, l.Size, l.Width, l.Height, l.SHA256).Scan(&l.CreatedAt); err != nil {
 			return err

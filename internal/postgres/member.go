@@ -278,18 +278,26 @@ func (s *MemberService) syncOwner(ctx context.Context, tenantID string) error {
 		if err := setTenant(ctx, tx, tenantID, ""); err != nil {
 			return err
 		}
+		// The registry row is locked first, so concurrent syncs take turns;
+		// the owner is then read in a statement of its own, as a
+		// distributed PostgreSQL does not write a reference table (the
+		// registry) in a statement that reads a distributed one.
+		var current *string
+		if err := tx.QueryRow(ctx, `SELECT owner_user_id::text FROM tenants.tenants WHERE id = $1 FOR UPDATE`,
+			tenantID).Scan(&current); err != nil {
+			return err
+		}
+		var owner *string
+		if err := tx.QueryRow(ctx, `
+			SELECT m.user_id::text FROM tenants.tenant_members m
+			WHERE m.tenant_id = $1 AND m.role = 'owner'
+			ORDER BY m.user_id::text IS DISTINCT FROM $2, m.joined_at, m.user_id
+			LIMIT 1`, tenantID, current).Scan(&owner); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `
-			UPDATE tenants.tenants t
-			SET owner_user_id = o.user_id
-			FROM (
-				SELECT coalesce(
-					(SELECT m.user_id FROM tenants.tenant_members m, tenants.tenants cur
-					 WHERE cur.id = $1 AND m.tenant_id = $1 AND m.user_id = cur.owner_user_id AND m.role = 'owner'),
-					(SELECT m.user_id FROM tenants.tenant_members m
-					 WHERE m.tenant_id = $1 AND m.role = 'owner'
-					 ORDER BY m.joined_at, m.user_id LIMIT 1)) AS user_id
-			) o
-			WHERE t.id = $1 AND t.owner_user_id IS DISTINCT FROM o.user_id`, tenantID)
+			UPDATE tenants.tenants SET owner_user_id = $2
+			WHERE id = $1 AND owner_user_id IS DISTINCT FROM $2`, tenantID, owner)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,7 +28,8 @@ import (
 // for IdleRelease is handed back, and so is every block on Close.
 //
 // What the requests consumed (used) and the server time they took are
-// added to the counters every flush (FlushEvery in Run). A crash loses the
+// added to the counters every flush (the interval given to Run), all
+// tenants' in one transaction: no request writes them. A crash loses the
 // counts of at most one flush interval, and the unused part of the blocks
 // it held (at most MaxBlock requests per tenant), which then count as
 // consumed until the month ends. It never admits more than the limit.
@@ -49,18 +52,20 @@ type Meter struct {
 }
 
 type tenantMeter struct {
-	mu             sync.Mutex
-	period         time.Time
-	limit          int64
-	remaining      int64 // granted to this process, not yet admitted
-	reserved       int64 // the month's reserved count after the latest grant
-	release        int64 // granted, to hand back at the next flush or grant
-	used           int64 // admitted since the latest flush
-	unreserved     int64 // of used, admitted under an unlimited plan
-	compute        time.Duration
-	known          int64 // the month's used count at the latest flush
-	lastUse        time.Time
-	exhaustedUntil time.Time
+	mu         sync.Mutex
+	period     time.Time
+	limit      int64
+	remaining  int64 // granted to this process, not yet admitted
+	reserved   int64 // the month's reserved count after the latest grant
+	release    int64 // granted, to hand back at the next flush or grant
+	used       int64 // admitted since the latest flush
+	unreserved int64 // of used, admitted under an unlimited plan
+	compute    time.Duration
+	known      int64 // the month's used count at the latest flush
+	// lastUse and exhaustedUntil are unix nanoseconds: a process metering
+	// 100,000 tenants holds one of these for each.
+	lastUse        int64
+	exhaustedUntil int64
 }
 
 type meterDelta struct {
@@ -108,11 +113,11 @@ func (m *Meter) Admit(ctx context.Context, tenantID string, limit int64) (tenanc
 	if !tm.period.Equal(period) {
 		m.rollover(tenantID, tm, period)
 	}
-	tm.lastUse = now
+	tm.lastUse = now.UnixNano()
 	if tm.limit != limit {
 		// A plan change: what was granted under the old limit goes back.
 		tm.release += tm.remaining
-		tm.remaining, tm.limit, tm.exhaustedUntil = 0, limit, time.Time{}
+		tm.remaining, tm.limit, tm.exhaustedUntil = 0, limit, 0
 	}
 	if limit < 0 {
 		tm.used++
@@ -121,7 +126,7 @@ func (m *Meter) Admit(ctx context.Context, tenantID string, limit int64) (tenanc
 		return q, nil
 	}
 	if tm.remaining == 0 {
-		if now.Before(tm.exhaustedUntil) {
+		if now.UnixNano() < tm.exhaustedUntil {
 			// Refused a moment ago: refuse again without asking the
 			// database, so a tenant over its limit costs it nothing.
 			q.Current = tm.reserved
@@ -134,7 +139,7 @@ func (m *Meter) Admit(ctx context.Context, tenantID string, limit int64) (tenanc
 		tm.release, tm.reserved, tm.remaining = 0, reserved, granted
 		m.thresholds(ctx, tenantID, period, limit, reserved-granted, reserved)
 		if granted == 0 {
-			tm.exhaustedUntil = now.Add(time.Second)
+			tm.exhaustedUntil = now.Add(time.Second).UnixNano()
 			q.Current = reserved
 			return q, nil
 		}
@@ -163,7 +168,7 @@ func (m *Meter) rollover(tenantID string, tm *tenantMeter, period time.Time) {
 	}
 	tm.period = period
 	tm.remaining, tm.reserved, tm.release, tm.used, tm.unreserved, tm.compute, tm.known = 0, 0, 0, 0, 0, 0, 0
-	tm.exhaustedUntil = time.Time{}
+	tm.exhaustedUntil = 0
 }
 
 // grant asks for a block of requests, handing back release first, and
@@ -183,7 +188,7 @@ func (m *Meter) grant(ctx context.Context, tenantID string, period time.Time, li
 		ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET
 		  last_grant = least($3, greatest(($4 - (c.reserved - $5)) / 8, 1), greatest($4 - (c.reserved - $5), 0)),
 		  reserved = (c.reserved - $5) + least($3, greatest(($4 - (c.reserved - $5)) / 8, 1), greatest($4 - (c.reserved - $5), 0)),
-		  updated_at = now()
+		  updated_at = excluded.updated_at
 		RETURNING c.reserved, c.last_grant`,
 		tenantID, period, m.MaxBlock, limit, release)
 	if err != nil {
@@ -247,23 +252,38 @@ func (m *Meter) meters() map[string]*tenantMeter {
 	return maps.Clone(m.tenants)
 }
 
+// DefaultFlushEvery is how often serve writes the meter's counts unless
+// told otherwise (--usage-flush). Counts are not what keeps a tenant
+// within its limit (the blocks granted are), so the interval bounds only
+// what a crash loses and how stale the billing page's count is.
+const DefaultFlushEvery = 10 * time.Second
+
+// flushChunk bounds the tenants written in one transaction, and so how long
+// it holds their counter rows from another process's grant.
+const flushChunk = 500
+
 // Flush writes the counts gathered since the last flush, and hands back
-// blocks idle for IdleRelease. Counts that fail to be written are kept for
-// the next flush.
+// blocks idle for IdleRelease: all tenants' counts in one transaction (per
+// flushChunk tenants), one round trip. Counts that fail to be written are
+// kept for the next flush.
 func (m *Meter) Flush(ctx context.Context) error {
 	now := m.db.Now()
+	// pending pairs counts with the meter they came from (nil for an ended
+	// period's), which learns the month's count once they are written.
+	type pending struct {
+		d  meterDelta
+		tm *tenantMeter
+	}
+	var all []pending
 	m.mu.Lock()
-	deltas := m.spill
+	for _, d := range m.spill {
+		all = append(all, pending{d: d})
+	}
 	m.spill = nil
 	m.mu.Unlock()
-	type current struct {
-		tm *tenantMeter
-		d  meterDelta
-	}
-	var live []current
 	for id, tm := range m.meters() {
 		tm.mu.Lock()
-		if tm.remaining > 0 && now.Sub(tm.lastUse) >= m.IdleRelease {
+		if tm.remaining > 0 && now.UnixNano()-tm.lastUse >= int64(m.IdleRelease) {
 			tm.release += tm.remaining
 			tm.remaining = 0
 		}
@@ -271,32 +291,50 @@ func (m *Meter) Flush(ctx context.Context) error {
 		tm.used, tm.unreserved, tm.compute, tm.release = 0, 0, 0, 0
 		tm.mu.Unlock()
 		if d.used > 0 || d.compute > 0 || d.release > 0 || d.reserve > 0 {
-			live = append(live, current{tm, d})
+			all = append(all, pending{d, tm})
 		}
 	}
+	// Every process locks the counter rows in the same order, so two
+	// flushes never wait on each other in a cycle.
+	slices.SortFunc(all, func(a, b pending) int {
+		if c := strings.Compare(a.d.tenantID, b.d.tenantID); c != 0 {
+			return c
+		}
+		return a.d.period.Compare(b.d.period)
+	})
 	var failed []meterDelta
 	var firstErr error
-	write := func(d meterDelta) (int64, bool) {
-		used, err := m.write(ctx, d, now)
-		if err != nil {
-			failed = append(failed, d)
-			if firstErr == nil {
-				firstErr = err
-			}
-			return 0, false
+	for chunk := range slices.Chunk(all, flushChunk) {
+		batch := make([]meterDelta, len(chunk))
+		for i, p := range chunk {
+			batch[i] = p.d
 		}
-		return used, true
-	}
-	for _, d := range deltas {
-		write(d)
-	}
-	for _, c := range live {
-		if used, ok := write(c.d); ok {
-			c.tm.mu.Lock()
-			if c.tm.period.Equal(c.d.period) {
-				c.tm.known = used
+		used, err := m.write(ctx, batch, now)
+		if err != nil {
+			// One tenant's failure (a tenant deleted since its requests)
+			// must not hold back the others' counts: write them one by one.
+			used = make([]int64, len(batch))
+			for i, d := range batch {
+				u, err := m.write(ctx, batch[i:i+1], now)
+				if err != nil {
+					failed = append(failed, d)
+					if firstErr == nil {
+						firstErr = err
+					}
+					used[i] = -1
+					continue
+				}
+				used[i] = u[0]
 			}
-			c.tm.mu.Unlock()
+		}
+		for i, p := range chunk {
+			if p.tm != nil && used[i] >= 0 {
+				p.tm.mu.Lock()
+				if p.tm.period.Equal(p.d.period) {
+					p.tm.known = used[i]
+				}
+				p.tm.mu.Unlock()
+			}
 		}
 	}
 	if len(failed) > 0 {
@@ -307,26 +345,36 @@ func (m *Meter) Flush(ctx context.Context) error {
 	return firstErr
 }
 
-// write adds one tenant's counts to its month and day, in one transaction,
-// and returns the month's used count of API requests.
-func (m *Meter) write(ctx context.Context, d meterDelta, now time.Time) (int64, error) {
+// write adds the tenants' counts to their months and days, in one
+// transaction sent in one round trip, and returns each month's used count
+// of API requests. Row-level security takes one tenant per statement, so
+// each tenant's statements follow its own SET LOCAL.
+func (m *Meter) write(ctx context.Context, deltas []meterDelta, now time.Time) ([]int64, error) {
 	// Counts of a month that has ended go to its last day.
-	day := now.UTC().Truncate(24 * time.Hour)
-	if end := tenancy.PeriodEnd(d.period); !day.Before(end) {
-		day = end.AddDate(0, 0, -1)
-	}
-	hours := d.compute.Hours()
-	var used int64
-	err := inTenant(ctx, m.db.App, d.tenantID, "", func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
+	today := now.UTC().Truncate(24 * time.Hour)
+	used := make([]int64, len(deltas))
+	b := &pgx.Batch{}
+	for i, d := range deltas {
+		set, err := setTenantSQL(d.tenantID, "")
+		if err != nil {
+			return nil, err
+		}
+		day := today
+		if end := tenancy.PeriodEnd(d.period); !day.Before(end) {
+			day = end.AddDate(0, 0, -1)
+		}
+		hours := d.compute.Hours()
+		b.Queue(set)
+		// Plain INSERT … VALUES statements: a distributed PostgreSQL routes
+		// each to its tenant's shard, and takes no volatile call in the upsert.
 		b.Queue(`
 			INSERT INTO public.billing_usage_counters AS c (tenant_id, period, service_name, used, reserved)
 			VALUES ($1, $2, 'api_requests', $3, $5)
 			ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET
 			  used = c.used + excluded.used,
 			  reserved = greatest(c.reserved - $4, 0) + $5,
-			  updated_at = now()
-			RETURNING used::bigint`, d.tenantID, d.period, d.used, d.release, d.reserve).QueryRow(func(r pgx.Row) error { return r.Scan(&used) })
+			  updated_at = excluded.updated_at
+			RETURNING used::bigint`, d.tenantID, d.period, d.used, d.release, d.reserve).QueryRow(func(r pgx.Row) error { return r.Scan(&used[i]) })
 		if d.used > 0 {
 			b.Queue(`
 				INSERT INTO public.billing_usage_daily AS c (tenant_id, day, service_name, quantity)
@@ -338,7 +386,7 @@ func (m *Meter) write(ctx context.Context, d meterDelta, now time.Time) (int64, 
 			b.Queue(`
 				INSERT INTO public.billing_usage_counters AS c (tenant_id, period, service_name, used)
 				VALUES ($1, $2, 'compute_hours', $3)
-				ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET used = c.used + excluded.used, updated_at = now()`,
+				ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET used = c.used + excluded.used, updated_at = excluded.updated_at`,
 				d.tenantID, d.period, hours)
 			b.Queue(`
 				INSERT INTO public.billing_usage_daily AS c (tenant_id, day, service_name, quantity)
@@ -346,10 +394,13 @@ func (m *Meter) write(ctx context.Context, d meterDelta, now time.Time) (int64, 
 				ON CONFLICT (tenant_id, day, service_name) DO UPDATE SET quantity = c.quantity + excluded.quantity`,
 				d.tenantID, day, hours)
 		}
-		return tx.SendBatch(ctx, b).Close()
-	})
+	}
+	err := inTx(ctx, m.db.App, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
 	if err != nil {
-		return 0, fmt.Errorf("write usage of tenant %s: %w", d.tenantID, translate(err))
+		if len(deltas) == 1 {
+			return nil, fmt.Errorf("write usage of tenant %s: %w", deltas[0].tenantID, translate(err))
+		}
+		return nil, fmt.Errorf("write usage of %d tenants: %w", len(deltas), translate(err))
 	}
 	return used, nil
 }
@@ -357,6 +408,9 @@ func (m *Meter) write(ctx context.Context, d meterDelta, now time.Time) (int64, 
 // Run flushes every interval until ctx ends, then hands back every block
 // and flushes once more.
 func (m *Meter) Run(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = DefaultFlushEvery
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -34,10 +34,15 @@ type MigrateResult struct {
 	// SchemasUpgraded counts schemas (the shared one included) that
 	// received tenant-table migrations in this run.
 	SchemasUpgraded int
+	// Distributed says which tables became Citus tables in this run, on
+	// a database with the citus extension; nil otherwise.
+	Distributed *DistributeResult
 }
 
 // Changed reports whether the run changed anything.
-func (r *MigrateResult) Changed() bool { return len(r.Applied) > 0 || r.SchemasUpgraded > 0 }
+func (r *MigrateResult) Changed() bool {
+	return len(r.Applied) > 0 || r.SchemasUpgraded > 0 || (r.Distributed != nil && r.Distributed.Changed())
+}
 
 // MigrateProgress is how far the rollout of tenant-table migrations to the
 // tenant data schemas has come.
@@ -94,6 +99,15 @@ func (db *DB) MigrateWithProgress(ctx context.Context, progress func(MigrateProg
 	res.OperatorVersion = sources[1].newest()
 
 	rolloutErr := db.rollout(ctx, sources, res, progress)
+	// On Citus, the tables the migrations added (the operator's too) are
+	// distributed at once, before any row is written to them.
+	if rolloutErr == nil {
+		if citus, err := db.IsCitus(ctx); err != nil {
+			rolloutErr = err
+		} else if citus {
+			res.Distributed, rolloutErr = db.Distribute(ctx)
+		}
+	}
 	if res.Changed() {
 		summary := fmt.Sprintf("%d migration(s) applied, schema at version %d; tenant tables at version %d", len(res.Applied), res.Version, res.TenantVersion)
 		if res.OperatorVersion > 0 {
@@ -516,6 +530,9 @@ func (db *DB) grantApp(ctx context.Context, tx pgx.Tx) error {
 		// written on the platform path.
 		`GRANT SELECT, INSERT, UPDATE ON public.billing_usage_counters, public.billing_usage_daily TO ` + role,
 		`GRANT SELECT ON public.billing_payments TO ` + role,
+		// A tenant claims and gives up its own domains (the policy on
+		// claimed_by); the key keeps a name to one tenant.
+		`GRANT SELECT, INSERT, DELETE ON tenants.domain_claims TO ` + role,
 		// The audit log is append-only: entries are added and read, never
 		// changed or removed by the application.
 		`GRANT SELECT, INSERT ON audit.events TO ` + role,

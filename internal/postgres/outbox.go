@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/nself/nself/internal/tenancy"
@@ -167,12 +168,14 @@ func (o *MailOutbox) Claim(ctx context.Context, limit int, hold time.Duration) (
 				WHERE tenant_id = $1 AND coalesce(sent_at, failed_at) < now() - $4::interval
 			)
 			UPDATE tenants.tenant_mail_outbox o
-			SET claim = gen_random_uuid(), attempts = o.attempts + 1,
+			SET claim = $5, attempts = o.attempts + 1,
 			    next_attempt_at = now() + make_interval(secs => $3)
 			FROM due, tenants.tenants t
 			WHERE o.tenant_id = $1 AND o.id = due.id AND t.id = o.tenant_id
 			RETURNING `+mailColumns,
-			tenantID, limit-len(out), hold.Seconds(), interval(mailKept))
+			// The claim is made here: a distributed PostgreSQL runs no
+			// volatile function in an UPDATE.
+			tenantID, limit-len(out), hold.Seconds(), interval(mailKept), uuid.NewString())
 		if err != nil {
 			return out, fmt.Errorf("claim mail: %w", err)
 		}
@@ -238,10 +241,10 @@ func (o *MailOutbox) Failed(ctx context.Context, m *tenancy.Mail, reason string,
 		UPDATE tenants.tenant_mail_outbox
 		SET claim = NULL, last_error = left($4, 500), subject = $5,
 		    next_attempt_at = now() + make_interval(secs => $6),
-		    failed_at = CASE WHEN $7 THEN now() END,
+		    failed_at = CASE WHEN $7 THEN $9::timestamptz END,
 		    link = CASE WHEN $7 AND $8 THEN '' ELSE link END
 		WHERE tenant_id = $1 AND id = $2 AND claim = $3`,
-		m.TenantID, m.ID, m.Claim, reason, m.Subject, wait.Seconds(), giveUp, tenancy.CarriesSecretLink(m.Template))
+		m.TenantID, m.ID, m.Claim, reason, m.Subject, wait.Seconds(), giveUp, tenancy.CarriesSecretLink(m.Template), o.db.Now())
 	if err != nil {
 		return fmt.Errorf("record failed mail: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -76,10 +77,9 @@ func (s *PlanService) CreatePlan(ctx context.Context, in tenancy.PlanInput) (*te
 			(name, max_users, max_storage_gb, max_api_requests_per_month, max_compute_hours,
 			 price_monthly, stripe_price_id, sort_order)
 		VALUES ($1, coalesce($2, 5), coalesce($3, 1), coalesce($4, 10000), coalesce($5, 10),
-			coalesce($6::bigint, 0) / 100.0, nullif($7, ''),
-			(SELECT coalesce(max(sort_order), 0) + 1 FROM public.billing_plans))
+			coalesce($6::bigint, 0) / 100.0, nullif($7, ''), $8)
 		RETURNING `+planColumns,
-		in.Name, in.MaxUsers, in.MaxStorageGB, in.MaxAPIRequests, in.MaxComputeHours, in.PriceCents, in.StripePriceID)
+		in.Name, in.MaxUsers, in.MaxStorageGB, in.MaxAPIRequests, in.MaxComputeHours, in.PriceCents, in.StripePriceID, nextSortOrder{})
 	if err != nil {
 		return nil, planError("create", in, err)
 	}
@@ -117,9 +117,9 @@ func (s *PlanService) ArchivePlan(ctx context.Context, name string) (*tenancy.Pl
 		return nil, tenancy.Errorf(tenancy.EINVALID, "plan %s is the default plan for new tenants and cannot be archived", tenancy.Quote(name))
 	}
 	p, err := s.writePlan(ctx, name, "plan.archive", func(*tenancy.Plan) string { return "archived" }, `
-		UPDATE public.billing_plans SET archived_at = coalesce(archived_at, now()), updated_at = now()
+		UPDATE public.billing_plans SET archived_at = coalesce(archived_at, $2), updated_at = $2
 		WHERE name = $1
-		RETURNING `+planColumns, name)
+		RETURNING `+planColumns, name, s.db.Now())
 	if err != nil {
 		return nil, planError("archive", tenancy.PlanInput{Name: name}, err)
 	}
@@ -131,6 +131,22 @@ func (s *PlanService) ArchivePlan(ctx context.Context, name string) (*tenancy.Pl
 func (s *PlanService) writePlan(ctx context.Context, name, action string, summary func(*tenancy.Plan) string, sql string, args ...any) (*tenancy.Plan, error) {
 	var p *tenancy.Plan
 	err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
+		args := slices.Clone(args)
+		for i, a := range args {
+			// Read in a statement of its own: a distributed PostgreSQL
+			// refuses a subquery in INSERT … VALUES. Plans are written
+			// one at a time (the transaction below locks the table).
+			if _, ok := a.(nextSortOrder); ok {
+				if _, err := tx.Exec(ctx, `LOCK TABLE public.billing_plans IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+					return err
+				}
+				var next int
+				if err := tx.QueryRow(ctx, `SELECT coalesce(max(sort_order), 0) + 1 FROM public.billing_plans`).Scan(&next); err != nil {
+					return err
+				}
+				args[i] = next
+			}
+		}
 		var err error
 		p, err = scanPlan(tx.QueryRow(ctx, sql, args...))
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -145,6 +161,10 @@ func (s *PlanService) writePlan(ctx context.Context, name, action string, summar
 	})
 	return p, err
 }
+
+// nextSortOrder stands, among writePlan's arguments, for the sort order
+// after the last plan's.
+type nextSortOrder struct{}
 
 // planSummary describes a plan's terms for the audit log.
 func planSummary(p *tenancy.Plan) string {

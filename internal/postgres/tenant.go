@@ -208,6 +208,16 @@ func (s *TenantService) newTenantID(ctx context.Context, q queryRower, strategy 
 // (row-level security inside still limits it to this tenant's rows) and
 // records it. tx is in the tenant's context.
 func (s *TenantService) createSchema(ctx context.Context, tx pgx.Tx, tenantID, schema string) error {
+	// On Citus the schema is a schema-based shard: it and the tables
+	// created in it live together on one worker.
+	if _, err := tx.Exec(ctx, `
+		DO $$ BEGIN
+		  IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+		    SET LOCAL citus.enable_schema_based_sharding = on;
+		  END IF;
+		END $$`); err != nil {
+		return err
+	}
 	if _, err := tx.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err != nil {
 		return err
 	}
@@ -542,7 +552,12 @@ func removeTenantData(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant, keepAud
 			return err
 		}
 	}
-	return deleteTenantRows(ctx, tx, t.ID, keepAudit)
+	if err := deleteTenantRows(ctx, tx, t.ID, keepAudit); err != nil {
+		return err
+	}
+	// Its domains are free for other tenants again.
+	_, err := tx.Exec(ctx, `DELETE FROM tenants.domain_claims WHERE claimed_by = $1`, t.ID)
+	return err
 }
 
 // deleteTenantRows removes a tenant's rows from every table with a

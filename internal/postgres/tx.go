@@ -111,7 +111,7 @@ var constraintErrors = map[string]*tenancy.Error{
 	"tenants_slug_key":           {Code: tenancy.ECONFLICT, Field: "slug", Message: "that slug is already taken"},
 	"users_tenant_email":         {Code: tenancy.ECONFLICT, Field: "email", Message: "a user with that email already exists in this tenant"},
 	"users_pkey":                 {Code: tenancy.ECONFLICT, Field: "owner", Message: "that user already has an account in this tenant"},
-	"tenant_domains_domain":      {Code: tenancy.ECONFLICT, Field: "domain", Message: "that domain is already claimed"},
+	"domain_claims_pkey":         {Code: tenancy.ECONFLICT, Field: "domain", Message: "that domain is already claimed"},
 	"tenants_plan_fkey":          {Code: tenancy.ENOTFOUND, Field: "plan", Message: "no such plan"},
 	"tenant_schemas_pkey":        {Code: tenancy.ECONFLICT, Message: "the tenant already has a schema"},
 	"tenants_schema_name_key":    {Code: tenancy.ECONFLICT, Message: "that schema name is already in use"},

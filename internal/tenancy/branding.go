@@ -387,6 +387,31 @@ type Look struct {
 	// a preview can resolve unsaved values against the same.
 	Brand Brand
 	Theme *Theme
+	// Contact is what the pages say about the company besides its name.
+	Contact Contact
+}
+
+// Contact is what a tenant's pages and mail say about the company
+// besides its name, from its settings; an empty field is not shown.
+type Contact struct {
+	Tagline, SupportEmail, SupportURL, SupportPhone string
+}
+
+// ContactKeys are the settings a Contact is read from.
+var ContactKeys = []string{"branding.tagline", "contact.support_email", "contact.support_url", "contact.phone"}
+
+// ContactFrom reads a Contact from settings by key, ignoring values that
+// do not validate (the database could hold anything).
+func ContactFrom(settings map[string]string) Contact {
+	get := func(k string) string {
+		v, err := NormalizeSetting(k, settings[k])
+		if err != nil || settings[k] == "" {
+			return ""
+		}
+		return v
+	}
+	return Contact{Tagline: get("branding.tagline"), SupportEmail: get("contact.support_email"),
+		SupportURL: get("contact.support_url"), SupportPhone: get("contact.phone")}
 }
 
 // LookRule says, for the pages that set colors, how ResolveLook decides
@@ -447,6 +472,9 @@ type BrandingService interface {
 	ListSettings(ctx context.Context, tenantID string) ([]*Setting, error)
 	SetSetting(ctx context.Context, tenantID, key, value string) (*Setting, error)
 	DeleteSetting(ctx context.Context, tenantID, key string) error
+	// SetSettings stores several settings at once, or none: each value is
+	// checked first, and an empty one removes its setting.
+	SetSettings(ctx context.Context, tenantID string, values map[string]string) error
 
 	CreateTheme(ctx context.Context, tenantID string, n NewTheme) (*Theme, error)
 	ListThemes(ctx context.Context, tenantID string) ([]*Theme, error)

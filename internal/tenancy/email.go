@@ -47,6 +47,30 @@ type EmailTemplateService interface {
 	Reset(ctx context.Context, tenantID, name string, actor Actor) (bool, error)
 	// List returns every template, in EmailTemplateNames order.
 	List(ctx context.Context, tenantID string) ([]*EmailTemplate, error)
+	// SendTest puts a test of the template, as saved, in the outbox for
+	// the person asking (to, greeted as name), so it is composed and sent
+	// as real mail is; EQUOTA when they sent themselves too many lately.
+	SendTest(ctx context.Context, tenantID, name, to, userName string) error
+}
+
+// Test mails: at most TestMailLimit to one address in TestMailWindow.
+const (
+	TestMailLimit  = 10
+	TestMailWindow = 10 * time.Minute
+)
+
+// TestMailVars are the recipient's values of a test mail: the person's
+// own name and address, sample values for the rest.
+func TestMailVars(to, userName string) map[string]string {
+	if userName == "" {
+		userName = to
+	}
+	v := SampleVariables("", "", "")
+	for _, k := range []string{"TENANT_NAME", "LOGO_URL", "PRIMARY_COLOR", "SUPPORT_URL", LinkVariable} {
+		delete(v, k) // the tenant's own, and the link, are added when composed
+	}
+	v["USER_NAME"], v["USER_EMAIL"] = userName, to
+	return v
 }
 
 // CheckEmailTemplateName refuses a name that is not one of

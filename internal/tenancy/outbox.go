@@ -145,3 +145,19 @@ type Outbox interface {
 	// anew.
 	Retry(ctx context.Context, tenantID, id string) (*Mail, error)
 }
+
+// SampleLink is the path a sample or test mail's button leads to: the
+// page the real mail links to, with a stand-in for a secret.
+func SampleLink(template string) string {
+	switch template {
+	case "invitation":
+		return "/invitations/accept?token=…"
+	case "password_reset":
+		return "/password/reset?token=…"
+	case "password_set":
+		return "/password/set?token=…"
+	case "payment_failed", "quota_warning":
+		return "/billing"
+	}
+	return "/"
+}

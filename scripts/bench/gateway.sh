@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
-# The gateway benchmark: requests per second and latency of an application
-# reached directly, through `nself serve` as the tenant-resolving gateway
-# (an API key per tenant, over 1,000 tenants), and through Debian's nginx
-# proxy_pass (the guide's architecture without its per-request query); then
-# GET /v1/tenant with the same keys against the bare handler. The
-# application is the bare chi handler that writes "ok" (scripts/bench/baseline).
-# It counts the database transactions during the gateway's run, and reports
-# the server's memory once every tenant and key is cached.
-# Run from the repository root: scripts/bench/gateway.sh
-# (TENANTS=100000 DURATION=10s for the memory with 100,000 tenants and keys).
+# The gateway benchmark, one command: scripts/bench/gateway.sh
+#
+# Requests per second and p99 latency (wrk, 2 threads, 64 connections, over
+# HTTP) of, each against its yardstick:
+#   - nginx proxy_pass (Debian's nginx in front of the application: the
+#     guide's architecture without its per-request query) against `nself
+#     serve` as the tenant-resolving gateway, an API key per tenant;
+#   - a bare chi handler writing "ok" against GET /v1/tenant with an API key;
+#   - the same bare handler against a tenant's landing page (the portal).
+# The application behind both proxies is that bare handler
+# (scripts/bench/baseline), reached directly too. The machine may be shared,
+# so each pair runs interleaved (yardstick, subject, yardstick, subject...)
+# for ROUNDS rounds, and the medians are compared; the load average is
+# printed before every run.
+#
+# It counts the database transactions during the gateway's runs (from
+# pg_stat_database) and says which tables they touched, and reports the
+# server's resident memory at the end.
+#
+# TENANTS (1000), DURATION of each run (10s), ROUNDS (3). The memory with
+# 100,000 tenants and keys cached is BenchmarkCachedMemory:
+#   go test -run '^$' -bench CachedMemory -benchtime 1x ./internal/postgres/
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-duration=${DURATION:-20s}
+duration=${DURATION:-10s}
 tenants=${TENANTS:-1000}
+rounds=${ROUNDS:-3}
 command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
 command -v nginx >/dev/null || apt-get install -y nginx-light >/dev/null
 scripts/services.sh start postgres >/dev/null
@@ -21,7 +34,12 @@ eval "$(scripts/services.sh env)"
 
 db=nself_bench_gateway
 admin_base=${DATABASE_ADMIN_URL%/*}
-psql -q "$admin_base/postgres?sslmode=disable" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+# The sessions of a previous run's server may take a moment to end.
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	psql -q "$admin_base/postgres?sslmode=disable" -c "DROP DATABASE IF EXISTS $db" 2>/dev/null && break
+	sleep 1
+done
+psql -q "$admin_base/postgres?sslmode=disable" -c "CREATE DATABASE $db"
 export DATABASE_URL=${DATABASE_URL%/*}/$db?sslmode=disable
 export DATABASE_ADMIN_URL=$admin_base/$db?sslmode=disable
 export BASE_DOMAIN=localhost PUBLIC_SCHEME=http SESSION_SECRET=benchmark-session-secret-0123456789
@@ -56,11 +74,14 @@ export KEYS=/tmp/nself-bench-keys.txt
 
 bin/baseline --addr 127.0.0.1:18082 &
 app=$!
+# As deployed: the meter on, every setting at its default (the usage
+# flush every 10 s, the mail outbox checked every second), one log line per
+# request to a file.
 bin/nself serve --addr 127.0.0.1:18080 >/tmp/nself-bench-serve.log 2>&1 &
 serve=$!
 mkdir -p /tmp/nself-bench-nginx
 cat >/tmp/nself-bench-nginx/nginx.conf <<CONF
-worker_processes auto;
+worker_processes 2;
 pid /tmp/nself-bench-nginx/nginx.pid;
 error_log /tmp/nself-bench-nginx/error.log;
 events { worker_connections 1024; }
@@ -84,27 +105,91 @@ nginx -c /tmp/nself-bench-nginx/nginx.conf
 trap 'kill $serve $app 2>/dev/null || true; nginx -c /tmp/nself-bench-nginx/nginx.conf -s stop 2>/dev/null || true' EXIT
 sleep 1
 
-xacts() { psql -tAq "$DATABASE_ADMIN_URL" -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$db'"; }
-run() { wrk -t2 -c64 -d"$duration" --latency -s scripts/bench/keys.lua "$@"; }
+sql() { psql -tAq "$DATABASE_ADMIN_URL" -c "$1"; }
+xacts() { sql "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$db'"; }
+tables() {
+	sql "SELECT relid::regclass, n_tup_ins + n_tup_upd + n_tup_del, coalesce(idx_scan, 0) + seq_scan
+	     FROM pg_stat_all_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1"
+}
+results=$(mktemp)
+# cpu PID...: the processes' user and system time so far, in clock ticks.
+cpu() { for p in "$@"; do cat "/proc/$p/stat"; done | awk '{t += $14 + $15} END {print t}'; }
+tick=$(getconf CLK_TCK)
+# run NAME URL PIDS [env...]: one wrk run; its req/s, p99 (ms), the load
+# average before it, and the CPU time the server's processes PIDS (a
+# quoted list) spent per request (µs), appended to the results. The CPU
+# time per request does not depend on what else the machine runs, as the
+# requests per second do.
+run() {
+	local name=$1 url=$2 pids=$3
+	shift 3
+	local load out rps p99 n c0 c1 us
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	# shellcheck disable=SC2086
+	c0=$(cpu $pids)
+	out=$(env "$@" wrk -t2 -c64 -d"$duration" --latency -s scripts/bench/keys.lua "$url")
+	# shellcheck disable=SC2086
+	c1=$(cpu $pids)
+	rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+	n=$(awk '/requests in/ {print $1}' <<<"$out")
+	p99=$(awk '$1 == "99%" {v = $2; if (v ~ /us$/) {sub(/us/, "", v); v /= 1000} else if (v ~ /ms$/) {sub(/ms/, "", v)} else if (v ~ /s$/) {sub(/s/, "", v); v *= 1000}; print v}' <<<"$out")
+	us=$(awk -v d=$((c1 - c0)) -v n="$n" -v hz="$tick" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')
+	printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$rps" "$p99" "$load" "$us" >>"$results"
+	printf '  %-12s %9s req/s  p99 %8s ms  %6s µs CPU/request  (load %s)\n' "$name" "$rps" "$p99" "$us" "$load"
+}
+gateway=http://127.0.0.1:18080/ nginx=http://127.0.0.1:18083/ bare=http://127.0.0.1:18082/
+nginx_pids="$(cat /tmp/nself-bench-nginx/nginx.pid) $(pgrep -P "$(cat /tmp/nself-bench-nginx/nginx.pid)" | tr '\n' ' ')"
 
 echo "== warm-up (every tenant and key cached)"
-warm=$(( tenants / 2000 + 5 ))
-wrk -t2 -c64 -d"${warm}s" -s scripts/bench/keys.lua http://127.0.0.1:18080/ >/dev/null
-PATH_=/v1/tenant wrk -t2 -c64 -d5s -s scripts/bench/keys.lua http://127.0.0.1:18080/ >/dev/null
-echo "== nself serve after warm-up: $(grep -E 'VmRSS|VmHWM' /proc/$serve/status | tr -s ' \n' ' ')"
+wrk -t2 -c64 -d"$(( tenants / 2000 + 5 ))s" -s scripts/bench/keys.lua "$gateway" >/dev/null
+PATH_=/v1/tenant wrk -t2 -c64 -d5s -s scripts/bench/keys.lua "$gateway" >/dev/null
+PATH_=/ wrk -t2 -c64 -d5s -s scripts/bench/keys.lua "$gateway" >/dev/null
+echo "   nself serve after warm-up: $(grep -E 'VmRSS|VmHWM' /proc/$serve/status | tr -s ' \n\t' ' ')"
+# An idle backend reports its counts to pg_stat_database up to 10 s late.
 sleep 11
 before=$(xacts)
-echo "== gateway: nself serve, an API key per tenant, $tenants tenants"
-run http://127.0.0.1:18080/
+tables >/tmp/nself-bench-tables.before
+start=$(date +%s)
+echo "== gateway against nginx proxy_pass ($tenants tenants, $rounds rounds of $duration)"
+for _ in $(seq "$rounds"); do
+	run nginx "$nginx" "$nginx_pids" HOSTED=0
+	run gateway "$gateway" "$serve" 
+done
+gateway_secs=$(( $(date +%s) - start ))
 sleep 11
 after=$(xacts)
-echo "== database transactions during the gateway run: $((after - before - 1))"
-echo "== application directly"
-HOSTED=0 PATH_=/ run http://127.0.0.1:18082/
-echo "== nginx proxy_pass"
-HOSTED=0 run http://127.0.0.1:18083/
-echo "== GET /v1/tenant with an API key, $tenants tenants"
-PATH_=/v1/tenant run http://127.0.0.1:18080/
-echo "== bare chi handler (the application above, same script)"
-HOSTED=0 PATH_=/ run http://127.0.0.1:18082/
-echo "== nself serve at the end: $(grep -E 'VmRSS|VmHWM' /proc/$serve/status | tr -s ' \n' ' ')"
+tables >/tmp/nself-bench-tables.after
+echo "== database transactions during the gateway comparison (${gateway_secs} s): $((after - before - 1))"
+echo "   rows written and index or table scans, by table, in that time:"
+awk -F'|' 'NR == FNR {w[$1] = $2; r[$1] = $3; next}
+	$2 - w[$1] + $3 - r[$1] > 0 {printf "   %-36s %8d rows written %8d scans\n", $1, $2 - w[$1], $3 - r[$1]}' \
+	/tmp/nself-bench-tables.before /tmp/nself-bench-tables.after
+
+echo "== GET /v1/tenant with an API key against the bare chi handler"
+for _ in $(seq "$rounds"); do
+	run bare "$bare" "$app" HOSTED=0 PATH_=/
+	run v1-tenant "$gateway" "$serve" PATH_=/v1/tenant
+done
+echo "== a tenant's landing page (portal) against the bare chi handler"
+for _ in $(seq "$rounds"); do
+	run bare-portal "$bare" "$app" HOSTED=0 PATH_=/
+	run portal "$gateway" "$serve" PATH_=/
+done
+echo "   nself serve at the end: $(grep -E 'VmRSS|VmHWM' /proc/$serve/status | tr -s ' \n\t' ' ')"
+
+median() { awk -F'\t' -v n="$1" -v c="$2" '$1 == n {print $c}' "$results" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+loads=$(cut -f4 "$results" | sort -g | awk '{v[NR] = $1} END {printf "%s (%s–%s)", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[1], v[NR]}')
+echo
+echo "== medians of $rounds rounds of $duration; load average (1 min) at the runs: $loads"
+printf '  %-14s %10s %10s %16s\n' "" "req/s" "p99 ms" "µs CPU/request"
+for n in nginx gateway bare v1-tenant bare-portal portal; do
+	printf '  %-14s %10s %10s %16s\n' "$n" "$(median $n 2)" "$(median $n 3)" "$(median $n 5)"
+done
+verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN {ok = (op == ">=") ? v >= t : v <= t; printf "%.2f (target %s %s: %s)", v, op, t, ok ? "met" : "not met"}'; }
+echo "  gateway / nginx req/s:       $(verdict "$(awk -v a="$(median gateway 2)" -v b="$(median nginx 2)" 'BEGIN {print a / b}')" 0.60 '>=')"
+echo "  gateway / nginx p99:         $(verdict "$(awk -v a="$(median gateway 3)" -v b="$(median nginx 3)" 'BEGIN {print a / b}')" 2 '<=')"
+echo "  /v1/tenant / bare req/s:     $(verdict "$(awk -v a="$(median v1-tenant 2)" -v b="$(median bare 2)" 'BEGIN {print a / b}')" 0.50 '>=')"
+echo "  portal page / bare req/s:    $(awk -v a="$(median portal 2)" -v b="$(median bare-portal 2)" 'BEGIN {printf "%.2f (about half before)", a / b}')"
+echo "  CPU per request, subject / yardstick: gateway / nginx $(awk -v a="$(median gateway 5)" -v b="$(median nginx 5)" 'BEGIN {printf "%.2f", a / b}'),"\
+	"/v1/tenant / bare $(awk -v a="$(median v1-tenant 5)" -v b="$(median bare 5)" 'BEGIN {printf "%.2f", a / b}'),"\
+	"portal / bare $(awk -v a="$(median portal 5)" -v b="$(median bare-portal 5)" 'BEGIN {printf "%.2f", a / b}')"

@@ -77,6 +77,7 @@ func newSite(t *testing.T) *site {
 		"BASE_DOMAIN=localhost",
 		"PUBLIC_SCHEME=http",
 		"SESSION_SECRET=e2e-session-secret-0123456789abcdef",
+		"TOTP_ENCRYPTION_KEY=" + e2eTOTPKey,
 	}}
 }
 

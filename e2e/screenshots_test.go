@@ -177,7 +177,8 @@ func TestScreenshots(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=form-error]`)))
 	b.signIn(s.url("acme", "/"), "sign-in", "owner@acme.test", ownerPassword, `[data-testid=dashboard]`)
 	for _, p := range []string{"/dashboard", "/members", "/settings/api-keys", "/domains", "/settings/branding",
-		"/settings/branding/themes/new", "/settings/logos", "/settings/emails", "/settings/emails/welcome", "/audit", "/settings/export", "/billing"} {
+		"/settings/branding/themes/new", "/settings/logos", "/settings/emails", "/settings/emails/welcome", "/audit", "/settings/export", "/billing",
+		"/account/security", "/account/sessions"} {
 		shoot(name("portal", p), s.url("acme", p))
 	}
 	b.signIn(s.url("admin", "/"), "admin-sign-in", "admin@platform.test", adminPassword, `[data-testid=tenant-list]`)

@@ -31,6 +31,7 @@ func telNumber(s string) string {
 	}
 	return b.String()
 }
+
 // FieldErrorID is the id of the message FieldError shows for a field.
 func FieldErrorID(field string) string { return "error-" + field }
 

@@ -57,12 +57,16 @@ func (s *Server) authenticateAPI(next http.Handler) http.Handler {
 			}
 			t = named
 		} else {
-			key, err := s.APIKeys.AuthenticateAPIKey(ctx, secret)
+			key, err := s.APIKeys.AuthenticateAPIKey(ctx, secret, clientIP(r))
 			if tenancy.ErrorCode(err) == tenancy.ENOTFOUND {
 				fail(http.StatusUnauthorized, "invalid or revoked API key")
 				return
 			} else if err != nil {
 				s.Error(w, r, err)
+				return
+			}
+			if err := key.Permits(tenancy.SurfaceAPI, r.Method, time.Now()); err != nil {
+				fail(keyRefusalStatus(err), tenancy.ErrorMessage(err))
 				return
 			}
 			named, err := s.namedTenant(r)
@@ -92,6 +96,15 @@ func (s *Server) authenticateAPI(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, withContext(r, withTenant(ctx, t)))
 	})
+}
+
+// keyRefusalStatus is the status of a key's refusal (APIKey.Permits): 401
+// for a key that no longer works, 403 for one that may not do this.
+func keyRefusalStatus(err error) int {
+	if err == tenancy.ErrKeyExpired {
+		return http.StatusUnauthorized
+	}
+	return http.StatusForbidden
 }
 
 // namedTenant returns the tenant the request names by header or host, or

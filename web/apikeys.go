@@ -2,7 +2,9 @@ package web
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -22,8 +24,11 @@ func (s *Server) renderAPIKeys(w http.ResponseWriter, r *http.Request, status in
 		return err
 	}
 	rows := make([]views.APIKeyRow, 0, len(keys))
+	now := time.Now()
 	for _, k := range keys {
-		rows = append(rows, views.APIKeyRow{Name: k.Name, Prefix: k.Prefix, Start: keyStart(k), CreatedAt: k.CreatedAt, LastUsed: k.LastUsedAt, Revoked: k.RevokedAt != nil})
+		rows = append(rows, views.APIKeyRow{Name: k.Name, Prefix: k.Prefix, Start: keyStart(k), CreatedAt: k.CreatedAt, LastUsed: k.LastUsedAt,
+			LastUsedFrom: k.LastUsedFrom, Revoked: k.RevokedAt != nil, Scope: scopeWords(k.APIKeyScope),
+			ExpiresAt: k.ExpiresAt, Expired: k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)})
 	}
 	p := s.page(r, "API keys")
 	p.Flash = s.takeFlash(w, r, tenantCookie)
@@ -41,22 +46,69 @@ func keyStart(k *tenancy.APIKey) string {
 
 // handleAPIKeyList serves GET /settings/api-keys.
 func (s *Server) handleAPIKeyList(w http.ResponseWriter, r *http.Request) error {
-	return s.renderAPIKeys(w, r, http.StatusOK, views.Form{}, "")
+	return s.renderAPIKeys(w, r, http.StatusOK, newKeyForm(), "")
+}
+
+// newKeyForm is the key form as first shown: read and write, both
+// surfaces, no expiry.
+func newKeyForm() views.Form {
+	return views.Form{Values: map[string]string{"access": "read_write", "api": "1", "gateway": "1", "expires": "0"}}
+}
+
+// scopeWords says what a key may do, for its row.
+func scopeWords(sc tenancy.APIKeyScope) string {
+	access := "read-write"
+	if sc.ReadOnly {
+		access = "read-only"
+	}
+	switch {
+	case sc.API && sc.Gateway:
+		return access + ", tenant API and gateway"
+	case sc.API:
+		return access + ", tenant API only"
+	}
+	return access + ", gateway only"
+}
+
+// keyScopeOf reads the scope chosen on the key form.
+func keyScopeOf(f *views.Form, now time.Time) (tenancy.APIKeyScope, bool) {
+	sc := tenancy.APIKeyScope{ReadOnly: f.Value("access") == "read_only", API: f.Value("api") != "", Gateway: f.Value("gateway") != ""}
+	days, err := strconv.Atoi(f.Value("expires"))
+	if err != nil || days < 0 || days > 3650 {
+		f.Errors["expires"] = "choose when the key expires"
+		return sc, false
+	}
+	if days > 0 {
+		at := now.Add(time.Duration(days) * 24 * time.Hour)
+		sc.ExpiresAt = &at
+	}
+	return sc, true
 }
 
 // handleAPIKeyCreate serves POST /settings/api-keys: the new key is shown
 // on the page it answers with, once, never stored in clear.
 func (s *Server) handleAPIKeyCreate(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	f := formOf(r, "name")
-	_, secret, err := s.APIKeys.CreateAPIKey(ctx, TenantFrom(ctx).ID, f.Value("name"), IdentityFrom(ctx).User.ID)
+	f := formOf(r, "name", "access", "api", "gateway", "expires")
+	if _, scoped := r.PostForm["access"]; !scoped {
+		// A form without the scope fields (a page from before they
+		// existed, a script) makes a key as keys were made then.
+		def := newKeyForm()
+		f.Values["access"], f.Values["api"], f.Values["gateway"], f.Values["expires"] = def.Values["access"], def.Values["api"], def.Values["gateway"], def.Values["expires"]
+	}
+	f.Values["surfaces"] = ""
+	scope, ok := keyScopeOf(&f, time.Now())
+	if !ok {
+		return s.renderAPIKeys(w, r, http.StatusUnprocessableEntity, f, "")
+	}
+	_, secret, err := s.APIKeys.CreateScopedAPIKey(ctx, TenantFrom(ctx).ID, f.Value("name"), IdentityFrom(ctx).User.ID, scope)
 	if tenancy.ErrorCode(err) == tenancy.EINVALID {
 		fieldError(&f, err)
 		return s.renderAPIKeys(w, r, http.StatusUnprocessableEntity, f, "")
 	} else if err != nil {
 		return err
 	}
-	return s.renderAPIKeys(w, r, http.StatusOK, views.Form{}, secret)
+	return s.renderAPIKeys(w, r, http.StatusOK, newKeyForm(), secret)
 }
 
 // handleAPIKeyRevoke serves POST /settings/api-keys/{prefix}/revoke.

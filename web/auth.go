@@ -85,6 +85,9 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) error {
 	if next == "" {
 		next = "/dashboard"
 	}
+	if id.SecondFactor != "" {
+		next = stepPath(id.SecondFactor)
+	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
 }

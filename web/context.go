@@ -65,8 +65,10 @@ func withTenant(ctx context.Context, t *tenancy.Tenant) context.Context {
 }
 
 // IdentityFrom returns the signed-in tenant user, or nil.
+// A session still waiting for its second factor is no identity: it
+// reaches only the second-factor pages (pendingIdentityFrom).
 func IdentityFrom(ctx context.Context) *tenancy.Identity {
-	if st := stateOf(ctx); st != nil {
+	if st := stateOf(ctx); st != nil && st.identity != nil && st.identity.SecondFactor == "" {
 		return st.identity
 	}
 	return nil

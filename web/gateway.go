@@ -201,7 +201,7 @@ func (g *gateway) authenticate(w http.ResponseWriter, r *http.Request, t *tenanc
 			gatewayFail(w, http.StatusUnauthorized, "send one Authorization: Bearer <API key> header, or sign in")
 			return tenancy.UpstreamCaller{}, false
 		}
-		key, err := g.s.APIKeys.AuthenticateAPIKey(ctx, secret)
+		key, err := g.s.APIKeys.AuthenticateAPIKey(ctx, secret, clientIP(r))
 		if tenancy.ErrorCode(err) == tenancy.ENOTFOUND {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="nself", error="invalid_token"`)
 			gatewayFail(w, http.StatusUnauthorized, "invalid or revoked API key")
@@ -214,6 +214,10 @@ func (g *gateway) authenticate(w http.ResponseWriter, r *http.Request, t *tenanc
 			gatewayFail(w, http.StatusForbidden, "this API key belongs to another tenant")
 			return tenancy.UpstreamCaller{}, false
 		}
+		if err := key.Permits(tenancy.SurfaceGateway, r.Method, time.Now()); err != nil {
+			gatewayFail(w, keyRefusalStatus(err), tenancy.ErrorMessage(err))
+			return tenancy.UpstreamCaller{}, false
+		}
 		return tenancy.APIKeyCaller(t, key), true
 	}
 	if _, err := r.Cookie(tenantCookie); err == nil {
@@ -223,6 +227,8 @@ func (g *gateway) authenticate(w http.ResponseWriter, r *http.Request, t *tenanc
 		if token != "" && tenantID == t.ID {
 			id, err := g.s.Auth.Identify(ctx, t.ID, token)
 			switch {
+			case err == nil && id.SecondFactor != "":
+				// Still waiting for its second factor: no member yet.
 			case err == nil:
 				if !g.sameOrigin(w, r) {
 					return tenancy.UpstreamCaller{}, false

@@ -23,6 +23,7 @@ import (
 	"github.com/nself/nself/internal/pgtest"
 	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
+	"github.com/nself/nself/internal/totp"
 	"github.com/nself/nself/web"
 )
 
@@ -73,6 +74,8 @@ func (m *mailbox) messages(templates ...string) []tenancy.Message {
 }
 
 const (
+	// testTOTPKey seals authenticator secrets: 32 bytes.
+	testTOTPKey   = "test-totp-key-0123456789abcdef01"
 	baseDomain    = "nself.test"
 	internalToken = "internal-service-token-0123456789abcdef"
 )
@@ -118,6 +121,7 @@ func newEnvDB(t testing.TB, db *postgres.DB, opts ...func(*web.Server, *postgres
 		Plans:    postgres.NewPlanService(db),
 		Auth:     postgres.NewAuthService(db).Cached(creds),
 		APIKeys:  postgres.NewAPIKeyService(db).Cached(creds),
+		Sessions: postgres.NewSessionService(db).Cached(creds),
 		Admins:   postgres.NewAdminService(db),
 		Orgs:     postgres.NewOrgService(db),
 		Audit:    postgres.NewAuditService(db),
@@ -135,6 +139,11 @@ func newEnvDB(t testing.TB, db *postgres.DB, opts ...func(*web.Server, *postgres
 		PlanAdmin:    postgres.NewPlanService(db),
 		BillingStore: postgres.NewBillingService(db),
 	}
+	sealer, err := totp.NewSealer([]byte(testTOTPKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.TwoFactor = postgres.NewTwoFactorService(db, totp.TOTP{}, sealer)
 	for _, o := range opts {
 		o(s, db)
 	}

@@ -78,6 +78,8 @@ func tenantNav(role tenancy.Role, path string) []views.NavItem {
 		{"Email templates", "/settings/emails", "nav-email-templates", tenancy.RoleAdmin},
 		{"Audit log", "/audit", "nav-audit", tenancy.RoleAdmin},
 		{"Data export", "/settings/export", "nav-export", tenancy.RoleOwner},
+		{"Security", "/account/security", "nav-security", tenancy.RoleGuest},
+		{"Sessions", "/account/sessions", "nav-sessions", tenancy.RoleGuest},
 	}
 	var out []views.NavItem
 	for _, it := range items {

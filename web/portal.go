@@ -16,7 +16,7 @@ import (
 
 // portalRoutes are a tenant's pages, on its own host.
 func (s *Server) portalRoutes(r chi.Router) {
-	r.Use(s.refuseForeignTenantHeader, s.loadTenantSession, s.checkCSRF, s.guestsReadOnly, s.auditActor)
+	r.Use(s.refuseForeignTenantHeader, s.loadTenantSession, s.holdPendingSessions, s.checkCSRF, s.guestsReadOnly, s.auditActor)
 	r.NotFound(s.notFound)
 	r.Get("/", s.h(s.handleLanding))
 	r.Get("/brand.css", s.handleBrandCSS)
@@ -24,14 +24,17 @@ func (s *Server) portalRoutes(r chi.Router) {
 	s.authRoutes(r)
 	s.ssoRoutes(r)
 	s.invitationRoutes(r)
+	s.secondFactorRoutes(r)
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireRole(tenancy.RoleGuest))
 		r.Get("/dashboard", s.h(s.handleDashboard))
+		s.accountRoutes(r)
 	})
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireRole(tenancy.RoleAdmin))
 		s.apiKeyRoutes(r)
 		s.memberRoutes(r)
+		s.memberSessionRoutes(r)
 		s.domainRoutes(r)
 		s.brandingRoutes(r)
 		s.logoRoutes(r)
@@ -103,11 +106,12 @@ func anonSeed(r *http.Request, cookie string) string {
 }
 
 // guestsReadOnly answers 403 to every state-changing request of a guest,
-// whatever the route; signing out is the one exception.
+// whatever the route; signing out and looking after their own account
+// (password, second factor, sessions) are the exceptions.
 func (s *Server) guestsReadOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := IdentityFrom(r.Context())
-		if id != nil && id.Role == tenancy.RoleGuest && !isSafeMethod(r.Method) && r.URL.Path != "/signout" {
+		if id != nil && id.Role == tenancy.RoleGuest && !isSafeMethod(r.Method) && r.URL.Path != "/signout" && !ownAccountPath(r.URL.Path) {
 			s.respondError(w, r, http.StatusForbidden, "Not allowed", "Guests have read-only access.")
 			return
 		}

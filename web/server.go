@@ -115,6 +115,11 @@ type Server struct {
 	Auth     tenancy.AuthService
 	APIKeys  tenancy.APIKeyService
 	Admins   tenancy.AdminService
+	// Sessions lists and ends people's sessions, and changes passwords.
+	Sessions tenancy.SessionService
+	// TwoFactor enrols people in two-factor authentication and checks
+	// their codes; nil (no TOTP_ENCRYPTION_KEY) turns it off.
+	TwoFactor tenancy.TwoFactorService
 	// Orgs groups tenants into organizations, for the console.
 	Orgs tenancy.OrgService
 	// Audit lists the audit log: a tenant's to its owners and admins,

@@ -10,26 +10,7 @@ import (
 
 func (a *app) apikeyCommand() *cobra.Command {
 	return group("apikey", "Manage a tenant's API keys",
-		&cobra.Command{
-			Use:   "create SLUG NAME",
-			Short: "Create an API key; it is printed once",
-			Args:  args(2, 2),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				ctx := cmd.Context()
-				t, err := a.tenantArg(ctx, args[0])
-				if err != nil {
-					return err
-				}
-				k, secret, err := postgres.NewAPIKeyService(a.db).CreateAPIKey(ctx, t.ID, args[1], "")
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(a.Out, "✓ API key created: %s (prefix %s)\n", k.Name, k.Prefix)
-				fmt.Fprintf(a.Out, "  Key: %s\n", secret)
-				fmt.Fprintln(a.Out, "  Copy it now: it is not shown again.")
-				return nil
-			},
-		},
+		a.apikeyCreateCommand(),
 		&cobra.Command{
 			Use:   "list SLUG",
 			Short: "List a tenant's API keys",

@@ -132,6 +132,7 @@ func (a *app) serveCommand() *cobra.Command {
 				Plans:        postgres.NewPlanService(db).Cached(cache),
 				Auth:         postgres.NewAuthService(db).Cached(creds),
 				APIKeys:      postgres.NewAPIKeyService(db).Cached(creds),
+				Sessions:     postgres.NewSessionService(db).Cached(creds),
 				Admins:       postgres.NewAdminService(db),
 				Orgs:         postgres.NewOrgService(db),
 				Audit:        postgres.NewAuditService(db),
@@ -146,6 +147,9 @@ func (a *app) serveCommand() *cobra.Command {
 				DomainVerifier: dnsverify.New(string(a.cfg.DNSResolver)),
 			}
 			a.serveSSO(s, db, log)
+			if s.TwoFactor, err = a.twoFactor(db, log); err != nil {
+				return err
+			}
 			jobs, err := a.servedExports(ctx, db, log)
 			if err != nil {
 				return err

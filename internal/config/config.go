@@ -103,6 +103,12 @@ type Config struct {
 	SSOSecretKey string `env:"SSO_SECRET_KEY"`
 	// SSOTimeout bounds each call to a tenant's identity provider.
 	SSOTimeout Duration `env:"SSO_TIMEOUT" envDefault:"10s"`
+	// TOTPEncryptionKey encrypts people's authenticator secrets in the
+	// database (AES-256-GCM): 32 random bytes, as 64 hex digits or in
+	// base64. Every server process needs the same value, and changing it
+	// makes enrolled authenticators unusable. Empty turns two-factor
+	// authentication off.
+	TOTPEncryptionKey string `env:"TOTP_ENCRYPTION_KEY"`
 	// InternalServiceToken lets internal services call the tenant API for
 	// any tenant named in X-Tenant-ID or X-Tenant-Slug; empty disables it.
 	InternalServiceToken string `env:"INTERNAL_SERVICE_TOKEN"`

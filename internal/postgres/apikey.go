@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -44,18 +45,30 @@ func ParseAPIKey(key string) (tenantID string, ok bool) {
 	return strings.ToLower(id), true
 }
 
-const apiKeyColumns = `id, tenant_id, name, prefix, coalesce(created_by::text, ''), created_at, last_used_at, revoked_at`
+const apiKeyColumns = `id, tenant_id, name, prefix, coalesce(created_by::text, ''), created_at, last_used_at, revoked_at,
+	read_only, api_access, gateway_access, expires_at, coalesce(host(last_used_ip), '')`
 
 func scanAPIKey(row pgx.Row) (*tenancy.APIKey, error) {
 	var k tenancy.APIKey
-	err := row.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.CreatedBy, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
+	err := row.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.CreatedBy, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt,
+		&k.ReadOnly, &k.API, &k.Gateway, &k.ExpiresAt, &k.LastUsedFrom)
 	return &k, err
 }
 
-// CreateAPIKey makes a key; the returned secret is shown once.
+// CreateAPIKey makes a key that reads and writes on both surfaces and
+// never expires; the returned secret is shown once.
 func (s *APIKeyService) CreateAPIKey(ctx context.Context, tenantID, name, createdBy string) (*tenancy.APIKey, string, error) {
+	return s.CreateScopedAPIKey(ctx, tenantID, name, createdBy, tenancy.FullAPIKeyScope)
+}
+
+// CreateScopedAPIKey makes a key limited to scope; the returned secret is
+// shown once.
+func (s *APIKeyService) CreateScopedAPIKey(ctx context.Context, tenantID, name, createdBy string, scope tenancy.APIKeyScope) (*tenancy.APIKey, string, error) {
 	name = strings.TrimSpace(name)
 	if err := tenancy.ValidateName("name", name); err != nil {
+		return nil, "", err
+	}
+	if err := tenancy.ValidateAPIKeyScope(scope, time.Now()); err != nil {
 		return nil, "", err
 	}
 	if len([]rune(name)) > 100 {
@@ -75,13 +88,14 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, tenantID, name, create
 		}
 		var err error
 		k, err = scanAPIKey(tx.QueryRow(ctx, `
-			INSERT INTO auth.api_keys (tenant_id, name, prefix, key_hash, created_by)
-			VALUES ($1, $2, $3, $4, $5)
-			RETURNING `+apiKeyColumns, tenantID, name, prefix, tenancy.HashSecret(key), creator))
+			INSERT INTO auth.api_keys (tenant_id, name, prefix, key_hash, created_by, read_only, api_access, gateway_access, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			RETURNING `+apiKeyColumns, tenantID, name, prefix, tenancy.HashSecret(key), creator,
+			scope.ReadOnly, scope.API, scope.Gateway, scope.ExpiresAt))
 		if err != nil {
 			return err
 		}
-		return recordAudit(ctx, tx, tenantID, "api_key.create", k.Prefix, "name: "+k.Name)
+		return recordAudit(ctx, tx, tenantID, "api_key.create", k.Prefix, "name: "+k.Name+", "+describeScope(k.APIKeyScope))
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("create API key: %w", translate(err))
@@ -130,12 +144,34 @@ func (s *APIKeyService) RevokeAPIKey(ctx context.Context, tenantID, prefix strin
 	return k, nil
 }
 
+// describeScope says what a key may do, for the audit log.
+func describeScope(sc tenancy.APIKeyScope) string {
+	var parts []string
+	if sc.ReadOnly {
+		parts = append(parts, "read-only")
+	} else {
+		parts = append(parts, "read-write")
+	}
+	if sc.API {
+		parts = append(parts, "tenant API")
+	}
+	if sc.Gateway {
+		parts = append(parts, "gateway")
+	}
+	if sc.ExpiresAt != nil {
+		parts = append(parts, "expires "+sc.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"))
+	} else {
+		parts = append(parts, "no expiry")
+	}
+	return strings.Join(parts, ", ")
+}
+
 var errBadKey = tenancy.Errorf(tenancy.ENOTFOUND, "invalid or revoked API key")
 
 // AuthenticateAPIKey finds the live key matching secret, in the context of
 // the tenant the key names. It runs on every API request: one round trip,
 // plus a write at most once a minute to record the key's use.
-func (s *APIKeyService) AuthenticateAPIKey(ctx context.Context, secret string) (*tenancy.APIKey, error) {
+func (s *APIKeyService) AuthenticateAPIKey(ctx context.Context, secret, addr string) (*tenancy.APIKey, error) {
 	tenantID, ok := ParseAPIKey(secret)
 	if !ok {
 		return nil, errBadKey
@@ -159,7 +195,8 @@ func (s *APIKeyService) AuthenticateAPIKey(ctx context.Context, secret string) (
 	}
 	if k.LastUsedAt == nil || time.Since(*k.LastUsedAt) > lastSeenGranularity {
 		err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, `UPDATE auth.api_keys SET last_used_at = now() WHERE tenant_id = $1 AND id = $2`, tenantID, k.ID)
+			_, err := tx.Exec(ctx, `UPDATE auth.api_keys SET last_used_at = now(), last_used_ip = $3::inet WHERE tenant_id = $1 AND id = $2`,
+				tenantID, k.ID, inetOrNil(addr))
 			return err
 		})
 		if err != nil {
@@ -167,4 +204,12 @@ func (s *APIKeyService) AuthenticateAPIKey(ctx context.Context, secret string) (
 		}
 	}
 	return k, nil
+}
+
+// inetOrNil is addr for an inet column, or NULL when it is not an address.
+func inetOrNil(addr string) any {
+	if _, err := netip.ParseAddr(addr); err != nil {
+		return nil
+	}
+	return addr
 }

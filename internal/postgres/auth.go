@@ -42,9 +42,11 @@ var dummyHash = sync.OnceValue(func() string {
 	return h
 })
 
-// lastSeenGranularity bounds how often a session's last-seen time is
-// written: once a minute is precise enough for an idle timeout of hours.
-const lastSeenGranularity = time.Minute
+// lastSeenGranularity bounds how often a session's last-seen time (and a
+// key's last use) is written: every few minutes is precise enough for an
+// idle timeout of hours and for the sessions page, and spares a write per
+// request.
+const lastSeenGranularity = 3 * time.Minute
 
 // SignIn checks credentials and opens a session. The password is checked
 // between two database calls, never inside a transaction: an argon2id check
@@ -87,6 +89,7 @@ func (s *AuthService) SignIn(ctx context.Context, tenantID, email, pw string, me
 		// the other: a deadlock. The hash must still be the one checked: a
 		// password reset in between wins.
 		var role *string
+		var enrolled, required bool
 		err := tx.QueryRow(ctx, `
 			UPDATE auth.users u SET last_sign_in_at = now()
 			WHERE u.tenant_id = $1 AND u.id = $2 AND u.password_hash = $3
@@ -98,26 +101,36 @@ func (s *AuthService) SignIn(ctx context.Context, tenantID, email, pw string, me
 			return err
 		}
 		// A statement of its own: a distributed PostgreSQL takes no
-		// subquery in RETURNING.
+		// subquery in RETURNING. Whether a second factor is due comes
+		// with the role, from the same tenant's rows.
 		err = tx.QueryRow(ctx, `
-			SELECT m.role FROM tenants.tenant_members m WHERE m.tenant_id = $1 AND m.user_id = $2`,
-			tenantID, id.User.ID).Scan(&role)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			SELECT (SELECT m.role FROM tenants.tenant_members m WHERE m.tenant_id = $1 AND m.user_id = $2),
+			       EXISTS (SELECT 1 FROM auth.user_totp t WHERE t.tenant_id = $1 AND t.user_id = $2 AND t.confirmed_at IS NOT NULL),
+			       coalesce((SELECT p.required_for_admins FROM tenants.tenant_mfa_policy p WHERE p.tenant_id = $1), false)`,
+			tenantID, id.User.ID).Scan(&role, &enrolled, &required)
+		if err != nil {
 			return err
 		}
 		if role == nil {
 			return tenancy.Errorf(tenancy.EFORBIDDEN, "Your account has no access to this workspace yet. Ask an owner or admin to add you.")
 		}
 		id.Role = tenancy.Role(*role)
+		// A second factor still to come makes a session that grants
+		// nothing else, and lasts only as long as the wait for it.
+		id.SecondFactor = tenancy.SecondFactorStep(enrolled, required, id.Role)
+		lifetime, summary := tenancy.AbsoluteTimeout, "role: "+string(id.Role)
+		if id.SecondFactor != "" {
+			lifetime, summary = tenancy.PendingSignInTTL, summary+", password checked, second factor to come ("+id.SecondFactor+")"
+		}
 		secret, tokenHash := tenancy.NewSecret()
 		var ip any
 		if meta.ClientIP != "" {
 			ip = meta.ClientIP
 		}
 		if err := tx.QueryRow(ctx, `
-			INSERT INTO auth.sessions (tenant_id, user_id, token_hash, user_agent, client_ip, expires_at)
-			VALUES ($1, $2, $3, left($4, 300), $5::inet, now() + $6::interval)
-			RETURNING id`, tenantID, id.User.ID, tokenHash, meta.UserAgent, ip, interval(tenancy.AbsoluteTimeout)).Scan(&id.SessionID); err != nil {
+			INSERT INTO auth.sessions (tenant_id, user_id, token_hash, user_agent, client_ip, expires_at, second_factor)
+			VALUES ($1, $2, $3, left($4, 300), $5::inet, now() + $6::interval, nullif($7, ''))
+			RETURNING id`, tenantID, id.User.ID, tokenHash, meta.UserAgent, ip, interval(lifetime), id.SecondFactor).Scan(&id.SessionID); err != nil {
 			return err
 		}
 		if meta.ClientIP != "" {
@@ -125,7 +138,7 @@ func (s *AuthService) SignIn(ctx context.Context, tenantID, email, pw string, me
 			a.Addr = meta.ClientIP
 			ctx = tenancy.WithAuditActor(ctx, a)
 		}
-		if err := recordAudit(actingUser(ctx, id.User), tx, tenantID, "user.sign_in", id.User.Email, "role: "+string(id.Role)); err != nil {
+		if err := recordAudit(actingUser(ctx, id.User), tx, tenantID, "user.sign_in", id.User.Email, summary); err != nil {
 			return err
 		}
 		token = secret
@@ -160,17 +173,17 @@ func (s *AuthService) identify(ctx context.Context, tenantID, token string) (*te
 	}
 	id := &tenancy.Identity{User: &tenancy.User{TenantID: tenantID}}
 	var lastSeen, expires, now time.Time
-	var role *string
+	var role, secondFactor *string
 	found := false
 	err := readInTenant(ctx, s.db.App, tenantID, "", func(rows pgx.Rows) error {
 		if !rows.Next() {
 			return nil
 		}
 		found = true
-		return rows.Scan(&id.SessionID, &lastSeen, &expires, &now, &id.User.ID, &id.User.Email, &id.User.Name, &id.User.CreatedAt, &role)
+		return rows.Scan(&id.SessionID, &lastSeen, &expires, &now, &id.User.ID, &id.User.Email, &id.User.Name, &id.User.CreatedAt, &role, &secondFactor)
 	}, `
 		SELECT s.id, s.last_seen_at, s.expires_at, now(),
-		       u.id, u.email, u.name, u.created_at, m.role
+		       u.id, u.email, u.name, u.created_at, m.role, s.second_factor
 		FROM auth.sessions s
 		JOIN auth.users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
 		LEFT JOIN tenants.tenant_members m ON m.tenant_id = s.tenant_id AND m.user_id = s.user_id
@@ -192,6 +205,9 @@ func (s *AuthService) identify(ctx context.Context, tenantID, token string) (*te
 		return nil, time.Time{}, errNoSession
 	}
 	id.Role = tenancy.Role(*role)
+	if secondFactor != nil {
+		id.SecondFactor = *secondFactor
+	}
 	if now.Sub(lastSeen) > lastSeenGranularity {
 		err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 			_, err := tx.Exec(ctx, `UPDATE auth.sessions SET last_seen_at = now() WHERE tenant_id = $1 AND id = $2`, tenantID, id.SessionID)

@@ -146,7 +146,7 @@ func TestAPIKeys(t *testing.T) {
 	if tid, ok := postgres.ParseAPIKey(secret); !ok || tid != a.ID {
 		t.Errorf("key names tenant %q, want %s", tid, a.ID)
 	}
-	got, err := keys.AuthenticateAPIKey(ctx, secret)
+	got, err := keys.AuthenticateAPIKey(ctx, secret, "")
 	if err != nil || got.ID != k.ID || got.TenantID != a.ID {
 		t.Fatalf("authenticate: %+v, %v", got, err)
 	}
@@ -166,11 +166,11 @@ func TestAPIKeys(t *testing.T) {
 	if _, err := keys.RevokeAPIKey(ctx, a.ID, k.Prefix); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := keys.AuthenticateAPIKey(ctx, secret); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+	if _, err := keys.AuthenticateAPIKey(ctx, secret, ""); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
 		t.Errorf("revoked key: %v", err)
 	}
 	for _, bad := range []string{"", "nsk_", "nsk_zz_zz", secret[:len(secret)-1] + "x", "Bearer " + secret} {
-		if _, err := keys.AuthenticateAPIKey(ctx, bad); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+		if _, err := keys.AuthenticateAPIKey(ctx, bad, ""); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}

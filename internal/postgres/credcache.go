@@ -64,9 +64,13 @@ type CredentialCache struct {
 	users      map[string]map[sessionKey]struct{}
 
 	touchMu        sync.Mutex
-	keyTouches     map[string][]string // tenant id → key ids
+	keyTouches     map[string][]keyUse // tenant id → uses of its keys
 	sessionTouches map[string][]string // tenant id → session ids
 }
+
+// keyUse is a use of a key to write: the key's id and the address it came
+// from ("" when not an address).
+type keyUse struct{ id, addr string }
 
 // secretHash is a secret's SHA-256, as tenancy.HashSecret stores it. A
 // lookup indexes with string(h[:]), which allocates nothing.
@@ -88,6 +92,8 @@ type sessionKey struct {
 	hash     secretHash
 }
 
+// cachedKey holds what verifying a key yields (its id, tenant, name,
+// prefix, creation, scope and expiry).
 type cachedKey struct {
 	key     *tenancy.APIKey
 	touched atomic.Int64 // unix nanoseconds of the last use written or queued
@@ -105,7 +111,7 @@ type cachedSession struct {
 func NewCredentialCache(db *DB, log *slog.Logger) *CredentialCache {
 	c := &CredentialCache{db: db, log: log, TouchEvery: DefaultTouchEvery, ready: make(chan struct{})}
 	c.reset()
-	c.keyTouches, c.sessionTouches = map[string][]string{}, map[string][]string{}
+	c.keyTouches, c.sessionTouches = map[string][]keyUse{}, map[string][]string{}
 	return c
 }
 
@@ -248,6 +254,15 @@ func (c *CredentialCache) queueTouch(m map[string][]string, tenantID, id string)
 	c.touchMu.Unlock()
 }
 
+func (c *CredentialCache) queueKeyUse(tenantID, id, addr string) {
+	if inetOrNil(addr) == nil {
+		addr = ""
+	}
+	c.touchMu.Lock()
+	c.keyTouches[tenantID] = append(c.keyTouches[tenantID], keyUse{id, addr})
+	c.touchMu.Unlock()
+}
+
 func (c *CredentialCache) touchLoop(ctx context.Context) {
 	every := c.TouchEvery
 	if every <= 0 {
@@ -274,7 +289,7 @@ func (c *CredentialCache) touchLoop(ctx context.Context) {
 func (c *CredentialCache) writeTouches(ctx context.Context) {
 	c.touchMu.Lock()
 	keys, sessions := c.keyTouches, c.sessionTouches
-	c.keyTouches, c.sessionTouches = map[string][]string{}, map[string][]string{}
+	c.keyTouches, c.sessionTouches = map[string][]keyUse{}, map[string][]string{}
 	c.touchMu.Unlock()
 	tenants := slices.Sorted(maps.Keys(keys))
 	for id := range sessions {
@@ -292,8 +307,18 @@ func (c *CredentialCache) writeTouches(ctx context.Context) {
 				continue
 			}
 			b.Queue(set)
-			if ids := keys[tenantID]; len(ids) > 0 {
-				b.Queue(`UPDATE auth.api_keys SET last_used_at = now() WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, tenantID, ids)
+			if uses := keys[tenantID]; len(uses) > 0 {
+				ids, addrs := make([]string, len(uses)), make([]string, len(uses))
+				for i, u := range uses {
+					ids[i], addrs[i] = u.id, u.addr
+				}
+				// Each key's address is found by its place in the array: a
+				// plain UPDATE of one tenant, which a distributed
+				// PostgreSQL routes to one shard.
+				b.Queue(`
+					UPDATE auth.api_keys SET last_used_at = now(),
+					       last_used_ip = coalesce(nullif(($3::text[])[array_position($2::uuid[], id)], '')::inet, last_used_ip)
+					WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, tenantID, ids, addrs)
 			}
 			if ids := sessions[tenantID]; len(ids) > 0 {
 				b.Queue(`UPDATE auth.sessions SET last_seen_at = greatest(last_seen_at, now()) WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, tenantID, ids)
@@ -324,11 +349,12 @@ func (s *APIKeyService) Cached(c *CredentialCache) *CachedAPIKeyService {
 // AuthenticateAPIKey returns the live key matching secret, from memory
 // when it was verified before and nothing has been heard of it since. The
 // key returned is shared: callers must not change it. It carries what
-// authenticates a request: id, tenant, name, prefix and creation time.
-func (s *CachedAPIKeyService) AuthenticateAPIKey(ctx context.Context, secret string) (*tenancy.APIKey, error) {
+// authenticates a request and what it may reach: id, tenant, name, prefix,
+// creation time, scope and expiry.
+func (s *CachedAPIKeyService) AuthenticateAPIKey(ctx context.Context, secret, addr string) (*tenancy.APIKey, error) {
 	c := s.c
 	if !c.live.Load() {
-		return s.APIKeyService.AuthenticateAPIKey(ctx, secret)
+		return s.APIKeyService.AuthenticateAPIKey(ctx, secret, addr)
 	}
 	h := hashOf(secret)
 	c.mu.RLock()
@@ -337,17 +363,17 @@ func (s *CachedAPIKeyService) AuthenticateAPIKey(ctx context.Context, secret str
 	c.mu.RUnlock()
 	if e != nil {
 		if due(&e.touched, time.Now()) {
-			c.queueTouch(c.keyTouches, e.key.TenantID, e.key.ID)
+			c.queueKeyUse(e.key.TenantID, e.key.ID, addr)
 		}
 		return e.key, nil
 	}
-	k, err := s.APIKeyService.AuthenticateAPIKey(ctx, secret)
+	k, err := s.APIKeyService.AuthenticateAPIKey(ctx, secret, addr)
 	if err != nil {
 		return nil, err
 	}
 	// What authenticating needs is kept: its creator and last use (stale
 	// from the moment it is cached) would cost megabytes over 100,000 keys.
-	k.CreatedBy, k.LastUsedAt, k.RevokedAt = "", nil, nil
+	k.CreatedBy, k.LastUsedAt, k.RevokedAt, k.LastUsedFrom = "", nil, nil, ""
 	e = &cachedKey{key: k}
 	e.touched.Store(time.Now().UnixNano())
 	// A notice heard while the key was read may not be in k: keep it only

@@ -87,7 +87,7 @@ func BenchmarkCachedMemory(b *testing.B) {
 		if _, err := tc.Lookup(ctx, t.Slug); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := apiKeys.AuthenticateAPIKey(ctx, p.key); err != nil {
+		if _, err := apiKeys.AuthenticateAPIKey(ctx, p.key, ""); err != nil {
 			b.Fatal(err)
 		}
 	}

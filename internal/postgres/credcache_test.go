@@ -57,7 +57,7 @@ func TestCredentialNotices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := keys.AuthenticateAPIKey(ctx, secret); err != nil {
+	if _, err := keys.AuthenticateAPIKey(ctx, secret, ""); err != nil {
 		t.Fatal(err)
 	}
 	heard(t, c, func() {
@@ -65,7 +65,7 @@ func TestCredentialNotices(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	if _, err := keys.AuthenticateAPIKey(ctx, secret); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+	if _, err := keys.AuthenticateAPIKey(ctx, secret, ""); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
 		t.Errorf("a revoked key: %v", err)
 	}
 
@@ -141,15 +141,15 @@ func TestCredentialUsesWritten(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := keys.AuthenticateAPIKey(ctx, secret); err != nil {
+		if _, err := keys.AuthenticateAPIKey(ctx, secret, ""); err != nil {
 			t.Fatal(err)
 		}
 		asTenantCommit(t, db, tn.ID, `UPDATE auth.api_keys SET last_used_at = now() - interval '1 hour' WHERE tenant_id = $1`, tn.ID)
 		tenants, secrets = append(tenants, tn), append(secrets, secret)
 	}
-	c.AgeUses(2 * time.Minute)
+	c.AgeUses(4 * time.Minute) // past lastSeenGranularity
 	for _, secret := range secrets {
-		if _, err := keys.AuthenticateAPIKey(ctx, secret); err != nil {
+		if _, err := keys.AuthenticateAPIKey(ctx, secret, "127.0.0.1"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -524,7 +524,8 @@ func (db *DB) grantApp(ctx context.Context, tx pgx.Tx) error {
 			tenants.tenant_logos,
 			tenants.tenant_exports,
 			tenants.tenant_sso, auth.sso_sessions,
-			public.billing_usage_records
+			public.billing_usage_records,
+			auth.user_totp, auth.recovery_codes, tenants.tenant_mfa_policy
 		 TO ` + role,
 		// Counters are added to, never removed; payments are Stripe's word,
 		// written on the platform path.

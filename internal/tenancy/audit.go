@@ -201,6 +201,8 @@ func validAction(s string) bool {
 var AuditActions = []string{
 	"tenant.create", "tenant.import", "tenant.suspend", "tenant.activate", "tenant.delete", "tenant.purge",
 	"user.create", "user.sign_in", "user.sign_out", "user.password_reset_request", "user.password_reset",
+	"user.password_change", "user.two_factor", "user.two_factor_fail", "user.two_factor_enable", "user.two_factor_disable",
+	"mfa_policy.set", "session.end", "session.end_others", "session.end_member", "session.end_all",
 	"member.add", "member.update", "member.remove",
 	"invitation.create", "invitation.resend", "invitation.revoke", "invitation.accept",
 	"domain.add", "domain.verify", "domain.recheck", "domain.certificate", "domain.primary", "domain.remove", "domain.release",

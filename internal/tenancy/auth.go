@@ -31,6 +31,10 @@ type Identity struct {
 	User      *User
 	Role      Role
 	SessionID string
+	// SecondFactor, when set, is the step the session still waits for
+	// (SecondFactorCode, SecondFactorEnrol): until then it grants nothing
+	// else.
+	SecondFactor string
 }
 
 // Can reports whether the identity's role may do what needs role at
@@ -90,18 +94,87 @@ type APIKey struct {
 	CreatedAt  time.Time
 	LastUsedAt *time.Time
 	RevokedAt  *time.Time
+	APIKeyScope
+	// LastUsedFrom is the address of the last use written.
+	LastUsedFrom string
+}
+
+// APIKeyScope is what a key may reach, and until when. The zero value
+// reaches nothing; keys made before scopes existed read and write on both
+// surfaces, for ever.
+type APIKeyScope struct {
+	ReadOnly bool
+	API      bool // the tenant API at /v1
+	Gateway  bool // the gateway to the tenant's application
+	// ExpiresAt is when the key stops working; nil never.
+	ExpiresAt *time.Time
+}
+
+// FullAPIKeyScope is what a key reaches unless told otherwise, and what
+// keys made before scopes existed keep.
+var FullAPIKeyScope = APIKeyScope{API: true, Gateway: true}
+
+// Surfaces an API key may reach.
+const (
+	SurfaceAPI     = "api"
+	SurfaceGateway = "gateway"
+)
+
+// ValidateAPIKeyScope checks a scope chosen for a new key at now.
+func ValidateAPIKeyScope(sc APIKeyScope, now time.Time) error {
+	if !sc.API && !sc.Gateway {
+		return FieldErrorf(EINVALID, "surfaces", "choose what the key may reach: the tenant API, the gateway, or both")
+	}
+	if sc.ExpiresAt != nil && !sc.ExpiresAt.After(now) {
+		return FieldErrorf(EINVALID, "expires", "the expiry must be in the future")
+	}
+	return nil
+}
+
+// Key refusals, with the status they are answered with.
+var (
+	ErrKeyExpired   = &Error{Code: ENOTFOUND, Message: "this API key has expired"}
+	ErrKeyNoAPI     = &Error{Code: EFORBIDDEN, Message: "this API key may not call the tenant API (/v1): its scope is the gateway only"}
+	ErrKeyNoGateway = &Error{Code: EFORBIDDEN, Message: "this API key may not call the gateway: its scope is the tenant API (/v1) only"}
+	ErrKeyReadOnly  = &Error{Code: EFORBIDDEN, Message: "this API key is read-only: only GET, HEAD and OPTIONS requests are allowed"}
+)
+
+// Permits returns why the key may not make a request with method on
+// surface at now, or nil when it may. The errors are shared values, so a
+// request let through costs no allocation.
+func (k *APIKey) Permits(surface, method string, now time.Time) error {
+	if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
+		return ErrKeyExpired
+	}
+	switch surface {
+	case SurfaceAPI:
+		if !k.API {
+			return ErrKeyNoAPI
+		}
+	case SurfaceGateway:
+		if !k.Gateway {
+			return ErrKeyNoGateway
+		}
+	}
+	if k.ReadOnly && method != "GET" && method != "HEAD" && method != "OPTIONS" {
+		return ErrKeyReadOnly
+	}
+	return nil
 }
 
 // APIKeyService manages API keys.
 type APIKeyService interface {
 	// CreateAPIKey makes a key and returns it with its secret, shown once.
 	CreateAPIKey(ctx context.Context, tenantID, name, createdBy string) (*APIKey, string, error)
+	// CreateScopedAPIKey makes a key limited to scope.
+	CreateScopedAPIKey(ctx context.Context, tenantID, name, createdBy string, scope APIKeyScope) (*APIKey, string, error)
 	ListAPIKeys(ctx context.Context, tenantID string) ([]*APIKey, error)
 	// RevokeAPIKey revokes the tenant's key with that prefix.
 	RevokeAPIKey(ctx context.Context, tenantID, prefix string) (*APIKey, error)
-	// AuthenticateAPIKey returns the live key matching secret; the tenant is
-	// read from the key itself.
-	AuthenticateAPIKey(ctx context.Context, secret string) (*APIKey, error)
+	// AuthenticateAPIKey returns the key matching secret, unless revoked;
+	// the tenant is read from the key itself. Its scope and expiry are the
+	// caller's to check (APIKey.Permits). addr is recorded as its last use.
+	AuthenticateAPIKey(ctx context.Context, secret, addr string) (*APIKey, error)
 }
 
 // Admin is a platform administrator: not a tenant user.

@@ -51,6 +51,8 @@ var NotExported = map[string]string{
 	"auth.refresh_tokens":             "tokens are credentials",
 	"auth.password_tokens":            "one-time password links are credentials",
 	"auth.api_keys":                   "API keys are credentials; the new tenant creates its own",
+	"auth.user_totp":                  "authenticator secrets are credentials, sealed with this installation's key",
+	"auth.recovery_codes":             "recovery codes are credentials",
 	"tenants.tenant_schemas":          "made again for the new tenant",
 	"tenants.tenant_exports":          "export jobs belong to the tenant they ran for",
 	"tenants.tenant_invitation_mails": "a record of invitation mails for the sending limits, which start anew",

@@ -345,9 +345,9 @@ func brandEditor(st brandingState, f views.Form) ([]views.ColorField, views.Bran
 	alone := func(string) tenancy.Palette { return tenancy.ResolveLook(b, nil, "").Palette }
 	// An empty brand color falls back to the platform's.
 	fields := colorFields(brandColors, f, tenancy.DefaultPalette, "(the platform's default)", look.Palette, alone, activeNote(st.active))
-	title := "Sign-in page with these brand colors (not saved)"
+	title := "Sign-in page with these brand colors and company details (not saved)"
 	if st.active != nil {
-		title = "Sign-in page with these brand colors and the active theme " + tenancy.Quote(st.active.Name) + " (not saved)"
+		title = "Sign-in page with these brand colors and company details, and the active theme " + tenancy.Quote(st.active.Name) + " (not saved)"
 	}
 	return fields, previewOf(title, look.Palette), look.Palette
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/nself/nself/internal/billing"
 	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/views"
 )
@@ -89,7 +88,7 @@ func (s *Server) handleStripeWebhook(w http.ResponseWriter, r *http.Request) {
 	ctx := tenancy.WithAuditActor(r.Context(), tenancy.AuditActor{Kind: tenancy.ActorSystem, Name: "stripe", Addr: clientIP(r)})
 	out, err := s.Billing.HandleWebhook(ctx, payload, r.Header.Get("Stripe-Signature"))
 	switch {
-	case errors.Is(err, billing.ErrSignature):
+	case errors.Is(err, tenancy.ErrWebhookSignature):
 		s.Log.Warn("stripe webhook: signature refused", "err", err)
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid signature"})
 		return
@@ -208,7 +207,7 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) error {
 	var target string
 	if err == nil {
 		base := s.tenantURL(t.Slug) + "/billing"
-		target, err = s.Billing.Checkout(ctx, billing.CheckoutInput{
+		target, err = s.Billing.Checkout(ctx, tenancy.CheckoutInput{
 			Tenant: t, OwnerEmail: IdentityFrom(ctx).User.Email, Plan: plan,
 			SuccessURL: base + "/success?session_id={CHECKOUT_SESSION_ID}",
 			CancelURL:  base + "/cancel",

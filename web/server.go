@@ -20,7 +20,6 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/gorilla/sessions"
 
-	"github.com/nself/nself/internal/billing"
 	"github.com/nself/nself/internal/notify"
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -144,7 +143,7 @@ type Server struct {
 	// BillingStore reports usage and payments; Billing sells plans through
 	// Stripe, and is nil when billing is off.
 	BillingStore BillingStore
-	Billing      *billing.Service
+	Billing      tenancy.Billing
 	// Exports builds data exports for owners in the background; nil turns
 	// them off.
 	Exports tenancy.ExportJobService

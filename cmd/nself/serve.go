@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/nself/nself/internal/billing"
 	"github.com/nself/nself/internal/certs"
 	"github.com/nself/nself/internal/dnsverify"
 	"github.com/nself/nself/internal/password"
@@ -95,7 +94,8 @@ func (a *app) serveCommand() *cobra.Command {
 			go creds.Listen(ctx)
 			tenants := postgres.NewTenantService(db, a.cfg.Strategy)
 			billingStore := postgres.NewBillingService(db)
-			var stripeBilling *billing.Service
+			// An interface left nil, not one holding a nil *billing.Service.
+			var stripeBilling tenancy.Billing
 			if a.cfg.BillingEnabled {
 				if stripeBilling, err = a.billingService(db, log); err != nil {
 					return err
@@ -434,7 +434,7 @@ func (a *app) sizer(log *slog.Logger) func(context.Context, string) (int64, erro
 }
 
 // reconcileBilling compares subscriptions with Stripe's every interval.
-func reconcileBilling(ctx context.Context, log *slog.Logger, svc *billing.Service, every time.Duration) {
+func reconcileBilling(ctx context.Context, log *slog.Logger, svc tenancy.Billing, every time.Duration) {
 	runEvery(ctx, every, func() {
 		results, err := svc.Reconcile(ctx)
 		if err != nil {

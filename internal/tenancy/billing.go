@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"context"
+	"errors"
 	"math"
 	"regexp"
 	"strconv"
@@ -388,4 +389,50 @@ type PlanRevenue struct {
 	Plan       string
 	Tenants    int
 	MonthlyCts int64
+}
+
+// Billing sells plans through a payment provider (Stripe, in
+// internal/billing). The portal, the console and the CLI reach it through
+// this interface only, so that none of them depends on the provider's
+// client library.
+type Billing interface {
+	// Checkout starts a subscription to a plan and returns the address of
+	// the provider's payment page.
+	Checkout(ctx context.Context, in CheckoutInput) (string, error)
+	// Portal opens the provider's page where the owner manages payment
+	// methods and cancels, and returns its address.
+	Portal(ctx context.Context, t *Tenant, returnURL, attempt string) (string, error)
+	// HandleWebhook verifies a delivery's signature on its raw body and
+	// processes the event once; a bad signature is ErrWebhookSignature.
+	HandleWebhook(ctx context.Context, payload []byte, signature string) (*EventOutcome, error)
+	// Replay processes a received event again from its stored payload.
+	Replay(ctx context.Context, eventID string) (*EventOutcome, error)
+	// Reconcile compares each subscribed tenant with the provider and
+	// repairs what drifted.
+	Reconcile(ctx context.Context) ([]ReconcileResult, error)
+}
+
+// ErrWebhookSignature marks a webhook delivery whose signature does not
+// verify.
+var ErrWebhookSignature = errors.New("webhook signature does not verify")
+
+// CheckoutInput is what a Checkout session is made of.
+type CheckoutInput struct {
+	Tenant     *Tenant
+	OwnerEmail string
+	Plan       *Plan
+	// SuccessURL and CancelURL come from the platform's configuration,
+	// never from the request: the provider sends the browser there.
+	SuccessURL string
+	CancelURL  string
+	// Attempt names this purchase attempt (one per rendered billing page),
+	// so that a form sent twice makes one session.
+	Attempt string
+}
+
+// ReconcileResult is what reconciling one tenant found.
+type ReconcileResult struct {
+	Tenant  *Tenant
+	Changed string // what was repaired; "" when the tenant matched the provider
+	Err     error
 }

@@ -55,7 +55,7 @@ func (s *Server) loadAdminSession(next http.Handler) http.Handler {
 			a, err := s.Admins.IdentifyAdmin(ctx, token)
 			switch {
 			case err == nil:
-				ctx = withCSRF(withAdmin(ctx, a), s.csrfToken(token))
+				ctx = withSession(ctx, nil, a, s.csrfToken(token))
 			case tenancy.ErrorCode(err) == tenancy.ENOTFOUND:
 				s.endSession(w, r, adminCookie)
 			default:

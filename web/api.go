@@ -45,6 +45,7 @@ func (s *Server) authenticateAPI(next http.Handler) http.Handler {
 		// an unauthenticated request learns nothing about which tenants
 		// exist.
 		var t *tenancy.Tenant
+		var apiKey *tenancy.APIKey
 		if s.Config.InternalToken != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(s.Config.InternalToken)) == 1 {
 			named, err := s.namedTenant(r)
 			if err != nil {
@@ -80,7 +81,7 @@ func (s *Server) authenticateAPI(next http.Handler) http.Handler {
 				s.Error(w, r, err)
 				return
 			}
-			ctx = withAPIKey(ctx, key)
+			apiKey = key
 		}
 		switch t.Status {
 		case tenancy.StatusDeleted:
@@ -90,7 +91,7 @@ func (s *Server) authenticateAPI(next http.Handler) http.Handler {
 			fail(http.StatusForbidden, "this account is suspended")
 			return
 		}
-		next.ServeHTTP(w, withContext(r, withTenant(ctx, t)))
+		next.ServeHTTP(w, withContext(r, withKeyTenant(ctx, apiKey, t)))
 	})
 }
 

@@ -19,7 +19,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		// The tenant is known only after routing; the state is filled later.
-		ctx, holder := withState(r.Context())
+		ctx, holder := withLogNote(r.Context())
 		next.ServeHTTP(ww, r.WithContext(ctx))
 		attrs := make([]slog.Attr, 0, 11)
 		attrs = append(attrs,
@@ -27,8 +27,8 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			slog.Int("status", ww.Status()), slog.Int("bytes", ww.BytesWritten()),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("request_id", middleware.GetReqID(r.Context())))
-		if holder.logTenant != "" {
-			attrs = append(attrs, slog.String("tenant", holder.logTenant))
+		if holder.tenant != "" {
+			attrs = append(attrs, slog.String("tenant", holder.tenant))
 		}
 		if holder.err != nil {
 			attrs = append(attrs, slog.String("err", holder.err.Error()))

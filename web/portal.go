@@ -61,7 +61,7 @@ func (s *Server) loadTenantSession(next http.Handler) http.Handler {
 			id, err := s.Auth.Identify(ctx, t.ID, token)
 			switch {
 			case err == nil:
-				ctx = withCSRF(withIdentity(ctx, id), s.csrfToken(token))
+				ctx = withSession(ctx, id, nil, s.csrfToken(token))
 			case tenancy.ErrorCode(err) == tenancy.ENOTFOUND:
 				s.endSession(w, r, tenantCookie)
 			default:

@@ -319,7 +319,7 @@ func (s *Server) renderTenantPage(w http.ResponseWriter, r *http.Request, status
 	}
 	d := s.tenantDetail(t)
 	d.Members = strconv.Itoa(members)
-	if s.BillingStore != nil && t.Status != tenancy.StatusDeleted {
+	if s.on.usage && t.Status != tenancy.StatusDeleted {
 		plans, err := s.Plans.ListPlans(ctx)
 		if err != nil {
 			return err

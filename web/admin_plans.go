@@ -16,8 +16,10 @@ import (
 // planRoutes are the console's plan pages, there only when plans can be
 // changed.
 func (s *Server) planRoutes(r chi.Router) {
+	if !s.on.plans {
+		return
+	}
 	r.Route("/plans", func(r chi.Router) {
-		r.Use(s.onlyWhen(func() bool { return s.PlanAdmin != nil }))
 		r.Get("/", s.h(s.handlePlanList))
 		r.Get("/new", s.h(s.handlePlanNew))
 		r.Post("/", s.h(s.handlePlanCreate))
@@ -26,20 +28,8 @@ func (s *Server) planRoutes(r chi.Router) {
 		r.Get("/{name}/archive", s.h(s.handlePlanArchiveForm))
 		r.Post("/{name}/archive", s.h(s.handlePlanArchive))
 	})
-	r.Post("/tenants/{ref}/plan", s.h(s.handleTenantSetPlan))
-}
-
-// onlyWhen answers 404, as for a page that does not exist, while a service
-// the pages need is not configured.
-func (s *Server) onlyWhen(on func() bool) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !on() {
-				s.notFound(w, r)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
+	if s.on.usage {
+		r.Post("/tenants/{ref}/plan", s.h(s.handleTenantSetPlan))
 	}
 }
 
@@ -259,10 +249,6 @@ func (s *Server) handlePlanArchive(w http.ResponseWriter, r *http.Request) error
 // cannot take (archived, too small for its members) is said next to the
 // choice.
 func (s *Server) handleTenantSetPlan(w http.ResponseWriter, r *http.Request) error {
-	if s.BillingStore == nil {
-		s.notFound(w, r)
-		return nil
-	}
 	ctx := r.Context()
 	t, err := s.Tenants.FindTenant(ctx, chi.URLParam(r, "ref"))
 	if err != nil {

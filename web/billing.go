@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -22,9 +23,6 @@ import (
 // count and when the month resets, as JSON, and a Retry-After header.
 // Unlimited plans are counted and never refused.
 func (s *Server) meterAPI(next http.Handler) http.Handler {
-	if s.Meter == nil {
-		return next
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t := TenantFrom(r.Context())
 		if !s.admitQuota(w, r, t) {
@@ -40,9 +38,6 @@ func (s *Server) meterAPI(next http.Handler) http.Handler {
 // limit, for the API and the gateway alike. It answers the request itself
 // (429, or the error) and reports false when it may not go on.
 func (s *Server) admitQuota(w http.ResponseWriter, r *http.Request, t *tenancy.Tenant) bool {
-	if s.Meter == nil {
-		return true
-	}
 	ctx := r.Context()
 	plan, err := s.Plans.FindPlan(ctx, t.Plan)
 	if err != nil {
@@ -73,6 +68,16 @@ func (s *Server) admitQuota(w http.ResponseWriter, r *http.Request, t *tenancy.T
 	}
 	return true
 }
+
+// unmetered is the meter of a server given none: it counts nothing and
+// refuses nothing. The services' constructor always gives one.
+type unmetered struct{}
+
+func (unmetered) Admit(context.Context, string, int64) (tenancy.APIQuota, error) {
+	return tenancy.APIQuota{Allowed: true, Limit: tenancy.Unlimited}, nil
+}
+
+func (unmetered) AddCompute(string, time.Duration) {}
 
 // handleStripeWebhook serves POST /webhooks/stripe. The signature is
 // checked on the raw body before anything is read from it: a bad or
@@ -105,7 +110,7 @@ func (s *Server) handleStripeWebhook(w http.ResponseWriter, r *http.Request) {
 
 // tenantBillingRoutes are the tenant's billing pages, for its owners.
 func (s *Server) tenantBillingRoutes(r chi.Router) {
-	if !s.Config.BillingEnabled || s.BillingStore == nil {
+	if !s.on.billing {
 		return
 	}
 	r.Get("/billing", s.h(s.handleBilling))
@@ -141,8 +146,8 @@ func (s *Server) billingPage(r *http.Request, formErr *tenancy.Error) (views.Bil
 		Usage:      u,
 		Members:    int64(members),
 		Status:     t.SubscriptionStatus,
-		CanManage:  t.StripeCustomerID != "" && s.Billing != nil,
-		CanBuy:     s.Billing != nil && !tenancy.LiveSubscription(t.SubscriptionStatus),
+		CanManage:  t.StripeCustomerID != "",
+		CanBuy:     !tenancy.LiveSubscription(t.SubscriptionStatus),
 		Payments:   payments,
 		Attempt:    hex.EncodeToString(attempt),
 		ChartTitle: "API requests per day, " + u.Period.Format("January 2006"),
@@ -310,9 +315,6 @@ type openingCounts struct {
 // auditBilling records a billing action that changed nothing here yet
 // (Stripe's events, which do, are recorded with their changes).
 func (s *Server) auditBilling(r *http.Request, action, target, summary string) {
-	if s.Audit == nil {
-		return
-	}
 	t := TenantFrom(r.Context())
 	if err := s.Audit.Record(r.Context(), tenancy.AuditEntry{TenantID: t.ID, Action: action, Target: target, Summary: summary}); err != nil {
 		s.Log.Error("audit billing action", "tenant", t.Slug, "action", action, "err", err)

@@ -87,7 +87,6 @@ func newBillingEnv(t *testing.T) *billingEnv {
 			t.Fatal(err)
 		}
 		meter = postgres.NewMeter(db, log)
-		s.Config.BillingEnabled = true
 		s.BillingStore = store
 		s.Billing = svc
 		s.PlanAdmin = postgres.NewPlanService(db)

@@ -13,12 +13,17 @@ import (
 )
 
 func (s *Server) domainRoutes(r chi.Router) {
+	if !s.on.domains {
+		return
+	}
 	r.Get("/domains", s.h(s.handleDomainList))
 	r.Post("/domains", s.h(s.handleDomainAdd))
 	r.Post("/domains/preview", s.h(s.handleDomainPreview))
 	r.Get("/domains/preview.html", s.h(s.handleDomainPreviewHTML))
 	r.Get("/domains/{domain}/row", s.h(s.handleDomainRow))
-	r.Post("/domains/{domain}/verify", s.h(s.handleDomainVerify))
+	if s.on.verify {
+		r.Post("/domains/{domain}/verify", s.h(s.handleDomainVerify))
+	}
 	r.Post("/domains/{domain}/primary", s.h(s.handleDomainPrimary))
 	r.Post("/domains/{domain}/remove", s.h(s.handleDomainRemove))
 }
@@ -33,9 +38,6 @@ func (s *Server) domainRules() tenancy.DomainRules {
 // domainAdmin returns the domain service, or not found on a server
 // started without one.
 func (s *Server) domainAdmin() (tenancy.DomainService, error) {
-	if s.DomainAdmin == nil {
-		return nil, tenancy.Errorf(tenancy.ENOTFOUND, "custom domains are not available on this server")
-	}
 	return s.DomainAdmin, nil
 }
 
@@ -140,7 +142,7 @@ func (s *Server) handleDomainRow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if s.DomainVerifier != nil && d.State == tenancy.DomainPending &&
+	if s.on.verify && d.State == tenancy.DomainPending &&
 		(d.CheckedAt == nil || time.Since(*d.CheckedAt) > domainPollRecheck) {
 		if d, _, err = svc.VerifyDomain(ctx, tenantID, name, s.DomainVerifier); err != nil {
 			return err
@@ -162,9 +164,6 @@ func (s *Server) handleDomainVerify(w http.ResponseWriter, r *http.Request) erro
 	name, err := s.domainParam(r)
 	if err != nil {
 		return err
-	}
-	if s.DomainVerifier == nil {
-		return tenancy.Errorf(tenancy.ECONFLICT, "DNS verification is not available on this server")
 	}
 	d, res, err := svc.VerifyDomain(ctx, TenantFrom(ctx).ID, name, s.DomainVerifier)
 	if err != nil {

@@ -85,8 +85,7 @@ func TestInvitationWhileMailIsDown(t *testing.T) {
 // first delivery would have; the failed delivery mailed nobody.
 func TestReplayedPaymentFailureMailsOwners(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.server.Billing = newBilling(t, e)
+	e := newEnv(t, withBilling(t))
 	acme := e.mustTenant("acme")
 	e.mustMember(acme, "owner@acme.test", tenancy.RoleOwner)
 	e.mustMember(acme, "second-owner@acme.test", tenancy.RoleOwner)

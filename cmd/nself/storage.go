@@ -18,13 +18,14 @@ func (a *app) storageRemover(db *postgres.DB, log *slog.Logger) (*postgres.Stora
 	if a.cfg.MinioEndpoint == "" {
 		return nil, nil
 	}
-	store, err := a.blobStore()
+	if _, err := a.blobStore(); err != nil {
+		return nil, err
+	}
+	svc, err := a.services(context.Background())
 	if err != nil {
 		return nil, err
 	}
-	r := postgres.NewStorageRemover(db, store)
-	r.Log = log
-	return r, nil
+	return svc.Storage, nil
 }
 
 // removeDeletedStorage removes a just-deleted tenant's files and says what

@@ -140,11 +140,11 @@ type apiUser struct {
 // handleAPIUsers serves GET /v1/users?limit=&offset=&q=.
 func (s *Server) handleAPIUsers(w http.ResponseWriter, r *http.Request) error {
 	t := TenantFrom(r.Context())
-	limit, offset, err := paging(r)
+	p, err := apiPageOf(r)
 	if err != nil {
 		return err
 	}
-	users, total, err := s.Users.ListUsers(r.Context(), t.ID, tenancy.UserFilter{Query: r.URL.Query().Get("q"), Limit: limit, Offset: offset})
+	users, total, err := s.Users.ListUsers(r.Context(), t.ID, tenancy.UserFilter{Query: r.URL.Query().Get("q"), Limit: p.Limit, Offset: p.Offset})
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (s *Server) handleAPIUsers(w http.ResponseWriter, r *http.Request) error {
 	for _, u := range users {
 		out = append(out, apiUser{u.ID, u.Email, u.Name, u.CreatedAt})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"users": out, "total": total, "limit": limit, "offset": offset})
+	writeJSON(w, http.StatusOK, map[string]any{"users": out, "total": total, "limit": p.Limit, "offset": p.Offset})
 	return nil
 }
 

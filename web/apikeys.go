@@ -35,12 +35,18 @@ func (s *Server) handleAPIKeyList(w http.ResponseWriter, r *http.Request) error 
 	return s.renderAPIKeys(w, r, http.StatusOK, views.Form{}, "")
 }
 
+// apiKeyForm names a new API key.
+type apiKeyForm struct {
+	Name string `form:"name"`
+}
+
 // handleAPIKeyCreate serves POST /settings/api-keys: the new key is shown
 // on the page it answers with, once, never stored in clear.
 func (s *Server) handleAPIKeyCreate(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	f := formOf(r, "name")
-	_, secret, err := s.APIKeys.CreateAPIKey(ctx, TenantFrom(ctx).ID, f.Value("name"), IdentityFrom(ctx).User.ID)
+	var in apiKeyForm
+	f := parseForm(r, &in)
+	_, secret, err := s.APIKeys.CreateAPIKey(ctx, TenantFrom(ctx).ID, in.Name, IdentityFrom(ctx).User.ID)
 	if tenancy.ErrorCode(err) == tenancy.EINVALID {
 		fieldError(&f, err)
 		return s.renderAPIKeys(w, r, http.StatusUnprocessableEntity, f, "")

@@ -194,16 +194,29 @@ func (s *Server) handleBillingReturn(success bool) handlerFunc {
 	}
 }
 
+// checkoutForm buys a plan; Attempt names the page it was sent from (see
+// stripeSession), as does billingPortalForm's.
+type checkoutForm struct {
+	Plan    string `form:"plan"`
+	Attempt string `form:"attempt"`
+}
+
+type billingPortalForm struct {
+	Attempt string `form:"attempt"`
+}
+
 // handleCheckout serves POST /billing/checkout: it sends the owner to a
 // Stripe Checkout session for the chosen plan.
 func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := TenantFrom(ctx)
-	attempt, done, err := s.stripeSession(r, t)
+	var in checkoutForm
+	parseForm(r, &in)
+	attempt, done, err := s.stripeSession(t, in.Attempt)
 	if err != nil {
 		return err
 	}
-	plan, err := s.Plans.FindPlan(ctx, r.PostFormValue("plan"))
+	plan, err := s.Plans.FindPlan(ctx, in.Plan)
 	if err == nil && tenancy.LiveSubscription(t.SubscriptionStatus) {
 		// A second subscription would bill twice; the current one changes
 		// plan in Stripe's billing portal.
@@ -247,7 +260,9 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) handleBillingPortal(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := TenantFrom(ctx)
-	attempt, done, err := s.stripeSession(r, t)
+	var in billingPortalForm
+	parseForm(r, &in)
+	attempt, done, err := s.stripeSession(t, in.Attempt)
 	if err != nil {
 		return err
 	}
@@ -273,11 +288,7 @@ const maxStripeCalls = 20
 // created: only those count against the allowance, so that a Stripe
 // outage does not use it up. Until then the request holds a place, so
 // that requests at once cannot pass the limit together.
-func (s *Server) stripeSession(r *http.Request, t *tenancy.Tenant) (attempt string, done func(created bool), err error) {
-	if s.Billing == nil {
-		return "", nil, tenancy.Errorf(tenancy.EINVALID, "billing is not available")
-	}
-	attempt = r.PostFormValue("attempt")
+func (s *Server) stripeSession(t *tenancy.Tenant, attempt string) (string, func(created bool), error) {
 	if !validAttempt(attempt) {
 		return "", nil, tenancy.Errorf(tenancy.EINVALID, "the form has expired: reload the page")
 	}

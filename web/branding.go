@@ -60,11 +60,30 @@ var (
 	}
 )
 
-// brandFields are the brand form's fields; themeFields the theme form's.
-var (
-	brandFields = []string{"primary_color", "secondary_color", "accent_color"}
-	themeFields = []string{"name", "primary", "secondary", "background", "text"}
-)
+// brandForm is the brand colors' form; an empty color removes it.
+type brandForm struct {
+	PrimaryColor   string `form:"primary_color"`
+	SecondaryColor string `form:"secondary_color"`
+	AccentColor    string `form:"accent_color"`
+}
+
+// themeForm is a theme's form, to create or change one.
+type themeForm struct {
+	Name       string `form:"name"`
+	Primary    string `form:"primary"`
+	Secondary  string `form:"secondary"`
+	Background string `form:"background"`
+	Text       string `form:"text"`
+}
+
+// settingForm sets one setting; an empty value removes it.
+type settingForm struct {
+	Key   string `form:"key"`
+	Value string `form:"value"`
+}
+
+// brandFields are the brand form's inputs, in the order of its fields.
+var brandFields = formNames(brandForm{})
 
 // brandingState is what a branding page or preview starts from: the
 // stored brand colors and the themes, the active one among them.
@@ -331,10 +350,14 @@ func (s *Server) handleBranding(w http.ResponseWriter, r *http.Request) error {
 // unless every color validates; an empty field removes that color.
 func (s *Server) handleBrandSave(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	f := formOf(r, brandFields...)
+	var in brandForm
+	f := parseForm(r, &in)
 	var u tenancy.BrandUpdate
-	for i, dst := range []**string{&u.Primary, &u.Secondary, &u.Accent} {
-		v := f.Values[brandFields[i]]
+	for i, c := range []struct {
+		v   string
+		dst **string
+	}{{in.PrimaryColor, &u.Primary}, {in.SecondaryColor, &u.Secondary}, {in.AccentColor, &u.Accent}} {
+		v, dst := c.v, c.dst
 		if v != "" {
 			if _, err := tenancy.ParseColor(brandFields[i], v); err != nil {
 				fieldError(&f, err)
@@ -362,6 +385,13 @@ func (s *Server) backToBranding(w http.ResponseWriter, r *http.Request, flash st
 	return nil
 }
 
+// brandingPreviewForm says which form a live preview comes from: the
+// brand's, or a theme's (Form "theme", with ThemeID when editing one).
+type brandingPreviewForm struct {
+	Form    string `form:"form"`
+	ThemeID string `form:"theme_id"`
+}
+
 // handleBrandingPreview serves POST /settings/branding/preview: the live
 // preview's partial from an unsaved form, the brand form's or a theme's
 // (form=theme, with theme_id when editing one), and out of band the
@@ -372,16 +402,17 @@ func (s *Server) handleBrandingPreview(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	f := views.Form{Values: map[string]string{}, Errors: map[string]string{}}
+	var which brandingPreviewForm
+	parseForm(r, &which)
+	var f views.Form
 	var fields []views.ColorField
 	var v views.BrandingPreview
-	if r.PostForm.Get("form") == "theme" {
-		for _, k := range themeFields {
-			f.Values[k] = r.PostForm.Get(k)
-		}
+	if which.Form == "theme" {
+		var in themeForm
+		f = parseForm(r, &in)
 		// A stored theme's colors stand in for fields not valid yet.
 		base := newThemeBase
-		if id := r.PostForm.Get("theme_id"); id != "" {
+		if id := which.ThemeID; id != "" {
 			if st, err = s.brandingState(r); err != nil {
 				return err
 			}
@@ -391,9 +422,8 @@ func (s *Server) handleBrandingPreview(w http.ResponseWriter, r *http.Request) e
 		}
 		fields, v = themeEditor(st, base, f)
 	} else {
-		for _, k := range brandFields {
-			f.Values[k] = r.PostForm.Get(k)
-		}
+		var in brandForm
+		f = parseForm(r, &in)
 		fields, v = brandEditor(st, f)
 	}
 	v.Fields = fields
@@ -483,16 +513,17 @@ func (s *Server) handleThemeEdit(w http.ResponseWriter, r *http.Request) error {
 }
 
 // themeInput is a theme form's values as the service takes them.
-func themeInput(f views.Form) tenancy.NewTheme {
-	return tenancy.NewTheme{Name: f.Values["name"], Primary: f.Values["primary"], Secondary: f.Values["secondary"],
-		Background: f.Values["background"], Text: f.Values["text"]}
+func themeInput(in themeForm) tenancy.NewTheme {
+	return tenancy.NewTheme{Name: in.Name, Primary: in.Primary, Secondary: in.Secondary,
+		Background: in.Background, Text: in.Text}
 }
 
 // handleThemeCreate serves POST /settings/branding/themes.
 func (s *Server) handleThemeCreate(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	f := formOf(r, themeFields...)
-	th, err := s.Branding.CreateTheme(ctx, TenantFrom(ctx).ID, themeInput(f))
+	var in themeForm
+	f := parseForm(r, &in)
+	th, err := s.Branding.CreateTheme(ctx, TenantFrom(ctx).ID, themeInput(in))
 	if err != nil {
 		if code := tenancy.ErrorCode(err); code == tenancy.EINVALID || code == tenancy.ECONFLICT {
 			fieldError(&f, err)
@@ -510,8 +541,9 @@ func (s *Server) handleThemeUpdate(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	f := formOf(r, themeFields...)
-	th, err := s.Branding.UpdateTheme(ctx, TenantFrom(ctx).ID, old.ID, themeInput(f))
+	var in themeForm
+	f := parseForm(r, &in)
+	th, err := s.Branding.UpdateTheme(ctx, TenantFrom(ctx).ID, old.ID, themeInput(in))
 	if err != nil {
 		if code := tenancy.ErrorCode(err); code == tenancy.EINVALID || code == tenancy.ECONFLICT {
 			fieldError(&f, err)
@@ -564,18 +596,19 @@ func (s *Server) handleThemeDelete(w http.ResponseWriter, r *http.Request) error
 // checked against its key's rules; an empty value removes it.
 func (s *Server) handleSettingSave(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	f := formOf(r, "key", "value")
+	var in settingForm
+	f := parseForm(r, &in)
 	var err error
-	if f.Values["value"] == "" {
-		err = s.Branding.DeleteSetting(ctx, TenantFrom(ctx).ID, f.Values["key"])
+	if in.Value == "" {
+		err = s.Branding.DeleteSetting(ctx, TenantFrom(ctx).ID, in.Key)
 	} else {
-		_, err = s.Branding.SetSetting(ctx, TenantFrom(ctx).ID, f.Values["key"], f.Values["value"])
+		_, err = s.Branding.SetSetting(ctx, TenantFrom(ctx).ID, in.Key, in.Value)
 	}
 	if err != nil {
 		if code := tenancy.ErrorCode(err); code == tenancy.EINVALID || code == tenancy.ENOTFOUND {
 			// A setting's errors name its key; show them at the value.
 			if e := (*tenancy.Error)(nil); asDomain(err, &e) && e.Field != "key" {
-				f.Errors["value"] = e.Message
+				setFieldError(&f, "value", e.Message)
 			} else {
 				fieldError(&f, err)
 			}
@@ -583,5 +616,5 @@ func (s *Server) handleSettingSave(w http.ResponseWriter, r *http.Request) error
 		}
 		return err
 	}
-	return s.backToBranding(w, r, "Setting "+f.Values["key"]+" saved.")
+	return s.backToBranding(w, r, "Setting "+in.Key+" saved.")
 }

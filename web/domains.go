@@ -51,7 +51,7 @@ func domainRow(d *tenancy.Domain) views.DomainRow {
 }
 
 // renderDomains renders the domains page with the add form f.
-func (s *Server) renderDomains(w http.ResponseWriter, r *http.Request, status int, f views.Form) error {
+func (s *Server) renderDomains(w http.ResponseWriter, r *http.Request, status int, in domainForm, f views.Form) error {
 	ctx := r.Context()
 	svc, err := s.domainAdmin()
 	if err != nil {
@@ -69,7 +69,7 @@ func (s *Server) renderDomains(w http.ResponseWriter, r *http.Request, status in
 	if m.Add.Values == nil {
 		m.Add = views.Form{Values: map[string]string{}, Errors: map[string]string{}}
 	}
-	m.Preview = s.domainPreview(r, m.Add.Value("domain"))
+	m.Preview = s.domainPreview(r, in.Domain)
 	p := s.page(r, "Domains")
 	p.Flash = s.takeFlash(w, r, tenantCookie)
 	render(w, r, status, views.DomainsPage(p, m))
@@ -78,7 +78,12 @@ func (s *Server) renderDomains(w http.ResponseWriter, r *http.Request, status in
 
 // handleDomainList serves GET /domains.
 func (s *Server) handleDomainList(w http.ResponseWriter, r *http.Request) error {
-	return s.renderDomains(w, r, http.StatusOK, views.Form{})
+	return s.renderDomains(w, r, http.StatusOK, domainForm{}, views.Form{})
+}
+
+// domainForm claims a custom domain; its live preview posts it too.
+type domainForm struct {
+	Domain string `form:"domain"`
 }
 
 // handleDomainAdd serves POST /domains.
@@ -88,13 +93,14 @@ func (s *Server) handleDomainAdd(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := formOf(r, "domain")
-	d, err := svc.AddDomain(ctx, TenantFrom(ctx).ID, f.Value("domain"))
+	var in domainForm
+	f := parseForm(r, &in)
+	d, err := svc.AddDomain(ctx, TenantFrom(ctx).ID, in.Domain)
 	switch tenancy.ErrorCode(err) {
 	case "":
 	case tenancy.EINVALID, tenancy.ECONFLICT:
 		fieldError(&f, err)
-		return s.renderDomains(w, r, http.StatusUnprocessableEntity, f)
+		return s.renderDomains(w, r, http.StatusUnprocessableEntity, in, f)
 	default:
 		return err
 	}
@@ -254,7 +260,9 @@ func (s *Server) domainPreview(r *http.Request, typed string) views.DomainPrevie
 // handleDomainPreview serves POST /domains/preview: the live preview's
 // partial, from the unsaved form.
 func (s *Server) handleDomainPreview(w http.ResponseWriter, r *http.Request) error {
-	render(w, r, http.StatusOK, views.DomainPreviewPane(s.domainPreview(r, r.PostFormValue("domain"))))
+	var in domainForm
+	parseForm(r, &in)
+	render(w, r, http.StatusOK, views.DomainPreviewPane(s.domainPreview(r, in.Domain)))
 	return nil
 }
 

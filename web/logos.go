@@ -194,15 +194,20 @@ func (s *Server) handleLogoList(w http.ResponseWriter, r *http.Request) error {
 	return s.renderLogos(w, r, http.StatusOK, views.Form{}, "")
 }
 
+// logoForm uploads a logo: its type, and the file, which is read as a
+// file rather than a value.
+type logoForm struct {
+	Type string `form:"type"`
+	File string `form:"file"`
+}
+
 // handleLogoUpload serves POST /settings/logos: a multipart form with the
 // type and the file.
 func (s *Server) handleLogoUpload(w http.ResponseWriter, r *http.Request) error {
-	if s.Logos == nil {
-		return tenancy.Errorf(tenancy.ENOTFOUND, "logos are off on this platform")
-	}
-	f := views.Form{Values: map[string]string{"type": "", "file": ""}, Errors: map[string]string{}}
+	var in logoForm
+	f := formView(&in)
 	invalid := func(field, msg string) error {
-		f.Errors[field] = msg
+		setFieldError(&f, field, msg)
 		return s.renderLogos(w, r, http.StatusUnprocessableEntity, f, "")
 	}
 	// Parts beyond 1 MB go to a temporary file; the body is bounded by
@@ -215,8 +220,8 @@ func (s *Server) handleLogoUpload(w http.ResponseWriter, r *http.Request) error 
 		return invalid("file", "The upload could not be read; try again.")
 	}
 	defer r.MultipartForm.RemoveAll()
-	f.Values["type"] = r.FormValue("type")
-	kind, err := tenancy.ParseLogoKind(f.Values["type"])
+	f = parseForm(r, &in)
+	kind, err := tenancy.ParseLogoKind(in.Type)
 	if err != nil {
 		fieldError(&f, err)
 		return s.renderLogos(w, r, http.StatusUnprocessableEntity, f, "")

@@ -108,15 +108,6 @@ func adminNav(path string, on features) []views.NavItem {
 	)
 }
 
-// formOf reads the named fields of a posted form.
-func formOf(r *http.Request, fields ...string) views.Form {
-	f := views.Form{Values: map[string]string{}, Errors: map[string]string{}}
-	for _, name := range fields {
-		f.Values[name] = r.PostFormValue(name)
-	}
-	return f
-}
-
 // fieldError puts a domain error next to its field, or on the form.
 func fieldError(f *views.Form, err error) {
 	var e *tenancy.Error

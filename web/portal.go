@@ -146,7 +146,7 @@ func (s *Server) handleLanding(w http.ResponseWriter, r *http.Request) error {
 	r = s.withAnonCSRF(w, r, tenantCookie)
 	p := s.page(r, "Sign in")
 	p.Flash = s.takeFlash(w, r, tenantCookie)
-	f := views.Form{Values: map[string]string{"next": localPath(r.URL.Query().Get("next"))}}
+	f := formView(&signInForm{Next: localPath(r.URL.Query().Get("next"))})
 	render(w, r, http.StatusOK, views.SignIn(p, f, "/signin"))
 	return nil
 }

@@ -155,7 +155,7 @@ func TestAdminPlanCreate(t *testing.T) {
 			t.Errorf("%s: the form lost the name typed", tc.name)
 		}
 	}
-	if plans, _ := env.server.Plans.ListPlans(env.ctx); len(plans) != 4 {
+	if plans, _ := postgres.NewPlanService(env.db).ListPlans(env.ctx); len(plans) != 4 {
 		t.Fatalf("%d plans after refused forms", len(plans))
 	}
 
@@ -230,7 +230,7 @@ func TestAdminPlanEdit(t *testing.T) {
 	if got := textOf(t, body, "error-price"); !strings.Contains(got, "not an amount") {
 		t.Errorf("price error %q", got)
 	}
-	if p, _ := env.server.Plans.FindPlan(env.ctx, "pro"); p.MaxUsers != 50 {
+	if p, _ := postgres.NewPlanService(env.db).FindPlan(env.ctx, "pro"); p.MaxUsers != 50 {
 		t.Errorf("a refused edit changed the plan: %+v", p)
 	}
 
@@ -251,7 +251,7 @@ func TestAdminPlanEdit(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("edit: %d\n%s", resp.StatusCode, body)
 	}
-	if p, _ := env.server.Plans.FindPlan(env.ctx, "pro"); p.StripePriceID != "" || p.MaxUsers != 60 {
+	if p, _ := postgres.NewPlanService(env.db).FindPlan(env.ctx, "pro"); p.StripePriceID != "" || p.MaxUsers != 60 {
 		t.Errorf("pro after edit: %+v", p)
 	}
 
@@ -279,7 +279,7 @@ func TestAdminPlanArchive(t *testing.T) {
 		t.Errorf("tenants keeping the plan: %q", got)
 	}
 	// Only the confirmation's post archives.
-	if p, _ := env.server.Plans.FindPlan(env.ctx, "starter"); p.Archived {
+	if p, _ := postgres.NewPlanService(env.db).FindPlan(env.ctx, "starter"); p.Archived {
 		t.Fatal("showing the confirmation archived the plan")
 	}
 	resp, body = c.post("/plans/starter/archive", nil)
@@ -680,10 +680,10 @@ func TestAdminBillingAccess(t *testing.T) {
 		}
 	}
 
-	if plans, _ := env.server.Plans.ListPlans(env.ctx); len(plans) != 4 {
+	if plans, _ := postgres.NewPlanService(env.db).ListPlans(env.ctx); len(plans) != 4 {
 		t.Errorf("%d plans after refused posts", len(plans))
 	}
-	if p, _ := env.server.Plans.FindPlan(env.ctx, "pro"); p.Archived || p.MaxUsers != 50 {
+	if p, _ := postgres.NewPlanService(env.db).FindPlan(env.ctx, "pro"); p.Archived || p.MaxUsers != 50 {
 		t.Errorf("pro after refused posts: %+v", p)
 	}
 	if got, _ := env.server.Tenants.FindTenant(env.ctx, "acme"); got.Plan != "pro" {
@@ -724,10 +724,10 @@ func TestAdminBillingCSRF(t *testing.T) {
 			}
 		}
 	}
-	if plans, _ := env.server.Plans.ListPlans(env.ctx); len(plans) != 5 {
+	if plans, _ := postgres.NewPlanService(env.db).ListPlans(env.ctx); len(plans) != 5 {
 		t.Errorf("%d plans after refused posts", len(plans))
 	}
-	if p, _ := env.server.Plans.FindPlan(env.ctx, "pro"); p.Archived || p.MaxUsers != 50 {
+	if p, _ := postgres.NewPlanService(env.db).FindPlan(env.ctx, "pro"); p.Archived || p.MaxUsers != 50 {
 		t.Errorf("pro after refused posts: %+v", p)
 	}
 	if got, _ := env.server.Tenants.FindTenant(env.ctx, "acme"); got.Plan != "free" {

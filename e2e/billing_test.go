@@ -12,7 +12,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
-	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/nself/nself/internal/billing/billingtest"
 )
 
 // The owner opens billing from the menu, starts a Checkout for a plan,
@@ -144,10 +145,10 @@ func (s *site) deliverSubscriptionEvent(secret, id, typ, sub, customer, tenantID
 			}},
 		}},
 	})
-	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret})
+	signature := billingtest.Signature(payload, secret, time.Time{})
 	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+s.port+"/webhooks/stripe", bytes.NewReader(payload))
 	req.Host = "api.localhost"
-	req.Header.Set("Stripe-Signature", signed.Header)
+	req.Header.Set("Stripe-Signature", signature)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatal(err)

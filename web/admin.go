@@ -55,7 +55,7 @@ func (s *Server) loadAdminSession(next http.Handler) http.Handler {
 			a, err := s.Admins.IdentifyAdmin(ctx, token)
 			switch {
 			case err == nil:
-				ctx = withCSRF(withAdmin(ctx, a), s.csrfToken(token))
+				ctx = withSession(ctx, nil, a, s.csrfToken(token))
 			case tenancy.ErrorCode(err) == tenancy.ENOTFOUND:
 				s.endSession(w, r, adminCookie)
 			default:
@@ -98,21 +98,27 @@ func (s *Server) handleAdminLanding(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
+// adminSignInForm is the console's sign-in form.
+type adminSignInForm struct {
+	Email    string `form:"email"`
+	Password string `form:"password,secret"`
+}
+
 // handleAdminSignIn serves POST /signin.
 func (s *Server) handleAdminSignIn(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	f := formOf(r, "email", "password")
-	f.Values["password"] = ""
+	var in adminSignInForm
+	f := parseForm(r, &in)
 	p := s.page(r, "Sign in")
 
-	keys := newSignInKeys("admin", r.PostFormValue("email"), clientIP(r))
+	keys := newSignInKeys("admin", in.Email, clientIP(r))
 	if blocked, wait := s.limiter.signInBlocked(keys); blocked {
 		f.Error = tooManyAttempts(wait)
 		render(w, r, http.StatusTooManyRequests, views.AdminSignIn(p, f))
 		return nil
 	}
 
-	token, _, err := s.Admins.AdminSignIn(ctx, r.PostFormValue("email"), r.PostFormValue("password"))
+	token, _, err := s.Admins.AdminSignIn(ctx, in.Email, in.Password)
 	switch code := tenancy.ErrorCode(err); code {
 	case "":
 	case tenancy.EINVALID:
@@ -168,7 +174,7 @@ var statusFilters = []struct {
 // tenantFilter reads the list's search, status filter and page number.
 func tenantFilter(r *http.Request) (tenancy.TenantFilter, views.TenantList, error) {
 	q := r.URL.Query()
-	l := views.TenantList{Query: strings.TrimSpace(q.Get("q")), Status: q.Get("status"), Page: 1}
+	l := views.TenantList{Query: strings.TrimSpace(q.Get("q")), Status: q.Get("status"), Pager: views.Pager{Page: 1}}
 	var f tenancy.TenantFilter
 	known := false
 	for _, sf := range statusFilters {
@@ -181,13 +187,13 @@ func tenantFilter(r *http.Request) (tenancy.TenantFilter, views.TenantList, erro
 		return f, l, tenancy.FieldErrorf(tenancy.EINVALID, "status",
 			"status %s is not one of active, suspended, deleted, all", tenancy.Quote(l.Status))
 	}
-	var err error
-	if l.Page, err = pageParam(r, adminPageSize); err != nil {
+	p, err := pageOf(r, adminPageSize)
+	if err != nil {
 		return f, l, err
 	}
+	l.Page = p.Number()
 	f.Query = l.Query
-	f.Limit = adminPageSize
-	f.Offset = (l.Page - 1) * adminPageSize
+	f.Limit, f.Offset = p.Limit, p.Offset
 	return f, l, nil
 }
 
@@ -199,16 +205,13 @@ func (s *Server) handleTenantList(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	tenants, total, err := s.Tenants.ListTenants(ctx, f)
+	pg := listPage{Limit: f.Limit, Offset: f.Offset}
+	tenants, total, err := fetchPage(pg, func(limit, offset int) ([]*tenancy.Tenant, int, error) {
+		f.Limit, f.Offset = limit, offset
+		return s.Tenants.ListTenants(ctx, f)
+	})
 	if err != nil {
 		return err
-	}
-	if len(tenants) == 0 && f.Offset > 0 {
-		// A page past the end has no rows to carry the total.
-		f.Offset, f.Limit = 0, 1
-		if _, total, err = s.Tenants.ListTenants(ctx, f); err != nil {
-			return err
-		}
 	}
 	for _, t := range tenants {
 		l.Rows = append(l.Rows, views.TenantRow{
@@ -217,7 +220,7 @@ func (s *Server) handleTenantList(w http.ResponseWriter, r *http.Request) error 
 		})
 	}
 	l.Total = views.Count(total, "tenant", "tenants")
-	l.Pages, l.PrevURL, l.NextURL = pager("/tenants", map[string]string{"q": l.Query, "status": l.Status}, l.Page, total, adminPageSize)
+	l.Pager = pager("/tenants", map[string]string{"q": l.Query, "status": l.Status}, pg, total)
 
 	if partialSwap(w, r) {
 		render(w, r, http.StatusOK, views.TenantTable(l))
@@ -256,19 +259,29 @@ func (s *Server) handleTenantNew(w http.ResponseWriter, r *http.Request) error {
 	return s.renderTenantForm(w, r, http.StatusOK, f)
 }
 
+// tenantForm is the console's form that creates a tenant.
+type tenantForm struct {
+	Name     string `form:"name"`
+	Slug     string `form:"slug"`
+	Plan     string `form:"plan"`
+	Strategy string `form:"strategy"`
+	Owner    string `form:"owner"`
+}
+
 // handleTenantCreate serves POST /tenants. A new owner is mailed, from
 // the outbox: the welcome and, without a password, the one-time link that
 // sets one, which the console never shows.
 func (s *Server) handleTenantCreate(w http.ResponseWriter, r *http.Request) error {
-	f := formOf(r, "name", "slug", "plan", "strategy", "owner")
+	var form tenantForm
+	f := parseForm(r, &form)
 	in := tenancy.NewTenant{
-		Name:  strings.TrimSpace(f.Value("name")),
-		Slug:  strings.TrimSpace(f.Value("slug")),
-		Plan:  f.Value("plan"),
-		Owner: strings.TrimSpace(f.Value("owner")),
+		Name:  strings.TrimSpace(form.Name),
+		Slug:  strings.TrimSpace(form.Slug),
+		Plan:  form.Plan,
+		Owner: strings.TrimSpace(form.Owner),
 	}
 	var err error
-	if v := f.Value("strategy"); v != "" {
+	if v := form.Strategy; v != "" {
 		in.Strategy, err = tenancy.ParseStrategy(v)
 	}
 	var c *tenancy.Created
@@ -321,7 +334,7 @@ func (s *Server) renderTenantPage(w http.ResponseWriter, r *http.Request, status
 	if err := s.tenantSections(r, t, &d); err != nil {
 		return err
 	}
-	if s.BillingStore != nil && t.Status != tenancy.StatusDeleted {
+	if s.on.usage && t.Status != tenancy.StatusDeleted {
 		plans, err := s.Plans.ListPlans(ctx)
 		if err != nil {
 			return err
@@ -512,6 +525,11 @@ func (s *Server) handleTenantDeleteForm(w http.ResponseWriter, r *http.Request) 
 	return nil
 }
 
+// confirmForm asks for a name to be typed out before a deletion.
+type confirmForm struct {
+	Confirm string `form:"confirm"`
+}
+
 // handleTenantDelete serves POST /tenants/{ref}/delete. The slug must be
 // typed out, so that a tenant is never deleted by a stray click.
 func (s *Server) handleTenantDelete(w http.ResponseWriter, r *http.Request) error {
@@ -519,9 +537,10 @@ func (s *Server) handleTenantDelete(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	f := formOf(r, "confirm")
-	if strings.TrimSpace(f.Value("confirm")) != t.Slug {
-		f.Errors["confirm"] = "Type the slug " + t.Slug + " exactly to confirm."
+	var in confirmForm
+	f := parseForm(r, &in)
+	if strings.TrimSpace(in.Confirm) != t.Slug {
+		setFieldError(&f, "confirm", "Type the slug "+t.Slug+" exactly to confirm.")
 		render(w, r, http.StatusUnprocessableEntity, views.DeleteTenantPage(s.page(r, "Delete "+t.Name), s.tenantDetail(t), f))
 		return nil
 	}

@@ -21,11 +21,15 @@ const eventListLimit = 100
 // billingRoutes are the console's billing pages, there only when billing
 // records are kept.
 func (s *Server) billingRoutes(r chi.Router) {
+	if !s.on.usage {
+		return
+	}
 	r.Route("/billing", func(r chi.Router) {
-		r.Use(s.onlyWhen(func() bool { return s.BillingStore != nil }))
 		r.Get("/", s.h(s.handleBillingOverview))
 		r.Get("/events/{id}", s.h(s.handleEventShow))
-		r.Post("/events/{id}/replay", s.h(s.handleEventReplay))
+		if s.on.billing {
+			r.Post("/events/{id}/replay", s.h(s.handleEventReplay))
+		}
 	})
 }
 
@@ -66,7 +70,7 @@ func (s *Server) handleBillingOverview(w http.ResponseWriter, r *http.Request) e
 		return nil
 	}
 
-	o := views.BillingOverview{Events: l, BillingOn: s.Billing != nil}
+	o := views.BillingOverview{Events: l, BillingOn: s.on.billing}
 	revenue, err := s.BillingStore.Revenue(ctx)
 	if err != nil {
 		return err
@@ -115,7 +119,7 @@ func (s *Server) handleEventShow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d := views.EventDetail{EventRow: eventRow(e), BillingOn: s.Billing != nil}
+	d := views.EventDetail{EventRow: eventRow(e), BillingOn: s.on.billing}
 	d.CanReplay = d.BillingOn && e.Status == tenancy.EventStatusFailed
 	var b bytes.Buffer
 	if json.Indent(&b, e.Payload, "", "  ") == nil {
@@ -135,9 +139,6 @@ func (s *Server) handleEventShow(w http.ResponseWriter, r *http.Request) error {
 // is said on the event's page, which shows the event as it is now.
 func (s *Server) handleEventReplay(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	if s.Billing == nil {
-		return tenancy.Errorf(tenancy.EINVALID, "billing is off: events cannot be replayed")
-	}
 	e, err := s.BillingStore.FindEvent(ctx, chi.URLParam(r, "id"))
 	if err != nil {
 		return err

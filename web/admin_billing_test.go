@@ -16,6 +16,7 @@ import (
 	"github.com/nself/nself/internal/billing"
 	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
+	"github.com/nself/nself/web"
 )
 
 // rowOf returns the element with data-testid=id whose attribute key is
@@ -154,7 +155,7 @@ func TestAdminPlanCreate(t *testing.T) {
 			t.Errorf("%s: the form lost the name typed", tc.name)
 		}
 	}
-	if plans, _ := env.server.Plans.ListPlans(env.ctx); len(plans) != 4 {
+	if plans, _ := postgres.NewPlanService(env.db).ListPlans(env.ctx); len(plans) != 4 {
 		t.Fatalf("%d plans after refused forms", len(plans))
 	}
 
@@ -229,7 +230,7 @@ func TestAdminPlanEdit(t *testing.T) {
 	if got := textOf(t, body, "error-price"); !strings.Contains(got, "not an amount") {
 		t.Errorf("price error %q", got)
 	}
-	if p, _ := env.server.Plans.FindPlan(env.ctx, "pro"); p.MaxUsers != 50 {
+	if p, _ := postgres.NewPlanService(env.db).FindPlan(env.ctx, "pro"); p.MaxUsers != 50 {
 		t.Errorf("a refused edit changed the plan: %+v", p)
 	}
 
@@ -250,7 +251,7 @@ func TestAdminPlanEdit(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("edit: %d\n%s", resp.StatusCode, body)
 	}
-	if p, _ := env.server.Plans.FindPlan(env.ctx, "pro"); p.StripePriceID != "" || p.MaxUsers != 60 {
+	if p, _ := postgres.NewPlanService(env.db).FindPlan(env.ctx, "pro"); p.StripePriceID != "" || p.MaxUsers != 60 {
 		t.Errorf("pro after edit: %+v", p)
 	}
 
@@ -278,7 +279,7 @@ func TestAdminPlanArchive(t *testing.T) {
 		t.Errorf("tenants keeping the plan: %q", got)
 	}
 	// Only the confirmation's post archives.
-	if p, _ := env.server.Plans.FindPlan(env.ctx, "starter"); p.Archived {
+	if p, _ := postgres.NewPlanService(env.db).FindPlan(env.ctx, "starter"); p.Archived {
 		t.Fatal("showing the confirmation archived the plan")
 	}
 	resp, body = c.post("/plans/starter/archive", nil)
@@ -513,30 +514,30 @@ func TestAdminBillingEvents(t *testing.T) {
 	if len(byTestID(doc(t, body), "replay-event")) != 0 || len(byTestID(doc(t, body), "billing-off")) != 1 {
 		t.Error("with billing off the event page offers a replay or does not say billing is off")
 	}
-	if resp, _ := c.post("/billing/events/evt_bad/replay", nil); resp.StatusCode != http.StatusUnprocessableEntity {
-		t.Errorf("replay with billing off: %d, want 422", resp.StatusCode)
+	if resp, _ := c.post("/billing/events/evt_bad/replay", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("replay with billing off: %d, want 404: there is no replay without Stripe", resp.StatusCode)
 	}
 	if resp, _ := c.get("/billing/events/evt_nope"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("missing event: %d", resp.StatusCode)
 	}
 }
 
-// newBilling is the Stripe billing service, on stripe-mock; a replay
+// withBilling gives the server Stripe billing, on stripe-mock; a replay
 // calls no Stripe API.
-func newBilling(t *testing.T, env *testEnv) *billing.Service {
-	t.Helper()
-	svc, err := billing.New(billing.Config{SecretKey: "sk_test_123", WebhookSecret: "whsec_x", APIBase: os.Getenv("STRIPE_API_BASE")},
-		postgres.NewBillingService(env.db), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
+func withBilling(t *testing.T) func(*web.Server, *postgres.DB) {
+	return func(s *web.Server, db *postgres.DB) {
+		svc, err := billing.New(billing.Config{SecretKey: "sk_test_123", WebhookSecret: "whsec_x", APIBase: os.Getenv("STRIPE_API_BASE")},
+			postgres.NewBillingService(db), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Billing = svc
 	}
-	return svc
 }
 
 func TestAdminBillingReplay(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t)
-	env.server.Billing = newBilling(t, env)
+	env := newEnv(t, withBilling(t))
 	acme := env.mustTenant("acme")
 	if err := env.applyEvent(subscription(t, "evt_late", acme, "price_team", "active", time.Now(), nil)); err == nil {
 		t.Fatal("an event at an unknown price was processed")
@@ -679,10 +680,10 @@ func TestAdminBillingAccess(t *testing.T) {
 		}
 	}
 
-	if plans, _ := env.server.Plans.ListPlans(env.ctx); len(plans) != 4 {
+	if plans, _ := postgres.NewPlanService(env.db).ListPlans(env.ctx); len(plans) != 4 {
 		t.Errorf("%d plans after refused posts", len(plans))
 	}
-	if p, _ := env.server.Plans.FindPlan(env.ctx, "pro"); p.Archived || p.MaxUsers != 50 {
+	if p, _ := postgres.NewPlanService(env.db).FindPlan(env.ctx, "pro"); p.Archived || p.MaxUsers != 50 {
 		t.Errorf("pro after refused posts: %+v", p)
 	}
 	if got, _ := env.server.Tenants.FindTenant(env.ctx, "acme"); got.Plan != "pro" {
@@ -692,8 +693,7 @@ func TestAdminBillingAccess(t *testing.T) {
 
 func TestAdminBillingCSRF(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t)
-	env.server.Billing = newBilling(t, env)
+	env := newEnv(t, withBilling(t))
 	acme := env.mustTenant("acme")
 	if err := env.applyEvent(subscription(t, "evt_late", acme, "price_team", "active", time.Now(), nil)); err == nil {
 		t.Fatal("an event at an unknown price was processed")
@@ -724,10 +724,10 @@ func TestAdminBillingCSRF(t *testing.T) {
 			}
 		}
 	}
-	if plans, _ := env.server.Plans.ListPlans(env.ctx); len(plans) != 5 {
+	if plans, _ := postgres.NewPlanService(env.db).ListPlans(env.ctx); len(plans) != 5 {
 		t.Errorf("%d plans after refused posts", len(plans))
 	}
-	if p, _ := env.server.Plans.FindPlan(env.ctx, "pro"); p.Archived || p.MaxUsers != 50 {
+	if p, _ := postgres.NewPlanService(env.db).FindPlan(env.ctx, "pro"); p.Archived || p.MaxUsers != 50 {
 		t.Errorf("pro after refused posts: %+v", p)
 	}
 	if got, _ := env.server.Tenants.FindTenant(env.ctx, "acme"); got.Plan != "free" {
@@ -746,10 +746,8 @@ func TestAdminBillingCSRF(t *testing.T) {
 // administration, neither are the plan pages.
 func TestAdminBillingHiddenWhenOff(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t)
+	env := newEnv(t, func(s *web.Server, _ *postgres.DB) { s.BillingStore, s.PlanAdmin = nil, nil })
 	env.mustTenant("acme")
-	env.server.BillingStore = nil
-	env.server.PlanAdmin = nil
 	c := signedInAdmin(t, env)
 
 	_, body := c.get("/tenants/acme")

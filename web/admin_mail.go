@@ -17,7 +17,7 @@ const mailListLimit = 200
 // mailRoutes are the console's view of the mail outbox, there when the
 // server has one.
 func (s *Server) mailRoutes(r chi.Router) {
-	if s.Outbox == nil {
+	if !s.on.mail {
 		return
 	}
 	r.Get("/mail", s.h(s.handleMailList))

@@ -19,8 +19,10 @@ import (
 // planRoutes are the console's plan pages, there only when plans can be
 // changed.
 func (s *Server) planRoutes(r chi.Router) {
+	if !s.on.plans {
+		return
+	}
 	r.Route("/plans", func(r chi.Router) {
-		r.Use(s.onlyWhen(func() bool { return s.PlanAdmin != nil }))
 		r.Get("/", s.h(s.handlePlanList))
 		r.Get("/new", s.h(s.handlePlanNew))
 		r.Post("/", s.h(s.handlePlanCreate))
@@ -29,26 +31,22 @@ func (s *Server) planRoutes(r chi.Router) {
 		r.Get("/{name}/archive", s.h(s.handlePlanArchiveForm))
 		r.Post("/{name}/archive", s.h(s.handlePlanArchive))
 	})
-	r.Post("/tenants/{ref}/plan", s.h(s.handleTenantSetPlan))
-}
-
-// onlyWhen answers 404, as for a page that does not exist, while a service
-// the pages need is not configured.
-func (s *Server) onlyWhen(on func() bool) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !on() {
-				s.notFound(w, r)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
+	if s.on.usage {
+		r.Post("/tenants/{ref}/plan", s.h(s.handleTenantSetPlan))
 	}
 }
 
-// planFields are the plan form's fields, named as PlanInput.Validate names
-// them so that its errors land next to the right field.
-var planFields = []string{"name", "max_users", "max_storage_gb", "max_api_requests", "max_compute_hours", "price", "stripe_price"}
+// planForm is a plan's form; its inputs are named as PlanInput.Validate
+// names the fields, so that its errors land next to the right one.
+type planForm struct {
+	Name            string `form:"name"`
+	MaxUsers        string `form:"max_users"`
+	MaxStorageGB    string `form:"max_storage_gb"`
+	MaxAPIRequests  string `form:"max_api_requests"`
+	MaxComputeHours string `form:"max_compute_hours"`
+	Price           string `form:"price"`
+	StripePrice     string `form:"stripe_price"`
+}
 
 // handlePlanList serves GET /plans: every plan, archived ones too, with
 // the number of tenants on each.
@@ -132,8 +130,9 @@ func (s *Server) handlePlanNew(w http.ResponseWriter, r *http.Request) error {
 // handlePlanCreate serves POST /plans. Limits left empty take the
 // defaults of a new plan.
 func (s *Server) handlePlanCreate(w http.ResponseWriter, r *http.Request) error {
-	f := formOf(r, planFields...)
-	in := planInput(&f, strings.TrimSpace(f.Value("name")), false)
+	var form planForm
+	f := parseForm(r, &form)
+	in := planInput(&f, strings.TrimSpace(form.Name), false)
 	var p *tenancy.Plan
 	var err error
 	if len(f.Errors) == 0 {
@@ -183,8 +182,10 @@ func (s *Server) handlePlanUpdate(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	f := formOf(r, planFields...)
-	f.Values["name"] = old.Name
+	var form planForm
+	parseForm(r, &form)
+	form.Name = old.Name
+	f := formView(&form)
 	in := planInput(&f, old.Name, true)
 	var p *tenancy.Plan
 	var note string
@@ -275,8 +276,10 @@ func stripeAmount(p *billing.Price) string {
 // price must be given (an edit); otherwise those left empty are left out
 // (a new plan's defaults).
 func planInput(f *views.Form, name string, all bool) tenancy.PlanInput {
+	// The domain names the fields it reads, as the form's inputs are
+	// named; the values are those the form was parsed into.
 	in, errs := tenancy.ReadPlanInput(name, func(field string) (string, bool) {
-		v := strings.TrimSpace(f.Value(field))
+		v := strings.TrimSpace(f.Values[field])
 		// The Stripe price is always sent: empty removes it.
 		return v, v != "" || all || field == "stripe_price"
 	})
@@ -360,25 +363,27 @@ func (s *Server) handlePlanArchive(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
+// tenantPlanForm moves a tenant to another plan.
+type tenantPlanForm struct {
+	Plan string `form:"plan"`
+}
+
 // handleTenantSetPlan serves POST /tenants/{ref}/plan. A plan the tenant
 // cannot take (archived, too small for its members) is said next to the
 // choice.
 func (s *Server) handleTenantSetPlan(w http.ResponseWriter, r *http.Request) error {
-	if s.BillingStore == nil {
-		s.notFound(w, r)
-		return nil
-	}
 	ctx := r.Context()
 	t, err := s.Tenants.FindTenant(ctx, chi.URLParam(r, "ref"))
 	if err != nil {
 		return err
 	}
-	f := formOf(r, "plan")
-	updated, err := s.BillingStore.SetTenantPlan(ctx, t.ID, f.Value("plan"))
+	var in tenantPlanForm
+	f := parseForm(r, &in)
+	updated, err := s.BillingStore.SetTenantPlan(ctx, t.ID, in.Plan)
 	switch tenancy.ErrorCode(err) {
 	case "":
 	case tenancy.EINVALID, tenancy.ENOTFOUND, tenancy.EQUOTA, tenancy.ECONFLICT:
-		f.Errors["plan"] = tenancy.ErrorMessage(err)
+		setFieldError(&f, "plan", tenancy.ErrorMessage(err))
 		return s.renderTenantPage(w, r, http.StatusUnprocessableEntity, t, f)
 	default:
 		return err

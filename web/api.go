@@ -45,6 +45,7 @@ func (s *Server) authenticateAPI(next http.Handler) http.Handler {
 		// an unauthenticated request learns nothing about which tenants
 		// exist.
 		var t *tenancy.Tenant
+		var apiKey *tenancy.APIKey
 		if s.Config.InternalToken != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(s.Config.InternalToken)) == 1 {
 			named, err := s.namedTenant(r)
 			if err != nil {
@@ -84,7 +85,7 @@ func (s *Server) authenticateAPI(next http.Handler) http.Handler {
 				s.Error(w, r, err)
 				return
 			}
-			ctx = withAPIKey(ctx, key)
+			apiKey = key
 		}
 		switch t.Status {
 		case tenancy.StatusDeleted:
@@ -94,7 +95,7 @@ func (s *Server) authenticateAPI(next http.Handler) http.Handler {
 			fail(http.StatusForbidden, "this account is suspended")
 			return
 		}
-		next.ServeHTTP(w, withContext(r, withTenant(ctx, t)))
+		next.ServeHTTP(w, withContext(r, withKeyTenant(ctx, apiKey, t)))
 	})
 }
 
@@ -155,11 +156,11 @@ type apiUser struct {
 // handleAPIUsers serves GET /v1/users?limit=&offset=&q=.
 func (s *Server) handleAPIUsers(w http.ResponseWriter, r *http.Request) error {
 	t := TenantFrom(r.Context())
-	limit, offset, err := paging(r)
+	p, err := apiPageOf(r)
 	if err != nil {
 		return err
 	}
-	users, total, err := s.Users.ListUsers(r.Context(), t.ID, tenancy.UserFilter{Query: r.URL.Query().Get("q"), Limit: limit, Offset: offset})
+	users, total, err := s.Users.ListUsers(r.Context(), t.ID, tenancy.UserFilter{Query: r.URL.Query().Get("q"), Limit: p.Limit, Offset: p.Offset})
 	if err != nil {
 		return err
 	}
@@ -167,7 +168,7 @@ func (s *Server) handleAPIUsers(w http.ResponseWriter, r *http.Request) error {
 	for _, u := range users {
 		out = append(out, apiUser{u.ID, u.Email, u.Name, u.CreatedAt})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"users": out, "total": total, "limit": limit, "offset": offset})
+	writeJSON(w, http.StatusOK, map[string]any{"users": out, "total": total, "limit": p.Limit, "offset": p.Offset})
 	return nil
 }
 

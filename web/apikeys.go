@@ -85,11 +85,21 @@ func keyScopeOf(f *views.Form, now time.Time) (tenancy.APIKeyScope, bool) {
 	return sc, true
 }
 
+// apiKeyForm names a new API key.
+type apiKeyForm struct {
+	Name    string `form:"name"`
+	Access  string `form:"access"`
+	API     string `form:"api"`
+	Gateway string `form:"gateway"`
+	Expires string `form:"expires"`
+}
+
 // handleAPIKeyCreate serves POST /settings/api-keys: the new key is shown
 // on the page it answers with, once, never stored in clear.
 func (s *Server) handleAPIKeyCreate(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	f := formOf(r, "name", "access", "api", "gateway", "expires")
+	var in apiKeyForm
+	f := parseForm(r, &in)
 	if _, scoped := r.PostForm["access"]; !scoped {
 		// A form without the scope fields (a page from before they
 		// existed, a script) makes a key as keys were made then.

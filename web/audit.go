@@ -37,7 +37,7 @@ type auditLister func(tenancy.AuditFilter) ([]*tenancy.AuditEntry, int, error)
 // said so above an empty table, with 422.
 func (s *Server) renderAuditLog(w http.ResponseWriter, r *http.Request, console bool, list auditLister) error {
 	status := http.StatusOK
-	l := views.AuditLog{Path: "/audit", ShowTenant: console, Actions: tenancy.AuditActions, Page: 1, Pages: 1}
+	l := views.AuditLog{Path: "/audit", ShowTenant: console, Actions: tenancy.AuditActions, Pager: views.Pager{Page: 1, Pages: 1}}
 	f, err := s.auditFilter(r, &l)
 	if err == nil {
 		err = s.auditPage(&l, f, list)
@@ -68,11 +68,12 @@ func (s *Server) auditFilter(r *http.Request, l *views.AuditLog) (tenancy.AuditF
 	l.Since = strings.TrimSpace(q.Get("since"))
 	l.Until = strings.TrimSpace(q.Get("until"))
 	f := tenancy.AuditFilter{Action: strings.ToLower(l.Action), Actor: l.Actor, Limit: auditPageSize}
-	var err error
-	if l.Page, err = pageParam(r, auditPageSize); err != nil {
+	p, err := pageOf(r, auditPageSize)
+	if err != nil {
 		return f, err
 	}
-	f.Offset = (l.Page - 1) * auditPageSize
+	l.Page = p.Number()
+	f.Limit, f.Offset = p.Limit, p.Offset
 	if f.Since, err = parseDay("since", l.Since); err != nil {
 		return f, err
 	}
@@ -110,16 +111,13 @@ func parseDay(field, v string) (time.Time, error) {
 
 // auditPage lists one page into l, with the pager's addresses.
 func (s *Server) auditPage(l *views.AuditLog, f tenancy.AuditFilter, list auditLister) error {
-	entries, total, err := list(f)
+	p := listPage{Limit: f.Limit, Offset: f.Offset}
+	entries, total, err := fetchPage(p, func(limit, offset int) ([]*tenancy.AuditEntry, int, error) {
+		f.Limit, f.Offset = limit, offset
+		return list(f)
+	})
 	if err != nil {
 		return err
-	}
-	if len(entries) == 0 && f.Offset > 0 {
-		// A page past the end has no rows to carry the total.
-		f.Offset, f.Limit = 0, 1
-		if _, total, err = list(f); err != nil {
-			return err
-		}
 	}
 	for _, e := range entries {
 		l.Rows = append(l.Rows, views.AuditRow{
@@ -129,8 +127,8 @@ func (s *Server) auditPage(l *views.AuditLog, f tenancy.AuditFilter, list auditL
 		})
 	}
 	l.Total = views.Count(total, "entry", "entries")
-	l.Pages, l.PrevURL, l.NextURL = pager(l.Path,
+	l.Pager = pager(l.Path,
 		map[string]string{"tenant": l.Tenant, "action": l.Action, "actor": l.Actor, "since": l.Since, "until": l.Until},
-		l.Page, total, auditPageSize)
+		p, total)
 	return nil
 }

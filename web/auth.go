@@ -29,32 +29,39 @@ func tooManyAttempts(wait time.Duration) string {
 	return fmt.Sprintf("Too many sign-in attempts. Try again in %d minutes.", int(math.Ceil(wait.Minutes())))
 }
 
+// signInForm is the portal's sign-in form; Next is where to go after.
+type signInForm struct {
+	Email    string `form:"email"`
+	Password string `form:"password,secret"`
+	Next     string `form:"next"`
+}
+
 // handleSignIn serves POST /signin.
 func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := TenantFrom(ctx)
-	f := formOf(r, "email", "password")
-	f.Values["password"] = ""
-	next := localPath(r.PostFormValue("next"))
+	var in signInForm
+	f := parseForm(r, &in)
+	next := localPath(in.Next)
 	f.Values["next"] = next
 	c, err := s.ssoConfig(r)
 	if err != nil {
 		return err
 	}
 	p := s.signInPage(w, r, c, next)
-	if to := s.ssoForPassword(c, r.PostFormValue("email"), r.PostFormValue("password"), next); to != "" {
+	if to := s.ssoForPassword(c, in.Email, in.Password, next); to != "" {
 		http.Redirect(w, r, to, http.StatusSeeOther)
 		return nil
 	}
 
-	keys := newSignInKeys(t.ID, r.PostFormValue("email"), clientIP(r))
+	keys := newSignInKeys(t.ID, in.Email, clientIP(r))
 	if blocked, wait := s.limiter.signInBlocked(keys); blocked {
 		f.Error = tooManyAttempts(wait)
 		render(w, r, http.StatusTooManyRequests, views.SignIn(p, f, "/signin"))
 		return nil
 	}
 
-	token, id, err := s.Auth.SignIn(ctx, t.ID, r.PostFormValue("email"), r.PostFormValue("password"),
+	token, id, err := s.Auth.SignIn(ctx, t.ID, in.Email, in.Password,
 		tenancy.SessionMeta{UserAgent: r.UserAgent(), ClientIP: clientIP(r)})
 	switch code := tenancy.ErrorCode(err); code {
 	case "":
@@ -125,6 +132,11 @@ func (s *Server) handleForgotForm(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
+// forgotForm asks for a password link.
+type forgotForm struct {
+	Email string `form:"email"`
+}
+
 // handleForgot serves POST /password/forgot: it records a reset link and
 // its mail in the outbox if the account exists, and answers the same, in
 // the same time, either way. The page says a link is on its way once the
@@ -133,7 +145,8 @@ func (s *Server) handleForgotForm(w http.ResponseWriter, r *http.Request) error 
 func (s *Server) handleForgot(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := TenantFrom(ctx)
-	f := formOf(r, "email")
+	var in forgotForm
+	f := parseForm(r, &in)
 	p := s.page(r, "Reset password")
 	address := "reset|" + addressBlock(clientIP(r))
 	if blocked, wait := s.limiter.blocked(address, maxAddressFailure); blocked {
@@ -142,12 +155,12 @@ func (s *Server) handleForgot(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	s.limiter.fail(address)
-	if _, err := tenancy.NormalizeEmail(f.Value("email")); err != nil {
+	if _, err := tenancy.NormalizeEmail(in.Email); err != nil {
 		fieldError(&f, err)
 		render(w, r, http.StatusUnprocessableEntity, views.ForgotPassword(p, f, false))
 		return nil
 	}
-	if _, _, err := s.Auth.RequestPasswordReset(ctx, t.ID, f.Value("email")); err != nil {
+	if _, _, err := s.Auth.RequestPasswordReset(ctx, t.ID, in.Email); err != nil {
 		return err
 	}
 	render(w, r, http.StatusOK, views.ForgotPassword(p, f, true))
@@ -164,14 +177,23 @@ func (s *Server) handleSetPasswordForm(w http.ResponseWriter, r *http.Request) e
 	return nil
 }
 
+// setPasswordForm sets a password with a one-time link's token.
+type setPasswordForm struct {
+	Token    string `form:"token"`
+	Password string `form:"password,secret"`
+}
+
 // handleSetPassword serves POST /password/set.
 func (s *Server) handleSetPassword(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := TenantFrom(ctx)
-	token := r.PostFormValue("token")
-	f := formOf(r, "password")
-	f.Values["password"] = ""
-	if _, err := s.Auth.ResetPassword(ctx, t.ID, token, r.PostFormValue("password")); err != nil {
+	var in setPasswordForm
+	f := parseForm(r, &in)
+	token := in.Token
+	// A bad token is the form's error, not a field's: it has no input
+	// a person could fix.
+	delete(f.Values, "token")
+	if _, err := s.Auth.ResetPassword(ctx, t.ID, token, in.Password); err != nil {
 		if tenancy.ErrorCode(err) != tenancy.EINVALID {
 			return err
 		}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/nself/nself/internal/billing"
 	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/views"
 )
@@ -23,9 +23,6 @@ import (
 // count and when the month resets, as JSON, and a Retry-After header.
 // Unlimited plans are counted and never refused.
 func (s *Server) meterAPI(next http.Handler) http.Handler {
-	if s.Meter == nil {
-		return next
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t := TenantFrom(r.Context())
 		if !s.admitQuota(w, r, t) {
@@ -41,9 +38,6 @@ func (s *Server) meterAPI(next http.Handler) http.Handler {
 // limit, for the API and the gateway alike. It answers the request itself
 // (429, or the error) and reports false when it may not go on.
 func (s *Server) admitQuota(w http.ResponseWriter, r *http.Request, t *tenancy.Tenant) bool {
-	if s.Meter == nil {
-		return true
-	}
 	ctx := r.Context()
 	plan, err := s.Plans.FindPlan(ctx, t.Plan)
 	if err != nil {
@@ -75,6 +69,16 @@ func (s *Server) admitQuota(w http.ResponseWriter, r *http.Request, t *tenancy.T
 	return true
 }
 
+// unmetered is the meter of a server given none: it counts nothing and
+// refuses nothing. The services' constructor always gives one.
+type unmetered struct{}
+
+func (unmetered) Admit(context.Context, string, int64) (tenancy.APIQuota, error) {
+	return tenancy.APIQuota{Allowed: true, Limit: tenancy.Unlimited}, nil
+}
+
+func (unmetered) AddCompute(string, time.Duration) {}
+
 // handleStripeWebhook serves POST /webhooks/stripe. The signature is
 // checked on the raw body before anything is read from it: a bad or
 // missing one is 400 and changes nothing. A failure to process answers 500,
@@ -89,7 +93,7 @@ func (s *Server) handleStripeWebhook(w http.ResponseWriter, r *http.Request) {
 	ctx := tenancy.WithAuditActor(r.Context(), tenancy.AuditActor{Kind: tenancy.ActorSystem, Name: "stripe", Addr: clientIP(r)})
 	out, err := s.Billing.HandleWebhook(ctx, payload, r.Header.Get("Stripe-Signature"))
 	switch {
-	case errors.Is(err, billing.ErrSignature):
+	case errors.Is(err, tenancy.ErrWebhookSignature):
 		s.Log.Warn("stripe webhook: signature refused", "err", err)
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid signature"})
 		return
@@ -106,7 +110,7 @@ func (s *Server) handleStripeWebhook(w http.ResponseWriter, r *http.Request) {
 
 // tenantBillingRoutes are the tenant's billing pages, for its owners.
 func (s *Server) tenantBillingRoutes(r chi.Router) {
-	if !s.Config.BillingEnabled || s.BillingStore == nil {
+	if !s.on.billing {
 		return
 	}
 	r.Get("/billing", s.h(s.handleBilling))
@@ -142,8 +146,8 @@ func (s *Server) billingPage(r *http.Request, formErr *tenancy.Error) (views.Bil
 		Usage:      u,
 		Members:    int64(members),
 		Status:     t.SubscriptionStatus,
-		CanManage:  t.StripeCustomerID != "" && s.Billing != nil,
-		CanBuy:     s.Billing != nil && !tenancy.LiveSubscription(t.SubscriptionStatus),
+		CanManage:  t.StripeCustomerID != "",
+		CanBuy:     !tenancy.LiveSubscription(t.SubscriptionStatus),
 		Payments:   payments,
 		Attempt:    hex.EncodeToString(attempt),
 		ChartTitle: "API requests per day, " + u.Period.Format("January 2006"),
@@ -190,16 +194,29 @@ func (s *Server) handleBillingReturn(success bool) handlerFunc {
 	}
 }
 
+// checkoutForm buys a plan; Attempt names the page it was sent from (see
+// stripeSession), as does billingPortalForm's.
+type checkoutForm struct {
+	Plan    string `form:"plan"`
+	Attempt string `form:"attempt"`
+}
+
+type billingPortalForm struct {
+	Attempt string `form:"attempt"`
+}
+
 // handleCheckout serves POST /billing/checkout: it sends the owner to a
 // Stripe Checkout session for the chosen plan.
 func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := TenantFrom(ctx)
-	attempt, done, err := s.stripeSession(r, t)
+	var in checkoutForm
+	parseForm(r, &in)
+	attempt, done, err := s.stripeSession(t, in.Attempt)
 	if err != nil {
 		return err
 	}
-	plan, err := s.Plans.FindPlan(ctx, r.PostFormValue("plan"))
+	plan, err := s.Plans.FindPlan(ctx, in.Plan)
 	if err == nil && tenancy.LiveSubscription(t.SubscriptionStatus) {
 		// A second subscription would bill twice; the current one changes
 		// plan in Stripe's billing portal.
@@ -208,7 +225,7 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) error {
 	var target string
 	if err == nil {
 		base := s.tenantURL(t.Slug) + "/billing"
-		target, err = s.Billing.Checkout(ctx, billing.CheckoutInput{
+		target, err = s.Billing.Checkout(ctx, tenancy.CheckoutInput{
 			Tenant: t, OwnerEmail: IdentityFrom(ctx).User.Email, Plan: plan,
 			SuccessURL: base + "/success?session_id={CHECKOUT_SESSION_ID}",
 			CancelURL:  base + "/cancel",
@@ -243,7 +260,9 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) handleBillingPortal(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := TenantFrom(ctx)
-	attempt, done, err := s.stripeSession(r, t)
+	var in billingPortalForm
+	parseForm(r, &in)
+	attempt, done, err := s.stripeSession(t, in.Attempt)
 	if err != nil {
 		return err
 	}
@@ -269,11 +288,7 @@ const maxStripeCalls = 20
 // created: only those count against the allowance, so that a Stripe
 // outage does not use it up. Until then the request holds a place, so
 // that requests at once cannot pass the limit together.
-func (s *Server) stripeSession(r *http.Request, t *tenancy.Tenant) (attempt string, done func(created bool), err error) {
-	if s.Billing == nil {
-		return "", nil, tenancy.Errorf(tenancy.EINVALID, "billing is not available")
-	}
-	attempt = r.PostFormValue("attempt")
+func (s *Server) stripeSession(t *tenancy.Tenant, attempt string) (string, func(created bool), error) {
 	if !validAttempt(attempt) {
 		return "", nil, tenancy.Errorf(tenancy.EINVALID, "the form has expired: reload the page")
 	}
@@ -311,9 +326,6 @@ type openingCounts struct {
 // auditBilling records a billing action that changed nothing here yet
 // (Stripe's events, which do, are recorded with their changes).
 func (s *Server) auditBilling(r *http.Request, action, target, summary string) {
-	if s.Audit == nil {
-		return
-	}
 	t := TenantFrom(r.Context())
 	if err := s.Audit.Record(r.Context(), tenancy.AuditEntry{TenantID: t.ID, Action: action, Target: target, Summary: summary}); err != nil {
 		s.Log.Error("audit billing action", "tenant", t.Slug, "action", action, "err", err)

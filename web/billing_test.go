@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stripe/stripe-go/v76/webhook"
 	"golang.org/x/net/html"
 
 	"github.com/nself/nself/internal/billing"
+	"github.com/nself/nself/internal/billing/billingtest"
 	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/web"
@@ -87,7 +87,6 @@ func newBillingEnv(t *testing.T) *billingEnv {
 			t.Fatal(err)
 		}
 		meter = postgres.NewMeter(db, log)
-		s.Config.BillingEnabled = true
 		s.BillingStore = store
 		s.Billing = svc
 		s.PlanAdmin = postgres.NewPlanService(db)
@@ -134,8 +133,7 @@ func subscriptionObject(id, customer, tenantID, status, price string) map[string
 // deliver posts a webhook signed with secret at signedAt.
 func (e *billingEnv) deliver(payload []byte, secret string, signedAt time.Time) (int, string) {
 	e.t.Helper()
-	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: signedAt})
-	return e.deliverRaw(payload, signed.Header)
+	return e.deliverRaw(payload, billingtest.Signature(payload, secret, signedAt))
 }
 
 func (e *billingEnv) deliverRaw(payload []byte, signature string) (int, string) {
@@ -323,7 +321,7 @@ func TestWebhookSignatureRefused(t *testing.T) {
 	e.sellPlan("pro", 100000)
 	acme := e.mustTenant("acme")
 	payload := event("evt_bad_1", "customer.subscription.created", time.Now(), subscriptionObject("sub_x", "cus_x", acme.ID, "active", "price_pro"))
-	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: webhookSecret, Timestamp: time.Now()})
+	signature := billingtest.Signature(payload, webhookSecret, time.Now())
 
 	cases := map[string]func() (int, string){
 		"missing":   func() (int, string) { return e.deliverRaw(payload, "") },
@@ -331,7 +329,7 @@ func TestWebhookSignatureRefused(t *testing.T) {
 		"wrong key": func() (int, string) { return e.deliver(payload, "whsec_other", time.Now()) },
 		"stale":     func() (int, string) { return e.deliver(payload, webhookSecret, time.Now().Add(-10*time.Minute)) },
 		"tampered": func() (int, string) {
-			return e.deliverRaw(bytes.Replace(payload, []byte("sub_x"), []byte("sub_y"), 1), signed.Header)
+			return e.deliverRaw(bytes.Replace(payload, []byte("sub_x"), []byte("sub_y"), 1), signature)
 		},
 		"api version": func() (int, string) {
 			p := bytes.Replace(payload, []byte("2023-10-16"), []byte("2020-08-27"), 1)
@@ -350,7 +348,7 @@ func TestWebhookSignatureRefused(t *testing.T) {
 		t.Errorf("a refused delivery changed the tenant: %+v", got)
 	}
 	// The good signature goes through.
-	if code, body := e.deliverRaw(payload, signed.Header); code != http.StatusOK {
+	if code, body := e.deliverRaw(payload, signature); code != http.StatusOK {
 		t.Errorf("good signature: %d %s", code, body)
 	}
 }

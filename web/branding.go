@@ -62,11 +62,30 @@ var (
 	}
 )
 
-// brandFields are the brand form's fields; themeFields the theme form's.
-var (
-	brandFields = []string{"primary_color", "secondary_color", "accent_color"}
-	themeFields = []string{"name", "primary", "secondary", "background", "text"}
-)
+// brandForm is the brand colors' form; an empty color removes it.
+type brandForm struct {
+	PrimaryColor   string `form:"primary_color"`
+	SecondaryColor string `form:"secondary_color"`
+	AccentColor    string `form:"accent_color"`
+}
+
+// themeForm is a theme's form, to create or change one.
+type themeForm struct {
+	Name       string `form:"name"`
+	Primary    string `form:"primary"`
+	Secondary  string `form:"secondary"`
+	Background string `form:"background"`
+	Text       string `form:"text"`
+}
+
+// settingForm sets one setting; an empty value removes it.
+type settingForm struct {
+	Key   string `form:"key"`
+	Value string `form:"value"`
+}
+
+// brandFields are the brand form's inputs, in the order of its fields.
+var brandFields = formNames(brandForm{})
 
 // brandingState is what a branding page or preview starts from: the
 // stored brand colors and the themes, the active one among them, and the
@@ -505,10 +524,14 @@ func (s *Server) handleBranding(w http.ResponseWriter, r *http.Request) error {
 // unless every color validates; an empty field removes that color.
 func (s *Server) handleBrandSave(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	f := formOf(r, brandFields...)
+	var in brandForm
+	f := parseForm(r, &in)
 	var u tenancy.BrandUpdate
-	for i, dst := range []**string{&u.Primary, &u.Secondary, &u.Accent} {
-		v := strings.TrimSpace(f.Values[brandFields[i]])
+	for i, c := range []struct {
+		v   string
+		dst **string
+	}{{in.PrimaryColor, &u.Primary}, {in.SecondaryColor, &u.Secondary}, {in.AccentColor, &u.Accent}} {
+		v, dst := strings.TrimSpace(c.v), c.dst
 		if v != "" {
 			if _, err := tenancy.ParseColor(brandFields[i], v); err != nil {
 				f.Errors[brandFields[i]] = plainColorError(v)
@@ -536,6 +559,13 @@ func (s *Server) backToBranding(w http.ResponseWriter, r *http.Request, flash st
 	return nil
 }
 
+// brandingPreviewForm says which form a live preview comes from: the
+// brand's, or a theme's (Form "theme", with ThemeID when editing one).
+type brandingPreviewForm struct {
+	Form    string `form:"form"`
+	ThemeID string `form:"theme_id"`
+}
+
 // handleBrandingPreview serves POST /settings/branding/preview: the live
 // preview's partial from the unsaved forms (the brand colors and company
 // details, or a theme's, form=theme, with theme_id when editing one) and
@@ -547,18 +577,19 @@ func (s *Server) handleBrandingPreview(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	f := views.Form{Values: map[string]string{}, Errors: map[string]string{}}
+	var which brandingPreviewForm
+	parseForm(r, &which)
+	var f views.Form
 	var fields []views.ColorField
 	var v views.BrandingPreview
 	var p tenancy.Palette
 	details := st.details
-	if r.PostForm.Get("form") == "theme" {
-		for _, k := range themeFields {
-			f.Values[k] = r.PostForm.Get(k)
-		}
+	if which.Form == "theme" {
+		var in themeForm
+		f = parseForm(r, &in)
 		// A stored theme's colors stand in for fields not valid yet.
 		base := newThemeBase
-		if id := r.PostForm.Get("theme_id"); id != "" {
+		if id := which.ThemeID; id != "" {
 			if st, err = s.brandingState(r); err != nil {
 				return err
 			}
@@ -568,9 +599,8 @@ func (s *Server) handleBrandingPreview(w http.ResponseWriter, r *http.Request) e
 		}
 		fields, v, p = themeEditor(st, base, f)
 	} else {
-		for _, k := range brandFields {
-			f.Values[k] = r.PostForm.Get(k)
-		}
+		var in brandForm
+		f = parseForm(r, &in)
 		fields, v, p = brandEditor(st, f)
 		if _, ok := r.PostForm["company_name"]; ok {
 			df := views.Form{Values: map[string]string{}, Errors: map[string]string{}}
@@ -687,19 +717,17 @@ func (s *Server) handleThemeEdit(w http.ResponseWriter, r *http.Request) error {
 }
 
 // themeInput is a theme form's values as the service takes them.
-func themeInput(f views.Form) tenancy.NewTheme {
-	for _, c := range themeColors {
-		f.Values[c.name] = strings.TrimSpace(f.Values[c.name])
-	}
-	return tenancy.NewTheme{Name: f.Values["name"], Primary: f.Values["primary"], Secondary: f.Values["secondary"],
-		Background: f.Values["background"], Text: f.Values["text"]}
+func themeInput(in themeForm) tenancy.NewTheme {
+	return tenancy.NewTheme{Name: in.Name, Primary: strings.TrimSpace(in.Primary), Secondary: strings.TrimSpace(in.Secondary),
+		Background: strings.TrimSpace(in.Background), Text: strings.TrimSpace(in.Text)}
 }
 
 // handleThemeCreate serves POST /settings/branding/themes.
 func (s *Server) handleThemeCreate(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	f := formOf(r, themeFields...)
-	th, err := s.Branding.CreateTheme(ctx, TenantFrom(ctx).ID, themeInput(f))
+	var in themeForm
+	f := parseForm(r, &in)
+	th, err := s.Branding.CreateTheme(ctx, TenantFrom(ctx).ID, themeInput(in))
 	if err != nil {
 		if code := tenancy.ErrorCode(err); code == tenancy.EINVALID || code == tenancy.ECONFLICT {
 			themeFieldError(&f, err)
@@ -717,8 +745,9 @@ func (s *Server) handleThemeUpdate(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	f := formOf(r, themeFields...)
-	th, err := s.Branding.UpdateTheme(ctx, TenantFrom(ctx).ID, old.ID, themeInput(f))
+	var in themeForm
+	f := parseForm(r, &in)
+	th, err := s.Branding.UpdateTheme(ctx, TenantFrom(ctx).ID, old.ID, themeInput(in))
 	if err != nil {
 		if code := tenancy.ErrorCode(err); code == tenancy.EINVALID || code == tenancy.ECONFLICT {
 			themeFieldError(&f, err)
@@ -783,11 +812,8 @@ func themeFieldError(f *views.Form, err error) {
 // next to its field.
 func (s *Server) handleDetailsSave(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	names := make([]string, len(detailSpecs))
-	for i, d := range detailSpecs {
-		names[i] = d.name
-	}
-	f := formOf(r, names...)
+	var in companyDetailsForm
+	f := parseForm(r, &in)
 	values, errs := detailsFrom(f.Values)
 	if len(errs) > 0 {
 		f.Errors = errs
@@ -807,13 +833,15 @@ func (s *Server) handleDetailsSave(w http.ResponseWriter, r *http.Request) error
 // checked against its key's rules; an empty value removes it.
 func (s *Server) handleSettingSave(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	f := formOf(r, "key", "value")
-	f.Values["key"] = strings.TrimSpace(f.Values["key"])
+	var in settingForm
+	f := parseForm(r, &in)
+	in.Key = strings.TrimSpace(in.Key)
+	f.Values["key"] = in.Key
 	var err error
-	if f.Values["value"] == "" {
-		err = s.Branding.DeleteSetting(ctx, TenantFrom(ctx).ID, f.Values["key"])
+	if in.Value == "" {
+		err = s.Branding.DeleteSetting(ctx, TenantFrom(ctx).ID, in.Key)
 	} else {
-		_, err = s.Branding.SetSetting(ctx, TenantFrom(ctx).ID, f.Values["key"], f.Values["value"])
+		_, err = s.Branding.SetSetting(ctx, TenantFrom(ctx).ID, in.Key, in.Value)
 	}
 	if err != nil {
 		if code := tenancy.ErrorCode(err); code == tenancy.EINVALID || code == tenancy.ENOTFOUND {
@@ -821,7 +849,7 @@ func (s *Server) handleSettingSave(w http.ResponseWriter, r *http.Request) error
 			// with the key said as "this setting".
 			msg := tenancy.ErrorMessage(err)
 			if e := (*tenancy.Error)(nil); asDomain(err, &e) && e.Field != "key" {
-				f.Errors["value"] = strings.Replace(msg, f.Values["key"]+" ", "The value ", 1)
+				setFieldError(&f, "value", strings.Replace(msg, in.Key+" ", "The value ", 1))
 			} else {
 				f.Errors["key"] = msg
 			}
@@ -829,5 +857,15 @@ func (s *Server) handleSettingSave(w http.ResponseWriter, r *http.Request) error
 		}
 		return err
 	}
-	return s.backToBranding(w, r, "Setting "+f.Values["key"]+" saved.")
+	return s.backToBranding(w, r, "Setting "+in.Key+" saved.")
+}
+
+// companyDetailsForm is the company details form; detailSpecs says how each
+// field is shown and which setting it is.
+type companyDetailsForm struct {
+	CompanyName  string `form:"company_name"`
+	Tagline      string `form:"tagline"`
+	SupportEmail string `form:"support_email"`
+	SupportURL   string `form:"support_url"`
+	SupportPhone string `form:"support_phone"`
 }

@@ -8,37 +8,64 @@ import (
 )
 
 // The request context carries only cross-cutting values: the tenant, the
-// signed-in user or administrator, the API key, the CSRF token, and what the
-// request's log line should say. They live in one requestState that the
-// outermost middleware puts in the context, and that later middleware fills
-// in: copying the request for each value would cost an allocation apiece on
-// the portal's hottest path. Small typed helpers read and write them.
+// signed-in user (with the role of their membership) or administrator, the
+// API key, the CSRF token, and what the request's log line should say.
+//
+// The values are immutable. Each is copied in when middleware sets it, and
+// each helper that reads one hands out a copy of its own: the tenant and
+// the identity come from caches shared by every request, so a handler that
+// changed what it was given would otherwise change it for the requests
+// that follow, and for the rest of its own. Setting a value makes a new
+// state in a new context rather than changing the one a context already
+// holds, so a context handed to a goroutine never changes under it.
+//
+// The only shared, mutable part is the log note, which exists so that
+// handlers can tell the outermost middleware what to log.
 type requestState struct {
 	tenant   *tenancy.Tenant
 	identity *tenancy.Identity
 	admin    *tenancy.Admin
 	apiKey   *tenancy.APIKey
 	csrf     string
-	// logTenant and err are for the request's log line.
-	logTenant string
-	err       error
+	log      *logNote
+}
+
+// logNote is what the request's log line should say beyond the request
+// itself; the outermost middleware makes it and reads it when the handler
+// is done.
+type logNote struct {
+	tenant string
+	err    error
 }
 
 type stateKey struct{}
 
-// stateOf returns the request's state, or nil outside a request.
+// stateOf returns the request's state, or nil outside a request. Nothing
+// changes a state once it is in a context.
 func stateOf(ctx context.Context) *requestState {
 	st, _ := ctx.Value(stateKey{}).(*requestState)
 	return st
 }
 
-// withState makes sure ctx carries a state, and returns both.
-func withState(ctx context.Context) (context.Context, *requestState) {
-	if st := stateOf(ctx); st != nil {
-		return ctx, st
+// withLogNote gives ctx a log note of its own and returns both.
+func withLogNote(ctx context.Context) (context.Context, *logNote) {
+	n := &logNote{}
+	st := requestState{log: n}
+	if old := stateOf(ctx); old != nil {
+		st = *old
+		st.log = n
 	}
-	st := &requestState{}
-	return context.WithValue(ctx, stateKey{}, st), st
+	return context.WithValue(ctx, stateKey{}, &st), n
+}
+
+// with returns a context whose state is ctx's with set applied to a copy.
+func with(ctx context.Context, set func(*requestState)) context.Context {
+	var st requestState
+	if old := stateOf(ctx); old != nil {
+		st = *old
+	}
+	set(&st)
+	return context.WithValue(ctx, stateKey{}, &st)
 }
 
 // withContext returns r with ctx, copying the request only when ctx is new.
@@ -49,49 +76,55 @@ func withContext(r *http.Request, ctx context.Context) *http.Request {
 	return r.WithContext(ctx)
 }
 
-// TenantFrom returns the tenant the request is for, or nil.
+// TenantFrom returns a copy of the tenant the request is for, or nil.
 func TenantFrom(ctx context.Context) *tenancy.Tenant {
 	if st := stateOf(ctx); st != nil {
-		return st.tenant
+		return copyTenant(st.tenant)
 	}
 	return nil
 }
 
 func withTenant(ctx context.Context, t *tenancy.Tenant) context.Context {
-	ctx, st := withState(ctx)
-	st.tenant = t
-	st.logTenant = t.Slug
+	ctx = with(ctx, func(st *requestState) { st.tenant = copyTenant(t) })
+	noteTenant(ctx, t.Slug)
 	return ctx
 }
 
-// IdentityFrom returns the signed-in tenant user, or nil.
+// IdentityFrom returns a copy of the signed-in tenant user, or nil.
 // A session still waiting for its second factor is no identity: it
 // reaches only the second-factor pages (pendingIdentityFrom).
 func IdentityFrom(ctx context.Context) *tenancy.Identity {
 	if st := stateOf(ctx); st != nil && st.identity != nil && st.identity.SecondFactor == "" {
-		return st.identity
+		return copyIdentity(st.identity)
 	}
 	return nil
 }
 
+// withIdentity returns ctx with id (copied) as the signed-in user.
 func withIdentity(ctx context.Context, id *tenancy.Identity) context.Context {
-	ctx, st := withState(ctx)
-	st.identity = id
-	return ctx
+	return with(ctx, func(st *requestState) { st.identity = copyIdentity(id) })
 }
 
-// AdminFrom returns the signed-in platform administrator, or nil.
+// withSession sets the signed-in user (or administrator) and the session's
+// CSRF token at once, in one new context.
+func withSession(ctx context.Context, id *tenancy.Identity, a *tenancy.Admin, csrf string) context.Context {
+	return with(ctx, func(st *requestState) {
+		if id != nil {
+			st.identity = copyIdentity(id)
+		}
+		if a != nil {
+			st.admin = copyAdmin(a)
+		}
+		st.csrf = csrf
+	})
+}
+
+// AdminFrom returns a copy of the signed-in platform administrator, or nil.
 func AdminFrom(ctx context.Context) *tenancy.Admin {
 	if st := stateOf(ctx); st != nil {
-		return st.admin
+		return copyAdmin(st.admin)
 	}
 	return nil
-}
-
-func withAdmin(ctx context.Context, a *tenancy.Admin) context.Context {
-	ctx, st := withState(ctx)
-	st.admin = a
-	return ctx
 }
 
 // CSRFFrom returns the CSRF token for the request's session.
@@ -103,36 +136,90 @@ func CSRFFrom(ctx context.Context) string {
 }
 
 func withCSRF(ctx context.Context, token string) context.Context {
-	ctx, st := withState(ctx)
-	st.csrf = token
-	return ctx
+	return with(ctx, func(st *requestState) { st.csrf = token })
 }
 
-// APIKeyFrom returns the API key that authenticated the request, or nil.
+// APIKeyFrom returns a copy of the API key that authenticated the request,
+// or nil.
 func APIKeyFrom(ctx context.Context) *tenancy.APIKey {
 	if st := stateOf(ctx); st != nil {
-		return st.apiKey
+		return copyAPIKey(st.apiKey)
 	}
 	return nil
 }
 
-func withAPIKey(ctx context.Context, k *tenancy.APIKey) context.Context {
-	ctx, st := withState(ctx)
-	st.apiKey = k
+// withKeyTenant sets the API key that authenticated the request, when
+// there is one, and the tenant it is for, in one new context.
+func withKeyTenant(ctx context.Context, k *tenancy.APIKey, t *tenancy.Tenant) context.Context {
+	ctx = with(ctx, func(st *requestState) {
+		if k != nil {
+			st.apiKey = copyAPIKey(k)
+		}
+		st.tenant = copyTenant(t)
+	})
+	noteTenant(ctx, t.Slug)
 	return ctx
 }
 
 // noteTenant names the tenant in the request's log line, for requests
 // whose tenant is known without being the request's tenant (the console).
 func noteTenant(ctx context.Context, slug string) {
-	if st := stateOf(ctx); st != nil {
-		st.logTenant = slug
+	if st := stateOf(ctx); st != nil && st.log != nil {
+		st.log.tenant = slug
 	}
 }
 
 // noteError puts an error in the request's log line.
 func noteError(ctx context.Context, err error) {
-	if st := stateOf(ctx); st != nil {
-		st.err = err
+	if st := stateOf(ctx); st != nil && st.log != nil {
+		st.log.err = err
 	}
+}
+
+func copyTenant(t *tenancy.Tenant) *tenancy.Tenant {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	if t.DeletedAt != nil {
+		d := *t.DeletedAt
+		c.DeletedAt = &d
+	}
+	return &c
+}
+
+func copyIdentity(id *tenancy.Identity) *tenancy.Identity {
+	if id == nil {
+		return nil
+	}
+	c := *id
+	if id.User != nil {
+		u := *id.User
+		c.User = &u
+	}
+	return &c
+}
+
+func copyAdmin(a *tenancy.Admin) *tenancy.Admin {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	return &c
+}
+
+func copyAPIKey(k *tenancy.APIKey) *tenancy.APIKey {
+	if k == nil {
+		return nil
+	}
+	c := *k
+	if k.LastUsedAt != nil {
+		v := *k.LastUsedAt
+		c.LastUsedAt = &v
+	}
+	if k.RevokedAt != nil {
+		v := *k.RevokedAt
+		c.RevokedAt = &v
+	}
+	return &c
 }

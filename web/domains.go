@@ -13,12 +13,17 @@ import (
 )
 
 func (s *Server) domainRoutes(r chi.Router) {
+	if !s.on.domains {
+		return
+	}
 	r.Get("/domains", s.h(s.handleDomainList))
 	r.Post("/domains", s.h(s.handleDomainAdd))
 	r.Post("/domains/preview", s.h(s.handleDomainPreview))
 	r.Get("/domains/preview.html", s.h(s.handleDomainPreviewHTML))
 	r.Get("/domains/{domain}/row", s.h(s.handleDomainRow))
-	r.Post("/domains/{domain}/verify", s.h(s.handleDomainVerify))
+	if s.on.verify {
+		r.Post("/domains/{domain}/verify", s.h(s.handleDomainVerify))
+	}
 	r.Post("/domains/{domain}/primary", s.h(s.handleDomainPrimary))
 	r.Post("/domains/{domain}/remove", s.h(s.handleDomainRemove))
 }
@@ -33,9 +38,6 @@ func (s *Server) domainRules() tenancy.DomainRules {
 // domainAdmin returns the domain service, or not found on a server
 // started without one.
 func (s *Server) domainAdmin() (tenancy.DomainService, error) {
-	if s.DomainAdmin == nil {
-		return nil, tenancy.Errorf(tenancy.ENOTFOUND, "custom domains are not available on this server")
-	}
 	return s.DomainAdmin, nil
 }
 
@@ -49,7 +51,7 @@ func domainRow(d *tenancy.Domain) views.DomainRow {
 }
 
 // renderDomains renders the domains page with the add form f.
-func (s *Server) renderDomains(w http.ResponseWriter, r *http.Request, status int, f views.Form) error {
+func (s *Server) renderDomains(w http.ResponseWriter, r *http.Request, status int, in domainForm, f views.Form) error {
 	ctx := r.Context()
 	svc, err := s.domainAdmin()
 	if err != nil {
@@ -67,7 +69,7 @@ func (s *Server) renderDomains(w http.ResponseWriter, r *http.Request, status in
 	if m.Add.Values == nil {
 		m.Add = views.Form{Values: map[string]string{}, Errors: map[string]string{}}
 	}
-	m.Preview = s.domainPreview(r, m.Add.Value("domain"))
+	m.Preview = s.domainPreview(r, in.Domain)
 	p := s.page(r, "Domains")
 	p.Flash = s.takeFlash(w, r, tenantCookie)
 	render(w, r, status, views.DomainsPage(p, m))
@@ -76,7 +78,12 @@ func (s *Server) renderDomains(w http.ResponseWriter, r *http.Request, status in
 
 // handleDomainList serves GET /domains.
 func (s *Server) handleDomainList(w http.ResponseWriter, r *http.Request) error {
-	return s.renderDomains(w, r, http.StatusOK, views.Form{})
+	return s.renderDomains(w, r, http.StatusOK, domainForm{}, views.Form{})
+}
+
+// domainForm claims a custom domain; its live preview posts it too.
+type domainForm struct {
+	Domain string `form:"domain"`
 }
 
 // handleDomainAdd serves POST /domains.
@@ -86,13 +93,14 @@ func (s *Server) handleDomainAdd(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := formOf(r, "domain")
-	d, err := svc.AddDomain(ctx, TenantFrom(ctx).ID, f.Value("domain"))
+	var in domainForm
+	f := parseForm(r, &in)
+	d, err := svc.AddDomain(ctx, TenantFrom(ctx).ID, in.Domain)
 	switch tenancy.ErrorCode(err) {
 	case "":
 	case tenancy.EINVALID, tenancy.ECONFLICT:
 		fieldError(&f, err)
-		return s.renderDomains(w, r, http.StatusUnprocessableEntity, f)
+		return s.renderDomains(w, r, http.StatusUnprocessableEntity, in, f)
 	default:
 		return err
 	}
@@ -140,7 +148,7 @@ func (s *Server) handleDomainRow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if s.DomainVerifier != nil && d.State == tenancy.DomainPending &&
+	if s.on.verify && d.State == tenancy.DomainPending &&
 		(d.CheckedAt == nil || time.Since(*d.CheckedAt) > domainPollRecheck) {
 		if d, _, err = svc.VerifyDomain(ctx, tenantID, name, s.DomainVerifier); err != nil {
 			return err
@@ -162,9 +170,6 @@ func (s *Server) handleDomainVerify(w http.ResponseWriter, r *http.Request) erro
 	name, err := s.domainParam(r)
 	if err != nil {
 		return err
-	}
-	if s.DomainVerifier == nil {
-		return tenancy.Errorf(tenancy.ECONFLICT, "DNS verification is not available on this server")
 	}
 	d, res, err := svc.VerifyDomain(ctx, TenantFrom(ctx).ID, name, s.DomainVerifier)
 	if err != nil {
@@ -255,7 +260,9 @@ func (s *Server) domainPreview(r *http.Request, typed string) views.DomainPrevie
 // handleDomainPreview serves POST /domains/preview: the live preview's
 // partial, from the unsaved form.
 func (s *Server) handleDomainPreview(w http.ResponseWriter, r *http.Request) error {
-	render(w, r, http.StatusOK, views.DomainPreviewPane(s.domainPreview(r, r.PostFormValue("domain"))))
+	var in domainForm
+	parseForm(r, &in)
+	render(w, r, http.StatusOK, views.DomainPreviewPane(s.domainPreview(r, in.Domain)))
 	return nil
 }
 

@@ -176,9 +176,8 @@ func TestDomainsPageListAndAdd(t *testing.T) {
 // once in place verifies the domain; the row then stops polling.
 func TestDomainsPageVerify(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
 	dns := dnstest.NewServer(t)
-	e.server.DomainVerifier = dnsverify.New(dns.Addr)
+	e := newEnv(t, withDNS(dns.Addr))
 	acme := e.mustTenant("acme")
 	owner := e.signedIn(acme, "owner@acme.test", tenancy.RoleOwner)
 	d, err := e.server.DomainAdmin.AddDomain(e.ctx, acme.ID, "portal.acme.example")
@@ -233,9 +232,8 @@ func TestDomainsPageVerify(t *testing.T) {
 // turns verified by itself once the record is in place.
 func TestDomainsRowPolling(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
 	dns := dnstest.NewServer(t)
-	e.server.DomainVerifier = dnsverify.New(dns.Addr)
+	e := newEnv(t, withDNS(dns.Addr))
 	acme := e.mustTenant("acme")
 	owner := e.signedIn(acme, "owner@acme.test", tenancy.RoleOwner)
 	d, err := e.server.DomainAdmin.AddDomain(e.ctx, acme.ID, "portal.acme.example")
@@ -267,9 +265,8 @@ func TestDomainsRowPolling(t *testing.T) {
 
 func TestDomainsPrimaryAndRemove(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
 	dns := dnstest.NewServer(t)
-	e.server.DomainVerifier = dnsverify.New(dns.Addr)
+	e := newEnv(t, withDNS(dns.Addr))
 	acme := e.mustTenant("acme")
 	owner := e.signedIn(acme, "owner@acme.test", tenancy.RoleOwner)
 	for _, name := range []string{"one.example", "two.example"} {
@@ -390,7 +387,8 @@ func TestDomainsPreview(t *testing.T) {
 // Guests and members get 403 on every domains route.
 func TestDomainsRoles(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	// A DNS that is never asked: the roles are refused before.
+	e := newEnv(t, withDNS("127.0.0.1:1"))
 	acme := e.mustTenant("acme")
 	if _, err := e.server.DomainAdmin.AddDomain(e.ctx, acme.ID, "portal.acme.example"); err != nil {
 		t.Fatal(err)
@@ -431,9 +429,8 @@ func TestDomainsRoles(t *testing.T) {
 // Tenant A's URLs never reach tenant B's domain.
 func TestDomainsTenantIsolation(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
 	dns := dnstest.NewServer(t)
-	e.server.DomainVerifier = dnsverify.New(dns.Addr)
+	e := newEnv(t, withDNS(dns.Addr))
 	acme := e.mustTenant("acme")
 	beta := e.mustTenant("beta")
 	d, err := e.server.DomainAdmin.AddDomain(e.ctx, beta.ID, "beta.example")
@@ -502,4 +499,9 @@ func TestDomainsPageWhenCustomDomainsAreOff(t *testing.T) {
 	if list, _, _ := e.server.DomainAdmin.ListDomains(e.ctx, acme.ID, tenancy.DomainFilter{}); len(list) != 0 {
 		t.Errorf("a domain was stored: %v", list)
 	}
+}
+
+// withDNS verifies domains against the DNS server at addr.
+func withDNS(addr string) func(*web.Server, *postgres.DB) {
+	return func(s *web.Server, _ *postgres.DB) { s.DomainVerifier = dnsverify.New(addr) }
 }

@@ -17,15 +17,11 @@ import (
 // does; removing it stops routing at once.
 func TestCustomDomainRouting(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnv(t, withCustomDomains(false))
 	acme := e.mustTenant("acme")
 	beta := e.mustTenant("beta")
 	dns := dnstest.NewServer(t)
 	svc := postgres.NewDomainService(e.db, tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII})
-	cache := e.server.Resolver.(*postgres.TenantCache)
-	cache.Domains = svc
-	e.server.Domains = cache
-	e.server.Config.RoutingMethod = "both"
 
 	d, err := svc.AddDomain(e.ctx, acme.ID, "portal.acme.example")
 	if err != nil {
@@ -92,14 +88,9 @@ func waitStatus(t *testing.T, c *client, path string, want int) {
 // before it is verified, but no certificate is ever allowed for it.
 func TestUnverifiedDomainRoutingWhenAllowed(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnv(t, withCustomDomains(true))
 	acme := e.mustTenant("acme")
 	svc := postgres.NewDomainService(e.db, tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII})
-	cache := e.server.Resolver.(*postgres.TenantCache)
-	cache.Domains = svc
-	cache.RouteUnverified = true
-	e.server.Domains = cache
-	e.server.Config.RoutingMethod = "both"
 	if _, err := svc.AddDomain(e.ctx, acme.ID, "early.acme.example"); err != nil {
 		t.Fatal(err)
 	}
@@ -109,5 +100,17 @@ func TestUnverifiedDomainRoutingWhenAllowed(t *testing.T) {
 	}
 	if resp, _ := e.client("unknown.example").get("/"); resp.StatusCode != 404 {
 		t.Errorf("a domain nobody added: %d", resp.StatusCode)
+	}
+}
+
+// withCustomDomains routes tenants' verified custom domains (and, with
+// routeUnverified, pending ones), beside subdomains.
+func withCustomDomains(routeUnverified bool) func(*web.Server, *postgres.DB) {
+	return func(s *web.Server, db *postgres.DB) {
+		cache := s.Resolver.(*postgres.TenantCache)
+		cache.Domains = postgres.NewDomainService(db, tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII})
+		cache.RouteUnverified = routeUnverified
+		s.Domains = cache
+		s.Config.RoutingMethod = "both"
 	}
 }

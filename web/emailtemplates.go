@@ -34,9 +34,6 @@ func emailTemplateName(r *http.Request) (string, error) {
 // emailTemplateService is the service, or a clear error when the server
 // keeps no templates.
 func (s *Server) emailTemplateService() (tenancy.EmailTemplateService, error) {
-	if s.EmailTemplates == nil {
-		return nil, tenancy.Errorf(tenancy.ENOTFOUND, "email templates are not available")
-	}
 	return s.EmailTemplates, nil
 }
 
@@ -60,12 +57,19 @@ func (s *Server) handleEmailTemplateList(w http.ResponseWriter, r *http.Request)
 	return nil
 }
 
+// emailTemplateForm is an email template's form; its live preview posts
+// it too.
+type emailTemplateForm struct {
+	Subject string `form:"subject"`
+	HTML    string `form:"html"`
+}
+
 // renderEmailEditor renders the editor with the form's values, saved or
 // not, and their preview.
-func (s *Server) renderEmailEditor(w http.ResponseWriter, r *http.Request, status int, name string, customized bool, f views.Form) {
+func (s *Server) renderEmailEditor(w http.ResponseWriter, r *http.Request, status int, name string, customized bool, in emailTemplateForm, f views.Form) {
 	e := views.EmailTemplateEditor{
 		Name: name, Title: emailTitles[name], Customized: customized, Variables: tenancy.TemplateVariables, Form: f,
-		Preview: s.emailPreview(r, name, f.Values["subject"], f.Values["html"]),
+		Preview: s.emailPreview(r, name, in.Subject, in.HTML),
 	}
 	if tenancy.CarriesSecretLink(name) {
 		e.SecretLink = tenancy.SecretLinkReason(name)
@@ -95,8 +99,8 @@ func (s *Server) handleEmailTemplateEdit(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
-	f := views.Form{Values: map[string]string{"subject": e.Subject, "html": e.HTML}, Errors: map[string]string{}}
-	s.renderEmailEditor(w, r, http.StatusOK, name, e.Customized, f)
+	in := emailTemplateForm{Subject: e.Subject, HTML: e.HTML}
+	s.renderEmailEditor(w, r, http.StatusOK, name, e.Customized, in, formView(&in))
 	return nil
 }
 
@@ -112,8 +116,9 @@ func (s *Server) handleEmailTemplateSave(w http.ResponseWriter, r *http.Request)
 	}
 	ctx := r.Context()
 	t := TenantFrom(ctx)
-	f := formOf(r, "subject", "html")
-	if _, err := svc.Customize(ctx, t.ID, name, f.Values["subject"], f.Values["html"], "", tenancy.MemberActor(IdentityFrom(ctx).Role)); err != nil {
+	var in emailTemplateForm
+	f := parseForm(r, &in)
+	if _, err := svc.Customize(ctx, t.ID, name, in.Subject, in.HTML, "", tenancy.MemberActor(IdentityFrom(ctx).Role)); err != nil {
 		if tenancy.ErrorCode(err) != tenancy.EINVALID {
 			return err
 		}
@@ -122,7 +127,7 @@ func (s *Server) handleEmailTemplateSave(w http.ResponseWriter, r *http.Request)
 		if err != nil {
 			return err
 		}
-		s.renderEmailEditor(w, r, http.StatusUnprocessableEntity, name, cur.Customized, f)
+		s.renderEmailEditor(w, r, http.StatusUnprocessableEntity, name, cur.Customized, in, f)
 		return nil
 	}
 	s.setFlash(w, r, tenantCookie, "The “"+emailTitles[name]+"” email is saved.")
@@ -183,8 +188,9 @@ func (s *Server) handleEmailTemplatePreview(w http.ResponseWriter, r *http.Reque
 	if err != nil {
 		return err
 	}
-	f := formOf(r, "subject", "html")
-	render(w, r, http.StatusOK, views.EmailPreviewPane(s.emailPreview(r, name, f.Values["subject"], f.Values["html"])))
+	var in emailTemplateForm
+	parseForm(r, &in)
+	render(w, r, http.StatusOK, views.EmailPreviewPane(s.emailPreview(r, name, in.Subject, in.HTML)))
 	return nil
 }
 
@@ -233,8 +239,10 @@ func (s *Server) handleEmailTemplateTest(w http.ResponseWriter, r *http.Request)
 		if gerr != nil {
 			return gerr
 		}
-		f := views.Form{Values: map[string]string{"subject": cur.Subject, "html": cur.HTML}, Errors: map[string]string{"test": tenancy.ErrorMessage(err) + "."}}
-		s.renderEmailEditor(w, r, http.StatusTooManyRequests, name, cur.Customized, f)
+		in := emailTemplateForm{Subject: cur.Subject, HTML: cur.HTML}
+		f := formView(&in)
+		f.Errors["test"] = tenancy.ErrorMessage(err) + "."
+		s.renderEmailEditor(w, r, http.StatusTooManyRequests, name, cur.Customized, in, f)
 		return nil
 	}
 	s.setFlash(w, r, tenantCookie, "A test of the “"+emailTitles[name]+"” email, as saved, is on its way to "+id.User.Email+".")

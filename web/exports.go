@@ -16,6 +16,9 @@ import (
 // exportRoutes are the data export page, for owners: an export holds every
 // member's data, so only those who own the workspace may take it away.
 func (s *Server) exportRoutes(r chi.Router) {
+	if !s.on.exports {
+		return
+	}
 	r.Get("/settings/export", s.h(s.handleExportPage))
 	r.Post("/settings/export", s.h(s.handleExportStart))
 	r.Get("/settings/export/{id}", s.h(s.handleExportStatus))
@@ -24,7 +27,7 @@ func (s *Server) exportRoutes(r chi.Router) {
 
 // exportView is the page's model for a job (nil when there is none).
 func (s *Server) exportView(j *tenancy.ExportJob, msg string) views.Export {
-	v := views.Export{Enabled: s.Exports != nil, Message: msg}
+	v := views.Export{Enabled: true, Message: msg}
 	if j == nil {
 		return v
 	}
@@ -58,12 +61,9 @@ func (s *Server) renderExport(w http.ResponseWriter, r *http.Request, status int
 
 // handleExportPage serves GET /settings/export: the owner's latest export.
 func (s *Server) handleExportPage(w http.ResponseWriter, r *http.Request) error {
-	var j *tenancy.ExportJob
-	if s.Exports != nil {
-		var err error
-		if j, err = s.Exports.LatestExport(r.Context(), TenantFrom(r.Context()).ID, IdentityFrom(r.Context()).User.ID); err != nil {
-			return err
-		}
+	j, err := s.Exports.LatestExport(r.Context(), TenantFrom(r.Context()).ID, IdentityFrom(r.Context()).User.ID)
+	if err != nil {
+		return err
 	}
 	return s.renderExport(w, r, http.StatusOK, j, "")
 }
@@ -71,9 +71,6 @@ func (s *Server) handleExportPage(w http.ResponseWriter, r *http.Request) error 
 // handleExportStart serves POST /settings/export: starts an export, unless
 // one is running for the workspace.
 func (s *Server) handleExportStart(w http.ResponseWriter, r *http.Request) error {
-	if s.Exports == nil {
-		return tenancy.Errorf(tenancy.ENOTFOUND, "exports are off on this platform")
-	}
 	t, id := TenantFrom(r.Context()), IdentityFrom(r.Context())
 	j, err := s.Exports.StartExport(r.Context(), t.ID, id.User.ID)
 	// One running already, or no storage left for another archive: the
@@ -98,9 +95,6 @@ func (s *Server) handleExportStart(w http.ResponseWriter, r *http.Request) error
 // handleExportStatus serves GET /settings/export/{id}: the panel of one
 // job, which htmx polls while it runs.
 func (s *Server) handleExportStatus(w http.ResponseWriter, r *http.Request) error {
-	if s.Exports == nil {
-		return tenancy.Errorf(tenancy.ENOTFOUND, "exports are off on this platform")
-	}
 	j, err := s.Exports.GetExport(r.Context(), TenantFrom(r.Context()).ID, IdentityFrom(r.Context()).User.ID, chi.URLParam(r, "id"))
 	if err != nil {
 		return err
@@ -112,9 +106,6 @@ func (s *Server) handleExportStatus(w http.ResponseWriter, r *http.Request) erro
 // archive, to the owner who requested it, until it expires. Anyone else,
 // in this workspace or another, finds nothing there.
 func (s *Server) handleExportDownload(w http.ResponseWriter, r *http.Request) error {
-	if s.Exports == nil {
-		return tenancy.Errorf(tenancy.ENOTFOUND, "exports are off on this platform")
-	}
 	t := TenantFrom(r.Context())
 	j, body, err := s.Exports.OpenExport(r.Context(), t.ID, IdentityFrom(r.Context()).User.ID, chi.URLParam(r, "id"))
 	if err != nil {

@@ -6,20 +6,19 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nself/nself/internal/blob/blobtest"
 	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
 )
 
-// withExports turns portal exports on for the env's server.
+// withExports returns the env's server's export jobs.
 func (e *testEnv) withExports() *postgres.ExportJobService {
 	e.t.Helper()
-	svc := postgres.NewExportService(e.db, blobtest.New(e.t), tenancy.ModeHybrid)
-	svc.TempDir = e.t.TempDir()
-	jobs := postgres.NewExportJobService(svc)
-	jobs.Log = e.server.Log
-	e.t.Cleanup(jobs.Close)
-	e.server.Exports = jobs
+	// The services give the server exports when it has object storage,
+	// as the tests' does.
+	jobs, ok := e.server.Exports.(*postgres.ExportJobService)
+	if !ok {
+		e.t.Fatal("the test server has no exports")
+	}
 	return jobs
 }
 

@@ -174,7 +174,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	proxy.ServeHTTP(w, r)
-	if g.s.Meter != nil && !upgrade {
+	if !upgrade {
 		g.s.Meter.AddCompute(t.ID, time.Since(start))
 	}
 }

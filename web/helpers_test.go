@@ -22,6 +22,7 @@ import (
 	"github.com/nself/nself/internal/notify"
 	"github.com/nself/nself/internal/pgtest"
 	"github.com/nself/nself/internal/postgres"
+	"github.com/nself/nself/internal/services"
 	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/internal/totp"
 	"github.com/nself/nself/web"
@@ -92,53 +93,29 @@ func newEnvDB(t testing.TB, db *postgres.DB, opts ...func(*web.Server, *postgres
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cache := postgres.NewTenantCache(db, log)
-	go cache.Listen(ctx)
-	select {
-	case <-cache.Ready():
-	case <-time.After(10 * time.Second):
-		t.Fatal("tenant cache did not start listening")
+	// The services `nself serve` builds, with object storage; no Stripe,
+	// SMTP or DNS: a test that needs one sets it.
+	svc, err := services.New(db, services.Config{
+		Log: log, Strategy: tenancy.ModeHybrid,
+		Domains:   tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII},
+		TenantURL: func(slug string) string { return "http://" + slug + "." + baseDomain },
+		Objects:   blobtest.New(t),
+		ExportDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Keys and sessions are verified from memory, as `nself serve` does.
-	creds := postgres.NewCredentialCache(db, log)
-	go creds.Listen(ctx)
-	select {
-	case <-creds.Ready():
-	case <-time.After(10 * time.Second):
-		t.Fatal("credential cache did not start listening")
+	if err := svc.Start(ctx, 10*time.Second); err != nil {
+		t.Fatalf("start the services: %v", err)
 	}
+	t.Cleanup(svc.Close)
+	cache, creds := svc.Cache, svc.Creds
 	mb := &mailbox{}
-	s := &web.Server{
-		Config: web.Config{
-			BaseDomain: baseDomain, AdminHost: "admin." + baseDomain, RoutingMethod: "subdomain",
-			SessionKey: []byte("test-session-key-0123456789abcdef0123"), InternalToken: internalToken,
-		},
-		Log:      log,
-		Resolver: cache,
-		Tenants:  postgres.NewTenantService(db, tenancy.ModeHybrid),
-		Users:    postgres.NewUserService(db),
-		Members:  postgres.NewMemberService(db).Cached(creds),
-		Plans:    postgres.NewPlanService(db),
-		Auth:     postgres.NewAuthService(db).Cached(creds),
-		APIKeys:  postgres.NewAPIKeyService(db).Cached(creds),
-		Sessions: postgres.NewSessionService(db).Cached(creds),
-		Admins:   postgres.NewAdminService(db),
-		Orgs:     postgres.NewOrgService(db),
-		Audit:    postgres.NewAuditService(db),
-		Outbox:   postgres.NewMailOutbox(db),
-		DB:       db,
-
-		Invitations:    postgres.NewInvitationService(db),
-		Logos:          postgres.NewLogoService(db, blobtest.New(t)).Cached(cache),
-		Branding:       postgres.NewBrandingService(db).Cached(cache),
-		EmailTemplates: postgres.NewEmailTemplateService(db),
-		// DomainVerifier stays nil: a test that verifies sets one asking
-		// its own dnstest server.
-		DomainAdmin: postgres.NewDomainService(db, tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII}),
-
-		PlanAdmin:    postgres.NewPlanService(db),
-		BillingStore: postgres.NewBillingService(db),
-	}
+	s := svc.Server(web.Config{
+		BaseDomain: baseDomain, AdminHost: "admin." + baseDomain, RoutingMethod: "subdomain",
+		SessionKey: []byte("test-session-key-0123456789abcdef0123"), InternalToken: internalToken,
+	})
+	_ = cache
 	sealer, err := totp.NewSealer([]byte(testTOTPKey))
 	if err != nil {
 		t.Fatal(err)

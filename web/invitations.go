@@ -59,14 +59,21 @@ func (s *Server) handleInvitationForm(w http.ResponseWriter, r *http.Request) er
 	return nil
 }
 
+// acceptForm accepts an invitation; the password is a new account's.
+type acceptForm struct {
+	Token    string `form:"token"`
+	Password string `form:"password,secret"`
+}
+
 // handleInvitationAccept serves POST /invitations/accept: the invitee
 // joins, and a new account is signed in at once; an existing one signs in
 // with its own password.
 func (s *Server) handleInvitationAccept(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := TenantFrom(ctx)
-	token := r.PostFormValue("token")
-	pw := r.PostFormValue("password")
+	var in acceptForm
+	parseForm(r, &in)
+	token, pw := in.Token, in.Password
 	inv, ok, err := s.findInvitation(w, r, token)
 	if !ok {
 		return err

@@ -21,6 +21,9 @@ const svgPolicy = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 // logoServeRoutes serve a tenant's logos. They sit outside the role groups:
 // the sign-in page shows the main logo to visitors who are not signed in.
 func (s *Server) logoServeRoutes(r chi.Router) {
+	if !s.on.logos {
+		return
+	}
 	r.Get("/logo/{kind}", s.h(s.handleLogo))
 }
 
@@ -31,7 +34,7 @@ func (s *Server) logoServeRoutes(r chi.Router) {
 func (s *Server) handleLogo(w http.ResponseWriter, r *http.Request) error {
 	t := TenantFrom(r.Context())
 	kind, err := tenancy.ParseLogoKind(chi.URLParam(r, "kind"))
-	if t == nil || s.Logos == nil || err != nil {
+	if t == nil || err != nil {
 		s.notFound(w, r)
 		return nil
 	}
@@ -95,7 +98,7 @@ func (s *Server) logoURL(ctx context.Context, t *tenancy.Tenant) string {
 // logoURLOf is the versioned address of a tenant's logo of one kind, or ""
 // when it has none. It reads the in-process logo cache, not the database.
 func (s *Server) logoURLOf(ctx context.Context, t *tenancy.Tenant, kind tenancy.LogoKind) string {
-	if s.Logos == nil || t == nil {
+	if !s.on.logos || t == nil {
 		return ""
 	}
 	l, err := s.currentLogo(ctx, t.ID, kind)
@@ -111,6 +114,9 @@ func (s *Server) logoURLOf(ctx context.Context, t *tenancy.Tenant, kind tenancy.
 
 // logoRoutes are the logos page, for admins.
 func (s *Server) logoRoutes(r chi.Router) {
+	if !s.on.logos {
+		return
+	}
 	r.Get("/settings/logos", s.h(s.handleLogoList))
 	r.Post("/settings/logos", s.h(s.handleLogoUpload))
 	r.Post("/settings/logos/{kind}/remove", s.h(s.handleLogoRemove))
@@ -137,7 +143,7 @@ var logoLabels = map[tenancy.LogoKind][2]string{
 
 // logosView is the logos page's model for the tenant.
 func (s *Server) logosView(r *http.Request, upload views.Form, done string) (views.Logos, error) {
-	v := views.Logos{Enabled: s.Logos != nil, Upload: upload, Done: done,
+	v := views.Logos{Enabled: true, Upload: upload, Done: done,
 		MaxSize: tenancy.FormatBytes(int64(tenancy.DefaultLogoLimits.MaxBytes))}
 	if upload.Values == nil {
 		v.Upload = views.Form{Values: map[string]string{"type": string(tenancy.LogoMain)}, Errors: map[string]string{}}
@@ -188,15 +194,20 @@ func (s *Server) handleLogoList(w http.ResponseWriter, r *http.Request) error {
 	return s.renderLogos(w, r, http.StatusOK, views.Form{}, "")
 }
 
+// logoForm uploads a logo: its type, and the file, which is read as a
+// file rather than a value.
+type logoForm struct {
+	Type string `form:"type"`
+	File string `form:"file"`
+}
+
 // handleLogoUpload serves POST /settings/logos: a multipart form with the
 // type and the file.
 func (s *Server) handleLogoUpload(w http.ResponseWriter, r *http.Request) error {
-	if s.Logos == nil {
-		return tenancy.Errorf(tenancy.ENOTFOUND, "logos are off on this platform")
-	}
-	f := views.Form{Values: map[string]string{"type": "", "file": ""}, Errors: map[string]string{}}
+	var in logoForm
+	f := formView(&in)
 	invalid := func(field, msg string) error {
-		f.Errors[field] = msg
+		setFieldError(&f, field, msg)
 		return s.renderLogos(w, r, http.StatusUnprocessableEntity, f, "")
 	}
 	// Parts beyond 1 MB go to a temporary file; the body is bounded by
@@ -209,8 +220,8 @@ func (s *Server) handleLogoUpload(w http.ResponseWriter, r *http.Request) error 
 		return invalid("file", "The upload could not be read; try again.")
 	}
 	defer r.MultipartForm.RemoveAll()
-	f.Values["type"] = r.FormValue("type")
-	kind, err := tenancy.ParseLogoKind(f.Values["type"])
+	f = parseForm(r, &in)
+	kind, err := tenancy.ParseLogoKind(in.Type)
 	if err != nil {
 		fieldError(&f, err)
 		return s.renderLogos(w, r, http.StatusUnprocessableEntity, f, "")
@@ -244,9 +255,6 @@ func (s *Server) handleLogoUpload(w http.ResponseWriter, r *http.Request) error 
 
 // handleLogoRemove serves POST /settings/logos/{kind}/remove.
 func (s *Server) handleLogoRemove(w http.ResponseWriter, r *http.Request) error {
-	if s.Logos == nil {
-		return tenancy.Errorf(tenancy.ENOTFOUND, "logos are off on this platform")
-	}
 	kind, err := tenancy.ParseLogoKind(chi.URLParam(r, "kind"))
 	if err != nil {
 		return tenancy.Errorf(tenancy.ENOTFOUND, "no such logo type")

@@ -3,7 +3,6 @@ package web
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -58,10 +57,8 @@ func (s *Server) renderMembersPage(w http.ResponseWriter, r *http.Request, statu
 	t, id := TenantFrom(ctx), IdentityFrom(ctx)
 	actor := tenancy.MemberActor(id.Role)
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
-	if page < 1 {
-		page = 1
-	}
+	// A page number that is not one shows the first page.
+	pg, _ := pageOf(r, memberPageSize)
 	all, err := s.Members.ListMembers(ctx, t.ID)
 	if err != nil {
 		return err
@@ -75,10 +72,10 @@ func (s *Server) renderMembersPage(w http.ResponseWriter, r *http.Request, statu
 			matched = append(matched, m)
 		}
 	}
-	// A page past the last shows the last (and a huge number cannot
-	// overflow the arithmetic below).
-	page = min(max(page, 1), max(1, (len(matched)+memberPageSize-1)/memberPageSize))
-	m := views.Members{Query: q, Page: page, PageSize: memberPageSize, Total: len(matched), Invite: f, Error: base.Error}
+	// A page past the last shows the last.
+	rows, pg := cutPage(pg, matched)
+	m := views.Members{Query: q, Total: len(matched), Invite: f, Error: base.Error,
+		Pager: pager("/members", map[string]string{"q": q}, pg, len(matched))}
 	roles := rolesManagedBy(actor)
 	owners := 0
 	for _, mi := range all {
@@ -86,8 +83,7 @@ func (s *Server) renderMembersPage(w http.ResponseWriter, r *http.Request, statu
 			owners++
 		}
 	}
-	for i := (page - 1) * memberPageSize; i < len(matched) && i < page*memberPageSize; i++ {
-		mi := matched[i]
+	for _, mi := range rows {
 		row := views.MemberRow{UserID: mi.UserID, Email: mi.Email, Name: mi.Name, Role: string(mi.Role), JoinedAt: mi.JoinedAt}
 		if actor.Manages(mi.Role) {
 			row.Roles = roles
@@ -137,6 +133,11 @@ func memberRef(r *http.Request) (string, error) {
 	return ref, nil
 }
 
+// memberRoleForm changes a member's role.
+type memberRoleForm struct {
+	Role string `form:"role"`
+}
+
 // handleMemberRole serves POST /members/{userID}/role.
 func (s *Server) handleMemberRole(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
@@ -144,7 +145,9 @@ func (s *Server) handleMemberRole(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	m, _, err := s.Members.UpdateMember(ctx, TenantFrom(ctx).ID, ref, tenancy.Role(r.PostFormValue("role")),
+	var in memberRoleForm
+	parseForm(r, &in)
+	m, _, err := s.Members.UpdateMember(ctx, TenantFrom(ctx).ID, ref, tenancy.Role(in.Role),
 		tenancy.MemberActor(IdentityFrom(ctx).Role))
 	if code := tenancy.ErrorCode(err); code == tenancy.ECONFLICT || code == tenancy.EFORBIDDEN {
 		return s.renderMembersPage(w, r, statusOf(code), views.Members{Error: tenancy.ErrorMessage(err) + "."}, nil)
@@ -174,13 +177,21 @@ func (s *Server) handleMemberRemove(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
+// inviteForm invites someone; its live preview posts it too.
+type inviteForm struct {
+	Email string `form:"email"`
+	Name  string `form:"name"`
+	Role  string `form:"role"`
+}
+
 // handleInvite serves POST /members/invite.
 func (s *Server) handleInvite(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t, id := TenantFrom(ctx), IdentityFrom(ctx)
-	f := formOf(r, "email", "name", "role")
+	var in inviteForm
+	f := parseForm(r, &in)
 	inv, _, err := s.Invitations.Invite(ctx, t.ID, tenancy.NewInvitation{
-		Email: f.Value("email"), Name: f.Value("name"), Role: tenancy.Role(f.Value("role")), InvitedBy: id.User.ID,
+		Email: in.Email, Name: in.Name, Role: tenancy.Role(in.Role), InvitedBy: id.User.ID,
 	}, tenancy.MemberActor(id.Role))
 	switch code := tenancy.ErrorCode(err); code {
 	case "":
@@ -262,7 +273,8 @@ func (s *Server) invitePreview(r *http.Request, values map[string]string) (views
 // handleInvitePreview serves POST /members/invite/preview: the live
 // preview's partial, from the unsaved form.
 func (s *Server) handleInvitePreview(w http.ResponseWriter, r *http.Request) error {
-	f := formOf(r, "email", "name", "role")
+	var in inviteForm
+	f := parseForm(r, &in)
 	v, err := s.invitePreview(r, f.Values)
 	if err != nil {
 		return err

@@ -31,7 +31,7 @@ func (s *Server) secondFactorRoutes(r chi.Router) {
 // for its second factor, or nil.
 func pendingIdentityFrom(r *http.Request) *tenancy.Identity {
 	if st := stateOf(r.Context()); st != nil && st.identity != nil && st.identity.SecondFactor != "" {
-		return st.identity
+		return copyIdentity(st.identity)
 	}
 	return nil
 }
@@ -111,8 +111,8 @@ func (s *Server) handleSecondFactor(w http.ResponseWriter, r *http.Request) erro
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return nil
 	}
-	f := formOf(r, "code")
-	f.Values["code"] = ""
+	var in codeForm
+	f := parseForm(r, &in)
 	p := s.page(r, "Two-step sign-in")
 	if s.codeLimited(t.ID, id.User.ID, &f) {
 		render(w, r, http.StatusTooManyRequests, views.SecondFactorPage(p, f))
@@ -120,7 +120,7 @@ func (s *Server) handleSecondFactor(w http.ResponseWriter, r *http.Request) erro
 	}
 	sess := s.session(r, tenantCookie)
 	token, _ := sess.Values[keyToken].(string)
-	newToken, err := s.TwoFactor.CompleteSignIn(ctx, t.ID, token, r.PostFormValue("code"))
+	newToken, err := s.TwoFactor.CompleteSignIn(ctx, t.ID, token, in.Code)
 	if tenancy.ErrorCode(err) == tenancy.ENOTFOUND {
 		// The wait for the code ended (tenancy.PendingSignInTTL): start
 		// again from the password.
@@ -208,13 +208,13 @@ func (s *Server) handleEnrolConfirm(w http.ResponseWriter, r *http.Request) erro
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return nil
 	}
-	f := formOf(r, "code")
-	f.Values["code"] = ""
+	var in codeForm
+	f := parseForm(r, &in)
 	if s.codeLimited(t.ID, id.User.ID, &f) {
 		return s.renderEnrol(w, r, http.StatusTooManyRequests, f)
 	}
 	token, _ := s.session(r, tenantCookie).Values[keyToken].(string)
-	codes, newToken, err := s.TwoFactor.ConfirmEnrolment(ctx, t.ID, id.User.ID, r.PostFormValue("code"), token)
+	codes, newToken, err := s.TwoFactor.ConfirmEnrolment(ctx, t.ID, id.User.ID, in.Code, token)
 	if tenancy.ErrorCode(err) == tenancy.EINVALID {
 		if err == tenancy.ErrBadSecondFactor {
 			s.limiter.fail(secondFactorKey(t.ID, id.User.ID))
@@ -253,12 +253,12 @@ func (s *Server) handleTwoFactorDisable(w http.ResponseWriter, r *http.Request) 
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return nil
 	}
-	f := formOf(r, "code")
-	f.Values["code"] = ""
+	var in codeForm
+	f := parseForm(r, &in)
 	if s.codeLimited(t.ID, id.User.ID, &f) {
 		return s.renderSecurity(w, r, http.StatusTooManyRequests, views.Form{}, f)
 	}
-	err := s.TwoFactor.Disable(ctx, t.ID, id, r.PostFormValue("code"))
+	err := s.TwoFactor.Disable(ctx, t.ID, id, in.Code)
 	switch tenancy.ErrorCode(err) {
 	case "":
 	case tenancy.EINVALID, tenancy.EFORBIDDEN:
@@ -294,4 +294,10 @@ func (s *Server) handleTwoFactorPolicy(w http.ResponseWriter, r *http.Request) e
 	s.setFlash(w, r, tenantCookie, msg)
 	http.Redirect(w, r, "/account/security", http.StatusSeeOther)
 	return nil
+}
+
+// codeForm is the one field of the second-factor forms: an authenticator
+// or recovery code, never shown again.
+type codeForm struct {
+	Code string `form:"code,secret"`
 }

@@ -42,7 +42,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			ctx = tenancy.WithQueryTimeout(ctx, s.Config.QueryTimeout)
 		}
 		// The tenant is known only after routing; the state is filled later.
-		ctx, holder := withState(ctx)
+		ctx, holder := withLogNote(ctx)
 		next.ServeHTTP(ww, r.WithContext(ctx))
 		attrs := make([]slog.Attr, 0, 11)
 		attrs = append(attrs,
@@ -50,8 +50,8 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			slog.Int("status", ww.Status()), slog.Int("bytes", ww.BytesWritten()),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("request_id", id))
-		if holder.logTenant != "" {
-			attrs = append(attrs, slog.String("tenant", holder.logTenant))
+		if holder.tenant != "" {
+			attrs = append(attrs, slog.String("tenant", holder.tenant))
 		}
 		if holder.err != nil {
 			attrs = append(attrs, slog.String("err", holder.err.Error()))

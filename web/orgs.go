@@ -71,8 +71,9 @@ func (s *Server) orgRow(r *http.Request, o *tenancy.Organization) (views.OrgRow,
 
 // handleOrgCreate serves POST /orgs.
 func (s *Server) handleOrgCreate(w http.ResponseWriter, r *http.Request) error {
-	f := formOf(r, "name", "slug")
-	o, err := s.Orgs.CreateOrg(r.Context(), strings.TrimSpace(f.Value("name")), strings.TrimSpace(f.Value("slug")))
+	var in orgForm
+	f := parseForm(r, &in)
+	o, err := s.Orgs.CreateOrg(r.Context(), strings.TrimSpace(in.Name), strings.TrimSpace(in.Slug))
 	switch tenancy.ErrorCode(err) {
 	case "":
 	case tenancy.EINVALID, tenancy.ECONFLICT:
@@ -129,8 +130,9 @@ func (s *Server) renderOrg(w http.ResponseWriter, r *http.Request, status int, r
 
 // handleOrgRename serves POST /orgs/{org}.
 func (s *Server) handleOrgRename(w http.ResponseWriter, r *http.Request) error {
-	f := formOf(r, "name")
-	o, err := s.Orgs.RenameOrg(r.Context(), chi.URLParam(r, "org"), strings.TrimSpace(f.Value("name")))
+	var in orgRenameForm
+	f := parseForm(r, &in)
+	o, err := s.Orgs.RenameOrg(r.Context(), chi.URLParam(r, "org"), strings.TrimSpace(in.Name))
 	if tenancy.ErrorCode(err) == tenancy.EINVALID {
 		fieldError(&f, err)
 		return s.renderOrg(w, r, http.StatusUnprocessableEntity, f, views.Form{})
@@ -150,8 +152,9 @@ func (s *Server) handleOrgAddTenant(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	f := formOf(r, "tenant")
-	ref := strings.TrimSpace(f.Value("tenant"))
+	var in orgTenantForm
+	f := parseForm(r, &in)
+	ref := strings.TrimSpace(in.Tenant)
 	if ref == "" {
 		err = tenancy.FieldErrorf(tenancy.EINVALID, "tenant", "Type the slug of the tenant to add.")
 	} else {
@@ -216,3 +219,19 @@ func (s *Server) handleOrgDelete(w http.ResponseWriter, r *http.Request) error {
 
 // orgPath is an organization's page in the console.
 func orgPath(o *tenancy.Organization) string { return "/orgs/" + url.PathEscape(o.Slug) }
+
+// orgForm creates an organization.
+type orgForm struct {
+	Name string `form:"name"`
+	Slug string `form:"slug"`
+}
+
+// orgRenameForm renames one.
+type orgRenameForm struct {
+	Name string `form:"name"`
+}
+
+// orgTenantForm adds a tenant to one, by slug.
+type orgTenantForm struct {
+	Tenant string `form:"tenant"`
+}

@@ -63,7 +63,6 @@ func withStripe(t *testing.T, cfg billing.Config) func(*web.Server, *postgres.DB
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.Config.BillingEnabled = true
 		s.BillingStore = store
 		s.Billing = svc
 	}

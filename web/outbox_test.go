@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stripe/stripe-go/v76/webhook"
-
+	"github.com/nself/nself/internal/billing/billingtest"
 	"github.com/nself/nself/internal/faulttest"
 	"github.com/nself/nself/internal/mail"
 	"github.com/nself/nself/internal/tenancy"
@@ -86,8 +85,7 @@ func TestInvitationWhileMailIsDown(t *testing.T) {
 // first delivery would have; the failed delivery mailed nobody.
 func TestReplayedPaymentFailureMailsOwners(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.server.Billing = newBilling(t, e)
+	e := newEnv(t, withBilling(t))
 	acme := e.mustTenant("acme")
 	e.mustMember(acme, "owner@acme.test", tenancy.RoleOwner)
 	e.mustMember(acme, "second-owner@acme.test", tenancy.RoleOwner)
@@ -114,8 +112,8 @@ func TestReplayedPaymentFailureMailsOwners(t *testing.T) {
 	payload := []byte(`{"id":"evt_pf","object":"event","type":"invoice.payment_failed","created":` +
 		strconv.FormatInt(time.Now().Unix(), 10) + `,"api_version":"2023-10-16","data":{"object":{"id":"in_pf","object":"invoice",` +
 		`"customer":"cus_acme","amount_due":4900,"currency":"usd"}}}`)
-	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: "whsec_x", Timestamp: time.Now()})
-	if _, err := e.server.Billing.HandleWebhook(e.ctx, payload, signed.Header); err == nil {
+	signature := billingtest.Signature(payload, "whsec_x", time.Now())
+	if _, err := e.server.Billing.HandleWebhook(e.ctx, payload, signature); err == nil {
 		t.Fatal("the event was processed despite the fault")
 	}
 	e.sendMail()

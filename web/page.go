@@ -33,8 +33,8 @@ func (s *Server) page(r *http.Request, title string) views.Page {
 		p.Brand.IconURL = s.logoURLOf(r.Context(), t, tenancy.LogoIcon)
 		if id := IdentityFrom(r.Context()); id != nil {
 			p.UserEmail, p.Role, p.SignOutURL = id.User.Email, string(id.Role), "/signout"
-			p.Nav = tenantNav(id.Role, r.URL.Path)
-			if s.Config.BillingEnabled && s.BillingStore != nil && id.Role == tenancy.RoleOwner {
+			p.Nav = tenantNav(id.Role, r.URL.Path, s.on)
+			if s.on.billing && id.Role == tenancy.RoleOwner {
 				p.Nav = append(p.Nav, views.NavItem{Label: "Billing", Href: "/billing", TestID: "nav-billing", Active: strings.HasPrefix(r.URL.Path, "/billing")})
 			}
 			if s.SSO != nil && s.SSOProvider != nil && id.Role == tenancy.RoleOwner {
@@ -45,7 +45,7 @@ func (s *Server) page(r *http.Request, title string) views.Page {
 		p.Brand = views.Brand{Name: "Platform admin", Initial: "A"}
 		if admin != nil {
 			p.UserEmail, p.Role, p.SignOutURL = admin.Email, "platform admin", "/signout"
-			p.Nav = adminNav(r.URL.Path, s.PlanAdmin != nil, s.BillingStore != nil, s.Outbox != nil)
+			p.Nav = adminNav(r.URL.Path, s.on)
 		}
 	default:
 		p.Brand = views.Brand{Name: "nself", Initial: "n"}
@@ -64,26 +64,27 @@ func initial(name string) string {
 }
 
 // tenantNav is the portal menu, holding only what the role may open.
-func tenantNav(role tenancy.Role, path string) []views.NavItem {
+func tenantNav(role tenancy.Role, path string, on features) []views.NavItem {
 	items := []struct {
 		label, href, testID string
 		need                tenancy.Role
+		on                  bool
 	}{
-		{"Dashboard", "/dashboard", "nav-dashboard", tenancy.RoleGuest},
-		{"Members", "/members", "nav-members", tenancy.RoleAdmin},
-		{"API keys", "/settings/api-keys", "nav-api-keys", tenancy.RoleAdmin},
-		{"Domains", "/domains", "nav-domains", tenancy.RoleAdmin},
-		{"Branding", "/settings/branding", "nav-branding", tenancy.RoleAdmin},
-		{"Logos", "/settings/logos", "nav-logos", tenancy.RoleAdmin},
-		{"Email templates", "/settings/emails", "nav-email-templates", tenancy.RoleAdmin},
-		{"Audit log", "/audit", "nav-audit", tenancy.RoleAdmin},
-		{"Data export", "/settings/export", "nav-export", tenancy.RoleOwner},
-		{"Security", "/account/security", "nav-security", tenancy.RoleGuest},
-		{"Sessions", "/account/sessions", "nav-sessions", tenancy.RoleGuest},
+		{"Dashboard", "/dashboard", "nav-dashboard", tenancy.RoleGuest, true},
+		{"Members", "/members", "nav-members", tenancy.RoleAdmin, true},
+		{"API keys", "/settings/api-keys", "nav-api-keys", tenancy.RoleAdmin, true},
+		{"Domains", "/domains", "nav-domains", tenancy.RoleAdmin, on.domains},
+		{"Branding", "/settings/branding", "nav-branding", tenancy.RoleAdmin, true},
+		{"Logos", "/settings/logos", "nav-logos", tenancy.RoleAdmin, on.logos},
+		{"Email templates", "/settings/emails", "nav-email-templates", tenancy.RoleAdmin, true},
+		{"Audit log", "/audit", "nav-audit", tenancy.RoleAdmin, true},
+		{"Data export", "/settings/export", "nav-export", tenancy.RoleOwner, on.exports},
+		{"Security", "/account/security", "nav-security", tenancy.RoleGuest, true},
+		{"Sessions", "/account/sessions", "nav-sessions", tenancy.RoleGuest, true},
 	}
 	var out []views.NavItem
 	for _, it := range items {
-		if tenancy.RoleRank(role) >= tenancy.RoleRank(it.need) {
+		if it.on && tenancy.RoleRank(role) >= tenancy.RoleRank(it.need) {
 			out = append(out, views.NavItem{Label: it.label, Href: it.href, TestID: it.testID, Active: strings.HasPrefix(path, it.href)})
 		}
 	}
@@ -92,33 +93,24 @@ func tenantNav(role tenancy.Role, path string) []views.NavItem {
 
 // adminNav is the platform console's menu; plans, billing and mail are
 // there when their services are.
-func adminNav(path string, plans, billing, mail bool) []views.NavItem {
+func adminNav(path string, on features) []views.NavItem {
 	nav := []views.NavItem{
 		{Label: "Tenants", Href: "/tenants", TestID: "nav-tenants", Active: strings.HasPrefix(path, "/tenants")},
 		{Label: "Organizations", Href: "/orgs", TestID: "nav-orgs", Active: strings.HasPrefix(path, "/orgs")},
 	}
-	if plans {
+	if on.plans {
 		nav = append(nav, views.NavItem{Label: "Plans", Href: "/plans", TestID: "nav-plans", Active: strings.HasPrefix(path, "/plans")})
 	}
-	if billing {
+	if on.usage {
 		nav = append(nav, views.NavItem{Label: "Billing", Href: "/billing", TestID: "nav-billing", Active: strings.HasPrefix(path, "/billing")})
 	}
-	if mail {
+	if on.mail {
 		nav = append(nav, views.NavItem{Label: "Mail", Href: "/mail", TestID: "nav-mail", Active: strings.HasPrefix(path, "/mail")})
 	}
 	return append(nav,
 		views.NavItem{Label: "Statistics", Href: "/stats", TestID: "nav-stats", Active: strings.HasPrefix(path, "/stats")},
 		views.NavItem{Label: "Audit log", Href: "/audit", TestID: "nav-audit", Active: strings.HasPrefix(path, "/audit")},
 	)
-}
-
-// formOf reads the named fields of a posted form.
-func formOf(r *http.Request, fields ...string) views.Form {
-	f := views.Form{Values: map[string]string{}, Errors: map[string]string{}}
-	for _, name := range fields {
-		f.Values[name] = r.PostFormValue(name)
-	}
-	return f
 }
 
 // fieldError puts a domain error next to its field, or on the form.
@@ -136,7 +128,7 @@ func fieldError(f *views.Form, err error) {
 // look is the tenant's look, from the branding cache; nil when it cannot
 // be had, and the page then shows the platform's defaults rather than fail.
 func (s *Server) look(ctx context.Context, t *tenancy.Tenant) *tenancy.Look {
-	if t == nil || s.Branding == nil {
+	if t == nil {
 		return nil
 	}
 	l, err := s.Branding.Look(ctx, t.ID)

@@ -65,7 +65,7 @@ func (s *Server) loadTenantSession(next http.Handler) http.Handler {
 			id, err := s.Auth.Identify(ctx, t.ID, token)
 			switch {
 			case err == nil:
-				ctx = withCSRF(withIdentity(ctx, id), s.csrfToken(token))
+				ctx = withSession(ctx, id, nil, s.csrfToken(token))
 			case tenancy.ErrorCode(err) == tenancy.ENOTFOUND:
 				s.endSession(w, r, tenantCookie)
 			default:
@@ -156,7 +156,7 @@ func (s *Server) handleLanding(w http.ResponseWriter, r *http.Request) error {
 	next := localPath(r.URL.Query().Get("next"))
 	p := s.signInPage(w, r, c, next)
 	p.Flash = s.takeFlash(w, r, tenantCookie)
-	f := views.Form{Values: map[string]string{"next": next}}
+	f := formView(&signInForm{Next: next})
 	render(w, r, http.StatusOK, views.SignIn(p, f, "/signin"))
 	return nil
 }

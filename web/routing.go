@@ -76,7 +76,7 @@ func (s *Server) siteRouter() http.Handler {
 // tenants: whenever custom domains are enabled, whatever
 // TENANT_ROUTING_METHOD says of subdomains.
 func (s *Server) customDomains() bool {
-	return s.Domains != nil
+	return s.on.routed
 }
 
 // subdomainSlug returns the tenant slug of a host SLUG.BASE_DOMAIN, when

@@ -19,7 +19,6 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/gorilla/sessions"
 
-	"github.com/nself/nself/internal/billing"
 	"github.com/nself/nself/internal/notify"
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -70,9 +69,6 @@ type Config struct {
 	InternalToken string
 	// MaxBodyBytes bounds request bodies.
 	MaxBodyBytes int64
-	// BillingEnabled shows billing (plans sold through Stripe, the billing
-	// page, webhooks). Plan limits are enforced either way.
-	BillingEnabled bool
 	// QueryTimeout bounds each database call a request makes
 	// (DATABASE_REQUEST_TIMEOUT), so that a frozen database answers 503
 	// in bounded time; 0 leaves them unbounded.
@@ -143,12 +139,13 @@ type Server struct {
 	// PlanAdmin lets platform administrators create, change and archive
 	// plans.
 	PlanAdmin tenancy.PlanAdmin
-	// Meter enforces plans' monthly API request limits; nil counts nothing.
+	// Meter enforces plans' monthly API request limits; nil counts
+	// nothing.
 	Meter Meter
 	// BillingStore reports usage and payments; Billing sells plans through
 	// Stripe, and is nil when billing is off.
 	BillingStore BillingStore
-	Billing      *billing.Service
+	Billing      tenancy.Billing
 	// SSO stores tenants' single sign-on providers and signs people in
 	// with them; SSOProvider talks to the providers. Either nil turns
 	// single sign-on off.
@@ -179,6 +176,38 @@ type Server struct {
 	// stripeOpening counts, per tenant, the Stripe sessions being opened
 	// (see stripeSession).
 	stripeOpening *openingCounts
+	// on is what the configured services make available.
+	on features
+}
+
+// features are what the server's services make available, fixed when
+// Handler builds the routes: a feature whose service is not configured has
+// no route and no menu entry, so no handler asks at request time whether
+// its service is there.
+type features struct {
+	billing bool // Stripe: checkout, the billing portal, webhooks, replays
+	usage   bool // plans and usage kept: the console's billing pages
+	plans   bool // the console's plan editor
+	logos   bool // object storage
+	exports bool // object storage
+	domains bool // tenants' custom domains, in the portal
+	routed  bool // verified custom domains route to their tenants
+	verify  bool // DNS lookups for custom domains
+	mail    bool // the outbox, in the console
+}
+
+func (s *Server) features() features {
+	return features{
+		billing: s.Billing != nil && s.BillingStore != nil,
+		usage:   s.BillingStore != nil,
+		plans:   s.PlanAdmin != nil,
+		logos:   s.Logos != nil,
+		exports: s.Exports != nil,
+		domains: s.DomainAdmin != nil,
+		routed:  s.Domains != nil,
+		verify:  s.DomainAdmin != nil && s.DomainVerifier != nil,
+		mail:    s.Outbox != nil,
+	}
 }
 
 // Handler returns the server's routes.
@@ -199,6 +228,10 @@ func (s *Server) Handler() http.Handler {
 	if s.Mail == nil {
 		s.Mail = &notify.Composer{Templates: s.EmailTemplates, Branding: s.Branding, Logos: s.Logos, TenantURL: s.tenantURL, Log: s.Log}
 	}
+	s.on = s.features()
+	if s.Meter == nil {
+		s.Meter = unmetered{}
+	}
 	if s.Config.MaxBodyBytes == 0 {
 		s.Config.MaxBodyBytes = 1 << 20
 	}
@@ -211,7 +244,7 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/readyz", s.handleReady)
 	r.Handle("/static/*", staticHandler())
 	r.Get("/internal/tls/allow", s.tlsPolicy().handleTLSAllow)
-	if s.Config.BillingEnabled && s.Billing != nil {
+	if s.on.billing {
 		r.Post("/webhooks/stripe", s.handleStripeWebhook)
 	}
 	r.Handle("/*", s.siteRouter())

@@ -53,15 +53,15 @@ func (s *Server) renderSecurity(w http.ResponseWriter, r *http.Request, status i
 // ends every other session of the person.
 func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	f := formOf(r, "current", "password")
-	f.Values["current"], f.Values["password"] = "", ""
+	var in passwordChangeForm
+	f := parseForm(r, &in)
 	id := IdentityFrom(ctx)
 	key := "password|" + TenantFrom(ctx).ID + "|" + id.User.ID
 	if blocked, wait := s.limiter.blocked(key, maxPairFailure); blocked {
 		f.Error = tooManyAttempts(wait)
 		return s.renderSecurity(w, r, http.StatusTooManyRequests, f, views.Form{})
 	}
-	n, err := s.Sessions.ChangePassword(ctx, TenantFrom(ctx).ID, id, r.PostFormValue("current"), r.PostFormValue("password"))
+	n, err := s.Sessions.ChangePassword(ctx, TenantFrom(ctx).ID, id, in.Current, in.Password)
 	if tenancy.ErrorCode(err) == tenancy.EINVALID {
 		fieldError(&f, err)
 		if f.Err("current") != "" {
@@ -146,4 +146,11 @@ func (s *Server) handleMemberSessionsEnd(w http.ResponseWriter, r *http.Request)
 	s.setFlash(w, r, tenantCookie, fmt.Sprintf("Signed out everywhere: %d session(s) ended.", n))
 	http.Redirect(w, r, "/members", http.StatusSeeOther)
 	return nil
+}
+
+// passwordChangeForm changes one's own password; neither field is shown
+// again.
+type passwordChangeForm struct {
+	Current  string `form:"current,secret"`
+	Password string `form:"password,secret"`
 }

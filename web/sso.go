@@ -268,14 +268,26 @@ func oneLineText(s string, max int) string {
 
 // ssoForm reads the provider form.
 func ssoForm(r *http.Request) (views.Form, tenancy.SSOInput) {
-	f := formOf(r, "issuer", "client_id", "display_name", "domains", "default_role", "require_sso")
-	f.Values["client_secret"] = ""
+	var sf ssoSettingsForm
+	f := parseForm(r, &sf)
 	in := tenancy.SSOInput{
-		Issuer: f.Value("issuer"), ClientID: f.Value("client_id"), ClientSecret: r.PostFormValue("client_secret"),
-		DisplayName: f.Value("display_name"), Domains: f.Value("domains"), DefaultRole: f.Value("default_role"),
-		RequireSSO: f.Value("require_sso") == "on",
+		Issuer: sf.Issuer, ClientID: sf.ClientID, ClientSecret: sf.ClientSecret,
+		DisplayName: sf.DisplayName, Domains: sf.Domains, DefaultRole: sf.DefaultRole,
+		RequireSSO: sf.RequireSSO == "on",
 	}
 	return f, in
+}
+
+// ssoSettingsForm is the provider form; the client secret is never shown
+// again.
+type ssoSettingsForm struct {
+	Issuer       string `form:"issuer"`
+	ClientID     string `form:"client_id"`
+	ClientSecret string `form:"client_secret,secret"`
+	DisplayName  string `form:"display_name"`
+	Domains      string `form:"domains"`
+	DefaultRole  string `form:"default_role"`
+	RequireSSO   string `form:"require_sso"`
 }
 
 // configForm fills the form from a stored provider.

@@ -228,7 +228,7 @@ const (
 // than one of the platform's own names.
 func (s *Server) isCustomDomain(host string) bool {
 	cfg := s.Config
-	if !s.customDomains() || s.DomainAdmin == nil || host == cfg.AdminHost || host == cfg.BaseDomain || host == "api."+cfg.BaseDomain {
+	if !s.customDomains() || !s.on.domains || host == cfg.AdminHost || host == cfg.BaseDomain || host == "api."+cfg.BaseDomain {
 		return false
 	}
 	return !strings.HasSuffix(host, "."+cfg.BaseDomain)

@@ -51,8 +51,13 @@ func (d domains) LookupDomain(_ context.Context, name string) (*tenancy.Tenant, 
 
 func TestTLSPolicy(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	named := domains{}
+	e := newEnv(t, func(s *web.Server, _ *postgres.DB) {
+		s.Domains = named
+		s.Config.RoutingMethod = "both"
+	})
 	acme := e.mustTenant("acme")
+	named["acme.example.com"], named["xn--bcher-kva.example"] = acme, acme
 	e.mustTenant("sleepy")
 	if _, err := e.server.Tenants.SetTenantStatus(e.ctx, "sleepy", tenancy.StatusSuspended); err != nil {
 		t.Fatal(err)
@@ -63,8 +68,6 @@ func TestTLSPolicy(t *testing.T) {
 	}
 	flaky := &flakyResolver{Resolver: e.server.Resolver}
 	e.server.Resolver = flaky
-	e.server.Config.RoutingMethod = "both"
-	e.server.Domains = domains{"acme.example.com": acme, "xn--bcher-kva.example": acme}
 	p := web.NewTLSPolicy(e.server)
 
 	for name, want := range map[string]bool{
@@ -168,15 +171,10 @@ func TestCustomDomainCertificateMakesItActive(t *testing.T) {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	e := newEnv(t)
+	e := newEnv(t, withCustomDomains(false))
 	acme := e.mustTenant("acme")
 	dns := dnstest.NewServer(t)
 	svc := postgres.NewDomainService(e.db, tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII})
-	cache := e.server.Resolver.(*postgres.TenantCache)
-	cache.Domains = svc
-	e.server.Domains = cache
-	e.server.DomainAdmin = svc
-	e.server.Config.RoutingMethod = "both"
 	d, err := svc.AddDomain(e.ctx, acme.ID, "shop.acme.example")
 	if err != nil {
 		t.Fatal(err)
@@ -219,15 +217,10 @@ func TestCustomDomainCertificateFailureIsShown(t *testing.T) {
 	if dir == "" {
 		t.Fatal("ACME_TEST_DIRECTORY must be set: run `make test` (scripts/services.sh starts Pebble)")
 	}
-	e := newEnv(t)
+	e := newEnv(t, withCustomDomains(false))
 	acme := e.mustTenant("acme")
 	dns := dnstest.NewServer(t)
 	svc := postgres.NewDomainService(e.db, tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII})
-	cache := e.server.Resolver.(*postgres.TenantCache)
-	cache.Domains = svc
-	e.server.Domains = cache
-	e.server.DomainAdmin = svc
-	e.server.Config.RoutingMethod = "both"
 	d, err := svc.AddDomain(e.ctx, acme.ID, "shop.acme.example")
 	if err != nil {
 		t.Fatal(err)

@@ -42,15 +42,10 @@ func handshake(t *testing.T, addr, name string, roots *x509.CertPool) (*x509.Cer
 // server (Pebble), and so does a platform name the wildcard does not cover.
 func TestWildcardCertificate(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnv(t, withCustomDomains(false))
 	acme := e.mustTenant("acme")
 	dns := dnstest.NewServer(t)
 	svc := postgres.NewDomainService(e.db, tenancy.DomainRules{BaseDomain: baseDomain, ToASCII: domainname.ToASCII})
-	cache := e.server.Resolver.(*postgres.TenantCache)
-	cache.Domains = svc
-	e.server.Domains = cache
-	e.server.DomainAdmin = svc
-	e.server.Config.RoutingMethod = "both"
 	d, err := svc.AddDomain(e.ctx, acme.ID, "shop.acme.example")
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -54,11 +53,11 @@ func (f *planFlags) input(cmd *cobra.Command, name string) (tenancy.PlanInput, e
 }
 
 func (a *app) plans(cmd *cobra.Command) (*postgres.PlanService, error) {
-	db, err := a.database(cmd.Context())
+	svc, err := a.services(cmd.Context())
 	if err != nil {
 		return nil, err
 	}
-	return postgres.NewPlanService(db), nil
+	return svc.PlanAdmin, nil
 }
 
 func (a *app) printPlan(verb string, p *tenancy.Plan) {
@@ -310,14 +309,6 @@ func (a *app) tenantUsageCommand() *cobra.Command {
 	return cmd
 }
 
-// billingService connects to Stripe as configured, or says why it cannot.
-func (a *app) billingService(db *postgres.DB, log *slog.Logger) (*billing.Service, error) {
-	if err := a.cfg.RequireStripeKeys(); err != nil {
-		return nil, err
-	}
-	return billing.New(a.billingConfig(), postgres.NewBillingService(db), log)
-}
-
 func (a *app) billingConfig() billing.Config {
 	return billing.Config{
 		SecretKey:     a.cfg.StripeSecretKey,
@@ -336,15 +327,17 @@ func (a *app) billingCommand() *cobra.Command {
 			Args:  args(0, 0),
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				ctx := cmd.Context()
-				db, err := a.database(ctx)
+				if err := a.cfg.RequireStripeKeys(); err != nil {
+					return err
+				}
+				if err := a.billingConfig().Validate(); err != nil {
+					return err
+				}
+				svc, err := a.services(ctx)
 				if err != nil {
 					return err
 				}
-				svc, err := a.billingService(db, slog.New(slog.NewTextHandler(a.Err, nil)))
-				if err != nil {
-					return err
-				}
-				results, err := svc.Reconcile(ctx)
+				results, err := svc.Billing.Reconcile(ctx)
 				if err != nil {
 					return err
 				}

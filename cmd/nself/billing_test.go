@@ -17,8 +17,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/stripe/stripe-go/v76/webhook"
 
+	"github.com/nself/nself/internal/billing/billingtest"
 	"github.com/nself/nself/internal/blob/blobtest"
 	"github.com/nself/nself/internal/pgtest"
 )
@@ -263,10 +263,10 @@ func TestServeMailsOwnersAboutQuotaAndPayments(t *testing.T) {
 	payload := []byte(`{"id":"evt_mail_1","object":"event","type":"invoice.payment_failed","created":` +
 		strconv.FormatInt(time.Now().Unix(), 10) + `,"api_version":"2023-10-16","data":{"object":{"id":"in_mail_1","object":"invoice",` +
 		`"customer":"cus_mailco","amount_due":2900,"currency":"usd"}}}`)
-	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret})
+	signature := billingtest.Signature(payload, secret, time.Time{})
 	req, _ := http.NewRequest("POST", "http://"+addr+"/webhooks/stripe", bytes.NewReader(payload))
 	req.Host = "api.example.test"
-	req.Header.Set("Stripe-Signature", signed.Header)
+	req.Header.Set("Stripe-Signature", signature)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

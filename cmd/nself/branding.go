@@ -18,7 +18,7 @@ func (a *app) branding(ctx context.Context, ref string) (*tenancy.Tenant, *postg
 	if err != nil {
 		return nil, nil, err
 	}
-	return t, postgres.NewBrandingService(a.db), nil
+	return t, a.svc.BrandingAdmin, nil
 }
 
 func (a *app) brandCommand() *cobra.Command {

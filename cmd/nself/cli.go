@@ -16,6 +16,7 @@ import (
 
 	"github.com/nself/nself/internal/config"
 	"github.com/nself/nself/internal/postgres"
+	"github.com/nself/nself/internal/services"
 	"github.com/nself/nself/internal/tenancy"
 )
 
@@ -40,6 +41,8 @@ type app struct {
 	environ []string
 	cfg     *config.Config
 	db      *postgres.DB
+	// svc is the services built on db, on first use.
+	svc *services.Services
 }
 
 // usageError marks a command called wrongly (exit code 2).

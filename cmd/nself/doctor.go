@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -97,7 +96,7 @@ func (a *app) doctor(ctx context.Context, db *postgres.DB) ([]postgres.Finding, 
 	if err != nil {
 		return nil, err
 	}
-	r, err := a.storageRemover(db, slog.New(slog.NewTextHandler(a.Err, nil)))
+	r, err := a.storageRemover(ctx)
 	if err != nil || r == nil {
 		return findings, nil
 	}

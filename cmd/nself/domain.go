@@ -35,7 +35,7 @@ func (a *app) domains(ctx context.Context, ref string) (*postgres.DomainService,
 	if err != nil {
 		return nil, nil, err
 	}
-	return postgres.NewDomainService(a.db, a.domainRules()), t, nil
+	return a.svc.DomainAdmin, t, nil
 }
 
 // displayName is a domain as people write it: the ASCII form, followed by

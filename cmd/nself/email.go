@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 
@@ -49,7 +48,7 @@ func (a *app) emailTemplates(ctx context.Context, ref string) (*tenancy.Tenant, 
 	if err != nil {
 		return nil, nil, err
 	}
-	return t, postgres.NewEmailTemplateService(a.db), nil
+	return t, a.svc.EmailTemplates, nil
 }
 
 // readTemplateFile reads a template body, refusing a file far larger than
@@ -210,8 +209,11 @@ func (a *app) emailTestCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			log := slog.New(slog.NewTextHandler(a.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			c := a.composer(a.db, nil, nil, log)
+			svc, err := a.services(ctx)
+			if err != nil {
+				return err
+			}
+			c := svc.Mail
 			tpl, err := c.Template(ctx, t.ID, args[1])
 			if err != nil {
 				return err

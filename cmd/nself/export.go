@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -47,35 +45,6 @@ func (a *app) exports(cmd *cobra.Command) (*postgres.ExportService, error) {
 	svc := postgres.NewExportService(db, store, a.cfg.Strategy)
 	svc.Domains = a.domainRules()
 	return svc, nil
-}
-
-// servedExports is the portal's export service, its private folder ready
-// and the jobs of stopped processes failed; without MinIO settings there
-// are no exports (nil). A folder that cannot be made private stops the
-// server.
-func (a *app) servedExports(ctx context.Context, db *postgres.DB, log *slog.Logger) (*postgres.ExportJobService, error) {
-	if a.cfg.MinioEndpoint == "" {
-		log.Warn("MINIO_ENDPOINT is not set: data exports in the portal are off")
-		return nil, nil
-	}
-	store, err := a.blobStore()
-	if err != nil {
-		log.Error("data exports are off", "err", err)
-		return nil, nil
-	}
-	dir, err := spoolDir(a.cfg.ExportSpoolDir)
-	if err != nil {
-		return nil, err
-	}
-	svc := postgres.NewExportService(db, store, a.cfg.Strategy)
-	svc.TempDir = dir
-	jobs := postgres.NewExportJobService(svc)
-	jobs.Log = log
-	if err := jobs.Start(ctx); err != nil {
-		jobs.Close()
-		return nil, err
-	}
-	return jobs, nil
 }
 
 // spoolDir makes the server's private folder for building exports (the

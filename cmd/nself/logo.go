@@ -60,24 +60,6 @@ func (a *app) logos(ctx context.Context, ref string) (*tenancy.Tenant, *postgres
 	return t, svc, nil
 }
 
-// servedLogos is the logo service of the web server, its lists cached and
-// invalidated through the tenant cache. Without MinIO settings there are no
-// logos (nil).
-func (a *app) servedLogos(db *postgres.DB, cache *postgres.TenantCache, log *slog.Logger) tenancy.LogoService {
-	if a.cfg.MinioEndpoint == "" {
-		log.Warn("MINIO_ENDPOINT is not set: tenants' logos are off")
-		return nil
-	}
-	store, err := a.blobStore()
-	if err != nil {
-		log.Error("logos are off", "err", err)
-		return nil
-	}
-	svc := postgres.NewLogoService(db, store)
-	svc.Log = log
-	return svc.Cached(cache)
-}
-
 func logoKindFlag(cmd *cobra.Command, kind *string, def string) {
 	cmd.Flags().StringVar(kind, "type", def, "logo type: main, icon, email, dark")
 }

@@ -21,29 +21,6 @@ func (a *app) smtp() *mail.SMTP {
 		Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword, From: a.cfg.SMTPFrom, Timeout: time.Duration(a.cfg.SMTPTimeout)})
 }
 
-// composer composes mail from the tenants' templates, branding and logos
-// in db; serve passes the cached services it also serves pages from.
-func (a *app) composer(db *postgres.DB, branding notify.Branding, logos notify.Logos, log *slog.Logger) *notify.Composer {
-	if branding == nil {
-		branding = postgres.NewBrandingService(db)
-	}
-	if logos == nil {
-		// Mail links to the logo on the portal: listing the logos needs
-		// the database only.
-		logos = postgres.NewLogoService(db, nil)
-	}
-	return &notify.Composer{Templates: postgres.NewEmailTemplateService(db), Branding: branding, Logos: logos,
-		TenantURL: a.cfg.TenantURL, Log: log}
-}
-
-// mailSender delivers the outbox's mail through the configured SMTP
-// server. A send is bounded by the SMTP timeouts (connecting and each
-// command, twice that in all) and a margin for composing.
-func (a *app) mailSender(db *postgres.DB, c *notify.Composer, log *slog.Logger) *notify.Sender {
-	return &notify.Sender{Outbox: postgres.NewMailOutbox(db), Mailer: a.smtp(), Composer: c, Retry: a.cfg.MailRetry(),
-		SendTimeout: 2*time.Duration(a.cfg.SMTPTimeout) + 10*time.Second, Log: log}
-}
-
 // queuedNote says that a command's mail waits in the outbox, and who
 // sends it.
 func (a *app) queuedNote(what, to string) {
@@ -73,12 +50,14 @@ func (a *app) mailFlushCommand() *cobra.Command {
 			if a.cfg.SMTPHost == "" {
 				return fmt.Errorf("SMTP_HOST is not set: the mail stays in the outbox until a mail server is configured")
 			}
-			db, err := a.database(ctx)
+			svc, err := a.services(ctx)
 			if err != nil {
 				return err
 			}
-			log := slog.New(slog.NewTextHandler(a.Err, &slog.HandlerOptions{Level: slog.LevelError}))
-			res, err := a.mailSender(db, a.composer(db, nil, nil, log), log).RunOnce(ctx)
+			// Each mail that stays unsent is counted below and listed by
+			// nself mail list: one line per mail here would drown it.
+			svc.Sender.Log = slog.New(slog.NewTextHandler(a.Err, &slog.HandlerOptions{Level: slog.LevelError}))
+			res, err := svc.Sender.RunOnce(ctx)
 			if err != nil {
 				return err
 			}

@@ -40,7 +40,7 @@ func (a *app) members(ctx context.Context, ref string) (*tenancy.Tenant, *postgr
 	if err != nil {
 		return nil, nil, err
 	}
-	return t, postgres.NewMemberService(a.db), nil
+	return t, a.svc.MemberAdmin, nil
 }
 
 func (a *app) memberAddCommand() *cobra.Command {

@@ -15,11 +15,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/nself/nself/internal/billing"
 	"github.com/nself/nself/internal/certs"
-	"github.com/nself/nself/internal/dnsverify"
 	"github.com/nself/nself/internal/password"
 	"github.com/nself/nself/internal/postgres"
+	"github.com/nself/nself/internal/services"
 	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/web"
 )
@@ -88,125 +87,84 @@ func (a *app) serveCommand() *cobra.Command {
 				rand.Read(key)
 				log.Warn("SESSION_SECRET is not set: using a random key; sessions end when the server restarts")
 			}
-			cache := postgres.NewTenantCache(db, log)
-			go cache.Listen(ctx)
-			// API keys and sessions are verified from memory too.
-			creds := postgres.NewCredentialCache(db, log)
-			go creds.Listen(ctx)
-			tenants := postgres.NewTenantService(db, a.cfg.Strategy)
-			billingStore := postgres.NewBillingService(db)
-			var stripeBilling *billing.Service
-			if a.cfg.BillingEnabled {
-				if stripeBilling, err = a.billingService(db, log); err != nil {
+			// Exports are built in a private folder of this server's own.
+			exportDir := ""
+			if a.cfg.MinioEndpoint != "" {
+				if exportDir, err = spoolDir(a.cfg.ExportSpoolDir); err != nil {
 					return err
 				}
 			}
-			meter := postgres.NewMeter(db, log)
-			s := &web.Server{
-				Config: web.Config{
-					BaseDomain:         string(a.cfg.BaseDomain),
-					AdminHost:          string(a.cfg.AdminHost),
-					RoutingMethod:      string(a.cfg.RoutingMethod),
-					TrustedProxies:     a.cfg.TrustedProxies,
-					SingleTenant:       !a.cfg.MultiTenancyEnabled,
-					CustomDomainsOff:   !a.cfg.CustomDomainsEnabled,
-					Secure:             a.cfg.PublicScheme == "https",
-					PublicPort:         int(a.cfg.PublicPort),
-					SessionKey:         key,
-					PreviousSessionKey: []byte(a.cfg.SessionSecretPrevious),
-					InternalToken:      a.cfg.InternalServiceToken,
-					BillingEnabled:     a.cfg.BillingEnabled,
-					QueryTimeout:       time.Duration(a.cfg.DatabaseRequestTimeout),
-					ShutdownDrain:      a.shutdownDrain(cmd, drain),
-					Upstream:           upstream,
-				},
-				PlanAdmin:    postgres.NewPlanService(db),
-				Meter:        meter,
-				BillingStore: billingStore,
-				Billing:      stripeBilling,
-				Log:          log,
-				Resolver:     cache,
-				Tenants:      tenants,
-				Users:        postgres.NewUserService(db),
-				Members:      postgres.NewMemberService(db).Cached(creds),
-				Plans:        postgres.NewPlanService(db).Cached(cache),
-				Auth:         postgres.NewAuthService(db).Cached(creds),
-				APIKeys:      postgres.NewAPIKeyService(db).Cached(creds),
-				Sessions:     postgres.NewSessionService(db).Cached(creds),
-				Admins:       postgres.NewAdminService(db),
-				Orgs:         postgres.NewOrgService(db),
-				Audit:        postgres.NewAuditService(db),
-
-				Outbox:         postgres.NewMailOutbox(db),
-				DB:             db,
-				Invitations:    postgres.NewInvitationService(db),
-				Logos:          a.servedLogos(db, cache, log),
-				Branding:       postgres.NewBrandingService(db).Cached(cache),
-				EmailTemplates: postgres.NewEmailTemplateService(db),
-				DomainAdmin:    postgres.NewDomainService(db, a.domainRules()),
-				DomainVerifier: dnsverify.New(string(a.cfg.DNSResolver)),
+			if a.cfg.MinioEndpoint == "" {
+				log.Warn("MINIO_ENDPOINT is not set: tenants' logos and data exports are off")
 			}
-			a.serveSSO(s, db, log)
-			if s.TwoFactor, err = a.twoFactor(db, log); err != nil {
-				return err
+			scfg := a.servicesConfig(log, exportDir)
+			if !a.cfg.BillingEnabled {
+				scfg.Stripe = nil
 			}
-			jobs, err := a.servedExports(ctx, db, log)
+			svc, err := services.New(db, scfg)
 			if err != nil {
 				return err
 			}
-			if jobs != nil {
-				s.Exports = jobs
-				// Exports still running when the server stops end as failed.
-				defer jobs.Close()
+			a.svc = svc
+			// The caches follow the database; exports still running when
+			// the server stops end as failed.
+			if err := svc.Start(ctx, 0); err != nil {
+				return err
 			}
-			if a.cfg.CustomDomainsEnabled {
-				// Only verified domains route: an unverified one could be
-				// claimed by anybody.
-				cache.Domains = postgres.NewDomainService(db, a.domainRules())
-				cache.RouteUnverified = !a.cfg.RequireDomainVerification
-				s.Domains = cache
-				if cache.RouteUnverified {
-					log.Warn("TENANT_REQUIRE_DOMAIN_VERIFICATION=false: custom domains route before their owner is verified; certificates are still issued for verified domains only")
-				}
+			defer svc.Close()
+			s := svc.Server(web.Config{
+				BaseDomain:         string(a.cfg.BaseDomain),
+				AdminHost:          string(a.cfg.AdminHost),
+				RoutingMethod:      string(a.cfg.RoutingMethod),
+				TrustedProxies:     a.cfg.TrustedProxies,
+				SingleTenant:       !a.cfg.MultiTenancyEnabled,
+				CustomDomainsOff:   !a.cfg.CustomDomainsEnabled,
+				Secure:             a.cfg.PublicScheme == "https",
+				PublicPort:         int(a.cfg.PublicPort),
+				SessionKey:         key,
+				PreviousSessionKey: []byte(a.cfg.SessionSecretPrevious),
+				InternalToken:      a.cfg.InternalServiceToken,
+				QueryTimeout:       time.Duration(a.cfg.DatabaseRequestTimeout),
+				ShutdownDrain:      a.shutdownDrain(cmd, drain),
+				Upstream:           upstream,
+			})
+			if svc.Domains != nil && a.cfg.CustomDomainsEnabled && !a.cfg.RequireDomainVerification {
+				log.Warn("TENANT_REQUIRE_DOMAIN_VERIFICATION=false: custom domains route before their owner is verified; certificates are still issued for verified domains only")
 			}
 			if a.cfg.CustomDomainsEnabled && recheck > 0 {
-				go recheckDomains(ctx, log, postgres.NewDomainService(db, a.domainRules()), dnsverify.New(string(a.cfg.DNSResolver)), recheck)
+				go recheckDomains(ctx, log, svc.DomainAdmin, svc.Verifier, recheck)
 			}
 			// Mail is composed with the looks and logos the pages use, and
 			// sent from the outbox by every server process: a request
 			// records its mail and never waits on SMTP.
-			s.Mail = a.composer(db, s.Branding, s.Logos, log)
-			if a.cfg.SMTPHost == "" {
+			if svc.Sender == nil {
 				log.Warn("SMTP_HOST is not set: mail waits in the outbox until a mail server is configured")
 			} else if mailEvery > 0 {
 				// The mail in hand when the server stops is sent and marked
 				// before the process ends.
-				mailDone := runMailSender(ctx, a.mailSender(db, s.Mail, log), mailEvery)
+				mailDone := runMailSender(ctx, svc.Sender, mailEvery)
 				defer func() { <-mailDone }()
 			}
 			meterCtx, stopMeter := context.WithCancel(context.WithoutCancel(ctx))
 			meterDone := make(chan struct{})
 			go func() {
 				defer close(meterDone)
-				meter.Run(meterCtx, usageFlush)
+				svc.Meter.Run(meterCtx, time.Second)
 			}()
 			// The meter's last flush hands back this process's blocks and
 			// writes its counts once the server has stopped.
 			defer func() { stopMeter(); <-meterDone }()
 			if usageEvery > 0 {
-				go sampleStorage(ctx, log, billingStore, a.sizer(log), usageEvery)
+				go sampleStorage(ctx, log, svc.BillingStore, a.sizer(log), usageEvery)
 			}
 			sweep.start(ctx, a, db, log)
 			// Deleted tenants' files: removed when the console deletes a
 			// tenant, and tried again here until they are gone.
-			if remover, err := a.storageRemover(db, log); err != nil {
-				log.Warn("deleted tenants' files are not removed", "err", err)
-			} else if remover != nil {
-				s.Storage = remover
-				retry.start(ctx, remover, log)
+			if svc.Storage != nil {
+				retry.start(ctx, svc.Storage, log)
 			}
-			if stripeBilling != nil && reconcileEvery > 0 {
-				go reconcileBilling(ctx, log, stripeBilling, reconcileEvery)
+			if svc.Billing != nil && reconcileEvery > 0 {
+				go reconcileBilling(ctx, log, svc.Billing, reconcileEvery)
 			}
 			if tlsServe != nil {
 				s.TLS = &web.TLSServing{Addr: tlsServe.addr, Wildcard: tlsServe.wildcard,
@@ -440,7 +398,7 @@ func (a *app) sizer(log *slog.Logger) func(context.Context, string) (int64, erro
 }
 
 // reconcileBilling compares subscriptions with Stripe's every interval.
-func reconcileBilling(ctx context.Context, log *slog.Logger, svc *billing.Service, every time.Duration) {
+func reconcileBilling(ctx context.Context, log *slog.Logger, svc tenancy.Billing, every time.Duration) {
 	runEvery(ctx, every, func() {
 		results, err := svc.Reconcile(ctx)
 		if err != nil {

@@ -14,24 +14,26 @@ import (
 
 // storageRemover removes deleted tenants' files; nil without MinIO
 // settings (the removals stay recorded for a process that has them).
-func (a *app) storageRemover(db *postgres.DB, log *slog.Logger) (*postgres.StorageRemover, error) {
+func (a *app) storageRemover(ctx context.Context) (*postgres.StorageRemover, error) {
 	if a.cfg.MinioEndpoint == "" {
 		return nil, nil
 	}
-	store, err := a.blobStore()
+	// Said here: the services leave a store they cannot make out.
+	if _, err := a.blobStore(); err != nil {
+		return nil, err
+	}
+	svc, err := a.services(ctx)
 	if err != nil {
 		return nil, err
 	}
-	r := postgres.NewStorageRemover(db, store)
-	r.Log = log
-	return r, nil
+	return svc.Storage, nil
 }
 
 // removeDeletedStorage removes a just-deleted tenant's files and says what
 // happened. The delete stands either way: a removal that fails is recorded
 // and tried again by nself serve.
 func (a *app) removeDeletedStorage(ctx context.Context, db *postgres.DB, t *tenancy.Tenant) {
-	r, err := a.storageRemover(db, slog.New(slog.NewTextHandler(a.Err, nil)))
+	r, err := a.storageRemover(ctx)
 	switch {
 	case err != nil:
 		fmt.Fprintf(a.Err, "warning: the tenant's files are not removed yet (%s); nself serve removes them\n", oneLine(err.Error()))
@@ -56,11 +58,10 @@ func (a *app) tenantPurgeStorageCommand() *cobra.Command {
 		Args:  args(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			db, err := a.database(ctx)
-			if err != nil {
+			if _, err := a.database(ctx); err != nil {
 				return err
 			}
-			r, err := a.storageRemover(db, slog.New(slog.NewTextHandler(a.Err, nil)))
+			r, err := a.storageRemover(ctx)
 			if err != nil {
 				return err
 			}

@@ -40,11 +40,11 @@ func (a *app) tenantCommand() *cobra.Command {
 
 // services opens the database and returns the tenant service.
 func (a *app) tenants(ctx context.Context) (*postgres.TenantService, error) {
-	db, err := a.database(ctx)
+	svc, err := a.services(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return postgres.NewTenantService(db, a.cfg.Strategy), nil
+	return svc.Tenants, nil
 }
 
 // tenantArg opens the database and finds the tenant an argument names.

@@ -118,6 +118,8 @@ func New(cfg Config, store Store, log *slog.Logger) (*Service, error) {
 	return &Service{api: client.New(cfg.SecretKey, backends), cfg: cfg, store: store}, nil
 }
 
+var _ tenancy.Billing = (*Service)(nil)
+
 // leveledLog sends stripe-go's messages to the server's log.
 type leveledLog struct{ log *slog.Logger }
 
@@ -131,18 +133,7 @@ func (l leveledLog) Errorf(format string, v ...any) {
 }
 
 // CheckoutInput is what a Checkout session is made of.
-type CheckoutInput struct {
-	Tenant     *tenancy.Tenant
-	OwnerEmail string
-	Plan       *tenancy.Plan
-	// SuccessURL and CancelURL come from the platform's configuration,
-	// never from the request: Stripe sends the browser there.
-	SuccessURL string
-	CancelURL  string
-	// Attempt names this purchase attempt (one per rendered billing page),
-	// so that a form sent twice makes one session.
-	Attempt string
-}
+type CheckoutInput = tenancy.CheckoutInput
 
 // Checkout starts a subscription to a plan: it makes the tenant's Stripe
 // customer the first time, then a Checkout session in subscription mode,
@@ -246,7 +237,7 @@ func (s *Service) Portal(ctx context.Context, t *tenancy.Tenant, returnURL, atte
 }
 
 // ErrSignature marks a webhook delivery whose signature does not verify.
-var ErrSignature = errors.New("webhook signature does not verify")
+var ErrSignature = tenancy.ErrWebhookSignature
 
 // HandleWebhook verifies a delivery's signature on its raw body, then
 // processes the event once. A bad signature is ErrSignature and changes
@@ -356,11 +347,7 @@ func subscriptionState(sub *stripe.Subscription) tenancy.SubscriptionState {
 }
 
 // ReconcileResult is what reconciling one tenant found.
-type ReconcileResult struct {
-	Tenant  *tenancy.Tenant
-	Changed string // what was repaired; "" when the tenant matched Stripe
-	Err     error
-}
+type ReconcileResult = tenancy.ReconcileResult
 
 // Reconcile compares each subscribed tenant with its subscription in
 // Stripe and repairs what drifted (a webhook lost, a change made in
@@ -418,14 +405,7 @@ func stripeError(what string, err error) error {
 }
 
 // Price is what a Stripe price asks.
-type Price struct {
-	ID          string
-	AmountCents int64
-	Currency    string
-	// Monthly is true for a price that recurs every month.
-	Monthly bool
-	Product string
-}
+type Price = tenancy.BillingPrice
 
 // Price reads a Stripe price. A price Stripe does not know is an EINVALID
 // error on the plan form's stripe_price field.

@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"context"
+	"errors"
 	"math"
 	"regexp"
 	"strconv"
@@ -388,4 +389,66 @@ type PlanRevenue struct {
 	Plan       string
 	Tenants    int
 	MonthlyCts int64
+}
+
+// Billing sells plans through a payment provider (Stripe, in
+// internal/billing). The portal, the console and the CLI reach it through
+// this interface only, so that none of them depends on the provider's
+// client library.
+type Billing interface {
+	// Checkout starts a subscription to a plan and returns the address of
+	// the provider's payment page.
+	Checkout(ctx context.Context, in CheckoutInput) (string, error)
+	// Portal opens the provider's page where the owner manages payment
+	// methods and cancels, and returns its address.
+	Portal(ctx context.Context, t *Tenant, returnURL, attempt string) (string, error)
+	// HandleWebhook verifies a delivery's signature on its raw body and
+	// processes the event once; a bad signature is ErrWebhookSignature.
+	HandleWebhook(ctx context.Context, payload []byte, signature string) (*EventOutcome, error)
+	// Replay processes a received event again from its stored payload.
+	Replay(ctx context.Context, eventID string) (*EventOutcome, error)
+	// Reconcile compares each subscribed tenant with the provider and
+	// repairs what drifted.
+	Reconcile(ctx context.Context) ([]ReconcileResult, error)
+	// Price reads one of the provider's prices; one it does not know is
+	// an EINVALID error on the plan form's stripe_price field.
+	Price(ctx context.Context, id string) (*BillingPrice, error)
+	// PriceAt returns a monthly price of cents for plan: from when it
+	// asks that already, or a new one on from's product (created true).
+	PriceAt(ctx context.Context, plan, from string, cents int64) (p *BillingPrice, created bool, err error)
+}
+
+// BillingPrice is a price as the payment provider holds it.
+type BillingPrice struct {
+	ID          string
+	AmountCents int64
+	Currency    string
+	// Monthly is true for a price that recurs every month.
+	Monthly bool
+	Product string
+}
+
+// ErrWebhookSignature marks a webhook delivery whose signature does not
+// verify.
+var ErrWebhookSignature = errors.New("webhook signature does not verify")
+
+// CheckoutInput is what a Checkout session is made of.
+type CheckoutInput struct {
+	Tenant     *Tenant
+	OwnerEmail string
+	Plan       *Plan
+	// SuccessURL and CancelURL come from the platform's configuration,
+	// never from the request: the provider sends the browser there.
+	SuccessURL string
+	CancelURL  string
+	// Attempt names this purchase attempt (one per rendered billing page),
+	// so that a form sent twice makes one session.
+	Attempt string
+}
+
+// ReconcileResult is what reconciling one tenant found.
+type ReconcileResult struct {
+	Tenant  *Tenant
+	Changed string // what was repaired; "" when the tenant matched the provider
+	Err     error
 }

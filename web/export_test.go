@@ -25,6 +25,13 @@ var Forms = map[string]any{
 	"memberRole":      memberRoleForm{},
 	"invite":          inviteForm{},
 	"accept":          acceptForm{},
+	"companyDetails":  companyDetailsForm{},
+	"code":            codeForm{},
+	"org":             orgForm{},
+	"orgRename":       orgRenameForm{},
+	"orgTenant":       orgTenantForm{},
+	"passwordChange":  passwordChangeForm{},
+	"ssoSettings":     ssoSettingsForm{},
 }
 
 // FormNames are a form struct's input names.

@@ -23,7 +23,7 @@ import (
 // in the template, fails here rather than read "" in production.
 func TestFormsMatchTheirPages(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, withBilling(t))
+	e := newEnv(t, withBilling(t), withSSO)
 	ctx := e.ctx
 	acme := e.mustTenant("acme")
 	owner := e.mustMember(acme, "owner@acme.test", tenancy.RoleOwner)
@@ -41,6 +41,10 @@ func TestFormsMatchTheirPages(t *testing.T) {
 	}
 	_, token, err := e.server.Invitations.Invite(ctx, acme.ID, tenancy.NewInvitation{Email: "new@acme.test", Role: tenancy.RoleMember, InvitedBy: owner.ID}, tenancy.MemberActor(tenancy.RoleOwner))
 	if err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := e.server.Orgs.CreateOrg(ctx, "Forms Group", "forms-group"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -76,6 +80,13 @@ func TestFormsMatchTheirPages(t *testing.T) {
 		"memberRole":      {ownerC, "/members", "/members/*/role"},
 		"invite":          {ownerC, "/members", "/members/invite"},
 		"accept":          {anon(), "/invitations/accept?token=" + url.QueryEscape(token), "/invitations/accept"},
+		"companyDetails":  {ownerC, "/settings/branding", "/settings/branding/details"},
+		"code":            {ownerC, "/account/2fa/setup", "/account/2fa/confirm"},
+		"org":             {admin, "/orgs", "/orgs"},
+		"orgRename":       {admin, "/orgs/forms-group", "/orgs/*"},
+		"orgTenant":       {admin, "/orgs/forms-group", "/orgs/*/tenants"},
+		"passwordChange":  {ownerC, "/account/security", "/account/password"},
+		"ssoSettings":     {ownerC, "/settings/sso", "/settings/sso"},
 	}
 	for name, form := range web.Forms {
 		pg, ok := pages[name]

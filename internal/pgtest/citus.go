@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -186,21 +187,29 @@ func (c *citus) createDatabase(ctx context.Context, name, options string) error 
 			return err
 		}
 	}
-	stmts := []string{`CREATE EXTENSION citus`}
+	stmts := []string{`CREATE EXTENSION IF NOT EXISTS citus`}
 	cu, _ := url.Parse(c.coordinator)
 	host, port, _ := net.SplitHostPort(cu.Host)
 	stmts = append(stmts, fmt.Sprintf(`SELECT citus_set_coordinator_host('%s', %s)`, host, port))
 	for _, w := range c.workers {
 		wu, _ := url.Parse(w)
 		h, p, _ := net.SplitHostPort(wu.Host)
-		stmts = append(stmts, fmt.Sprintf(`SELECT citus_add_node('%s', %s)`, h, p))
+		stmts = append(stmts, fmt.Sprintf(`SELECT citus_add_node('%s', %s) WHERE NOT EXISTS (SELECT FROM pg_dist_node WHERE nodeport = %s)`, h, p, p))
 	}
 	// Roles made before this database had workers are not yet Citus's
 	// objects in it (see scripts/services.sh).
 	stmts = append(stmts, `INSERT INTO pg_catalog.pg_dist_object (classid, objid, objsubid)
 		SELECT 'pg_authid'::regclass, oid, 0 FROM pg_roles WHERE rolname IN ('nself_owner', 'nself_app', 'nself_backup')
 		ON CONFLICT DO NOTHING`)
-	return exec(ctx, c.coordinator, name, stmts...)
+	// Registering a worker opens a connection to it, which a loaded
+	// machine sometimes fails at once; the statements are safe to repeat.
+	for i := 0; ; i++ {
+		err := exec(ctx, c.coordinator, name, stmts...)
+		if err == nil || i == 4 || !strings.Contains(err.Error(), "failure on connection") {
+			return err
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // renameDatabase renames a database on every node.

@@ -128,6 +128,12 @@ func (a *app) serveCommand() *cobra.Command {
 				ShutdownDrain:      a.shutdownDrain(cmd, drain),
 				Upstream:           upstream,
 			})
+			// Single sign-on and two-factor sign-in are on when their keys
+			// are set.
+			a.serveSSO(s, db, log)
+			if s.TwoFactor, err = a.twoFactor(db, log); err != nil {
+				return err
+			}
 			if svc.Domains != nil && a.cfg.CustomDomainsEnabled && !a.cfg.RequireDomainVerification {
 				log.Warn("TENANT_REQUIRE_DOMAIN_VERIFICATION=false: custom domains route before their owner is verified; certificates are still issued for verified domains only")
 			}
@@ -149,7 +155,7 @@ func (a *app) serveCommand() *cobra.Command {
 			meterDone := make(chan struct{})
 			go func() {
 				defer close(meterDone)
-				svc.Meter.Run(meterCtx, time.Second)
+				svc.Meter.Run(meterCtx, usageFlush)
 			}()
 			// The meter's last flush hands back this process's blocks and
 			// writes its counts once the server has stopped.

@@ -11,7 +11,6 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
-	"github.com/nself/nself/internal/billing"
 	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/views"
 )
@@ -230,7 +229,7 @@ func (s *Server) stripePrice(ctx context.Context, f *views.Form, old *tenancy.Pl
 	}
 	ours := old != nil && old.StripePriceID == id
 	var (
-		p       *billing.Price
+		p       *tenancy.BillingPrice
 		created bool
 		err     error
 	)
@@ -263,7 +262,7 @@ func (s *Server) stripePrice(ctx context.Context, f *views.Form, old *tenancy.Pl
 }
 
 // stripeAmount writes what a Stripe price asks: "$29.00/month".
-func stripeAmount(p *billing.Price) string {
+func stripeAmount(p *tenancy.BillingPrice) string {
 	s := tenancy.FormatAmount(p.AmountCents, p.Currency)
 	if p.Monthly {
 		return s + "/month"

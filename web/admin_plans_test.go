@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nself/nself/internal/billing"
+	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/faulttest"
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -35,14 +36,14 @@ func TestAdminPlanPriceKeepsStripeInStep(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("save at Stripe's amount: %d\n%s", resp.StatusCode, textOf(t, body, "error-stripe_price"))
 	}
-	if p, _ := env.server.Plans.FindPlan(env.ctx, "pro"); p.StripePriceID != "price_pro" || p.PriceMonthlyCent != 2000 {
+	if p, _ := postgres.NewPlanService(env.db).FindPlan(env.ctx, "pro"); p.StripePriceID != "price_pro" || p.PriceMonthlyCent != 2000 {
 		t.Fatalf("pro after a matching save: %+v", p)
 	}
 
 	// A new price: a new Stripe price at that amount takes its place.
 	resp, body = c.post("/plans/pro", planForm("29.00", "price_pro"))
 	page := follow(t, c, resp, body)
-	p, _ := env.server.Plans.FindPlan(env.ctx, "pro")
+	p, _ := postgres.NewPlanService(env.db).FindPlan(env.ctx, "pro")
 	if p.PriceMonthlyCent != 2900 || p.StripePriceID == "price_pro" || !strings.HasPrefix(p.StripePriceID, "price_") {
 		t.Fatalf("pro after a new price: %+v", p)
 	}
@@ -61,7 +62,7 @@ func TestAdminPlanPriceKeepsStripeInStep(t *testing.T) {
 	if n := byTestID(doc(t, body), "stripe-price-help"); len(n) != 1 || !strings.Contains(text(n[0]), "makes a new Stripe price") {
 		t.Error("the form does not say what a price change does in Stripe")
 	}
-	if q, _ := env.server.Plans.FindPlan(env.ctx, "pro"); q.StripePriceID != p.StripePriceID {
+	if q, _ := postgres.NewPlanService(env.db).FindPlan(env.ctx, "pro"); q.StripePriceID != p.StripePriceID {
 		t.Errorf("a refused edit changed the Stripe price: %+v", q)
 	}
 
@@ -97,7 +98,7 @@ func TestAdminPlanPriceWithStripeDown(t *testing.T) {
 	if got := textOf(t, body, "error-price"); !strings.Contains(got, "could not be reached") || !strings.Contains(got, "nothing was saved") {
 		t.Errorf("price error %q", got)
 	}
-	if p, _ := env.server.Plans.FindPlan(env.ctx, "pro"); p.PriceMonthlyCent != 9900 || p.StripePriceID != "price_pro" {
+	if p, _ := postgres.NewPlanService(env.db).FindPlan(env.ctx, "pro"); p.PriceMonthlyCent != 9900 || p.StripePriceID != "price_pro" {
 		t.Errorf("pro changed while Stripe was down: %+v", p)
 	}
 }

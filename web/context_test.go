@@ -110,7 +110,7 @@ func (s sharedTenant) Lookup(context.Context, string) (*tenancy.Tenant, error) {
 // as they were.
 func TestHandlersCannotChangeSharedValues(t *testing.T) {
 	cached := &tenancy.Tenant{ID: "t1", Slug: "acme", Name: "Acme", Plan: "free", Status: tenancy.StatusActive}
-	key := &tenancy.APIKey{ID: "k1", TenantID: "t1", Name: "ci"}
+	key := &tenancy.APIKey{ID: "k1", TenantID: "t1", Name: "ci", APIKeyScope: tenancy.FullAPIKeyScope}
 	s := &Server{Resolver: sharedTenant{cached}, APIKeys: keysOnly{key: key}}
 	var mu sync.Mutex
 	var seen []string

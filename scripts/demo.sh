@@ -18,6 +18,13 @@ if [ ! -s "$state/session-secret" ]; then
 fi
 SESSION_SECRET=$(cat "$state/session-secret")
 export SESSION_SECRET
+# And one key for authenticator secrets, so two-factor sign-in is on in the
+# demo and survives a restart too.
+if [ ! -s "$state/totp-key" ]; then
+  head -c 32 /dev/urandom | base64 | tr -d '\n' >"$state/totp-key"
+fi
+TOTP_ENCRYPTION_KEY=${TOTP_ENCRYPTION_KEY:-$(cat "$state/totp-key")}
+export TOTP_ENCRYPTION_KEY
 
 owner_email=owner@acme.localhost
 owner_password=acme-demo-password

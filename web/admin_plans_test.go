@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/nself/nself/internal/billing"
-	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/faulttest"
+	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
 )
 

@@ -185,6 +185,10 @@ func (s *Server) handleSSOCallback(w http.ResponseWriter, r *http.Request) error
 	if next == "" {
 		next = "/dashboard"
 	}
+	if id.SecondFactor != "" {
+		// The session reaches nothing but its second factor yet.
+		next = stepPath(id.SecondFactor)
+	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
 }

@@ -471,3 +471,44 @@ func TestSSOProviderDown(t *testing.T) {
 		t.Fatalf("password sign-in with the provider down: %q", who)
 	}
 }
+
+// Signing in with the provider stands for the password only: a person who
+// set up two-factor sign-in still gives their code, and an admin the
+// tenant requires it of is taken to set it up.
+func TestSSOKeepsTheSecondFactor(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withSSO)
+	acme, owner := ssoTenant(t, e, "acme", ssotest.ClientA, ssotest.SecretA)
+	ann := e.client("acme.nself.test")
+	if resp, _ := ann.get(ssoCallback(t, ann, "ann@"+ssotest.Domain).RequestURI()); resp.Header.Get("Location") != "/dashboard" {
+		t.Fatalf("first sign-in: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	enrol(t, ann)
+
+	again := e.client("acme.nself.test")
+	resp, _ := again.get(ssoCallback(t, again, "ann@"+ssotest.Domain).RequestURI())
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/signin/2fa" {
+		t.Fatalf("enrolled, through the provider: %d to %q", resp.StatusCode, loc)
+	}
+	if who := signedInAs(t, again); who != "" {
+		t.Fatalf("the provider alone signed %s in past the second factor", who)
+	}
+
+	// An admin under the owners' rule, not enrolled, is taken to set-up.
+	owner.get("/account/security")
+	if resp, _ := owner.post("/account/2fa/policy", url.Values{"required": {"1"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("set policy: %d", resp.StatusCode)
+	}
+	bob := e.client("acme.nself.test")
+	bob.get(ssoCallback(t, bob, "bob@"+ssotest.Domain).RequestURI())
+	inTenantTx(t, e, acme, func(tx pgx.Tx) {
+		if _, err := tx.Exec(e.ctx, `UPDATE tenants.tenant_members SET role = 'admin' WHERE user_id = (SELECT id FROM auth.users WHERE email = $1)`, "bob@"+ssotest.Domain); err != nil {
+			t.Fatal(err)
+		}
+	})
+	bob2 := e.client("acme.nself.test")
+	resp, _ = bob2.get(ssoCallback(t, bob2, "bob@"+ssotest.Domain).RequestURI())
+	if loc := resp.Header.Get("Location"); loc != "/account/2fa/setup" {
+		t.Fatalf("admin under the rule, through the provider: %d to %q", resp.StatusCode, loc)
+	}
+}

@@ -88,8 +88,7 @@ func (s *AuthService) SignIn(ctx context.Context, tenantID, email, pw string, me
 		// sign-ins holding that lock would each wait to update the row for
 		// the other: a deadlock. The hash must still be the one checked: a
 		// password reset in between wins.
-		var role *string
-		var enrolled, required bool
+		var role string
 		err := tx.QueryRow(ctx, `
 			UPDATE auth.users u SET last_sign_in_at = now()
 			WHERE u.tenant_id = $1 AND u.id = $2 AND u.password_hash = $3
@@ -101,37 +100,22 @@ func (s *AuthService) SignIn(ctx context.Context, tenantID, email, pw string, me
 			return err
 		}
 		// A statement of its own: a distributed PostgreSQL takes no
-		// subquery in RETURNING. Whether a second factor is due comes
-		// with the role, from the same tenant's rows.
-		err = tx.QueryRow(ctx, `
-			SELECT (SELECT m.role FROM tenants.tenant_members m WHERE m.tenant_id = $1 AND m.user_id = $2),
-			       EXISTS (SELECT 1 FROM auth.user_totp t WHERE t.tenant_id = $1 AND t.user_id = $2 AND t.confirmed_at IS NOT NULL),
-			       coalesce((SELECT p.required_for_admins FROM tenants.tenant_mfa_policy p WHERE p.tenant_id = $1), false)`,
-			tenantID, id.User.ID).Scan(&role, &enrolled, &required)
+		// subquery in RETURNING.
+		err = tx.QueryRow(ctx, `SELECT m.role FROM tenants.tenant_members m WHERE m.tenant_id = $1 AND m.user_id = $2`,
+			tenantID, id.User.ID).Scan(&role)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return tenancy.Errorf(tenancy.EFORBIDDEN, "Your account has no access to this workspace yet. Ask an owner or admin to add you.")
+		} else if err != nil {
+			return err
+		}
+		id.Role = tenancy.Role(role)
+		secret, err := openSession(ctx, tx, tenantID, id, meta)
 		if err != nil {
 			return err
 		}
-		if role == nil {
-			return tenancy.Errorf(tenancy.EFORBIDDEN, "Your account has no access to this workspace yet. Ask an owner or admin to add you.")
-		}
-		id.Role = tenancy.Role(*role)
-		// A second factor still to come makes a session that grants
-		// nothing else, and lasts only as long as the wait for it.
-		id.SecondFactor = tenancy.SecondFactorStep(enrolled, required, id.Role)
-		lifetime, summary := tenancy.AbsoluteTimeout, "role: "+string(id.Role)
+		summary := "role: " + string(id.Role)
 		if id.SecondFactor != "" {
-			lifetime, summary = tenancy.PendingSignInTTL, summary+", password checked, second factor to come ("+id.SecondFactor+")"
-		}
-		secret, tokenHash := tenancy.NewSecret()
-		var ip any
-		if meta.ClientIP != "" {
-			ip = meta.ClientIP
-		}
-		if err := tx.QueryRow(ctx, `
-			INSERT INTO auth.sessions (tenant_id, user_id, token_hash, user_agent, client_ip, expires_at, second_factor)
-			VALUES ($1, $2, $3, left($4, 300), $5::inet, now() + $6::interval, nullif($7, ''))
-			RETURNING id`, tenantID, id.User.ID, tokenHash, meta.UserAgent, ip, interval(lifetime), id.SecondFactor).Scan(&id.SessionID); err != nil {
-			return err
+			summary += ", password checked, second factor to come (" + id.SecondFactor + ")"
 		}
 		if meta.ClientIP != "" {
 			a := tenancy.AuditActorFrom(ctx)
@@ -151,6 +135,37 @@ func (s *AuthService) SignIn(ctx context.Context, tenantID, email, pw string, me
 		return "", nil, fmt.Errorf("sign in: %w", err)
 	}
 	return token, id, nil
+}
+
+// openSession starts a session of id, whose role is known, and returns its
+// token. A second factor the tenant asks of the person (they set one up,
+// or they are an owner or admin under the owners' rule) makes a session
+// that grants nothing else yet and lasts only as long as the wait for it:
+// a password, or a tenant's identity provider, stands for the first factor
+// alone.
+func openSession(ctx context.Context, tx pgx.Tx, tenantID string, id *tenancy.Identity, meta tenancy.SessionMeta) (string, error) {
+	var enrolled, required bool
+	if err := tx.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM auth.user_totp t WHERE t.tenant_id = $1 AND t.user_id = $2 AND t.confirmed_at IS NOT NULL),
+		       coalesce((SELECT p.required_for_admins FROM tenants.tenant_mfa_policy p WHERE p.tenant_id = $1), false)`,
+		tenantID, id.User.ID).Scan(&enrolled, &required); err != nil {
+		return "", err
+	}
+	id.SecondFactor = tenancy.SecondFactorStep(enrolled, required, id.Role)
+	lifetime := tenancy.AbsoluteTimeout
+	if id.SecondFactor != "" {
+		lifetime = tenancy.PendingSignInTTL
+	}
+	secret, tokenHash := tenancy.NewSecret()
+	var ip any
+	if meta.ClientIP != "" {
+		ip = meta.ClientIP
+	}
+	err := tx.QueryRow(ctx, `
+		INSERT INTO auth.sessions (tenant_id, user_id, token_hash, user_agent, client_ip, expires_at, second_factor)
+		VALUES ($1, $2, $3, left($4, 300), $5::inet, now() + $6::interval, nullif($7, ''))
+		RETURNING id`, tenantID, id.User.ID, tokenHash, meta.UserAgent, ip, interval(lifetime), id.SecondFactor).Scan(&id.SessionID)
+	return secret, err
 }
 
 func interval(d time.Duration) string { return fmt.Sprintf("%d seconds", int(d.Seconds())) }

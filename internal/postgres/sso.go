@@ -270,30 +270,8 @@ func (s *SSOService) SSOSignIn(ctx context.Context, tenantID string, who tenancy
 		if _, err := tx.Exec(ctx, `UPDATE auth.users SET last_sign_in_at = now() WHERE tenant_id = $1 AND id = $2`, tenantID, id.User.ID); err != nil {
 			return err
 		}
-		// The provider stands for the password: a second factor the
-		// tenant asks of this person still comes after it, as after a
-		// password.
-		var enrolled, required bool
-		if err := tx.QueryRow(ctx, `
-			SELECT EXISTS (SELECT 1 FROM auth.user_totp t WHERE t.tenant_id = $1 AND t.user_id = $2 AND t.confirmed_at IS NOT NULL),
-			       coalesce((SELECT p.required_for_admins FROM tenants.tenant_mfa_policy p WHERE p.tenant_id = $1), false)`,
-			tenantID, id.User.ID).Scan(&enrolled, &required); err != nil {
-			return err
-		}
-		id.SecondFactor = tenancy.SecondFactorStep(enrolled, required, id.Role)
-		lifetime := tenancy.AbsoluteTimeout
-		if id.SecondFactor != "" {
-			lifetime = tenancy.PendingSignInTTL
-		}
-		secret, tokenHash := tenancy.NewSecret()
-		var ip any
-		if meta.ClientIP != "" {
-			ip = meta.ClientIP
-		}
-		if err := tx.QueryRow(ctx, `
-			INSERT INTO auth.sessions (tenant_id, user_id, token_hash, user_agent, client_ip, expires_at, second_factor)
-			VALUES ($1, $2, $3, left($4, 300), $5::inet, now() + $6::interval, nullif($7, ''))
-			RETURNING id`, tenantID, id.User.ID, tokenHash, meta.UserAgent, ip, interval(lifetime), id.SecondFactor).Scan(&id.SessionID); err != nil {
+		secret, err := openSession(ctx, tx, tenantID, id, meta)
+		if err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `

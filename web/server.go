@@ -169,6 +169,7 @@ type Server struct {
 	draining *atomic.Bool
 
 	limiter *attemptLimiter
+	ssoPage *ssoPageCache
 	gateway *gateway
 	policy  *TLSPolicy
 	scheme  string
@@ -214,6 +215,9 @@ func (s *Server) features() features {
 func (s *Server) Handler() http.Handler {
 	if s.limiter == nil {
 		s.limiter = newAttemptLimiter()
+	}
+	if s.ssoPage == nil {
+		s.ssoPage = &ssoPageCache{}
 	}
 	if s.draining == nil {
 		s.draining = new(atomic.Bool)

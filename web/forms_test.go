@@ -23,7 +23,7 @@ import (
 // in the template, fails here rather than read "" in production.
 func TestFormsMatchTheirPages(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, withBilling(t), withSSO)
+	e := newEnv(t, withBilling(t))
 	ctx := e.ctx
 	acme := e.mustTenant("acme")
 	owner := e.mustMember(acme, "owner@acme.test", tenancy.RoleOwner)

@@ -24,7 +24,6 @@ import (
 	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/services"
 	"github.com/nself/nself/internal/tenancy"
-	"github.com/nself/nself/internal/totp"
 	"github.com/nself/nself/web"
 )
 
@@ -77,6 +76,7 @@ func (m *mailbox) messages(templates ...string) []tenancy.Message {
 const (
 	// testTOTPKey seals authenticator secrets: 32 bytes.
 	testTOTPKey   = "test-totp-key-0123456789abcdef01"
+	testSSOKey    = "test-sso-secret-key-0123456789abcdef"
 	baseDomain    = "nself.test"
 	internalToken = "internal-service-token-0123456789abcdef"
 )
@@ -101,6 +101,10 @@ func newEnvDB(t testing.TB, db *postgres.DB, opts ...func(*web.Server, *postgres
 		TenantURL: func(slug string) string { return "http://" + slug + "." + baseDomain },
 		Objects:   blobtest.New(t),
 		ExportDir: t.TempDir(),
+		// Single sign-on and two-factor sign-in, as serve has them with
+		// their keys set.
+		SSOKey: []byte(testSSOKey), SSOTimeout: 5 * time.Second,
+		TOTPKey: []byte(testTOTPKey),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -116,11 +120,6 @@ func newEnvDB(t testing.TB, db *postgres.DB, opts ...func(*web.Server, *postgres
 		SessionKey: []byte("test-session-key-0123456789abcdef0123"), InternalToken: internalToken,
 	})
 	_ = cache
-	sealer, err := totp.NewSealer([]byte(testTOTPKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.TwoFactor = postgres.NewTwoFactorService(db, totp.TOTP{}, sealer)
 	for _, o := range opts {
 		o(s, db)
 	}

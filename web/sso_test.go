@@ -7,27 +7,12 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/nself/nself/internal/postgres"
-	"github.com/nself/nself/internal/secretbox"
-	"github.com/nself/nself/internal/sso"
 	"github.com/nself/nself/internal/ssotest"
 	"github.com/nself/nself/internal/tenancy"
-	"github.com/nself/nself/web"
 )
-
-// withSSO turns single sign-on on, as `nself serve` does with a key.
-func withSSO(s *web.Server, db *postgres.DB) {
-	box, err := secretbox.New([]byte("test-sso-secret-key-0123456789abcdef"), "sso-client-secret")
-	if err != nil {
-		panic(err)
-	}
-	s.SSO = postgres.NewSSOService(db, box)
-	s.SSOProvider = sso.New(5 * time.Second)
-}
 
 // ssoForm is the provider form for the test provider's client.
 func ssoForm(t *testing.T, clientID, secret string) url.Values {
@@ -99,7 +84,7 @@ func auditActions(t *testing.T, e *testEnv, tn *tenancy.Tenant, action string) [
 
 func TestSSOSignIn(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, withSSO)
+	e := newEnv(t)
 	acme, owner := ssoTenant(t, e, "acme", ssotest.ClientA, ssotest.SecretA)
 
 	// Test connection runs discovery on the issuer typed in the form.
@@ -189,7 +174,7 @@ func TestSSOSignIn(t *testing.T) {
 
 func TestSSORefusals(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, withSSO)
+	e := newEnv(t)
 	acme, _ := ssoTenant(t, e, "acme", ssotest.ClientA, ssotest.SecretA)
 	beta, _ := ssoTenant(t, e, "beta", ssotest.ClientB, ssotest.SecretB)
 	_ = beta
@@ -267,7 +252,7 @@ func TestSSORefusals(t *testing.T) {
 
 func TestSSOMemberLimit(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, withSSO)
+	e := newEnv(t)
 	acme, _ := ssoTenant(t, e, "acme", ssotest.ClientA, ssotest.SecretA)
 	plan, err := e.server.Plans.FindPlan(e.ctx, acme.Plan)
 	if err != nil {
@@ -299,7 +284,7 @@ func TestSSOMemberLimit(t *testing.T) {
 
 func TestSSORequired(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, withSSO)
+	e := newEnv(t)
 	acme, owner := ssoTenant(t, e, "acme", ssotest.ClientA, ssotest.SecretA)
 	bob := e.signedIn(acme, "bob@acme.test", tenancy.RoleAdmin)
 	eveSSO := e.client("acme.nself.test")
@@ -356,7 +341,7 @@ func TestSSORequired(t *testing.T) {
 
 func TestSSOSettings(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, withSSO)
+	e := newEnv(t)
 	acme := e.mustTenant("acme")
 	owner := e.signedIn(acme, "owner@acme.test", tenancy.RoleOwner)
 	admin := e.signedIn(acme, "admin@acme.test", tenancy.RoleAdmin)
@@ -445,7 +430,7 @@ func TestSSOSettings(t *testing.T) {
 // reason, in bounded time, and the password form still works.
 func TestSSOProviderDown(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, withSSO)
+	e := newEnv(t)
 	acme := e.mustTenant("acme")
 	e.mustMember(acme, "owner@acme.test", tenancy.RoleOwner)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -477,7 +462,7 @@ func TestSSOProviderDown(t *testing.T) {
 // tenant requires it of is taken to set it up.
 func TestSSOKeepsTheSecondFactor(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, withSSO)
+	e := newEnv(t)
 	acme, owner := ssoTenant(t, e, "acme", ssotest.ClientA, ssotest.SecretA)
 	ann := e.client("acme.nself.test")
 	if resp, _ := ann.get(ssoCallback(t, ann, "ann@"+ssotest.Domain).RequestURI()); resp.Header.Get("Location") != "/dashboard" {

@@ -130,9 +130,11 @@ func (a *app) serveCommand() *cobra.Command {
 			})
 			// Single sign-on and two-factor sign-in are on when their keys
 			// are set.
-			a.serveSSO(s, db, log)
-			if s.TwoFactor, err = a.twoFactor(db, log); err != nil {
-				return err
+			if svc.SSO == nil {
+				log.Warn("single sign-on is off: set SSO_SECRET_KEY (or SESSION_SECRET) so tenants' client secrets can be stored")
+			}
+			if svc.TwoFactor == nil {
+				log.Warn("TOTP_ENCRYPTION_KEY is not set: two-factor authentication is off")
 			}
 			if svc.Domains != nil && a.cfg.CustomDomainsEnabled && !a.cfg.RequireDomainVerification {
 				log.Warn("TENANT_REQUIRE_DOMAIN_VERIFICATION=false: custom domains route before their owner is verified; certificates are still issued for verified domains only")

@@ -44,6 +44,7 @@ func (a *app) servicesConfig(log *slog.Logger, exportDir string) services.Config
 	if c.SMTPHost != "" {
 		cfg.Mailer = a.smtp()
 	}
+	a.sealingKeys(&cfg)
 	return cfg
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/nself/nself/internal/tenancy"
+	"github.com/nself/nself/internal/totp"
 )
 
 // Config holds every setting. The names follow the product guide.
@@ -273,6 +274,11 @@ func Load(environ []string, envFile string) (*Config, error) {
 	}
 	if c.SSOSecretKey != "" && len(c.SSOSecretKey) < 32 {
 		return nil, fmt.Errorf("invalid SSO_SECRET_KEY: accepts a random value of at least 32 characters (got %d)", len(c.SSOSecretKey))
+	}
+	if c.TOTPEncryptionKey != "" {
+		if _, err := totp.ParseKey(c.TOTPEncryptionKey); err != nil {
+			return nil, fmt.Errorf("invalid TOTP_ENCRYPTION_KEY: %w", err)
+		}
 	}
 	if c.SSOTimeout <= 0 {
 		return nil, invalid("SSO_TIMEOUT", time.Duration(c.SSOTimeout).String(), "accepts a duration above 0, such as 10s")

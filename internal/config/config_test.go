@@ -68,6 +68,7 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		"TENANT_WILDCARD_KEY_FILE=k":   `TENANT_WILDCARD_CERT_FILE and TENANT_WILDCARD_KEY_FILE go together`,
 		"SSO_SECRET_KEY=short":         `invalid SSO_SECRET_KEY: accepts a random value of at least 32 characters (got 5)`,
 		"SSO_TIMEOUT=0s":               `invalid SSO_TIMEOUT "0s": accepts a duration above 0`,
+		"TOTP_ENCRYPTION_KEY=abc":      `invalid TOTP_ENCRYPTION_KEY: accepts 32 random bytes, as 64 hex digits or in base64`,
 	} {
 		_, err := config.Load([]string{kv}, "")
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {

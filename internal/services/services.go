@@ -17,7 +17,10 @@ import (
 	"github.com/nself/nself/internal/blob"
 	"github.com/nself/nself/internal/notify"
 	"github.com/nself/nself/internal/postgres"
+	"github.com/nself/nself/internal/secretbox"
+	"github.com/nself/nself/internal/sso"
 	"github.com/nself/nself/internal/tenancy"
+	"github.com/nself/nself/internal/totp"
 	"github.com/nself/nself/web"
 )
 
@@ -49,7 +52,19 @@ type Config struct {
 	// DNS looks up custom domains' TXT records; nil: domains cannot be
 	// verified.
 	DNS tenancy.DomainVerifier
+	// SSOKey seals tenants' single sign-on client secrets (32 bytes or
+	// more); empty turns single sign-on off. SSOTimeout bounds each call
+	// to a provider.
+	SSOKey     []byte
+	SSOTimeout time.Duration
+	// TOTPKey seals people's authenticator secrets (32 bytes); empty
+	// turns two-factor sign-in off.
+	TOTPKey []byte
 }
+
+// ssoPurpose keys the box of client secrets apart from every other use of
+// the same key (SESSION_SECRET may be it).
+const ssoPurpose = "sso-client-secret"
 
 // Services are the platform's services on one database.
 type Services struct {
@@ -94,6 +109,10 @@ type Services struct {
 	Storage  *postgres.StorageRemover   // object storage
 	Billing  tenancy.Billing            // Stripe
 	Sender   *notify.Sender             // SMTP
+	// Single sign-on and two-factor sign-in, each with its key.
+	SSO         *postgres.SSOService
+	SSOProvider tenancy.SSOProvider
+	TwoFactor   *postgres.TwoFactorService
 }
 
 // New builds the services. It opens no connection of its own beyond db's
@@ -163,6 +182,21 @@ func New(db *postgres.DB, cfg Config) (*Services, error) {
 	if cfg.Mailer != nil {
 		s.Sender = &notify.Sender{Outbox: s.Outbox, Mailer: cfg.Mailer, Composer: s.Mail, Retry: cfg.MailRetry,
 			SendTimeout: cfg.SendTimeout, Log: log}
+	}
+	if len(cfg.SSOKey) > 0 {
+		box, err := secretbox.New(cfg.SSOKey, ssoPurpose)
+		if err != nil {
+			return nil, err
+		}
+		s.SSO = postgres.NewSSOService(db, box)
+		s.SSOProvider = sso.New(cfg.SSOTimeout)
+	}
+	if len(cfg.TOTPKey) > 0 {
+		box, err := totp.NewSealer(cfg.TOTPKey)
+		if err != nil {
+			return nil, err
+		}
+		s.TwoFactor = postgres.NewTwoFactorService(db, totp.TOTP{}, box)
 	}
 	return s, nil
 }
@@ -248,6 +282,12 @@ func (s *Services) Server(cfg web.Config) *web.Server {
 	}
 	if s.Billing != nil {
 		srv.Billing = s.Billing
+	}
+	if s.SSO != nil {
+		srv.SSO, srv.SSOProvider = s.SSO, s.SSOProvider
+	}
+	if s.TwoFactor != nil {
+		srv.TwoFactor = s.TwoFactor
 	}
 	return srv
 }

@@ -317,17 +317,18 @@ func (s *TwoFactorService) match(sealed []byte, context, code string, last int64
 // nothing from now on, and the change is announced to every process.
 func completeSession(ctx context.Context, tx pgx.Tx, tenantID, userID, oldToken string) (string, error) {
 	secret, hash := tenancy.NewSecret()
-	tag, err := tx.Exec(ctx, `
+	var sessionID string
+	err := tx.QueryRow(ctx, `
 		UPDATE auth.sessions SET token_hash = $4, second_factor = NULL, expires_at = created_at + $5::interval, last_seen_at = now()
-		WHERE tenant_id = $1 AND user_id = $2 AND token_hash = $3 AND second_factor IS NOT NULL`,
-		tenantID, userID, tenancy.HashSecret(oldToken), hash, interval(tenancy.AbsoluteTimeout))
-	if err != nil {
+		WHERE tenant_id = $1 AND user_id = $2 AND token_hash = $3 AND second_factor IS NOT NULL
+		RETURNING id`,
+		tenantID, userID, tenancy.HashSecret(oldToken), hash, interval(tenancy.AbsoluteTimeout)).Scan(&sessionID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	} else if err != nil {
 		return "", err
 	}
-	if tag.RowsAffected() == 0 {
-		return "", nil
-	}
-	return secret, nil
+	return secret, announceCredentials(ctx, tx, "session", tenantID, sessionID)
 }
 
 // recoveryAlphabet leaves out letters and digits read alike (o, 1, l, i):

@@ -139,14 +139,17 @@ func (s *BillingService) TenantUsage(ctx context.Context, tenantID string, at ti
 // at: the period's GB-hours grow by the previous reading times the hours
 // since it, and the reading becomes the latest.
 func (s *BillingService) RecordStorage(ctx context.Context, tenantID string, bytes int64, at time.Time) error {
+	// The period's start is passed twice, as a date and as a time: a date
+	// cast to a time depends on the time zone, which Citus refuses in an
+	// upsert's update.
 	period := tenancy.PeriodOf(at)
 	err := execInTenant(ctx, s.db.App, tenantID, `
 		INSERT INTO public.billing_usage_counters AS c (tenant_id, period, service_name, used, gauge, gauge_at)
 		VALUES ($1, $2, 'storage', 0, $3, $4)
 		ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET
 		  used = c.used + coalesce(c.gauge, 0) / 1e9
-		         * greatest(extract(epoch FROM $4 - coalesce(c.gauge_at, $2::timestamptz)), 0) / 3600,
-		  gauge = $3, gauge_at = $4, updated_at = excluded.updated_at`, tenantID, period, bytes, at)
+		         * greatest(extract(epoch FROM $4 - coalesce(c.gauge_at, $5)), 0) / 3600,
+		  gauge = $3, gauge_at = $4, updated_at = excluded.updated_at`, tenantID, period, bytes, at, period)
 	if err != nil {
 		return fmt.Errorf("record storage of tenant %s: %w", tenantID, translate(err))
 	}

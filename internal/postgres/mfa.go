@@ -144,6 +144,9 @@ func (s *TwoFactorService) ConfirmEnrolment(ctx context.Context, tenantID, userI
 				return err
 			}
 		}
+		if err := announceCompleted(ctx, tx, tenantID, userID, newToken); err != nil {
+			return err
+		}
 		return recordAudit(ctx, tx, tenantID, "user.two_factor_enable", email,
 			fmt.Sprintf("authenticator app set up, %d recovery codes made", len(codes)))
 	})
@@ -189,6 +192,9 @@ func (s *TwoFactorService) CompleteSignIn(ctx context.Context, tenantID, session
 			return recordAudit(actx, tx, tenantID, "user.two_factor_fail", u.Email, "wrong or used code at sign-in")
 		}
 		if newToken, err = completeSession(ctx, tx, tenantID, u.ID, sessionToken); err != nil {
+			return err
+		}
+		if err := announceCompleted(ctx, tx, tenantID, u.ID, newToken); err != nil {
 			return err
 		}
 		return recordAudit(actx, tx, tenantID, "user.two_factor", u.Email, "signed in with "+how)
@@ -317,18 +323,17 @@ func (s *TwoFactorService) match(sealed []byte, context, code string, last int64
 // nothing from now on, and the change is announced to every process.
 func completeSession(ctx context.Context, tx pgx.Tx, tenantID, userID, oldToken string) (string, error) {
 	secret, hash := tenancy.NewSecret()
-	var sessionID string
-	err := tx.QueryRow(ctx, `
+	tag, err := tx.Exec(ctx, `
 		UPDATE auth.sessions SET token_hash = $4, second_factor = NULL, expires_at = created_at + $5::interval, last_seen_at = now()
-		WHERE tenant_id = $1 AND user_id = $2 AND token_hash = $3 AND second_factor IS NOT NULL
-		RETURNING id`,
-		tenantID, userID, tenancy.HashSecret(oldToken), hash, interval(tenancy.AbsoluteTimeout)).Scan(&sessionID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	} else if err != nil {
+		WHERE tenant_id = $1 AND user_id = $2 AND token_hash = $3 AND second_factor IS NOT NULL`,
+		tenantID, userID, tenancy.HashSecret(oldToken), hash, interval(tenancy.AbsoluteTimeout))
+	if err != nil {
 		return "", err
 	}
-	return secret, announceCredentials(ctx, tx, "session", tenantID, sessionID)
+	if tag.RowsAffected() == 0 {
+		return "", nil
+	}
+	return secret, nil
 }
 
 // recoveryAlphabet leaves out letters and digits read alike (o, 1, l, i):
@@ -359,3 +364,13 @@ func newRecoveryCodes() ([]string, [][]byte) {
 // totpSealContext binds a sealed authenticator secret to its account, so a
 // secret copied to another row does not open.
 func totpSealContext(tenantID, userID string) string { return "totp|" + tenantID + "|" + userID }
+
+// announceCompleted announces, when a session's second factor was given
+// (newToken set), that its old token is void: every process drops the
+// person's sessions it holds, and reads them again on their next request.
+func announceCompleted(ctx context.Context, tx pgx.Tx, tenantID, userID, newToken string) error {
+	if newToken == "" {
+		return nil
+	}
+	return announceCredentials(ctx, tx, "user", tenantID, userID)
+}

@@ -11,14 +11,19 @@
 -- The paths the triggers caught, and who announces them now: API key
 -- revocation (key); sign-out, ending one's own or a member's sessions,
 -- sessions ended by a password change or by single sign-on becoming
--- required, an expired or idle session ended on sight, and a session's
--- token changed once its second factor is given (session); a password
--- reset, a member's role changed, a member removed (user); a tenant
+-- required, an expired or idle session ended on sight (session); a
+-- password reset, a member's role changed, a member removed, a session's
+-- token changed once its second factor is given (user); a tenant
 -- suspended, deleted or purged, with every row of it (tenant). No service
 -- deletes a single account or changes its email or name, and keys are
 -- never deleted but with their tenant.
 
 -- +goose Up
+-- On Citus, where the tables are distributed, a trigger is dropped on every
+-- shard; done in parallel, the function could not be dropped after it in
+-- the same transaction. On one PostgreSQL this setting is a placeholder
+-- and changes nothing.
+SET LOCAL citus.multi_shard_modify_mode = 'sequential';
 DROP TRIGGER IF EXISTS notify_credential_change ON tenants.tenant_members;
 DROP TRIGGER IF EXISTS notify_credential_change ON auth.users;
 DROP TRIGGER IF EXISTS notify_credential_change ON auth.sessions;

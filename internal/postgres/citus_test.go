@@ -8,6 +8,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -490,6 +491,153 @@ func TestCitusFeatureStatementsRouteToOneShard(t *testing.T) {
 			step("open export", err)
 		} else {
 			r.Close()
+		}
+	}
+}
+
+// onTwoWorkers makes tenants until two of them live on different workers.
+func onTwoWorkers(t *testing.T, db *postgres.DB, prefix string) (a, b *tenancy.Tenant) {
+	t.Helper()
+	byPort := map[int]*tenancy.Tenant{}
+	for i := 0; len(byPort) < 2; i++ {
+		if i == 20 {
+			t.Fatal("20 tenants all on one worker")
+		}
+		tn := mustCreateTenant(t, db, prefix+"-"+string(rune('a'+i)), tenancy.StrategyRLS)
+		port, _ := shardOf(t, db, "auth.api_keys", tn.ID)
+		if byPort[port] == nil {
+			byPort[port] = tn
+		}
+	}
+	var two []*tenancy.Tenant
+	for _, tn := range byPort {
+		two = append(two, tn)
+	}
+	return two[0], two[1]
+}
+
+// TestCitusCredentialNoticeInTwoPhaseCommit: a transaction that revokes
+// keys of tenants on two workers (committed by Citus in two phases, the
+// workers' parts prepared) and announces them on the coordinator commits,
+// and the credential cache there hears both. A NOTIFY sent on a worker
+// would have made its part impossible to prepare.
+func TestCitusCredentialNoticeInTwoPhaseCommit(t *testing.T) {
+	ctx := context.Background()
+	db := mustOpenDB(t)
+	a, b := onTwoWorkers(t, db, "twophase")
+	c := listening(t, db)
+	keys := postgres.NewAPIKeyService(db).Cached(c)
+	var ids, secrets []string
+	for _, tn := range []*tenancy.Tenant{a, b} {
+		k, secret, err := keys.CreateAPIKey(ctx, tn.ID, "ci", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keys.AuthenticateAPIKey(ctx, secret, ""); err != nil {
+			t.Fatal(err)
+		}
+		ids, secrets = append(ids, k.ID), append(secrets, secret)
+	}
+	heardBefore := c.Heard()
+	err := pgx.BeginFunc(ctx, db.App, func(tx pgx.Tx) error {
+		for i, tn := range []*tenancy.Tenant{a, b} {
+			if _, err := tx.Exec(ctx, `SELECT tenants.set_context($1, NULL)`, tn.ID); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE auth.api_keys SET revoked_at = now() WHERE tenant_id = $1 AND id = $2`, tn.ID, ids[i]); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, 'key:' || $2 || ':' || $3)`, postgres.CredentialChannel, tn.ID, ids[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("a write on two workers with notices on the coordinator: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Heard() < heardBefore+2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("heard %d notices, want 2", c.Heard()-heardBefore)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i, secret := range secrets {
+		if _, err := keys.AuthenticateAPIKey(ctx, secret, ""); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+			t.Errorf("key %d still works after its revocation: %v", i, err)
+		}
+	}
+}
+
+// TestCitusCredentialTriggersDroppedInPlace: a database distributed before
+// migration 00036, whose credential triggers Distribute had turned off,
+// loses them on every node when it is migrated.
+func TestCitusCredentialTriggersDroppedInPlace(t *testing.T) {
+	ctx := context.Background()
+	urls := pgtest.NewURLs(t)
+	db, err := postgres.Open(ctx, urls.App, urls.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	tables := map[string]string{"auth.api_keys": "'key', 'id'", "auth.sessions": "'session', 'id'", "auth.users": "'user', 'id'", "tenants.tenant_members": "'user', 'user_id'"}
+	// As 00023 left them, and Distribute after it.
+	err = pgx.BeginFunc(ctx, db.Admin, func(tx pgx.Tx) error {
+		stmts := []string{`SET LOCAL citus.enable_unsafe_triggers = on`, `
+			CREATE FUNCTION auth.notify_credential_change() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN
+			  PERFORM pg_notify('nself_credential_changed', TG_ARGV[0] || ':' || OLD.tenant_id || ':' || (to_jsonb(OLD) ->> TG_ARGV[1]));
+			  RETURN NULL;
+			END $$`}
+		for table, args := range tables {
+			stmts = append(stmts,
+				`CREATE TRIGGER notify_credential_change AFTER DELETE ON `+table+` FOR EACH ROW EXECUTE FUNCTION auth.notify_credential_change(`+args+`)`,
+				`ALTER TABLE `+table+` DISABLE TRIGGER notify_credential_change`)
+		}
+		stmts = append(stmts, `DELETE FROM public.goose_db_version WHERE version_id = 36`)
+		for _, s := range stmts {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				return fmt.Errorf("%s: %w", s, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	triggers := func(url string) int {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_trigger WHERE tgname = 'notify_credential_change'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	workers := pgtest.CitusWorkers(urls)
+	for _, w := range workers {
+		if n := triggers(w); n == 0 {
+			t.Fatalf("worker %s: the triggers were not made on the shards", w)
+		}
+	}
+	res, err := db.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != 1 || res.Applied[0] != 36 {
+		t.Errorf("applied %v, want [36]", res.Applied)
+	}
+	if n := triggers(urls.Admin); n != 0 {
+		t.Errorf("coordinator: %d credential triggers left", n)
+	}
+	for _, w := range workers {
+		if n := triggers(w); n != 0 {
+			t.Errorf("worker %s: %d credential triggers left on the shards", w, n)
 		}
 	}
 }

@@ -22,8 +22,7 @@ import (
 // citusSettings are what Citus needs for this schema, set on the database
 // for every session: "local" forwards SET LOCAL "hasura.user" (the tenant
 // context) to the workers, which otherwise see no tenant and return no
-// rows; triggers (updated_at, append-only audit, credential notices) run on
-// the shards.
+// rows; triggers (updated_at, append-only audit) run on the shards.
 var citusSettings = []string{
 	`citus.propagate_set_commands = 'local'`,
 	`citus.enable_unsafe_triggers = on`,

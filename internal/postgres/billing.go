@@ -137,11 +137,10 @@ func (s *BillingService) TenantUsage(ctx context.Context, tenantID string, at ti
 
 // RecordStorage records a reading of the bytes a tenant stores, taken at
 // at: the period's GB-hours grow by the previous reading times the hours
-// since it, and the reading becomes the latest.
+// since it, and the reading becomes the latest. The period's start goes
+// in as a timestamp of its own ($5): Citus refuses the date's cast to one,
+// which depends on the time zone, in ON CONFLICT DO UPDATE.
 func (s *BillingService) RecordStorage(ctx context.Context, tenantID string, bytes int64, at time.Time) error {
-	// The period's start is passed twice, as a date and as a time: a date
-	// cast to a time depends on the time zone, which Citus refuses in an
-	// upsert's update.
 	period := tenancy.PeriodOf(at)
 	err := execInTenant(ctx, s.db.App, tenantID, `
 		INSERT INTO public.billing_usage_counters AS c (tenant_id, period, service_name, used, gauge, gauge_at)

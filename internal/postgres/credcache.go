@@ -365,6 +365,16 @@ func announceCredentials(ctx context.Context, tx pgx.Tx, kind, tenantID string, 
 	return err
 }
 
+// announceCompleted announces, when a session's second factor was given
+// (newToken set), that its old token is void: every process drops the
+// person's sessions it holds, and reads them again on their next request.
+func announceCompleted(ctx context.Context, tx pgx.Tx, tenantID, userID, newToken string) error {
+	if newToken == "" {
+		return nil
+	}
+	return announceCredentials(ctx, tx, "user", tenantID, userID)
+}
+
 // CachedAPIKeyService is an APIKeyService whose keys are verified from a
 // CredentialCache.
 type CachedAPIKeyService struct {

@@ -364,13 +364,3 @@ func newRecoveryCodes() ([]string, [][]byte) {
 // totpSealContext binds a sealed authenticator secret to its account, so a
 // secret copied to another row does not open.
 func totpSealContext(tenantID, userID string) string { return "totp|" + tenantID + "|" + userID }
-
-// announceCompleted announces, when a session's second factor was given
-// (newToken set), that its old token is void: every process drops the
-// person's sessions it holds, and reads them again on their next request.
-func announceCompleted(ctx context.Context, tx pgx.Tx, tenantID, userID, newToken string) error {
-	if newToken == "" {
-		return nil
-	}
-	return announceCredentials(ctx, tx, "user", tenantID, userID)
-}

@@ -87,7 +87,8 @@ func afterNotice(t *testing.T, e *testEnv, change func()) {
 // TestRevocationAcrossProcesses: what ends or changes a credential in one
 // process takes effect in the other on its next request, though that one
 // has the credential in memory: API key revocation, sign-out, password
-// reset, member removal, role change, and the tenant's suspension.
+// reset, member removal, role change, a second factor given (the token
+// from before it is void), and the tenant's suspension.
 func TestRevocationAcrossProcesses(t *testing.T) {
 	app := newUpstreamApp(t)
 	a, b := twoProcesses(t, app)
@@ -196,6 +197,38 @@ func TestRevocationAcrossProcesses(t *testing.T) {
 		}
 		if resp, _ := viaB.get("/members"); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("a guest's members page on b: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("second factor given", func(t *testing.T) {
+		const email = "mfa@acme.example"
+		a.mustMember(acme, email, tenancy.RoleMember)
+		setup := a.client(host)
+		setup.signIn(email, passwordOf(email))
+		secret, _, used := enrol(t, setup)
+		viaA := a.client(host)
+		passwordStep(t, viaA, email)
+		// The cookie of the password step, copied by someone who saw it:
+		// b serves it from memory while the session waits for its code.
+		stolen := b.client(host)
+		stolen.http.Jar, _ = newJarLike(viaA, host)
+		if resp, _ := stolen.get("/signin/2fa"); resp.StatusCode != 200 {
+			t.Fatalf("the code's page on b, the session waiting: %d", resp.StatusCode)
+		}
+		afterNotice(t, b, func() {
+			viaA.get("/signin/2fa")
+			resp, _ := viaA.post("/signin/2fa", url.Values{"code": {code(t, secret, used.Add(30*time.Second))}})
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/dashboard" {
+				t.Fatalf("the code on a: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+			}
+		})
+		// The session goes on under a new token: the old one is worth
+		// nothing on b either.
+		if resp, _ := stolen.get("/signin/2fa"); resp.StatusCode == 200 {
+			t.Errorf("the token from before the code, on b: %d", resp.StatusCode)
+		}
+		if got := onB(stolen); got != http.StatusUnauthorized {
+			t.Errorf("the token from before the code, b's gateway: %d", got)
 		}
 	})
 

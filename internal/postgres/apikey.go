@@ -136,6 +136,9 @@ func (s *APIKeyService) RevokeAPIKey(ctx context.Context, tenantID, prefix strin
 		if err != nil || was != nil {
 			return err
 		}
+		if err := announceCredentials(ctx, tx, "key", tenantID, k.ID); err != nil {
+			return err
+		}
 		return recordAudit(ctx, tx, tenantID, "api_key.revoke", k.Prefix, "name: "+k.Name)
 	})
 	if err != nil {

@@ -211,8 +211,11 @@ func (s *AuthService) identify(ctx context.Context, tenantID, token string) (*te
 	}
 	if !now.Before(expires) || now.Sub(lastSeen) > tenancy.IdleTimeout || role == nil {
 		err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, `DELETE FROM auth.sessions WHERE tenant_id = $1 AND id = $2`, tenantID, id.SessionID)
-			return err
+			tag, err := tx.Exec(ctx, `DELETE FROM auth.sessions WHERE tenant_id = $1 AND id = $2`, tenantID, id.SessionID)
+			if err != nil || tag.RowsAffected() == 0 {
+				return err
+			}
+			return announceCredentials(ctx, tx, "session", tenantID, id.SessionID)
 		})
 		if err != nil {
 			return nil, time.Time{}, fmt.Errorf("end session: %w", err)
@@ -243,13 +246,17 @@ func (s *AuthService) SignOut(ctx context.Context, tenantID, token string) error
 	}
 	return inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		u := &tenancy.User{}
+		var sessionID string
 		err := tx.QueryRow(ctx, `
 			DELETE FROM auth.sessions s USING auth.users u
 			WHERE s.tenant_id = $1 AND s.token_hash = $2 AND u.tenant_id = s.tenant_id AND u.id = s.user_id
-			RETURNING u.id, u.email`, tenantID, tenancy.HashSecret(token)).Scan(&u.ID, &u.Email)
+			RETURNING s.id, u.id, u.email`, tenantID, tenancy.HashSecret(token)).Scan(&sessionID, &u.ID, &u.Email)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		} else if err != nil {
+			return err
+		}
+		if err := announceCredentials(ctx, tx, "session", tenantID, sessionID); err != nil {
 			return err
 		}
 		return recordAudit(actingUser(ctx, u), tx, tenantID, "user.sign_out", u.Email, "")
@@ -406,6 +413,9 @@ func (s *AuthService) ResetPassword(ctx context.Context, tenantID, token, pw str
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM auth.sessions WHERE tenant_id = $1 AND user_id = $2`, tenantID, u.ID)
 		if err != nil {
+			return err
+		}
+		if err := announceCredentials(ctx, tx, "user", tenantID, u.ID); err != nil {
 			return err
 		}
 		return recordAudit(actingUser(ctx, u), tx, tenantID, "user.password_reset", u.Email,

@@ -17,9 +17,10 @@ import (
 	"github.com/nself/nself/internal/tenancy"
 )
 
-// CredentialChannel is the LISTEN/NOTIFY channel on which triggers
-// announce every change that ends a credential or changes what it grants
-// (migration 00023): KIND:TENANT_ID:ID, KIND being key, session or user.
+// CredentialChannel is the LISTEN/NOTIFY channel on which every change
+// that ends a credential or changes what it grants is announced, by the
+// transaction that makes it (announceCredentials): KIND:TENANT_ID:ID, KIND
+// being key, session or user, or tenant with no ID for all of a tenant's.
 const CredentialChannel = "nself_credential_changed"
 
 // DefaultTouchEvery is how often the last use of keys and sessions served
@@ -28,12 +29,12 @@ const DefaultTouchEvery = 30 * time.Second
 
 // CredentialCache verifies API keys and portal sessions from memory, so a
 // request of a known caller costs no database round trip. Whatever revokes,
-// deletes or changes a credential (revocation, sign-out, password reset,
-// member removal, role change, a tenant's deletion) is announced on
-// CredentialChannel by triggers, whatever path made the change, and every
-// process running a CredentialCache drops that credential on hearing it.
-// Suspension needs no notice here: the tenant's status is read from the
-// TenantCache on every request, which hears it on its own channel.
+// deletes or changes a credential (revocation, sign-out, password reset or
+// change, member removal, role change, a tenant's suspension or deletion)
+// announces it on CredentialChannel in the transaction that makes the
+// change, whatever path made it (the CLI's, the portal's, another
+// process's), and every process running a CredentialCache drops that
+// credential on hearing it.
 //
 // While the listening connection is down the cache is bypassed, since
 // notices could be missed; once it is back, the cache starts empty. Uses
@@ -133,15 +134,6 @@ func (c *CredentialCache) Heard() uint64 { return c.heard.Load() }
 // and writes recorded uses every TouchEvery (and once more at the end).
 func (c *CredentialCache) Listen(ctx context.Context) error {
 	go c.touchLoop(ctx)
-	// On Citus the credential triggers run on the workers, where nobody
-	// listens, so they are off (see Distribute): no notice would come, and
-	// the cache stays bypassed.
-	if citus, err := c.db.IsCitus(ctx); err == nil && citus {
-		c.log.Info("credential cache: off on Citus; keys and sessions are verified in the database")
-		c.once.Do(func() { close(c.ready) })
-		<-ctx.Done()
-		return nil
-	}
 	l := c.db.listener(func(ctx context.Context, err error) {
 		c.live.Store(false)
 		c.flush()
@@ -179,6 +171,8 @@ func (h credHandler) HandleNotification(_ context.Context, n *pgconn.Notificatio
 		h.c.forgetSession(id)
 	case "user":
 		h.c.forgetUser(tenantID, id)
+	case "tenant":
+		h.c.forgetTenant(tenantID)
 	default:
 		h.c.flush()
 	}
@@ -216,6 +210,25 @@ func (c *CredentialCache) forgetUser(tenantID, userID string) {
 	c.gen++
 	for k := range c.users[tenantID+":"+userID] {
 		c.dropSessionLocked(k)
+	}
+	c.mu.Unlock()
+}
+
+// forgetTenant drops every key and session of a tenant: rare (suspension,
+// deletion), so a walk over the cache is fine.
+func (c *CredentialCache) forgetTenant(tenantID string) {
+	c.mu.Lock()
+	c.gen++
+	for id, h := range c.keyIDs {
+		if c.keys[h].key.TenantID == tenantID {
+			delete(c.keys, h)
+			delete(c.keyIDs, id)
+		}
+	}
+	for k := range c.sessions {
+		if k.tenantID == tenantID {
+			c.dropSessionLocked(k)
+		}
 	}
 	c.mu.Unlock()
 }
@@ -334,6 +347,34 @@ func (c *CredentialCache) writeTouches(ctx context.Context) {
 	}
 }
 
+// announceCredentials announces on CredentialChannel, when tx commits, that
+// the credentials of a kind (key, session, user) with these ids end or
+// change; kind tenant with the one id "" stands for all of the tenant's.
+// The application sends it, not a trigger, on the connection that makes
+// the change: on Citus that is the coordinator, where the servers listen.
+// A trigger would fire on the worker holding the shard, where nobody
+// listens, and a worker's transaction that sent a NOTIFY cannot be
+// prepared for the two-phase commit; the coordinator's own transaction is
+// not prepared, so a notice there commits with the rest.
+func announceCredentials(ctx context.Context, tx pgx.Tx, kind, tenantID string, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2 || ':' || $3 || ':' || id) FROM unnest($4::text[]) id`,
+		CredentialChannel, kind, tenantID, ids)
+	return err
+}
+
+// announceCompleted announces, when a session's second factor was given
+// (newToken set), that its old token is void: every process drops the
+// person's sessions it holds, and reads them again on their next request.
+func announceCompleted(ctx context.Context, tx pgx.Tx, tenantID, userID, newToken string) error {
+	if newToken == "" {
+		return nil
+	}
+	return announceCredentials(ctx, tx, "user", tenantID, userID)
+}
+
 // CachedAPIKeyService is an APIKeyService whose keys are verified from a
 // CredentialCache.
 type CachedAPIKeyService struct {
@@ -388,7 +429,7 @@ func (s *CachedAPIKeyService) AuthenticateAPIKey(ctx context.Context, secret, ad
 }
 
 // RevokeAPIKey revokes the key, and forgets it here at once; other
-// processes forget it on the trigger's notice.
+// processes forget it on the notice.
 func (s *CachedAPIKeyService) RevokeAPIKey(ctx context.Context, tenantID, prefix string) (*tenancy.APIKey, error) {
 	k, err := s.APIKeyService.RevokeAPIKey(ctx, tenantID, prefix)
 	if err == nil {
@@ -480,7 +521,7 @@ func (s *CachedAuthService) ResetPassword(ctx context.Context, tenantID, token, 
 
 // CachedMemberService is a MemberService that makes a member's role change
 // or removal take effect here at once; other processes hear of it from
-// the trigger's notice.
+// the notice.
 type CachedMemberService struct {
 	*MemberService
 	c *CredentialCache

@@ -20,3 +20,20 @@ func (c *CredentialCache) AgeUses(d time.Duration) {
 
 // WriteUses writes the uses recorded so far.
 func (c *CredentialCache) WriteUses(ctx context.Context) { c.writeTouches(ctx) }
+
+// Held counts the keys and sessions of a tenant the cache holds.
+func (c *CredentialCache) Held(tenantID string) (keys, sessions int) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, e := range c.keys {
+		if e.key.TenantID == tenantID {
+			keys++
+		}
+	}
+	for k := range c.sessions {
+		if k.tenantID == tenantID {
+			sessions++
+		}
+	}
+	return keys, sessions
+}

@@ -2,12 +2,14 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/nself/nself/internal/postgres"
+	"github.com/nself/nself/internal/secretbox"
 	"github.com/nself/nself/internal/tenancy"
 )
 
@@ -26,23 +28,26 @@ func listening(t testing.TB, db *postgres.DB) *postgres.CredentialCache {
 	return c
 }
 
-// heard runs change and waits until c has heard a notice.
+// heard runs change and waits until c has heard a notice (for a while:
+// the test goes on without it, to tell each path that sends none).
 func heard(t *testing.T, c *postgres.CredentialCache, change func()) {
 	t.Helper()
 	n := c.Heard()
 	change()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(2 * time.Second)
 	for c.Heard() == n {
 		if time.Now().After(deadline) {
-			t.Fatal("no notice was heard")
+			t.Error("no notice was heard")
+			return
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
 // TestCredentialNotices: a change made without the cached services (the
-// CLI's, another process's, plain SQL) reaches a process holding the
-// credential in memory, through the triggers' notices.
+// CLI's, another process's) reaches a process holding the credential in
+// memory, through the notice the changing transaction sends: every path
+// that ends a key or a session, or changes what it grants.
 func TestCredentialNotices(t *testing.T) {
 	ctx := context.Background()
 	db := mustOpenDB(t)
@@ -50,76 +55,240 @@ func TestCredentialNotices(t *testing.T) {
 	keys := postgres.NewAPIKeyService(db).Cached(c)
 	auth := postgres.NewAuthService(db).Cached(c)
 	plainAuth := postgres.NewAuthService(db)
+	plainKeys := postgres.NewAPIKeyService(db)
 	members := postgres.NewMemberService(db)
-	tn := mustCreateTenant(t, db, "acme", tenancy.StrategyRLS)
-
-	k, secret, err := postgres.NewAPIKeyService(db).CreateAPIKey(ctx, tn.ID, "ci", "")
+	sessions := postgres.NewSessionService(db)
+	tenants := postgres.NewTenantService(db, tenancy.ModeHybrid)
+	sealer, err := secretbox.New([]byte("a test key for sealing sso secrets"), "sso")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := keys.AuthenticateAPIKey(ctx, secret, ""); err != nil {
+	sso := postgres.NewSSOService(db, sealer)
+	created, err := tenants.CreateTenant(ctx, tenancy.NewTenant{Name: "Acme", Slug: "acme", Plan: "enterprise"})
+	if err != nil {
 		t.Fatal(err)
 	}
+	tn := created.Tenant
+
+	// newKey makes a key of tenant and verifies it through the cache.
+	newKey := func(tenant *tenancy.Tenant) (*tenancy.APIKey, string) {
+		t.Helper()
+		k, secret, err := plainKeys.CreateAPIKey(ctx, tenant.ID, "ci", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keys.AuthenticateAPIKey(ctx, secret, ""); err != nil {
+			t.Fatal(err)
+		}
+		return k, secret
+	}
+	keyGone := func(what, secret string) {
+		t.Helper()
+		if _, err := keys.AuthenticateAPIKey(ctx, secret, ""); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+			t.Errorf("%s: the key still works: %v", what, err)
+		}
+	}
+	// signIn makes a member of tenant and a session of theirs, verified
+	// through the cache.
+	n := 0
+	signIn := func(tenant *tenancy.Tenant, role tenancy.Role) (string, *tenancy.Identity) {
+		t.Helper()
+		n++
+		email := fmt.Sprintf("person%d@acme.example", n)
+		u, _, err := postgres.NewUserService(db).CreateUser(ctx, tenant.ID, tenancy.NewUser{Email: email, Name: email, Password: "password of " + email})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := members.AddMember(ctx, tenant.ID, u.ID, role, tenancy.PlatformActor()); err != nil {
+			t.Fatal(err)
+		}
+		token, _, err := plainAuth.SignIn(ctx, tenant.ID, email, "password of "+email, tenancy.SessionMeta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := auth.Identify(ctx, tenant.ID, token)
+		if err != nil || id.Role != role {
+			t.Fatalf("identify: %v %v", id, err)
+		}
+		return token, id
+	}
+	sessionGone := func(what string, tenant *tenancy.Tenant, token string) {
+		t.Helper()
+		if id, err := auth.Identify(ctx, tenant.ID, token); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+			t.Errorf("%s: the session still works: %+v %v", what, id, err)
+		}
+	}
+
+	k, secret := newKey(tn)
 	heard(t, c, func() {
-		if _, err := postgres.NewAPIKeyService(db).RevokeAPIKey(ctx, tn.ID, k.Prefix); err != nil {
+		if _, err := plainKeys.RevokeAPIKey(ctx, tn.ID, k.Prefix); err != nil {
 			t.Fatal(err)
 		}
 	})
-	if _, err := keys.AuthenticateAPIKey(ctx, secret, ""); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
-		t.Errorf("a revoked key: %v", err)
-	}
+	keyGone("revoked", secret)
 
-	signIn := func(email string, role tenancy.Role) (string, *tenancy.User) {
-		t.Helper()
-		u, _, err := postgres.NewUserService(db).CreateUser(ctx, tn.ID, tenancy.NewUser{Email: email, Name: email, Password: "password of " + email})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := members.AddMember(ctx, tn.ID, u.ID, role, tenancy.PlatformActor()); err != nil {
-			t.Fatal(err)
-		}
-		token, _, err := plainAuth.SignIn(ctx, tn.ID, email, "password of "+email, tenancy.SessionMeta{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if id, err := auth.Identify(ctx, tn.ID, token); err != nil || id.Role != role {
-			t.Fatalf("identify: %v %v", id, err)
-		}
-		return token, u
-	}
-
-	// A role changed elsewhere: the next Identify has the new role.
-	token, u := signIn("ann@acme.example", tenancy.RoleAdmin)
+	token, id := signIn(tn, tenancy.RoleAdmin)
 	heard(t, c, func() {
-		if _, _, err := members.UpdateMember(ctx, tn.ID, u.ID, tenancy.RoleGuest, tenancy.PlatformActor()); err != nil {
+		if _, _, err := members.UpdateMember(ctx, tn.ID, id.User.ID, tenancy.RoleGuest, tenancy.PlatformActor()); err != nil {
 			t.Fatal(err)
 		}
 	})
 	if id, err := auth.Identify(ctx, tn.ID, token); err != nil || id.Role != tenancy.RoleGuest {
 		t.Errorf("after a role change: %v %v", id, err)
 	}
-	// Signed out elsewhere.
 	heard(t, c, func() {
 		if err := plainAuth.SignOut(ctx, tn.ID, token); err != nil {
 			t.Fatal(err)
 		}
 	})
-	if _, err := auth.Identify(ctx, tn.ID, token); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
-		t.Errorf("signed out: %v", err)
-	}
-	// The account deleted in SQL: its sessions go by cascade.
-	token, u = signIn("bob@acme.example", tenancy.RoleMember)
+	sessionGone("signed out", tn, token)
+
+	token, id = signIn(tn, tenancy.RoleMember)
 	heard(t, c, func() {
-		asTenantCommit(t, db, tn.ID, `DELETE FROM auth.users WHERE tenant_id = $1 AND id = $2`, tn.ID, u.ID)
+		if _, err := members.RemoveMember(ctx, tn.ID, id.User.ID, tenancy.PlatformActor()); err != nil {
+			t.Fatal(err)
+		}
 	})
-	if _, err := auth.Identify(ctx, tn.ID, token); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
-		t.Errorf("a deleted account's session: %v", err)
+	sessionGone("member removed", tn, token)
+
+	token, id = signIn(tn, tenancy.RoleMember)
+	heard(t, c, func() {
+		_, reset, err := plainAuth.RequestPasswordReset(ctx, tn.ID, id.User.Email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := plainAuth.ResetPassword(ctx, tn.ID, reset, "a brand new password"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	sessionGone("password reset", tn, token)
+
+	// The person's other session goes; the one changing it stays.
+	token, id = signIn(tn, tenancy.RoleMember)
+	other, _, err := plainAuth.SignIn(ctx, tn.ID, id.User.Email, "password of "+id.User.Email, tenancy.SessionMeta{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if _, err := auth.Identify(ctx, tn.ID, other); err != nil {
+		t.Fatal(err)
+	}
+	heard(t, c, func() {
+		if _, err := sessions.ChangePassword(ctx, tn.ID, id, "password of "+id.User.Email, "another good password"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	sessionGone("password changed", tn, other)
+	if _, err := auth.Identify(ctx, tn.ID, token); err != nil {
+		t.Errorf("the session that changed the password: %v", err)
+	}
+	other, _, err = plainAuth.SignIn(ctx, tn.ID, id.User.Email, "another good password", tenancy.SessionMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Identify(ctx, tn.ID, other); err != nil {
+		t.Fatal(err)
+	}
+	heard(t, c, func() {
+		if _, err := sessions.EndOtherSessions(ctx, tn.ID, id); err != nil {
+			t.Fatal(err)
+		}
+	})
+	sessionGone("ended from another session", tn, other)
+	heard(t, c, func() {
+		if err := sessions.EndSession(ctx, tn.ID, id, id.SessionID); err != nil {
+			t.Fatal(err)
+		}
+	})
+	sessionGone("ended from the sessions page", tn, token)
+
+	token, id = signIn(tn, tenancy.RoleMember)
+	_, admin := signIn(tn, tenancy.RoleAdmin)
+	heard(t, c, func() {
+		if _, err := sessions.EndMemberSessions(ctx, tn.ID, admin, id.User.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
+	sessionGone("ended by an admin", tn, token)
+
+	// Idle for longer than allowed, as another process finds it: it ends
+	// the session, and this one, which served it a moment ago, hears it.
+	token, _ = signIn(tn, tenancy.RoleMember)
+	asTenantCommit(t, db, tn.ID, `UPDATE auth.sessions SET last_seen_at = now() - interval '1 day' WHERE tenant_id = $1 AND token_hash = $2`,
+		tn.ID, tenancy.HashSecret(token))
+	heard(t, c, func() {
+		if _, err := plainAuth.Identify(ctx, tn.ID, token); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+			t.Fatalf("an idle session: %v", err)
+		}
+	})
+	sessionGone("idle", tn, token)
+
+	// Single sign-on becoming required ends the password sessions of all
+	// but owners, by either path.
+	token, _ = signIn(tn, tenancy.RoleMember)
+	ownerToken, _ := signIn(tn, tenancy.RoleOwner)
+	heard(t, c, func() {
+		if _, err := sessions.EndSessionsForRequiredSSO(ctx, tn.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
+	sessionGone("single sign-on required", tn, token)
+	token, _ = signIn(tn, tenancy.RoleMember)
+	heard(t, c, func() {
+		if _, err := sso.SaveSSOConfig(ctx, tn.ID, &tenancy.SSOConfig{
+			Issuer: "https://id.acme.example", ClientID: "portal", ClientSecret: "s3cret", DisplayName: "Acme ID",
+			DefaultRole: tenancy.RoleMember, RequireSSO: true,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	sessionGone("single sign-on turned on, required", tn, token)
+	if _, err := auth.Identify(ctx, tn.ID, ownerToken); err != nil {
+		t.Errorf("an owner's session, single sign-on required: %v", err)
+	}
+
+	// A tenant suspended, then deleted: every key and session of it goes,
+	// another tenant's stay.
+	bolt := mustCreateTenant(t, db, "bolt", tenancy.StrategyRLS)
+	_, boltKey := newKey(bolt)
+	boltToken, _ := signIn(bolt, tenancy.RoleMember)
+	newKey(tn)
+	heard(t, c, func() {
+		if _, err := tenants.SetTenantStatus(ctx, tn.ID, tenancy.StatusSuspended); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// Requests refuse a suspended tenant on its status (the tenant
+	// cache); the credentials go from memory all the same.
+	if keys, sessions := c.Held(tn.ID); keys != 0 || sessions != 0 {
+		t.Errorf("tenant suspended: %d keys and %d sessions of it still held", keys, sessions)
+	}
+	if keys, sessions := c.Held(bolt.ID); keys != 1 || sessions != 1 {
+		t.Errorf("another tenant suspended: %d keys and %d sessions held, want 1 and 1", keys, sessions)
+	}
+	if _, err := tenants.SetTenantStatus(ctx, tn.ID, tenancy.StatusActive); err != nil {
+		t.Fatal(err)
+	}
+	_, secret = newKey(tn)
+	ownerToken, _ = signIn(tn, tenancy.RoleOwner)
+	heard(t, c, func() {
+		if _, err := tenants.DeleteTenant(ctx, tn.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
+	keyGone("tenant deleted", secret)
+	sessionGone("tenant deleted", tn, ownerToken)
+	if _, err := keys.AuthenticateAPIKey(ctx, boltKey, ""); err != nil {
+		t.Errorf("another tenant's key: %v", err)
+	}
+	if _, err := auth.Identify(ctx, bolt.ID, boltToken); err != nil {
+		t.Errorf("another tenant's session: %v", err)
+	}
+
 	// Touching a session announces nothing: it changes nothing it grants.
-	token, _ = signIn("cy@acme.example", tenancy.RoleMember)
 	before := c.Heard()
-	asTenantCommit(t, db, tn.ID, `UPDATE auth.sessions SET last_seen_at = now() WHERE tenant_id = $1`, tn.ID)
-	asTenantCommit(t, db, tn.ID, `UPDATE auth.api_keys SET last_used_at = now() WHERE tenant_id = $1`, tn.ID)
+	asTenantCommit(t, db, bolt.ID, `UPDATE auth.sessions SET last_seen_at = now() WHERE tenant_id = $1`, bolt.ID)
+	asTenantCommit(t, db, bolt.ID, `UPDATE auth.api_keys SET last_used_at = now() WHERE tenant_id = $1`, bolt.ID)
+	c.WriteUses(ctx)
 	time.Sleep(100 * time.Millisecond)
 	if c.Heard() != before {
 		t.Errorf("touches were announced")

@@ -22,8 +22,7 @@ import (
 // citusSettings are what Citus needs for this schema, set on the database
 // for every session: "local" forwards SET LOCAL "hasura.user" (the tenant
 // context) to the workers, which otherwise see no tenant and return no
-// rows; triggers (updated_at, append-only audit, credential notices) run on
-// the shards.
+// rows; triggers (updated_at, append-only audit) run on the shards.
 var citusSettings = []string{
 	`citus.propagate_set_commands = 'local'`,
 	`citus.enable_unsafe_triggers = on`,
@@ -191,26 +190,6 @@ func distributeTable(ctx context.Context, conn *pgx.Conn, name string, schema bo
 		}
 		if _, err := tx.Exec(ctx, call, append([]any{name}, args...)...); err != nil {
 			return err
-		}
-		// The credential notices (migration 00023) would fire on the
-		// workers, where no server process listens, and a transaction that
-		// sent one cannot take part in a two-phase commit across nodes:
-		// they are turned off, and the credential cache with them
-		// (CredentialCache.Listen).
-		rows, err = tx.Query(ctx, `
-			SELECT t.tgrelid::regclass::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-			WHERE t.tgname = 'notify_credential_change' AND t.tgenabled <> 'D' AND `+which, name)
-		if err != nil {
-			return err
-		}
-		noticing, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		for _, t := range noticing {
-			if _, err := tx.Exec(ctx, `ALTER TABLE `+t+` DISABLE TRIGGER notify_credential_change`); err != nil {
-				return err
-			}
 		}
 		for _, f := range forced {
 			if _, err := tx.Exec(ctx, `ALTER TABLE `+f+` FORCE ROW LEVEL SECURITY`); err != nil {

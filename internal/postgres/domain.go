@@ -408,12 +408,21 @@ func (s *DomainService) LookupClaimedDomain(ctx context.Context, name string) (s
 	return s.lookupDomain(ctx, name, false)
 }
 
+// lookupDomain finds the tenant in two reads: the claim (one row of a
+// global table, a reference table on Citus, read where the query runs),
+// then the claiming tenant's domain row by tenant_id, which Citus routes
+// to that tenant's shard alone. Looking the domain up in tenant_domains by
+// name would read every shard.
 func (s *DomainService) lookupDomain(ctx context.Context, name string, verifiedOnly bool) (string, error) {
 	name = s.rules.Canonical(name)
 	var tenantID string
-	err := s.db.Admin.QueryRow(ctx, `
-		SELECT tenant_id FROM tenants.tenant_domains
-		WHERE domain = $1 AND (verified OR (NOT $2 AND state <> 'failed'))`, name, verifiedOnly).Scan(&tenantID)
+	err := s.db.Admin.QueryRow(ctx, `SELECT claimed_by FROM tenants.domain_claims WHERE domain = $1`, name).Scan(&tenantID)
+	if err == nil {
+		err = s.db.Admin.QueryRow(ctx, `
+			SELECT tenant_id FROM tenants.tenant_domains
+			WHERE tenant_id = $1 AND domain = $2 AND (verified OR (NOT $3 AND state <> 'failed'))`,
+			tenantID, name, verifiedOnly).Scan(&tenantID)
+	}
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return "", domainNotFound(name)

@@ -110,6 +110,9 @@ func (s *MemberService) UpdateMember(ctx context.Context, tenantID, userRef stri
 		if from == role {
 			return nil
 		}
+		if err := announceCredentials(ctx, tx, "user", tenantID, m.UserID); err != nil {
+			return err
+		}
 		return recordAudit(ctx, tx, tenantID, "member.update", m.Email, tenancy.Changed("role", string(from), string(role)))
 	})
 	if err != nil {
@@ -136,6 +139,9 @@ func (s *MemberService) RemoveMember(ctx context.Context, tenantID, userRef stri
 		}
 		if _, err := tx.Exec(ctx, `
 			DELETE FROM tenants.tenant_members WHERE tenant_id = $1 AND user_id = $2`, tenantID, m.UserID); err != nil {
+			return err
+		}
+		if err := announceCredentials(ctx, tx, "user", tenantID, m.UserID); err != nil {
 			return err
 		}
 		return recordAudit(ctx, tx, tenantID, "member.remove", m.Email, tenancy.Changed("role", string(m.Role), ""))

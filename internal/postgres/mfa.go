@@ -144,6 +144,9 @@ func (s *TwoFactorService) ConfirmEnrolment(ctx context.Context, tenantID, userI
 				return err
 			}
 		}
+		if err := announceCompleted(ctx, tx, tenantID, userID, newToken); err != nil {
+			return err
+		}
 		return recordAudit(ctx, tx, tenantID, "user.two_factor_enable", email,
 			fmt.Sprintf("authenticator app set up, %d recovery codes made", len(codes)))
 	})
@@ -189,6 +192,9 @@ func (s *TwoFactorService) CompleteSignIn(ctx context.Context, tenantID, session
 			return recordAudit(actx, tx, tenantID, "user.two_factor_fail", u.Email, "wrong or used code at sign-in")
 		}
 		if newToken, err = completeSession(ctx, tx, tenantID, u.ID, sessionToken); err != nil {
+			return err
+		}
+		if err := announceCompleted(ctx, tx, tenantID, u.ID, newToken); err != nil {
 			return err
 		}
 		return recordAudit(actx, tx, tenantID, "user.two_factor", u.Email, "signed in with "+how)

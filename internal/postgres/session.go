@@ -12,8 +12,8 @@ import (
 )
 
 // SessionService implements tenancy.SessionService on the application
-// role. The triggers of migration 00023 announce every session it ends, so
-// every server process's credential cache drops them; the cached variant
+// role. It announces every session it ends (announceCredentials), so every
+// server process's credential cache drops them; the cached variant
 // (Cached) also drops them here at once.
 type SessionService struct {
 	db *DB
@@ -81,6 +81,9 @@ func (s *SessionService) EndSession(ctx context.Context, tenantID string, id *te
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errNoSuchSession
 		} else if err != nil {
+			return err
+		}
+		if err := announceCredentials(ctx, tx, "session", tenantID, sessionID); err != nil {
 			return err
 		}
 		return recordAudit(ctx, tx, tenantID, "session.end", id.User.Email, fmt.Sprintf("session signed in from %s ended", orUnknown(addr)))
@@ -228,14 +231,19 @@ func (s *SessionService) EndSessionsForRequiredSSO(ctx context.Context, tenantID
 // same transaction (single sign-on becoming required). Every process
 // drops them when tx commits.
 func EndNonOwnerSessions(ctx context.Context, tx pgx.Tx, tenantID string) (int64, error) {
-	tag, err := tx.Exec(ctx, `
+	rows, err := tx.Query(ctx, `
 		DELETE FROM auth.sessions s WHERE s.tenant_id = $1 AND NOT EXISTS (
 			SELECT 1 FROM tenants.tenant_members m
-			WHERE m.tenant_id = s.tenant_id AND m.user_id = s.user_id AND m.role = 'owner')`, tenantID)
+			WHERE m.tenant_id = s.tenant_id AND m.user_id = s.user_id AND m.role = 'owner')
+		RETURNING s.id`, tenantID)
 	if err != nil {
 		return 0, err
 	}
-	return tag.RowsAffected(), nil
+	ended, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(ended)), announceCredentials(ctx, tx, "session", tenantID, ended...)
 }
 
 // endSessions ends the user's sessions but keep's, returning their ids.
@@ -250,7 +258,11 @@ func endSessions(ctx context.Context, tx pgx.Tx, tenantID, userID, keep string) 
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	ended, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	return ended, announceCredentials(ctx, tx, "session", tenantID, ended...)
 }
 
 func orUnknown(s string) string {

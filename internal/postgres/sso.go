@@ -113,17 +113,25 @@ func (s *SSOService) SaveSSOConfig(ctx context.Context, tenantID string, c *tena
 		}
 		summary := ssoChanges(before, c, sealed != nil)
 		if c.RequireSSO && (before == nil || !before.RequireSSO) {
-			tag, err := tx.Exec(ctx, `
+			rows, err := tx.Query(ctx, `
 				DELETE FROM auth.sessions s
 				WHERE s.tenant_id = $1
 				  AND NOT EXISTS (SELECT 1 FROM tenants.tenant_members m
 				                  WHERE m.tenant_id = $1 AND m.user_id = s.user_id AND m.role = 'owner')
 				  AND NOT EXISTS (SELECT 1 FROM auth.sso_sessions o
-				                  WHERE o.tenant_id = $1 AND o.session_id = s.id)`, tenantID)
+				                  WHERE o.tenant_id = $1 AND o.session_id = s.id)
+				RETURNING s.id`, tenantID)
 			if err != nil {
 				return err
 			}
-			summary = append(summary, fmt.Sprintf("%d password session(s) of non-owners ended", tag.RowsAffected()))
+			ended, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			if err := announceCredentials(ctx, tx, "session", tenantID, ended...); err != nil {
+				return err
+			}
+			summary = append(summary, fmt.Sprintf("%d password session(s) of non-owners ended", len(ended)))
 		}
 		if len(summary) == 0 {
 			return nil

@@ -463,6 +463,13 @@ func (s *TenantService) SetTenantStatus(ctx context.Context, ref string, status 
 				return err
 			}
 		}
+		// Requests check the status in the tenant cache anyway; this also
+		// drops a suspended tenant's keys and sessions from memory.
+		if t.Status != status && status != tenancy.StatusActive {
+			if err := announceCredentials(ctx, tx, "tenant", t.ID, ""); err != nil {
+				return err
+			}
+		}
 		return notifyChange(ctx, tx, t.ID)
 	})
 	if err != nil {
@@ -553,6 +560,9 @@ func removeTenantData(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant, keepAud
 		}
 	}
 	if err := deleteTenantRows(ctx, tx, t.ID, keepAudit); err != nil {
+		return err
+	}
+	if err := announceCredentials(ctx, tx, "tenant", t.ID, ""); err != nil {
 		return err
 	}
 	// Its domains are free for other tenants again.

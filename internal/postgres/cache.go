@@ -40,6 +40,11 @@ type TenantCache struct {
 	gen     uint64                     // counts forgets and flushes
 	// hooks hear every tenant dropped, and "" when everything is.
 	hooks []func(tenantID string)
+
+	// mailQueued receives (without blocking, one pending at most) when
+	// mail is queued in any process, and when the listener connects again,
+	// since notices sent while it was down were lost.
+	mailQueued chan struct{}
 }
 
 // OnChange makes fn hear of every change the cache hears: the tenant's id,
@@ -54,8 +59,15 @@ func (c *TenantCache) OnChange(fn func(tenantID string)) {
 // NewTenantCache returns a cache over db. It caches nothing until Listen
 // has started listening.
 func NewTenantCache(db *DB, log *slog.Logger) *TenantCache {
-	return &TenantCache{db: db, log: log, ready: make(chan struct{}), entries: map[string]*tenancy.Tenant{}}
+	return &TenantCache{db: db, log: log, ready: make(chan struct{}), entries: map[string]*tenancy.Tenant{},
+		mailQueued: make(chan struct{}, 1)}
 }
+
+// MailQueued tells the process's mail sender that mail may be due: a
+// transaction queued some (a notice on MailChannel), or the listener has
+// just connected and notices may have been missed. It shares the cache's
+// LISTEN connection; a process has one sender to read it.
+func (c *TenantCache) MailQueued() <-chan struct{} { return c.mailQueued }
 
 // Listen listens for changes until ctx ends, reconnecting after failures.
 func (c *TenantCache) Listen(ctx context.Context) error {
@@ -67,6 +79,7 @@ func (c *TenantCache) Listen(ctx context.Context) error {
 		}
 	})
 	l.Handle(ChangeChannel, cacheHandler{c})
+	l.Handle(MailChannel, wakeHandler(c.mailQueued))
 	return l.Listen(ctx)
 }
 
@@ -112,6 +125,29 @@ func (h cacheHandler) HandleNotification(_ context.Context, n *pgconn.Notificati
 		return nil
 	}
 	h.c.forget(n.Payload)
+	return nil
+}
+
+// wakeHandler passes notices on without waiting: one pending wake-up
+// stands for any number of notices.
+type wakeHandler chan struct{}
+
+func (w wakeHandler) wake() {
+	select {
+	case w <- struct{}{}:
+	default:
+	}
+}
+
+// HandleBacklog runs once LISTEN is in place, at each connection: what was
+// queued while the listener was down was not heard, so look once.
+func (w wakeHandler) HandleBacklog(context.Context, string, *pgx.Conn) error {
+	w.wake()
+	return nil
+}
+
+func (w wakeHandler) HandleNotification(context.Context, *pgconn.Notification, *pgx.Conn) error {
+	w.wake()
 	return nil
 }
 

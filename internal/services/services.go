@@ -162,7 +162,7 @@ func New(db *postgres.DB, cfg Config) (*Services, error) {
 	}
 	if cfg.Mailer != nil {
 		s.Sender = &notify.Sender{Outbox: s.Outbox, Mailer: cfg.Mailer, Composer: s.Mail, Retry: cfg.MailRetry,
-			SendTimeout: cfg.SendTimeout, Log: log}
+			SendTimeout: cfg.SendTimeout, Log: log, Wake: cache.MailQueued()}
 	}
 	return s, nil
 }

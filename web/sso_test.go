@@ -25,7 +25,7 @@ func withSSO(s *web.Server, db *postgres.DB) {
 	if err != nil {
 		panic(err)
 	}
-	s.SSO = postgres.NewSSOService(db, box)
+	s.SSO = postgres.NewSSOService(db, box).Cached(s.Resolver.(*postgres.TenantCache))
 	s.SSOProvider = sso.New(5 * time.Second)
 }
 

@@ -32,6 +32,7 @@ func (a *app) serveSSO(s *web.Server, db *postgres.DB, log *slog.Logger) {
 		log.Warn("single sign-on is off", "err", err)
 		return
 	}
-	s.SSO = postgres.NewSSOService(db, box)
+	// The sign-in page's provider from memory, following the tenant cache.
+	s.SSO = postgres.NewSSOService(db, box).Cached(a.svc.Cache)
 	s.SSOProvider = sso.New(time.Duration(a.cfg.SSOTimeout))
 }

@@ -151,6 +151,14 @@ func (w wakeHandler) HandleNotification(context.Context, *pgconn.Notification, *
 	return nil
 }
 
+// Heard counts the changes the cache has heard (and its fresh starts), so
+// a test can wait for a notice to arrive.
+func (c *TenantCache) Heard() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
+}
+
 // forget drops a tenant, and every remembered miss: a new tenant may now
 // answer to a slug that was unknown.
 func (c *TenantCache) forget(tenantID string) {
@@ -252,4 +260,44 @@ func (c *TenantCache) cached(ctx context.Context, key string, load func() (*tena
 	}
 	c.mu.Unlock()
 	return t, err
+}
+
+// SSOCache is an SSOService whose sign-in page's provider comes from
+// memory, kept with the tenant (a tenantMemo on the TenantCache): the
+// sign-in page is what anonymous visitors hit most, and it makes no
+// database round trip. Saving or removing the provider announces the
+// change on ChangeChannel in the same transaction, so every process drops
+// its entry when it commits. Signing in reads the stored provider, with
+// its secret, as before.
+type SSOCache struct {
+	*SSOService
+	pages *tenantMemo[*tenancy.SSOConfig] // nil: a known "no provider"
+}
+
+var _ tenancy.SSOService = (*SSOCache)(nil)
+
+// Cached returns s with the sign-in page's provider served from memory,
+// invalidated through tc.
+func (s *SSOService) Cached(tc *TenantCache) *SSOCache {
+	return &SSOCache{SSOService: s, pages: newTenantMemo[*tenancy.SSOConfig](tc)}
+}
+
+// SignInProvider returns the tenant's provider for its sign-in page from
+// memory, or reads and remembers it. It is shared: callers must not
+// change it.
+func (c *SSOCache) SignInProvider(ctx context.Context, tenantID string) (*tenancy.SSOConfig, error) {
+	return c.pages.get(ctx, tenantID, c.SSOService.SignInProvider)
+}
+
+// SaveSSOConfig saves, and drops the entry at once in this process: the
+// notice may arrive after the owner's next page.
+func (c *SSOCache) SaveSSOConfig(ctx context.Context, tenantID string, cfg *tenancy.SSOConfig) (*tenancy.SSOConfig, error) {
+	defer c.pages.forget(tenantID)
+	return c.SSOService.SaveSSOConfig(ctx, tenantID, cfg)
+}
+
+// DeleteSSOConfig removes, and drops the entry at once in this process.
+func (c *SSOCache) DeleteSSOConfig(ctx context.Context, tenantID string) error {
+	defer c.pages.forget(tenantID)
+	return c.SSOService.DeleteSSOConfig(ctx, tenantID)
 }

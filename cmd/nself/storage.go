@@ -94,13 +94,32 @@ func (s *storageRetry) start(ctx context.Context, r *postgres.StorageRemover, lo
 	if s.every <= 0 || r == nil {
 		return
 	}
-	go runEvery(ctx, s.every, func() {
-		n, err := r.RemovePending(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Warn("deleted tenants' files not removed yet", "removed", n, "err", err)
-		case n > 0:
-			log.Info("deleted tenants' files removed", "tenants", n)
+	go func() {
+		t := time.NewTicker(s.every)
+		defer t.Stop()
+		// Looked at once after start; then, with r.Wake, only while a
+		// removal may be pending.
+		watch := true
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-r.Wake:
+				watch = true
+				continue
+			case <-t.C:
+			}
+			if r.Wake != nil && !watch {
+				continue
+			}
+			n, left, err := r.RemovePending(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Warn("deleted tenants' files not removed yet", "removed", n, "err", err)
+			case n > 0:
+				log.Info("deleted tenants' files removed", "tenants", n)
+			}
+			watch = err != nil || left > 0
 		}
-	})
+	}()
 }

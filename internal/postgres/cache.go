@@ -41,10 +41,8 @@ type TenantCache struct {
 	// hooks hear every tenant dropped, and "" when everything is.
 	hooks []func(tenantID string)
 
-	// mailQueued receives (without blocking, one pending at most) when
-	// mail is queued in any process, and when the listener connects again,
-	// since notices sent while it was down were lost.
-	mailQueued chan struct{}
+	// wakes are the channels of Woken, by LISTEN channel.
+	wakes map[string]wakeHandler
 }
 
 // OnChange makes fn hear of every change the cache hears: the tenant's id,
@@ -60,14 +58,28 @@ func (c *TenantCache) OnChange(fn func(tenantID string)) {
 // has started listening.
 func NewTenantCache(db *DB, log *slog.Logger) *TenantCache {
 	return &TenantCache{db: db, log: log, ready: make(chan struct{}), entries: map[string]*tenancy.Tenant{},
-		mailQueued: make(chan struct{}, 1)}
+		wakes: map[string]wakeHandler{}}
 }
 
-// MailQueued tells the process's mail sender that mail may be due: a
-// transaction queued some (a notice on MailChannel), or the listener has
-// just connected and notices may have been missed. It shares the cache's
-// LISTEN connection; a process has one sender to read it.
-func (c *TenantCache) MailQueued() <-chan struct{} { return c.mailQueued }
+// Woken returns what wakes a job that sleeps until there is work for it:
+// it receives when a notice arrives on channel (MailChannel, say), and
+// each time the listener connects, since notices sent while it was down
+// were lost. One pending wake-up stands for any number of notices; one
+// reader per channel. The notices share the cache's LISTEN connection. It
+// must be called before Listen.
+func (c *TenantCache) Woken(channel string) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w, ok := c.wakes[channel]
+	if !ok {
+		w = make(wakeHandler, 1)
+		c.wakes[channel] = w
+	}
+	return w
+}
+
+// MailQueued wakes the process's mail sender: mail may be due.
+func (c *TenantCache) MailQueued() <-chan struct{} { return c.Woken(MailChannel) }
 
 // Listen listens for changes until ctx ends, reconnecting after failures.
 func (c *TenantCache) Listen(ctx context.Context) error {
@@ -79,7 +91,11 @@ func (c *TenantCache) Listen(ctx context.Context) error {
 		}
 	})
 	l.Handle(ChangeChannel, cacheHandler{c})
-	l.Handle(MailChannel, wakeHandler(c.mailQueued))
+	c.mu.RLock()
+	for channel, w := range c.wakes {
+		l.Handle(channel, w)
+	}
+	c.mu.RUnlock()
 	return l.Listen(ctx)
 }
 
@@ -128,8 +144,7 @@ func (h cacheHandler) HandleNotification(_ context.Context, n *pgconn.Notificati
 	return nil
 }
 
-// wakeHandler passes notices on without waiting: one pending wake-up
-// stands for any number of notices.
+// wakeHandler passes notices on without waiting.
 type wakeHandler chan struct{}
 
 func (w wakeHandler) wake() {

@@ -149,8 +149,10 @@ func New(db *postgres.DB, cfg Config) (*Services, error) {
 		ex.TempDir = cfg.ExportDir
 		s.Exports = postgres.NewExportJobService(ex)
 		s.Exports.Log = log
+		s.Exports.Wake = cache.Woken(postgres.ExportChannel)
 		s.Storage = postgres.NewStorageRemover(db, cfg.Objects)
 		s.Storage.Log = log
+		s.Storage.Wake = cache.Woken(postgres.StorageChannel)
 	}
 	s.Mail = &notify.Composer{Templates: s.EmailTemplates, Branding: s.Branding, Logos: mailLogos, TenantURL: cfg.TenantURL, Log: log}
 	if cfg.Stripe != nil {

@@ -97,16 +97,23 @@ func (s *storageRetry) start(ctx context.Context, r *postgres.StorageRemover, lo
 	go func() {
 		t := time.NewTicker(s.every)
 		defer t.Stop()
-		// Looked at once after start; then, with r.Wake, only while a
-		// removal may be pending.
-		watch := true
+		// With r.Wake: looked at when the listener first connects, then
+		// only while a removal may be pending.
+		watch, heard := true, false
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-r.Wake:
+				// The first wake-up is the listener connecting: look at
+				// once. The others are removals recorded or failed, which
+				// their own process is trying: looked at from the next
+				// round.
 				watch = true
-				continue
+				if heard {
+					continue
+				}
+				heard = true
 			case <-t.C:
 			}
 			if r.Wake != nil && !watch {

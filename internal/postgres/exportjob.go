@@ -163,14 +163,20 @@ func (s *ExportJobService) Start(ctx context.Context) error {
 		defer s.loop.Done()
 		t := time.NewTicker(s.RecoverEvery)
 		defer t.Stop()
-		watch := running > 0
+		watch, heard := running > 0, false
 		for {
 			select {
 			case <-s.ctx.Done():
 				return
 			case <-s.Wake:
+				// The first wake-up is the listener connecting: look at
+				// once, for what started before it listened. The others
+				// are exports starting: watched from the next round.
 				watch = true
-				continue
+				if heard {
+					continue
+				}
+				heard = true
 			case <-t.C:
 			}
 			// A process without jobs needs no lock until it starts one,

@@ -16,7 +16,8 @@ import (
 )
 
 // TestNoTransactionsPerRequest: once a caller's key or session and its
-// tenant are cached, neither the gateway nor /v1 costs a database round
+// tenant are cached, neither the gateway nor /v1 nor a tenant's sign-in
+// page (with a single sign-on provider and without) costs a database round
 // trip, and PostgreSQL counts no transaction in the database while they
 // serve (the meter's flush and the uses' writes are off the request path,
 // on intervals longer than the test). A tenant on a limited plan admits
@@ -47,8 +48,20 @@ func TestNoTransactionsPerRequest(t *testing.T) {
 	_, acmeKey := mustAPIKey(t, e, acme)
 	_, boltKey := mustAPIKey(t, e, bolt)
 	e.mustMember(acme, "ann@acme.example", tenancy.RoleMember)
+	if _, err := e.server.SSO.SaveSSOConfig(e.ctx, bolt.ID, &tenancy.SSOConfig{Issuer: "https://login.bolt.example", ClientID: "bolt",
+		ClientSecret: "bolt's secret", DisplayName: "Bolt Login", DefaultRole: tenancy.RoleMember}); err != nil {
+		t.Fatal(err)
+	}
 	ac, bc := e.client("acme."+baseDomain), e.client("bolt."+baseDomain)
 	ac.signIn("ann@acme.example", passwordOf("ann@acme.example"))
+	// Anonymous visitors of the sign-in pages.
+	av, bv := e.client("acme."+baseDomain), e.client("bolt."+baseDomain)
+	if _, page := bv.get("/"); textOf(t, page, "sso-sign-in") != "Sign in with Bolt Login" {
+		t.Fatal("bolt's sign-in page lacks its provider")
+	}
+	if _, page := av.get("/"); textOf(t, page, "sso-sign-in") != "" {
+		t.Fatal("acme's sign-in page shows a provider")
+	}
 	type call struct {
 		c      *client
 		path   string
@@ -59,6 +72,8 @@ func TestNoTransactionsPerRequest(t *testing.T) {
 		{ac, "/v1/tenant", http.Header{"Authorization": {"Bearer " + acmeKey}}},
 		{ac, "/api/me", nil}, // the portal session
 		{bc, "/api/x", http.Header{"Authorization": {"Bearer " + boltKey}}},
+		{av, "/", nil},
+		{bv, "/", nil},
 	}
 	serve := func(rounds int) {
 		for range rounds {

@@ -149,7 +149,7 @@ func (s *Server) handleLanding(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	r = s.withAnonCSRF(w, r, tenantCookie)
-	c, err := s.ssoPage.config(r, s.ssoConfig)
+	c, err := s.signInProvider(r)
 	if err != nil {
 		return err
 	}

@@ -169,7 +169,6 @@ type Server struct {
 	draining *atomic.Bool
 
 	limiter *attemptLimiter
-	ssoPage *ssoPageCache
 	gateway *gateway
 	policy  *TLSPolicy
 	scheme  string
@@ -215,9 +214,6 @@ func (s *Server) features() features {
 func (s *Server) Handler() http.Handler {
 	if s.limiter == nil {
 		s.limiter = newAttemptLimiter()
-	}
-	if s.ssoPage == nil {
-		s.ssoPage = &ssoPageCache{}
 	}
 	if s.draining == nil {
 		s.draining = new(atomic.Bool)

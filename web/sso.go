@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -51,59 +50,15 @@ func (s *Server) ssoConfig(r *http.Request) (*tenancy.SSOConfig, error) {
 	return c, err
 }
 
-// ssoPageCache holds each tenant's provider, without its secret, for the
-// sign-in page for a few seconds. That page is what anonymous visitors hit
-// most, and reading the provider on each visit would put a database
-// transaction on it; a change shows there within ssoPageTTL. Signing in,
-// and everything else, reads the stored provider.
-type ssoPageCache struct {
-	mu sync.Mutex
-	m  map[string]ssoPageEntry
-}
-
-type ssoPageEntry struct {
-	c  *tenancy.SSOConfig // nil: the tenant has no provider
-	at time.Time
-}
-
-const (
-	ssoPageTTL     = 10 * time.Second
-	ssoPageEntries = 10000 // then the cache starts afresh
-)
-
-// config returns the tenant's provider for its sign-in page, from the
-// cache or else from load.
-func (c *ssoPageCache) config(r *http.Request, load func(*http.Request) (*tenancy.SSOConfig, error)) (*tenancy.SSOConfig, error) {
-	id, now := TenantFrom(r.Context()).ID, time.Now()
-	c.mu.Lock()
-	e, ok := c.m[id]
-	c.mu.Unlock()
-	if ok && now.Sub(e.at) < ssoPageTTL {
-		return e.c, nil
+// signInProvider is the tenant's provider as its sign-in page shows it,
+// or nil when it has none or single sign-on is off. The service answers it
+// from memory (postgres.SSOCache): the page anonymous visitors hit most
+// makes no database round trip.
+func (s *Server) signInProvider(r *http.Request) (*tenancy.SSOConfig, error) {
+	if s.SSO == nil || s.SSOProvider == nil {
+		return nil, nil
 	}
-	cfg, err := load(r)
-	if err != nil {
-		return nil, err
-	}
-	if cfg != nil {
-		kept := *cfg
-		kept.ClientSecret = ""
-		cfg = &kept
-	}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= ssoPageEntries {
-		c.m = map[string]ssoPageEntry{}
-	}
-	c.m[id] = ssoPageEntry{c: cfg, at: now}
-	c.mu.Unlock()
-	return cfg, nil
-}
-
-// forget drops a tenant's entry: this process shows a change at once.
-func (c *ssoPageCache) forget(tenantID string) {
-	c.mu.Lock()
-	delete(c.m, tenantID)
-	c.mu.Unlock()
+	return s.SSO.SignInProvider(r.Context(), TenantFrom(r.Context()).ID)
 }
 
 // signInPage is the frame of the sign-in page, with the provider's button
@@ -392,7 +347,6 @@ func (s *Server) handleSSOSave(w http.ResponseWriter, r *http.Request) error {
 	c, errs := tenancy.ParseSSOConfig(in, before != nil && !before.SecretUnreadable)
 	if errs == nil {
 		_, err = s.SSO.SaveSSOConfig(ctx, TenantFrom(ctx).ID, c)
-		s.ssoPage.forget(TenantFrom(ctx).ID)
 	}
 	if errs != nil || err != nil {
 		if err != nil {
@@ -449,7 +403,6 @@ func (s *Server) handleSSOTest(w http.ResponseWriter, r *http.Request) error {
 // handleSSORemove serves POST /settings/sso/remove.
 func (s *Server) handleSSORemove(w http.ResponseWriter, r *http.Request) error {
 	err := s.SSO.DeleteSSOConfig(r.Context(), TenantFrom(r.Context()).ID)
-	s.ssoPage.forget(TenantFrom(r.Context()).ID)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,7 @@ func composer(db *postgres.DB, logos notify.Logos) *notify.Composer {
 type mailbox struct {
 	mu    sync.Mutex
 	sent  []tenancy.Message
+	tried int
 	fail  error
 	delay time.Duration
 }
@@ -48,6 +49,7 @@ func (m *mailbox) Send(ctx context.Context, msg tenancy.Message) error {
 	time.Sleep(m.delay)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.tried++
 	if m.fail != nil {
 		return m.fail
 	}
@@ -485,5 +487,66 @@ func TestRefusedMailAndOldMail(t *testing.T) {
 	}
 	if n, err := outbox.Forget(ctx); err != nil || n != 1 {
 		t.Errorf("forget: %d, %v", n, err)
+	}
+}
+
+func (m *mailbox) messagesTried() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tried
+}
+
+func (m *mailbox) setFail(err error) {
+	m.mu.Lock()
+	m.fail = err
+	m.mu.Unlock()
+}
+
+// A sender that sleeps until woken, with no notice coming and an hour
+// between its own looks, still sends when mail falls due: a mail a dead
+// sender claimed once the claim ends, and a failed mail when its retry is
+// due.
+func TestSenderWakesWhenMailFallsDue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.New(t)
+	acme := mustTenant(t, db, "acme")
+	if _, _, err := postgres.NewUserService(db).CreateUser(ctx, acme.ID, tenancy.NewUser{Email: "bob@acme.test", Password: "a long password"}); err != nil {
+		t.Fatal(err)
+	}
+	outbox := postgres.NewMailOutbox(db)
+	if claimed, err := outbox.Claim(ctx, 10, 1500*time.Millisecond); err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %d, %v", len(claimed), err)
+	}
+	mb := &mailbox{fail: tenancy.Unavailable(tenancy.ServiceMail, errors.New("dial tcp: connection refused"))}
+	s := sender(db, mb)
+	s.Retry = tenancy.MailRetry{MinDelay: 1500 * time.Millisecond, MaxDelay: 2 * time.Second, MaxAttempts: 5}
+	s.Wake = make(chan struct{})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(runCtx, time.Hour) }()
+	defer func() { stop(); <-done }()
+
+	attempts := func() int {
+		list, _, err := outbox.List(ctx, tenancy.MailFilter{})
+		if err != nil || len(list) != 1 {
+			t.Fatalf("outbox: %d mails, %v", len(list), err)
+		}
+		return list[0].Attempts
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for attempts() < 2 || mb.messagesTried() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the dead sender's claim ended and no one tried the mail (attempts %d)", attempts())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mb.setFail(nil)
+	deadline = time.Now().Add(5 * time.Second)
+	for len(mb.messages()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the failed mail was not tried again when its retry was due")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

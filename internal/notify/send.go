@@ -26,6 +26,11 @@ type Sender struct {
 	// when 0. A claim holds its mails for Batch of them and a margin.
 	SendTimeout time.Duration
 	Log         *slog.Logger
+	// Wake says mail may be due: a notice that mail was queued, from any
+	// process. With it, Run sleeps until it speaks or the next mail is due,
+	// and looks on its own only at its long interval; without it, Run
+	// looks at every interval.
+	Wake <-chan struct{}
 
 	// down is set while the mail server cannot be reached: each run then
 	// claims one mail, to find out whether it is back, instead of a batch
@@ -188,10 +193,14 @@ func Reason(err error) string {
 	return "the mail server refused it (" + msg + ")"
 }
 
-// Run sends due mail every interval until ctx ends, and returns once the
-// mail in hand is sent and marked.
+// Run sends due mail until ctx ends, and returns once the mail in hand is
+// sent and marked. Between rounds it sleeps until Wake speaks, the next
+// mail is due (a retry scheduled for later, a claim that ends) or every
+// has passed, whichever comes first: a server with no mail to send asks
+// the database nothing. every is the safety net for mail queued without a
+// notice (by hand, say).
 func (s *Sender) Run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
+	t := time.NewTimer(every)
 	defer t.Stop()
 	var forgotAt time.Time
 	for {
@@ -210,12 +219,46 @@ func (s *Sender) Run(ctx context.Context, every time.Duration) {
 		if res.Sent+res.Failed+res.GivenUp > 0 {
 			s.log().Info("mail outbox", "sent", res.Sent, "failed", res.Failed, "given_up", res.GivenUp)
 		}
+		t.Reset(s.sleep(ctx, every, err))
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-s.Wake:
 		}
 	}
+}
+
+// Bounds of the sleep between rounds, when woken by notices.
+const (
+	// minSleep keeps mail that stays due (another sender's claim still
+	// being written, a hundred rounds of new mail) from making a busy loop.
+	minSleep = time.Second
+	// errorSleep is the sleep after a round that failed: the database may
+	// be back before the listener notices it was gone.
+	errorSleep = 10 * time.Second
+)
+
+// sleep is how long to wait before the next round: every without Wake,
+// else until the next mail is due, within every.
+func (s *Sender) sleep(ctx context.Context, every time.Duration, roundErr error) time.Duration {
+	if s.Wake == nil || ctx.Err() != nil {
+		return every
+	}
+	if roundErr != nil {
+		return min(every, errorSleep)
+	}
+	next, err := s.Outbox.NextDue(ctx)
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			s.log().Warn("mail outbox: when is mail next due", "err", err)
+		}
+		return min(every, errorSleep)
+	case next.IsZero():
+		return every
+	}
+	return min(max(time.Until(next), minSleep), every)
 }
 
 func (s *Sender) log() *slog.Logger {

@@ -283,9 +283,9 @@ func (s *AuthService) RequestPasswordReset(ctx context.Context, tenantID, email 
 		// The same round trips either way, so the time taken does not tell
 		// which accounts exist: one read (the account, locked first, as
 		// ResetPassword locks it, so a link issued and a link used at once
-		// are ordered), then one pipelined batch of three statements, which
-		// void the earlier links, store the new one and queue its mail, or
-		// change nothing. Each names tenant_id = $1, so a distributed
+		// are ordered), then one pipelined batch of four statements, which
+		// void the earlier links, store the new one, queue its mail and wake
+		// the senders, or change nothing. Each names tenant_id = $1, so a distributed
 		// PostgreSQL routes it to the tenant's shard, and the inserts are
 		// VALUES (Citus runs INSERT … SELECT as a COPY, which row-level
 		// security refuses).
@@ -322,12 +322,15 @@ func (s *AuthService) RequestPasswordReset(ctx context.Context, tenantID, email 
 				INSERT INTO tenants.tenant_mail_outbox (tenant_id, template, recipient, vars, link)
 				VALUES ($1, 'password_reset', $2, $3, $4)`,
 				tenantID, found.Email, map[string]string{"USER_NAME": name, "USER_EMAIL": found.Email}, resetPath(secret))
+			b.Queue(`SELECT pg_notify($1, '')`, MailChannel)
 		} else {
 			b.Queue(`
 				UPDATE auth.password_tokens SET used_at = now()
 				WHERE tenant_id = $1 AND user_id = $2 AND used_at IS NULL`, tenantID, uuid.Nil)
 			b.Queue(`UPDATE auth.password_tokens SET used_at = used_at WHERE tenant_id = $1 AND id = $2`, tenantID, uuid.Nil)
 			b.Queue(`UPDATE tenants.tenant_mail_outbox SET link = link WHERE tenant_id = $1 AND id = $2`, tenantID, uuid.Nil)
+			// No notice: it would wake every sender for nothing.
+			b.Queue(`SELECT $1::text`, MailChannel)
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err

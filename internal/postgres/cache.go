@@ -40,6 +40,9 @@ type TenantCache struct {
 	gen     uint64                     // counts forgets and flushes
 	// hooks hear every tenant dropped, and "" when everything is.
 	hooks []func(tenantID string)
+
+	// wakes are the channels of Woken, by LISTEN channel.
+	wakes map[string]wakeHandler
 }
 
 // OnChange makes fn hear of every change the cache hears: the tenant's id,
@@ -54,8 +57,29 @@ func (c *TenantCache) OnChange(fn func(tenantID string)) {
 // NewTenantCache returns a cache over db. It caches nothing until Listen
 // has started listening.
 func NewTenantCache(db *DB, log *slog.Logger) *TenantCache {
-	return &TenantCache{db: db, log: log, ready: make(chan struct{}), entries: map[string]*tenancy.Tenant{}}
+	return &TenantCache{db: db, log: log, ready: make(chan struct{}), entries: map[string]*tenancy.Tenant{},
+		wakes: map[string]wakeHandler{}}
 }
+
+// Woken returns what wakes a job that sleeps until there is work for it:
+// it receives when a notice arrives on channel (MailChannel, say), and
+// each time the listener connects, since notices sent while it was down
+// were lost. One pending wake-up stands for any number of notices; one
+// reader per channel. The notices share the cache's LISTEN connection. It
+// must be called before Listen.
+func (c *TenantCache) Woken(channel string) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w, ok := c.wakes[channel]
+	if !ok {
+		w = make(wakeHandler, 1)
+		c.wakes[channel] = w
+	}
+	return w
+}
+
+// MailQueued wakes the process's mail sender: mail may be due.
+func (c *TenantCache) MailQueued() <-chan struct{} { return c.Woken(MailChannel) }
 
 // Listen listens for changes until ctx ends, reconnecting after failures.
 func (c *TenantCache) Listen(ctx context.Context) error {
@@ -67,6 +91,11 @@ func (c *TenantCache) Listen(ctx context.Context) error {
 		}
 	})
 	l.Handle(ChangeChannel, cacheHandler{c})
+	c.mu.RLock()
+	for channel, w := range c.wakes {
+		l.Handle(channel, w)
+	}
+	c.mu.RUnlock()
 	return l.Listen(ctx)
 }
 
@@ -113,6 +142,36 @@ func (h cacheHandler) HandleNotification(_ context.Context, n *pgconn.Notificati
 	}
 	h.c.forget(n.Payload)
 	return nil
+}
+
+// wakeHandler passes notices on without waiting.
+type wakeHandler chan struct{}
+
+func (w wakeHandler) wake() {
+	select {
+	case w <- struct{}{}:
+	default:
+	}
+}
+
+// HandleBacklog runs once LISTEN is in place, at each connection: what was
+// queued while the listener was down was not heard, so look once.
+func (w wakeHandler) HandleBacklog(context.Context, string, *pgx.Conn) error {
+	w.wake()
+	return nil
+}
+
+func (w wakeHandler) HandleNotification(context.Context, *pgconn.Notification, *pgx.Conn) error {
+	w.wake()
+	return nil
+}
+
+// Heard counts the changes the cache has heard (and its fresh starts), so
+// a test can wait for a notice to arrive.
+func (c *TenantCache) Heard() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
 }
 
 // forget drops a tenant, and every remembered miss: a new tenant may now
@@ -216,4 +275,44 @@ func (c *TenantCache) cached(ctx context.Context, key string, load func() (*tena
 	}
 	c.mu.Unlock()
 	return t, err
+}
+
+// SSOCache is an SSOService whose sign-in page's provider comes from
+// memory, kept with the tenant (a tenantMemo on the TenantCache): the
+// sign-in page is what anonymous visitors hit most, and it makes no
+// database round trip. Saving or removing the provider announces the
+// change on ChangeChannel in the same transaction, so every process drops
+// its entry when it commits. Signing in reads the stored provider, with
+// its secret, as before.
+type SSOCache struct {
+	*SSOService
+	pages *tenantMemo[*tenancy.SSOConfig] // nil: a known "no provider"
+}
+
+var _ tenancy.SSOService = (*SSOCache)(nil)
+
+// Cached returns s with the sign-in page's provider served from memory,
+// invalidated through tc.
+func (s *SSOService) Cached(tc *TenantCache) *SSOCache {
+	return &SSOCache{SSOService: s, pages: newTenantMemo[*tenancy.SSOConfig](tc)}
+}
+
+// SignInProvider returns the tenant's provider for its sign-in page from
+// memory, or reads and remembers it. It is shared: callers must not
+// change it.
+func (c *SSOCache) SignInProvider(ctx context.Context, tenantID string) (*tenancy.SSOConfig, error) {
+	return c.pages.get(ctx, tenantID, c.SSOService.SignInProvider)
+}
+
+// SaveSSOConfig saves, and drops the entry at once in this process: the
+// notice may arrive after the owner's next page.
+func (c *SSOCache) SaveSSOConfig(ctx context.Context, tenantID string, cfg *tenancy.SSOConfig) (*tenancy.SSOConfig, error) {
+	defer c.pages.forget(tenantID)
+	return c.SSOService.SaveSSOConfig(ctx, tenantID, cfg)
+}
+
+// DeleteSSOConfig removes, and drops the entry at once in this process.
+func (c *SSOCache) DeleteSSOConfig(ctx context.Context, tenantID string) error {
+	defer c.pages.forget(tenantID)
+	return c.SSOService.DeleteSSOConfig(ctx, tenantID)
 }

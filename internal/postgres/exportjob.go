@@ -53,12 +53,21 @@ type ExportJobService struct {
 	Every time.Duration
 	// RecoverEvery is how often Start looks for jobs of dead processes.
 	RecoverEvery time.Duration
+	// Wake, when set, speaks when a job starts in any process (a notice on
+	// ExportChannel) and when the notices' listener connects again: Start
+	// then looks only while some job may be running, and a server with no
+	// export asks the database nothing. Without it, Start looks every
+	// RecoverEvery.
+	Wake <-chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the jobs
-	loop   sync.WaitGroup // Start's
-	expiry sync.Once
+	// running counts this process's jobs: its lock must stay held only
+	// while it has some.
+	running atomic.Int32
+	loop    sync.WaitGroup // Start's
+	expiry  sync.Once
 	// slots bounds the exports this process builds at once, whatever the
 	// tenants: each holds a snapshot transaction, a connection and disk.
 	slots chan struct{}
@@ -73,6 +82,11 @@ type ExportJobService struct {
 // maxConcurrentExports is how many exports one process builds at once;
 // others wait their turn, marked running.
 const maxConcurrentExports = 2
+
+// ExportChannel is the LISTEN/NOTIFY channel on which a job's start is
+// announced, when its transaction commits: the other processes then watch
+// for its process dying until no job runs.
+const ExportChannel = "nself_export_started"
 
 // exportLockClass is the first key of the advisory lock (exportLockClass,
 // instance) a process holds while it may build exports.
@@ -134,12 +148,14 @@ func NewExportJobService(exports *ExportService) *ExportJobService {
 func newInstance() int32 { return rand.Int32N(math.MaxInt32) + 1 }
 
 // Start marks this process alive, fails the jobs dead processes left, and
-// keeps doing both every RecoverEvery until Close.
+// keeps doing both every RecoverEvery until Close: with Wake, only while
+// a job may be running.
 func (s *ExportJobService) Start(ctx context.Context) error {
 	if _, err := s.holdInstance(ctx); err != nil {
 		return fmt.Errorf("exports: %w", err)
 	}
-	if _, err := s.Recover(ctx); err != nil {
+	_, running, err := s.recoverJobs(ctx)
+	if err != nil {
 		return fmt.Errorf("exports: %w", err)
 	}
 	s.loop.Add(1)
@@ -147,18 +163,37 @@ func (s *ExportJobService) Start(ctx context.Context) error {
 		defer s.loop.Done()
 		t := time.NewTicker(s.RecoverEvery)
 		defer t.Stop()
+		watch, heard := running > 0, false
 		for {
 			select {
 			case <-s.ctx.Done():
 				return
+			case <-s.Wake:
+				// The first wake-up is the listener connecting: look at
+				// once, for what started before it listened. The others
+				// are exports starting: watched from the next round.
+				watch = true
+				if heard {
+					continue
+				}
+				heard = true
 			case <-t.C:
 			}
-			if _, err := s.holdInstance(s.ctx); err != nil && s.ctx.Err() == nil {
-				s.Log.Warn("export: cannot mark this process alive", "err", err)
+			// A process without jobs needs no lock until it starts one,
+			// and StartExport takes it then.
+			if s.Wake == nil || s.running.Load() > 0 {
+				if _, err := s.holdInstance(s.ctx); err != nil && s.ctx.Err() == nil {
+					s.Log.Warn("export: cannot mark this process alive", "err", err)
+				}
 			}
-			if _, err := s.Recover(s.ctx); err != nil && s.ctx.Err() == nil {
+			if s.Wake != nil && !watch {
+				continue
+			}
+			_, running, err := s.recoverJobs(s.ctx)
+			if err != nil && s.ctx.Err() == nil {
 				s.Log.Warn("export: jobs of stopped processes not recovered", "err", err)
 			}
+			watch = err != nil || running > 0
 		}
 	}()
 	return nil
@@ -229,23 +264,52 @@ func (s *ExportJobService) holdInstance(ctx context.Context) (int32, error) {
 // tenant, and removes what their uploads left in the store. It returns
 // how many it failed.
 func (s *ExportJobService) Recover(ctx context.Context) (int, error) {
+	n, _, err := s.recoverJobs(ctx)
+	return n, err
+}
+
+// recoverJobs is Recover, and also says how many jobs still run (in live
+// processes), which are to be watched.
+func (s *ExportJobService) recoverJobs(ctx context.Context) (failed, running int, err error) {
 	live, err := liveInstances(ctx, s.db.Admin)
 	if err != nil {
-		return 0, fmt.Errorf("find stopped exports: %w", err)
+		return 0, 0, fmt.Errorf("find stopped exports: %w", err)
 	}
-	rows, err := s.db.Admin.Query(ctx, `SELECT tenant_id, id FROM tenants.tenant_exports WHERE `+deadExport("$1", "$2"), interval(s.Stale), live)
+	rows, err := s.db.Admin.Query(ctx, `
+		SELECT tenant_id, id, `+deadExport("$1", "$2")+`
+		FROM tenants.tenant_exports WHERE state = 'running'`, interval(s.Stale), live)
 	if err != nil {
-		return 0, fmt.Errorf("find stopped exports: %w", err)
+		return 0, 0, fmt.Errorf("find stopped exports: %w", err)
 	}
-	type ref struct{ tenant, id string }
-	dead, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ref, error) {
-		var x ref
-		err := r.Scan(&x.tenant, &x.id)
+	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (exportRef, error) {
+		var x exportRef
+		err := r.Scan(&x.tenant, &x.id, &x.dead)
 		return x, err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("find stopped exports: %w", err)
+		return 0, 0, fmt.Errorf("find stopped exports: %w", err)
 	}
+	var dead []exportRef
+	for _, j := range jobs {
+		if j.dead {
+			dead = append(dead, j)
+		} else {
+			running++
+		}
+	}
+	n, err := s.failDead(ctx, dead)
+	// A job not failed came back to life (its process to its lock).
+	return n, running + len(dead) - n, err
+}
+
+// exportRef is a running job, and whether its process is gone.
+type exportRef struct {
+	tenant, id string
+	dead       bool
+}
+
+// failDead fails the jobs found dead, each only if it still is.
+func (s *ExportJobService) failDead(ctx context.Context, dead []exportRef) (int, error) {
 	n := 0
 	for _, d := range dead {
 		// Written in the tenant's context, and only if still dead: its
@@ -357,6 +421,12 @@ func (s *ExportJobService) StartExport(ctx context.Context, tenantID, userID str
 		job, err = scanExportJob(tx.QueryRow(ctx, `
 			INSERT INTO tenants.tenant_exports (tenant_id, requested_by, instance) VALUES ($1, $2, $3)
 			RETURNING `+exportJobColumns, tenantID, userID, instance))
+		if err != nil {
+			return err
+		}
+		// The other processes watch the job until it ends, to fail it if
+		// this process dies.
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, '')`, ExportChannel)
 		return err
 	})
 	if err != nil {
@@ -371,8 +441,10 @@ func (s *ExportJobService) StartExport(ctx context.Context, tenantID, userID str
 		}
 	}
 	s.wg.Add(1)
+	s.running.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer s.running.Add(-1)
 		s.run(job)
 	}()
 	return job, nil

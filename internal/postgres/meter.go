@@ -201,7 +201,8 @@ func (m *Meter) grant(ctx context.Context, tenantID string, period time.Time, li
 // each, and queues the owners' quota mails in the same statement: a block
 // handed back and granted again crosses a mark again, so the month's
 // counter row records each notice, and only the process that records it
-// queues the mails (and tells OnThreshold).
+// queues the mails (and tells OnThreshold), and wakes the senders
+// (MailChannel) when it commits.
 func (m *Meter) thresholds(ctx context.Context, tenantID string, period time.Time, limit, before, after int64) {
 	if limit <= 0 {
 		return
@@ -229,7 +230,7 @@ func (m *Meter) thresholds(ctx context.Context, tenantID string, period time.Tim
 				JOIN tenants.tenant_members m ON m.tenant_id = n.tenant_id AND m.role = 'owner'
 				JOIN auth.users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
 			)
-			SELECT true FROM notice`, tenantID, period, billingPath)
+			SELECT true FROM notice CROSS JOIN LATERAL pg_notify($4, '')`, tenantID, period, billingPath, MailChannel)
 		if err != nil {
 			m.log.Warn("usage meter: record a quota notice", "tenant", tenantID, "percent", pct, "err", err)
 			continue

@@ -92,3 +92,46 @@ func TestMeterFlushIsOneTransaction(t *testing.T) {
 		t.Errorf("flush-b beside a failing tenant: used %d, want 3", c.used)
 	}
 }
+
+// A flush with nothing to write asks the database nothing: no counter
+// moved and no block is left to hand back, so a server with no API
+// traffic makes no transaction for its meter.
+func TestMeterFlushWithNothingNewTakesNoConnection(t *testing.T) {
+	db := mustOpenDB(t)
+	ctx := context.Background()
+	mustPlan(t, db, "idlesmall", 1000, "")
+	limited := mustCreateTenant(t, db, "idle-limited", tenancy.StrategyRLS)
+	mustSetPlan(t, db, "idle-limited", "idlesmall")
+	unlimited := mustCreateTenant(t, db, "idle-unlimited", tenancy.StrategyRLS)
+	m := postgres.NewMeter(db, discardLog())
+	m.IdleRelease = time.Nanosecond
+	for _, a := range []struct {
+		id    string
+		limit int64
+	}{{limited.ID, 1000}, {unlimited.ID, tenancy.Unlimited}} {
+		if q, err := m.Admit(ctx, a.id, a.limit); err != nil || !q.Allowed {
+			t.Fatalf("admit: %+v %v", q, err)
+		}
+	}
+	acquired := func() int64 { return db.App.Stat().AcquireCount() + db.Admin.Stat().AcquireCount() }
+	before := acquired()
+	// The counts, and the limited tenant's idle block handed back.
+	if err := m.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := acquired() - before; n != 1 {
+		t.Errorf("the flush of two tenants' counts took %d connections, want 1", n)
+	}
+	before = acquired()
+	for range 3 {
+		if err := m.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := acquired() - before; n != 0 {
+		t.Errorf("flushes with nothing new took %d connections, want none", n)
+	}
+	if c := apiCounter(t, db, limited.ID, tenancy.PeriodOf(time.Now())); c.used != 1 || c.reserved != 1 {
+		t.Errorf("limited tenant: used %d reserved %d, want 1 and 1 (its block handed back)", c.used, c.reserved)
+	}
+}

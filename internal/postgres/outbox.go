@@ -37,6 +37,21 @@ func userVars(email, name string) map[string]string {
 	return map[string]string{"USER_NAME": name, "USER_EMAIL": email}
 }
 
+// MailChannel is the LISTEN/NOTIFY channel on which every transaction that
+// queues mail (or makes it due again) says so. The notice is delivered when
+// the transaction commits, so the senders, which sleep until they hear one,
+// never look for mail that is not there yet, nor poll for it.
+const MailChannel = "nself_mail_queued"
+
+// notifyMail wakes the senders of every process once tx commits. Notices of
+// one transaction with the same payload arrive as one.
+func notifyMail(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, MailChannel); err != nil {
+		return fmt.Errorf("announce queued mail: %w", err)
+	}
+	return nil
+}
+
 // queueMail records a mail in the outbox. tx is in the mail's tenant's
 // context.
 func queueMail(ctx context.Context, tx pgx.Tx, m *tenancy.Mail) error {
@@ -54,7 +69,7 @@ func queueMail(ctx context.Context, tx pgx.Tx, m *tenancy.Mail) error {
 		m.TenantID, m.Template, m.To, vars, m.Link, invitation); err != nil {
 		return fmt.Errorf("queue %s mail: %w", m.Template, err)
 	}
-	return nil
+	return notifyMail(ctx, tx)
 }
 
 // queueWelcome records the mails a new account of the tenant receives: the
@@ -89,7 +104,10 @@ func queueOwnerMail(ctx context.Context, tx pgx.Tx, tenantID, template, link str
 	if err != nil {
 		return 0, fmt.Errorf("queue %s mail: %w", template, err)
 	}
-	return tag.RowsAffected(), nil
+	if tag.RowsAffected() == 0 {
+		return 0, nil
+	}
+	return tag.RowsAffected(), notifyMail(ctx, tx)
 }
 
 // mailKept is how long sent and given-up mail stays listed.
@@ -181,6 +199,23 @@ func (o *MailOutbox) Claim(ctx context.Context, limit int, hold time.Duration) (
 		}
 	}
 	return out, nil
+}
+
+// NextDue returns when the earliest mail not sent nor given up is due,
+// claimed mail included (its claim's end): a sender that has sent what is
+// due sleeps until then, or until a notice on MailChannel. It returns the
+// zero time when no mail waits.
+func (o *MailOutbox) NextDue(ctx context.Context) (time.Time, error) {
+	var next *time.Time
+	if err := o.db.Admin.QueryRow(ctx, `
+		SELECT min(next_attempt_at) FROM tenants.tenant_mail_outbox
+		WHERE sent_at IS NULL AND failed_at IS NULL`).Scan(&next); err != nil {
+		return time.Time{}, fmt.Errorf("find when mail is next due: %w", err)
+	}
+	if next == nil {
+		return time.Time{}, nil
+	}
+	return *next, nil
 }
 
 // Forget removes, in every tenant, the mail sent or given up more than
@@ -322,6 +357,9 @@ func (o *MailOutbox) Retry(ctx context.Context, tenantID, id string) (*tenancy.M
 		}
 		if tenancy.CarriesSecretLink(m.Template) && m.Link == "" {
 			return tenancy.Errorf(tenancy.EINVALID, "this %s mail was given up and its link discarded: send a new one (resend the invitation, or ask the person to request a new link)", m.Template)
+		}
+		if err := notifyMail(ctx, tx); err != nil {
+			return err
 		}
 		return recordAudit(ctx, tx, tenantID, "mail.retry", m.To, m.Template+" mail to be sent again")
 	})

@@ -62,6 +62,19 @@ func (s *SSOService) SSOConfig(ctx context.Context, tenantID string) (*tenancy.S
 	return c, nil
 }
 
+// SignInProvider returns the tenant's provider as its sign-in page shows
+// it, without the client secret, or nil when it has none.
+func (s *SSOService) SignInProvider(ctx context.Context, tenantID string) (*tenancy.SSOConfig, error) {
+	c, err := s.SSOConfig(ctx, tenantID)
+	if tenancy.ErrorCode(err) == tenancy.ENOTFOUND {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	c.ClientSecret = ""
+	return c, nil
+}
+
 // SaveSSOConfig stores the tenant's provider. Turning "require single
 // sign-on" on ends, in the same transaction, every session of a non-owner
 // that was not opened through the provider.
@@ -109,6 +122,11 @@ func (s *SSOService) SaveSSOConfig(ctx context.Context, tenantID string, c *tena
 			RETURNING updated_at`
 		}
 		if err := tx.QueryRow(ctx, write, tenantID, c.Issuer, c.ClientID, sealed, c.DisplayName, c.Domains, c.DefaultRole, c.RequireSSO).Scan(&c.UpdatedAt); err != nil {
+			return err
+		}
+		// Every process's sign-in page shows the provider from memory
+		// (SSOCache), and drops it on this notice.
+		if err := notifyChange(ctx, tx, tenantID); err != nil {
 			return err
 		}
 		summary := ssoChanges(before, c, sealed != nil)
@@ -190,6 +208,9 @@ func (s *SSOService) DeleteSSOConfig(ctx context.Context, tenantID string) error
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errNoSSO
 		} else if err != nil {
+			return err
+		}
+		if err := notifyChange(ctx, tx, tenantID); err != nil {
 			return err
 		}
 		return recordAudit(ctx, tx, tenantID, "sso.remove", name, "provider removed: everyone signs in with a password")

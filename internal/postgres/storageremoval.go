@@ -27,7 +27,16 @@ type StorageRemover struct {
 	db    *DB
 	blobs removalStore
 	Log   *slog.Logger
+	// Wake, when set, speaks when a removal is recorded or fails in any
+	// process (a notice on StorageChannel), and when the notices' listener
+	// connects again: the retries then look only while a removal may be
+	// pending, and a server with none asks the database nothing.
+	Wake <-chan struct{}
 }
+
+// StorageChannel is the LISTEN/NOTIFY channel on which a recorded
+// removal, or a failed attempt at one, is announced.
+const StorageChannel = "nself_storage_removal"
 
 // removalStore is the object storage the remover needs.
 type removalStore interface {
@@ -47,9 +56,12 @@ func NewStorageRemover(db *DB, blobs removalStore) *StorageRemover {
 // recordStorageRemoval notes, in the transaction that deletes the tenant,
 // that its files must be removed.
 func recordStorageRemoval(ctx context.Context, tx pgx.Tx, tenantID string) error {
-	_, err := tx.Exec(ctx, `
+	if _, err := tx.Exec(ctx, `
 		INSERT INTO tenants.storage_removals (deleted_tenant) VALUES ($1)
-		ON CONFLICT (deleted_tenant) DO NOTHING`, tenantID)
+		ON CONFLICT (deleted_tenant) DO NOTHING`, tenantID); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, StorageChannel)
 	return err
 }
 
@@ -79,9 +91,9 @@ func (r *StorageRemover) RemoveTenantStorage(ctx context.Context, ref string) (i
 }
 
 // RemovePending tries every recorded removal and returns how many tenants'
-// files are now gone. It stops at the first store that cannot be reached:
-// the others would fail the same way.
-func (r *StorageRemover) RemovePending(ctx context.Context) (int, error) {
+// files are now gone, and how many removals are left. It stops at the
+// first store that cannot be reached: the others would fail the same way.
+func (r *StorageRemover) RemovePending(ctx context.Context) (done, left int, err error) {
 	rows, err := r.db.Admin.Query(ctx, `
 		SELECT s.deleted_tenant::text, coalesce(t.slug, '')
 		FROM tenants.storage_removals s
@@ -89,7 +101,7 @@ func (r *StorageRemover) RemovePending(ctx context.Context) (int, error) {
 		WHERE t.id IS NULL OR t.status = 'deleted'
 		ORDER BY s.requested_at`)
 	if err != nil {
-		return 0, fmt.Errorf("removals of deleted tenants' files: %w", err)
+		return 0, 0, fmt.Errorf("removals of deleted tenants' files: %w", err)
 	}
 	type pending struct{ id, slug string }
 	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pending, error) {
@@ -98,14 +110,13 @@ func (r *StorageRemover) RemovePending(ctx context.Context) (int, error) {
 		return p, err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("removals of deleted tenants' files: %w", err)
+		return 0, 0, fmt.Errorf("removals of deleted tenants' files: %w", err)
 	}
-	done := 0
 	for _, p := range list {
 		n, err := r.remove(ctx, p.id, p.slug)
 		if err != nil {
 			if ctx.Err() != nil || tenancy.ErrorCode(err) == tenancy.EUNAVAILABLE {
-				return done, err
+				return done, len(list) - done, err
 			}
 			r.Log.Error("remove the files of a deleted tenant", "tenant", p.id, "slug", p.slug, "err", err)
 			continue
@@ -113,7 +124,7 @@ func (r *StorageRemover) RemovePending(ctx context.Context) (int, error) {
 		r.Log.Info("removed the files of a deleted tenant", "tenant", p.id, "slug", p.slug, "objects", n)
 		done++
 	}
-	return done, nil
+	return done, len(list) - done, nil
 }
 
 // remove removes the tenant's files and then its record, or notes the
@@ -128,10 +139,15 @@ func (r *StorageRemover) remove(ctx context.Context, tenantID, slug string) (int
 		// Noted even when ctx has ended, which may be why it failed.
 		note, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
+		// Every process tries again: this one may be a CLI that ends now.
 		if _, uerr := r.db.Admin.Exec(note, `
-			UPDATE tenants.storage_removals
-			SET attempts = attempts + 1, last_attempt_at = now(), last_error = $2
-			WHERE deleted_tenant = $1`, tenantID, msg); uerr != nil {
+			WITH noted AS (
+				UPDATE tenants.storage_removals
+				SET attempts = attempts + 1, last_attempt_at = now(), last_error = $2
+				WHERE deleted_tenant = $1
+				RETURNING true
+			)
+			SELECT pg_notify($3, '') FROM noted`, tenantID, msg, StorageChannel); uerr != nil {
 			r.Log.Warn("the failed removal of a deleted tenant's files was not noted", "tenant", tenantID, "err", uerr)
 		}
 		return n, err

@@ -110,7 +110,7 @@ type Services struct {
 	Billing  tenancy.Billing            // Stripe
 	Sender   *notify.Sender             // SMTP
 	// Single sign-on and two-factor sign-in, each with its key.
-	SSO         *postgres.SSOService
+	SSO         *postgres.SSOCache
 	SSOProvider tenancy.SSOProvider
 	TwoFactor   *postgres.TwoFactorService
 }
@@ -168,8 +168,10 @@ func New(db *postgres.DB, cfg Config) (*Services, error) {
 		ex.TempDir = cfg.ExportDir
 		s.Exports = postgres.NewExportJobService(ex)
 		s.Exports.Log = log
+		s.Exports.Wake = cache.Woken(postgres.ExportChannel)
 		s.Storage = postgres.NewStorageRemover(db, cfg.Objects)
 		s.Storage.Log = log
+		s.Storage.Wake = cache.Woken(postgres.StorageChannel)
 	}
 	s.Mail = &notify.Composer{Templates: s.EmailTemplates, Branding: s.Branding, Logos: mailLogos, TenantURL: cfg.TenantURL, Log: log}
 	if cfg.Stripe != nil {
@@ -181,14 +183,16 @@ func New(db *postgres.DB, cfg Config) (*Services, error) {
 	}
 	if cfg.Mailer != nil {
 		s.Sender = &notify.Sender{Outbox: s.Outbox, Mailer: cfg.Mailer, Composer: s.Mail, Retry: cfg.MailRetry,
-			SendTimeout: cfg.SendTimeout, Log: log}
+			SendTimeout: cfg.SendTimeout, Log: log, Wake: cache.MailQueued()}
 	}
 	if len(cfg.SSOKey) > 0 {
 		box, err := secretbox.New(cfg.SSOKey, ssoPurpose)
 		if err != nil {
 			return nil, err
 		}
-		s.SSO = postgres.NewSSOService(db, box)
+		// The sign-in page's provider from memory, following the
+		// tenant cache.
+		s.SSO = postgres.NewSSOService(db, box).Cached(cache)
 		s.SSOProvider = sso.New(cfg.SSOTimeout)
 	}
 	if len(cfg.TOTPKey) > 0 {

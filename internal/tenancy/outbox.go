@@ -135,6 +135,9 @@ type Outbox interface {
 	// or, with giveUp, no more. reason is for people: the portal and the
 	// console show it.
 	Failed(ctx context.Context, m *Mail, reason string, wait time.Duration, giveUp bool) error
+	// NextDue returns when the earliest mail not yet sent nor given up is
+	// due (claimed mail when its claim ends); the zero time when none waits.
+	NextDue(ctx context.Context) (time.Time, error)
 	// Forget removes the mail sent or given up long ago, in every tenant.
 	Forget(ctx context.Context) (int, error)
 	// Release hands claimed mails back untried, due again after wait.

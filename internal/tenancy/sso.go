@@ -258,6 +258,10 @@ type SSOService interface {
 	// SSOConfig returns the tenant's provider with its secret opened;
 	// ENOTFOUND when there is none.
 	SSOConfig(ctx context.Context, tenantID string) (*SSOConfig, error)
+	// SignInProvider returns the provider as the sign-in page shows it,
+	// without its secret; nil when the tenant has none. Anonymous visitors
+	// reach it: it is answered from memory where it can be.
+	SignInProvider(ctx context.Context, tenantID string) (*SSOConfig, error)
 	// SaveSSOConfig stores the provider; a blank ClientSecret keeps the
 	// stored one. Turning RequireSSO on ends the password sessions of
 	// everyone but owners.

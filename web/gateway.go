@@ -131,7 +131,7 @@ func gatewayFail(w http.ResponseWriter, status int, msg string) {
 // ServeHTTP proxies a request of the tenant in its context, which serves
 // (suspended and deleted tenants are refused before).
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	t := TenantFrom(r.Context())
+	t := tenantOf(r.Context())
 	if hasDotSegment(r.URL.Path) {
 		gatewayFail(w, http.StatusBadRequest, "the path may not contain . or .. segments")
 		return

@@ -116,6 +116,11 @@ func (t *directTransport) exchange(c *directConn, req *http.Request) (*http.Resp
 	if t.responseTimeout > 0 {
 		c.conn.SetReadDeadline(time.Now().Add(t.responseTimeout))
 	}
+	// A deadline set here could have replaced the past one of a client
+	// gone meanwhile.
+	if ctx.Err() != nil {
+		return fail(ctx.Err(), false)
+	}
 	if _, err := c.br.Peek(1); err != nil {
 		var ne net.Error
 		return fail(err, !(errors.As(err, &ne) && ne.Timeout()))
@@ -138,8 +143,11 @@ func (t *directTransport) exchange(c *directConn, req *http.Request) (*http.Resp
 		}
 	}
 	if t.responseTimeout > 0 {
-		// The body streams as long as it takes.
+		// The body streams as long as it takes, unless the client goes.
 		c.conn.SetReadDeadline(time.Time{})
+		if ctx.Err() != nil {
+			return fail(ctx.Err(), false)
+		}
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return fail(errors.New("the application switched protocols unasked"), false)

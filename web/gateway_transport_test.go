@@ -158,6 +158,37 @@ func TestDirectTransportTimeouts(t *testing.T) {
 	}
 }
 
+// A client that goes away while the application holds back the rest of
+// a body ends the read at once, and the connection is not reused.
+func TestDirectTransportClientGoneMidBody(t *testing.T) {
+	release := make(chan struct{})
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "10")
+		io.WriteString(w, "12345")
+		w.(http.Flusher).Flush()
+		<-release
+	}))
+	defer app.Close()
+	defer close(release) // before Close, which waits for the handler
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, app.URL+"/", nil)
+	d := newDirect(time.Second)
+	resp, err := d.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil || string(b) != "12345" || time.Since(start) > 2*time.Second {
+		t.Errorf("read %q, %v after %s; want the first half, an error, at once", b, err, time.Since(start))
+	}
+	if c, _ := d.get(strings.TrimPrefix(app.URL, "http://")); c != nil {
+		t.Error("the connection of a broken-off body went back to the pool")
+	}
+}
+
 // What the direct path does not take (a body, an upgrade, HTTPS) goes to
 // http.Transport.
 func TestDirectTransportFallsBack(t *testing.T) {

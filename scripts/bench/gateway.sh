@@ -89,7 +89,7 @@ export KEYS=$dir/keys.txt
 bin/baseline --addr 127.0.0.1:$p_app &
 app=$!
 bin/bareproxy --addr 127.0.0.1:$p_bare --upstream http://127.0.0.1:$p_app/ &
-bareproxy=$!
+proxy=$!
 # As deployed: the meter on, every setting at its default (the usage
 # flush every 10 s, the mail outbox checked every second), one log line per
 # request to a file.
@@ -118,7 +118,7 @@ http {
 }
 CONF
 nginx -c "$dir/nginx.conf"
-trap 'kill $serve $app $bareproxy 2>/dev/null || true; nginx -c "$dir/nginx.conf" -s stop 2>/dev/null || true' EXIT
+trap 'kill $serve $app $proxy 2>/dev/null || true; nginx -c "$dir/nginx.conf" -s stop 2>/dev/null || true' EXIT
 sleep 1
 
 sql() { psql -tAq "$DATABASE_ADMIN_URL" -c "$1"; }
@@ -170,7 +170,7 @@ echo "== gateway against nginx proxy_pass ($tenants tenants, $rounds rounds of $
 for _ in $(seq "$rounds"); do
 	run nginx "$nginx" "$nginx_pids" HOSTED=0
 	run gateway "$gateway" "$serve"
-	run bareproxy "$bareproxy" "$bareproxy" HOSTED=0
+	run bareproxy "$bareproxy" "$proxy" HOSTED=0
 done
 gateway_secs=$(( $(date +%s) - start ))
 sleep 11

@@ -40,7 +40,10 @@ func (a *app) serveCommand() *cobra.Command {
 		Short: "Run the web portal, the tenant API and the admin console",
 		Args:  args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
+			// The background work (mail, sweeps, checks) ends with the
+			// server, also when it could not start.
+			ctx, stop := context.WithCancel(cmd.Context())
+			defer stop()
 			if a.cfg.BillingEnabled {
 				// Billing fails closed: without the webhook secret no
 				// event could be trusted, so the server does not start.
@@ -196,11 +199,13 @@ func (a *app) serveCommand() *cobra.Command {
 			if upstream.URL != nil {
 				log.Info("gateway", "upstream", upstream.URL.Redacted(), "paths", strings.Join(upstream.Paths, ","), "auth", string(a.cfg.Upstream.Auth))
 			}
-			return s.Serve(ctx, addr, grace, func(l net.Addr) {
+			err = s.Serve(ctx, addr, grace, func(l net.Addr) {
 				log.Info("serving", "addr", l.String(),
 					"portal", a.cfg.TenantURL("SLUG"), "admin", string(a.cfg.AdminHost))
 				fmt.Fprintf(a.Out, "✓ Serving on http://%s (tenants at %s, admin at %s)\n", l, a.cfg.TenantURL("<slug>"), a.cfg.AdminHost)
 			})
+			stop()
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")

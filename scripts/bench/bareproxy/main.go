@@ -6,6 +6,7 @@ package main
 
 import (
 	"flag"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -35,6 +36,8 @@ func main() {
 			IdleConnTimeout:     90 * time.Second,
 			DisableCompression:  true,
 		},
+		// wrk closing its connections at the end of a run is no news.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	log.Fatal(http.ListenAndServe(*addr, proxy))
 }

@@ -84,6 +84,16 @@ func TenantFrom(ctx context.Context) *tenancy.Tenant {
 	return nil
 }
 
+// tenantOf is the request's tenant as the context holds it, without a
+// copy: for the package's own readers on the hot path (the gateway) that
+// only read it and hand it to no one.
+func tenantOf(ctx context.Context) *tenancy.Tenant {
+	if st := stateOf(ctx); st != nil {
+		return st.tenant
+	}
+	return nil
+}
+
 func withTenant(ctx context.Context, t *tenancy.Tenant) context.Context {
 	ctx = with(ctx, func(st *requestState) { st.tenant = copyTenant(t) })
 	noteTenant(ctx, t.Slug)

@@ -71,11 +71,12 @@ func newGateway(s *Server, cfg Upstream) *gateway {
 	if cfg.ResponseTimeout <= 0 {
 		cfg.ResponseTimeout = 60 * time.Second
 	}
-	return &gateway{s: s, cfg: cfg, cop: http.NewCrossOriginProtection(), errorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn), transport: &http.Transport{
+	dial := (&net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	fallback := &http.Transport{
 		// Never through a proxy from the environment: the application is
 		// reached directly.
 		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dial,
 		TLSHandshakeTimeout:   cfg.ConnectTimeout,
 		ResponseHeaderTimeout: cfg.ResponseTimeout,
 		ExpectContinueTimeout: time.Second,
@@ -84,7 +85,13 @@ func newGateway(s *Server, cfg Upstream) *gateway {
 		IdleConnTimeout:       90 * time.Second,
 		// Bodies pass as they are, compressed or not.
 		DisableCompression: true,
-	}}
+	}
+	// As many idle connections as clients a server keeps busy, so that
+	// under load no request dials.
+	transport := &directTransport{fallback: fallback, dial: dial, responseTimeout: cfg.ResponseTimeout,
+		idleTimeout: fallback.IdleConnTimeout, maxIdle: fallback.MaxIdleConnsPerHost}
+	return &gateway{s: s, cfg: cfg, cop: http.NewCrossOriginProtection(), transport: transport,
+		errorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn)}
 }
 
 // gatewayPath reports whether a request path is proxied to the upstream
@@ -124,7 +131,7 @@ func gatewayFail(w http.ResponseWriter, status int, msg string) {
 // ServeHTTP proxies a request of the tenant in its context, which serves
 // (suspended and deleted tenants are refused before).
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	t := TenantFrom(r.Context())
+	t := tenantOf(r.Context())
 	if hasDotSegment(r.URL.Path) {
 		gatewayFail(w, http.StatusBadRequest, "the path may not contain . or .. segments")
 		return

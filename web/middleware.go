@@ -60,7 +60,14 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if ww.Status() >= 500 {
 			level = slog.LevelError
 		}
-		s.Log.LogAttrs(ctx, level, "request", attrs...)
+		// The handler directly, as Logger.LogAttrs would call it but
+		// without walking the stack for a source line this log never
+		// shows: one line per request is the server's most frequent.
+		if h := s.Log.Handler(); h.Enabled(ctx, level) {
+			rec := slog.NewRecord(time.Now(), level, "request", 0)
+			rec.AddAttrs(attrs...)
+			_ = h.Handle(ctx, rec)
+		}
 	})
 }
 

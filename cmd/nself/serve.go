@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -29,7 +31,7 @@ import (
 const serveMemoryLimit = password.MaxConcurrent*password.HashMemory + 64<<20
 
 func (a *app) serveCommand() *cobra.Command {
-	var addr, tlsAddr, acmeDir, acmeEmail, certDir, upstreamURL string
+	var addr, tlsAddr, acmeDir, acmeEmail, certDir, upstreamURL, pprofAddr string
 	var grace, drain, recheck, usageEvery, reconcileEvery, certReload, mailEvery, usageFlush time.Duration
 	var sweep orphanSweep
 	var retry storageRetry
@@ -38,7 +40,10 @@ func (a *app) serveCommand() *cobra.Command {
 		Short: "Run the web portal, the tenant API and the admin console",
 		Args:  args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
+			// The background work (mail, sweeps, checks) ends with the
+			// server, also when it could not start.
+			ctx, stop := context.WithCancel(cmd.Context())
+			defer stop()
 			if a.cfg.BillingEnabled {
 				// Billing fails closed: without the webhook secret no
 				// event could be trusted, so the server does not start.
@@ -49,7 +54,9 @@ func (a *app) serveCommand() *cobra.Command {
 					return err
 				}
 			}
-			log := slog.New(slog.NewTextHandler(a.Err, nil))
+			logs := newLogBuffer(a.Err, 50*time.Millisecond)
+			defer logs.Close()
+			log := slog.New(slog.NewTextHandler(logs, nil))
 			if os.Getenv("GOGC") == "" {
 				// The server keeps little live memory (the tenant cache, pools)
 				// and allocates fast per request: collecting at 4x the live heap
@@ -186,14 +193,21 @@ func (a *app) serveCommand() *cobra.Command {
 					go watchWildcard(ctx, log, tlsServe.wildcard, certReload, hup)
 				}
 			}
+			if pprofAddr != "" {
+				if err := servePprof(ctx, log, pprofAddr); err != nil {
+					return err
+				}
+			}
 			if upstream.URL != nil {
 				log.Info("gateway", "upstream", upstream.URL.Redacted(), "paths", strings.Join(upstream.Paths, ","), "auth", string(a.cfg.Upstream.Auth))
 			}
-			return s.Serve(ctx, addr, grace, func(l net.Addr) {
+			err = s.Serve(ctx, addr, grace, func(l net.Addr) {
 				log.Info("serving", "addr", l.String(),
 					"portal", a.cfg.TenantURL("SLUG"), "admin", string(a.cfg.AdminHost))
 				fmt.Fprintf(a.Out, "✓ Serving on http://%s (tenants at %s, admin at %s)\n", l, a.cfg.TenantURL("<slug>"), a.cfg.AdminHost)
 			})
+			stop()
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
@@ -212,7 +226,29 @@ func (a *app) serveCommand() *cobra.Command {
 	cmd.Flags().StringVar(&certDir, "cert-dir", "", "folder for certificates and the ACME account key (default: TLS_CERT_DIR)")
 	cmd.Flags().DurationVar(&certReload, "cert-reload", time.Minute, "how often the wildcard certificate's files are checked for a renewal (0: only on SIGHUP)")
 	cmd.Flags().StringVar(&upstreamURL, "upstream", "", "proxy tenants' UPSTREAM_PATHS to this application (default: UPSTREAM_URL)")
+	cmd.Flags().StringVar(&pprofAddr, "pprof", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off by default, and never on a public address")
 	return cmd
+}
+
+// servePprof serves the profiler on its own listener, apart from the
+// portal's routes, until ctx ends.
+func servePprof(ctx context.Context, log *slog.Logger, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s for the profiler: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	go srv.Serve(ln)
+	log.Info("profiler", "addr", ln.Addr().String())
+	return nil
 }
 
 // shutdownDrain is the drain period: the flag when given, else

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -120,5 +122,32 @@ func TestServeRefusesUnsafeRole(t *testing.T) {
 	r := c.run("", "serve", "--addr", "127.0.0.1:0")
 	if r.code != 1 || !strings.Contains(r.err, "owns table") {
 		t.Errorf("serve as the owner: %d %q", r.code, r.err)
+	}
+}
+
+// A server whose address is taken says so and exits, rather than wait
+// forever for its mail sender, which runs until the server ends.
+func TestServeAddressTaken(t *testing.T) {
+	t.Parallel()
+	if os.Getenv("SMTP_HOST") == "" {
+		t.Fatal("SMTP_HOST and SMTP_PORT must be set: run `make test`")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c := newCLI(t, pgtest.NewURLs(t), "SESSION_SECRET=serve-test-secret-0123456789abcdef",
+		"SMTP_HOST="+os.Getenv("SMTP_HOST"), "SMTP_PORT="+os.Getenv("SMTP_PORT"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "serve", "--addr", ln.Addr().String())
+	cmd.Env = c.env
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("serve on a taken address still ran after 30s: %s", out)
+	}
+	if err == nil || !strings.Contains(string(out), "address already in use") {
+		t.Errorf("serve on a taken address: %v %s", err, out)
 	}
 }

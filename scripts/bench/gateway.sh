@@ -9,7 +9,9 @@
 #   - a bare chi handler writing "ok" against GET /v1/tenant with an API key;
 #   - the same bare handler against a tenant's landing page (the portal).
 # The application behind both proxies is that bare handler
-# (scripts/bench/baseline), reached directly too. The machine may be shared,
+# (scripts/bench/baseline), reached directly too. A bare
+# net/http/httputil.ReverseProxy to it (scripts/bench/bareproxy) is Go's
+# own floor, measured with nginx and the gateway. The machine may be shared,
 # so each pair runs interleaved (yardstick, subject, yardstick, subject...)
 # for ROUNDS rounds, and the medians are compared; the load average is
 # printed before every run.
@@ -18,7 +20,14 @@
 # pg_stat_database) and says which tables they touched, and reports the
 # server's resident memory at the end.
 #
-# TENANTS (1000), DURATION of each run (10s), ROUNDS (3). The memory with
+# Both proxies keep connections to the application alive and write one
+# access log line per request to a file, in batches: the gateway every
+# 50 ms, nginx with buffer= and flush=50ms.
+#
+# TENANTS (1000), DURATION of each run (10s), ROUNDS (3); PORT (18080) is
+# the first of the five ports used, DB (nself_bench_gateway) the database
+# the script creates and drops, so that two runs can share a machine.
+# PPROF=ADDR serves the gateway's profiler there (nself serve --pprof). The memory with
 # 100,000 tenants and keys cached is BenchmarkCachedMemory:
 #   go test -run '^$' -bench CachedMemory -benchtime 1x ./internal/postgres/
 set -euo pipefail
@@ -32,7 +41,11 @@ command -v nginx >/dev/null || apt-get install -y nginx-light >/dev/null
 scripts/services.sh start postgres >/dev/null
 eval "$(scripts/services.sh env)"
 
-db=nself_bench_gateway
+db=${DB:-nself_bench_gateway}
+port=${PORT:-18080}
+p_serve=$port p_app=$((port + 2)) p_nginx=$((port + 3)) p_bare=$((port + 4))
+dir=/tmp/$db
+mkdir -p "$dir"
 admin_base=${DATABASE_ADMIN_URL%/*}
 # The sessions of a previous run's server may take a moment to end.
 for _ in 1 2 3 4 5 6 7 8 9 10; do
@@ -43,10 +56,11 @@ psql -q "$admin_base/postgres?sslmode=disable" -c "CREATE DATABASE $db"
 export DATABASE_URL=${DATABASE_URL%/*}/$db?sslmode=disable
 export DATABASE_ADMIN_URL=$admin_base/$db?sslmode=disable
 export BASE_DOMAIN=localhost PUBLIC_SCHEME=http SESSION_SECRET=benchmark-session-secret-0123456789
-export UPSTREAM_URL=http://127.0.0.1:18082/ UPSTREAM_PATHS=/api/
+export UPSTREAM_URL=http://127.0.0.1:$p_app/ UPSTREAM_PATHS=/api/
 
 go build -o bin/nself ./cmd/nself
 go build -o bin/baseline ./scripts/bench/baseline
+go build -o bin/bareproxy ./scripts/bench/bareproxy
 bin/nself db migrate >/dev/null
 echo "creating $tenants tenants with an API key each..."
 # Keys as the CLI makes them: nsk_<tenant id>_<secret>, stored as SHA-256.
@@ -68,28 +82,29 @@ BEGIN
   END LOOP;
 END
 \$\$;
-\copy (SELECT slug, key FROM bench_keys ORDER BY slug) TO '/tmp/nself-bench-keys.txt' WITH (FORMAT text, DELIMITER ' ')
+\copy (SELECT slug, key FROM bench_keys ORDER BY slug) TO '$dir/keys.txt' WITH (FORMAT text, DELIMITER ' ')
 SQL
-export KEYS=/tmp/nself-bench-keys.txt
+export KEYS=$dir/keys.txt
 
-bin/baseline --addr 127.0.0.1:18082 &
+bin/baseline --addr 127.0.0.1:$p_app &
 app=$!
+bin/bareproxy --addr 127.0.0.1:$p_bare --upstream http://127.0.0.1:$p_app/ &
+proxy=$!
 # As deployed: the meter on, every setting at its default (the usage
 # flush every 10 s, the mail outbox checked every second), one log line per
 # request to a file.
-bin/nself serve --addr 127.0.0.1:18080 >/tmp/nself-bench-serve.log 2>&1 &
+bin/nself serve --addr 127.0.0.1:$p_serve ${PPROF:+--pprof "$PPROF"} >"$dir/serve.log" 2>&1 &
 serve=$!
-mkdir -p /tmp/nself-bench-nginx
-cat >/tmp/nself-bench-nginx/nginx.conf <<CONF
+cat >"$dir/nginx.conf" <<CONF
 worker_processes 2;
-pid /tmp/nself-bench-nginx/nginx.pid;
-error_log /tmp/nself-bench-nginx/error.log;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
 events { worker_connections 1024; }
 http {
-  access_log /tmp/nself-bench-nginx/access.log;
-  upstream app { server 127.0.0.1:18082; keepalive 64; }
+  access_log $dir/access.log combined buffer=64k flush=50ms;
+  upstream app { server 127.0.0.1:$p_app; keepalive 64; }
   server {
-    listen 127.0.0.1:18083;
+    listen 127.0.0.1:$p_nginx;
     location /api/ {
       proxy_pass http://app/;
       proxy_http_version 1.1;
@@ -97,12 +112,13 @@ http {
       proxy_set_header Host \$host;
       proxy_set_header X-Forwarded-For \$remote_addr;
       proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Host \$host;
     }
   }
 }
 CONF
-nginx -c /tmp/nself-bench-nginx/nginx.conf
-trap 'kill $serve $app 2>/dev/null || true; nginx -c /tmp/nself-bench-nginx/nginx.conf -s stop 2>/dev/null || true' EXIT
+nginx -c "$dir/nginx.conf"
+trap 'kill $serve $app $proxy 2>/dev/null || true; nginx -c "$dir/nginx.conf" -s stop 2>/dev/null || true' EXIT
 sleep 1
 
 sql() { psql -tAq "$DATABASE_ADMIN_URL" -c "$1"; }
@@ -137,8 +153,8 @@ run() {
 	printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$rps" "$p99" "$load" "$us" >>"$results"
 	printf '  %-12s %9s req/s  p99 %8s ms  %6s µs CPU/request  (load %s)\n' "$name" "$rps" "$p99" "$us" "$load"
 }
-gateway=http://127.0.0.1:18080/ nginx=http://127.0.0.1:18083/ bare=http://127.0.0.1:18082/
-nginx_pids="$(cat /tmp/nself-bench-nginx/nginx.pid) $(pgrep -P "$(cat /tmp/nself-bench-nginx/nginx.pid)" | tr '\n' ' ')"
+gateway=http://127.0.0.1:$p_serve/ nginx=http://127.0.0.1:$p_nginx/ bare=http://127.0.0.1:$p_app/ bareproxy=http://127.0.0.1:$p_bare/
+nginx_pids="$(cat "$dir/nginx.pid") $(pgrep -P "$(cat "$dir/nginx.pid")" | tr '\n' ' ')"
 
 echo "== warm-up (every tenant and key cached)"
 wrk -t2 -c64 -d"$(( tenants / 2000 + 5 ))s" -s scripts/bench/keys.lua "$gateway" >/dev/null
@@ -148,22 +164,23 @@ echo "   nself serve after warm-up: $(grep -E 'VmRSS|VmHWM' /proc/$serve/status 
 # An idle backend reports its counts to pg_stat_database up to 10 s late.
 sleep 11
 before=$(xacts)
-tables >/tmp/nself-bench-tables.before
+tables >"$dir/tables.before"
 start=$(date +%s)
 echo "== gateway against nginx proxy_pass ($tenants tenants, $rounds rounds of $duration)"
 for _ in $(seq "$rounds"); do
 	run nginx "$nginx" "$nginx_pids" HOSTED=0
-	run gateway "$gateway" "$serve" 
+	run gateway "$gateway" "$serve"
+	run bareproxy "$bareproxy" "$proxy" HOSTED=0
 done
 gateway_secs=$(( $(date +%s) - start ))
 sleep 11
 after=$(xacts)
-tables >/tmp/nself-bench-tables.after
+tables >"$dir/tables.after"
 echo "== database transactions during the gateway comparison (${gateway_secs} s): $((after - before - 1))"
 echo "   rows written and index or table scans, by table, in that time:"
 awk -F'|' 'NR == FNR {w[$1] = $2; r[$1] = $3; next}
 	$2 - w[$1] + $3 - r[$1] > 0 {printf "   %-36s %8d rows written %8d scans\n", $1, $2 - w[$1], $3 - r[$1]}' \
-	/tmp/nself-bench-tables.before /tmp/nself-bench-tables.after
+	"$dir/tables.before" "$dir/tables.after"
 
 echo "== GET /v1/tenant with an API key against the bare chi handler"
 for _ in $(seq "$rounds"); do
@@ -182,7 +199,7 @@ loads=$(cut -f4 "$results" | sort -g | awk '{v[NR] = $1} END {printf "%s (%s–%
 echo
 echo "== medians of $rounds rounds of $duration; load average (1 min) at the runs: $loads"
 printf '  %-14s %10s %10s %16s\n' "" "req/s" "p99 ms" "µs CPU/request"
-for n in nginx gateway bare v1-tenant bare-portal portal; do
+for n in nginx gateway bareproxy bare v1-tenant bare-portal portal; do
 	printf '  %-14s %10s %10s %16s\n' "$n" "$(median $n 2)" "$(median $n 3)" "$(median $n 5)"
 done
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN {ok = (op == ">=") ? v >= t : v <= t; printf "%.2f (target %s %s: %s)", v, op, t, ok ? "met" : "not met"}'; }
@@ -192,4 +209,5 @@ echo "  /v1/tenant / bare req/s:     $(verdict "$(awk -v a="$(median v1-tenant 2
 echo "  portal page / bare req/s:    $(awk -v a="$(median portal 2)" -v b="$(median bare-portal 2)" 'BEGIN {printf "%.2f (about half before)", a / b}')"
 echo "  CPU per request, subject / yardstick: gateway / nginx $(awk -v a="$(median gateway 5)" -v b="$(median nginx 5)" 'BEGIN {printf "%.2f", a / b}'),"\
 	"/v1/tenant / bare $(awk -v a="$(median v1-tenant 5)" -v b="$(median bare 5)" 'BEGIN {printf "%.2f", a / b}'),"\
-	"portal / bare $(awk -v a="$(median portal 5)" -v b="$(median bare-portal 5)" 'BEGIN {printf "%.2f", a / b}')"
+	"portal / bare $(awk -v a="$(median portal 5)" -v b="$(median bare-portal 5)" 'BEGIN {printf "%.2f", a / b}')", \
+	"bare ReverseProxy / nginx $(awk -v a="$(median bareproxy 5)" -v b="$(median nginx 5)" 'BEGIN {printf "%.2f", a / b}')"

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// countingWriter records what reaches the file, and in how many writes.
+type countingWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	writes int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes++
+	return w.buf.Write(p)
+}
+
+func (w *countingWriter) state() (string, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String(), w.writes
+}
+
+// A burst of log lines reaches the file in one write within the flush
+// interval, whole and in order; Close writes what is left at once, and
+// lines after it are written as they come.
+func TestLogBufferBatches(t *testing.T) {
+	w := &countingWriter{}
+	b := newLogBuffer(w, 50*time.Millisecond)
+	var want strings.Builder
+	for i := range 200 {
+		line := fmt.Sprintf("level=INFO msg=request n=%d\n", i)
+		want.WriteString(line)
+		b.Write([]byte(line))
+	}
+	if got, _ := w.state(); got != "" {
+		t.Fatalf("lines written before the flush interval: %d bytes", len(got))
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		got, writes := w.state()
+		if got == want.String() {
+			if writes != 1 {
+				t.Errorf("200 lines took %d writes, want 1", writes)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 2s the file has %d of %d bytes", len(got), want.Len())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	b.Write([]byte("last before close\n"))
+	b.Close()
+	b.Write([]byte("after close\n"))
+	if got, _ := w.state(); !strings.HasSuffix(got, "last before close\nafter close\n") {
+		t.Errorf("Close left lines behind: %q", got[len(got)-40:])
+	}
+}

@@ -1,0 +1,250 @@
+package web
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"sync"
+	"time"
+)
+
+// directTransport sends the gateway's plain reads (GET and HEAD without a
+// body, over HTTP) to the application on a kept-alive connection, in the
+// request's own goroutine: it writes the request, reads the answer, and the
+// connection goes back to the pool when the body has been read to its end.
+//
+// http.Transport gives each connection a reading and a writing goroutine
+// and hands every request and answer between them over channels: on this
+// path that is three goroutines woken per request, and a third of the
+// gateway's CPU went to it and to the scheduler. Everything else (bodies,
+// WebSocket upgrades, HTTPS, Connection: close) goes to http.Transport.
+type directTransport struct {
+	fallback        http.RoundTripper
+	dial            func(ctx context.Context, network, addr string) (net.Conn, error)
+	responseTimeout time.Duration
+	idleTimeout     time.Duration
+	maxIdle         int
+
+	mu   sync.Mutex
+	idle map[string][]*directConn
+}
+
+// directConn is a connection to the application with its buffers.
+type directConn struct {
+	conn      net.Conn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	addr      string
+	idleSince time.Time
+}
+
+func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !directRequest(req) {
+		return t.fallback.RoundTrip(req)
+	}
+	// A kept-alive connection the application has closed meanwhile fails
+	// before any answer: the request goes again on a new connection (a GET
+	// or HEAD may be sent twice, as http.Transport would).
+	for {
+		c, reused := t.get(req.URL.Host)
+		if c == nil {
+			var err error
+			if c, err = t.connect(req.Context(), req.URL.Host); err != nil {
+				return nil, err
+			}
+		}
+		resp, err := t.exchange(c, req)
+		if err == nil {
+			return resp, nil
+		}
+		if reused && req.Context().Err() == nil && errors.Is(err, errStale) {
+			continue
+		}
+		return nil, errors.Unwrap(err)
+	}
+}
+
+// directRequest reports whether req can take the direct path.
+func directRequest(req *http.Request) bool {
+	return (req.Method == http.MethodGet || req.Method == http.MethodHead) &&
+		req.URL.Scheme == "http" && !req.Close &&
+		(req.Body == nil || req.Body == http.NoBody) && req.ContentLength == 0 &&
+		req.Header.Get("Upgrade") == "" && req.Header.Get("Connection") == "" && len(req.TransferEncoding) == 0
+}
+
+// errStale marks a failure before the first byte of the answer on a
+// kept-alive connection.
+var errStale = errors.New("kept-alive connection closed")
+
+type staleError struct{ err error }
+
+func (e staleError) Error() string { return e.err.Error() }
+func (e staleError) Unwrap() error { return e.err }
+func (e staleError) Is(target error) bool {
+	return target == errStale
+}
+
+// exchange writes req on c and reads the answer's header. On an error, c
+// is closed; an error before any byte of the answer matches errStale.
+func (t *directTransport) exchange(c *directConn, req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	// The client going away ends the exchange, as http.Transport does:
+	// its connection's deadline is then in the past.
+	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+	fail := func(err error, stale bool) (*http.Response, error) {
+		stop()
+		c.conn.Close()
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		if stale {
+			return nil, staleError{err}
+		}
+		return nil, wrapped{err}
+	}
+	if err := req.Write(c.bw); err != nil {
+		return fail(err, true)
+	}
+	if err := c.bw.Flush(); err != nil {
+		return fail(err, true)
+	}
+	if t.responseTimeout > 0 {
+		c.conn.SetReadDeadline(time.Now().Add(t.responseTimeout))
+	}
+	// A deadline set here could have replaced the past one of a client
+	// gone meanwhile.
+	if ctx.Err() != nil {
+		return fail(ctx.Err(), false)
+	}
+	if _, err := c.br.Peek(1); err != nil {
+		var ne net.Error
+		return fail(err, !(errors.As(err, &ne) && ne.Timeout()))
+	}
+	var resp *http.Response
+	for {
+		var err error
+		if resp, err = http.ReadResponse(c.br, req); err != nil {
+			return fail(err, false)
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+		// 1xx answers (103 Early Hints) come before the real one, and
+		// reach the client as ReverseProxy passes them on.
+		if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
+			if err := trace.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
+				return fail(err, false)
+			}
+		}
+	}
+	if t.responseTimeout > 0 {
+		// The body streams as long as it takes, unless the client goes.
+		c.conn.SetReadDeadline(time.Time{})
+		if ctx.Err() != nil {
+			return fail(ctx.Err(), false)
+		}
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return fail(errors.New("the application switched protocols unasked"), false)
+	}
+	resp.Body = &directBody{body: resp.Body, c: c, t: t, stop: stop, keep: !resp.Close}
+	return resp, nil
+}
+
+// wrapped is an error that is not errStale; RoundTrip unwraps it.
+type wrapped struct{ err error }
+
+func (e wrapped) Error() string { return e.err.Error() }
+func (e wrapped) Unwrap() error { return e.err }
+
+// connect dials the application.
+func (t *directTransport) connect(ctx context.Context, addr string) (*directConn, error) {
+	conn, err := t.dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &directConn{conn: conn, br: bufio.NewReaderSize(conn, 4<<10), bw: bufio.NewWriterSize(conn, 4<<10), addr: addr}, nil
+}
+
+// get takes the most recently used idle connection to addr, if any.
+func (t *directTransport) get(addr string) (*directConn, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for conns := t.idle[addr]; len(conns) > 0; conns = t.idle[addr] {
+		c := conns[len(conns)-1]
+		conns[len(conns)-1] = nil
+		t.idle[addr] = conns[:len(conns)-1]
+		if t.idleTimeout > 0 && time.Since(c.idleSince) > t.idleTimeout {
+			c.conn.Close()
+			continue
+		}
+		return c, true
+	}
+	return nil, false
+}
+
+// put keeps c for the next request, or closes it when enough are kept.
+func (t *directTransport) put(c *directConn) {
+	c.idleSince = time.Now()
+	t.mu.Lock()
+	if t.idle == nil {
+		t.idle = map[string][]*directConn{}
+	}
+	if len(t.idle[c.addr]) < t.maxIdle {
+		t.idle[c.addr] = append(t.idle[c.addr], c)
+		c = nil
+	}
+	t.mu.Unlock()
+	if c != nil {
+		c.conn.Close()
+	}
+}
+
+// directBody is an answer's body; the connection goes back to the pool
+// once the body has been read to its end, and is closed if it is not.
+type directBody struct {
+	body io.ReadCloser
+	c    *directConn
+	t    *directTransport
+	stop func() bool
+	keep bool
+	done bool
+}
+
+func (b *directBody) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.body.Read(p)
+	if err == io.EOF {
+		b.finish(true)
+	} else if err != nil {
+		b.finish(false)
+	}
+	return n, err
+}
+
+func (b *directBody) Close() error {
+	if !b.done {
+		b.finish(false)
+	}
+	return nil
+}
+
+// finish ends the exchange: the connection is reused only when the body
+// was read whole, the application keeps it open, and the client did not
+// go away meanwhile (its deadline would be in the past).
+func (b *directBody) finish(whole bool) {
+	b.done = true
+	b.body.Close()
+	if b.stop() && whole && b.keep && b.c.br.Buffered() == 0 {
+		b.t.put(b.c)
+		return
+	}
+	b.c.conn.Close()
+}

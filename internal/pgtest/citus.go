@@ -227,7 +227,11 @@ func (c *citus) renameDatabase(ctx context.Context, from, to string) error {
 // the sessions (the coordinator's cached connections to the workers too).
 func (c *citus) dropDatabase(ctx context.Context, name string) error {
 	for _, n := range append([]string{c.coordinator}, c.workers...) {
-		if err := exec(ctx, n, "postgres", fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name)); err != nil {
+		// FORCE ends the sessions there are, but a worker's maintenance
+		// daemon or a connection the coordinator was still opening may
+		// come in before the drop: it is tried again.
+		drop := fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name)
+		if err := retry(ctx, n, "", func() error { return exec(ctx, n, "postgres", drop) }); err != nil {
 			return err
 		}
 	}

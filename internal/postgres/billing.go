@@ -137,7 +137,9 @@ func (s *BillingService) TenantUsage(ctx context.Context, tenantID string, at ti
 
 // RecordStorage records a reading of the bytes a tenant stores, taken at
 // at: the period's GB-hours grow by the previous reading times the hours
-// since it, and the reading becomes the latest.
+// since it, and the reading becomes the latest. The period's start goes
+// in as a timestamp of its own ($5): Citus refuses the date's cast to one,
+// which depends on the time zone, in ON CONFLICT DO UPDATE.
 func (s *BillingService) RecordStorage(ctx context.Context, tenantID string, bytes int64, at time.Time) error {
 	period := tenancy.PeriodOf(at)
 	err := execInTenant(ctx, s.db.App, tenantID, `
@@ -145,8 +147,8 @@ func (s *BillingService) RecordStorage(ctx context.Context, tenantID string, byt
 		VALUES ($1, $2, 'storage', 0, $3, $4)
 		ON CONFLICT (tenant_id, period, service_name) DO UPDATE SET
 		  used = c.used + coalesce(c.gauge, 0) / 1e9
-		         * greatest(extract(epoch FROM $4 - coalesce(c.gauge_at, $2::timestamptz)), 0) / 3600,
-		  gauge = $3, gauge_at = $4, updated_at = excluded.updated_at`, tenantID, period, bytes, at)
+		         * greatest(extract(epoch FROM $4 - coalesce(c.gauge_at, $5)), 0) / 3600,
+		  gauge = $3, gauge_at = $4, updated_at = excluded.updated_at`, tenantID, period, bytes, at, period)
 	if err != nil {
 		return fmt.Errorf("record storage of tenant %s: %w", tenantID, translate(err))
 	}

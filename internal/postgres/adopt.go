@@ -103,10 +103,14 @@ func (db *DB) Adopt(ctx context.Context, plan *AdoptPlan) error {
 		return err
 	}
 	if _, err := db.Distribute(ctx); err != nil {
-		return fmt.Errorf("the tables were adopted but not distributed (run nself db distribute): %w", err)
+		return fmt.Errorf("%w: %w", ErrAdoptedNotDistributed, err)
 	}
 	return nil
 }
+
+// ErrAdoptedNotDistributed is returned by Adopt on Citus when the tables
+// were adopted but distributing them failed.
+var ErrAdoptedNotDistributed = errors.New("the tables were adopted but not distributed (run nself db distribute)")
 
 func (db *DB) adopt(ctx context.Context, plan *AdoptPlan) error {
 	return inTx(ctx, db.Admin, func(tx pgx.Tx) error {

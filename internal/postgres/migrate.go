@@ -91,7 +91,15 @@ func (db *DB) MigrateWithProgress(ctx context.Context, progress func(MigrateProg
 	if res.Version, err = p.GetDBVersion(ctx); err != nil {
 		return nil, fmt.Errorf("read schema version: %w", err)
 	}
-	if err := inTx(ctx, db.Admin, func(tx pgx.Tx) error { return db.grantApp(ctx, tx) }); err != nil {
+	// Under the rollout's lock: two migrations granting the same objects
+	// at once fail with "tuple concurrently updated", on Citus (which
+	// grants on every node) nearly always.
+	if err := inTx(ctx, db.Admin, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, rolloutLock); err != nil {
+			return err
+		}
+		return db.grantApp(ctx, tx)
+	}); err != nil {
 		return nil, fmt.Errorf("grant application role: %w", err)
 	}
 	sources, err := db.tenantSources()

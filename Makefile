@@ -26,14 +26,14 @@ test: services check
 CITUS_SKIP_CREDENTIAL_CACHE := TestCredentialsWithoutDatabase|TestRevocationAcrossProcesses|TestSessionsAcrossProcesses|TestMemberSessions|TestPasswordChangeEndsOtherSessions|TestNoTransactionsPerRequest|TestSessionKeyRollover
 CITUS_POSTGRES_TESTS := Isolation|Citus
 CITUS_WEB_SKIP := ^($(CITUS_SKIP_CREDENTIAL_CACHE))$$
-# A test database on Citus is made on three nodes and each starts a Citus
-# daemon, so the packages run one after the other (-p 1) with room to finish.
+# A test spends most of its time waiting for its database, made from the
+# template on three nodes: the CLI and web packages run side by side (-p 2),
+# with room to finish on a loaded machine.
 test-citus: services
 	@$(SERVICES) start citus >/dev/null
 	@eval "$$($(SERVICES) env citus)" && go vet -tags citus ./internal/postgres/ && \
-	go test -count=1 -p 1 -timeout 30m -tags citus -run '$(CITUS_POSTGRES_TESTS)' ./internal/postgres/ && \
-	go test -count=1 -p 1 -timeout 30m ./cmd/nself/ && \
-	go test -count=1 -p 1 -timeout 30m -skip '$(CITUS_WEB_SKIP)' ./web/
+	go test -count=1 -timeout 30m -tags citus -run '$(CITUS_POSTGRES_TESTS)' ./internal/postgres/ && \
+	go test -count=1 -p 2 -timeout 30m -skip '$(CITUS_WEB_SKIP)' ./cmd/nself/ ./web/
 
 build:
 	go build -o bin/nself ./cmd/nself

@@ -17,23 +17,23 @@ run: services build
 test: services check
 	@$(ENV) && go test -count=1 -p 2 ./...
 
-## test-citus: the isolation, CLI and web handler tests again, on a Citus
-## cluster (a coordinator and two workers; built once, see scripts/services.sh)
-# The CLI and web tests of tenancy, isolation and the tenant-scoped pages.
-# Left out, as they test what is off or refused on Citus (README, "Scaling
-# out on Citus"): the credential cache and its notices, pg_dump restores,
-# operator serial columns in schema shards, adopting a table whose key lacks
-# tenant_id; and, for time, the outage, browser and benchmark tests, which
-# exercise no SQL of their own.
+## test-citus: the isolation and Citus tests of internal/postgres, then the
+## whole CLI and web handler packages again, on a Citus cluster (a coordinator
+## and two workers; built once, see scripts/services.sh)
+# Left out on Citus, each for its reason:
+# credential cache: see README (the cache and its cross-process notices are
+# off on Citus until it works there; these test nothing else):
+CITUS_SKIP_CREDENTIAL_CACHE := TestCredentialsWithoutDatabase|TestRevocationAcrossProcesses|TestSessionsAcrossProcesses|TestMemberSessions|TestPasswordChangeEndsOtherSessions|TestNoTransactionsPerRequest|TestSessionKeyRollover
 CITUS_POSTGRES_TESTS := Isolation|Citus
-CITUS_CLI_TESTS := ^(TestAPIKeyAndAdminCommands|TestTenantAuditRecordsCLIActions|TestPlanCommands|TestTenantUpdateAndUsage|TestWhitelabelGuide|TestWhitelabelBadInput|TestInitAndMigrateOnANewDatabase|TestTenantLifecycle|TestBadInput|TestDoctor|TestDomainCommands|TestDomainCommandErrors|TestDomainOutputHasTheGuidesLines|TestWhitelabelEmail|TestTenantExportImport|TestTenantImportChecksTheArchive|TestTenantMembers|TestTenantMemberBadInput|TestOrganizations|TestSchemaStrategyFromAFreshDatabase|TestCreateDefaultAfterInit|TestSingleTenantCLI|TestMigrateProgressBar|TestWelcomeMailFromTheCLI|TestPasswordResetThroughSMTP|TestServe)$$
-CITUS_WEB_TESTS := ^(TestAuditPortalIsolation|TestDomainsTenantIsolation|TestInvitationsAndMembersStayInTheirTenant|TestBillingAcrossTenants|TestSessionsDoNotCrossTenants|TestAPIDoesNotRevealTenants|TestSignInOutAndRoles|TestAPIKeysAndTenantAPI|TestPasswordReset|TestBrandingPage|TestThemeLifecycle|TestDomainsPageListAndAdd|TestDomainsPrimaryAndRemove|TestMembersListSearchAndPaging|TestMembersAdminChangesRolesWithinTheRules|TestInvitationAcceptFlow|TestEmailTemplateEditor|TestAdminTenantList|TestAdminCreateTenant|TestAdminSuspendActivate|TestAdminDeleteTenant|TestAPIQuota|TestCSRF|TestHostsAndTenantStates|TestCustomDomainRouting|TestAuditPortalActionsRecorded|TestLandingIsBrandedAndSecured)$$
+CITUS_WEB_SKIP := ^($(CITUS_SKIP_CREDENTIAL_CACHE))$$
+# A test spends most of its time waiting for its database, made from the
+# template on three nodes: the CLI and web packages run side by side (-p 2),
+# with room to finish on a loaded machine.
 test-citus: services
 	@$(SERVICES) start citus >/dev/null
 	@eval "$$($(SERVICES) env citus)" && go vet -tags citus ./internal/postgres/ && \
-	go test -count=1 -tags citus -run '$(CITUS_POSTGRES_TESTS)' ./internal/postgres/ && \
-	go test -count=1 -run '$(CITUS_CLI_TESTS)' ./cmd/nself/ && \
-	go test -count=1 -run '$(CITUS_WEB_TESTS)' ./web/
+	go test -count=1 -timeout 30m -tags citus -run '$(CITUS_POSTGRES_TESTS)' ./internal/postgres/ && \
+	go test -count=1 -p 2 -timeout 30m -skip '$(CITUS_WEB_SKIP)' ./cmd/nself/ ./web/
 
 build:
 	go build -o bin/nself ./cmd/nself

@@ -335,3 +335,11 @@ func csrfOf(body string) string {
 	walk(n)
 	return tok
 }
+
+// citusOnly is sql on the Citus cluster, and nothing on one PostgreSQL.
+func citusOnly(sql string) string {
+	if pgtest.IsCitus() {
+		return sql
+	}
+	return ""
+}

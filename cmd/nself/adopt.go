@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/nself/nself/internal/postgres"
 	"github.com/nself/nself/internal/tenancy"
 )
 
@@ -18,7 +20,9 @@ func (a *app) tenantAdoptCommand() *cobra.Command {
 tenant, makes the column NOT NULL (new rows default to the current tenant),
 indexes it, forces row-level security with the tenant policy and grants the
 application role access, all in one transaction. Back the database up first
-(nself db backup); --dry-run prints the SQL without running it.`,
+(nself db backup); --dry-run prints the SQL without running it. On Citus,
+tenant_id is also put first in each table's primary key and unique
+constraints, and the tables are then distributed by it.`,
 		Args: args(1, -1),
 		RunE: func(cmd *cobra.Command, tables []string) error {
 			ctx := cmd.Context()
@@ -43,7 +47,9 @@ application role access, all in one transaction. Back the database up first
 				}
 				return nil
 			}
-			if err := a.db.Adopt(ctx, plan); err != nil {
+			if err := a.db.Adopt(ctx, plan); errors.Is(err, postgres.ErrAdoptedNotDistributed) {
+				return fmt.Errorf("adopt: %w", err)
+			} else if err != nil {
 				return fmt.Errorf("adopt: %w; nothing was changed", err)
 			}
 			fmt.Fprintf(a.Out, "✓ Adopted %d table(s); existing rows belong to tenant %s\n", len(tables)-len(plan.Skipped), t.Slug)

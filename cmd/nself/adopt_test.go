@@ -117,3 +117,34 @@ func TestAdoptedTablesTakeNewRows(t *testing.T) {
 	}
 	mustMatch(t, c.ok("tenant", "test-isolation"), `^✓ All tenant isolation tests passed$`)
 }
+
+// On Citus a table is distributed by tenant_id only when its keys hold
+// it: adopt cannot change a key another table's foreign key points at, and
+// says so, changing nothing. One PostgreSQL adopts the table as it is.
+func TestAdoptOfAReferencedKeyOnCitus(t *testing.T) {
+	t.Parallel()
+	urls := pgtest.NewURLs(t)
+	c := newCLI(t, urls)
+	c.ok("tenant", "init")
+	db := openRoles(t, urls)
+	db.exec(
+		`CREATE TABLE public.parents (id serial PRIMARY KEY)`,
+		`CREATE TABLE public.children (id serial PRIMARY KEY, parent_id int REFERENCES public.parents (id))`,
+	)
+	r := c.run("", "tenant", "adopt", "parents")
+	if !pgtest.IsCitus() {
+		if r.code != 0 {
+			t.Fatalf("adopt: exit %d, %q", r.code, r.err)
+		}
+		return
+	}
+	want := "on Citus, parents cannot be adopted: its key parents_pkey is the target of a foreign key from children"
+	if r.code != 1 || !strings.Contains(r.err, want) {
+		t.Fatalf("adopt on Citus: exit %d, %q; want %q", r.code, r.err, want)
+	}
+	var cols int
+	db.admin.QueryRow(db.ctx, `SELECT count(*) FROM information_schema.columns WHERE table_name = 'parents' AND column_name = 'tenant_id'`).Scan(&cols)
+	if cols != 0 {
+		t.Error("the refused adopt changed the table")
+	}
+}

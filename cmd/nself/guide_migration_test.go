@@ -97,7 +97,20 @@ func TestGuideMigrationPath(t *testing.T) {
 	if r := c.run("", "tenant", "doctor", "--fix"); r.code != 1 || !strings.Contains(r.err, "pass --yes") {
 		t.Errorf("doctor --fix without a terminal: exit %d, %q", r.code, r.err)
 	}
-	mustMatch(t, c.ok("tenant", "doctor", "--fix", "--yes"), `^✓ Applied \d+ fix\(es\)$`, `^✓ No problems found$`)
+	if pgtest.IsCitus() {
+		// The guide's SQL keeps keys without tenant_id, which Citus does
+		// not distribute by: the tables stay on the coordinator, under
+		// row-level security, and doctor says what to change.
+		r := c.run("", "tenant", "doctor", "--fix", "--yes")
+		if r.code != 1 || !strings.Contains(r.err, "3 problem(s) left after the fixes") {
+			t.Fatalf("doctor --fix --yes on Citus: exit %d, %q\n%s", r.code, r.err, r.out)
+		}
+		mustMatch(t, r.out,
+			`^✗ users: is a tenant table left local on Citus \(not distributed by tenant_id\)$`,
+			`^    fix: put tenant_id first in its key products_pkey \(and in the foreign keys that point at it\), then nself db distribute$`)
+	} else {
+		mustMatch(t, c.ok("tenant", "doctor", "--fix", "--yes"), `^✓ Applied \d+ fix\(es\)$`, `^✓ No problems found$`)
+	}
 	mustMatch(t, c.ok("tenant", "test-isolation"), `^✓ All tenant isolation tests passed$`)
 
 	// As the application role: each tenant sees its rows, and inserts.

@@ -168,16 +168,16 @@ func (c *citus) createDatabase(ctx context.Context, name, options string) error 
 	if _, err := fmt.Sscanf(options, "TEMPLATE %s", &tpl); err != nil {
 		tpl = ""
 	}
-	nodes := append([]string{c.coordinator}, c.workers...)
-	for _, n := range nodes {
+	// The nodes make their copies at once: a test waits for the slowest
+	// node, not for the three in turn.
+	if err := onEachNode(append([]string{c.coordinator}, c.workers...), func(n string) error {
 		create := fmt.Sprintf(`CREATE DATABASE %s OWNER nself_owner %s`, name, options)
 		if err := retry(ctx, n, tpl, func() error { return exec(ctx, n, "postgres", create) }); err != nil {
 			return err
 		}
-		if err := exec(ctx, n, "postgres",
-			fmt.Sprintf(`ALTER DATABASE %s SET citus.enable_unsafe_triggers = on`, name)); err != nil {
-			return err
-		}
+		return exec(ctx, n, "postgres", fmt.Sprintf(`ALTER DATABASE %s SET citus.enable_unsafe_triggers = on`, name))
+	}); err != nil {
+		return err
 	}
 	if tpl != "" {
 		return nil
@@ -226,10 +226,30 @@ func (c *citus) renameDatabase(ctx context.Context, from, to string) error {
 // dropDatabase drops a database on every node, coordinator first, ending
 // the sessions (the coordinator's cached connections to the workers too).
 func (c *citus) dropDatabase(ctx context.Context, name string) error {
-	for _, n := range append([]string{c.coordinator}, c.workers...) {
-		if err := exec(ctx, n, "postgres", fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name)); err != nil {
-			return err
-		}
+	// FORCE ends the sessions there are, but a worker's maintenance daemon
+	// or a connection the coordinator was still opening may come in before
+	// the drop: it is tried again. The workers drop theirs at once.
+	drop := func(n string) error {
+		stmt := fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name)
+		return retry(ctx, n, "", func() error { return exec(ctx, n, "postgres", stmt) })
 	}
-	return nil
+	if err := drop(c.coordinator); err != nil {
+		return err
+	}
+	return onEachNode(c.workers, drop)
+}
+
+// onEachNode runs fn for every node at once and returns the first error.
+func onEachNode(nodes []string, fn func(node string) error) error {
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(n)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

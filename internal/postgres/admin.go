@@ -85,12 +85,17 @@ func (s *AdminService) AdminSignIn(ctx context.Context, email, pw string) (strin
 	}
 	secret, tokenHash := tenancy.NewSecret()
 	err = inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
+		// The administrator's row first: concurrent sign-ins of one
+		// administrator then queue on it before either writes a session.
+		// The other way round, on Citus (where both are reference tables,
+		// written on every node), the session's foreign-key check and the
+		// update took their locks node by node and could deadlock.
+		if _, err := tx.Exec(ctx, `UPDATE platform.admins SET last_sign_in_at = now() WHERE id = $1`, a.ID); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO platform.admin_sessions (admin_id, token_hash, expires_at)
 			VALUES ($1, $2, now() + $3::interval)`, a.ID, tokenHash, interval(tenancy.AbsoluteTimeout)); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE platform.admins SET last_sign_in_at = now() WHERE id = $1`, a.ID); err != nil {
 			return err
 		}
 		return recordAudit(actingAdmin(ctx, a), tx, "", "admin.sign_in", a.Email, "")

@@ -543,7 +543,7 @@ func (s *BrandingService) SetSettings(ctx context.Context, tenantID string, valu
 			if set {
 				_, err = tx.Exec(ctx, `
 					INSERT INTO tenants.tenant_settings (tenant_id, key, value) VALUES ($1, $2, $3)
-					ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = now()`, tenantID, k, to)
+					ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, tenantID, k, to)
 			} else {
 				action = "setting.delete"
 				_, err = tx.Exec(ctx, `DELETE FROM tenants.tenant_settings WHERE tenant_id = $1 AND key = $2`, tenantID, k)

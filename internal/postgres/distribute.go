@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"regexp"
 	"slices"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/nself/nself/migrations"
 )
 
 // On a distributed PostgreSQL (Citus), a table with tenant_id is spread
@@ -103,14 +108,13 @@ func (db *DB) distribute(ctx context.Context, conn *pgx.Conn) (*DistributeResult
 	if err != nil {
 		return nil, fmt.Errorf("distribute: list tables: %w", err)
 	}
-	var ref, dist []localTable
+	var dist []localTable
 	for _, t := range local {
 		if t.tenantID {
 			dist = append(dist, t)
-		} else {
-			ref = append(ref, t)
 		}
 	}
+	ref := globalTables(local, dist)
 	for _, t := range fkSorted(ref) {
 		if err := distributeTable(ctx, conn, t.name, false, `SELECT create_reference_table($1::regclass)`); err != nil {
 			return res, fmt.Errorf("distribute: reference table %s: %w", t.name, err)
@@ -316,4 +320,81 @@ func (db *DB) LocalTenantTables(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// globalTables picks, among the local tables without tenant_id, those that
+// become reference tables: the platform's own (made by its migrations),
+// the tables a tenant table's foreign key points at, and what those point
+// at in turn. Any other table without tenant_id (an application's tables
+// before tenant adopt, say) stays as it is, on the coordinator: made a
+// reference table, it could no longer be adopted and distributed by
+// tenant_id.
+func globalTables(local, tenant []localTable) []localTable {
+	byName := map[string]localTable{}
+	for _, t := range local {
+		if !t.tenantID {
+			byName[t.name] = t
+		}
+	}
+	chosen := map[string]bool{}
+	var pick func(name string)
+	pick = func(name string) {
+		t, ok := byName[name]
+		if !ok || chosen[name] {
+			return
+		}
+		chosen[name] = true
+		for _, r := range t.refs {
+			pick(r)
+		}
+	}
+	platform := platformTables()
+	for name := range byName {
+		if platform[name] {
+			pick(name)
+		}
+	}
+	for _, t := range tenant {
+		for _, r := range t.refs {
+			pick(r)
+		}
+	}
+	var out []localTable
+	for _, t := range local {
+		if chosen[t.name] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+var (
+	platformOnce  sync.Once
+	platformNames map[string]bool
+)
+
+// createdTable finds the tables a platform migration creates; they name
+// their schema always (regclass text leaves public out).
+var createdTable = regexp.MustCompile(`(?i)CREATE TABLE (?:IF NOT EXISTS )?(?:public\.)?([a-z_][a-z0-9_.]*)`)
+
+// platformTables names the tables the platform's migrations create, as
+// regclass text.
+func platformTables() map[string]bool {
+	platformOnce.Do(func() {
+		platformNames = map[string]bool{}
+		fs.WalkDir(migrations.Platform, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := fs.ReadFile(migrations.Platform, p)
+			if err != nil {
+				return err
+			}
+			for _, m := range createdTable.FindAllSubmatch(b, -1) {
+				platformNames[string(m[1])] = true
+			}
+			return nil
+		})
+	})
+	return platformNames
 }

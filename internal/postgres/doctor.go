@@ -193,8 +193,21 @@ func (db *DB) undistributed(ctx context.Context) ([]Finding, error) {
 	}
 	var out []Finding
 	for _, t := range tables {
-		out = append(out, Finding{Table: t, Problem: "is a tenant table left local on Citus (not distributed by tenant_id)",
-			Fix: "nself db distribute (a table Citus made a local table must first be undistributed: SELECT undistribute_table('" + t + "'))"})
+		// Citus distributes a table by tenant_id only when each of its
+		// keys holds tenant_id; a key without it is the first thing to mend.
+		var key string
+		if err := db.Admin.QueryRow(ctx, `
+			SELECT coalesce(min(k.conname), '') FROM pg_constraint k
+			WHERE k.conrelid = $1::regclass AND k.contype IN ('p', 'u')
+			  AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+			                  WHERE a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey) AND a.attname = 'tenant_id')`, t).Scan(&key); err != nil {
+			return nil, fmt.Errorf("doctor: keys of %s: %w", t, err)
+		}
+		fix := "nself db distribute (a table Citus made a local table must first be undistributed: SELECT undistribute_table('" + t + "'))"
+		if key != "" {
+			fix = "put tenant_id first in its key " + key + " (and in the foreign keys that point at it), then nself db distribute"
+		}
+		out = append(out, Finding{Table: t, Problem: "is a tenant table left local on Citus (not distributed by tenant_id)", Fix: fix})
 	}
 	return out, nil
 }

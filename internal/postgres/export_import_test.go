@@ -8,12 +8,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/nself/nself/internal/blob"
@@ -109,9 +111,17 @@ func (e *exportEnv) richTenant(slug string, strategy tenancy.Strategy) *tenancy.
 		} else {
 			search = "app."
 		}
+		// INSERT … VALUES: Citus runs an INSERT … SELECT under row-level
+		// security as a COPY, which it refuses.
+		var products, orders []string
+		for i := 1; i <= 50; i++ {
+			id := uuid.NewString()
+			products = append(products, fmt.Sprintf("($1, '%s', 'Product %d', %d)", id, i, i))
+			orders = append(orders, fmt.Sprintf("($1, '%s', 2)", id))
+		}
 		for _, sql := range []string{
-			`INSERT INTO ` + search + `products (tenant_id, name, price) SELECT $1, 'Product ' || i, i FROM generate_series(1, 50) i`,
-			`INSERT INTO ` + search + `orders (tenant_id, product_id, quantity) SELECT $1, id, 2 FROM ` + search + `products WHERE tenant_id = $1`,
+			`INSERT INTO ` + search + `products (tenant_id, id, name, price) VALUES ` + strings.Join(products, ", "),
+			`INSERT INTO ` + search + `orders (tenant_id, product_id, quantity) VALUES ` + strings.Join(orders, ", "),
 			`INSERT INTO public.billing_usage_records (tenant_id, service_name, quantity, metadata) VALUES ($1, 'api_requests', 12.5, '{"a": [1, "x"]}')`,
 		} {
 			if _, err := tx.Exec(ctx, sql, tn.ID); err != nil {

@@ -134,9 +134,7 @@ func (s *TwoFactorService) ConfirmEnrolment(ctx context.Context, tenantID, userI
 		if _, err := tx.Exec(ctx, `DELETE FROM auth.recovery_codes WHERE tenant_id = $1 AND user_id = $2`, tenantID, userID); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO auth.recovery_codes (tenant_id, user_id, code_hash)
-			SELECT $1, $2, h FROM unnest($3::bytea[]) AS h`, tenantID, userID, hashes); err != nil {
+		if err := insertRecoveryCodes(ctx, tx, tenantID, userID, hashes); err != nil {
 			return err
 		}
 		if sessionToken != "" {
@@ -253,7 +251,7 @@ func (s *TwoFactorService) SetPolicy(ctx context.Context, tenantID string, id *t
 	return inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO tenants.tenant_mfa_policy (tenant_id, required_for_admins) VALUES ($1, $2)
-			ON CONFLICT (tenant_id) DO UPDATE SET required_for_admins = excluded.required_for_admins, updated_at = now()`,
+			ON CONFLICT (tenant_id) DO UPDATE SET required_for_admins = excluded.required_for_admins, updated_at = excluded.updated_at`,
 			tenantID, required); err != nil {
 			return err
 		}
@@ -323,15 +321,23 @@ func (s *TwoFactorService) match(sealed []byte, context, code string, last int64
 // nothing from now on, and the change is announced to every process.
 func completeSession(ctx context.Context, tx pgx.Tx, tenantID, userID, oldToken string) (string, error) {
 	secret, hash := tenancy.NewSecret()
-	tag, err := tx.Exec(ctx, `
-		UPDATE auth.sessions SET token_hash = $4, second_factor = NULL, expires_at = created_at + $5::interval, last_seen_at = now()
-		WHERE tenant_id = $1 AND user_id = $2 AND token_hash = $3 AND second_factor IS NOT NULL`,
-		tenantID, userID, tenancy.HashSecret(oldToken), hash, interval(tenancy.AbsoluteTimeout))
-	if err != nil {
+	// The session's end is reckoned here from its start: Citus refuses a
+	// timestamp plus an interval over a column in an UPDATE.
+	var created time.Time
+	err := tx.QueryRow(ctx, `
+		SELECT created_at FROM auth.sessions
+		WHERE tenant_id = $1 AND user_id = $2 AND token_hash = $3 AND second_factor IS NOT NULL
+		FOR UPDATE`, tenantID, userID, tenancy.HashSecret(oldToken)).Scan(&created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	} else if err != nil {
 		return "", err
 	}
-	if tag.RowsAffected() == 0 {
-		return "", nil
+	if _, err := tx.Exec(ctx, `
+		UPDATE auth.sessions SET token_hash = $4, second_factor = NULL, expires_at = $5, last_seen_at = now()
+		WHERE tenant_id = $1 AND user_id = $2 AND token_hash = $3`,
+		tenantID, userID, tenancy.HashSecret(oldToken), hash, created.Add(tenancy.AbsoluteTimeout)); err != nil {
+		return "", err
 	}
 	return secret, nil
 }
@@ -364,3 +370,24 @@ func newRecoveryCodes() ([]string, [][]byte) {
 // totpSealContext binds a sealed authenticator secret to its account, so a
 // secret copied to another row does not open.
 func totpSealContext(tenantID, userID string) string { return "totp|" + tenantID + "|" + userID }
+
+// insertRecoveryCodes adds a user's recovery codes in one INSERT … VALUES:
+// Citus runs an INSERT … SELECT from unnest as a COPY, which row-level
+// security refuses.
+func insertRecoveryCodes(ctx context.Context, tx pgx.Tx, tenantID, userID string, hashes [][]byte) error {
+	if len(hashes) == 0 {
+		return nil
+	}
+	var sql strings.Builder
+	sql.WriteString(`INSERT INTO auth.recovery_codes (tenant_id, user_id, code_hash) VALUES `)
+	args := []any{tenantID, userID}
+	for i, h := range hashes {
+		if i > 0 {
+			sql.WriteString(", ")
+		}
+		args = append(args, h)
+		fmt.Fprintf(&sql, "($1, $2, $%d)", len(args))
+	}
+	_, err := tx.Exec(ctx, sql.String(), args...)
+	return err
+}

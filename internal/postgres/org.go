@@ -167,9 +167,11 @@ func (s *OrgService) OrgTenants(ctx context.Context, orgRef string) ([]*tenancy.
 func (s *OrgService) FindOrg(ctx context.Context, ref string) (*tenancy.Organization, error) {
 	var o tenancy.Organization
 	err := s.db.Admin.QueryRow(ctx, `
-		SELECT o.id, o.slug, o.name, (SELECT count(*) FROM organizations.org_tenants WHERE org_id = o.id), o.created_at
+		SELECT o.id, o.slug, o.name, count(ot.tenant_id), o.created_at
 		FROM organizations.organizations o
-		WHERE o.slug = $1 OR o.id::text = $1`, ref).Scan(&o.ID, &o.Slug, &o.Name, &o.Tenants, &o.CreatedAt)
+		LEFT JOIN organizations.org_tenants ot ON ot.org_id = o.id
+		WHERE o.slug = $1 OR o.id::text = $1
+		GROUP BY o.id`, ref).Scan(&o.ID, &o.Slug, &o.Name, &o.Tenants, &o.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, tenancy.Errorf(tenancy.ENOTFOUND, "organization %s not found", tenancy.Quote(ref))
 	}

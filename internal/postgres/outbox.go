@@ -87,27 +87,36 @@ func queueWelcome(ctx context.Context, tx pgx.Tx, tenantID string, u *tenancy.Us
 		Vars: userVars(u.Email, u.Name), Link: setPath(setToken)})
 }
 
-// ownerMailSQL records one mail of template $2 with the link $3 to each
-// owner of tenant $1, and returns how many.
-const ownerMailSQL = `
-	INSERT INTO tenants.tenant_mail_outbox (tenant_id, template, recipient, vars, link)
-	SELECT m.tenant_id, $2, u.email,
-	       jsonb_build_object('USER_NAME', coalesce(nullif(u.name, ''), u.email), 'USER_EMAIL', u.email), $3
-	FROM tenants.tenant_members m
-	JOIN auth.users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
-	WHERE m.tenant_id = $1 AND m.role = 'owner'`
-
-// queueOwnerMail records a mail of template to each owner of the tenant.
-// tx is in the tenant's context.
+// queueOwnerMail records a mail of template to each owner of the tenant,
+// and returns how many. tx is in the tenant's context. The owners are read
+// first and each mail queued with INSERT … VALUES: Citus runs an INSERT …
+// SELECT into a table under row-level security as a COPY, which it
+// refuses.
 func queueOwnerMail(ctx context.Context, tx pgx.Tx, tenantID, template, link string) (int64, error) {
-	tag, err := tx.Exec(ctx, ownerMailSQL, tenantID, template, link)
+	rows, err := tx.Query(ctx, `
+		SELECT u.email, coalesce(u.name, '')
+		FROM tenants.tenant_members m
+		JOIN auth.users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
+		WHERE m.tenant_id = $1 AND m.role = 'owner'
+		ORDER BY u.email`, tenantID)
 	if err != nil {
 		return 0, fmt.Errorf("queue %s mail: %w", template, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return 0, nil
+	type owner struct{ email, name string }
+	owners, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (owner, error) {
+		var o owner
+		return o, r.Scan(&o.email, &o.name)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("queue %s mail: %w", template, err)
 	}
-	return tag.RowsAffected(), notifyMail(ctx, tx)
+	for _, o := range owners {
+		if err := queueMail(ctx, tx, &tenancy.Mail{TenantID: tenantID, Template: template, To: o.email,
+			Vars: userVars(o.email, o.name), Link: link}); err != nil {
+			return 0, err
+		}
+	}
+	return int64(len(owners)), nil
 }
 
 // mailKept is how long sent and given-up mail stays listed.

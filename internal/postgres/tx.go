@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -125,12 +126,13 @@ func translate(err error) error {
 	if !errors.As(err, &pg) {
 		return err
 	}
-	if e, ok := constraintErrors[pg.ConstraintName]; ok {
+	constraint := constraintOf(pg)
+	if e, ok := constraintErrors[constraint]; ok {
 		return e
 	}
 	switch pg.Code {
 	case "23505":
-		return tenancy.Errorf(tenancy.ECONFLICT, "already exists (%s)", pg.ConstraintName)
+		return tenancy.Errorf(tenancy.ECONFLICT, "already exists (%s)", constraint)
 	case "23514", "22001", "22P02", "23502":
 		return tenancy.Errorf(tenancy.EINVALID, "invalid value: %s", oneLine(pg.Message))
 	case "22021", "22P05":
@@ -143,6 +145,28 @@ func translate(err error) error {
 		return tenancy.Errorf(tenancy.EFORBIDDEN, "not allowed: %s", oneLine(pg.Message))
 	}
 	return err
+}
+
+// shardConstraint finds the constraint in a violation's message as a Citus
+// worker words it: the shard's constraint, its name ending in the shard id.
+var shardConstraint = regexp.MustCompile(`constraint "(.+?)(_[0-9]+)?"`)
+
+// constraintOf names the constraint an error violated. Citus passes a
+// worker's error on with its message alone, and the name there is the
+// shard's (tenant_exports_one_running_102040), so the table's own name is
+// taken back from the message.
+func constraintOf(pg *pgconn.PgError) string {
+	if pg.ConstraintName != "" {
+		return pg.ConstraintName
+	}
+	m := shardConstraint.FindStringSubmatch(pg.Message)
+	if m == nil {
+		return ""
+	}
+	if _, ok := constraintErrors[m[1]+m[2]]; ok {
+		return m[1] + m[2]
+	}
+	return m[1]
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

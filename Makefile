@@ -20,12 +20,7 @@ test: services check
 ## test-citus: the isolation and Citus tests of internal/postgres, then the
 ## whole CLI and web handler packages again, on a Citus cluster (a coordinator
 ## and two workers; built once, see scripts/services.sh)
-# Left out on Citus, each for its reason:
-# credential cache: see README (the cache and its cross-process notices are
-# off on Citus until it works there; these test nothing else):
-CITUS_SKIP_CREDENTIAL_CACHE := TestCredentialsWithoutDatabase|TestRevocationAcrossProcesses|TestSessionsAcrossProcesses|TestMemberSessions|TestPasswordChangeEndsOtherSessions|TestNoTransactionsPerRequest|TestSessionKeyRollover
-CITUS_POSTGRES_TESTS := Isolation|Citus
-CITUS_WEB_SKIP := ^($(CITUS_SKIP_CREDENTIAL_CACHE))$$
+CITUS_POSTGRES_TESTS := Isolation|Citus|Credential
 # A test spends most of its time waiting for its database, made from the
 # template on three nodes: the CLI and web packages run side by side (-p 2),
 # with room to finish on a loaded machine.
@@ -33,7 +28,7 @@ test-citus: services
 	@$(SERVICES) start citus >/dev/null
 	@eval "$$($(SERVICES) env citus)" && go vet -tags citus ./internal/postgres/ && \
 	go test -count=1 -timeout 30m -tags citus -run '$(CITUS_POSTGRES_TESTS)' ./internal/postgres/ && \
-	go test -count=1 -p 2 -timeout 30m -skip '$(CITUS_WEB_SKIP)' ./cmd/nself/ ./web/
+	go test -count=1 -p 2 -timeout 30m ./cmd/nself/ ./web/
 
 build:
 	go build -o bin/nself ./cmd/nself

@@ -94,39 +94,16 @@ func (s *storageRetry) start(ctx context.Context, r *postgres.StorageRemover, lo
 	if s.every <= 0 || r == nil {
 		return
 	}
-	go func() {
-		t := time.NewTicker(s.every)
-		defer t.Stop()
-		// With r.Wake: looked at when the listener first connects, then
-		// only while a removal may be pending.
-		watch, heard := true, false
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-r.Wake:
-				// The first wake-up is the listener connecting: look at
-				// once. The others are removals recorded or failed, which
-				// their own process is trying: looked at from the next
-				// round.
-				watch = true
-				if heard {
-					continue
-				}
-				heard = true
-			case <-t.C:
-			}
-			if r.Wake != nil && !watch {
-				continue
-			}
-			n, left, err := r.RemovePending(ctx)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				log.Warn("deleted tenants' files not removed yet", "removed", n, "err", err)
-			case n > 0:
-				log.Info("deleted tenants' files removed", "tenants", n)
-			}
-			watch = err != nil || left > 0
+	// With r.Wake: looked at when the listener first connects, then only
+	// while a removal may be pending.
+	go postgres.Watch(ctx, s.every, r.Wake, true, nil, func() bool {
+		n, left, err := r.RemovePending(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("deleted tenants' files not removed yet", "removed", n, "err", err)
+		case n > 0:
+			log.Info("deleted tenants' files removed", "tenants", n)
 		}
-	}()
+		return err != nil || left > 0
+	})
 }

@@ -161,40 +161,22 @@ func (s *ExportJobService) Start(ctx context.Context) error {
 	s.loop.Add(1)
 	go func() {
 		defer s.loop.Done()
-		t := time.NewTicker(s.RecoverEvery)
-		defer t.Stop()
-		watch, heard := running > 0, false
-		for {
-			select {
-			case <-s.ctx.Done():
-				return
-			case <-s.Wake:
-				// The first wake-up is the listener connecting: look at
-				// once, for what started before it listened. The others
-				// are exports starting: watched from the next round.
-				watch = true
-				if heard {
-					continue
-				}
-				heard = true
-			case <-t.C:
-			}
-			// A process without jobs needs no lock until it starts one,
-			// and StartExport takes it then.
+		// A process without jobs needs no lock until it starts one, and
+		// StartExport takes it then. With Wake, exports of other processes
+		// are watched from when one starts until none runs.
+		Watch(s.ctx, s.RecoverEvery, s.Wake, running > 0, func() {
 			if s.Wake == nil || s.running.Load() > 0 {
 				if _, err := s.holdInstance(s.ctx); err != nil && s.ctx.Err() == nil {
 					s.Log.Warn("export: cannot mark this process alive", "err", err)
 				}
 			}
-			if s.Wake != nil && !watch {
-				continue
-			}
+		}, func() bool {
 			_, running, err := s.recoverJobs(s.ctx)
 			if err != nil && s.ctx.Err() == nil {
 				s.Log.Warn("export: jobs of stopped processes not recovered", "err", err)
 			}
-			watch = err != nil || running > 0
-		}
+			return err != nil || running > 0
+		})
 	}()
 	return nil
 }

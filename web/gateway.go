@@ -52,9 +52,12 @@ var DefaultUpstreamPaths = []string{"/api/"}
 
 // gateway proxies a tenant's application paths to the upstream.
 type gateway struct {
-	s         *Server
-	cfg       Upstream
+	s   *Server
+	cfg Upstream
+	// transport carries what direct does not take: bodies, WebSocket
+	// upgrades, HTTPS.
 	transport http.RoundTripper
+	direct    *directTransport
 	cop       *http.CrossOriginProtection
 	// errorLog hears what the proxy cannot answer with a status (a body
 	// cut off midway).
@@ -88,9 +91,9 @@ func newGateway(s *Server, cfg Upstream) *gateway {
 	}
 	// As many idle connections as clients a server keeps busy, so that
 	// under load no request dials.
-	transport := &directTransport{fallback: fallback, dial: dial, responseTimeout: cfg.ResponseTimeout,
+	direct := &directTransport{dial: dial, responseTimeout: cfg.ResponseTimeout,
 		idleTimeout: fallback.IdleConnTimeout, maxIdle: fallback.MaxIdleConnsPerHost}
-	return &gateway{s: s, cfg: cfg, cop: http.NewCrossOriginProtection(), transport: transport,
+	return &gateway{s: s, cfg: cfg, cop: http.NewCrossOriginProtection(), transport: fallback, direct: direct,
 		errorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn)}
 }
 
@@ -172,15 +175,19 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, k := range pageOnlyHeaders {
 		delete(h, k)
 	}
-	proxy := &httputil.ReverseProxy{
-		Rewrite:      func(pr *httputil.ProxyRequest) { g.rewrite(pr, caller, token) },
-		Transport:    g.transport,
-		BufferPool:   proxyBuffers,
-		ErrorHandler: g.fail,
-		ErrorLog:     g.errorLog,
-	}
 	start := time.Now()
-	proxy.ServeHTTP(w, r)
+	if directRequest(r, g.cfg.URL) {
+		g.serveDirect(w, r, caller, token)
+	} else {
+		proxy := &httputil.ReverseProxy{
+			Rewrite:      func(pr *httputil.ProxyRequest) { g.rewrite(pr, caller, token) },
+			Transport:    g.transport,
+			BufferPool:   proxyBuffers,
+			ErrorHandler: g.fail,
+			ErrorLog:     g.errorLog,
+		}
+		proxy.ServeHTTP(w, r)
+	}
 	if !upgrade {
 		g.s.Meter.AddCompute(t.ID, time.Since(start))
 	}
@@ -284,17 +291,7 @@ func (g *gateway) rewrite(pr *httputil.ProxyRequest, c tenancy.UpstreamCaller, t
 	target := g.cfg.URL
 	out := pr.Out
 	out.URL.Scheme, out.URL.Host = target.Scheme, target.Host
-	if target.Path != "" {
-		prefix := g.prefixOf(pr.In.URL.Path)
-		escaped := pr.In.URL.EscapedPath()
-		if rest, ok := strings.CutPrefix(escaped, prefix); ok {
-			out.URL.RawPath = joinPath(target.EscapedPath(), rest)
-			out.URL.Path, _ = url.PathUnescape(out.URL.RawPath)
-		} else {
-			out.URL.Path = joinPath(target.Path, strings.TrimPrefix(pr.In.URL.Path, prefix))
-			out.URL.RawPath = ""
-		}
-	}
+	out.URL.Path, out.URL.RawPath = g.targetPath(pr.In.URL)
 	out.Host = ""
 	pr.SetXForwarded()
 	h := out.Header
@@ -304,7 +301,13 @@ func (g *gateway) rewrite(pr *httputil.ProxyRequest, c tenancy.UpstreamCaller, t
 		}
 	}
 	delete(h, "Authorization")
-	stripPortalCookies(h)
+	if lines := h["Cookie"]; lines != nil {
+		if kept := applicationCookies(lines); kept != nil {
+			h["Cookie"] = kept
+		} else {
+			delete(h, "Cookie")
+		}
+	}
 	if token != "" {
 		h["Authorization"] = []string{"Bearer " + token}
 		return
@@ -312,6 +315,23 @@ func (g *gateway) rewrite(pr *httputil.ProxyRequest, c tenancy.UpstreamCaller, t
 	for _, kv := range c.UpstreamHeaders() {
 		h[kv[0]] = []string{kv[1]}
 	}
+}
+
+// targetPath is the path the application receives for the client's in:
+// unchanged when UPSTREAM_URL has no path, else with the matched prefix
+// replaced by it.
+func (g *gateway) targetPath(in *url.URL) (path, rawPath string) {
+	target := g.cfg.URL
+	if target.Path == "" {
+		return in.Path, in.RawPath
+	}
+	prefix := g.prefixOf(in.Path)
+	if rest, ok := strings.CutPrefix(in.EscapedPath(), prefix); ok {
+		rawPath = joinPath(target.EscapedPath(), rest)
+		path, _ = url.PathUnescape(rawPath)
+		return path, rawPath
+	}
+	return joinPath(target.Path, strings.TrimPrefix(in.Path, prefix)), ""
 }
 
 // joinPath puts rest under base, with one slash between.
@@ -334,14 +354,10 @@ func (g *gateway) prefixOf(p string) string {
 	return best
 }
 
-// stripPortalCookies removes the portal's own cookies (the session and its
-// CSRF seed) from the request: they are the gateway's credential, not the
-// application's.
-func stripPortalCookies(h http.Header) {
-	lines := h["Cookie"]
-	if len(lines) == 0 {
-		return
-	}
+// applicationCookies are the Cookie header lines without the portal's own
+// cookies (the session and its CSRF seed), which are the gateway's
+// credential, not the application's; nil when none is left.
+func applicationCookies(lines []string) []string {
 	var kept []string
 	for _, line := range lines {
 		for part := range strings.SplitSeq(line, ";") {
@@ -353,10 +369,9 @@ func stripPortalCookies(h http.Header) {
 		}
 	}
 	if len(kept) == 0 {
-		delete(h, "Cookie")
-		return
+		return nil
 	}
-	h["Cookie"] = []string{strings.Join(kept, "; ")}
+	return []string{strings.Join(kept, "; ")}
 }
 
 // fail answers a request the application could not answer: 504 when it

@@ -16,6 +16,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -777,5 +779,117 @@ func TestGatewayJWT(t *testing.T) {
 				t.Errorf("member claims: %v", claims)
 			}
 		})
+	}
+}
+
+// TestGatewayAnswers: what the application answers reaches the client as
+// the application meant it, on reads (the direct path) and writes alike:
+// interim 103 hints, trailers, events one by one, its headers without the
+// ones that describe its connection to the gateway; and an answer the
+// application breaks off reaches the client broken, never as if whole.
+func TestGatewayAnswers(t *testing.T) {
+	next := make(chan struct{}, 1)
+	app := &upstreamApp{srv: httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		switch r.URL.Path {
+		case "/api/hints":
+			w.Header().Set("Link", "</app.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			w.Header().Del("Link")
+			io.WriteString(w, "ok")
+		case "/api/trailers":
+			w.Header().Set("Trailer", "X-Checksum")
+			io.WriteString(w, "body")
+			w.Header().Set("X-Checksum", "abc")
+		case "/api/events":
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: 1\n\n")
+			w.(http.Flusher).Flush()
+			select {
+			case <-next:
+			case <-time.After(10 * time.Second):
+			}
+			io.WriteString(w, "data: 2\n\n")
+		case "/api/hop":
+			w.Header().Set("Connection", "X-Internal")
+			w.Header().Set("X-Internal", "secret")
+			w.Header().Set("Keep-Alive", "timeout=5")
+			w.Header().Set("X-App", "1")
+			io.WriteString(w, "ok")
+		case "/api/cut":
+			conn, bw, _ := http.NewResponseController(w).Hijack()
+			bw.WriteString("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+			bw.Flush()
+			conn.Close()
+		}
+	}))}
+	t.Cleanup(app.srv.Close)
+	e := newGatewayEnv(t, app)
+	acme := e.mustTenant("acme")
+	_, secret := mustAPIKey(t, e, acme)
+	c := e.client("acme." + baseDomain)
+	send := func(method, path string) *http.Request {
+		var body io.Reader
+		if method == http.MethodPost {
+			body = strings.NewReader("{}")
+		}
+		req, _ := http.NewRequest(method, c.url(path), body)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		return req
+	}
+
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		var hints []string
+		req := send(method, "/api/hints")
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+				hints = append(hints, fmt.Sprint(code, " ", h.Get("Link")))
+				return nil
+			},
+		}))
+		resp, body := c.do(req)
+		if resp.StatusCode != 200 || body != "ok" || len(hints) != 1 || hints[0] != "103 </app.css>; rel=preload" || resp.Header.Get("Link") != "" {
+			t.Errorf("%s hints: %d %q, interim %q, final Link %q", method, resp.StatusCode, body, hints, resp.Header.Get("Link"))
+		}
+
+		resp, body = c.do(send(method, "/api/trailers"))
+		if body != "body" || resp.Trailer.Get("X-Checksum") != "abc" {
+			t.Errorf("%s trailers: %q, %v", method, body, resp.Trailer)
+		}
+
+		resp, body = c.do(send(method, "/api/hop"))
+		if resp.Header.Get("X-App") != "1" || resp.Header.Get("X-Internal") != "" || resp.Header.Get("Keep-Alive") != "" {
+			t.Errorf("%s answer headers: %v", method, resp.Header)
+		}
+
+		start := time.Now()
+		resp, err := c.http.Do(send(method, "/api/events"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := make([]byte, len("data: 1\n\n"))
+		if _, err := io.ReadFull(resp.Body, first); err != nil || string(first) != "data: 1\n\n" || time.Since(start) > 5*time.Second {
+			t.Errorf("%s events: the first event did not arrive while the application held the second: %q %v after %s", method, first, err, time.Since(start))
+		}
+		next <- struct{}{}
+		rest, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(rest) != "data: 2\n\n" {
+			t.Errorf("%s events: then %q, %v", method, rest, err)
+		}
+
+		resp, err = c.http.Do(send(method, "/api/cut"))
+		if err == nil {
+			b, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr == nil {
+				t.Errorf("%s: an answer the application broke off reached the client whole: %d %q", method, resp.StatusCode, b)
+			}
+		}
+	}
+
+	resp, body := c.do(send(http.MethodHead, "/api/hop"))
+	if resp.StatusCode != 200 || body != "" || resp.Header.Get("X-App") != "1" {
+		t.Errorf("HEAD: %d %q %v", resp.StatusCode, body, resp.Header)
 	}
 }

@@ -7,24 +7,24 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
-	"net/textproto"
+	"net/url"
 	"sync"
 	"time"
 )
 
-// directTransport sends the gateway's plain reads (GET and HEAD without a
-// body, over HTTP) to the application on a kept-alive connection, in the
-// request's own goroutine: it writes the request, reads the answer, and the
-// connection goes back to the pool when the body has been read to its end.
+// directTransport carries the gateway's plain reads (GET and HEAD without
+// a body, over HTTP: directRequest) to the application on kept-alive
+// connections, in the request's own goroutine: it writes the request,
+// reads the answer, and the connection goes back to the pool when the body
+// has been read to its end.
 //
 // http.Transport gives each connection a reading and a writing goroutine
 // and hands every request and answer between them over channels: on this
 // path that is three goroutines woken per request, and a third of the
 // gateway's CPU went to it and to the scheduler. Everything else (bodies,
-// WebSocket upgrades, HTTPS, Connection: close) goes to http.Transport.
+// WebSocket upgrades, HTTPS) goes through httputil.ReverseProxy and
+// http.Transport.
 type directTransport struct {
-	fallback        http.RoundTripper
 	dial            func(ctx context.Context, network, addr string) (net.Conn, error)
 	responseTimeout time.Duration
 	idleTimeout     time.Duration
@@ -43,38 +43,37 @@ type directConn struct {
 	idleSince time.Time
 }
 
-func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !directRequest(req) {
-		return t.fallback.RoundTrip(req)
-	}
-	// A kept-alive connection the application has closed meanwhile fails
-	// before any answer: the request goes again on a new connection (a GET
-	// or HEAD may be sent twice, as http.Transport would).
+// do sends r to addr, its head written by head, and reads the answer's
+// header; 1xx answers before it go to got1xx. A kept-alive connection the
+// application has closed meanwhile fails before any answer: the request
+// goes again on a new connection (a GET or HEAD may be sent twice, as
+// http.Transport would).
+func (t *directTransport) do(r *http.Request, addr string, head func(*bufio.Writer), got1xx func(int, http.Header)) (*http.Response, error) {
 	for {
-		c, reused := t.get(req.URL.Host)
+		c, reused := t.get(addr)
 		if c == nil {
 			var err error
-			if c, err = t.connect(req.Context(), req.URL.Host); err != nil {
+			if c, err = t.connect(r.Context(), addr); err != nil {
 				return nil, err
 			}
 		}
-		resp, err := t.exchange(c, req)
+		resp, err := t.exchange(c, r, head, got1xx)
 		if err == nil {
 			return resp, nil
 		}
-		if reused && req.Context().Err() == nil && errors.Is(err, errStale) {
+		if reused && r.Context().Err() == nil && errors.Is(err, errStale) {
 			continue
 		}
 		return nil, errors.Unwrap(err)
 	}
 }
 
-// directRequest reports whether req can take the direct path.
-func directRequest(req *http.Request) bool {
-	return (req.Method == http.MethodGet || req.Method == http.MethodHead) &&
-		req.URL.Scheme == "http" && !req.Close &&
-		(req.Body == nil || req.Body == http.NoBody) && req.ContentLength == 0 &&
-		req.Header.Get("Upgrade") == "" && req.Header.Get("Connection") == "" && len(req.TransferEncoding) == 0
+// directRequest reports whether the client's request r can take the direct
+// path to an application at upstream.
+func directRequest(r *http.Request, upstream *url.URL) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && upstream.Scheme == "http" &&
+		(r.Body == nil || r.Body == http.NoBody) && r.ContentLength == 0 && len(r.TransferEncoding) == 0 &&
+		r.Header.Get("Upgrade") == ""
 }
 
 // errStale marks a failure before the first byte of the answer on a
@@ -89,9 +88,10 @@ func (e staleError) Is(target error) bool {
 	return target == errStale
 }
 
-// exchange writes req on c and reads the answer's header. On an error, c
-// is closed; an error before any byte of the answer matches errStale.
-func (t *directTransport) exchange(c *directConn, req *http.Request) (*http.Response, error) {
+// exchange writes a request on c and reads the answer's header. On an
+// error, c is closed; an error before any byte of the answer matches
+// errStale.
+func (t *directTransport) exchange(c *directConn, req *http.Request, head func(*bufio.Writer), got1xx func(int, http.Header)) (*http.Response, error) {
 	ctx := req.Context()
 	// The client going away ends the exchange, as http.Transport does:
 	// its connection's deadline is then in the past.
@@ -107,9 +107,7 @@ func (t *directTransport) exchange(c *directConn, req *http.Request) (*http.Resp
 		}
 		return nil, wrapped{err}
 	}
-	if err := req.Write(c.bw); err != nil {
-		return fail(err, true)
-	}
+	head(c.bw)
 	if err := c.bw.Flush(); err != nil {
 		return fail(err, true)
 	}
@@ -135,11 +133,9 @@ func (t *directTransport) exchange(c *directConn, req *http.Request) (*http.Resp
 			break
 		}
 		// 1xx answers (103 Early Hints) come before the real one, and
-		// reach the client as ReverseProxy passes them on.
-		if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
-			if err := trace.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
-				return fail(err, false)
-			}
+		// reach the client.
+		if got1xx != nil {
+			got1xx(resp.StatusCode, resp.Header)
 		}
 	}
 	if t.responseTimeout > 0 {

@@ -2,33 +2,43 @@ package web
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nself/nself/internal/tenancy"
 )
 
-// newDirect is the gateway's transport to addr, with http.Transport for
-// what it does not take itself.
+// newDirect is the gateway's direct transport.
 func newDirect(responseTimeout time.Duration) *directTransport {
 	dial := (&net.Dialer{Timeout: time.Second}).DialContext
-	return &directTransport{fallback: &http.Transport{DialContext: dial}, dial: dial,
-		responseTimeout: responseTimeout, idleTimeout: time.Minute, maxIdle: 8}
+	return &directTransport{dial: dial, responseTimeout: responseTimeout, idleTimeout: time.Minute, maxIdle: 8}
 }
 
-func get(t *testing.T, rt http.RoundTripper, ctx context.Context, method, url string, body io.Reader) (*http.Response, string, error) {
+// roundTrip sends req, written by net/http, on the direct transport.
+func (t *directTransport) roundTrip(req *http.Request) (*http.Response, error) {
+	return t.do(req, req.URL.Host, func(bw *bufio.Writer) { req.Write(bw) }, nil)
+}
+
+func get(t *testing.T, d *directTransport, ctx context.Context, method, url string, body io.Reader) (*http.Response, string, error) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := rt.RoundTrip(req)
+	resp, err := d.roundTrip(req)
 	if err != nil {
 		return nil, "", err
 	}
@@ -73,7 +83,7 @@ func TestDirectTransportKeepsConnections(t *testing.T) {
 	}
 
 	req, _ := http.NewRequest(http.MethodGet, app.URL+"/big", nil)
-	resp, err = rt.RoundTrip(req)
+	resp, err = rt.roundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +183,7 @@ func TestDirectTransportClientGoneMidBody(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, app.URL+"/", nil)
 	d := newDirect(time.Second)
-	resp, err := d.RoundTrip(req)
+	resp, err := d.roundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,33 +199,124 @@ func TestDirectTransportClientGoneMidBody(t *testing.T) {
 	}
 }
 
-// What the direct path does not take (a body, an upgrade, HTTPS) goes to
-// http.Transport.
-func TestDirectTransportFallsBack(t *testing.T) {
-	var fell atomic.Int32
-	d := newDirect(time.Second)
-	d.fallback = roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		fell.Add(1)
-		return &http.Response{StatusCode: 204, Body: http.NoBody, Request: r}, nil
-	})
-	for _, r := range []*http.Request{
-		httptest.NewRequest(http.MethodPost, "http://127.0.0.1:1/", strings.NewReader("x")),
-		httptest.NewRequest(http.MethodGet, "https://127.0.0.1:1/", nil),
-		func() *http.Request {
-			r := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:1/", nil)
-			r.Header.Set("Connection", "Upgrade")
-			r.Header.Set("Upgrade", "websocket")
-			return r
-		}(),
+// What the direct path does not take (a body, an upgrade, an application
+// over HTTPS) goes through ReverseProxy and http.Transport; the plain
+// reads, whatever their connection headers, take it.
+func TestDirectRequest(t *testing.T) {
+	plain, _ := url.Parse("http://127.0.0.1:1/")
+	tls, _ := url.Parse("https://127.0.0.1:1/")
+	req := func(method string, body io.Reader, header ...string) *http.Request {
+		r := httptest.NewRequest(method, "http://acme.localhost/api/x", body)
+		for i := 0; i+1 < len(header); i += 2 {
+			r.Header.Set(header[i], header[i+1])
+		}
+		return r
+	}
+	for _, c := range []struct {
+		name     string
+		r        *http.Request
+		upstream *url.URL
+		want     bool
+	}{
+		{"GET", req(http.MethodGet, nil), plain, true},
+		{"HEAD", req(http.MethodHead, nil), plain, true},
+		{"GET, Connection: keep-alive", req(http.MethodGet, nil, "Connection", "keep-alive"), plain, true},
+		{"GET, Connection: close", req(http.MethodGet, nil, "Connection", "close"), plain, true},
+		{"POST", req(http.MethodPost, strings.NewReader("x")), plain, false},
+		{"DELETE", req(http.MethodDelete, nil), plain, false},
+		{"GET with a body", req(http.MethodGet, strings.NewReader("x")), plain, false},
+		{"WebSocket", req(http.MethodGet, nil, "Connection", "Upgrade", "Upgrade", "websocket"), plain, false},
+		{"HTTPS application", req(http.MethodGet, nil), tls, false},
 	} {
-		r.RequestURI = ""
-		if _, err := d.RoundTrip(r); err != nil {
-			t.Errorf("%s %s: %v", r.Method, r.URL, err)
+		if got := directRequest(c.r, c.upstream); got != c.want {
+			t.Errorf("%s: direct %v, want %v", c.name, got, c.want)
 		}
 	}
-	if fell.Load() != 3 {
-		t.Errorf("%d of 3 requests went to http.Transport", fell.Load())
+}
+
+// The direct path's request is the one ReverseProxy makes with the
+// gateway's rewrite: the same request line, host and headers reach the
+// application, whatever the client sent.
+func TestDirectHeadMatchesReverseProxy(t *testing.T) {
+	tn := &tenancy.Tenant{ID: "6f1c6bd6-8f1d-4e4c-9d44-5a7d1b8f5c11", Slug: "acme"}
+	member := tenancy.UpstreamCaller{TenantID: tn.ID, TenantSlug: tn.Slug, UserID: "0b6a0c1e-6a43-4b8e-9a52-5c4f0f1d2e3a", Role: "admin"}
+	type req struct {
+		method, target string
+		header         http.Header
 	}
+	requests := []req{
+		{"GET", "/api/users?limit=5", spoofedHeaders()},
+		{"HEAD", "/api/users", http.Header{"User-Agent": {"curl/8.0"}, "Accept": {"*/*"}}},
+		{"GET", "/api/x", http.Header{"User-Agent": {""}, "Accept-Encoding": {"gzip, br"}}},
+		{"GET", "/api/x", http.Header{"Cookie": {"nself_session=abc; app_pref=dark", "nself_session_csrf=x"}}},
+		{"GET", "/api/x", http.Header{"Cookie": {"nself_session=abc"}}},
+		{"GET", "/api/x", http.Header{"Connection": {"keep-alive, X-Custom"}, "X-Custom": {"hop"}, "X-Kept": {"1"}, "Keep-Alive": {"timeout=5"}}},
+		{"GET", "/api/x", http.Header{"Connection": {"close"}, "Proxy-Authorization": {"Basic eA=="}, "Proxy-Connection": {"keep-alive"}, "Trailer": {"X-T"}}},
+		{"GET", "/api/x", http.Header{"Te": {"gzip, trailers"}}},
+		{"GET", "/api/x", http.Header{"Te": {"gzip"}}},
+		{"GET", "/api/a%2Fb/c%20d?q=1;r=2", nil},
+		{"GET", "/api/x?a=%zz&b=2", nil},
+		{"GET", "/api/x?", nil},
+		{"GET", "/api/", http.Header{"X-Multi": {"a", "b"}, "Accept": {"text/html", "application/json"}}},
+	}
+	for _, upstream := range []string{"http://127.0.0.1:9/", "http://app.internal:8080", "http://127.0.0.1:9/base/"} {
+		for _, token := range []string{"", "eyJhbGciOiJIUzI1NiJ9.e30.sig"} {
+			u, _ := url.Parse(upstream)
+			g := &gateway{cfg: Upstream{URL: u, Paths: []string{"/api/", "/api/v2/"}}}
+			for _, rq := range requests {
+				name := fmt.Sprintf("%s %s %s via %s (token %v)", rq.method, rq.target, rq.header, upstream, token != "")
+				in := httptest.NewRequest(rq.method, "http://acme.localhost:8080"+rq.target, nil)
+				for k, vs := range rq.header {
+					in.Header[k] = vs
+				}
+
+				var viaProxy *http.Request
+				proxy := &httputil.ReverseProxy{
+					Rewrite: func(pr *httputil.ProxyRequest) { g.rewrite(pr, member, token) },
+					Transport: roundTripFunc(func(out *http.Request) (*http.Response, error) {
+						var buf bytes.Buffer
+						if err := out.Write(&buf); err != nil {
+							return nil, err
+						}
+						var err error
+						viaProxy, err = http.ReadRequest(bufio.NewReader(&buf))
+						return &http.Response{StatusCode: 204, Body: http.NoBody, Request: out}, err
+					}),
+					ErrorHandler: func(_ http.ResponseWriter, _ *http.Request, err error) { t.Errorf("%s: %v", name, err) },
+				}
+				proxy.ServeHTTP(httptest.NewRecorder(), in)
+
+				var buf bytes.Buffer
+				bw := bufio.NewWriter(&buf)
+				g.writeHead(bw, in, member, token)
+				bw.Flush()
+				direct, err := http.ReadRequest(bufio.NewReader(&buf))
+				if err != nil || viaProxy == nil {
+					t.Fatalf("%s: %v (%q)", name, err, buf.String())
+				}
+				if direct.Method != viaProxy.Method || direct.RequestURI != viaProxy.RequestURI || direct.Host != viaProxy.Host {
+					t.Errorf("%s: direct %s %s (Host %s), ReverseProxy %s %s (Host %s)", name,
+						direct.Method, direct.RequestURI, direct.Host, viaProxy.Method, viaProxy.RequestURI, viaProxy.Host)
+				}
+				if !reflect.DeepEqual(direct.Header, viaProxy.Header) {
+					t.Errorf("%s:\n direct       %v\n ReverseProxy %v", name, direct.Header, viaProxy.Header)
+				}
+			}
+		}
+	}
+}
+
+// spoofedHeaders is spoofed with an API key, as a client sends them.
+func spoofedHeaders() http.Header {
+	h := http.Header{"Authorization": {"Bearer nsk_x_y"}, "User-Agent": {"client/1"}}
+	for k, vs := range map[string][]string{
+		"X-Tenant-Id": {"00000000-0000-4000-8000-000000000000"}, "x-tenant-id": {"1"}, "X_Hasura_Role": {"owner"},
+		"X-Hasura-Role": {"admin", "owner"}, "X-Forwarded-For": {"203.0.113.9"}, "X-Forwarded-Host": {"evil.example"},
+		"X-Forwarded-Proto": {"https"}, "Forwarded": {"for=203.0.113.9"},
+	} {
+		h[k] = vs
+	}
+	return h
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

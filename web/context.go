@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/go-chi/chi/v5/middleware"
+
 	"github.com/nself/nself/internal/tenancy"
 )
 
@@ -20,7 +22,10 @@ import (
 // holds, so a context handed to a goroutine never changes under it.
 //
 // The only shared, mutable part is the log note, which exists so that
-// handlers can tell the outermost middleware what to log.
+// handlers can tell the outermost middleware what to log. One exception to
+// making a new state: the request's tenant is set in its first state when
+// routing finds it (routedTo), before any handler has run or any goroutine
+// could hold the context.
 type requestState struct {
 	tenant   *tenancy.Tenant
 	identity *tenancy.Identity
@@ -47,15 +52,48 @@ func stateOf(ctx context.Context) *requestState {
 	return st
 }
 
-// withLogNote gives ctx a log note of its own and returns both.
-func withLogNote(ctx context.Context) (context.Context, *logNote) {
-	n := &logNote{}
-	st := requestState{log: n}
-	if old := stateOf(ctx); old != nil {
-		st = *old
-		st.log = n
+// requestScope is the context a request starts with, made in one
+// allocation by the outermost middleware: the request id, the request's
+// first state with its log note, and the writer that records the answer's
+// status for the log line. A context per value, each copying the request,
+// was the server's most frequent allocation.
+type requestScope struct {
+	context.Context
+	id    string
+	state requestState
+	note  logNote
+	w     statusWriter
+}
+
+func newRequestScope(parent context.Context, id string, w http.ResponseWriter) *requestScope {
+	sc := &requestScope{Context: parent, id: id}
+	sc.state.log = &sc.note
+	sc.w.ResponseWriter = w
+	return sc
+}
+
+func (sc *requestScope) Value(key any) any {
+	switch key {
+	case stateKey{}:
+		return &sc.state
+	case middleware.RequestIDKey:
+		return sc.id
 	}
-	return context.WithValue(ctx, stateKey{}, &st), n
+	return sc.Context.Value(key)
+}
+
+// routedTo returns r for tenant t: its first state gets the tenant in
+// place when r still has the context it started with, as it has on every
+// request routed by host; otherwise a new context holds a copy.
+func routedTo(r *http.Request, t *tenancy.Tenant) *http.Request {
+	if sc, ok := r.Context().(*requestScope); ok && sc.state.tenant == nil {
+		// The cached tenant itself: readers get copies (TenantFrom), and
+		// the package's own readers (tenantOf) only read it.
+		sc.state.tenant = t
+		sc.note.tenant = t.Slug
+		return r
+	}
+	return withContext(r, withTenant(r.Context(), t))
 }
 
 // with returns a context whose state is ctx's with set applied to a copy.

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-chi/chi/v5/middleware"
+
 	"github.com/nself/nself/internal/tenancy"
 )
 
@@ -69,7 +71,8 @@ func TestContextValuesAreCopies(t *testing.T) {
 // Setting a value makes a new context: one taken before, by a goroutine
 // say, never sees the value change under it.
 func TestContextSettingLeavesEarlierContexts(t *testing.T) {
-	base, note := withLogNote(context.Background())
+	sc := newRequestScope(context.Background(), "req-1", nil)
+	base, note := context.Context(sc), &sc.note
 	withT := withTenant(base, &tenancy.Tenant{ID: "t1", Slug: "acme"})
 	signedIn := withSession(withT, &tenancy.Identity{User: &tenancy.User{ID: "u1"}, Role: tenancy.RoleOwner}, nil, "csrf-1")
 	if TenantFrom(base) != nil {
@@ -86,6 +89,34 @@ func TestContextSettingLeavesEarlierContexts(t *testing.T) {
 	noteTenant(signedIn, "other")
 	if note.tenant != "other" {
 		t.Errorf("the log note says %q", note.tenant)
+	}
+}
+
+// Routing sets the tenant in the request's first state, where its log
+// line and every later context see it; readers still get copies, so the
+// cached tenant stays as it was. A request whose context is no longer its
+// first gets a new one.
+func TestRoutedTo(t *testing.T) {
+	cached := &tenancy.Tenant{ID: "t1", Slug: "acme", Name: "Acme"}
+	sc := newRequestScope(context.Background(), "req-1", nil)
+	r := httptest.NewRequest(http.MethodGet, "http://acme.nself.test/", nil).WithContext(sc)
+	routed := routedTo(r, cached)
+	if routed != r || tenantOf(routed.Context()) != cached || sc.note.tenant != "acme" {
+		t.Errorf("routed: same request %v, tenant %+v, log note %q", routed == r, tenantOf(routed.Context()), sc.note.tenant)
+	}
+	TenantFrom(routed.Context()).Name = "changed by a handler"
+	if cached.Name != "Acme" {
+		t.Error("a handler changed the cached tenant")
+	}
+	if got := middleware.GetReqID(routed.Context()); got != "req-1" {
+		t.Errorf("request id %q", got)
+	}
+
+	derived := r.WithContext(withCSRF(sc, "x"))
+	other := &tenancy.Tenant{ID: "t2", Slug: "globex"}
+	again := routedTo(derived, other)
+	if again == derived || TenantFrom(again.Context()).ID != "t2" || tenantOf(sc) != cached {
+		t.Error("a request whose context is not its first had its tenant set in place")
 	}
 }
 

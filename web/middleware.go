@@ -1,9 +1,10 @@
 package web
 
 import (
-	"context"
+	"bufio"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -32,22 +33,22 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 	var seq atomic.Uint64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		id := r.Header.Get(middleware.RequestIDHeader)
 		if id == "" {
 			id = prefix + strconv.FormatUint(seq.Add(1), 10)
 		}
-		ctx := context.WithValue(r.Context(), middleware.RequestIDKey, id)
+		ctx := r.Context()
 		if s.Config.QueryTimeout > 0 {
 			ctx = tenancy.WithQueryTimeout(ctx, s.Config.QueryTimeout)
 		}
 		// The tenant is known only after routing; the state is filled later.
-		ctx, holder := withLogNote(ctx)
-		next.ServeHTTP(ww, r.WithContext(ctx))
+		sc := newRequestScope(ctx, id, w)
+		ww, holder := &sc.w, &sc.note
+		next.ServeHTTP(ww, r.WithContext(sc))
 		attrs := make([]slog.Attr, 0, 11)
 		attrs = append(attrs,
 			slog.String("method", r.Method), slog.String("host", r.Host), slog.String("path", r.URL.Path),
-			slog.Int("status", ww.Status()), slog.Int("bytes", ww.BytesWritten()),
+			slog.Int("status", ww.status), slog.Int("bytes", ww.bytes),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("request_id", id))
 		if holder.tenant != "" {
@@ -57,7 +58,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			attrs = append(attrs, slog.String("err", holder.err.Error()))
 		}
 		level := slog.LevelInfo
-		if ww.Status() >= 500 {
+		if ww.status >= 500 {
 			level = slog.LevelError
 		}
 		// The handler directly, as Logger.LogAttrs would call it but
@@ -70,6 +71,52 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 	})
 }
+
+// statusWriter records the status and the size of an answer for the log
+// line.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	// Interim answers (103) come before the one that counts.
+	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+// ReadFrom lets the server's own copy (sendfile) serve io.Copy.
+func (w *statusWriter) ReadFrom(src io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := io.Copy(w.ResponseWriter, src)
+	w.bytes += int(n)
+	return n, err
+}
+
+func (w *statusWriter) Flush() {
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // requestIDPrefix starts this process's request ids: the host name and a
 // random part, so ids from several processes do not collide.
@@ -148,8 +195,12 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 // hostOf returns the request's host, lowercased, without port or trailing dot.
 func hostOf(r *http.Request) string {
 	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	// Only a host with a port is split: SplitHostPort's error for one
+	// without is an allocation on every request.
+	if strings.LastIndexByte(host, ':') > strings.LastIndexByte(host, ']') {
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
 	}
 	return strings.TrimSuffix(strings.ToLower(host), ".")
 }

@@ -46,7 +46,7 @@ func (s *Server) siteRouter() http.Handler {
 			if !s.tenantServes(w, r, t) {
 				return
 			}
-			tenant.ServeHTTP(w, withContext(r, withTenant(r.Context(), t)))
+			tenant.ServeHTTP(w, routedTo(r, t))
 		case host == s.Config.BaseDomain || host == "api."+s.Config.BaseDomain:
 			platform.ServeHTTP(w, r)
 		default:
@@ -67,7 +67,7 @@ func (s *Server) siteRouter() http.Handler {
 			if !s.tenantServes(w, r, t) {
 				return
 			}
-			tenant.ServeHTTP(w, withContext(r, withTenant(r.Context(), t)))
+			tenant.ServeHTTP(w, routedTo(r, t))
 		}
 	})
 }

@@ -138,8 +138,10 @@ func (t *directTransport) exchange(c *directConn, req *http.Request, head func(*
 			got1xx(resp.StatusCode, resp.Header)
 		}
 	}
-	if t.responseTimeout > 0 {
-		// The body streams as long as it takes, unless the client goes.
+	if t.responseTimeout > 0 && !bodyBuffered(resp, c.br) {
+		// The body streams as long as it takes, unless the client goes. A
+		// body already read whole needs no more reads: the deadline stays
+		// until the connection's next request sets its own.
 		c.conn.SetReadDeadline(time.Time{})
 		if ctx.Err() != nil {
 			return fail(ctx.Err(), false)
@@ -150,6 +152,11 @@ func (t *directTransport) exchange(c *directConn, req *http.Request, head func(*
 	}
 	resp.Body = &directBody{body: resp.Body, c: c, t: t, stop: stop, keep: !resp.Close}
 	return resp, nil
+}
+
+// bodyBuffered reports whether resp's whole body is in br already.
+func bodyBuffered(resp *http.Response, br *bufio.Reader) bool {
+	return resp.ContentLength >= 0 && int64(br.Buffered()) >= resp.ContentLength
 }
 
 // wrapped is an error that is not errStale; RoundTrip unwraps it.

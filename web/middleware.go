@@ -45,11 +45,12 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		sc := newRequestScope(ctx, id, w)
 		ww, holder := &sc.w, &sc.note
 		next.ServeHTTP(ww, r.WithContext(sc))
+		end := time.Now()
 		attrs := make([]slog.Attr, 0, 11)
 		attrs = append(attrs,
 			slog.String("method", r.Method), slog.String("host", r.Host), slog.String("path", r.URL.Path),
 			slog.Int("status", ww.status), slog.Int("bytes", ww.bytes),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", end.Sub(start)),
 			slog.String("request_id", id))
 		if holder.tenant != "" {
 			attrs = append(attrs, slog.String("tenant", holder.tenant))
@@ -65,7 +66,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		// without walking the stack for a source line this log never
 		// shows: one line per request is the server's most frequent.
 		if h := s.Log.Handler(); h.Enabled(ctx, level) {
-			rec := slog.NewRecord(time.Now(), level, "request", 0)
+			rec := slog.NewRecord(end, level, "request", 0)
 			rec.AddAttrs(attrs...)
 			_ = h.Handle(ctx, rec)
 		}

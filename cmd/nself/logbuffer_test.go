@@ -66,3 +66,40 @@ func TestLogBufferBatches(t *testing.T) {
 		t.Errorf("Close left lines behind: %q", got[len(got)-40:])
 	}
 }
+
+// slowWriter is a file that takes its time.
+type slowWriter struct {
+	countingWriter
+	delay time.Duration
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(w.delay)
+	return w.countingWriter.Write(p)
+}
+
+// A line is logged without waiting for the file: a slow disk holds up the
+// writer only, and everything still arrives, in order.
+func TestLogBufferDoesNotWaitForTheFile(t *testing.T) {
+	w := &slowWriter{delay: 300 * time.Millisecond}
+	b := newLogBuffer(w, 10*time.Millisecond)
+	line := strings.Repeat("x", 1000) + "\n"
+	var want strings.Builder
+	start := time.Now()
+	// Two batches: the second is logged while the first is being written.
+	for i := range 2 * logBatchSize / len(line) {
+		l := fmt.Sprintf("%06d%s", i, line)
+		want.WriteString(l)
+		b.Write([]byte(l))
+	}
+	time.Sleep(20 * time.Millisecond)
+	b.Write([]byte("after the first batch\n"))
+	want.WriteString("after the first batch\n")
+	if d := time.Since(start); d > 200*time.Millisecond {
+		t.Errorf("logging took %s with a file that takes 300ms a write", d)
+	}
+	b.Close()
+	if got, _ := w.state(); got != want.String() {
+		t.Errorf("the file has %d bytes, want %d in order", len(got), want.Len())
+	}
+}

@@ -46,6 +46,8 @@ port=${PORT:-18080}
 p_serve=$port p_app=$((port + 2)) p_nginx=$((port + 3)) p_bare=$((port + 4))
 dir=/tmp/$db
 mkdir -p "$dir"
+# Each run's logs only: a file grown by earlier runs costs the disk more.
+rm -f "$dir/access.log" "$dir/serve.log"
 admin_base=${DATABASE_ADMIN_URL%/*}
 # The sessions of a previous run's server may take a moment to end.
 for _ in 1 2 3 4 5 6 7 8 9 10; do

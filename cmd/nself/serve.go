@@ -216,7 +216,7 @@ func (a *app) serveCommand() *cobra.Command {
 	cmd.Flags().DurationVar(&recheck, "domain-recheck", time.Hour, "how often verified custom domains are checked again (0: never)")
 	cmd.Flags().DurationVar(&usageEvery, "storage-sample", time.Hour, "how often each tenant's stored bytes are measured for usage (0: never)")
 	cmd.Flags().DurationVar(&reconcileEvery, "billing-reconcile", 6*time.Hour, "how often subscriptions are compared with Stripe's (0: never)")
-	cmd.Flags().DurationVar(&usageFlush, "usage-flush", postgres.DefaultFlushEvery, "how often API request counts are written to the database, all tenants in one transaction (a crash loses at most this long's counts)")
+	cmd.Flags().DurationVar(&usageFlush, "usage-flush", postgres.DefaultFlushEvery, "how often API request counts are written to the database, in one transaction per 500 tenants (a crash loses at most this long's counts)")
 	cmd.Flags().DurationVar(&mailEvery, "mail-every", 5*time.Minute, "the longest the mail sender sleeps between checks of the outbox; it wakes at once when mail is queued (a notice from the database) and when a retry is due, so this only catches mail queued without a notice (0: this process sends none)")
 	sweep.flags(cmd)
 	retry.flags(cmd)

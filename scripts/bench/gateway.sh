@@ -27,7 +27,11 @@
 # TENANTS (1000), DURATION of each run (10s), ROUNDS (3); PORT (18080) is
 # the first of the five ports used, DB (nself_bench_gateway) the database
 # the script creates and drops, so that two runs can share a machine.
-# PPROF=ADDR serves the gateway's profiler there (nself serve --pprof). The memory with
+# PPROF=ADDR serves the gateway's profiler there (nself serve --pprof).
+# USAGE_FLUSH=DURATION sets --usage-flush: the meter writes the tenants'
+# counts that often (10s by default), the only database writes while
+# requests are served; a flush interval longer than the run shows that
+# nothing else reaches the database. The memory with
 # 100,000 tenants and keys cached is BenchmarkCachedMemory:
 #   go test -run '^$' -bench CachedMemory -benchtime 1x ./internal/postgres/
 set -euo pipefail
@@ -95,7 +99,7 @@ proxy=$!
 # As deployed: the meter on, every setting at its default (the usage
 # flush every 10 s, the mail outbox checked every second), one log line per
 # request to a file.
-bin/nself serve --addr 127.0.0.1:$p_serve ${PPROF:+--pprof "$PPROF"} >"$dir/serve.log" 2>&1 &
+bin/nself serve --addr 127.0.0.1:$p_serve ${PPROF:+--pprof "$PPROF"} ${USAGE_FLUSH:+--usage-flush "$USAGE_FLUSH"} >"$dir/serve.log" 2>&1 &
 serve=$!
 cat >"$dir/nginx.conf" <<CONF
 worker_processes 2;

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -171,9 +172,13 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The portal's page policies are not the application's: its own
 	// headers decide. HSTS and the quota headers stay.
-	h := w.Header()
-	for _, k := range pageOnlyHeaders {
-		delete(h, k)
+	if sw, ok := w.(*statusWriter); ok {
+		sw.proxied = true
+	} else {
+		h := w.Header()
+		for _, k := range pageOnlyHeaders {
+			delete(h, k)
+		}
 	}
 	start := time.Now()
 	if directRequest(r, g.cfg.URL) {
@@ -196,6 +201,8 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // pageOnlyHeaders are the security headers that describe the portal's
 // pages; a proxied answer carries the application's instead.
 var pageOnlyHeaders = []string{"Content-Security-Policy", "X-Frame-Options", "Cross-Origin-Opener-Policy", "Permissions-Policy", "X-Content-Type-Options", "Referrer-Policy"}
+
+func pageOnlyHeader(k string) bool { return slices.Contains(pageOnlyHeaders, k) }
 
 // authenticate finds who calls: an API key (Authorization: Bearer), else
 // a signed-in member of the tenant (the portal's session cookie), else the

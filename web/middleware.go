@@ -74,23 +74,50 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 }
 
 // statusWriter records the status and the size of an answer for the log
-// line.
+// line, and gives the answer the security headers when it starts.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int
+	// security are the headers every answer carries (securityHeaders),
+	// each unless the handler set its own; a proxied answer carries the
+	// application's page policies instead of the portal's.
+	security map[string][]string
+	proxied  bool
+	started  bool
+}
+
+// start sets the security headers, once, as the answer's header goes out.
+func (w *statusWriter) start() {
+	if w.started {
+		return
+	}
+	w.started = true
+	h := w.ResponseWriter.Header()
+	for k, v := range w.security {
+		if w.proxied && pageOnlyHeader(k) {
+			continue
+		}
+		if _, ok := h[k]; !ok {
+			h[k] = v
+		}
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	// Interim answers (103) come before the one that counts.
-	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
-		w.status = code
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		w.start()
+		if w.status == 0 {
+			w.status = code
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
+		w.start()
 		w.status = http.StatusOK
 	}
 	n, err := w.ResponseWriter.Write(b)
@@ -101,6 +128,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // ReadFrom lets the server's own copy (sendfile) serve io.Copy.
 func (w *statusWriter) ReadFrom(src io.Reader) (int64, error) {
 	if w.status == 0 {
+		w.start()
 		w.status = http.StatusOK
 	}
 	n, err := io.Copy(w.ResponseWriter, src)
@@ -109,6 +137,10 @@ func (w *statusWriter) ReadFrom(src io.Reader) (int64, error) {
 }
 
 func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.start()
+		w.status = http.StatusOK
+	}
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
@@ -174,9 +206,15 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 		fixed["Strict-Transport-Security"] = []string{"max-age=31536000; includeSubDomains"}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		for k, v := range fixed {
-			h[k] = v
+		if sw, ok := w.(*statusWriter); ok {
+			// Set when the answer starts, where a handler has not set its
+			// own: no header map work for what a proxied answer drops.
+			sw.security = fixed
+		} else {
+			h := w.Header()
+			for k, v := range fixed {
+				h[k] = v
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

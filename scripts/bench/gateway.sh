@@ -130,8 +130,9 @@ sleep 1
 sql() { psql -tAq "$DATABASE_ADMIN_URL" -c "$1"; }
 xacts() { sql "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$db'"; }
 tables() {
-	sql "SELECT relid::regclass, n_tup_ins + n_tup_upd + n_tup_del, coalesce(idx_scan, 0) + seq_scan
-	     FROM pg_stat_all_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1"
+	sql "SELECT relid::regclass, n_tup_ins + n_tup_upd + n_tup_del, coalesce(idx_scan, 0) + seq_scan,
+	            autovacuum_count + autoanalyze_count
+	     FROM pg_stat_all_tables WHERE schemaname NOT IN ('information_schema', 'pg_toast') ORDER BY 1"
 }
 results=$(mktemp)
 # cpu PID...: the processes' user and system time so far, in clock ticks.
@@ -183,10 +184,12 @@ sleep 11
 after=$(xacts)
 tables >"$dir/tables.after"
 echo "== database transactions during the gateway comparison (${gateway_secs} s): $((after - before - 1))"
-echo "   rows written and index or table scans, by table, in that time:"
+echo "   rows written and index or table scans, by table, in that time (catalogs left out):"
 awk -F'|' 'NR == FNR {w[$1] = $2; r[$1] = $3; next}
-	$2 - w[$1] + $3 - r[$1] > 0 {printf "   %-36s %8d rows written %8d scans\n", $1, $2 - w[$1], $3 - r[$1]}' \
+	$1 !~ /^pg_/ && $2 - w[$1] + $3 - r[$1] > 0 {printf "   %-36s %8d rows written %8d scans\n", $1, $2 - w[$1], $3 - r[$1]}' \
 	"$dir/tables.before" "$dir/tables.after"
+# PostgreSQL's own upkeep runs transactions in the database too.
+echo "   autovacuum and autoanalyze runs (PostgreSQL's own, counted above too): $(awk -F'|' 'NR == FNR {a[$1] = $4; next} {n += $4 - a[$1]} END {print n + 0}' "$dir/tables.before" "$dir/tables.after")"
 
 echo "== GET /v1/tenant with an API key against the bare chi handler"
 for _ in $(seq "$rounds"); do

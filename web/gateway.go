@@ -171,14 +171,10 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = rc.SetWriteDeadline(deadline)
 	}
 	// The portal's page policies are not the application's: its own
-	// headers decide. HSTS and the quota headers stay.
+	// headers decide. HSTS and the quota headers stay. (securityHeaders
+	// gives every request a statusWriter.)
 	if sw, ok := w.(*statusWriter); ok {
 		sw.proxied = true
-	} else {
-		h := w.Header()
-		for _, k := range pageOnlyHeaders {
-			delete(h, k)
-		}
 	}
 	start := time.Now()
 	if directRequest(r, g.cfg.URL) {

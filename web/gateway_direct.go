@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -126,7 +127,7 @@ func (g *gateway) writeHead(bw *bufio.Writer, r *http.Request, c tenancy.Upstrea
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(g.cfg.URL.Host)
 	bw.WriteString("\r\n")
-	connection := r.Header["Connection"]
+	connection := connectionHeaders(r.Header)
 	for k, vv := range r.Header {
 		if !forwarded(k, connection) {
 			continue
@@ -176,44 +177,46 @@ func writeField(bw *bufio.Writer, k, v string) {
 	bw.WriteString("\r\n")
 }
 
-// forwarded reports whether the client's header k goes on to the
-// application: not a hop-by-hop header (nor one its Connection header
-// names), not a forwarding header (the gateway sets its own), not the
-// credential, not a context header, and not one net/http writes from the
-// request itself.
-func forwarded(k string, connection []string) bool {
-	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
-		"Authorization", "Host", "Content-Length":
-		return false
-	}
-	if tenancy.IsUpstreamContextHeader(k) {
-		return false
-	}
-	for _, line := range connection {
+// hopHeaders describe a connection rather than a request or an answer
+// (RFC 9110, 7.6.1, and the older ones ReverseProxy drops too).
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// connectionHeaders are the headers h's Connection header names, which are
+// hop-by-hop too, canonical.
+func connectionHeaders(h http.Header) []string {
+	var names []string
+	for _, line := range h["Connection"] {
 		for name := range strings.SplitSeq(line, ",") {
-			if textproto.CanonicalMIMEHeaderKey(textproto.TrimString(name)) == k {
-				return false
+			if name = textproto.TrimString(name); name != "" {
+				names = append(names, textproto.CanonicalMIMEHeaderKey(name))
 			}
 		}
 	}
-	return true
+	return names
+}
+
+// forwarded reports whether the client's header k goes on to the
+// application: not a hop-by-hop header (nor one of connection, those its
+// Connection header names), not a forwarding header (the gateway sets its
+// own), not the credential, not a context header, and not one net/http
+// writes from the request itself.
+func forwarded(k string, connection []string) bool {
+	switch k {
+	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+		"Authorization", "Host", "Content-Length":
+		return false
+	}
+	return !slices.Contains(hopHeaders, k) && !slices.Contains(connection, k) && !tenancy.IsUpstreamContextHeader(k)
 }
 
 // removeHopByHop removes the headers that describe a connection rather than
 // the answer, as ReverseProxy does.
 func removeHopByHop(h http.Header) {
-	for _, line := range h["Connection"] {
-		for name := range strings.SplitSeq(line, ",") {
-			if name = textproto.TrimString(name); name != "" {
-				h.Del(name)
-			}
-		}
+	for _, k := range connectionHeaders(h) {
+		delete(h, k)
 	}
-	for _, k := range []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
+	for _, k := range hopHeaders {
 		delete(h, k)
 	}
 }

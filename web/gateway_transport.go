@@ -57,14 +57,11 @@ func (t *directTransport) do(r *http.Request, addr string, head func(*bufio.Writ
 				return nil, err
 			}
 		}
-		resp, err := t.exchange(c, r, head, got1xx)
-		if err == nil {
-			return resp, nil
-		}
-		if reused && r.Context().Err() == nil && errors.Is(err, errStale) {
+		resp, stale, err := t.exchange(c, r, head, got1xx)
+		if err != nil && stale && reused && r.Context().Err() == nil {
 			continue
 		}
-		return nil, errors.Unwrap(err)
+		return resp, err
 	}
 }
 
@@ -76,36 +73,21 @@ func directRequest(r *http.Request, upstream *url.URL) bool {
 		r.Header.Get("Upgrade") == ""
 }
 
-// errStale marks a failure before the first byte of the answer on a
-// kept-alive connection.
-var errStale = errors.New("kept-alive connection closed")
-
-type staleError struct{ err error }
-
-func (e staleError) Error() string { return e.err.Error() }
-func (e staleError) Unwrap() error { return e.err }
-func (e staleError) Is(target error) bool {
-	return target == errStale
-}
-
 // exchange writes a request on c and reads the answer's header. On an
-// error, c is closed; an error before any byte of the answer matches
-// errStale.
-func (t *directTransport) exchange(c *directConn, req *http.Request, head func(*bufio.Writer), got1xx func(int, http.Header)) (*http.Response, error) {
+// error, c is closed, and stale reports a failure before any byte of the
+// answer: a kept-alive connection the application had closed.
+func (t *directTransport) exchange(c *directConn, req *http.Request, head func(*bufio.Writer), got1xx func(int, http.Header)) (resp *http.Response, stale bool, err error) {
 	ctx := req.Context()
 	// The client going away ends the exchange, as http.Transport does:
 	// its connection's deadline is then in the past.
 	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
-	fail := func(err error, stale bool) (*http.Response, error) {
+	fail := func(err error, stale bool) (*http.Response, bool, error) {
 		stop()
 		c.conn.Close()
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		if stale {
-			return nil, staleError{err}
-		}
-		return nil, wrapped{err}
+		return nil, stale, err
 	}
 	head(c.bw)
 	if err := c.bw.Flush(); err != nil {
@@ -123,9 +105,7 @@ func (t *directTransport) exchange(c *directConn, req *http.Request, head func(*
 		var ne net.Error
 		return fail(err, !(errors.As(err, &ne) && ne.Timeout()))
 	}
-	var resp *http.Response
 	for {
-		var err error
 		if resp, err = http.ReadResponse(c.br, req); err != nil {
 			return fail(err, false)
 		}
@@ -151,19 +131,13 @@ func (t *directTransport) exchange(c *directConn, req *http.Request, head func(*
 		return fail(errors.New("the application switched protocols unasked"), false)
 	}
 	resp.Body = &directBody{body: resp.Body, c: c, t: t, stop: stop, keep: !resp.Close}
-	return resp, nil
+	return resp, false, nil
 }
 
 // bodyBuffered reports whether resp's whole body is in br already.
 func bodyBuffered(resp *http.Response, br *bufio.Reader) bool {
 	return resp.ContentLength >= 0 && int64(br.Buffered()) >= resp.ContentLength
 }
-
-// wrapped is an error that is not errStale; RoundTrip unwraps it.
-type wrapped struct{ err error }
-
-func (e wrapped) Error() string { return e.err.Error() }
-func (e wrapped) Unwrap() error { return e.err }
 
 // connect dials the application.
 func (t *directTransport) connect(ctx context.Context, addr string) (*directConn, error) {

@@ -104,6 +104,14 @@ func (w *statusWriter) start() {
 	}
 }
 
+// begin starts an answer that goes out without a status of its own: 200.
+func (w *statusWriter) begin() {
+	if w.status == 0 {
+		w.start()
+		w.status = http.StatusOK
+	}
+}
+
 func (w *statusWriter) WriteHeader(code int) {
 	// Interim answers (103) come before the one that counts.
 	if code >= 200 || code == http.StatusSwitchingProtocols {
@@ -116,10 +124,7 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.start()
-		w.status = http.StatusOK
-	}
+	w.begin()
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += n
 	return n, err
@@ -127,20 +132,14 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // ReadFrom lets the server's own copy (sendfile) serve io.Copy.
 func (w *statusWriter) ReadFrom(src io.Reader) (int64, error) {
-	if w.status == 0 {
-		w.start()
-		w.status = http.StatusOK
-	}
+	w.begin()
 	n, err := io.Copy(w.ResponseWriter, src)
 	w.bytes += int(n)
 	return n, err
 }
 
 func (w *statusWriter) Flush() {
-	if w.status == 0 {
-		w.start()
-		w.status = http.StatusOK
-	}
+	w.begin()
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
@@ -206,16 +205,15 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 		fixed["Strict-Transport-Security"] = []string{"max-age=31536000; includeSubDomains"}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if sw, ok := w.(*statusWriter); ok {
-			// Set when the answer starts, where a handler has not set its
-			// own: no header map work for what a proxied answer drops.
-			sw.security = fixed
-		} else {
-			h := w.Header()
-			for k, v := range fixed {
-				h[k] = v
-			}
+		// Set when the answer starts, where a handler has not set its own:
+		// no header map work for what a proxied answer drops. The request
+		// log's writer does it; a writer of another kind gets one.
+		sw, ok := w.(*statusWriter)
+		if !ok {
+			sw = &statusWriter{ResponseWriter: w}
+			w = sw
 		}
+		sw.security = fixed
 		next.ServeHTTP(w, r)
 	})
 }

@@ -78,9 +78,6 @@ func (c *TenantCache) Woken(channel string) <-chan struct{} {
 	return w
 }
 
-// MailQueued wakes the process's mail sender: mail may be due.
-func (c *TenantCache) MailQueued() <-chan struct{} { return c.Woken(MailChannel) }
-
 // Listen listens for changes until ctx ends, reconnecting after failures.
 func (c *TenantCache) Listen(ctx context.Context) error {
 	l := c.db.listener(func(ctx context.Context, err error) {

@@ -408,8 +408,7 @@ func (s *ExportJobService) StartExport(ctx context.Context, tenantID, userID str
 		}
 		// The other processes watch the job until it ends, to fail it if
 		// this process dies.
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, '')`, ExportChannel)
-		return err
+		return announce(ctx, tx, ExportChannel, "")
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start export: %w", translate(err))

@@ -43,10 +43,9 @@ func userVars(email, name string) map[string]string {
 // never look for mail that is not there yet, nor poll for it.
 const MailChannel = "nself_mail_queued"
 
-// notifyMail wakes the senders of every process once tx commits. Notices of
-// one transaction with the same payload arrive as one.
+// notifyMail wakes the senders of every process once tx commits.
 func notifyMail(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, MailChannel); err != nil {
+	if err := announce(ctx, tx, MailChannel, ""); err != nil {
 		return fmt.Errorf("announce queued mail: %w", err)
 	}
 	return nil

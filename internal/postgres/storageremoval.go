@@ -61,8 +61,7 @@ func recordStorageRemoval(ctx context.Context, tx pgx.Tx, tenantID string) error
 		ON CONFLICT (deleted_tenant) DO NOTHING`, tenantID); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, StorageChannel)
-	return err
+	return announce(ctx, tx, StorageChannel, "")
 }
 
 // RemoveTenantStorage removes the files of a deleted tenant (by slug or

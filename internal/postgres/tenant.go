@@ -356,7 +356,13 @@ func usablePlan(ctx context.Context, tx pgx.Tx, plan string) (*tenancy.Plan, err
 }
 
 func notifyChange(ctx context.Context, tx pgx.Tx, tenantID string) error {
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ChangeChannel, tenantID)
+	return announce(ctx, tx, ChangeChannel, tenantID)
+}
+
+// announce sends a notice on channel when tx commits; nothing if it does
+// not. Notices of one transaction with the same payload arrive as one.
+func announce(ctx context.Context, tx pgx.Tx, channel, payload string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, payload)
 	return err
 }
 

@@ -183,7 +183,7 @@ func New(db *postgres.DB, cfg Config) (*Services, error) {
 	}
 	if cfg.Mailer != nil {
 		s.Sender = &notify.Sender{Outbox: s.Outbox, Mailer: cfg.Mailer, Composer: s.Mail, Retry: cfg.MailRetry,
-			SendTimeout: cfg.SendTimeout, Log: log, Wake: cache.MailQueued()}
+			SendTimeout: cfg.SendTimeout, Log: log, Wake: cache.Woken(postgres.MailChannel)}
 	}
 	if len(cfg.SSOKey) > 0 {
 		box, err := secretbox.New(cfg.SSOKey, ssoPurpose)

@@ -429,7 +429,9 @@ status_postgres() {
 
 # ---------------------------------------------------------------- MinIO
 
-minio_ready() { [[ $(http_status "$MINIO_PORT" /minio/health/ready) == 200 ]]; }
+# Ready once it has loaded its buckets (the cluster check answers 503 until
+# then): a bucket removed before that would come back.
+minio_ready() { [[ $(http_status "$MINIO_PORT" /minio/health/cluster) == 200 ]]; }
 
 start_minio() {
 	local bin=$BIN_DIR/minio

@@ -40,6 +40,7 @@ type Store struct {
 	client   *minio.Client
 	endpoint string
 	timeout  time.Duration
+	http     *http.Client // for MinIO's health check, beside the S3 API
 
 	mu      sync.Mutex
 	buckets map[string]bool // known to exist
@@ -83,7 +84,8 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("MINIO_ENDPOINT %q: %w", cfg.Endpoint, err)
 	}
-	return &Store{client: c, endpoint: cfg.Endpoint, timeout: cfg.Timeout, buckets: map[string]bool{}}, nil
+	return &Store{client: c, endpoint: cfg.Endpoint, timeout: cfg.Timeout,
+		http: &http.Client{Transport: tr, Timeout: cfg.Timeout}, buckets: map[string]bool{}}, nil
 }
 
 // stallConn fails a read or a write that makes no progress for timeout.
@@ -125,7 +127,7 @@ func unavailable(err error) bool {
 	if errors.Is(err, context.Canceled) {
 		return false // the caller left
 	}
-	if minio.IsNetworkOrHostDown(err, false) || errors.Is(err, context.DeadlineExceeded) {
+	if minio.IsNetworkOrHostDown(err, false) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errLoading) {
 		return true
 	}
 	var ne net.Error
@@ -342,6 +344,9 @@ func (s *Store) PutObjectStream(ctx context.Context, bucket, key string, r io.Re
 func (s *Store) RemoveBucket(ctx context.Context, bucket string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	if err := s.bucketsLoaded(ctx); err != nil {
+		return s.wrap("remove bucket", bucket, "", err)
+	}
 	err := s.client.RemoveBucket(ctx, bucket)
 	s.mu.Lock()
 	delete(s.buckets, bucket)
@@ -349,32 +354,33 @@ func (s *Store) RemoveBucket(ctx context.Context, bucket string) error {
 	if err != nil && code(err) != "NoSuchBucket" {
 		return s.wrap("remove bucket", bucket, "", err)
 	}
-	if err != nil && s.listable(ctx, bucket) {
-		// A store that has just started answers "no such bucket" for a
-		// bucket whose folder it has yet to load, though its objects list;
-		// the bucket would come back then. Not removed: try again later.
-		return s.wrap("remove bucket", bucket, "", errors.New("the store does not know the bucket yet, though it holds it"))
-	}
-	// A store that has just started may still be loading its buckets and
-	// answer for one it is about to know again: the removal counts once
-	// the bucket is seen gone.
-	exists, err := s.client.BucketExists(ctx, bucket)
-	if err != nil {
-		return s.wrap("remove bucket", bucket, "", err)
-	}
-	if exists {
-		return s.wrap("remove bucket", bucket, "", errors.New("the bucket is still there after its removal"))
-	}
 	return nil
 }
 
-// listable reports whether the store lists bucket's objects (an empty
-// listing included), as it does for a bucket that is there.
-func (s *Store) listable(ctx context.Context, bucket string) bool {
-	for o := range s.client.ListObjects(ctx, bucket, minio.ListObjectsOptions{MaxKeys: 1}) {
-		return o.Err == nil
+// errLoading is MinIO's answer while it is still loading its buckets after
+// a start.
+var errLoading = errors.New("the store is still loading its buckets after a start (503 Service Unavailable)")
+
+// bucketsLoaded asks MinIO whether it has loaded its buckets since it
+// started. Until then a bucket removed may come back: the load heals each
+// bucket it listed at the start, and makes again, empty, one that is gone
+// from the disk. MinIO answers its cluster health check with 503 until
+// the load is over; a store without that check (any other S3) answers
+// something else, taken as loaded.
+func (s *Store) bucketsLoaded(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.client.EndpointURL().JoinPath("/minio/health/cluster").String(), nil)
+	if err != nil {
+		return err
 	}
-	return true
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		return errLoading
+	}
+	return nil
 }
 
 // RemoveAll removes every object in bucket under prefix, and the

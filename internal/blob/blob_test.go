@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +24,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := blobtest.New(t)
-	bucket := tenancy.TenantBucket(uuid.NewString())
+	bucket := tenancy.TenantBucket(blobtest.Tenant(t, s))
 	if len(bucket) != 43 {
 		t.Errorf("bucket name %q has %d characters", bucket, len(bucket))
 	}
@@ -57,7 +59,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	if err := s.Remove(ctx, bucket, "logos/main/a.png"); err != nil {
 		t.Errorf("remove again: %v", err)
 	}
-	other := tenancy.TenantBucket(uuid.NewString())
+	other := tenancy.TenantBucket(blobtest.Tenant(t, s))
 	if err := s.Remove(ctx, other, "x"); err != nil {
 		t.Errorf("remove from missing bucket: %v", err)
 	}
@@ -77,7 +79,7 @@ func TestStoreRemakesBucket(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := blobtest.New(t)
-	bucket := tenancy.TenantBucket(uuid.NewString())
+	bucket := tenancy.TenantBucket(blobtest.Tenant(t, s))
 	if err := s.EnsureBucket(ctx, bucket); err != nil {
 		t.Fatal(err)
 	}
@@ -142,15 +144,11 @@ func TestStreamStallFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bucket := tenancy.TenantBucket(uuid.NewString())
+	bucket := tenancy.TenantBucket(blobtest.Tenant(t, direct))
 	data := bytes.Repeat([]byte("0123456789abcdef"), 2<<20) // 32 MiB
 	if err := direct.Put(ctx, bucket, "big", data, "application/octet-stream"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		direct.Remove(ctx, bucket, "big")
-		direct.Client().RemoveBucket(ctx, bucket)
-	})
 	r, _, err := s.OpenObject(ctx, bucket, "big")
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +204,7 @@ func TestSize(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := blobtest.New(t)
-	bucket := tenancy.TenantBucket(uuid.NewString())
+	bucket := tenancy.TenantBucket(blobtest.Tenant(t, s))
 	if n, err := s.Size(ctx, bucket); err != nil || n != 0 {
 		t.Fatalf("missing bucket: %d, %v", n, err)
 	}
@@ -225,7 +223,7 @@ func TestTenantSizeCountsExportArchives(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := blobtest.New(t)
-	tenant, other := uuid.NewString(), uuid.NewString()
+	tenant, other := blobtest.Tenant(t, s), blobtest.Tenant(t, s)
 	put := func(bucket, key string, n int) {
 		t.Helper()
 		if err := s.Put(ctx, bucket, key, []byte(strings.Repeat("x", n)), "application/octet-stream"); err != nil {
@@ -289,4 +287,64 @@ func TestStatAndAbortUploads(t *testing.T) {
 	}
 	s.Remove(ctx, bucket, "a")
 	s.Client().RemoveBucket(ctx, bucket)
+}
+
+// A bucket removed while MinIO is still loading its buckets after a start
+// stays removed. The load heals every bucket it listed at the start and
+// makes again, empty, one gone from the disk; so the removal waits until
+// the load is over. Many buckets make the load last, and the bucket
+// removed sorts last, so that it is loaded last.
+func TestRemoveBucketWhileTheStoreLoadsItsBuckets(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := faulttest.StartMinIO(t)
+	s, err := blob.New(blob.Config{Endpoint: m.Endpoint, AccessKey: m.AccessKey, SecretKey: m.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 80 {
+		if err := s.EnsureBucket(ctx, fmt.Sprintf("filler-%02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const bucket = "zz-removed"
+	if err := s.Put(ctx, bucket, "k", []byte("v"), "text/plain"); err != nil {
+		t.Fatal(err)
+	}
+
+	m.Restart(t)
+	refused := 0
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, err := s.RemoveAll(ctx, bucket, "")
+		if err == nil {
+			err = s.RemoveBucket(ctx, bucket)
+		}
+		if err == nil {
+			break
+		}
+		if tenancy.ErrorCode(err) != tenancy.EUNAVAILABLE {
+			t.Fatalf("remove: %v, want done or file storage unavailable", err)
+		}
+		refused++
+		if time.Now().After(deadline) {
+			t.Fatalf("remove: still refused after 30s: %v", err)
+		}
+	}
+	t.Logf("refused %d time(s) while the store loaded its buckets", refused)
+	// Once the load is over, a bucket it healed would be here.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get("http://" + m.Endpoint + "/minio/health/cluster")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the store did not load its buckets in 30s")
+		}
+	}
+	if ok, err := s.Client().BucketExists(ctx, bucket); ok || err != nil {
+		t.Errorf("after the removal the bucket exists: %v, %v", ok, err)
+	}
 }

@@ -35,7 +35,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/nself/nself/internal/blob"
 	"github.com/nself/nself/internal/postgres"
+	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/migrations"
 )
 
@@ -90,6 +92,7 @@ func newDatabase(t testing.TB, app, admin, options string) URLs {
 				t.Errorf("drop test database on Citus: %v", err)
 			}
 		})
+		t.Cleanup(func() { removeFiles(t, withDatabase(admin, name)) })
 		return URLs{App: withDatabase(app, name), Admin: withDatabase(admin, name)}
 	}
 	conn, err := pgx.Connect(ctx, admin)
@@ -122,7 +125,50 @@ func newDatabase(t testing.TB, app, admin, options string) URLs {
 			time.Sleep(50 * time.Millisecond)
 		}
 	})
+	t.Cleanup(func() { removeFiles(t, withDatabase(admin, name)) })
 	return URLs{App: withDatabase(app, name), Admin: withDatabase(admin, name)}
+}
+
+// removeFiles removes, before the database is dropped, the files its
+// tenants left in the shared object store (MINIO_ENDPOINT): their buckets
+// and export archives. Left there, every test run would add buckets, and
+// a store loads all of its buckets each time it starts. Ids are unique
+// to a database (an import gives the tenant a new one), so no other
+// test's files go. A store that cannot be reached leaves them.
+func removeFiles(t testing.TB, adminURL string) {
+	if os.Getenv("MINIO_ENDPOINT") == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return
+	}
+	rows, _ := conn.Query(ctx, `SELECT id::text FROM tenants.tenants`)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	conn.Close(ctx)
+	if err != nil || len(ids) == 0 {
+		return // not migrated, or no tenant
+	}
+	store, err := blob.New(blob.Config{Endpoint: os.Getenv("MINIO_ENDPOINT"), AccessKey: os.Getenv("MINIO_ACCESS_KEY"),
+		SecretKey: os.Getenv("MINIO_SECRET_KEY"), UseSSL: os.Getenv("MINIO_USE_SSL") == "true", Timeout: 5 * time.Second})
+	if err != nil {
+		return
+	}
+	for _, id := range ids {
+		_, err := store.RemoveAll(ctx, tenancy.TenantBucket(id), "")
+		if err == nil {
+			err = store.RemoveBucket(ctx, tenancy.TenantBucket(id))
+		}
+		if err == nil {
+			_, err = store.RemoveAll(ctx, tenancy.ExportBucket, tenancy.ExportPrefix(id))
+		}
+		if err != nil {
+			t.Logf("the test's files are left in object storage: %v", err)
+			return
+		}
+	}
 }
 
 // baseURLs reads the connection settings. A missing one fails the test:

@@ -3,10 +3,14 @@
 package blobtest
 
 import (
+	"context"
 	"os"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/nself/nself/internal/blob"
+	"github.com/nself/nself/internal/tenancy"
 )
 
 // Config is the store's settings from the environment
@@ -56,4 +60,18 @@ func Unreachable(t testing.TB) *blob.Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// Tenant returns a new tenant id whose files, its bucket and its export
+// archives, are removed from s when the test ends.
+func Tenant(t testing.TB, s *blob.Store) string {
+	t.Helper()
+	id := uuid.NewString()
+	t.Cleanup(func() {
+		ctx := context.Background()
+		s.RemoveAll(ctx, tenancy.TenantBucket(id), "")
+		s.RemoveBucket(ctx, tenancy.TenantBucket(id))
+		s.RemoveAll(ctx, tenancy.ExportBucket, tenancy.ExportPrefix(id))
+	})
+	return id
 }

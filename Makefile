@@ -17,18 +17,16 @@ run: services build
 test: services check
 	@$(ENV) && go test -count=1 -p 2 ./...
 
-## test-citus: the isolation and Citus tests of internal/postgres, then the
-## whole CLI and web handler packages again, on a Citus cluster (a coordinator
-## and two workers; built once, see scripts/services.sh)
-CITUS_POSTGRES_TESTS := Isolation|Citus|Credential
+## test-citus: every test of internal/postgres (the Citus ones included), the
+## CLI and the web handlers again, on a Citus cluster (a coordinator and two
+## workers; built once, see scripts/services.sh)
 # A test spends most of its time waiting for its database, made from the
-# template on three nodes: the CLI and web packages run side by side (-p 2),
-# with room to finish on a loaded machine.
+# template on three nodes: the packages run side by side (-p 2), with room
+# to finish on a loaded machine.
 test-citus: services
 	@$(SERVICES) start citus >/dev/null
 	@eval "$$($(SERVICES) env citus)" && go vet -tags citus ./internal/postgres/ && \
-	go test -count=1 -timeout 30m -tags citus -run '$(CITUS_POSTGRES_TESTS)' ./internal/postgres/ && \
-	go test -count=1 -p 2 -timeout 30m ./cmd/nself/ ./web/
+	go test -count=1 -p 2 -timeout 30m -tags citus ./internal/postgres/ ./cmd/nself/ ./web/
 
 build:
 	go build -o bin/nself ./cmd/nself

@@ -595,7 +595,7 @@ func TestCitusCredentialTriggersDroppedInPlace(t *testing.T) {
 				`CREATE TRIGGER notify_credential_change AFTER DELETE ON `+table+` FOR EACH ROW EXECUTE FUNCTION auth.notify_credential_change(`+args+`)`,
 				`ALTER TABLE `+table+` DISABLE TRIGGER notify_credential_change`)
 		}
-		stmts = append(stmts, `DELETE FROM public.goose_db_version WHERE version_id = 36`)
+		stmts = append(stmts, `DELETE FROM public.goose_db_version WHERE version_id >= 36`)
 		for _, s := range stmts {
 			if _, err := tx.Exec(ctx, s); err != nil {
 				return fmt.Errorf("%s: %w", s, err)
@@ -629,8 +629,8 @@ func TestCitusCredentialTriggersDroppedInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Applied) != 1 || res.Applied[0] != 36 {
-		t.Errorf("applied %v, want [36]", res.Applied)
+	if len(res.Applied) == 0 || res.Applied[0] != 36 {
+		t.Errorf("applied %v, want 36 and the later ones", res.Applied)
 	}
 	if n := triggers(urls.Admin); n != 0 {
 		t.Errorf("coordinator: %d credential triggers left", n)

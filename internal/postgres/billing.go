@@ -410,7 +410,7 @@ func applySubscription(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant, sub te
 		t.ID, c.Plan, c.Status, c.TenantStatus, sub.CustomerID, sub.SubscriptionID, periodEnd, at); err != nil {
 		return "", err
 	}
-	return c.Result, nil
+	return c.Result, announceSuspended(ctx, tx, t.ID, t.Status, c.TenantStatus)
 }
 
 // heldSubscription reads the subscription state t holds now. The plan and

@@ -365,6 +365,18 @@ func announceCredentials(ctx context.Context, tx pgx.Tx, kind, tenantID string, 
 	return err
 }
 
+// announceSuspended announces, when a tenant leaves the active status
+// (suspended by an operator or by its subscription), that its keys and
+// sessions are void: requests refuse the tenant on its status in the
+// tenant cache anyway, and every process drops its credentials from
+// memory.
+func announceSuspended(ctx context.Context, tx pgx.Tx, tenantID string, from, to tenancy.Status) error {
+	if from == to || to == tenancy.StatusActive {
+		return nil
+	}
+	return announceCredentials(ctx, tx, "tenant", tenantID, "")
+}
+
 // announceCompleted announces, when a session's second factor was given
 // (newToken set), that its old token is void: every process drops the
 // person's sessions it holds, and reads them again on their next request.

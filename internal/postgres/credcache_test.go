@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -264,6 +265,30 @@ func TestCredentialNotices(t *testing.T) {
 	}
 	if keys, sessions := c.Held(bolt.ID); keys != 1 || sessions != 1 {
 		t.Errorf("another tenant suspended: %d keys and %d sessions held, want 1 and 1", keys, sessions)
+	}
+	if _, err := tenants.SetTenantStatus(ctx, tn.ID, tenancy.StatusActive); err != nil {
+		t.Fatal(err)
+	}
+	// The same when its subscription ends and billing suspends it.
+	newKey(tn)
+	signIn(tn, tenancy.RoleMember)
+	heard(t, c, func() {
+		out, err := postgres.NewBillingService(db).ApplyEvent(ctx, &tenancy.BillingEvent{
+			ID: "evt_ended", Type: tenancy.EventSubscriptionDeleted, Created: time.Now().UTC().Truncate(time.Second),
+			Payload: []byte(`{}`), TenantHint: tn.ID,
+			Subscription: tenancy.SubscriptionState{CustomerID: "cus_acme", SubscriptionID: "sub_acme", Status: "canceled"}})
+		if err != nil || !strings.Contains(out.Result, "tenant suspended") {
+			t.Fatalf("subscription ended: %+v, %v", out, err)
+		}
+	})
+	if keys, sessions := c.Held(tn.ID); keys != 0 || sessions != 0 {
+		t.Errorf("tenant suspended by billing: %d keys and %d sessions of it still held", keys, sessions)
+	}
+	if keys, sessions := c.Held(bolt.ID); keys != 1 || sessions != 1 {
+		t.Errorf("another tenant suspended by billing: %d keys and %d sessions held, want 1 and 1", keys, sessions)
+	}
+	if _, err := postgres.NewBillingService(db).SetTenantPlan(ctx, tn.ID, "enterprise"); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := tenants.SetTenantStatus(ctx, tn.ID, tenancy.StatusActive); err != nil {
 		t.Fatal(err)

@@ -469,12 +469,8 @@ func (s *TenantService) SetTenantStatus(ctx context.Context, ref string, status 
 				return err
 			}
 		}
-		// Requests check the status in the tenant cache anyway; this also
-		// drops a suspended tenant's keys and sessions from memory.
-		if t.Status != status && status != tenancy.StatusActive {
-			if err := announceCredentials(ctx, tx, "tenant", t.ID, ""); err != nil {
-				return err
-			}
+		if err := announceSuspended(ctx, tx, t.ID, t.Status, status); err != nil {
+			return err
 		}
 		return notifyChange(ctx, tx, t.ID)
 	})

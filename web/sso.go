@@ -2,8 +2,11 @@ package web
 
 import (
 	"crypto/subtle"
+	"fmt"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -109,6 +112,9 @@ func (s *Server) handleSSOStart(w http.ResponseWriter, r *http.Request) error {
 	if c == nil {
 		return tenancy.Errorf(tenancy.ENOTFOUND, "This workspace has no single sign-on provider.")
 	}
+	if s.ssoBlocked(w, r, c) {
+		return nil
+	}
 	if c.SecretUnreadable {
 		return s.ssoRefused(w, r, c, "", tenancy.Errorf(tenancy.EUNAVAILABLE, "Single sign-on with %s is not working: an owner must enter its client secret again.", c.DisplayName))
 	}
@@ -143,6 +149,9 @@ func (s *Server) handleSSOCallback(w http.ResponseWriter, r *http.Request) error
 	}
 	if c == nil {
 		return tenancy.Errorf(tenancy.ENOTFOUND, "This workspace has no single sign-on provider.")
+	}
+	if s.ssoBlocked(w, r, c) {
+		return nil
 	}
 	// Used once, whatever happens next.
 	var flow tenancy.SSOFlow
@@ -234,10 +243,37 @@ func (s *Server) ssoRefused(w http.ResponseWriter, r *http.Request, c *tenancy.S
 	if rerr := s.SSO.RecordSSOEvent(r.Context(), TenantFrom(r.Context()).ID, "sso.sign_in_refused", email, msg); rerr != nil {
 		s.Log.Error("record refused single sign-on", "err", rerr)
 	}
+	if code != tenancy.EUNAVAILABLE {
+		s.limiter.fail(ssoAddress(r))
+	}
+	s.ssoSignInPage(w, r, c, email, statusOf(code), msg)
+	return nil
+}
+
+// ssoAddress is the limiter's key for the single sign-on refusals of the
+// request's address.
+func ssoAddress(r *http.Request) string { return "sso|" + addressBlock(clientIP(r)) }
+
+// ssoBlocked answers 429 to an address whose single sign-ons were refused
+// too often (maxAddressFailure in a window), and reports whether it did.
+// Each refusal is a line in the tenant's audit log and a callback may cost
+// a call to the provider; a person whose sign-ins succeed is never
+// counted, nor one whose provider is down.
+func (s *Server) ssoBlocked(w http.ResponseWriter, r *http.Request, c *tenancy.SSOConfig) bool {
+	blocked, wait := s.limiter.blocked(ssoAddress(r), maxAddressFailure)
+	if blocked {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		s.ssoSignInPage(w, r, c, "", http.StatusTooManyRequests,
+			fmt.Sprintf("Too many refused single sign-on attempts from your network. Try again in %d minutes.", int(math.Ceil(wait.Minutes()))))
+	}
+	return blocked
+}
+
+// ssoSignInPage shows the sign-in page with msg as the form's error.
+func (s *Server) ssoSignInPage(w http.ResponseWriter, r *http.Request, c *tenancy.SSOConfig, email string, status int, msg string) {
 	r = s.withAnonCSRF(w, r, tenantCookie)
 	f := views.Form{Values: map[string]string{"email": email}, Error: msg}
-	render(w, r, statusOf(code), views.SignIn(s.signInPage(w, r, c, ""), f, "/signin"))
-	return nil
+	render(w, r, status, views.SignIn(s.signInPage(w, r, c, ""), f, "/signin"))
 }
 
 // ssoForPassword is the single sign-on hook of password sign-in: an

@@ -428,6 +428,40 @@ func TestSSOSettings(t *testing.T) {
 
 // A provider that cannot be reached turns the sign-in back with the
 // reason, in bounded time, and the password form still works.
+// An address whose single sign-ons are refused again and again is
+// stopped, at the start and at the callback, before its refusals fill the
+// audit log; another address signs in as usual.
+func TestSSORefusalsLimited(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	acme, _ := ssoTenant(t, e, "acme", ssotest.ClientA, ssotest.SecretA)
+	forger := e.clientFrom("acme.nself.test", "127.0.0.7")
+	forger.get("/")
+	for i := range 30 {
+		if resp, _ := forger.get("/sso/callback?code=forged&state=forged"); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("forged callback %d: %d, want 403", i+1, resp.StatusCode)
+		}
+	}
+	logged := len(auditActions(t, e, acme, "sso.sign_in_refused"))
+	for _, path := range []string{"/sso/callback?code=forged&state=forged", "/sso/start"} {
+		resp, body := forger.get(path)
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
+			!strings.Contains(textOf(t, body, "form-error"), "Too many refused single sign-on attempts from your network. Try again in 15 minutes.") {
+			t.Errorf("%s after 30 refusals: %d %q", path, resp.StatusCode, textOf(t, body, "form-error"))
+		}
+	}
+	if n := len(auditActions(t, e, acme, "sso.sign_in_refused")); n != logged {
+		t.Errorf("refusals logged: %d, then %d after the address was stopped", logged, n)
+	}
+	person := e.clientFrom("acme.nself.test", "127.0.0.8")
+	if resp, _ := person.get(ssoCallback(t, person, "ann@"+ssotest.Domain).RequestURI()); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("another address's sign-in: %d", resp.StatusCode)
+	}
+	if who := signedInAs(t, person); who != "ann@"+ssotest.Domain {
+		t.Errorf("another address signed in as %q", who)
+	}
+}
+
 func TestSSOProviderDown(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -447,9 +481,13 @@ func TestSSOProviderDown(t *testing.T) {
 	}
 	c := e.client("acme.nself.test")
 	c.get("/")
-	resp, body := c.get("/sso/start")
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(textOf(t, body, "form-error"), "connection refused") {
-		t.Fatalf("start with the provider down: %d %q", resp.StatusCode, textOf(t, body, "form-error"))
+	// A person trying again and again while the provider is down is not
+	// taken for someone forging sign-ins.
+	for range 31 {
+		resp, body := c.get("/sso/start")
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(textOf(t, body, "form-error"), "connection refused") {
+			t.Fatalf("start with the provider down: %d %q", resp.StatusCode, textOf(t, body, "form-error"))
+		}
 	}
 	c.signIn("owner@acme.test", passwordOf("owner@acme.test"))
 	if who := signedInAs(t, c); who != "owner@acme.test" {

@@ -117,6 +117,37 @@ func TestTwoFactorByClicks(t *testing.T) {
 	b.codeStep(codes[0], `[data-testid=error-code]`)
 	b.codeStep(codes[1], `[data-testid=dashboard]`)
 
+	// New recovery codes, after a current code: the old ones stop working.
+	b.do("open Security", chromedp.Click(chromedp.CSS(`[data-testid=nav-security]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid=recovery-renew]`)))
+	if got := b.text(`[data-testid=two-factor-status]`); !strings.Contains(got, "8 recovery codes left") {
+		t.Errorf("status after two codes used: %q", got)
+	}
+	b.shoot("account-security-two-factor-on")
+	b.do("renew with a wrong code", chromedp.SendKeys(chromedp.CSS(`#renew-code`), "000000"),
+		chromedp.Click(chromedp.CSS(`[data-testid=recovery-renew-submit]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid=error-renew-code]`)))
+	if msg := b.text(`[data-testid=error-renew-code]`); !strings.Contains(msg, "not right") {
+		t.Errorf("wrong code to renew: %q", msg)
+	}
+	b.do("renew with a recovery code", chromedp.SendKeys(chromedp.CSS(`#renew-code`), codes[2]),
+		chromedp.Click(chromedp.CSS(`[data-testid=recovery-renew-submit]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid=recovery-codes]`)))
+	if h := b.text(`[data-testid=recovery-codes] h1`); h != "New recovery codes" {
+		t.Errorf("renewed codes page: %q", h)
+	}
+	b.shoot("account-2fa-recovery-codes-renewed")
+	renewed := run(b, "read new recovery codes", chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll('[data-testid=recovery-code]')].map(e => e.textContent.trim())`))
+	if len(renewed) != 10 || renewed[0] == codes[0] {
+		t.Fatalf("new recovery codes: %q", renewed)
+	}
+	b.do("done", chromedp.Click(chromedp.CSS(`[data-testid=recovery-done]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid=recovery-renew]`)))
+	if got := b.text(`[data-testid=two-factor-status]`); !strings.Contains(got, "10 recovery codes left") {
+		t.Errorf("status after renewal: %q", got)
+	}
+	b.signOut()
+	b.signIn(home, "sign-in", "owner@acme.test", ownerPassword, `[data-testid=second-factor]`)
+	b.codeStep(codes[3], `[data-testid=error-code]`)
+	b.codeStep(renewed[0], `[data-testid=dashboard]`)
+
 	// The rule: owners and admins need two factors.
 	b.do("require two factors", chromedp.Click(chromedp.CSS(`[data-testid=nav-security]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid=policy-required]`)),

@@ -24,6 +24,7 @@ func (s *Server) secondFactorRoutes(r chi.Router) {
 	r.Get("/account/2fa/setup", s.h(s.handleEnrolForm))
 	r.Post("/account/2fa/confirm", s.h(s.handleEnrolConfirm))
 	r.Post("/account/2fa/disable", s.h(s.handleTwoFactorDisable))
+	r.Post("/account/2fa/recovery-codes", s.h(s.handleRecoveryCodesRenew))
 	r.Post("/account/2fa/policy", s.h(s.handleTwoFactorPolicy))
 }
 
@@ -241,7 +242,7 @@ func (s *Server) handleEnrolConfirm(w http.ResponseWriter, r *http.Request) erro
 		next = "/dashboard"
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	render(w, r, http.StatusOK, views.RecoveryCodesPage(s.page(r, "Recovery codes"), codes, next))
+	render(w, r, http.StatusOK, views.RecoveryCodesPage(s.page(r, "Recovery codes"), codes, next, false))
 	return nil
 }
 
@@ -256,7 +257,7 @@ func (s *Server) handleTwoFactorDisable(w http.ResponseWriter, r *http.Request) 
 	var in codeForm
 	f := parseForm(r, &in)
 	if s.codeLimited(t.ID, id.User.ID, &f) {
-		return s.renderSecurity(w, r, http.StatusTooManyRequests, views.Form{}, f)
+		return s.renderSecurity(w, r, http.StatusTooManyRequests, views.Security{Disable: f})
 	}
 	err := s.TwoFactor.Disable(ctx, t.ID, id, in.Code)
 	switch tenancy.ErrorCode(err) {
@@ -266,12 +267,50 @@ func (s *Server) handleTwoFactorDisable(w http.ResponseWriter, r *http.Request) 
 			s.limiter.fail(secondFactorKey(t.ID, id.User.ID))
 		}
 		fieldError(&f, err)
-		return s.renderSecurity(w, r, statusOf(tenancy.ErrorCode(err)), views.Form{}, f)
+		return s.renderSecurity(w, r, statusOf(tenancy.ErrorCode(err)), views.Security{Disable: f})
 	default:
 		return err
 	}
 	s.setFlash(w, r, tenantCookie, "Two-factor authentication is off.")
 	http.Redirect(w, r, "/account/security", http.StatusSeeOther)
+	return nil
+}
+
+// handleRecoveryCodesRenew serves POST /account/2fa/recovery-codes: after
+// a current code, new recovery codes replace the old ones and are shown
+// once.
+func (s *Server) handleRecoveryCodesRenew(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	t, id := TenantFrom(ctx), IdentityFrom(ctx)
+	if id == nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return nil
+	}
+	var in codeForm
+	f := parseForm(r, &in)
+	if s.codeLimited(t.ID, id.User.ID, &f) {
+		return s.renderSecurity(w, r, http.StatusTooManyRequests, views.Security{Renew: f})
+	}
+	codes, err := s.TwoFactor.RenewRecoveryCodes(ctx, t.ID, id, in.Code)
+	switch tenancy.ErrorCode(err) {
+	case "":
+	case tenancy.ECONFLICT:
+		// Turned off meanwhile (in another tab): the page shows it is off.
+		s.setFlash(w, r, tenantCookie, tenancy.ErrorMessage(err))
+		http.Redirect(w, r, "/account/security", http.StatusSeeOther)
+		return nil
+	case tenancy.EINVALID:
+		if err == tenancy.ErrBadSecondFactor {
+			s.limiter.fail(secondFactorKey(t.ID, id.User.ID))
+		}
+		fieldError(&f, err)
+		return s.renderSecurity(w, r, statusOf(tenancy.ErrorCode(err)), views.Security{Renew: f})
+	default:
+		return err
+	}
+	s.limiter.reset(secondFactorKey(t.ID, id.User.ID))
+	w.Header().Set("Cache-Control", "no-store")
+	render(w, r, http.StatusOK, views.RecoveryCodesPage(s.page(r, "Recovery codes"), codes, "/account/security", true))
 	return nil
 }
 

@@ -252,3 +252,74 @@ func TestTwoFactorRequired(t *testing.T) {
 		t.Error("the rule's change is not in the audit log")
 	}
 }
+
+// TestRecoveryCodesRenewed: a person running out of recovery codes is
+// warned on the Security page, and after a current code gets new ones;
+// the old ones stop working. Without two factors there is nothing to
+// renew.
+func TestRecoveryCodesRenewed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	acme := e.mustTenant("acme")
+	const email = "ann@acme.test"
+	e.mustMember(acme, email, tenancy.RoleMember)
+	c := e.client("acme.nself.test")
+	c.signIn(email, passwordOf(email))
+	c.get("/account/security")
+	if resp, _ := c.post("/account/2fa/recovery-codes", url.Values{"code": {"123456"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("renew without two factors: %d", resp.StatusCode)
+	}
+	if _, body := c.get("/account/security"); !strings.Contains(textOf(t, body, "flash"), "Two-factor authentication is off") {
+		t.Fatalf("renew without two factors: %q", textOf(t, body, "flash"))
+	}
+
+	_, recovery, _ := enrol(t, c)
+	if _, body := c.get("/account/security"); byTestID(doc(t, body), "recovery-low") != nil {
+		t.Error("warned with ten codes left")
+	}
+	e.execInTenant(acme.ID, `UPDATE auth.recovery_codes SET used_at = now() WHERE tenant_id = $1 AND code_hash = ANY($2)`,
+		acme.ID, hashesOf(recovery[:8]))
+	if _, body := c.get("/account/security"); !strings.Contains(textOf(t, body, "recovery-low"), "Only 2 recovery codes left") {
+		t.Errorf("with 2 codes left: %q", textOf(t, body, "recovery-low"))
+	}
+	if resp, body := c.post("/account/2fa/recovery-codes", url.Values{"code": {recovery[0]}}); resp.StatusCode != http.StatusUnprocessableEntity ||
+		!strings.Contains(textOf(t, body, "error-renew-code"), "used already") {
+		t.Fatalf("renew with a used code: %d %q", resp.StatusCode, textOf(t, body, "error-renew-code"))
+	}
+	resp, body := c.post("/account/2fa/recovery-codes", url.Values{"code": {recovery[8]}})
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("renew: %d %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+	var renewed []string
+	for _, n := range byTestID(doc(t, body), "recovery-code") {
+		renewed = append(renewed, text(n))
+	}
+	if len(renewed) != tenancy.RecoveryCodeCount || renewed[0] == recovery[0] {
+		t.Fatalf("new codes: %q", renewed)
+	}
+	if _, body := c.get("/account/security"); !strings.Contains(textOf(t, body, "two-factor-status"), "10 recovery codes left") {
+		t.Errorf("after renewal: %q", textOf(t, body, "two-factor-status"))
+	}
+	// The last old code is refused at sign-in; a new one signs in.
+	d := e.client("acme.nself.test")
+	passwordStep(t, d, email)
+	d.get("/signin/2fa")
+	if resp, _ := d.post("/signin/2fa", url.Values{"code": {recovery[9]}}); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("an old recovery code after renewal: %d", resp.StatusCode)
+	}
+	if resp, _ := d.post("/signin/2fa", url.Values{"code": {renewed[0]}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("a new recovery code: %d", resp.StatusCode)
+	}
+	if n := e.countAudit(acme.ID, "user.recovery_codes_renew"); n != 1 {
+		t.Errorf("%d renewals in the audit log", n)
+	}
+}
+
+// hashesOf is how recovery codes are stored.
+func hashesOf(codes []string) [][]byte {
+	out := make([][]byte, len(codes))
+	for i, c := range codes {
+		out[i] = tenancy.HashSecret(tenancy.NormalizeRecoveryCode(c))
+	}
+	return out
+}

@@ -28,13 +28,15 @@ func (s *Server) memberSessionRoutes(r chi.Router) {
 
 // handleSecurity serves GET /account/security.
 func (s *Server) handleSecurity(w http.ResponseWriter, r *http.Request) error {
-	return s.renderSecurity(w, r, http.StatusOK, views.Form{}, views.Form{})
+	return s.renderSecurity(w, r, http.StatusOK, views.Security{})
 }
 
-func (s *Server) renderSecurity(w http.ResponseWriter, r *http.Request, status int, pw, disable views.Form) error {
+// renderSecurity shows the security page with forms, the forms of v (one
+// of them answered with errors, or none).
+func (s *Server) renderSecurity(w http.ResponseWriter, r *http.Request, status int, forms views.Security) error {
 	ctx := r.Context()
 	t, id := TenantFrom(ctx), IdentityFrom(ctx)
-	v := views.Security{IsOwner: id.Role == tenancy.RoleOwner, Password: pw, Disable: disable}
+	v := views.Security{IsOwner: id.Role == tenancy.RoleOwner, Password: forms.Password, Disable: forms.Disable, Renew: forms.Renew}
 	if s.TwoFactor != nil {
 		st, err := s.TwoFactor.Status(ctx, t.ID, id)
 		if err != nil {
@@ -59,7 +61,7 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) er
 	key := "password|" + TenantFrom(ctx).ID + "|" + id.User.ID
 	if blocked, wait := s.limiter.blocked(key, maxPairFailure); blocked {
 		f.Error = tooManyAttempts(wait)
-		return s.renderSecurity(w, r, http.StatusTooManyRequests, f, views.Form{})
+		return s.renderSecurity(w, r, http.StatusTooManyRequests, views.Security{Password: f})
 	}
 	n, err := s.Sessions.ChangePassword(ctx, TenantFrom(ctx).ID, id, in.Current, in.Password)
 	if tenancy.ErrorCode(err) == tenancy.EINVALID {
@@ -67,7 +69,7 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) er
 		if f.Err("current") != "" {
 			s.limiter.fail(key)
 		}
-		return s.renderSecurity(w, r, http.StatusUnprocessableEntity, f, views.Form{})
+		return s.renderSecurity(w, r, http.StatusUnprocessableEntity, views.Security{Password: f})
 	} else if err != nil {
 		return err
 	}

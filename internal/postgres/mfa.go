@@ -243,6 +243,46 @@ func (s *TwoFactorService) Disable(ctx context.Context, tenantID string, id *ten
 	return nil
 }
 
+// RenewRecoveryCodes replaces the person's recovery codes after a current
+// code; the old ones, used or not, stop working.
+func (s *TwoFactorService) RenewRecoveryCodes(ctx context.Context, tenantID string, id *tenancy.Identity, code string) ([]string, error) {
+	codes, hashes := newRecoveryCodes()
+	bad := false
+	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		var enrolled bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM auth.user_totp WHERE tenant_id = $1 AND user_id = $2 AND confirmed_at IS NOT NULL)`,
+			tenantID, id.User.ID).Scan(&enrolled); err != nil {
+			return err
+		}
+		if !enrolled {
+			return tenancy.Errorf(tenancy.ECONFLICT, "Two-factor authentication is off: there are no recovery codes to renew.")
+		}
+		how, err := s.checkCode(ctx, tx, tenantID, id.User.ID, code)
+		if err != nil {
+			return err
+		}
+		if how == "" {
+			bad = true
+			return recordAudit(ctx, tx, tenantID, "user.two_factor_fail", id.User.Email, "wrong or used code to renew recovery codes")
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM auth.recovery_codes WHERE tenant_id = $1 AND user_id = $2`, tenantID, id.User.ID); err != nil {
+			return err
+		}
+		if err := insertRecoveryCodes(ctx, tx, tenantID, id.User.ID, hashes); err != nil {
+			return err
+		}
+		return recordAudit(ctx, tx, tenantID, "user.recovery_codes_renew", id.User.Email,
+			fmt.Sprintf("%d new recovery codes made after %s; the old ones no longer work", len(codes), how))
+	})
+	if err != nil {
+		return nil, err
+	}
+	if bad {
+		return nil, tenancy.ErrBadSecondFactor
+	}
+	return codes, nil
+}
+
 // SetPolicy requires two factors of owners and admins, or not.
 func (s *TwoFactorService) SetPolicy(ctx context.Context, tenantID string, id *tenancy.Identity, required bool) error {
 	if id.Role != tenancy.RoleOwner {

@@ -117,6 +117,10 @@ type TwoFactorService interface {
 	// Disable turns two factors off after checking a current code; refused
 	// when the tenant requires it of the person's role.
 	Disable(ctx context.Context, tenantID string, id *Identity, code string) error
+	// RenewRecoveryCodes checks a current code (authenticator or
+	// recovery), then replaces all of the person's recovery codes with new
+	// ones, returned to be shown once.
+	RenewRecoveryCodes(ctx context.Context, tenantID string, id *Identity, code string) ([]string, error)
 	// SetPolicy requires two factors of owners and admins, or not; owners
 	// only.
 	SetPolicy(ctx context.Context, tenantID string, id *Identity, requiredForAdmins bool) error

@@ -100,7 +100,7 @@ func (s *Server) checkStripePrices(ctx context.Context, plans []*tenancy.Plan, r
 			rows[i].StripeNote = "not checked: " + tenancy.ErrorMessage(err)
 			rows[i].StripeMismatch = true
 		case sp.AmountCents != p.PriceMonthlyCent || !sp.Monthly:
-			rows[i].StripeNote = "Stripe asks " + stripeAmount(sp) + ": edit the plan to fix it"
+			rows[i].StripeNote = "Stripe asks " + sp.Asks() + ": edit the plan to fix it"
 			rows[i].StripeMismatch = true
 		}
 	}
@@ -207,67 +207,22 @@ func (s *Server) handlePlanUpdate(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// stripePrice keeps a plan's price and its Stripe price in agreement,
-// before anything is saved and outside any transaction: a Stripe price
-// asks a fixed amount, so a new price on the plan's own Stripe price (old's)
-// gets a new Stripe price beside it, on the same product, which in takes;
-// a Stripe price typed in must ask what the plan says. Whatever Stripe
-// cannot confirm is put on the form and nothing is saved. It returns what
-// to tell the administrator. Without billing, Stripe is not asked; the
-// form says so.
+// stripePrice keeps the plan's price and its Stripe price in agreement
+// (tenancy.AgreeStripePrice), putting what Stripe refuses or cannot
+// confirm on the form; it returns what to tell the administrator.
 func (s *Server) stripePrice(ctx context.Context, f *views.Form, old *tenancy.Plan, in *tenancy.PlanInput) string {
-	if s.Billing == nil || in.StripePriceID == nil || *in.StripePriceID == "" {
-		return ""
+	note, err := tenancy.AgreeStripePrice(ctx, s.Billing, old, in)
+	if tenancy.ErrorCode(err) == tenancy.EUNAVAILABLE {
+		s.Log.Warn("stripe price not checked", "plan", in.Name, "err", err)
 	}
-	id := *in.StripePriceID
-	var cents int64
-	switch {
-	case in.PriceCents != nil:
-		cents = *in.PriceCents
-	case old != nil:
-		cents = old.PriceMonthlyCent
-	}
-	ours := old != nil && old.StripePriceID == id
-	var (
-		p       *tenancy.BillingPrice
-		created bool
-		err     error
-	)
-	if ours {
-		p, created, err = s.Billing.PriceAt(ctx, in.Name, id, cents)
-	} else {
-		p, err = s.Billing.Price(ctx, id)
-	}
-	switch code := tenancy.ErrorCode(err); {
-	case err == nil:
-	case code == tenancy.EINVALID:
+	if err != nil {
 		fieldError(f, err)
 		return ""
-	default:
-		s.Log.Warn("stripe price not checked", "plan", in.Name, "stripe_price", id, "err", err)
-		f.Errors["price"] = "Stripe could not be reached to check the price, so nothing was saved: a plan's price and its Stripe price must agree. Try again in a minute."
-		return ""
 	}
-	if !ours && (p.AmountCents != cents || !p.Monthly) {
-		f.Errors["stripe_price"] = "Stripe price " + id + " asks " + stripeAmount(p) + ", not the " + tenancy.FormatPrice(cents) +
-			"/month of this plan. Type the price it asks above, or pick a monthly price of that amount."
-		return ""
-	}
-	in.StripePriceID = &p.ID
-	if created {
-		return " Its new price is Stripe price " + p.ID + " at " + stripeAmount(p) + "; subscriptions already on " + id +
-			" keep paying its amount until they change plan."
+	if note != "" {
+		return " " + note
 	}
 	return ""
-}
-
-// stripeAmount writes what a Stripe price asks: "$29.00/month".
-func stripeAmount(p *tenancy.BillingPrice) string {
-	s := tenancy.FormatAmount(p.AmountCents, p.Currency)
-	if p.Monthly {
-		return s + "/month"
-	}
-	return s + ", not monthly"
 }
 
 // planInput reads the plan form into an input, putting each value that

@@ -60,6 +60,30 @@ func (a *app) plans(cmd *cobra.Command) (*postgres.PlanService, error) {
 	return svc.PlanAdmin, nil
 }
 
+// agreeStripePrice keeps the plan's price and its Stripe price in
+// agreement before the plan is saved (tenancy.AgreeStripePrice), as the
+// console's plan form does. Without Stripe configured they are not
+// checked, and the note says so.
+func (a *app) agreeStripePrice(cmd *cobra.Command, b tenancy.Billing, old *tenancy.Plan, in *tenancy.PlanInput) (string, error) {
+	if b == nil {
+		id := in.SoldAt(old)
+		if id == "" {
+			return "", nil
+		}
+		return "! Warning: Stripe is not configured here (STRIPE_SECRET_KEY), so the price was not checked against Stripe price " + id +
+			": they may disagree until the plan is saved with Stripe configured", nil
+	}
+	return tenancy.AgreeStripePrice(cmd.Context(), b, old, in)
+}
+
+// printNote prints what an administrator is told after a change, if
+// anything.
+func (a *app) printNote(note string) {
+	if note != "" {
+		fmt.Fprintln(a.Out, note)
+	}
+}
+
 func (a *app) printPlan(verb string, p *tenancy.Plan) {
 	w := a.Out
 	fmt.Fprintf(w, "✓ Plan %s: %s\n", verb, p.Name)
@@ -87,15 +111,20 @@ func (a *app) planCreateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			svc, err := a.plans(cmd)
+			svc, err := a.services(cmd.Context())
 			if err != nil {
 				return err
 			}
-			p, err := svc.CreatePlan(cmd.Context(), in)
+			note, err := a.agreeStripePrice(cmd, svc.Billing, nil, &in)
+			if err != nil {
+				return err
+			}
+			p, err := svc.PlanAdmin.CreatePlan(cmd.Context(), in)
 			if err != nil {
 				return err
 			}
 			a.printPlan("created", p)
+			a.printNote(note)
 			return nil
 		},
 	}
@@ -117,15 +146,24 @@ func (a *app) planUpdateCommand() *cobra.Command {
 			if in == (tenancy.PlanInput{Name: args[0]}) {
 				return usageError{"nothing to change: give at least one of --max-users, --max-storage-gb, --max-api-requests, --max-compute-hours, --price, --stripe-price"}
 			}
-			svc, err := a.plans(cmd)
+			svc, err := a.services(cmd.Context())
 			if err != nil {
 				return err
 			}
-			p, err := svc.UpdatePlan(cmd.Context(), in)
+			old, err := svc.PlanAdmin.FindPlan(cmd.Context(), in.Name)
+			if err != nil {
+				return err
+			}
+			note, err := a.agreeStripePrice(cmd, svc.Billing, old, &in)
+			if err != nil {
+				return err
+			}
+			p, err := svc.PlanAdmin.UpdatePlan(cmd.Context(), in)
 			if err != nil {
 				return err
 			}
 			a.printPlan("updated", p)
+			a.printNote(note)
 			return nil
 		},
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/nself/nself/internal/billing/billingtest"
 	"github.com/nself/nself/internal/blob/blobtest"
+	"github.com/nself/nself/internal/faulttest"
 	"github.com/nself/nself/internal/pgtest"
 )
 
@@ -29,12 +30,16 @@ func TestPlanCommands(t *testing.T) {
 	mustMatch(t, out, `^✓ Plan created: team$`, `^  Max Users: 20$`, `^  Max Storage: 1 GB$`,
 		`^  Max API Requests: 250,000/month$`, `^  Max Compute Hours: 10$`, `^  Price: \$49.00/month$`, `^  Stripe Price: price_team$`)
 	out = c.ok("plan", "update", "team", "--max-storage-gb", "-1", "--price", "59.50")
-	mustMatch(t, out, `^✓ Plan updated: team$`, `^  Max Storage: Unlimited$`, `^  Price: \$59.50/month$`, `^  Max Users: 20$`)
+	mustMatch(t, out, `^✓ Plan updated: team$`, `^  Max Storage: Unlimited$`, `^  Price: \$59.50/month$`, `^  Max Users: 20$`,
+		`^! Warning: Stripe is not configured here \(STRIPE_SECRET_KEY\), so the price was not checked against Stripe price price_team`)
+	if out := c.ok("plan", "update", "team", "--max-users", "25"); strings.Contains(out, "Warning") {
+		t.Errorf("a change that leaves the price warns: %q", out)
+	}
 	out = c.ok("plan", "list")
 	mustMatch(t, out, `^NAME\s+USERS\s+STORAGE\s+API_REQUESTS/MONTH\s+COMPUTE_HOURS\s+PRICE\s+STRIPE_PRICE\s+STATUS$`,
 		`^free\s+5\s+1 GB\s+10,000\s+10\s+\$0.00\s+-\s+offered$`,
 		`^enterprise\s+Unlimited\s+Unlimited\s+Unlimited\s+Unlimited\s+\$499.00\s+-\s+offered$`,
-		`^team\s+20\s+Unlimited\s+250,000\s+10\s+\$59.50\s+price_team\s+offered$`)
+		`^team\s+25\s+Unlimited\s+250,000\s+10\s+\$59.50\s+price_team\s+offered$`)
 	mustMatch(t, c.ok("plan", "archive", "team"), `^✓ Plan archived: team`)
 	mustMatch(t, c.ok("plan", "list", "--json"), `"name": "team"`, `"archived": true`)
 
@@ -211,11 +216,55 @@ func TestBillingReconcile(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.out, "✗ acme:") || !strings.Contains(r.out, "no plan is sold at Stripe price") {
 		t.Fatalf("unknown price: exit %d\n%s%s", r.code, r.out, r.err)
 	}
-	c.ok("plan", "update", "pro", "--stripe-price", "price_1PgafmB7WZ01zgkW6dKueIc5")
+	// stripe-mock asks $20.00/month for every price.
+	c.ok("plan", "update", "pro", "--stripe-price", "price_1PgafmB7WZ01zgkW6dKueIc5", "--price", "20.00")
 	mustMatch(t, c.ok("billing", "reconcile"), `^✓ acme: repaired: was free/past_due; now subscription sub_123 active: plan free → pro$`, `^1 subscription\(s\) checked, 0 failed$`)
 	mustMatch(t, c.ok("tenant", "show", "acme"), `^  Plan: pro$`, `^  Subscription: active \(sub_123, customer cus_QXg1o8vcGmoR32\)$`)
 	mustMatch(t, c.ok("billing", "reconcile"), `^✓ acme: matches Stripe$`)
 	mustMatch(t, c.ok("tenant", "audit", "acme"), `billing\.reconcile`)
+}
+
+// A plan's price and its Stripe price never silently disagree through the
+// CLI either: a Stripe price given must ask the plan's price, a new price
+// on a plan sold through Stripe makes a new Stripe price at that amount
+// (stripe-mock asks $20.00/month for every price and echoes what is
+// created), and a Stripe that cannot be reached leaves the plan as it was.
+func TestPlanPriceKeepsStripeInStep(t *testing.T) {
+	urls := pgtest.NewURLs(t)
+	stripeEnv := []string{"STRIPE_SECRET_KEY=sk_test_123", "STRIPE_PUBLISHABLE_KEY=pk_test_123", "STRIPE_WEBHOOK_SECRET=whsec_test"}
+	c := newCLI(t, urls, append(stripeEnv, "STRIPE_API_BASE="+os.Getenv("STRIPE_API_BASE"))...)
+	r := c.run("", "plan", "update", "pro", "--stripe-price", "price_pro")
+	if r.code != 1 || !strings.Contains(r.err, "Stripe price price_pro asks $20.00/month, not the $99.00/month of this plan") ||
+		strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Fatalf("a Stripe price at another amount: exit %d, %q", r.code, r.err)
+	}
+	mustMatch(t, c.ok("plan", "update", "pro", "--stripe-price", "price_pro", "--price", "20"), `^  Stripe Price: price_pro$`, `^  Price: \$20.00/month$`)
+	out := c.ok("plan", "update", "pro", "--price", "29")
+	mustMatch(t, out, `^  Price: \$29.00/month$`,
+		`^Its new price is Stripe price price_\w+ at \$29.00/month; subscriptions already on price_pro keep paying its amount until they change plan\.$`)
+	if strings.Contains(out, "Stripe Price: price_pro\n") {
+		t.Errorf("the plan kept the old Stripe price:\n%s", out)
+	}
+	// A create is checked as well.
+	if r := c.run("", "plan", "create", "team", "--price", "49", "--stripe-price", "price_team"); r.code != 1 || !strings.Contains(r.err, "asks $20.00/month") {
+		t.Errorf("create with a Stripe price at another amount: exit %d, %q", r.code, r.err)
+	}
+
+	hole := faulttest.NewBlackhole(t)
+	down := newCLI(t, urls, append(stripeEnv, "STRIPE_API_BASE="+hole.URL(), "STRIPE_TIMEOUT=2s")...)
+	before := c.ok("plan", "list")
+	start := time.Now()
+	r = down.run("", "plan", "update", "pro", "--price", "39")
+	if r.code != 1 || !strings.Contains(r.err, "Stripe could not be reached to check the price, so nothing was saved") ||
+		strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Errorf("with Stripe down: exit %d, %q", r.code, r.err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("with Stripe down the command took %s", took)
+	}
+	if after := c.ok("plan", "list"); after != before {
+		t.Errorf("the plans changed with Stripe down:\n%s\n%s", before, after)
+	}
 }
 
 // A running server mails the owner through SMTP from the outbox: the

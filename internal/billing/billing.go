@@ -120,7 +120,10 @@ func New(cfg Config, store Store, log *slog.Logger) (*Service, error) {
 
 var _ tenancy.Billing = (*Service)(nil)
 
-// leveledLog sends stripe-go's messages to the server's log.
+// leveledLog sends stripe-go's messages to the server's log. stripe-go
+// logs every failed request as an error and returns it as well; the
+// caller says what failed, in its words (a form's message, a CLI's one
+// line, a warning in the log), so stripe-go's own line is information.
 type leveledLog struct{ log *slog.Logger }
 
 func (l leveledLog) Debugf(string, ...any) {}
@@ -129,7 +132,7 @@ func (l leveledLog) Warnf(format string, v ...any) {
 	l.log.Warn("stripe: " + fmt.Sprintf(format, v...))
 }
 func (l leveledLog) Errorf(format string, v ...any) {
-	l.log.Error("stripe: " + fmt.Sprintf(format, v...))
+	l.log.Info("stripe: " + fmt.Sprintf(format, v...))
 }
 
 // CheckoutInput is what a Checkout session is made of.

@@ -37,3 +37,9 @@ func (c *CredentialCache) Held(tenantID string) (keys, sessions int) {
 	}
 	return keys, sessions
 }
+
+// Live reports whether the cache's listener is connected and listening.
+func (c *CredentialCache) Live() bool { return c.live.Load() }
+
+// Live reports whether the cache's listener is connected and listening.
+func (c *TenantCache) Live() bool { return c.live.Load() }

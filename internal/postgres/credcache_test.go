@@ -29,8 +29,10 @@ func listening(t testing.TB, db *postgres.DB) *postgres.CredentialCache {
 	return c
 }
 
-// heard runs change and waits until c has heard a notice (for a while:
-// the test goes on without it, to tell each path that sends none).
+// heard runs change and waits until c has heard its notices (for a
+// while: the test goes on without them, to tell each path that sends
+// none). A change may send several, one per session it ends, handled one
+// after the other: the wait ends once none has come for 50 ms.
 func heard(t *testing.T, c *postgres.CredentialCache, change func()) {
 	t.Helper()
 	n := c.Heard()
@@ -42,6 +44,12 @@ func heard(t *testing.T, c *postgres.CredentialCache, change func()) {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	for last := c.Heard(); ; last = c.Heard() {
+		time.Sleep(50 * time.Millisecond)
+		if c.Heard() == last {
+			return
+		}
 	}
 }
 
@@ -379,5 +387,102 @@ func asTenantCommit(t *testing.T, db *postgres.DB, tenantID, sql string, args ..
 	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCachesWhenTheirListenerIsKilled: the LISTEN connection's backend is
+// terminated (by an operator, a failover, a proxy's idle timeout). What
+// changes while nobody listens, its notice lost, takes effect on the next
+// request all the same: the caches stop serving from memory as soon as
+// the connection is gone, and start empty once it is back. After that,
+// notices work again.
+func TestCachesWhenTheirListenerIsKilled(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := mustOpenDB(t)
+	creds := listening(t, db)
+	tc := postgres.NewTenantCache(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	lctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	go tc.Listen(lctx)
+	<-tc.Ready()
+	tenants := postgres.NewTenantService(db, tenancy.ModeHybrid)
+	plain := postgres.NewAPIKeyService(db)
+	keys := plain.Cached(creds)
+	tn := mustCreateTenant(t, db, "acme", tenancy.StrategyRLS)
+	newKey := func() (*tenancy.APIKey, string) {
+		t.Helper()
+		k, secret, err := plain.CreateAPIKey(ctx, tn.ID, "ci", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keys.AuthenticateAPIKey(ctx, secret, ""); err != nil {
+			t.Fatal(err)
+		}
+		return k, secret
+	}
+	first, firstSecret := newKey()
+	second, secondSecret := newKey()
+	if got, err := tc.Lookup(ctx, "acme"); err != nil || got.Status != tenancy.StatusActive {
+		t.Fatalf("lookup: %v, %v", got, err)
+	}
+	if n, _ := creds.Held(tn.ID); n != 2 {
+		t.Fatalf("%d keys held", n)
+	}
+
+	// The application role may end its own backends: both listeners go.
+	var killed int
+	if err := db.App.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'listen %'`).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed != 2 {
+		t.Fatalf("%d listeners ended, want 2", killed)
+	}
+	for deadline := time.Now().Add(5 * time.Second); creds.Live() || tc.Live(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the caches did not notice their listener ended")
+		}
+	}
+	if n, _ := creds.Held(tn.ID); n != 0 {
+		t.Errorf("%d keys still held with nobody listening", n)
+	}
+	// Changes nobody hears: each takes effect on the next request.
+	if _, err := plain.RevokeAPIKey(ctx, tn.ID, first.Prefix); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tenants.SetTenantStatus(ctx, tn.ID, tenancy.StatusSuspended); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.AuthenticateAPIKey(ctx, firstSecret, ""); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+		t.Errorf("a key revoked while nobody listened still works: %v", err)
+	}
+	if got, err := tc.Lookup(ctx, "acme"); err != nil || got.Status != tenancy.StatusSuspended {
+		t.Errorf("a tenant suspended while nobody listened: %v, %v", got, err)
+	}
+	if _, err := tenants.SetTenantStatus(ctx, tn.ID, tenancy.StatusActive); err != nil {
+		t.Fatal(err)
+	}
+
+	// Back, the listeners hear changes again.
+	for deadline := time.Now().Add(10 * time.Second); !creds.Live() || !tc.Live(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the listeners did not come back")
+		}
+	}
+	if _, err := keys.AuthenticateAPIKey(ctx, secondSecret, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := creds.Held(tn.ID); n != 1 {
+		t.Errorf("%d keys held once the listener is back, want 1", n)
+	}
+	heard(t, creds, func() {
+		if _, err := plain.RevokeAPIKey(ctx, tn.ID, second.Prefix); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if _, err := keys.AuthenticateAPIKey(ctx, secondSecret, ""); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
+		t.Errorf("a key revoked once the listener is back still works: %v", err)
 	}
 }

@@ -26,7 +26,8 @@ func TestOwnerUpgradesThroughCheckout(t *testing.T) {
 	s := newSite(t)
 	s.withBilling(secret)
 	id := s.createAcme(ownerPassword)
-	s.nself("", "plan", "update", "pro", "--stripe-price", "price_pro")
+	// stripe-mock asks $20.00/month for every price: the plan is sold at it.
+	s.nself("", "plan", "update", "pro", "--stripe-price", "price_pro", "--price", "20")
 	s.serve()
 	b := newBrowser(t)
 	b.signIn(s.url("acme", "/"), "sign-in", "owner@acme.test", ownerPassword, `[data-testid=dashboard]`)
@@ -117,7 +118,7 @@ func TestAdminReplaysAFailedStripeEvent(t *testing.T) {
 	if got := b.text(`[data-testid=event-status]`); got != "failed" {
 		t.Fatalf("event status %q, want failed", got)
 	}
-	s.nself("", "plan", "create", "gold", "--price", "199", "--stripe-price", "price_gold")
+	s.nself("", "plan", "create", "gold", "--price", "20", "--stripe-price", "price_gold")
 	b.do("replay it",
 		chromedp.Click(chromedp.CSS(`[data-testid=replay-event]`)),
 		// The page comes back with the outcome on top.

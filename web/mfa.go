@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
 	"strings"
@@ -248,27 +249,11 @@ func (s *Server) handleEnrolConfirm(w http.ResponseWriter, r *http.Request) erro
 
 // handleTwoFactorDisable serves POST /account/2fa/disable.
 func (s *Server) handleTwoFactorDisable(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	t, id := TenantFrom(ctx), IdentityFrom(ctx)
-	if id == nil {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-		return nil
-	}
-	var in codeForm
-	f := parseForm(r, &in)
-	if s.codeLimited(t.ID, id.User.ID, &f) {
-		return s.renderSecurity(w, r, http.StatusTooManyRequests, views.Security{Disable: f})
-	}
-	err := s.TwoFactor.Disable(ctx, t.ID, id, in.Code)
-	switch tenancy.ErrorCode(err) {
-	case "":
-	case tenancy.EINVALID, tenancy.EFORBIDDEN:
-		if err == tenancy.ErrBadSecondFactor {
-			s.limiter.fail(secondFactorKey(t.ID, id.User.ID))
-		}
-		fieldError(&f, err)
-		return s.renderSecurity(w, r, statusOf(tenancy.ErrorCode(err)), views.Security{Disable: f})
-	default:
+	ok, err := s.withCurrentCode(w, r, func(f views.Form) views.Security { return views.Security{Disable: f} },
+		func(ctx context.Context, tenantID string, id *tenancy.Identity, code string) error {
+			return s.TwoFactor.Disable(ctx, tenantID, id, code)
+		})
+	if !ok {
 		return err
 	}
 	s.setFlash(w, r, tenantCookie, "Two-factor authentication is off.")
@@ -280,38 +265,57 @@ func (s *Server) handleTwoFactorDisable(w http.ResponseWriter, r *http.Request) 
 // a current code, new recovery codes replace the old ones and are shown
 // once.
 func (s *Server) handleRecoveryCodesRenew(w http.ResponseWriter, r *http.Request) error {
+	var codes []string
+	ok, err := s.withCurrentCode(w, r, func(f views.Form) views.Security { return views.Security{Renew: f} },
+		func(ctx context.Context, tenantID string, id *tenancy.Identity, code string) (err error) {
+			codes, err = s.TwoFactor.RenewRecoveryCodes(ctx, tenantID, id, code)
+			return err
+		})
+	if !ok {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	render(w, r, http.StatusOK, views.RecoveryCodesPage(s.page(r, "Recovery codes"), codes, "/account/security", true))
+	return nil
+}
+
+// withCurrentCode runs act with the code a form of the Security page was
+// sent with (place puts that form on the page), as the signed-in person.
+// Wrong codes count against the person's limit; a refusal shows the page
+// again with the reason at the form, and a change made meanwhile (two
+// factors turned off in another tab) takes the person back to the page.
+// It reports whether act succeeded; if not, the request was answered
+// (or err is for the one error handler).
+func (s *Server) withCurrentCode(w http.ResponseWriter, r *http.Request, place func(views.Form) views.Security,
+	act func(ctx context.Context, tenantID string, id *tenancy.Identity, code string) error) (bool, error) {
 	ctx := r.Context()
 	t, id := TenantFrom(ctx), IdentityFrom(ctx)
 	if id == nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
-		return nil
+		return false, nil
 	}
 	var in codeForm
 	f := parseForm(r, &in)
 	if s.codeLimited(t.ID, id.User.ID, &f) {
-		return s.renderSecurity(w, r, http.StatusTooManyRequests, views.Security{Renew: f})
+		return false, s.renderSecurity(w, r, http.StatusTooManyRequests, place(f))
 	}
-	codes, err := s.TwoFactor.RenewRecoveryCodes(ctx, t.ID, id, in.Code)
+	err := act(ctx, t.ID, id, in.Code)
 	switch tenancy.ErrorCode(err) {
 	case "":
+		s.limiter.reset(secondFactorKey(t.ID, id.User.ID))
+		return true, nil
 	case tenancy.ECONFLICT:
-		// Turned off meanwhile (in another tab): the page shows it is off.
 		s.setFlash(w, r, tenantCookie, tenancy.ErrorMessage(err))
 		http.Redirect(w, r, "/account/security", http.StatusSeeOther)
-		return nil
-	case tenancy.EINVALID:
+		return false, nil
+	case tenancy.EINVALID, tenancy.EFORBIDDEN:
 		if err == tenancy.ErrBadSecondFactor {
 			s.limiter.fail(secondFactorKey(t.ID, id.User.ID))
 		}
 		fieldError(&f, err)
-		return s.renderSecurity(w, r, statusOf(tenancy.ErrorCode(err)), views.Security{Renew: f})
-	default:
-		return err
+		return false, s.renderSecurity(w, r, statusOf(tenancy.ErrorCode(err)), place(f))
 	}
-	s.limiter.reset(secondFactorKey(t.ID, id.User.ID))
-	w.Header().Set("Cache-Control", "no-store")
-	render(w, r, http.StatusOK, views.RecoveryCodesPage(s.page(r, "Recovery codes"), codes, "/account/security", true))
-	return nil
+	return false, err
 }
 
 // handleTwoFactorPolicy serves POST /account/2fa/policy (owners).

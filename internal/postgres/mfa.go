@@ -208,8 +208,7 @@ func (s *TwoFactorService) CompleteSignIn(ctx context.Context, tenantID, session
 
 // Disable turns two factors off after a current code.
 func (s *TwoFactorService) Disable(ctx context.Context, tenantID string, id *tenancy.Identity, code string) error {
-	bad := false
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+	allowed := func(tx pgx.Tx) error {
 		var required bool
 		if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT required_for_admins FROM tenants.tenant_mfa_policy WHERE tenant_id = $1), false)`,
 			tenantID).Scan(&required); err != nil {
@@ -218,14 +217,9 @@ func (s *TwoFactorService) Disable(ctx context.Context, tenantID string, id *ten
 		if tenancy.SecondFactorStep(false, required, id.Role) == tenancy.SecondFactorEnrol {
 			return tenancy.Errorf(tenancy.EFORBIDDEN, "This workspace requires two-factor authentication of owners and admins: it cannot be turned off.")
 		}
-		how, err := s.checkCode(ctx, tx, tenantID, id.User.ID, code)
-		if err != nil {
-			return err
-		}
-		if how == "" {
-			bad = true
-			return recordAudit(ctx, tx, tenantID, "user.two_factor_fail", id.User.Email, "wrong or used code to turn two-factor off")
-		}
+		return nil
+	}
+	return s.withCurrentCode(ctx, tenantID, id, code, "turn two-factor off", allowed, func(tx pgx.Tx, how string) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM auth.user_totp WHERE tenant_id = $1 AND user_id = $2`, tenantID, id.User.ID); err != nil {
 			return err
 		}
@@ -234,37 +228,24 @@ func (s *TwoFactorService) Disable(ctx context.Context, tenantID string, id *ten
 		}
 		return recordAudit(ctx, tx, tenantID, "user.two_factor_disable", id.User.Email, "turned off with "+how)
 	})
-	if err != nil {
-		return err
-	}
-	if bad {
-		return tenancy.ErrBadSecondFactor
-	}
-	return nil
 }
 
 // RenewRecoveryCodes replaces the person's recovery codes after a current
 // code; the old ones, used or not, stop working.
 func (s *TwoFactorService) RenewRecoveryCodes(ctx context.Context, tenantID string, id *tenancy.Identity, code string) ([]string, error) {
 	codes, hashes := newRecoveryCodes()
-	bad := false
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		var enrolled bool
+	enrolled := func(tx pgx.Tx) error {
+		var on bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM auth.user_totp WHERE tenant_id = $1 AND user_id = $2 AND confirmed_at IS NOT NULL)`,
-			tenantID, id.User.ID).Scan(&enrolled); err != nil {
+			tenantID, id.User.ID).Scan(&on); err != nil {
 			return err
 		}
-		if !enrolled {
+		if !on {
 			return tenancy.Errorf(tenancy.ECONFLICT, "Two-factor authentication is off: there are no recovery codes to renew.")
 		}
-		how, err := s.checkCode(ctx, tx, tenantID, id.User.ID, code)
-		if err != nil {
-			return err
-		}
-		if how == "" {
-			bad = true
-			return recordAudit(ctx, tx, tenantID, "user.two_factor_fail", id.User.Email, "wrong or used code to renew recovery codes")
-		}
+		return nil
+	}
+	err := s.withCurrentCode(ctx, tenantID, id, code, "renew recovery codes", enrolled, func(tx pgx.Tx, how string) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM auth.recovery_codes WHERE tenant_id = $1 AND user_id = $2`, tenantID, id.User.ID); err != nil {
 			return err
 		}
@@ -277,10 +258,34 @@ func (s *TwoFactorService) RenewRecoveryCodes(ctx context.Context, tenantID stri
 	if err != nil {
 		return nil, err
 	}
-	if bad {
-		return nil, tenancy.ErrBadSecondFactor
-	}
 	return codes, nil
+}
+
+// withCurrentCode makes change, in one transaction of the person's tenant,
+// once code (an authenticator or recovery code of theirs, used up) is
+// right; allowed, run first, may refuse. A wrong or used code is recorded
+// in the audit log, saying it was to do what, and is ErrBadSecondFactor.
+func (s *TwoFactorService) withCurrentCode(ctx context.Context, tenantID string, id *tenancy.Identity, code, what string,
+	allowed func(pgx.Tx) error, change func(tx pgx.Tx, how string) error) error {
+	bad := false
+	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		if err := allowed(tx); err != nil {
+			return err
+		}
+		how, err := s.checkCode(ctx, tx, tenantID, id.User.ID, code)
+		if err != nil {
+			return err
+		}
+		if how == "" {
+			bad = true
+			return recordAudit(ctx, tx, tenantID, "user.two_factor_fail", id.User.Email, "wrong or used code to "+what)
+		}
+		return change(tx, how)
+	})
+	if err == nil && bad {
+		return tenancy.ErrBadSecondFactor
+	}
+	return err
 }
 
 // SetPolicy requires two factors of owners and admins, or not.

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nself/nself/internal/faulttest"
 	"github.com/nself/nself/internal/tenancy"
 )
 
@@ -136,24 +137,10 @@ func TestDirectTransportRetriesClosedConnection(t *testing.T) {
 // An application that does not answer in time is a timeout (504), and a
 // client that goes away ends the wait at once.
 func TestDirectTransportTimeouts(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // accepted, never answered
-		}
-	}()
-	url := "http://" + ln.Addr().String() + "/"
+	url := faulttest.NewBlackhole(t).URL() + "/" // accepts, never answers
 
 	start := time.Now()
-	_, _, err = get(t, newDirect(200*time.Millisecond), context.Background(), http.MethodGet, url, nil)
+	_, _, err := get(t, newDirect(200*time.Millisecond), context.Background(), http.MethodGet, url, nil)
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() || time.Since(start) > 2*time.Second {
 		t.Errorf("silent application: %v after %s, want a timeout after 200ms", err, time.Since(start))

@@ -116,7 +116,7 @@ func (s *Server) handleSSOStart(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if c.SecretUnreadable {
-		return s.ssoRefused(w, r, c, "", tenancy.Errorf(tenancy.EUNAVAILABLE, "Single sign-on with %s is not working: an owner must enter its client secret again.", c.DisplayName))
+		return s.ssoRefused(w, r, c, true, "", tenancy.Errorf(tenancy.EUNAVAILABLE, "Single sign-on with %s is not working: an owner must enter its client secret again.", c.DisplayName))
 	}
 	state, _ := tenancy.NewSecret()
 	nonce, _ := tenancy.NewSecret()
@@ -124,7 +124,7 @@ func (s *Server) handleSSOStart(w http.ResponseWriter, r *http.Request) error {
 	flow := tenancy.SSOFlow{State: state, Nonce: nonce, Verifier: verifier}
 	to, err := s.SSOProvider.AuthURL(ctx, c, s.ssoRedirectURL(r), flow)
 	if err != nil {
-		return s.ssoRefused(w, r, c, "", err)
+		return s.ssoRefused(w, r, c, true, "", err)
 	}
 	sess := s.ssoFlowCookie(r)
 	sess.Values["state"], sess.Values["nonce"], sess.Values["verifier"] = state, nonce, verifier
@@ -171,29 +171,32 @@ func (s *Server) handleSSOCallback(w http.ResponseWriter, r *http.Request) error
 		end.Save(r, w)
 	}
 	q := r.URL.Query()
+	// Whether this browser started a sign-in here that is still running:
+	// a callback without one is what any page can make a browser send.
+	started := flow.State != "" && tenantID == t.ID && time.Since(time.Unix(at, 0)) <= tenancy.SSOFlowTTL
 	switch {
 	case q.Get("error") != "":
 		why := q.Get("error")
 		if d := q.Get("error_description"); d != "" {
 			why += ": " + d
 		}
-		return s.ssoRefused(w, r, c, "", tenancy.Errorf(tenancy.EFORBIDDEN, "%s did not sign you in (%s).", c.DisplayName, oneLineText(why, 200)))
-	case flow.State == "" || tenantID != t.ID || time.Since(time.Unix(at, 0)) > tenancy.SSOFlowTTL:
-		return s.ssoRefused(w, r, c, "", tenancy.Errorf(tenancy.EFORBIDDEN,
+		return s.ssoRefused(w, r, c, started, "", tenancy.Errorf(tenancy.EFORBIDDEN, "%s did not sign you in (%s).", c.DisplayName, oneLineText(why, 200)))
+	case !started:
+		return s.ssoRefused(w, r, c, false, "", tenancy.Errorf(tenancy.EFORBIDDEN,
 			"This sign-in expired or was started in another browser. Start again with “Sign in with %s”.", c.DisplayName))
 	case subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(flow.State)) != 1:
-		return s.ssoRefused(w, r, c, "", tenancy.Errorf(tenancy.EFORBIDDEN,
+		return s.ssoRefused(w, r, c, true, "", tenancy.Errorf(tenancy.EFORBIDDEN,
 			"The answer from %s does not belong to the sign-in this browser started (its state differs), so it was refused. Start again.", c.DisplayName))
 	case q.Get("code") == "":
-		return s.ssoRefused(w, r, c, "", tenancy.Errorf(tenancy.EFORBIDDEN, "%s sent no sign-in code. Start again.", c.DisplayName))
+		return s.ssoRefused(w, r, c, true, "", tenancy.Errorf(tenancy.EFORBIDDEN, "%s sent no sign-in code. Start again.", c.DisplayName))
 	}
 	who, err := s.SSOProvider.Exchange(ctx, c, s.ssoRedirectURL(r), q.Get("code"), flow)
 	if err != nil {
-		return s.ssoRefused(w, r, c, "", err)
+		return s.ssoRefused(w, r, c, true, "", err)
 	}
 	token, id, created, err := s.SSO.SSOSignIn(ctx, t.ID, *who, tenancy.SessionMeta{UserAgent: r.UserAgent(), ClientIP: clientIP(r)})
 	if err != nil {
-		return s.ssoRefused(w, r, c, who.Email, err)
+		return s.ssoRefused(w, r, c, true, who.Email, err)
 	}
 	flash := ""
 	if created {
@@ -233,32 +236,53 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, token, fla
 
 // ssoRefused records a refused single sign-on in the audit log and shows
 // the sign-in page with the reason. Internal errors go to the one error
-// translator.
-func (s *Server) ssoRefused(w http.ResponseWriter, r *http.Request, c *tenancy.SSOConfig, email string, err error) error {
+// translator. A refusal in a sign-in this browser started (started)
+// counts against the address's limit on this tenant; one that is not
+// (a callback any page can make a browser send, without the flow's
+// cookie) does not, or a page could lock its visitors out, but only the
+// first few of those in a window reach the audit log.
+func (s *Server) ssoRefused(w http.ResponseWriter, r *http.Request, c *tenancy.SSOConfig, started bool, email string, err error) error {
 	code := tenancy.ErrorCode(err)
 	if code == tenancy.EINTERNAL {
 		return err
 	}
 	msg := tenancy.ErrorMessage(err)
-	if rerr := s.SSO.RecordSSOEvent(r.Context(), TenantFrom(r.Context()).ID, "sso.sign_in_refused", email, msg); rerr != nil {
-		s.Log.Error("record refused single sign-on", "err", rerr)
-	}
-	if code != tenancy.EUNAVAILABLE {
+	logged := true
+	if !started {
+		key := "sso-unstarted|" + ssoAddress(r)
+		if over, _ := s.limiter.blocked(key, maxUnstartedLogged); over {
+			logged = false
+		} else {
+			s.limiter.fail(key)
+		}
+	} else if code != tenancy.EUNAVAILABLE {
 		s.limiter.fail(ssoAddress(r))
+	}
+	if logged {
+		if rerr := s.SSO.RecordSSOEvent(r.Context(), TenantFrom(r.Context()).ID, "sso.sign_in_refused", email, msg); rerr != nil {
+			s.Log.Error("record refused single sign-on", "err", rerr)
+		}
 	}
 	s.ssoSignInPage(w, r, c, email, statusOf(code), msg)
 	return nil
 }
 
-// ssoAddress is the limiter's key for the single sign-on refusals of the
-// request's address.
-func ssoAddress(r *http.Request) string { return "sso|" + addressBlock(clientIP(r)) }
+// maxUnstartedLogged is how many refused callbacks without a sign-in
+// started in the browser are written to the audit log per address, tenant
+// and window.
+const maxUnstartedLogged = 5
 
-// ssoBlocked answers 429 to an address whose single sign-ons were refused
-// too often (maxAddressFailure in a window), and reports whether it did.
-// Each refusal is a line in the tenant's audit log and a callback may cost
-// a call to the provider; a person whose sign-ins succeed is never
-// counted, nor one whose provider is down.
+// ssoAddress is the limiter's key for the single sign-on refusals of the
+// request's address on its tenant.
+func ssoAddress(r *http.Request) string {
+	return "sso|" + TenantFrom(r.Context()).ID + "|" + addressBlock(clientIP(r))
+}
+
+// ssoBlocked answers 429 to an address whose single sign-ons on this
+// tenant were refused too often (maxAddressFailure in a window), and
+// reports whether it did. Each refusal is a line in the tenant's audit log
+// and a callback may cost a call to the provider; a person whose sign-ins
+// succeed is never counted, nor one whose provider is down.
 func (s *Server) ssoBlocked(w http.ResponseWriter, r *http.Request, c *tenancy.SSOConfig) bool {
 	blocked, wait := s.limiter.blocked(ssoAddress(r), maxAddressFailure)
 	if blocked {

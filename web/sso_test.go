@@ -426,23 +426,44 @@ func TestSSOSettings(t *testing.T) {
 	}
 }
 
-// A provider that cannot be reached turns the sign-in back with the
-// reason, in bounded time, and the password form still works.
-// An address whose single sign-ons are refused again and again is
-// stopped, at the start and at the callback, before its refusals fill the
-// audit log; another address signs in as usual.
+// An address whose sign-ins through the provider are refused again and
+// again on a tenant is stopped there, at the start and at the callback;
+// another tenant, and another address, sign in as usual. Callbacks of no
+// sign-in the browser started (what any page can make its visitors'
+// browsers send) are refused without counting, so no page can lock its
+// visitors out, and only the first few reach the audit log.
 func TestSSORefusalsLimited(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	acme, _ := ssoTenant(t, e, "acme", ssotest.ClientA, ssotest.SecretA)
-	forger := e.clientFrom("acme.nself.test", "127.0.0.7")
-	forger.get("/")
-	for i := range 30 {
-		if resp, _ := forger.get("/sso/callback?code=forged&state=forged"); resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("forged callback %d: %d, want 403", i+1, resp.StatusCode)
+	ssoTenant(t, e, "beta", ssotest.ClientB, ssotest.SecretB)
+
+	visitor := e.clientFrom("acme.nself.test", "127.0.0.6")
+	visitor.get("/")
+	logged := len(auditActions(t, e, acme, "sso.sign_in_refused"))
+	for i := range 40 {
+		if resp, _ := visitor.get("/sso/callback?error=access_denied&state=forged"); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("callback %d of no sign-in started: %d, want 403", i+1, resp.StatusCode)
 		}
 	}
-	logged := len(auditActions(t, e, acme, "sso.sign_in_refused"))
+	if n := len(auditActions(t, e, acme, "sso.sign_in_refused")) - logged; n != 5 {
+		t.Errorf("%d of 40 callbacks of no sign-in started logged, want the first 5", n)
+	}
+	if resp, _ := visitor.get("/sso/start"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the visitor's own sign-in after them: %d, want on to the provider", resp.StatusCode)
+	}
+
+	// Sign-ins started in the browser and refused (a changed state) count.
+	forger := e.clientFrom("acme.nself.test", "127.0.0.7")
+	for i := range 30 {
+		cb := ssoCallback(t, forger, "ann@"+ssotest.Domain)
+		q := cb.Query()
+		q.Set("state", q.Get("state")+"x")
+		if resp, _ := forger.get(cb.Path + "?" + q.Encode()); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("refused sign-in %d: %d, want 403", i+1, resp.StatusCode)
+		}
+	}
+	logged = len(auditActions(t, e, acme, "sso.sign_in_refused"))
 	for _, path := range []string{"/sso/callback?code=forged&state=forged", "/sso/start"} {
 		resp, body := forger.get(path)
 		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
@@ -453,6 +474,11 @@ func TestSSORefusalsLimited(t *testing.T) {
 	if n := len(auditActions(t, e, acme, "sso.sign_in_refused")); n != logged {
 		t.Errorf("refusals logged: %d, then %d after the address was stopped", logged, n)
 	}
+	elsewhere := e.clientFrom("beta.nself.test", "127.0.0.7")
+	elsewhere.get("/")
+	if resp, _ := elsewhere.get("/sso/start"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the same address on another tenant: %d, want on to the provider", resp.StatusCode)
+	}
 	person := e.clientFrom("acme.nself.test", "127.0.0.8")
 	if resp, _ := person.get(ssoCallback(t, person, "ann@"+ssotest.Domain).RequestURI()); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("another address's sign-in: %d", resp.StatusCode)
@@ -462,6 +488,8 @@ func TestSSORefusalsLimited(t *testing.T) {
 	}
 }
 
+// A provider that cannot be reached turns the sign-in back with the
+// reason, in bounded time, and the password form still works.
 func TestSSOProviderDown(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -70,8 +70,8 @@ func (a *app) agreeStripePrice(cmd *cobra.Command, b tenancy.Billing, old *tenan
 		if id == "" {
 			return "", nil
 		}
-		return "! Warning: Stripe is not configured here (STRIPE_SECRET_KEY), so the price was not checked against Stripe price " + id +
-			": they may disagree until the plan is saved with Stripe configured", nil
+		return "! Warning: the price was not checked against Stripe price " + id + ", as Stripe is not configured here (" +
+			a.stripeOff().Error() + "): they may disagree until the plan is saved with Stripe configured", nil
 	}
 	return tenancy.AgreeStripePrice(cmd.Context(), b, old, in)
 }
@@ -345,6 +345,15 @@ func (a *app) tenantUsageCommand() *cobra.Command {
 	cmd.Flags().StringVar(&month, "month", "", "another month, as 2026-01")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
 	return cmd
+}
+
+// stripeOff says why Stripe is not configured, or nil when it is: its
+// keys, of one mode, and the billing settings.
+func (a *app) stripeOff() error {
+	if err := a.cfg.RequireStripeKeys(); err != nil {
+		return err
+	}
+	return a.billingConfig().Validate()
 }
 
 func (a *app) billingConfig() billing.Config {

@@ -31,7 +31,7 @@ func TestPlanCommands(t *testing.T) {
 		`^  Max API Requests: 250,000/month$`, `^  Max Compute Hours: 10$`, `^  Price: \$49.00/month$`, `^  Stripe Price: price_team$`)
 	out = c.ok("plan", "update", "team", "--max-storage-gb", "-1", "--price", "59.50")
 	mustMatch(t, out, `^✓ Plan updated: team$`, `^  Max Storage: Unlimited$`, `^  Price: \$59.50/month$`, `^  Max Users: 20$`,
-		`^! Warning: Stripe is not configured here \(STRIPE_SECRET_KEY\), so the price was not checked against Stripe price price_team`)
+		`^! Warning: the price was not checked against Stripe price price_team, as Stripe is not configured here \(STRIPE_SECRET_KEY is not set`)
 	if out := c.ok("plan", "update", "team", "--max-users", "25"); strings.Contains(out, "Warning") {
 		t.Errorf("a change that leaves the price warns: %q", out)
 	}
@@ -250,9 +250,24 @@ func TestPlanPriceKeepsStripeInStep(t *testing.T) {
 		t.Errorf("create with a Stripe price at another amount: exit %d, %q", r.code, r.err)
 	}
 
+	before := c.ok("plan", "list")
+	// A Stripe that refuses (here a key it does not take) is no outage.
+	refusing := newCLI(t, urls, "STRIPE_API_BASE="+os.Getenv("STRIPE_API_BASE"), "STRIPE_SECRET_KEY=sk_live_123",
+		"STRIPE_PUBLISHABLE_KEY=pk_live_123", "STRIPE_WEBHOOK_SECRET=whsec_test")
+	r = refusing.run("", "plan", "update", "pro", "--price", "39")
+	if r.code != 1 || !strings.Contains(r.err, "Stripe refused to check the price, so nothing was saved: read the Stripe price: Stripe said: Please authenticate") ||
+		strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Errorf("with Stripe refusing: exit %d, %q", r.code, r.err)
+	}
+
 	hole := faulttest.NewBlackhole(t)
 	down := newCLI(t, urls, append(stripeEnv, "STRIPE_API_BASE="+hole.URL(), "STRIPE_TIMEOUT=2s")...)
-	before := c.ok("plan", "list")
+	// Input that will not save is refused before Stripe is asked: here
+	// Stripe never answers, so asking it would take the whole timeout.
+	if r := down.run("", "plan", "update", "pro", "--price", "39", "--max-users", "-7"); r.code != 1 || !strings.Contains(r.err, "Member limit") ||
+		hole.Accepted() != 0 {
+		t.Errorf("a bad limit with a new price: exit %d, %q, %d call(s) to Stripe", r.code, r.err, hole.Accepted())
+	}
 	start := time.Now()
 	r = down.run("", "plan", "update", "pro", "--price", "39")
 	if r.code != 1 || !strings.Contains(r.err, "Stripe could not be reached to check the price, so nothing was saved") ||

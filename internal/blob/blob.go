@@ -354,6 +354,19 @@ func (s *Store) RemoveBucket(ctx context.Context, bucket string) error {
 	if err != nil && code(err) != "NoSuchBucket" {
 		return s.wrap("remove bucket", bucket, "", err)
 	}
+	// MinIO may have restarted between the check and the removal: the
+	// removal counts once the store has loaded its buckets and the bucket
+	// is not among them.
+	if err := s.bucketsLoaded(ctx); err != nil {
+		return s.wrap("remove bucket", bucket, "", err)
+	}
+	exists, err := s.client.BucketExists(ctx, bucket)
+	if err != nil {
+		return s.wrap("remove bucket", bucket, "", err)
+	}
+	if exists {
+		return s.wrap("remove bucket", bucket, "", errors.New("the bucket is still there after its removal"))
+	}
 	return nil
 }
 

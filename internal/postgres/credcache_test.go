@@ -45,7 +45,7 @@ func heard(t *testing.T, c *postgres.CredentialCache, change func()) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	for last := c.Heard(); ; last = c.Heard() {
+	for last := c.Heard(); time.Now().Before(deadline); last = c.Heard() {
 		time.Sleep(50 * time.Millisecond)
 		if c.Heard() == last {
 			return

@@ -252,6 +252,7 @@ func (s *TwoFactorService) RenewRecoveryCodes(ctx context.Context, tenantID stri
 		if err := insertRecoveryCodes(ctx, tx, tenantID, id.User.ID, hashes); err != nil {
 			return err
 		}
+		how, _, _ = strings.Cut(how, " (") // how many were left: none are now
 		return recordAudit(ctx, tx, tenantID, "user.recovery_codes_renew", id.User.Email,
 			fmt.Sprintf("%d new recovery codes made after %s; the old ones no longer work", len(codes), how))
 	})

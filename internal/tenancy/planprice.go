@@ -44,6 +44,11 @@ func AgreeStripePrice(ctx context.Context, b Billing, old *Plan, in *PlanInput) 
 	if b == nil || id == "" {
 		return "", nil
 	}
+	// What will not save is refused before Stripe is asked: a new Stripe
+	// price for a plan that is then not saved would sell nothing.
+	if err := in.Validate(); err != nil {
+		return "", err
+	}
 	var cents int64
 	switch {
 	case in.PriceCents != nil:
@@ -64,9 +69,9 @@ func AgreeStripePrice(ctx context.Context, b Billing, old *Plan, in *PlanInput) 
 	}
 	switch code := ErrorCode(err); {
 	case err == nil:
-	case code == EINVALID:
+	case code == EINVALID, errors.Is(err, context.Canceled):
 		return "", err
-	default:
+	case code == EUNAVAILABLE:
 		// The cause as it came, without the "unavailable" sentence that
 		// this message says in its own words.
 		var e *Error
@@ -75,6 +80,10 @@ func AgreeStripePrice(ctx context.Context, b Billing, old *Plan, in *PlanInput) 
 		}
 		return "", &Error{Code: EUNAVAILABLE, Field: "price", Service: ServiceStripe, Err: err,
 			Message: "Stripe could not be reached to check the price, so nothing was saved: a plan's price and its Stripe price must agree. Try again in a minute."}
+	default:
+		// Stripe answered and refused (a key it does not accept, say):
+		// trying again will not help; its words say why.
+		return "", FieldErrorf(EINVALID, "price", "Stripe refused to check the price, so nothing was saved: %s", err.Error())
 	}
 	if !ours && (p.AmountCents != cents || !p.Monthly) {
 		return "", FieldErrorf(EINVALID, "stripe_price", "Stripe price %s asks %s, not the %s/month of this plan: give the price it asks, or a monthly Stripe price of that amount.",

@@ -29,6 +29,21 @@ func listening(t testing.TB, db *postgres.DB) *postgres.CredentialCache {
 	return c
 }
 
+// cachedKey makes a key of the tenant and verifies it through keys, so that
+// their cache holds it.
+func cachedKey(t *testing.T, plain *postgres.APIKeyService, keys *postgres.CachedAPIKeyService, tenantID string) (*tenancy.APIKey, string) {
+	t.Helper()
+	ctx := context.Background()
+	k, secret, err := plain.CreateAPIKey(ctx, tenantID, "ci", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.AuthenticateAPIKey(ctx, secret, ""); err != nil {
+		t.Fatal(err)
+	}
+	return k, secret
+}
+
 // heard runs change and waits until c has heard its notices (for a
 // while: the test goes on without them, to tell each path that sends
 // none). A change may send several, one per session it ends, handled one
@@ -79,17 +94,9 @@ func TestCredentialNotices(t *testing.T) {
 	}
 	tn := created.Tenant
 
-	// newKey makes a key of tenant and verifies it through the cache.
 	newKey := func(tenant *tenancy.Tenant) (*tenancy.APIKey, string) {
 		t.Helper()
-		k, secret, err := plainKeys.CreateAPIKey(ctx, tenant.ID, "ci", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := keys.AuthenticateAPIKey(ctx, secret, ""); err != nil {
-			t.Fatal(err)
-		}
-		return k, secret
+		return cachedKey(t, plainKeys, keys, tenant.ID)
 	}
 	keyGone := func(what, secret string) {
 		t.Helper()
@@ -410,19 +417,8 @@ func TestCachesWhenTheirListenerIsKilled(t *testing.T) {
 	plain := postgres.NewAPIKeyService(db)
 	keys := plain.Cached(creds)
 	tn := mustCreateTenant(t, db, "acme", tenancy.StrategyRLS)
-	newKey := func() (*tenancy.APIKey, string) {
-		t.Helper()
-		k, secret, err := plain.CreateAPIKey(ctx, tn.ID, "ci", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := keys.AuthenticateAPIKey(ctx, secret, ""); err != nil {
-			t.Fatal(err)
-		}
-		return k, secret
-	}
-	first, firstSecret := newKey()
-	second, secondSecret := newKey()
+	first, firstSecret := cachedKey(t, plain, keys, tn.ID)
+	second, secondSecret := cachedKey(t, plain, keys, tn.ID)
 	if got, err := tc.Lookup(ctx, "acme"); err != nil || got.Status != tenancy.StatusActive {
 		t.Fatalf("lookup: %v, %v", got, err)
 	}

@@ -26,7 +26,13 @@ func (s *Server) authRoutes(r chi.Router) {
 
 // tooManyAttempts says when to try again.
 func tooManyAttempts(wait time.Duration) string {
-	return fmt.Sprintf("Too many sign-in attempts. Try again in %d minutes.", int(math.Ceil(wait.Minutes())))
+	return tryAgainIn("Too many sign-in attempts.", wait)
+}
+
+// tryAgainIn says why a request was refused and in how many minutes to
+// try again.
+func tryAgainIn(why string, wait time.Duration) string {
+	return fmt.Sprintf("%s Try again in %d minutes.", why, int(math.Ceil(wait.Minutes())))
 }
 
 // signInForm is the portal's sign-in form; Next is where to go after.
@@ -150,7 +156,7 @@ func (s *Server) handleForgot(w http.ResponseWriter, r *http.Request) error {
 	p := s.page(r, "Reset password")
 	address := "reset|" + addressBlock(clientIP(r))
 	if blocked, wait := s.limiter.blocked(address, maxAddressFailure); blocked {
-		f.Error = fmt.Sprintf("Too many requests. Try again in %d minutes.", int(math.Ceil(wait.Minutes())))
+		f.Error = tryAgainIn("Too many requests.", wait)
 		render(w, r, http.StatusTooManyRequests, views.ForgotPassword(p, f, false))
 		return nil
 	}

@@ -2,7 +2,6 @@ package web
 
 import (
 	"crypto/subtle"
-	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -288,7 +287,7 @@ func (s *Server) ssoBlocked(w http.ResponseWriter, r *http.Request, c *tenancy.S
 	if blocked {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		s.ssoSignInPage(w, r, c, "", http.StatusTooManyRequests,
-			fmt.Sprintf("Too many refused single sign-on attempts from your network. Try again in %d minutes.", int(math.Ceil(wait.Minutes()))))
+			tryAgainIn("Too many refused single sign-on attempts from your network.", wait))
 	}
 	return blocked
 }

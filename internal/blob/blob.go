@@ -344,9 +344,6 @@ func (s *Store) PutObjectStream(ctx context.Context, bucket, key string, r io.Re
 func (s *Store) RemoveBucket(ctx context.Context, bucket string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	if err := s.bucketsLoaded(ctx); err != nil {
-		return s.wrap("remove bucket", bucket, "", err)
-	}
 	err := s.client.RemoveBucket(ctx, bucket)
 	s.mu.Lock()
 	delete(s.buckets, bucket)
@@ -354,9 +351,10 @@ func (s *Store) RemoveBucket(ctx context.Context, bucket string) error {
 	if err != nil && code(err) != "NoSuchBucket" {
 		return s.wrap("remove bucket", bucket, "", err)
 	}
-	// MinIO may have restarted between the check and the removal: the
-	// removal counts once the store has loaded its buckets and the bucket
-	// is not among them.
+	// A MinIO that has just started may make the bucket again, empty,
+	// while it loads its buckets: the removal counts once the store has
+	// loaded them and the bucket is not among them. Until then it fails as
+	// unavailable, to be tried again.
 	if err := s.bucketsLoaded(ctx); err != nil {
 		return s.wrap("remove bucket", bucket, "", err)
 	}
@@ -394,6 +392,21 @@ func (s *Store) bucketsLoaded(ctx context.Context) error {
 		return errLoading
 	}
 	return nil
+}
+
+// RemoveTenantFiles removes a tenant's bucket with everything in it, then
+// its export archives, and returns how many objects it removed.
+func (s *Store) RemoveTenantFiles(ctx context.Context, tenantID string) (int, error) {
+	bucket := tenancy.TenantBucket(tenantID)
+	n, err := s.RemoveAll(ctx, bucket, "")
+	if err != nil {
+		return n, err
+	}
+	if err := s.RemoveBucket(ctx, bucket); err != nil {
+		return n, err
+	}
+	m, err := s.RemoveAll(ctx, tenancy.ExportBucket, tenancy.ExportPrefix(tenantID))
+	return n + m, err
 }
 
 // RemoveAll removes every object in bucket under prefix, and the

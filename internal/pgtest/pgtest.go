@@ -35,9 +35,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/nself/nself/internal/blob"
+	"github.com/nself/nself/internal/blob/blobtest"
 	"github.com/nself/nself/internal/postgres"
-	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/migrations"
 )
 
@@ -151,20 +150,9 @@ func removeFiles(t testing.TB, adminURL string) {
 	if err != nil || len(ids) == 0 {
 		return // not migrated, or no tenant
 	}
-	store, err := blob.New(blob.Config{Endpoint: os.Getenv("MINIO_ENDPOINT"), AccessKey: os.Getenv("MINIO_ACCESS_KEY"),
-		SecretKey: os.Getenv("MINIO_SECRET_KEY"), UseSSL: os.Getenv("MINIO_USE_SSL") == "true", Timeout: 5 * time.Second})
-	if err != nil {
-		return
-	}
+	store := blobtest.New(t)
 	for _, id := range ids {
-		_, err := store.RemoveAll(ctx, tenancy.TenantBucket(id), "")
-		if err == nil {
-			err = store.RemoveBucket(ctx, tenancy.TenantBucket(id))
-		}
-		if err == nil {
-			_, err = store.RemoveAll(ctx, tenancy.ExportBucket, tenancy.ExportPrefix(id))
-		}
-		if err != nil {
+		if _, err := store.RemoveTenantFiles(ctx, id); err != nil {
 			t.Logf("the test's files are left in object storage: %v", err)
 			return
 		}

@@ -41,9 +41,9 @@ const StorageChannel = "nself_storage_removal"
 // removalStore is the object storage the remover needs.
 type removalStore interface {
 	ListObjects(ctx context.Context, bucket, prefix string, fn func(tenancy.ObjectInfo) error) error
-	// RemoveAll removes every object under prefix and returns how many.
-	RemoveAll(ctx context.Context, bucket, prefix string) (int, error)
-	RemoveBucket(ctx context.Context, bucket string) error
+	// RemoveTenantFiles removes a tenant's bucket and export archives and
+	// returns how many objects it removed.
+	RemoveTenantFiles(ctx context.Context, tenantID string) (int, error)
 }
 
 var _ tenancy.StorageRemover = (*StorageRemover)(nil)
@@ -129,7 +129,7 @@ func (r *StorageRemover) RemovePending(ctx context.Context) (done, left int, err
 // remove removes the tenant's files and then its record, or notes the
 // failure on the record.
 func (r *StorageRemover) remove(ctx context.Context, tenantID, slug string) (int, error) {
-	n, err := r.removeObjects(ctx, tenantID)
+	n, err := r.blobs.RemoveTenantFiles(ctx, tenantID)
 	if err != nil {
 		msg := oneLine(err.Error())
 		if len(msg) > 2000 {
@@ -163,21 +163,6 @@ func (r *StorageRemover) remove(ctx context.Context, tenantID, slug string) (int
 			fmt.Sprintf("%d object(s), the bucket and export archives removed", n))
 	})
 	return n, err
-}
-
-// removeObjects removes the tenant's bucket with everything in it, then its
-// export archives.
-func (r *StorageRemover) removeObjects(ctx context.Context, tenantID string) (int, error) {
-	bucket := tenancy.TenantBucket(tenantID)
-	n, err := r.blobs.RemoveAll(ctx, bucket, "")
-	if err != nil {
-		return n, err
-	}
-	if err := r.blobs.RemoveBucket(ctx, bucket); err != nil {
-		return n, err
-	}
-	m, err := r.blobs.RemoveAll(ctx, tenancy.ExportBucket, tenancy.ExportPrefix(tenantID))
-	return n + m, err
 }
 
 // purgeStorageFix is how an operator removes a deleted tenant's files now.

@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/nself/nself/internal/blob"
-	"github.com/nself/nself/internal/tenancy"
 )
 
 // Config is the store's settings from the environment
@@ -67,11 +66,6 @@ func Unreachable(t testing.TB) *blob.Store {
 func Tenant(t testing.TB, s *blob.Store) string {
 	t.Helper()
 	id := uuid.NewString()
-	t.Cleanup(func() {
-		ctx := context.Background()
-		s.RemoveAll(ctx, tenancy.TenantBucket(id), "")
-		s.RemoveBucket(ctx, tenancy.TenantBucket(id))
-		s.RemoveAll(ctx, tenancy.ExportBucket, tenancy.ExportPrefix(id))
-	})
+	t.Cleanup(func() { s.RemoveTenantFiles(context.Background(), id) })
 	return id
 }

@@ -58,7 +58,6 @@ func (g *gateway) serveDirect(w http.ResponseWriter, r *http.Request, caller ten
 		noteError(r.Context(), err)
 		panic(http.ErrAbortHandler)
 	}
-	resp.Body.Close() // now, for the trailers
 	if len(resp.Trailer) > 0 {
 		// Chunked, so that the trailers can follow.
 		http.NewResponseController(w).Flush()
@@ -127,7 +126,7 @@ func (g *gateway) writeHead(bw *bufio.Writer, r *http.Request, c tenancy.Upstrea
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(g.cfg.URL.Host)
 	bw.WriteString("\r\n")
-	connection := connectionHeaders(r.Header)
+	connection := r.Header["Connection"]
 	for k, vv := range r.Header {
 		if !forwarded(k, connection) {
 			continue
@@ -182,23 +181,9 @@ func writeField(bw *bufio.Writer, k, v string) {
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-// connectionHeaders are the headers h's Connection header names, which are
-// hop-by-hop too, canonical.
-func connectionHeaders(h http.Header) []string {
-	var names []string
-	for _, line := range h["Connection"] {
-		for name := range strings.SplitSeq(line, ",") {
-			if name = textproto.TrimString(name); name != "" {
-				names = append(names, textproto.CanonicalMIMEHeaderKey(name))
-			}
-		}
-	}
-	return names
-}
-
 // forwarded reports whether the client's header k goes on to the
-// application: not a hop-by-hop header (nor one of connection, those its
-// Connection header names), not a forwarding header (the gateway sets its
+// application: not a hop-by-hop header (nor one its Connection header
+// names; connection holds that header's values), not a forwarding header (the gateway sets its
 // own), not the credential, not a context header, and not one net/http
 // writes from the request itself.
 func forwarded(k string, connection []string) bool {
@@ -207,14 +192,18 @@ func forwarded(k string, connection []string) bool {
 		"Authorization", "Host", "Content-Length":
 		return false
 	}
-	return !slices.Contains(hopHeaders, k) && !slices.Contains(connection, k) && !tenancy.IsUpstreamContextHeader(k)
+	return !slices.Contains(hopHeaders, k) && !httpguts.HeaderValuesContainsToken(connection, k) && !tenancy.IsUpstreamContextHeader(k)
 }
 
 // removeHopByHop removes the headers that describe a connection rather than
 // the answer, as ReverseProxy does.
 func removeHopByHop(h http.Header) {
-	for _, k := range connectionHeaders(h) {
-		delete(h, k)
+	for _, line := range h["Connection"] {
+		for name := range strings.SplitSeq(line, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
 	}
 	for _, k := range hopHeaders {
 		delete(h, k)

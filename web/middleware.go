@@ -84,15 +84,15 @@ type statusWriter struct {
 	// application's page policies instead of the portal's.
 	security map[string][]string
 	proxied  bool
-	started  bool
 }
 
-// start sets the security headers, once, as the answer's header goes out.
-func (w *statusWriter) start() {
-	if w.started {
+// begin starts the answer, once, with code as its status (the first one
+// that counts): the security headers are set as its header goes out.
+func (w *statusWriter) begin(code int) {
+	if w.status != 0 {
 		return
 	}
-	w.started = true
+	w.status = code
 	h := w.ResponseWriter.Header()
 	for k, v := range w.security {
 		if w.proxied && pageOnlyHeader(k) {
@@ -104,27 +104,16 @@ func (w *statusWriter) start() {
 	}
 }
 
-// begin starts an answer that goes out without a status of its own: 200.
-func (w *statusWriter) begin() {
-	if w.status == 0 {
-		w.start()
-		w.status = http.StatusOK
-	}
-}
-
 func (w *statusWriter) WriteHeader(code int) {
 	// Interim answers (103) come before the one that counts.
 	if code >= 200 || code == http.StatusSwitchingProtocols {
-		w.start()
-		if w.status == 0 {
-			w.status = code
-		}
+		w.begin(code)
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
-	w.begin()
+	w.begin(http.StatusOK)
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += n
 	return n, err
@@ -132,18 +121,21 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // ReadFrom lets the server's own copy (sendfile) serve io.Copy.
 func (w *statusWriter) ReadFrom(src io.Reader) (int64, error) {
-	w.begin()
+	w.begin(http.StatusOK)
 	n, err := io.Copy(w.ResponseWriter, src)
 	w.bytes += int(n)
 	return n, err
 }
 
 func (w *statusWriter) Flush() {
-	w.begin()
+	w.begin(http.StatusOK)
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
+// Hijack starts the answer as a switch of protocols: ReverseProxy writes
+// the 101 of a WebSocket upgrade itself, with the header it holds then.
 func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.begin(http.StatusSwitchingProtocols)
 	return http.NewResponseController(w.ResponseWriter).Hijack()
 }
 

@@ -77,4 +77,16 @@ func TestSecurityHeadersAtTheStartOfEveryAnswer(t *testing.T) {
 	if got.Get("Content-Security-Policy") != "" || got.Values("X-Frame-Options")[0] != "SAMEORIGIN" || len(got.Values("X-Frame-Options")) != 1 || got.Get("Strict-Transport-Security") == "" {
 		t.Errorf("proxied: %v", got)
 	}
+
+	// A WebSocket upgrade: ReverseProxy writes the 101 itself, after taking
+	// the connection, with the header the writer holds then.
+	rec := httptest.NewRecorder()
+	sc := newRequestScope(t.Context(), "req-1", rec)
+	s.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.(*statusWriter).proxied = true
+		http.NewResponseController(w).Hijack() // a recorder cannot be taken; the answer has begun all the same
+	})).ServeHTTP(&sc.w, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Header().Get("Strict-Transport-Security") == "" || rec.Header().Get("Content-Security-Policy") != "" || sc.w.status != http.StatusSwitchingProtocols {
+		t.Errorf("upgrade: %v, status %d", rec.Header(), sc.w.status)
+	}
 }

@@ -271,8 +271,8 @@ func TestPlanPriceKeepsStripeInStep(t *testing.T) {
 	start := time.Now()
 	r = down.run("", "plan", "update", "pro", "--price", "39")
 	if r.code != 1 || !strings.Contains(r.err, "Stripe could not be reached to check the price, so nothing was saved") ||
-		strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
-		t.Errorf("with Stripe down: exit %d, %q", r.code, r.err)
+		strings.Count(strings.TrimSpace(r.err), "\n") != 0 || hole.Accepted() != 1 {
+		t.Errorf("with Stripe down: exit %d, %q, %d call(s) to Stripe, want 1: a call that timed out is not tried again", r.code, r.err, hole.Accepted())
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("with Stripe down the command took %s", took)

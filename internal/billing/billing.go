@@ -92,14 +92,17 @@ func New(cfg Config, store Store, log *slog.Logger) (*Service, error) {
 		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: min(5*time.Second, cfg.Timeout), KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   min(5*time.Second, cfg.Timeout),
-			ResponseHeaderTimeout: cfg.Timeout,
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConnsPerHost:   16,
-			ForceAttemptHTTP2:     true,
+		// Each call's context bounds it, retries included (call). The
+		// client's own limit is only a backstop, a little later, so that
+		// a call that timed out ends on its context and is not tried
+		// again: stripe-go retries any other failure.
+		cfg.HTTPClient = &http.Client{Timeout: cfg.Timeout + time.Second, Transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         (&net.Dialer{Timeout: min(5*time.Second, cfg.Timeout), KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout: min(5*time.Second, cfg.Timeout),
+			IdleConnTimeout:     90 * time.Second,
+			MaxIdleConnsPerHost: 16,
+			ForceAttemptHTTP2:   true,
 		}}
 	}
 	bc := &stripe.BackendConfig{
@@ -121,16 +124,15 @@ func New(cfg Config, store Store, log *slog.Logger) (*Service, error) {
 var _ tenancy.Billing = (*Service)(nil)
 
 // leveledLog sends stripe-go's messages to the server's log. stripe-go
-// logs every failed request as an error and returns it as well; the
-// caller says what failed, in its words (a form's message, a CLI's one
-// line, a warning in the log), so stripe-go's own line is information.
+// logs every failed request as an error, and every retry as a warning,
+// and returns the outcome as well; the caller says what failed, in its
+// words (a form's message, a CLI's one line, a warning in the log), so
+// stripe-go's own lines are information. A CLI's error stays one line.
 type leveledLog struct{ log *slog.Logger }
 
-func (l leveledLog) Debugf(string, ...any) {}
-func (l leveledLog) Infof(string, ...any)  {}
-func (l leveledLog) Warnf(format string, v ...any) {
-	l.log.Warn("stripe: " + fmt.Sprintf(format, v...))
-}
+func (l leveledLog) Debugf(string, ...any)         {}
+func (l leveledLog) Infof(string, ...any)          {}
+func (l leveledLog) Warnf(format string, v ...any) { l.Errorf(format, v...) }
 func (l leveledLog) Errorf(format string, v ...any) {
 	l.log.Info("stripe: " + fmt.Sprintf(format, v...))
 }

@@ -344,28 +344,31 @@ func (s *Store) PutObjectStream(ctx context.Context, bucket, key string, r io.Re
 func (s *Store) RemoveBucket(ctx context.Context, bucket string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	err := s.client.RemoveBucket(ctx, bucket)
-	s.mu.Lock()
-	delete(s.buckets, bucket)
-	s.mu.Unlock()
-	if err != nil && code(err) != "NoSuchBucket" {
-		return s.wrap("remove bucket", bucket, "", err)
-	}
 	// A MinIO that has just started may make the bucket again, empty,
 	// while it loads its buckets: the removal counts once the store has
 	// loaded them and the bucket is not among them. Until then it fails as
-	// unavailable, to be tried again.
-	if err := s.bucketsLoaded(ctx); err != nil {
-		return s.wrap("remove bucket", bucket, "", err)
+	// unavailable, to be tried again. A bucket the load made again before
+	// it ended is removed once more: no load is running now to make it.
+	for range 2 {
+		err := s.client.RemoveBucket(ctx, bucket)
+		s.mu.Lock()
+		delete(s.buckets, bucket)
+		s.mu.Unlock()
+		if err != nil && code(err) != "NoSuchBucket" {
+			return s.wrap("remove bucket", bucket, "", err)
+		}
+		if err := s.bucketsLoaded(ctx); err != nil {
+			return s.wrap("remove bucket", bucket, "", err)
+		}
+		exists, err := s.client.BucketExists(ctx, bucket)
+		if err != nil {
+			return s.wrap("remove bucket", bucket, "", err)
+		}
+		if !exists {
+			return nil
+		}
 	}
-	exists, err := s.client.BucketExists(ctx, bucket)
-	if err != nil {
-		return s.wrap("remove bucket", bucket, "", err)
-	}
-	if exists {
-		return s.wrap("remove bucket", bucket, "", errors.New("the bucket is still there after its removal"))
-	}
-	return nil
+	return s.wrap("remove bucket", bucket, "", errors.New("the bucket is still there after its removal"))
 }
 
 // errLoading is MinIO's answer while it is still loading its buckets after

@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -347,6 +351,47 @@ func TestRemoveBucketWhileTheStoreLoadsItsBuckets(t *testing.T) {
 		}
 	}
 	if ok, err := s.Client().BucketExists(ctx, bucket); ok || err != nil {
+		t.Errorf("after the removal the bucket exists: %v, %v", ok, err)
+	}
+}
+
+// A bucket the load makes again after its removal, where the load ends
+// before the removal's check, is removed once more. Here a proxy in front
+// of the test MinIO makes the bucket again, as the load's heal would, the
+// first time it is removed; the store has loaded its buckets.
+func TestRemoveBucketMadeAgainAsTheLoadEnds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	direct := blobtest.New(t)
+	bucket := tenancy.TenantBucket(blobtest.Tenant(t, direct))
+	if err := direct.EnsureBucket(ctx, bucket); err != nil {
+		t.Fatal(err)
+	}
+	cfg := blobtest.Config(t)
+	target := &url.URL{Scheme: "http", Host: cfg.Endpoint}
+	var removals atomic.Int32
+	front := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = r.In.Host // the request is signed for the proxy's address
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.Request.Method == http.MethodDelete && resp.StatusCode == http.StatusNoContent && removals.Add(1) == 1 {
+				return direct.Client().MakeBucket(ctx, bucket, minio.MakeBucketOptions{})
+			}
+			return nil
+		},
+	})
+	t.Cleanup(front.Close)
+	cfg.Endpoint = strings.TrimPrefix(front.URL, "http://")
+	s, err := blob.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveBucket(ctx, bucket); err != nil || removals.Load() != 2 {
+		t.Fatalf("remove: %v after %d removal(s), want done after 2", err, removals.Load())
+	}
+	if ok, err := direct.Client().BucketExists(ctx, bucket); ok || err != nil {
 		t.Errorf("after the removal the bucket exists: %v, %v", ok, err)
 	}
 }

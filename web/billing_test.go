@@ -82,7 +82,7 @@ func newBillingEnv(t *testing.T) *billingEnv {
 	e := newEnv(t, func(s *web.Server, db *postgres.DB) {
 		store := postgres.NewBillingService(db)
 		svc, err := billing.New(billing.Config{SecretKey: "sk_test_123", WebhookSecret: webhookSecret, APIBase: base,
-			HTTPClient: &http.Client{Transport: rec, Timeout: 10 * time.Second}}, store, log)
+			HTTPClient: &http.Client{Transport: rec, Timeout: billing.DefaultTimeout + time.Second}}, store, log)
 		if err != nil {
 			t.Fatal(err)
 		}

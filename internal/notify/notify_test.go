@@ -175,6 +175,9 @@ func TestTwoSendersDeliverEachMailOnce(t *testing.T) {
 	}
 	var boxes []*mailbox
 	var wg sync.WaitGroup
+	// Both senders are made (their pools opened) before either sends, so
+	// that neither has the outbox to itself for a while.
+	start := make(chan struct{})
 	for range 2 {
 		mb := &mailbox{delay: 2 * time.Millisecond}
 		boxes = append(boxes, mb)
@@ -183,6 +186,7 @@ func TestTwoSendersDeliverEachMailOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			<-start
 			for idle := 0; idle < 3; {
 				res, err := s.RunOnce(ctx)
 				if err != nil {
@@ -196,6 +200,7 @@ func TestTwoSendersDeliverEachMailOnce(t *testing.T) {
 			}
 		}()
 	}
+	close(start)
 	wg.Wait()
 	got := map[string]int{}
 	for i, mb := range boxes {

@@ -186,8 +186,16 @@ func TestPasswordHashesHoldNoConnection(t *testing.T) {
 			})
 		}
 		time.Sleep(50 * time.Millisecond)
+		before := db.App.Stat().AcquireCount()
 		done := make(chan error, 1)
 		go func() { done <- op() }()
+		// op first reads what it needs, with a connection, then waits its
+		// turn: a loaded machine may be slow to start it.
+		for deadline := time.Now().Add(5 * time.Second); db.App.Stat().AcquireCount() == before; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s took no connection in 5s", what)
+			}
+		}
 		time.Sleep(100 * time.Millisecond)
 		taken := db.App.Stat().AcquiredConns()
 		if err := <-done; err != nil {

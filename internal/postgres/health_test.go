@@ -16,7 +16,7 @@ import (
 func TestQueryTimeout(t *testing.T) {
 	t.Parallel()
 	db := mustOpenDB(t)
-	ctx := tenancy.WithQueryTimeout(context.Background(), 300*time.Millisecond)
+	ctx := tenancy.WithQueryTimeout(context.Background(), time.Second)
 	for name, call := range map[string]func() error{
 		"query": func() error { _, err := db.App.Exec(ctx, `SELECT pg_sleep(3)`); return err },
 		"transaction": func() error {
@@ -31,16 +31,17 @@ func TestQueryTimeout(t *testing.T) {
 	} {
 		start := time.Now()
 		err := call()
-		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("%s: took %s, the timeout is 300ms", name, d)
+		if d := time.Since(start); d > 2500*time.Millisecond {
+			t.Errorf("%s: took %s, the timeout is 1s", name, d)
 		}
 		if u := db.Outage(err); tenancy.ErrorCode(u) != tenancy.EUNAVAILABLE || u.(*tenancy.Error).Service != tenancy.ServiceDatabase {
 			t.Errorf("%s: %v is not the database unavailable", name, err)
 		}
 	}
-	// Each call has its own deadline: many short calls are fine.
+	// Each call has its own deadline: many short calls are fine, longer
+	// together than one deadline.
 	for range 5 {
-		if _, err := db.App.Exec(ctx, `SELECT pg_sleep(0.1)`); err != nil {
+		if _, err := db.App.Exec(ctx, `SELECT pg_sleep(0.3)`); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -45,8 +45,11 @@ var _ tenancy.SSOProvider = (*Client)(nil)
 // New returns a Client whose every call to a provider ends within timeout.
 func New(timeout time.Duration) *Client {
 	return &Client{
-		timeout:   timeout,
-		http:      &http.Client{Timeout: timeout},
+		timeout: timeout,
+		// Each call's context bounds it; the client's own limit is a
+		// backstop a little later, so that a call that ran out of time
+		// fails on its context and is told apart as such.
+		http:      &http.Client{Timeout: timeout + time.Second},
 		providers: map[string]cachedProvider{},
 	}
 }

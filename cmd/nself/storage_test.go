@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,6 +78,36 @@ func TestTenantDeleteRemovesItsFiles(t *testing.T) {
 		t.Errorf("after tenant delete: bucket %v, %v", bucket, keys)
 	}
 	mustMatch(t, c.ok("tenant", "doctor"), `^✓ No problems found$`)
+
+	// A deleted tenant takes no change; a logo upload would make its
+	// bucket again.
+	logo := pngFile(t, "logo.png", 8, 8)
+	for _, change := range [][]string{
+		{"whitelabel", "brand", "set", "acme", "--primary-color", "#000"},
+		{"tenant", "setting", "set", "acme", "branding.tagline", "still here"},
+		{"whitelabel", "logo", "upload", "acme", logo},
+		{"user", "create", "acme", "late@acme.example"},
+	} {
+		if r := c.run("", change...); r.code != 1 || !strings.Contains(r.err, "tenant is deleted") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+			t.Errorf("%s: exit %d, %q", strings.Join(change[:2], " "), r.code, r.err)
+		}
+	}
+	if bucket, keys := storedFiles(t, store, id); bucket || len(keys) != 0 {
+		t.Errorf("after the refused changes: bucket %v, %v", bucket, keys)
+	}
+}
+
+// The default tenant cannot be deleted: it holds a single-tenant
+// installation's data and adopted rows.
+func TestDefaultTenantStays(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, pgtest.NewURLs(t), blobtest.Env(t)...)
+	c.ok("tenant", "init")
+	r := c.run("", "tenant", "delete", "default", "--yes")
+	if r.code != 1 || !strings.Contains(r.err, "the default tenant cannot be deleted") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Errorf("delete the default tenant: exit %d, %q", r.code, r.err)
+	}
+	mustMatch(t, c.ok("tenant", "show", "default"), `^  Status: active$`)
 }
 
 // With the store down the delete succeeds and says the files are left;

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/nself/nself/internal/blob/blobtest"
 	"github.com/nself/nself/internal/pgtest"
 )
 
@@ -79,11 +81,18 @@ func TestCreateDefaultAfterInit(t *testing.T) {
 // setting.
 func TestSingleTenantCLI(t *testing.T) {
 	t.Parallel()
-	c := newCLI(t, pgtest.NewEmptyURLs(t), "MULTI_TENANCY_ENABLED=false")
+	c := newCLI(t, pgtest.NewEmptyURLs(t), append(blobtest.Env(t), "MULTI_TENANCY_ENABLED=false")...)
 	c.ok("tenant", "init")
 	r := c.run("", "tenant", "create", "Acme", "--slug", "acme")
 	if r.code != 1 || !strings.Contains(r.err, "MULTI_TENANCY_ENABLED=false") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
 		t.Errorf("tenant create: exit %d, %q", r.code, r.err)
+	}
+	// An import would add a tenant as well.
+	archive := filepath.Join(t.TempDir(), "default.tar.gz")
+	c.ok("tenant", "export", "default", "--output", archive)
+	r = c.run("", "tenant", "import", archive, "--slug", "acme")
+	if r.code != 1 || !strings.Contains(r.err, "MULTI_TENANCY_ENABLED=false") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Errorf("tenant import: exit %d, %q", r.code, r.err)
 	}
 	mustMatch(t, c.ok("tenant", "list"), `^`+uuidRE+`\s+default\s+Default\s+active\s+free$`)
 }

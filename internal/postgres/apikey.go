@@ -82,10 +82,7 @@ func (s *APIKeyService) CreateScopedAPIKey(ctx context.Context, tenantID, name, 
 		creator = createdBy
 	}
 	var k *tenancy.APIKey
-	err := inTenant(ctx, s.db.App, tenantID, createdBy, func(tx pgx.Tx) error {
-		if err := requireLiveTenant(ctx, tx, tenantID); err != nil {
-			return err
-		}
+	err := changeTenant(ctx, s.db.App, tenantID, createdBy, func(tx pgx.Tx) error {
 		var err error
 		k, err = scanAPIKey(tx.QueryRow(ctx, `
 			INSERT INTO auth.api_keys (tenant_id, name, prefix, key_hash, created_by, read_only, api_access, gateway_access, expires_at)

@@ -85,7 +85,7 @@ func (s *BrandingService) SetBrand(ctx context.Context, tenantID string, u tenan
 		return nil, tenancy.Errorf(tenancy.EINVALID, "no brand color given")
 	}
 	var changes []tenancy.BrandChange
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+	err := changeTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		for _, up := range ups {
 			var from string
 			err := tx.QueryRow(ctx, `SELECT value FROM tenants.tenant_settings WHERE tenant_id = $1 AND key = $2 FOR UPDATE`,
@@ -183,7 +183,7 @@ func (s *BrandingService) SetSetting(ctx context.Context, tenantID, key, value s
 		return nil, err
 	}
 	st := &tenancy.Setting{Key: key, Value: v}
-	err = inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+	err = changeTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		var from string
 		err := tx.QueryRow(ctx, `SELECT value FROM tenants.tenant_settings WHERE tenant_id = $1 AND key = $2 FOR UPDATE`,
 			tenantID, key).Scan(&from)
@@ -214,7 +214,7 @@ func (s *BrandingService) DeleteSetting(ctx context.Context, tenantID, key strin
 	if err := tenancy.ValidateSettingKey(key); err != nil {
 		return err
 	}
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+	err := changeTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		var from string
 		err := tx.QueryRow(ctx, `DELETE FROM tenants.tenant_settings WHERE tenant_id = $1 AND key = $2 RETURNING value`,
 			tenantID, key).Scan(&from)
@@ -249,7 +249,7 @@ func (s *BrandingService) CreateTheme(ctx context.Context, tenantID string, n te
 		return nil, err
 	}
 	var created *tenancy.Theme
-	err = inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+	err = changeTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
 			INSERT INTO tenants.tenant_themes (tenant_id, id, name, primary_color, secondary_color, background_color, text_color)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -266,7 +266,7 @@ func (s *BrandingService) CreateTheme(ctx context.Context, tenantID string, n te
 		return notifyChange(ctx, tx, tenantID)
 	})
 	if err != nil {
-		if tenancy.ErrorCode(translate(err)) == tenancy.ECONFLICT {
+		if duplicate(err) {
 			return nil, tenancy.FieldErrorf(tenancy.ECONFLICT, "name", "a theme with the id %s already exists", tenancy.Quote(t.ID))
 		}
 		return nil, fmt.Errorf("create theme %s: %w", tenancy.Quote(n.Name), translate(err))
@@ -308,7 +308,7 @@ func lockThemes(ctx context.Context, tx pgx.Tx, tenantID string) ([]*tenancy.The
 // prefix of it) the active one.
 func (s *BrandingService) ActivateTheme(ctx context.Context, tenantID, ref string) (*tenancy.Theme, error) {
 	var t *tenancy.Theme
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+	err := changeTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		themes, err := lockThemes(ctx, tx, tenantID)
 		if err != nil {
 			return err
@@ -362,7 +362,7 @@ func (s *BrandingService) UpdateTheme(ctx context.Context, tenantID, id string, 
 		return nil, err
 	}
 	var t *tenancy.Theme
-	err = inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+	err = changeTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		themes, err := lockThemes(ctx, tx, tenantID)
 		if err != nil {
 			return err
@@ -410,7 +410,7 @@ func (s *BrandingService) UpdateTheme(ctx context.Context, tenantID, id string, 
 // not switch off a theme activated since.
 func (s *BrandingService) DeactivateTheme(ctx context.Context, tenantID, id string) (*tenancy.Theme, error) {
 	var t *tenancy.Theme
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+	err := changeTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		themes, err := lockThemes(ctx, tx, tenantID)
 		if err != nil {
 			return err
@@ -440,7 +440,7 @@ func (s *BrandingService) DeactivateTheme(ctx context.Context, tenantID, id stri
 // apply. The theme returned is as it was, Active included.
 func (s *BrandingService) DeleteTheme(ctx context.Context, tenantID, id string) (*tenancy.Theme, error) {
 	var t *tenancy.Theme
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+	err := changeTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		themes, err := lockThemes(ctx, tx, tenantID)
 		if err != nil {
 			return err
@@ -526,7 +526,7 @@ func (s *BrandingService) SetSettings(ctx context.Context, tenantID string, valu
 		}
 		norm[k] = v
 	}
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+	err := changeTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		changed := false
 		for _, k := range keys {
 			var from string

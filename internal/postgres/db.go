@@ -20,6 +20,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/nself/nself/internal/tenancy"
 )
 
 // DB is the database behind every service in this package.
@@ -79,6 +81,15 @@ func Open(ctx context.Context, appURL, adminURL string) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// mayAdd refuses a new tenant other than the default on a single-tenant
+// installation, whether created or imported.
+func (db *DB) mayAdd(slug string) error {
+	if db.SingleTenant && slug != tenancy.DefaultTenantSlug {
+		return tenancy.ErrSingleTenant
+	}
+	return nil
 }
 
 // Close closes both pools.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -61,10 +60,7 @@ func (s *DomainService) AddDomain(ctx context.Context, tenantID, raw string) (*t
 		return nil, err
 	}
 	var d *tenancy.Domain
-	err = inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		if err := requireLiveTenant(ctx, tx, tenantID); err != nil {
-			return err
-		}
+	err = changeTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		// The claim first: its key keeps the name unique across tenants.
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO tenants.domain_claims (domain, claimed_by) VALUES ($2, $1)`, tenantID, name); err != nil {
@@ -82,8 +78,7 @@ func (s *DomainService) AddDomain(ctx context.Context, tenantID, raw string) (*t
 		}
 		return notifyChange(ctx, tx, tenantID)
 	})
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) && pg.Code == "23505" {
+	if duplicate(err) {
 		// A stale claim of another tenant gives way once; a second
 		// conflict is a live claim.
 		released, rerr := s.releaseStaleClaim(ctx, tenantID, name)

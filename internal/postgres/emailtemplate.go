@@ -51,10 +51,7 @@ func (s *EmailTemplateService) Customize(ctx context.Context, tenantID, name, su
 	if err := tenancy.ValidateEmailTemplate(t); err != nil {
 		return nil, err
 	}
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		if err := requireLiveTenant(ctx, tx, tenantID); err != nil {
-			return err
-		}
+	err := changeTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		var from *string
 		err := tx.QueryRow(ctx, `
 			SELECT subject FROM tenants.tenant_email_templates WHERE tenant_id = $1 AND name = $2 FOR UPDATE`,

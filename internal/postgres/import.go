@@ -86,6 +86,9 @@ func (s *ExportService) Import(ctx context.Context, src io.ReadSeeker, opts tena
 	if err := tenancy.ValidateSlug(slug); err != nil {
 		return nil, err
 	}
+	if err := s.db.mayAdd(slug); err != nil {
+		return nil, err
+	}
 	name := opts.Name
 	if name == "" {
 		name = v.Tenant.Name

@@ -78,12 +78,17 @@ func (s *LogoService) UploadLogo(ctx context.Context, tenantID string, kind tena
 		Width: img.Width, Height: img.Height, SHA256: hex.EncodeToString(sum[:]),
 	}
 	l.ObjectKey = tenancy.LogoObjectKey(kind, l.SHA256, img)
+	// A deleted tenant's bucket is gone, and an upload must not make it
+	// again; the check is repeated with the row's write.
+	if err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error { return requireLiveTenant(ctx, tx, tenantID) }); err != nil {
+		return nil, fmt.Errorf("upload %s logo: %w", kind, translate(err))
+	}
 	bucket := tenancy.TenantBucket(tenantID)
 	if err := s.blobs.Put(ctx, bucket, l.ObjectKey, data, l.ContentType); err != nil {
 		return nil, fmt.Errorf("upload %s logo: %w", kind, err)
 	}
 	var old string
-	err = inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+	err = changeTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		var oldSHA string
 		err := tx.QueryRow(ctx, `
 			SELECT object_key, sha256 FROM tenants.tenant_logos
@@ -150,7 +155,7 @@ func (s *LogoService) RemoveLogo(ctx context.Context, tenantID string, kind tena
 		return nil, err
 	}
 	var l *tenancy.Logo
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+	err := changeTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		var err error
 		l, err = scanLogo(tx.QueryRow(ctx, `
 			DELETE FROM tenants.tenant_logos WHERE tenant_id = $1 AND kind = $2

@@ -192,3 +192,47 @@ func TestDeleteTenantWhileStorageIsDown(t *testing.T) {
 		t.Errorf("doctor after the retry: %q", got)
 	}
 }
+
+// A deleted tenant takes no change, by any of the services an operator's
+// commands use: its brand, settings, themes, logos (whose upload would make
+// its bucket again), users and keys stay as the delete left them.
+func TestDeletedTenantTakesNoChange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := mustOpenDB(t)
+	store := blobtest.New(t)
+	acme := mustCreateTenant(t, db, "acme", tenancy.StrategyRLS)
+	if _, err := postgres.NewTenantService(db, tenancy.ModeHybrid).DeleteTenant(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	brand := postgres.NewBrandingService(db)
+	logos := postgres.NewLogoService(db, store)
+	black := "#000000"
+	for what, change := range map[string]func() error{
+		"brand":   func() error { _, err := brand.SetBrand(ctx, acme.ID, tenancy.BrandUpdate{Primary: &black}); return err },
+		"setting": func() error { _, err := brand.SetSetting(ctx, acme.ID, "branding.tagline", "still here"); return err },
+		"settings": func() error {
+			return brand.SetSettings(ctx, acme.ID, map[string]string{"branding.tagline": "still here"})
+		},
+		"theme": func() error {
+			_, err := brand.CreateTheme(ctx, acme.ID, tenancy.NewTheme{Name: "Night", Primary: "#111111", Secondary: "#222222", Background: "#000000", Text: "#ffffff"})
+			return err
+		},
+		"logo": func() error { _, err := logos.UploadLogo(ctx, acme.ID, tenancy.LogoMain, testPNG(t, 4, 4)); return err },
+		"user": func() error {
+			_, _, err := postgres.NewUserService(db).CreateUser(ctx, acme.ID, tenancy.NewUser{Email: "late@acme.test"})
+			return err
+		},
+		"key": func() error {
+			_, _, err := postgres.NewAPIKeyService(db).CreateAPIKey(ctx, acme.ID, "late", "")
+			return err
+		},
+	} {
+		if err := change(); tenancy.ErrorCode(err) != tenancy.ECONFLICT || !strings.Contains(err.Error(), "tenant is deleted") {
+			t.Errorf("%s of a deleted tenant: %v, want refused as deleted", what, err)
+		}
+	}
+	if bucket, keys := filesOf(t, store, acme.ID); bucket || len(keys) != 0 {
+		t.Errorf("the refused upload left: bucket %v, %v", bucket, keys)
+	}
+}

@@ -132,8 +132,8 @@ func (s *TenantService) CreateTenant(ctx context.Context, in tenancy.NewTenant) 
 // own schema under the schema strategy, and leaves tx in the new tenant's
 // context: the rows written after it belong to the tenant.
 func (s *TenantService) insertTenant(ctx context.Context, tx pgx.Tx, slug, name, plan string, strategy tenancy.Strategy) (*tenancy.Tenant, error) {
-	if s.db.SingleTenant && slug != tenancy.DefaultTenantSlug {
-		return nil, tenancy.ErrSingleTenant
+	if err := s.db.mayAdd(slug); err != nil {
+		return nil, err
 	}
 	var status string
 	err := tx.QueryRow(ctx, `SELECT status FROM tenants.tenants WHERE slug = $1`, slug).Scan(&status)
@@ -157,6 +157,9 @@ func (s *TenantService) insertTenant(ctx context.Context, tx pgx.Tx, slug, name,
 // objects under its id before it writes a row. A schema name taken in the
 // meantime fails the insert (tenants_schema_name_key).
 func (s *TenantService) insertTenantAs(ctx context.Context, tx pgx.Tx, id, schema, slug, name, plan string, strategy tenancy.Strategy) (*tenancy.Tenant, error) {
+	if err := s.db.mayAdd(slug); err != nil {
+		return nil, err
+	}
 	var schemaName any
 	if schema != "" {
 		schemaName = schema
@@ -493,8 +496,8 @@ func (s *TenantService) DeleteTenant(ctx context.Context, ref string) (*tenancy.
 		if err != nil {
 			return err
 		}
-		if t.Status == tenancy.StatusDeleted {
-			return tenancy.Errorf(tenancy.ECONFLICT, "tenant %s is already deleted", t.Slug)
+		if err := tenancy.CanDelete(t); err != nil {
+			return err
 		}
 		if err := removeTenantData(ctx, tx, t, true); err != nil {
 			return err

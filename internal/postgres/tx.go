@@ -32,6 +32,17 @@ func inTenant(ctx context.Context, pool *pgxpool.Pool, tenantID, userID string, 
 	})
 }
 
+// changeTenant runs fn as inTenant does, for a change to the tenant: a
+// tenant that is deleted, or not there, takes none.
+func changeTenant(ctx context.Context, pool *pgxpool.Pool, tenantID, userID string, fn func(pgx.Tx) error) error {
+	return inTenant(ctx, pool, tenantID, userID, func(tx pgx.Tx) error {
+		if err := requireLiveTenant(ctx, tx, tenantID); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
 // setTenant sets the tenant context for the rest of tx, as a statement of
 // its own: SET LOCAL "hasura.user", which a distributed PostgreSQL forwards
 // to its workers and which ends with the transaction.
@@ -117,6 +128,12 @@ var constraintErrors = map[string]*tenancy.Error{
 	"tenant_schemas_pkey":        {Code: tenancy.ECONFLICT, Message: "the tenant already has a schema"},
 	"tenants_schema_name_key":    {Code: tenancy.ECONFLICT, Message: "that schema name is already in use"},
 	"tenant_exports_one_running": {Code: tenancy.ECONFLICT, Message: "an export is already running for this workspace; wait for it to finish"},
+}
+
+// duplicate tells a unique constraint's refusal from other errors.
+func duplicate(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && pg.Code == "23505"
 }
 
 // translate turns PostgreSQL errors into domain errors, once, for every

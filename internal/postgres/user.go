@@ -46,10 +46,7 @@ func (s *UserService) CreateUser(ctx context.Context, tenantID string, in tenanc
 	}
 	u := &tenancy.User{TenantID: tenantID, Email: email, Name: in.Name}
 	var token string
-	err = inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		if err := requireLiveTenant(ctx, tx, tenantID); err != nil {
-			return err
-		}
+	err = changeTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `
 			INSERT INTO auth.users (tenant_id, email, name, password_hash)
 			VALUES ($1, $2, $3, $4)
@@ -75,11 +72,10 @@ func (s *UserService) CreateUser(ctx context.Context, tenantID string, in tenanc
 		return recordAudit(ctx, tx, tenantID, "user.create", email, summary)
 	})
 	if err != nil {
-		err = translate(err)
-		if tenancy.ErrorCode(err) == tenancy.ECONFLICT {
+		if duplicate(err) {
 			return nil, "", tenancy.FieldErrorf(tenancy.ECONFLICT, "email", "a user with email %s already exists in this tenant", tenancy.Quote(email))
 		}
-		return nil, "", fmt.Errorf("create user: %w", err)
+		return nil, "", fmt.Errorf("create user: %w", translate(err))
 	}
 	return u, token, nil
 }

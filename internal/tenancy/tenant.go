@@ -147,6 +147,19 @@ func CanTransition(from, to Status) error {
 	return nil
 }
 
+// CanDelete reports whether t may be deleted, and if not, why. The
+// default tenant stays: it holds a single-tenant installation's data, and
+// the rows `nself tenant adopt` finds go to it.
+func CanDelete(t *Tenant) error {
+	switch {
+	case t.Status == StatusDeleted:
+		return Errorf(ECONFLICT, "tenant %s is already deleted", t.Slug)
+	case t.Slug == DefaultTenantSlug:
+		return Errorf(ECONFLICT, "the default tenant cannot be deleted: it holds the data of a single-tenant installation and of adopted tables (suspend it instead)")
+	}
+	return nil
+}
+
 func verbFor(s Status) string {
 	switch s {
 	case StatusActive:

@@ -80,6 +80,13 @@ func (a *app) rootCommand() *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			// .env is read when it is there; a file named on purpose must
+			// be, or a mistyped path would run on other settings.
+			if cmd.Flags().Changed("env-file") {
+				if _, err := os.Stat(envFile); err != nil {
+					return usageError{fmt.Sprintf("--env-file %s: %v", envFile, errors.Unwrap(err))}
+				}
+			}
 			cfg, err := config.Load(a.environ, envFile)
 			if err != nil {
 				return err

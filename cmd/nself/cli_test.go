@@ -261,6 +261,7 @@ func TestBadInput(t *testing.T) {
 		{args: []string{"bogus"}, code: 2, msg: `unknown command "bogus"`},
 		{args: []string{"tenant", "list", "--status", "gone"}, code: 2, msg: "not one of active, suspended, deleted"},
 		{args: []string{"tenant", "test-isolation", "acme"}, code: 2, msg: "takes no arguments or two"},
+		{args: []string{"--env-file", "no-such.env", "tenant", "list"}, code: 2, msg: "--env-file no-such.env: no such file or directory"},
 	}
 	for _, tt := range tests {
 		name := strings.Join(tt.args, " ")

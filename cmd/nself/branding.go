@@ -110,8 +110,8 @@ func (a *app) brandShowCommand() *cobra.Command {
 }
 
 const themeRefHelp = `THEME is a theme's id (the slug of its name: "Acme Light Theme" is
-acme-light-theme) or, to activate, any prefix of the id that names one
-theme only (acme-light).`
+acme-light-theme), its name, or, to activate, any prefix of the id that
+names one theme only (acme-light).`
 
 func (a *app) themeCommand() *cobra.Command {
 	g := group("theme", "Create, edit, activate, list and delete a tenant's themes",
@@ -159,7 +159,7 @@ func (a *app) themeCreateCommand() *cobra.Command {
 func (a *app) themeActivateCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "activate SLUG|ID THEME",
-		Short: "Make a theme the active one (THEME: its id or an unambiguous prefix)",
+		Short: "Make a theme the active one (THEME: its id, its name or an unambiguous prefix)",
 		Long:  "Make a theme the active one.\n\n" + themeRefHelp,
 		Args:  args(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -233,7 +233,7 @@ func (a *app) themeListCommand() *cobra.Command {
 func (a *app) themeDeleteCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete SLUG|ID THEME",
-		Short: "Delete a theme (THEME: its exact id); deleting the active one brings back the brand colors",
+		Short: "Delete a theme (THEME: its full id or its name); deleting the active one brings back the brand colors",
 		Args:  args(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -257,7 +257,7 @@ func (a *app) themeDeleteCommand() *cobra.Command {
 func (a *app) themeDeactivateCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "deactivate SLUG|ID THEME",
-		Short: "Switch the active theme off, so the brand colors apply (THEME: its exact id)",
+		Short: "Switch the active theme off, so the brand colors apply (THEME: its full id or its name)",
 		Args:  args(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -279,7 +279,7 @@ func (a *app) themeUpdateCommand() *cobra.Command {
 	var n tenancy.NewTheme
 	cmd := &cobra.Command{
 		Use:   "update SLUG|ID THEME [--name N] [--primary C] [--secondary C] [--background C] [--text C]",
-		Short: "Change a theme's name or colors (THEME: its exact id, which stays)",
+		Short: "Change a theme's name or colors (THEME: its full id or its name; the id stays)",
 		Args:  args(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			flags := []string{"name", "primary", "secondary", "background", "text"}

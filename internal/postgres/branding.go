@@ -343,18 +343,6 @@ func (s *BrandingService) ActivateTheme(ctx context.Context, tenantID, ref strin
 	return t, nil
 }
 
-// themeByID finds the theme with exactly this id among themes. Changing
-// and deleting take the exact id only: a prefix is a convenience for
-// switching, not for destroying.
-func themeByID(themes []*tenancy.Theme, id string) (*tenancy.Theme, error) {
-	for _, th := range themes {
-		if th.ID == id {
-			return th, nil
-		}
-	}
-	return nil, tenancy.FieldErrorf(tenancy.ENOTFOUND, "theme", "no theme %s", tenancy.Quote(id))
-}
-
 // UpdateTheme changes a theme's name and colors; its id stays.
 func (s *BrandingService) UpdateTheme(ctx context.Context, tenantID, id string, n tenancy.NewTheme) (*tenancy.Theme, error) {
 	v, err := n.Validate()
@@ -367,7 +355,7 @@ func (s *BrandingService) UpdateTheme(ctx context.Context, tenantID, id string, 
 		if err != nil {
 			return err
 		}
-		old, err := themeByID(themes, id)
+		old, err := tenancy.ExactTheme(themes, id)
 		if err != nil {
 			return err
 		}
@@ -375,7 +363,7 @@ func (s *BrandingService) UpdateTheme(ctx context.Context, tenantID, id string, 
 			UPDATE tenants.tenant_themes
 			SET name = $3, primary_color = $4, secondary_color = $5, background_color = $6, text_color = $7, updated_at = now()
 			WHERE tenant_id = $1 AND id = $2
-			RETURNING `+themeColumns, tenantID, id, v.Name, v.Primary, v.Secondary, v.Background, v.Text)
+			RETURNING `+themeColumns, tenantID, old.ID, v.Name, v.Primary, v.Secondary, v.Background, v.Text)
 		if err != nil {
 			return err
 		}
@@ -415,7 +403,7 @@ func (s *BrandingService) DeactivateTheme(ctx context.Context, tenantID, id stri
 		if err != nil {
 			return err
 		}
-		if t, err = themeByID(themes, id); err != nil {
+		if t, err = tenancy.ExactTheme(themes, id); err != nil {
 			return err
 		}
 		if !t.Active {
@@ -445,7 +433,7 @@ func (s *BrandingService) DeleteTheme(ctx context.Context, tenantID, id string) 
 		if err != nil {
 			return err
 		}
-		if t, err = themeByID(themes, id); err != nil {
+		if t, err = tenancy.ExactTheme(themes, id); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM tenants.tenant_themes WHERE tenant_id = $1 AND id = $2`, tenantID, t.ID); err != nil {

@@ -182,26 +182,24 @@ func (n NewTheme) Validate() (*Theme, error) {
 	return t, nil
 }
 
-// MatchTheme finds the theme ref names: its exact id, or else a prefix of
-// exactly one theme's id (the guide activates "acme-light" after creating
-// "Acme Light Theme").
+// MatchTheme finds the theme ref names: its id or its name, exactly, or
+// else a prefix of exactly one theme's id (the guide activates
+// "acme-light" after creating "Acme Light Theme").
 func MatchTheme(themes []*Theme, ref string) (*Theme, error) {
-	ref = strings.ToLower(strings.TrimSpace(ref))
-	if ref == "" {
-		return nil, FieldErrorf(EINVALID, "theme", "theme is required")
+	t, err := ExactTheme(themes, ref)
+	if ErrorCode(err) != ENOTFOUND {
+		return t, err
 	}
+	ref = strings.ToLower(strings.TrimSpace(ref))
 	var matches []*Theme
 	for _, t := range themes {
-		if t.ID == ref {
-			return t, nil
-		}
 		if strings.HasPrefix(t.ID, ref) {
 			matches = append(matches, t)
 		}
 	}
 	switch len(matches) {
 	case 0:
-		return nil, FieldErrorf(ENOTFOUND, "theme", "no theme %s", Quote(ref))
+		return nil, err
 	case 1:
 		return matches[0], nil
 	}
@@ -211,6 +209,31 @@ func MatchTheme(themes []*Theme, ref string) (*Theme, error) {
 	}
 	sort.Strings(ids)
 	return nil, FieldErrorf(EINVALID, "theme", "theme %s is ambiguous: it begins %s; give more of the id", Quote(ref), strings.Join(ids, ", "))
+}
+
+// ExactTheme finds the theme ref names exactly: its id, or its name in
+// any case. Changing and deleting a theme take no prefix, a convenience
+// for switching, not for destroying; the error names the one theme a
+// prefix would have found.
+func ExactTheme(themes []*Theme, ref string) (*Theme, error) {
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		return nil, FieldErrorf(EINVALID, "theme", "theme is required")
+	}
+	id := strings.ToLower(ref)
+	var near []string
+	for _, t := range themes {
+		if t.ID == id || strings.EqualFold(t.Name, ref) {
+			return t, nil
+		}
+		if strings.HasPrefix(t.ID, id) {
+			near = append(near, t.ID)
+		}
+	}
+	if len(near) == 1 {
+		return nil, FieldErrorf(ENOTFOUND, "theme", "no theme %s; did you mean %s? Give a theme's full id or name", Quote(ref), near[0])
+	}
+	return nil, FieldErrorf(ENOTFOUND, "theme", "no theme %s", Quote(ref))
 }
 
 // Setting is one of a tenant's settings.

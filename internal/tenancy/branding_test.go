@@ -101,8 +101,9 @@ func TestNewTheme(t *testing.T) {
 }
 
 func TestMatchTheme(t *testing.T) {
-	themes := []*tenancy.Theme{{ID: "acme-light-theme"}, {ID: "acme-dark"}, {ID: "acme"}}
-	for ref, want := range map[string]string{"acme-light": "acme-light-theme", "acme": "acme", "acme-d": "acme-dark", "ACME-DARK": "acme-dark"} {
+	themes := []*tenancy.Theme{{ID: "acme-light-theme", Name: "Acme Light Theme"}, {ID: "acme-dark", Name: "Acme Dark"}, {ID: "acme", Name: "Acme"}}
+	for ref, want := range map[string]string{"acme-light": "acme-light-theme", "acme": "acme", "acme-d": "acme-dark", "ACME-DARK": "acme-dark",
+		"Acme Light Theme": "acme-light-theme", "acme light theme": "acme-light-theme"} {
 		th, err := tenancy.MatchTheme(themes, ref)
 		if err != nil || th.ID != want {
 			t.Errorf("MatchTheme(%q) = %v, %v; want %s", ref, th, err, want)
@@ -113,6 +114,17 @@ func TestMatchTheme(t *testing.T) {
 	}
 	if _, err := tenancy.MatchTheme(themes, "zzz"); tenancy.ErrorCode(err) != tenancy.ENOTFOUND {
 		t.Errorf("no match: %v", err)
+	}
+	// Changing and deleting take the id or the name, exactly; the error
+	// names what a prefix would have found.
+	for ref, want := range map[string]string{"acme-light-theme": "acme-light-theme", "Acme Dark": "acme-dark", "ACME": "acme"} {
+		if th, err := tenancy.ExactTheme(themes, ref); err != nil || th.ID != want {
+			t.Errorf("ExactTheme(%q) = %v, %v; want %s", ref, th, err, want)
+		}
+	}
+	if _, err := tenancy.ExactTheme(themes, "acme-light"); tenancy.ErrorCode(err) != tenancy.ENOTFOUND ||
+		!strings.Contains(err.Error(), `no theme "acme-light"; did you mean acme-light-theme?`) {
+		t.Errorf("a prefix: %v", err)
 	}
 }
 

@@ -92,7 +92,7 @@ func (a *app) adminCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(a.Out, "✓ Platform admin created: %s (ID: %s)\n", ad.Email, ad.ID)
-			fmt.Fprintf(a.Out, "  Console: %s://%s\n", a.cfg.PublicScheme, hostPort(string(a.cfg.AdminHost), int(a.cfg.PublicPort)))
+			fmt.Fprintf(a.Out, "  Console: %s\n", a.cfg.AdminURL())
 			return nil
 		},
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/user"
 	"strconv"
@@ -64,7 +63,7 @@ func Run(ctx context.Context, args []string, stdio Stdio) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stdio.Err, "error: %s\n", oneLine(err.Error()))
+	fmt.Fprintf(stdio.Err, "error: %s\n", errorLine(err))
 	var ue usageError
 	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
 		return exitUsage
@@ -196,6 +195,16 @@ func (a *app) interactive() bool {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
+// errorLine is err's message on one line. A mistyped command's
+// suggestions, which cobra puts on lines of their own, become a question.
+func errorLine(err error) string {
+	msg, suggestions, ok := strings.Cut(err.Error(), "Did you mean this?")
+	if !ok {
+		return oneLine(msg)
+	}
+	return oneLine(msg) + "; did you mean " + strings.Join(strings.Fields(suggestions), " or ") + "?"
+}
+
 // askPassword reads a password twice from the terminal without echo.
 func (a *app) askPassword() (string, error) {
 	fd := int(a.In.(*os.File).Fd())
@@ -215,12 +224,4 @@ func (a *app) askPassword() (string, error) {
 		return "", fmt.Errorf("the passwords do not match")
 	}
 	return string(pw), nil
-}
-
-// hostPort joins a host and a port, leaving out port 0.
-func hostPort(host string, port int) string {
-	if port == 0 {
-		return host
-	}
-	return net.JoinHostPort(host, strconv.Itoa(port))
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nself/nself/internal/blob/blobtest"
 	"github.com/nself/nself/internal/pgtest"
 )
 
@@ -259,6 +260,8 @@ func TestBadInput(t *testing.T) {
 		{args: []string{"tenant", "bogus"}, code: 2, msg: `unknown command "bogus"`},
 		{args: []string{"tenant"}, code: 2, msg: "needs a subcommand"},
 		{args: []string{"bogus"}, code: 2, msg: `unknown command "bogus"`},
+		{args: []string{"tenant", "export", "acme", "--output", "/no-such-folder/x.tar.gz"}, env: blobtest.Env(t), code: 1, msg: "export: cannot write /no-such-folder/x.tar.gz: no such file or directory"},
+		{args: []string{"tenat", "list"}, code: 2, msg: `unknown command "tenat" for "nself"; did you mean tenant?`},
 		{args: []string{"tenant", "list", "--status", "gone"}, code: 2, msg: "not one of active, suspended, deleted"},
 		{args: []string{"tenant", "test-isolation", "acme"}, code: 2, msg: "takes no arguments or two"},
 		{args: []string{"--env-file", "no-such.env", "tenant", "list"}, code: 2, msg: "--env-file no-such.env: no such file or directory"},

@@ -118,7 +118,12 @@ func (a *app) tenantExportCommand() *cobra.Command {
 			svc.TempDir = dir
 			tmp, err := os.CreateTemp(dir, "."+filepath.Base(output)+".*")
 			if err != nil {
-				return fmt.Errorf("export: %w", err)
+				// Named as the operator gave it, not as the file beside it.
+				var pe *os.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err
+				}
+				return fmt.Errorf("export: cannot write %s: %w", output, err)
 			}
 			defer os.Remove(tmp.Name())
 			bar := a.progressBar()

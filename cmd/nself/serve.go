@@ -203,8 +203,8 @@ func (a *app) serveCommand() *cobra.Command {
 			}
 			err = s.Serve(ctx, addr, grace, func(l net.Addr) {
 				log.Info("serving", "addr", l.String(),
-					"portal", a.cfg.TenantURL("SLUG"), "admin", string(a.cfg.AdminHost))
-				fmt.Fprintf(a.Out, "✓ Serving on http://%s (tenants at %s, admin at %s)\n", l, a.cfg.TenantURL("<slug>"), a.cfg.AdminHost)
+					"portal", a.cfg.TenantURL("SLUG"), "admin", a.cfg.AdminURL())
+				fmt.Fprintf(a.Out, "✓ Serving on http://%s (tenants at %s, admin at %s)\n", l, a.cfg.TenantURL("<slug>"), a.cfg.AdminURL())
 			})
 			stop()
 			return err

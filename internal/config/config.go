@@ -359,6 +359,15 @@ func (c *Config) TenantURL(slug string) string {
 	return string(c.PublicScheme) + "://" + host
 }
 
+// AdminURL is the address of the platform console.
+func (c *Config) AdminURL() string {
+	host := string(c.AdminHost)
+	if c.PublicPort != 0 {
+		host = net.JoinHostPort(host, strconv.Itoa(int(c.PublicPort)))
+	}
+	return string(c.PublicScheme) + "://" + host
+}
+
 // LetsEncryptDirectory is the ACME directory used when ACME_DIRECTORY is
 // empty.
 const LetsEncryptDirectory = "https://acme-v02.api.letsencrypt.org/directory"

@@ -63,6 +63,10 @@ func (a *app) memberAddCommand() *cobra.Command {
 				return err
 			}
 			m, err := svc.AddMember(ctx, t.ID, args[1], role, tenancy.PlatformActor())
+			if tenancy.ErrorCode(err) == tenancy.ENOTFOUND {
+				// A user of another tenant is another account.
+				return fmt.Errorf("%w: each tenant has its own users; nself user create %s EMAIL makes one here", err, t.Slug)
+			}
 			if err != nil {
 				return err
 			}

@@ -35,9 +35,20 @@ func TestTenantMembers(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t, pgtest.NewURLs(t))
 	ann := ownerOf(t, c.ok("tenant", "create", "Acme", "--slug", "acme", "--owner", "ann@acme.example"))
-	bob := createdID(t, c.ok("user", "create", "acme", "Bob@Acme.example"))
+	created := c.ok("user", "create", "acme", "Bob@Acme.example")
+	bob := createdID(t, created)
+	// An account is not a membership, and the output says so.
+	mustMatch(t, created, `^  Not a member yet: nself tenant member add acme Bob@acme\.example \[ROLE\] lets them sign in$`)
 	cy := createdID(t, c.ok("user", "create", "acme", "cy@acme.example"))
 	const day = `\d{4}-\d\d-\d\d`
+
+	// Another tenant's user is another account.
+	c.ok("tenant", "create", "Beta", "--slug", "beta")
+	dee := createdID(t, c.ok("user", "create", "beta", "dee@beta.example"))
+	if r := c.run("", "tenant", "member", "add", "acme", dee); r.code != 1 ||
+		!strings.Contains(r.err, `acme has no user "`+dee+`": each tenant has its own users; nself user create acme EMAIL makes one here`) {
+		t.Errorf("add another tenant's user: exit %d, %q", r.code, r.err)
+	}
 
 	// By email in any case, with the default role; by id with a role.
 	mustMatch(t, c.ok("tenant", "member", "add", "acme", "bob@acme.example"), `^✓ Member added: `+bob+` \(member\)$`)

@@ -52,6 +52,9 @@ func (a *app) userCreateCommand() *cobra.Command {
 					hours(tenancy.SetPasswordTokenTTL), passwordLink(a.cfg.TenantURL(t.Slug), token))
 			}
 			a.queuedNote(welcomeMails(token), u.Email)
+			// An account is not a membership: until one is added, the
+			// portal refuses the person's sign-in.
+			fmt.Fprintf(a.Out, "  Not a member yet: nself tenant member add %s %s [ROLE] lets them sign in\n", t.Slug, u.Email)
 			return nil
 		},
 	}

@@ -229,7 +229,7 @@ func TestBadInput(t *testing.T) {
 	}{
 		{args: []string{"tenant", "create", ""}, code: 1, msg: "name is required"},
 		{args: []string{"tenant", "create", strings.Repeat("n", 10000)}, code: 1, msg: "name is too long"},
-		{args: []string{"tenant", "create", "X", "--slug", "ab"}, code: 1, msg: `slug "ab" is too short`},
+		{args: []string{"tenant", "create", "X", "--slug", "a"}, code: 1, msg: `slug "a" is too short`},
 		{args: []string{"tenant", "create", "X", "--slug", "admin"}, code: 1, msg: `slug "admin" is reserved`},
 		{args: []string{"tenant", "create", "X", "--slug", "Acme"}, code: 1, msg: "must be lowercase"},
 		{args: []string{"tenant", "create", "X", "--slug", "a--b"}, code: 1, msg: "two hyphens"},

@@ -8,9 +8,10 @@ import (
 )
 
 // Slug limits: a slug becomes a DNS label (acme.BASE_DOMAIN), so it follows
-// the label rules, and three characters keep one-letter squatting out.
+// the label rules; two characters at least (hr, it: departments are
+// tenants too) keep one-letter names out.
 const (
-	SlugMinLen = 3
+	SlugMinLen = 2
 	SlugMaxLen = 63
 )
 
@@ -24,7 +25,7 @@ var reservedSlugs = map[string]bool{
 	"console": true, "login": true, "logout": true, "signin": true,
 	"signup": true, "register": true, "account": true, "accounts": true,
 	"settings": true, "ftp": true, "smtp": true, "imap": true, "pop": true,
-	"pop3": true, "ns1": true, "ns2": true, "dns": true, "cdn": true,
+	"pop3": true, "ns": true, "ns1": true, "ns2": true, "mx": true, "dns": true, "cdn": true,
 	"media": true, "files": true, "storage": true, "minio": true,
 	"stripe": true, "webhook": true, "webhooks": true, "internal": true,
 	"localhost": true, "nself": true, "platform": true, "security": true,
@@ -44,9 +45,9 @@ func ValidateSlug(slug string) error {
 	case slug == "":
 		return FieldErrorf(EINVALID, "slug", "slug is required")
 	case n < SlugMinLen:
-		return invalid("slug %s is too short: use 3 to 63 characters")
+		return invalid("slug %s is too short: use 2 to 63 characters")
 	case n > SlugMaxLen:
-		return invalid("slug %s is too long: use 3 to 63 characters")
+		return invalid("slug %s is too long: use 2 to 63 characters")
 	}
 	if strings.ToLower(slug) != slug {
 		return invalid("slug %s must be lowercase")

@@ -8,7 +8,7 @@ import (
 )
 
 func TestValidateSlug(t *testing.T) {
-	good := []string{"acme", "a1b", "tenant-b", "x-y-z", strings.Repeat("a", 63), "123"}
+	good := []string{"acme", "a1b", "tenant-b", "x-y-z", strings.Repeat("a", 63), "123", "hr", "it"}
 	for _, s := range good {
 		if err := tenancy.ValidateSlug(s); err != nil {
 			t.Errorf("%q: %v", s, err)
@@ -16,7 +16,7 @@ func TestValidateSlug(t *testing.T) {
 	}
 	bad := map[string]string{
 		"":                                     "required",
-		"ab":                                   "too short",
+		"a":                                    "too short",
 		strings.Repeat("a", 64):                "too long",
 		"Acme":                                 "lowercase",
 		"ac_me":                                "only a-z",
@@ -29,6 +29,7 @@ func TestValidateSlug(t *testing.T) {
 		"admin":                                "reserved",
 		"www":                                  "reserved",
 		"billing":                              "reserved",
+		"mx":                                   "reserved",
 		"a'b":                                  "only a-z",
 		"acme\n":                               "only a-z",
 		"a;drop table tenants;-":               "only a-z",

@@ -322,6 +322,9 @@ func (a *app) tenantUsageCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := tenancy.CheckUsageMonth(t, at, time.Now()); err != nil {
+				return err
+			}
 			u, err := postgres.NewBillingService(db).TenantUsage(ctx, t.ID, at)
 			if err != nil {
 				return err

@@ -98,6 +98,8 @@ func TestTenantUpdateAndUsage(t *testing.T) {
 	}
 	month := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, stmt := range []string{
+		// A tenant of a year's standing.
+		`UPDATE tenants.tenants SET created_at = '2025-12-01' WHERE id = $1`,
 		`SELECT tenants.set_context($1, NULL)`,
 		`INSERT INTO public.billing_usage_counters (tenant_id, period, service_name, used) VALUES ($1, '2026-01-01', 'api_requests', 45230)`,
 		`INSERT INTO public.billing_usage_counters (tenant_id, period, service_name, used, gauge, gauge_at) VALUES ($1, '2026-01-01', 'storage', 1000, 42000000000, '2026-01-20')`,
@@ -129,6 +131,10 @@ func TestTenantUpdateAndUsage(t *testing.T) {
 	mustMatch(t, c.ok("tenant", "usage", "acme", "--month", "2026-01", "--json"), `"api_requests": 45230`, `"storage_bytes": 42000000000`)
 	if r := c.run("", "tenant", "usage", "acme", "--month", "January"); r.code != 2 {
 		t.Errorf("bad month: %d %q", r.code, r.err)
+	}
+	if r := c.run("", "tenant", "usage", "acme", "--month", "2025-11"); r.code != 1 ||
+		!strings.Contains(r.err, "acme was created in December 2025: November 2025 has no usage") {
+		t.Errorf("a month before the tenant: %d %q", r.code, r.err)
 	}
 }
 

@@ -452,3 +452,19 @@ type ReconcileResult struct {
 	Changed string // what was repaired; "" when the tenant matched the provider
 	Err     error
 }
+
+// CheckUsageMonth refuses a month that has no usage to show: one before
+// the month the tenant was created in, or one after now's.
+func CheckUsageMonth(t *Tenant, month, now time.Time) error {
+	first := func(at time.Time) time.Time {
+		at = at.UTC()
+		return time.Date(at.Year(), at.Month(), 1, 0, 0, 0, 0, time.UTC)
+	}
+	switch m := first(month); {
+	case m.Before(first(t.CreatedAt)):
+		return Errorf(EINVALID, "%s was created in %s: %s has no usage", t.Slug, first(t.CreatedAt).Format("January 2006"), m.Format("January 2006"))
+	case m.After(first(now)):
+		return Errorf(EINVALID, "%s has not begun", m.Format("January 2006"))
+	}
+	return nil
+}

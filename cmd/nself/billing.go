@@ -270,6 +270,10 @@ func (a *app) tenantUpdateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if t.Plan == before.Plan {
+				fmt.Fprintf(a.Out, "✓ Plan of %s unchanged: %s\n", t.Slug, t.Plan)
+				return nil
+			}
 			fmt.Fprintf(a.Out, "✓ Tenant updated: %s\n  Plan: %s (was %s)\n", t.Slug, t.Plan, before.Plan)
 			if t.StripeSubscriptionID != "" {
 				fmt.Fprintf(a.Err, "note: %s has a Stripe subscription; its next event or reconciliation sets the plan it pays for\n", t.Slug)

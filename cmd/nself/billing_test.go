@@ -74,6 +74,11 @@ func TestTenantUpdateAndUsage(t *testing.T) {
 	c := newCLI(t, urls)
 	c.ok("tenant", "create", "Acme Corp", "--slug", "acme")
 	mustMatch(t, c.ok("tenant", "update", "acme", "--plan", "pro"), `^✓ Tenant updated: acme$`, `^  Plan: pro \(was free\)$`)
+	mustMatch(t, c.ok("tenant", "update", "acme", "--plan", "pro"), `\A✓ Plan of acme unchanged: pro\n\z`)
+	mustMatch(t, c.ok("tenant", "audit", "acme", "--action", "tenant.plan"), `free → pro`)
+	if out := c.ok("tenant", "audit", "acme", "--action", "tenant.plan"); strings.Contains(out, "pro → pro") {
+		t.Errorf("an unchanged plan was recorded:\n%s", out)
+	}
 	if r := c.run("", "tenant", "update", "acme", "--plan", "gold"); r.code != 1 || !strings.Contains(r.err, "gold") {
 		t.Errorf("unknown plan: %d %q", r.code, r.err)
 	}

@@ -42,6 +42,10 @@ func (s *BillingService) SetTenantPlan(ctx context.Context, ref, plan string) (*
 		if t.Status == tenancy.StatusDeleted {
 			return tenancy.Errorf(tenancy.EINVALID, "tenant %s is deleted", tenancy.Quote(t.Slug))
 		}
+		if t.Plan == plan {
+			out = t // nothing to change, record or announce
+			return nil
+		}
 		p, err := usablePlan(ctx, tx, plan)
 		if err != nil {
 			return err

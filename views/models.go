@@ -50,6 +50,9 @@ type Page struct {
 	// PasswordOwnersOnly: single sign-on is required, passwords are for
 	// owners.
 	PasswordOwnersOnly bool
+	// Refresh moves the browser on to this address once the page has
+	// loaded (a meta refresh); empty: it stays.
+	Refresh string
 }
 
 // Form is a form's values and its errors by field name.

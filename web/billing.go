@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -251,7 +254,28 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.auditBilling(r, "billing.checkout", plan.Name, "Checkout started for plan "+plan.Name)
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	return s.toStripe(w, r, target)
+}
+
+// toStripe sends the browser to a Checkout or portal session's address.
+// Stripe's own hosts are in the billing page's form-action, and a redirect
+// takes the browser there. The browser holds a redirect anywhere else (a
+// host Stripe adds, or a Stripe test double's) to that form-action, and
+// the button would do nothing: a page that moves on by itself, which
+// form-action does not govern, takes it there instead.
+func (s *Server) toStripe(w http.ResponseWriter, r *http.Request, target string) error {
+	u, err := url.Parse(target)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("Stripe answered with an address that is not https: %q", target)
+	}
+	if slices.Contains(stripeFormHosts, u.Host) {
+		http.Redirect(w, r, target, http.StatusSeeOther)
+		return nil
+	}
+	p := s.page(r, "Taking you to Stripe")
+	p.Refresh = target
+	w.Header().Set("Cache-Control", "no-store")
+	render(w, r, http.StatusOK, views.ToStripe(p, target))
 	return nil
 }
 
@@ -272,8 +296,7 @@ func (s *Server) handleBillingPortal(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	s.auditBilling(r, "billing.portal", t.Slug, "billing portal opened")
-	http.Redirect(w, r, target, http.StatusSeeOther)
-	return nil
+	return s.toStripe(w, r, target)
 }
 
 // maxStripeCalls bounds the Checkout and portal sessions one tenant opens

@@ -182,6 +182,10 @@ const billingPagePolicy = "default-src 'self'; script-src 'self'; style-src 'sel
 	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; " +
 	"form-action 'self' https://checkout.stripe.com https://billing.stripe.com; frame-ancestors 'none'"
 
+// stripeFormHosts are the hosts billingPagePolicy lets the billing page's
+// forms be redirected to.
+var stripeFormHosts = []string{"checkout.stripe.com", "billing.stripe.com"}
+
 // securityHeaders sets the headers every response carries. The values are
 // built once and shared: net/http never changes a header's slice.
 func (s *Server) securityHeaders(next http.Handler) http.Handler {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"image"
 	"image/color"
@@ -436,4 +437,86 @@ func TestRefusedLogoUploadSaysWhy(t *testing.T) {
 	if b.present(`[data-testid=logo-row][data-kind=main] [data-testid=logo-image]`) {
 		t.Error("the refused logo was stored")
 	}
+}
+
+// The sign-in preview on the logos page shows what uploading gives: a
+// file that is no image, or one too large, is refused as it is chosen,
+// next to the field, and leaves the preview as saved; an image the server
+// refuses (too wide) is shown while chosen, and once refused the preview
+// is as saved again.
+func TestRefusedLogoLeavesThePreviewAsSaved(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	s.env = append(s.env, blobtest.Env(t)...)
+	s.createAcme(ownerPassword)
+	s.serve()
+	b := newBrowser(t)
+	dir := t.TempDir()
+	notImage := filepath.Join(dir, "notes.png")
+	if err := os.WriteFile(notImage, []byte("meeting notes, not a picture\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.png")
+	noise := image.NewNRGBA(image.Rect(0, 0, 1000, 1000))
+	if _, err := rand.Read(noise.Pix); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := png.Encode(f, noise); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	wide := writeLogoPNG(t, 5000, 10)
+
+	// asSaved: the tenant has no logo yet, so its initial.
+	asSaved := func(when string) {
+		t.Helper()
+		if shown := run(b, "look at the sign-in preview", chromedp.Evaluate[bool](`(() => {
+			const logo = document.querySelector('[data-logo-preview-brand]');
+			const mark = document.querySelector('[data-logo-preview-mark]');
+			const chosen = document.querySelector('[data-logo-preview]');
+			return logo.hidden && !mark.hidden && (!chosen || chosen.hidden);
+		})()`)); !shown {
+			t.Errorf("%s: the sign-in preview does not show the initial alone, as saved", when)
+		}
+	}
+	b.signIn(s.url("acme", "/"), "sign-in", "owner@acme.test", ownerPassword, `[data-testid=dashboard]`)
+	b.do("open the logos page",
+		chromedp.Click(chromedp.CSS(`[data-testid=nav-logos]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=logo-form]`)),
+		chromedp.SetUploadFiles(chromedp.ID(`logo-file`), []string{notImage}),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=error-file-chosen]`)),
+	)
+	if got := b.text(`[data-testid=error-file-chosen]`); !strings.Contains(got, "not an image") {
+		t.Errorf("a text file chosen: %q", got)
+	}
+	asSaved("a text file chosen")
+
+	b.do("choose a file too large",
+		chromedp.SetUploadFiles(chromedp.ID(`logo-file`), []string{big}),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=error-file-chosen]`)),
+	)
+	if got := b.text(`[data-testid=error-file-chosen]`); !strings.Contains(got, "larger than 2.0 MB") {
+		t.Errorf("a file too large chosen: %q", got)
+	}
+	asSaved("a file too large chosen")
+
+	b.do("choose an image too wide",
+		chromedp.SetUploadFiles(chromedp.ID(`logo-file`), []string{wide}),
+		chromedp.WaitVisible(chromedp.CSS(`[data-logo-preview-brand]`)),
+	)
+	if b.present(`[data-testid=error-file-chosen]`) {
+		t.Error("the last choice's message stays beside an image that may be uploaded")
+	}
+	b.do("upload it",
+		chromedp.Click(chromedp.CSS(`[data-testid=logo-submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=error-file]`)),
+	)
+	if got := b.text(`[data-testid=error-file]`); !strings.Contains(got, "5000") {
+		t.Errorf("the server's refusal says %q", got)
+	}
+	asSaved("after the server refused the upload")
 }

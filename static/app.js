@@ -43,31 +43,99 @@ document.addEventListener("drop", function (e) {
     input.dispatchEvent(new Event("change", { bubbles: true }));
   }
 });
+// The sign-in preview shows what saving gives: the chosen image as the
+// main logo while it may be uploaded, and the saved logo (or the initial)
+// again once it is refused, here or by the server.
+function showSavedLogo() {
+  var brand = document.querySelector("[data-logo-preview-brand]");
+  var mark = document.querySelector("[data-logo-preview-mark]");
+  if (!brand) return;
+  var saved = brand.getAttribute("data-saved");
+  if (saved) {
+    brand.src = saved;
+    brand.hidden = false;
+    if (mark) mark.hidden = true;
+  } else {
+    brand.removeAttribute("src");
+    brand.hidden = true;
+    if (mark) mark.hidden = false;
+  }
+}
+
+// refuseChosenLogo takes the chosen file out of the previews and says why
+// under the drop zone; an empty message only clears them.
+function refuseChosenLogo(input, preview, message) {
+  var zone = input.closest("[data-dropzone]");
+  var slot = zone && zone.parentNode.querySelector("[data-logo-choose-error]");
+  preview.hidden = true;
+  preview.removeAttribute("src");
+  showSavedLogo();
+  if (slot) slot.remove();
+  if (!message || !zone) return;
+  slot = document.createElement("p");
+  slot.className = "field-error";
+  slot.setAttribute("role", "alert");
+  slot.setAttribute("data-logo-choose-error", "");
+  slot.setAttribute("data-testid", "error-file-chosen");
+  slot.textContent = message;
+  zone.insertAdjacentElement("afterend", slot);
+}
+
 document.addEventListener("change", function (e) {
   if (!e.target.matches || !e.target.matches("[data-logo-file]")) return;
-  var preview = e.target.parentNode.querySelector("[data-logo-preview]");
-  var file = e.target.files[0];
+  var input = e.target;
+  var preview = input.parentNode.querySelector("[data-logo-preview]");
+  var file = input.files[0];
   if (!preview) return;
-  if (!file) {
-    preview.hidden = true;
+  // A new choice clears the refusal of the last one.
+  var old = input.form && input.form.querySelector("[data-testid=error-file]");
+  if (old) old.remove();
+  refuseChosenLogo(input, preview, "");
+  if (!file) return;
+  var max = parseInt(input.getAttribute("data-max-bytes"), 10);
+  if (max && file.size > max) {
+    refuseChosenLogo(input, preview, "This file is larger than " + input.getAttribute("data-max-size") +
+      ", the most a logo may be: choose a smaller one.");
     return;
   }
   var reader = new FileReader();
   reader.onload = function () {
-    preview.src = reader.result;
-    preview.hidden = false;
-    // The sign-in page preview shows it as the main logo.
-    var type = document.getElementById("logo-type");
-    var brand = document.querySelector("[data-logo-preview-brand]");
-    var mark = document.querySelector("[data-logo-preview-mark]");
-    if (brand && (!type || type.value === "main")) {
-      brand.src = reader.result;
-      brand.hidden = false;
-      if (mark) mark.hidden = true;
-    }
+    // Shown only once the browser can draw it: a file that is no image
+    // would leave a broken picture where the logo goes.
+    var probe = new Image();
+    probe.onload = function () {
+      preview.src = reader.result;
+      preview.hidden = false;
+      var type = document.getElementById("logo-type");
+      var brand = document.querySelector("[data-logo-preview-brand]");
+      var mark = document.querySelector("[data-logo-preview-mark]");
+      if (brand && (!type || type.value === "main")) {
+        brand.src = reader.result;
+        brand.hidden = false;
+        if (mark) mark.hidden = true;
+      }
+    };
+    probe.onerror = function () {
+      refuseChosenLogo(input, preview, "This file is not an image the portal can show: choose a PNG, JPEG, WebP or SVG file.");
+    };
+    probe.src = reader.result;
   };
   reader.readAsDataURL(file);
 });
+
+// After an upload the panel is drawn again: a refused one (422) leaves the
+// saved logo in the preview, and an accepted main logo becomes the saved
+// one.
+document.addEventListener("htmx:afterSwap", function (e) {
+  if (!e.detail.target || e.detail.target.id !== "logo-panel") return;
+  var brand = document.querySelector("[data-logo-preview-brand]");
+  if (e.detail.xhr.status === 422) {
+    showSavedLogo();
+  } else if (brand && e.detail.xhr.status < 300 && !brand.hidden && brand.src.indexOf("data:") === 0) {
+    brand.setAttribute("data-saved", brand.src);
+  }
+});
+
 document.addEventListener("htmx:xhr:progress", function (e) {
   var bar = e.target.querySelector && e.target.querySelector("[data-upload-progress]");
   if (bar && e.detail.lengthComputable) {

@@ -144,7 +144,8 @@ var logoLabels = map[tenancy.LogoKind][2]string{
 // logosView is the logos page's model for the tenant.
 func (s *Server) logosView(r *http.Request, upload views.Form, done string) (views.Logos, error) {
 	v := views.Logos{Enabled: true, Upload: upload, Done: done,
-		MaxSize: tenancy.FormatBytes(int64(tenancy.DefaultLogoLimits.MaxBytes))}
+		MaxSize:  tenancy.FormatBytes(int64(tenancy.DefaultLogoLimits.MaxBytes)),
+		MaxBytes: int64(tenancy.DefaultLogoLimits.MaxBytes)}
 	if upload.Values == nil {
 		v.Upload = views.Form{Values: map[string]string{"type": string(tenancy.LogoMain)}, Errors: map[string]string{}}
 	}

@@ -9,7 +9,9 @@ import (
 	"github.com/nself/nself/internal/tenancy"
 )
 
-// Mail takes the tenant's look: its primary color and company name.
+// Mail takes the tenant's look: its primary color and company name, and
+// on the primary color's button the text color the portal draws there
+// (black on this light orange, where white would be hard to read).
 func TestMailUsesTheTenantsBrand(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -30,7 +32,7 @@ func TestMailUsesTheTenantsBrand(t *testing.T) {
 		c.post("/password/forgot", url.Values{"email": {"owner@acme.test"}})
 		if len(e.mail.sent) > 0 {
 			m := e.mail.sent[len(e.mail.sent)-1]
-			if strings.Contains(m.HTML, color) && strings.Contains(m.HTML, "Acme &amp; Sons") && strings.Contains(m.Subject, "Acme & Sons") {
+			if strings.Contains(m.HTML, "background:"+color+";color:#000000;") && strings.Contains(m.HTML, "Acme &amp; Sons") && strings.Contains(m.Subject, "Acme & Sons") {
 				return
 			}
 		}

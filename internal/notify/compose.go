@@ -130,6 +130,9 @@ func (c *Composer) brand(ctx context.Context, t *tenancy.Tenant, d *BrandDraft) 
 			}
 		}
 	}
+	// Text on a button of the primary color: black or white, as the
+	// portal draws it, so that the button reads whatever the color.
+	vars["PRIMARY_TEXT_COLOR"] = tenancy.OnColor(vars["PRIMARY_COLOR"])
 	return vars
 }
 
@@ -215,7 +218,7 @@ func (c *Composer) Sample(ctx context.Context, t *tenancy.Tenant, tpl *tenancy.E
 func (c *Composer) SampleWith(ctx context.Context, t *tenancy.Tenant, tpl *tenancy.EmailTemplate, to string, d *BrandDraft) (tenancy.Message, error) {
 	portal := c.TenantURL(t.Slug)
 	vars := tenancy.SampleVariables(t.Name, tenancy.DefaultPalette.Primary, portal)
-	for _, k := range []string{"TENANT_NAME", "PRIMARY_COLOR", "LOGO_URL", "SUPPORT_URL"} {
+	for _, k := range []string{"TENANT_NAME", "PRIMARY_COLOR", "PRIMARY_TEXT_COLOR", "LOGO_URL", "SUPPORT_URL"} {
 		delete(vars, k) // the tenant's own
 	}
 	vars[tenancy.LinkVariable] = portal + SampleLink(tpl.Name)

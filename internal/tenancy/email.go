@@ -66,7 +66,7 @@ func TestMailVars(to, userName string) map[string]string {
 		userName = to
 	}
 	v := SampleVariables("", "", "")
-	for _, k := range []string{"TENANT_NAME", "LOGO_URL", "PRIMARY_COLOR", "SUPPORT_URL", LinkVariable} {
+	for _, k := range []string{"TENANT_NAME", "LOGO_URL", "PRIMARY_COLOR", "PRIMARY_TEXT_COLOR", "SUPPORT_URL", LinkVariable} {
 		delete(v, k) // the tenant's own, and the link, are added when composed
 	}
 	v["USER_NAME"], v["USER_EMAIL"] = userName, to
@@ -147,7 +147,7 @@ func RenderEmail(t *EmailTemplate, to string, vars map[string]string) (Message, 
 func SampleVariables(tenantName, primaryColor, supportURL string) map[string]string {
 	return map[string]string{
 		"TENANT_NAME": tenantName, "USER_NAME": "Ann Example", "USER_EMAIL": "ann@example.com",
-		"LOGO_URL": "", "PRIMARY_COLOR": primaryColor, "SUPPORT_URL": supportURL,
+		"LOGO_URL": "", "PRIMARY_COLOR": primaryColor, "PRIMARY_TEXT_COLOR": OnColor(primaryColor), "SUPPORT_URL": supportURL,
 		"ACTION_URL": supportURL + "/example-link", "INVITER_NAME": "Bob Example", "ROLE": string(RoleMember),
 	}
 }

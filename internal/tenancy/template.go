@@ -8,7 +8,7 @@ import (
 
 // Email template variables. Templates write them as {{TENANT_NAME}}, or
 // <<TENANT_NAME>> where braces would clash with other tooling.
-var TemplateVariables = []string{"TENANT_NAME", "USER_NAME", "USER_EMAIL", "LOGO_URL", "PRIMARY_COLOR", "SUPPORT_URL", "ACTION_URL", "INVITER_NAME", "ROLE"}
+var TemplateVariables = []string{"TENANT_NAME", "USER_NAME", "USER_EMAIL", "LOGO_URL", "PRIMARY_COLOR", "PRIMARY_TEXT_COLOR", "SUPPORT_URL", "ACTION_URL", "INVITER_NAME", "ROLE"}
 
 var variableRE = regexp.MustCompile(`\{\{\s*([A-Za-z0-9_]+)\s*\}\}|<<\s*([A-Za-z0-9_]+)\s*>>`)
 

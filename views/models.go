@@ -53,6 +53,10 @@ type Page struct {
 	// Refresh moves the browser on to this address once the page has
 	// loaded (a meta refresh); empty: it stays.
 	Refresh string
+	// MenuCollapsed draws the menu as the page's script leaves it on a
+	// narrow screen, behind its button: for a preview frame, where
+	// scripts do not run.
+	MenuCollapsed bool
 }
 
 // Form is a form's values and its errors by field name.

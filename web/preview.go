@@ -252,6 +252,7 @@ func (s *Server) previewPage(w http.ResponseWriter, r *http.Request, d previewDr
 		}
 		p := s.page(r, "Dashboard")
 		p.Brand, p.SignOutURL, p.CSRF = brand, "", ""
+		p.MenuCollapsed = true
 		render(w, r, http.StatusOK, views.DashboardPage(p, dash))
 		return nil
 	}

@@ -445,7 +445,7 @@ func (s *Server) renderBranding(w http.ResponseWriter, r *http.Request, status i
 	}
 	for _, k := range tenancy.KnownSettings() {
 		if !shown[k[0]] {
-			m.KnownKeys = append(m.KnownKeys, k[0])
+			m.KnownKeys = append(m.KnownKeys, views.SettingRow{Key: k[0], Value: k[1]})
 		}
 	}
 	m.Invalid = invalidFields(m.Brand, brandColors, m.Details)

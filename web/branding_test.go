@@ -187,6 +187,11 @@ func TestBrandingPage(t *testing.T) {
 		t.Errorf("secondary field: value %q placeholder %q", v, ph)
 	}
 
+	// The settings by name say which names there are, and what each holds.
+	if known := textOf(t, body, "known-settings"); !strings.Contains(known, "IANA time zone") || !strings.Contains(known, "custom.NAME") {
+		t.Errorf("the known settings listed: %q", known)
+	}
+
 	resp, body = c.post("/settings/branding/settings", url.Values{"key": {"contact.support_url"}, "value": {"http://x.example"}})
 	if resp.StatusCode != http.StatusUnprocessableEntity || textOf(t, body, "error-value") == "" {
 		t.Errorf("bad setting: %d\n%s", resp.StatusCode, body)

@@ -11,7 +11,7 @@ import (
 	"io/fs"
 )
 
-//go:embed *.js *.css
+//go:embed *.js *.css *.svg
 var FS embed.FS
 
 // versions maps each file to a short hash of its content, so URLs change

@@ -273,14 +273,21 @@ func TestFavicon(t *testing.T) {
 	e := newEnv(t)
 	acme := e.mustTenant("acme")
 	c := e.client("acme.nself.test")
-	if _, body := c.get("/"); len(byTestID(doc(t, body), "brand-icon")) != 0 {
-		t.Fatal("favicon link before an icon is uploaded")
+	// Before an icon is uploaded, a plain one: without a link, browsers
+	// ask for /favicon.ico, which is not there.
+	_, body := c.get("/")
+	plain := byTestID(doc(t, body), "plain-icon")
+	if len(byTestID(doc(t, body), "brand-icon")) != 0 || len(plain) != 1 {
+		t.Fatal("before an icon is uploaded: a brand icon, or no plain one")
+	}
+	if resp, _ := c.get(attr(plain[0], "href")); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/svg+xml" {
+		t.Errorf("the plain icon answers %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	l, err := e.server.Logos.UploadLogo(e.ctx, acme.ID, tenancy.LogoIcon, logoPNG(t, 32, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, body := c.get("/")
+	_, body = c.get("/")
 	links := byTestID(doc(t, body), "brand-icon")
 	if len(links) != 1 || attr(links[0], "href") != "/logo/icon?v="+l.SHA256[:16] || attr(links[0], "rel") != "icon" {
 		t.Fatalf("favicon links: %d", len(links))

@@ -86,8 +86,15 @@ func TestTwoFactorByClicks(t *testing.T) {
 	b.do("set up", chromedp.Click(chromedp.CSS(`[data-testid=two-factor-setup]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid=qr]`)))
 	b.shoot("account-2fa-setup")
 	secret := b.text(`[data-testid=totp-secret]`)
+	// A wrong code while setting up: there are no recovery codes yet, and
+	// the message does not mention them.
+	b.do("confirm a wrong code", chromedp.SendKeys(chromedp.CSS(`#code`), "000000"),
+		chromedp.Click(chromedp.CSS(`[data-testid=enrol-confirm]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid=error-code]`)))
+	if msg := b.text(`[data-testid=error-code]`); !strings.Contains(msg, "not right") || strings.Contains(msg, "recovery") {
+		t.Errorf("a wrong code while setting up: %q", msg)
+	}
 	enrolled := time.Now()
-	b.do("confirm", chromedp.SendKeys(chromedp.CSS(`#code`), totpCode(t, secret, enrolled)),
+	b.do("confirm", chromedp.Clear(chromedp.CSS(`#code`)), chromedp.SendKeys(chromedp.CSS(`#code`), totpCode(t, secret, enrolled)),
 		chromedp.Click(chromedp.CSS(`[data-testid=enrol-confirm]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid=recovery-codes]`)))
 	b.shoot("account-2fa-recovery-codes")
 	codes := run(b, "read recovery codes", chromedp.Evaluate[[]string](

@@ -218,7 +218,7 @@ func (s *Server) handleEnrolConfirm(w http.ResponseWriter, r *http.Request) erro
 	token, _ := s.session(r, tenantCookie).Values[keyToken].(string)
 	codes, newToken, err := s.TwoFactor.ConfirmEnrolment(ctx, t.ID, id.User.ID, in.Code, token)
 	if tenancy.ErrorCode(err) == tenancy.EINVALID {
-		if err == tenancy.ErrBadSecondFactor {
+		if err == tenancy.ErrBadEnrolmentCode {
 			s.limiter.fail(secondFactorKey(t.ID, id.User.ID))
 		}
 		fieldError(&f, err)

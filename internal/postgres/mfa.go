@@ -152,7 +152,7 @@ func (s *TwoFactorService) ConfirmEnrolment(ctx context.Context, tenantID, userI
 		return nil, "", err
 	}
 	if bad {
-		return nil, "", tenancy.ErrBadSecondFactor
+		return nil, "", tenancy.ErrBadEnrolmentCode
 	}
 	return codes, newToken, nil
 }

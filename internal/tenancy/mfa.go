@@ -67,6 +67,10 @@ func NormalizeRecoveryCode(input string) string {
 // ErrBadSecondFactor is the answer to a wrong, used or expired code.
 var ErrBadSecondFactor = &Error{Code: EINVALID, Field: "code", Message: "That code is not right, or was used already. Enter the current code from your app, or a recovery code."}
 
+// ErrBadEnrolmentCode is the answer to a wrong code while the app is set
+// up: there are no recovery codes yet.
+var ErrBadEnrolmentCode = &Error{Code: EINVALID, Field: "code", Message: "That code is not right. Enter the code your app shows now for this account; it changes every 30 seconds."}
+
 // Enrolment is an authenticator secret being set up, not confirmed yet.
 type Enrolment struct {
 	// Secret is the base32 secret, for typing in by hand.

@@ -147,8 +147,13 @@ func TestConsoleManagesOrganizations(t *testing.T) {
 		`(() => { const i = document.getElementById('org-name'); return i.getAttribute('aria-invalid') + ' ' + document.getElementById(i.getAttribute('aria-describedby')).textContent.trim(); })()`)); !strings.HasPrefix(got, "true ") || len(got) < 8 {
 		t.Errorf("the name field is not tied to its error: %q", got)
 	}
+	// Once the field is changed, its error is about an old value, and goes.
+	b.do("type a name", chromedp.SendKeys(chromedp.ID(`org-name`), "Acme Group"))
+	if b.present(`[data-testid=error-name]`) || run(b, "read the field's state", chromedp.Evaluate[bool](
+		`document.getElementById('org-name').hasAttribute('aria-invalid')`)) {
+		t.Error("the name's error stays after the name is typed")
+	}
 	b.do("create an organization",
-		chromedp.SendKeys(chromedp.ID(`org-name`), "Acme Group"),
 		chromedp.Click(chromedp.CSS(`[data-testid=create-org]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=org-detail]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=org-tenants-empty]`)),

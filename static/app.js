@@ -284,3 +284,15 @@ document.addEventListener("submit", function (e) {
     }
   });
 })();
+
+// A field's error is about the value that was sent: once the person
+// changes the field, it no longer applies, and goes. (A live preview that
+// checks as they type says what is wrong with the new value.)
+document.addEventListener("input", function (e) {
+  var field = e.target;
+  if (!field.name || !field.form) return;
+  var error = field.form.querySelector("#error-" + CSS.escape(field.name) + ".field-error");
+  if (!error) return;
+  error.remove();
+  field.removeAttribute("aria-invalid");
+});

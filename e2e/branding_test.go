@@ -519,4 +519,24 @@ func TestRefusedLogoLeavesThePreviewAsSaved(t *testing.T) {
 		t.Errorf("the server's refusal says %q", got)
 	}
 	asSaved("after the server refused the upload")
+
+	// An accepted main logo is the saved one; removed, the initial is.
+	b.do("upload a logo",
+		chromedp.SetUploadFiles(chromedp.ID(`logo-file`), []string{writeLogoPNG(t, 40, 20)}),
+		chromedp.WaitVisible(chromedp.CSS(`[data-logo-preview]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid=logo-submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=logo-done]`)),
+	)
+	if src := run(b, "look at the sign-in preview", chromedp.Evaluate[string](`(() => {
+		const logo = document.querySelector('[data-logo-preview-brand]');
+		return logo.hidden ? '' : logo.getAttribute('src');
+	})()`)); !strings.HasPrefix(src, "/logo/main?v=") {
+		t.Errorf("after the upload the sign-in preview shows %q, want the saved logo", src)
+	}
+	b.answerDialogs().answer(true)
+	b.do("remove it",
+		chromedp.Click(chromedp.CSS(`[data-testid=logo-row][data-kind=main] [data-testid=logo-remove]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=logo-row][data-kind=main] [data-testid=logo-none]`)),
+	)
+	asSaved("after the logo was removed")
 }

@@ -66,7 +66,7 @@ function showSavedLogo() {
 // under the drop zone; an empty message only clears them.
 function refuseChosenLogo(input, preview, message) {
   var zone = input.closest("[data-dropzone]");
-  var slot = zone && zone.parentNode.querySelector("[data-logo-choose-error]");
+  var slot = zone && zone.parentNode && zone.parentNode.querySelector("[data-logo-choose-error]");
   preview.hidden = true;
   preview.removeAttribute("src");
   showSavedLogo();
@@ -99,11 +99,15 @@ document.addEventListener("change", function (e) {
     return;
   }
   var reader = new FileReader();
+  // A file read after another was chosen is not the choice any more.
+  var current = function () { return input.files[0] === file; };
   reader.onload = function () {
+    if (!current()) return;
     // Shown only once the browser can draw it: a file that is no image
     // would leave a broken picture where the logo goes.
     var probe = new Image();
     probe.onload = function () {
+      if (!current()) return;
       preview.src = reader.result;
       preview.hidden = false;
       var type = document.getElementById("logo-type");
@@ -116,6 +120,7 @@ document.addEventListener("change", function (e) {
       }
     };
     probe.onerror = function () {
+      if (!current()) return;
       refuseChosenLogo(input, preview, "This file is not an image the portal can show: choose a PNG, JPEG, WebP or SVG file.");
     };
     probe.src = reader.result;
@@ -123,17 +128,28 @@ document.addEventListener("change", function (e) {
   reader.readAsDataURL(file);
 });
 
-// After an upload the panel is drawn again: a refused one (422) leaves the
-// saved logo in the preview, and an accepted main logo becomes the saved
-// one.
+// After an upload or a removal the panel is drawn again, saying which main
+// logo is saved: the sign-in preview shows it, as the file input is empty
+// again. An upload refused without a panel (too large for the server, a
+// limit, an outage) leaves the saved logo in the preview too.
 document.addEventListener("htmx:afterSwap", function (e) {
+  // An outerHTML swap's target is the panel it replaced: the new one is
+  // read from the page.
   if (!e.detail.target || e.detail.target.id !== "logo-panel") return;
+  var panel = document.getElementById("logo-panel");
   var brand = document.querySelector("[data-logo-preview-brand]");
-  if (e.detail.xhr.status === 422) {
-    showSavedLogo();
-  } else if (brand && e.detail.xhr.status < 300 && !brand.hidden && brand.src.indexOf("data:") === 0) {
-    brand.setAttribute("data-saved", brand.src);
+  if (!panel || !brand) return;
+  var saved = panel.getAttribute("data-saved-main");
+  if (saved) {
+    brand.setAttribute("data-saved", saved);
+  } else {
+    brand.removeAttribute("data-saved");
   }
+  showSavedLogo();
+});
+document.addEventListener("htmx:afterRequest", function (e) {
+  var el = requester(e);
+  if (e.detail.failed && el && el.matches && el.matches("[data-testid=logo-form]")) showSavedLogo();
 });
 
 document.addEventListener("htmx:xhr:progress", function (e) {
@@ -295,4 +311,12 @@ document.addEventListener("input", function (e) {
   if (!error) return;
   error.remove();
   field.removeAttribute("aria-invalid");
+  var described = (field.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (id) {
+    return id && id !== error.id;
+  });
+  if (described.length) {
+    field.setAttribute("aria-describedby", described.join(" "));
+  } else {
+    field.removeAttribute("aria-describedby");
+  }
 });

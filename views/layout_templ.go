@@ -720,8 +720,6 @@ func ErrorPartial(message string) templ.Component {
 	})
 }
 
-// TableScroll holds a table that may be wider than a phone: it scrolls
-// inside its card, and can be focused so that a keyboard scrolls it too.
 // Head is a table's header row. Every column is named, for screen
 // readers too: a column without a title (a row's buttons) is "Actions" to
 // them.
@@ -760,7 +758,7 @@ func Head(cols ...string) templ.Component {
 				var templ_7745c5c3_Var41 string
 				templ_7745c5c3_Var41, templ_7745c5c3_Err = templ.JoinStringErrs(c)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `layout.templ`, Line: 126, Col: 24}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `layout.templ`, Line: 124, Col: 24}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var41))
 				if templ_7745c5c3_Err != nil {
@@ -780,6 +778,8 @@ func Head(cols ...string) templ.Component {
 	})
 }
 
+// TableScroll holds a table that may be wider than a phone: it scrolls
+// inside its card, and can be focused so that a keyboard scrolls it too.
 func TableScroll(label string) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context

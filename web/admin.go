@@ -473,7 +473,7 @@ func (s *Server) tenantDetail(t *tenancy.Tenant) views.TenantDetail {
 		Created: formatTime(t.CreatedAt), PortalURL: s.tenantURL(t.Slug), Href: tenantPath(t),
 		CanSuspend:  t.Status == tenancy.StatusActive,
 		CanActivate: t.Status == tenancy.StatusSuspended,
-		CanDelete:   t.Status != tenancy.StatusDeleted,
+		CanDelete:   tenancy.CanDelete(t) == nil,
 	}
 	if t.DeletedAt != nil {
 		d.Deleted = formatTime(*t.DeletedAt)
@@ -502,15 +502,15 @@ func (s *Server) setTenantStatus(w http.ResponseWriter, r *http.Request, status 
 	return nil
 }
 
-// deletable finds the tenant a delete page is about; a tenant already
-// deleted is a conflict.
+// deletable finds the tenant a delete page is about; one that may not be
+// deleted (already deleted, or the default tenant) is a conflict.
 func (s *Server) deletable(r *http.Request) (*tenancy.Tenant, error) {
 	t, err := s.Tenants.FindTenant(r.Context(), chi.URLParam(r, "ref"))
 	if err != nil {
 		return nil, err
 	}
-	if t.Status == tenancy.StatusDeleted {
-		return nil, tenancy.Errorf(tenancy.ECONFLICT, "tenant %s is already deleted", t.Slug)
+	if err := tenancy.CanDelete(t); err != nil {
+		return nil, err
 	}
 	return t, nil
 }

@@ -342,6 +342,11 @@ func (s *Server) handleTenantSetPlan(w http.ResponseWriter, r *http.Request) err
 	default:
 		return err
 	}
+	if updated.Plan == t.Plan {
+		s.setFlash(w, r, adminCookie, "Tenant “"+updated.Name+"” was on plan "+updated.Plan+" already: nothing changed.")
+		http.Redirect(w, r, tenantPath(updated), http.StatusSeeOther)
+		return nil
+	}
 	s.audit(r, "set plan "+updated.Plan, updated)
 	s.setFlash(w, r, adminCookie, "Tenant “"+updated.Name+"” is on plan "+updated.Plan+" now.")
 	http.Redirect(w, r, tenantPath(updated), http.StatusSeeOther)

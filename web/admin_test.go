@@ -303,7 +303,7 @@ func TestAdminCreateTenant(t *testing.T) {
 		{"no name", url.Values{"name": {"  "}}, "name"},
 		{"name with newline", url.Values{"name": {"Acme\nInc"}, "slug": {"acme"}}, "name"},
 		{"bad slug", url.Values{"name": {"Acme"}, "slug": {"Acme!"}}, "slug"},
-		{"short slug", url.Values{"name": {"Acme"}, "slug": {"ac"}}, "slug"},
+		{"short slug", url.Values{"name": {"Acme"}, "slug": {"a"}}, "slug"},
 		{"reserved slug", url.Values{"name": {"Acme"}, "slug": {"admin"}}, "slug"},
 		{"taken slug", url.Values{"name": {"Acme"}, "slug": {"taken"}}, "slug"},
 		{"no slug from name", url.Values{"name": {"!!!"}}, "slug"},
@@ -526,6 +526,18 @@ func TestAdminDeleteTenant(t *testing.T) {
 		t.Errorf("activate a deleted tenant: %d", resp.StatusCode)
 	}
 	pollStatus(t, tenant, "/", http.StatusNotFound)
+
+	// The default tenant is not offered for deletion, and cannot be.
+	env.mustTenant(tenancy.DefaultTenantSlug)
+	if _, page := c.get("/tenants/default"); len(byTestID(doc(t, page), "delete-link")) != 0 {
+		t.Error("the default tenant's page offers to delete it")
+	}
+	if resp, _ := c.get("/tenants/default/delete"); resp.StatusCode != http.StatusConflict {
+		t.Errorf("delete page of the default tenant: %d", resp.StatusCode)
+	}
+	if resp, _ := c.post("/tenants/default/delete", url.Values{"confirm": {"default"}}); resp.StatusCode != http.StatusConflict {
+		t.Errorf("delete the default tenant: %d", resp.StatusCode)
+	}
 }
 
 func TestAdminStats(t *testing.T) {

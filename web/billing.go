@@ -253,8 +253,23 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return err
 	}
+	to, err := stripeAddress(target)
+	if err != nil {
+		return err
+	}
 	s.auditBilling(r, "billing.checkout", plan.Name, "Checkout started for plan "+plan.Name)
-	return s.toStripe(w, r, target)
+	s.toStripe(w, r, to)
+	return nil
+}
+
+// stripeAddress checks the address of a session Stripe made: https, with a
+// host, or the browser is not sent there.
+func stripeAddress(target string) (*url.URL, error) {
+	u, err := url.Parse(target)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("Stripe answered with an address that is not https: %q", target)
+	}
+	return u, nil
 }
 
 // toStripe sends the browser to a Checkout or portal session's address.
@@ -263,20 +278,15 @@ func (s *Server) handleCheckout(w http.ResponseWriter, r *http.Request) error {
 // host Stripe adds, or a Stripe test double's) to that form-action, and
 // the button would do nothing: a page that moves on by itself, which
 // form-action does not govern, takes it there instead.
-func (s *Server) toStripe(w http.ResponseWriter, r *http.Request, target string) error {
-	u, err := url.Parse(target)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return fmt.Errorf("Stripe answered with an address that is not https: %q", target)
-	}
-	if slices.Contains(stripeFormHosts, u.Host) {
-		http.Redirect(w, r, target, http.StatusSeeOther)
-		return nil
+func (s *Server) toStripe(w http.ResponseWriter, r *http.Request, to *url.URL) {
+	if slices.Contains(stripeFormHosts, to.Host) {
+		http.Redirect(w, r, to.String(), http.StatusSeeOther)
+		return
 	}
 	p := s.page(r, "Taking you to Stripe")
-	p.Refresh = target
+	p.Refresh = to.String()
 	w.Header().Set("Cache-Control", "no-store")
-	render(w, r, http.StatusOK, views.ToStripe(p, target))
-	return nil
+	render(w, r, http.StatusOK, views.ToStripe(p, to.String()))
 }
 
 // handleBillingPortal serves POST /billing/portal: it sends the owner to
@@ -295,8 +305,13 @@ func (s *Server) handleBillingPortal(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
+	to, err := stripeAddress(target)
+	if err != nil {
+		return err
+	}
 	s.auditBilling(r, "billing.portal", t.Slug, "billing portal opened")
-	return s.toStripe(w, r, target)
+	s.toStripe(w, r, to)
+	return nil
 }
 
 // maxStripeCalls bounds the Checkout and portal sessions one tenant opens

@@ -178,12 +178,12 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 // Manage forms are answered with a redirect to Stripe: browsers hold a
 // form's redirects to its page's form-action too, so Stripe's two hosts are
 // allowed there, on that page alone.
-const billingPagePolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+var billingPagePolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; " +
-	"form-action 'self' https://checkout.stripe.com https://billing.stripe.com; frame-ancestors 'none'"
+	"form-action 'self' https://" + strings.Join(stripeFormHosts, " https://") + "; frame-ancestors 'none'"
 
 // stripeFormHosts are the hosts billingPagePolicy lets the billing page's
-// forms be redirected to.
+// forms be redirected to: Checkout's and the Billing Portal's.
 var stripeFormHosts = []string{"checkout.stripe.com", "billing.stripe.com"}
 
 // securityHeaders sets the headers every response carries. The values are

@@ -83,7 +83,11 @@ func (a *app) rootCommand() *cobra.Command {
 			// be, or a mistyped path would run on other settings.
 			if cmd.Flags().Changed("env-file") {
 				if _, err := os.Stat(envFile); err != nil {
-					return usageError{fmt.Sprintf("--env-file %s: %v", envFile, errors.Unwrap(err))}
+					var pe *os.PathError
+					if errors.As(err, &pe) {
+						err = pe.Err
+					}
+					return usageError{fmt.Sprintf("--env-file %s: %v", envFile, err)}
 				}
 			}
 			cfg, err := config.Load(a.environ, envFile)

@@ -40,6 +40,10 @@ func TestTenantMembers(t *testing.T) {
 	// An account is not a membership, and the output says so.
 	mustMatch(t, created, `^  Not a member yet: nself tenant member add acme Bob@acme\.example \[ROLE\] lets them sign in$`)
 	cy := createdID(t, c.ok("user", "create", "acme", "cy@acme.example"))
+	if r := c.run("", "user", "create", "acme", "CY@acme.example"); r.code != 1 ||
+		!strings.Contains(r.err, `a user with email "CY@acme.example" already exists in this tenant`) {
+		t.Errorf("the same address again: exit %d, %q", r.code, r.err)
+	}
 	const day = `\d{4}-\d\d-\d\d`
 
 	// Another tenant's user is another account.

@@ -88,7 +88,7 @@ func TestTenantDeleteRemovesItsFiles(t *testing.T) {
 		{"whitelabel", "logo", "upload", "acme", logo},
 		{"user", "create", "acme", "late@acme.example"},
 	} {
-		if r := c.run("", change...); r.code != 1 || !strings.Contains(r.err, "tenant is deleted") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		if r := c.run("", change...); r.code != 1 || !strings.Contains(r.err, "tenant acme is deleted") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
 			t.Errorf("%s: exit %d, %q", strings.Join(change[:2], " "), r.code, r.err)
 		}
 	}

@@ -378,8 +378,9 @@ func (a *app) tenantDeleteCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if t.Status == tenancy.StatusDeleted {
-				return fmt.Errorf("tenant %s is already deleted", t.Slug)
+			// Refused before the confirmation is asked for.
+			if err := tenancy.CanDelete(t); err != nil {
+				return err
 			}
 			if !yes {
 				if err := a.confirmDelete(t); err != nil {

@@ -266,7 +266,7 @@ func (s *BrandingService) CreateTheme(ctx context.Context, tenantID string, n te
 		return notifyChange(ctx, tx, tenantID)
 	})
 	if err != nil {
-		if duplicate(err) {
+		if duplicate(err, "tenant_themes_pkey") {
 			return nil, tenancy.FieldErrorf(tenancy.ECONFLICT, "name", "a theme with the id %s already exists", tenancy.Quote(t.ID))
 		}
 		return nil, fmt.Errorf("create theme %s: %w", tenancy.Quote(n.Name), translate(err))
@@ -304,8 +304,8 @@ func lockThemes(ctx context.Context, tx pgx.Tx, tenantID string) ([]*tenancy.The
 	return pgx.CollectRows(rows, scanTheme)
 }
 
-// ActivateTheme makes the theme ref names (its id, or an unambiguous
-// prefix of it) the active one.
+// ActivateTheme makes the theme ref names (its id, its name, or an
+// unambiguous prefix of its id: tenancy.MatchTheme) the active one.
 func (s *BrandingService) ActivateTheme(ctx context.Context, tenantID, ref string) (*tenancy.Theme, error) {
 	var t *tenancy.Theme
 	err := changeTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {

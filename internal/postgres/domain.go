@@ -78,7 +78,7 @@ func (s *DomainService) AddDomain(ctx context.Context, tenantID, raw string) (*t
 		}
 		return notifyChange(ctx, tx, tenantID)
 	})
-	if duplicate(err) {
+	if duplicate(err, "domain_claims_pkey") {
 		// A stale claim of another tenant gives way once; a second
 		// conflict is a live claim.
 		released, rerr := s.releaseStaleClaim(ctx, tenantID, name)

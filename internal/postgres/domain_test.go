@@ -190,7 +190,7 @@ func TestDomainAddRefusesBadNames(t *testing.T) {
 	if _, err := postgres.NewTenantService(e.db, tenancy.ModeRLS).DeleteTenant(e.ctx, acme.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.AddDomain(e.ctx, acme.ID, "acme.com"); tenancy.ErrorCode(err) != tenancy.ECONFLICT || !strings.Contains(err.Error(), "tenant is deleted") {
+	if _, err := e.svc.AddDomain(e.ctx, acme.ID, "acme.com"); tenancy.ErrorCode(err) != tenancy.ECONFLICT || !strings.Contains(err.Error(), "tenant acme is deleted") {
 		t.Errorf("add to a deleted tenant: %v", err)
 	}
 }

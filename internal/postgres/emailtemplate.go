@@ -102,7 +102,7 @@ func (s *EmailTemplateService) Reset(ctx context.Context, tenantID, name string,
 		return false, err
 	}
 	var n int64
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+	err := changeTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM tenants.tenant_email_templates WHERE tenant_id = $1 AND name = $2`, tenantID, name)
 		if err != nil {
 			return err

@@ -80,7 +80,7 @@ func (s *LogoService) UploadLogo(ctx context.Context, tenantID string, kind tena
 	l.ObjectKey = tenancy.LogoObjectKey(kind, l.SHA256, img)
 	// A deleted tenant's bucket is gone, and an upload must not make it
 	// again; the check is repeated with the row's write.
-	if err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error { return requireLiveTenant(ctx, tx, tenantID) }); err != nil {
+	if err := changeTenant(ctx, s.db.App, tenantID, "", func(pgx.Tx) error { return nil }); err != nil {
 		return nil, fmt.Errorf("upload %s logo: %w", kind, translate(err))
 	}
 	bucket := tenancy.TenantBucket(tenantID)

@@ -89,7 +89,7 @@ func (s *SSOService) SaveSSOConfig(ctx context.Context, tenantID string, c *tena
 	if c.Domains == nil {
 		c.Domains = []string{}
 	}
-	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+	err := changeTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
 		var before *tenancy.SSOConfig
 		rows, err := tx.Query(ctx, `
 			SELECT issuer, client_id, display_name, email_domains, default_role, require_sso

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -228,11 +229,78 @@ func TestDeletedTenantTakesNoChange(t *testing.T) {
 			return err
 		},
 	} {
-		if err := change(); tenancy.ErrorCode(err) != tenancy.ECONFLICT || !strings.Contains(err.Error(), "tenant is deleted") {
+		if err := change(); tenancy.ErrorCode(err) != tenancy.ECONFLICT || !strings.Contains(err.Error(), "tenant acme is deleted") {
 			t.Errorf("%s of a deleted tenant: %v, want refused as deleted", what, err)
 		}
 	}
 	if bucket, keys := filesOf(t, store, acme.ID); bucket || len(keys) != 0 {
 		t.Errorf("the refused upload left: bucket %v, %v", bucket, keys)
+	}
+}
+
+// A change that read the tenant live before a delete began does not land
+// after it. Here the upload's transaction has read the tenant live and
+// waits for the logos table, which another session holds, while the
+// tenant is deleted; then the table is let go. The delete waits for the
+// change, and removes what it wrote.
+func TestDeleteWaitsForAChangeUnderWay(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := mustOpenDB(t)
+	store := blobtest.New(t)
+	acme := mustCreateTenant(t, db, "acme", tenancy.StrategyRLS)
+	logos := postgres.NewLogoService(db, store)
+	hold, err := db.Admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback(ctx)
+	if _, err := hold.Exec(ctx, `LOCK TABLE tenants.tenant_logos IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	uploaded := make(chan error, 1)
+	go func() { _, err := logos.UploadLogo(ctx, acme.ID, tenancy.LogoMain, testPNG(t, 4, 4)); uploaded <- err }()
+	waiting := func(what string, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			var waits int
+			if err := db.Admin.QueryRow(ctx, `SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&waits); err != nil {
+				t.Fatal(err)
+			}
+			if waits >= n {
+				return
+			}
+			select {
+			case err := <-uploaded:
+				t.Fatalf("%s does not wait: the upload ended (%v)", what, err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s does not wait", what)
+			}
+		}
+	}
+	waiting("the upload", 1)
+	deleted := make(chan error, 1)
+	go func() {
+		_, err := postgres.NewTenantService(db, tenancy.ModeHybrid).DeleteTenant(ctx, acme.ID)
+		deleted <- err
+	}()
+	waiting("the delete", 2)
+	if err := hold.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-uploaded; err != nil {
+		t.Fatalf("the change under way: %v", err)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if list, err := logos.ListLogos(ctx, acme.ID); err != nil || len(list) != 0 {
+		t.Errorf("after the delete the tenant has logos: %v, %v", list, err)
+	}
+	// And once deleted, a change is refused.
+	if _, err := logos.UploadLogo(ctx, acme.ID, tenancy.LogoMain, testPNG(t, 4, 4)); !strings.Contains(fmt.Sprint(err), "tenant acme is deleted") {
+		t.Errorf("an upload after the delete: %v", err)
 	}
 }

@@ -132,9 +132,6 @@ func (s *TenantService) CreateTenant(ctx context.Context, in tenancy.NewTenant) 
 // own schema under the schema strategy, and leaves tx in the new tenant's
 // context: the rows written after it belong to the tenant.
 func (s *TenantService) insertTenant(ctx context.Context, tx pgx.Tx, slug, name, plan string, strategy tenancy.Strategy) (*tenancy.Tenant, error) {
-	if err := s.db.mayAdd(slug); err != nil {
-		return nil, err
-	}
 	var status string
 	err := tx.QueryRow(ctx, `SELECT status FROM tenants.tenants WHERE slug = $1`, slug).Scan(&status)
 	switch {
@@ -492,8 +489,16 @@ func (s *TenantService) SetTenantStatus(ctx context.Context, ref string, status 
 func (s *TenantService) DeleteTenant(ctx context.Context, ref string) (*tenancy.Tenant, error) {
 	var out *tenancy.Tenant
 	err := inTx(ctx, s.db.Admin, func(tx pgx.Tx) error {
-		t, err := findTenant(ctx, tx, ref, true)
+		// The tenant's changes under way end first, and new ones wait; the
+		// row is locked after, as a change's insert takes its key lock.
+		t, err := findTenant(ctx, tx, ref, false)
 		if err != nil {
+			return err
+		}
+		if err := lockTenantAlone(ctx, tx, t.ID); err != nil {
+			return err
+		}
+		if t, err = findTenant(ctx, tx, t.ID, true); err != nil {
 			return err
 		}
 		if err := tenancy.CanDelete(t); err != nil {

@@ -33,14 +33,27 @@ func inTenant(ctx context.Context, pool *pgxpool.Pool, tenantID, userID string, 
 }
 
 // changeTenant runs fn as inTenant does, for a change to the tenant: a
-// tenant that is deleted, or not there, takes none.
+// tenant that is deleted, or not there, takes none. The change holds the
+// tenant's lock shared, which a delete takes alone (lockTenantAlone), so
+// that it does not land after a delete that began once it had read the
+// tenant live: it waits for the delete, then reads the tenant deleted.
 func changeTenant(ctx context.Context, pool *pgxpool.Pool, tenantID, userID string, fn func(pgx.Tx) error) error {
 	return inTenant(ctx, pool, tenantID, userID, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))`, tenantID); err != nil {
+			return err
+		}
 		if err := requireLiveTenant(ctx, tx, tenantID); err != nil {
 			return err
 		}
 		return fn(tx)
 	})
+}
+
+// lockTenantAlone waits for the changes under way to the tenant to end, and
+// keeps new ones waiting until tx ends (see changeTenant).
+func lockTenantAlone(ctx context.Context, tx pgx.Tx, tenantID string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, tenantID)
+	return err
 }
 
 // setTenant sets the tenant context for the rest of tx, as a statement of
@@ -130,10 +143,11 @@ var constraintErrors = map[string]*tenancy.Error{
 	"tenant_exports_one_running": {Code: tenancy.ECONFLICT, Message: "an export is already running for this workspace; wait for it to finish"},
 }
 
-// duplicate tells a unique constraint's refusal from other errors.
-func duplicate(err error) bool {
+// duplicate reports whether err is the refusal of the unique constraint
+// named, and of no other.
+func duplicate(err error, constraint string) bool {
 	var pg *pgconn.PgError
-	return errors.As(err, &pg) && pg.Code == "23505"
+	return errors.As(err, &pg) && pg.Code == "23505" && constraintOf(pg) == constraint
 }
 
 // translate turns PostgreSQL errors into domain errors, once, for every

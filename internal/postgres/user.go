@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -72,7 +71,7 @@ func (s *UserService) CreateUser(ctx context.Context, tenantID string, in tenanc
 		return recordAudit(ctx, tx, tenantID, "user.create", email, summary)
 	})
 	if err != nil {
-		if duplicate(err) {
+		if duplicate(err, "users_tenant_email") {
 			return nil, "", tenancy.FieldErrorf(tenancy.ECONFLICT, "email", "a user with email %s already exists in this tenant", tenancy.Quote(email))
 		}
 		return nil, "", fmt.Errorf("create user: %w", translate(err))
@@ -83,17 +82,8 @@ func (s *UserService) CreateUser(ctx context.Context, tenantID string, in tenanc
 // requireLiveTenant refuses changes to a tenant that does not exist or is
 // deleted. The application role sees only its own tenant's registry row.
 func requireLiveTenant(ctx context.Context, tx pgx.Tx, tenantID string) error {
-	var status tenancy.Status
-	err := tx.QueryRow(ctx, `SELECT status FROM tenants.tenants WHERE id = $1`, tenantID).Scan(&status)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return tenancy.Errorf(tenancy.ENOTFOUND, "tenant %s not found", tenantID)
-	case err != nil:
-		return err
-	case status == tenancy.StatusDeleted:
-		return tenancy.Errorf(tenancy.ECONFLICT, "tenant is deleted")
-	}
-	return nil
+	_, err := liveTenantSlug(ctx, tx, tenantID)
+	return err
 }
 
 // ListUsers lists the tenant's users, oldest first.

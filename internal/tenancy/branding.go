@@ -211,26 +211,38 @@ func MatchTheme(themes []*Theme, ref string) (*Theme, error) {
 	return nil, FieldErrorf(EINVALID, "theme", "theme %s is ambiguous: it begins %s; give more of the id", Quote(ref), strings.Join(ids, ", "))
 }
 
-// ExactTheme finds the theme ref names exactly: its id, or its name in
-// any case. Changing and deleting a theme take no prefix, a convenience
-// for switching, not for destroying; the error names the one theme a
-// prefix would have found.
+// ExactTheme finds the theme ref names exactly: its id, or else its name
+// in any case (a name two themes share names neither). Changing and
+// deleting a theme take no prefix, a convenience for switching, not for
+// destroying; the error names the one theme a prefix would have found.
 func ExactTheme(themes []*Theme, ref string) (*Theme, error) {
 	ref = strings.TrimSpace(ref)
 	if ref == "" {
 		return nil, FieldErrorf(EINVALID, "theme", "theme is required")
 	}
 	id := strings.ToLower(ref)
+	for _, t := range themes {
+		if t.ID == id {
+			return t, nil
+		}
+	}
+	var named *Theme
 	var near []string
 	for _, t := range themes {
-		if t.ID == id || strings.EqualFold(t.Name, ref) {
-			return t, nil
+		if strings.EqualFold(t.Name, ref) {
+			if named != nil {
+				return nil, FieldErrorf(EINVALID, "theme", "two themes are named %s: give the id of one (%s or %s)", Quote(ref), named.ID, t.ID)
+			}
+			named = t
 		}
 		if strings.HasPrefix(t.ID, id) {
 			near = append(near, t.ID)
 		}
 	}
-	if len(near) == 1 {
+	switch {
+	case named != nil:
+		return named, nil
+	case len(near) == 1:
 		return nil, FieldErrorf(ENOTFOUND, "theme", "no theme %s; did you mean %s? Give a theme's full id or name", Quote(ref), near[0])
 	}
 	return nil, FieldErrorf(ENOTFOUND, "theme", "no theme %s", Quote(ref))

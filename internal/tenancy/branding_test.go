@@ -122,6 +122,14 @@ func TestMatchTheme(t *testing.T) {
 			t.Errorf("ExactTheme(%q) = %v, %v; want %s", ref, th, err, want)
 		}
 	}
+	// An id wins over a name, which another theme may have taken since.
+	renamed := []*tenancy.Theme{{ID: "azure", Name: "Blue"}, {ID: "blue", Name: "Navy"}, {ID: "teal", Name: "Sea"}, {ID: "sea-2", Name: "sea"}}
+	if th, err := tenancy.ExactTheme(renamed, "blue"); err != nil || th.ID != "blue" {
+		t.Errorf("an id that is another theme's name: %v, %v", th, err)
+	}
+	if _, err := tenancy.ExactTheme(renamed, "Sea"); tenancy.ErrorCode(err) != tenancy.EINVALID || !strings.Contains(err.Error(), "two themes are named") {
+		t.Errorf("a name two themes share: %v", err)
+	}
 	if _, err := tenancy.ExactTheme(themes, "acme-light"); tenancy.ErrorCode(err) != tenancy.ENOTFOUND ||
 		!strings.Contains(err.Error(), `no theme "acme-light"; did you mean acme-light-theme?`) {
 		t.Errorf("a prefix: %v", err)

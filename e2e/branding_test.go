@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/nself/nself/internal/blob/blobtest"
 )
 
 // An owner brands the tenant: a new primary color shows in the branding
@@ -30,7 +28,7 @@ func TestOwnerBrandsTheTenant(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
 	// Logos are kept in MinIO: without it the logos page is off.
-	s.env = append(s.env, blobtest.Env(t)...)
+	s.withStorage()
 	s.createAcme(ownerPassword)
 	s.serve()
 	b := newBrowser(t)
@@ -405,7 +403,7 @@ func writeLogoPNG(t *testing.T, width, height int) string {
 func TestRefusedLogoUploadSaysWhy(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
-	s.env = append(s.env, blobtest.Env(t)...)
+	s.withStorage()
 	s.createAcme(ownerPassword)
 	s.serve()
 	b := newBrowser(t)
@@ -447,7 +445,7 @@ func TestRefusedLogoUploadSaysWhy(t *testing.T) {
 func TestRefusedLogoLeavesThePreviewAsSaved(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
-	s.env = append(s.env, blobtest.Env(t)...)
+	s.withStorage()
 	s.createAcme(ownerPassword)
 	s.serve()
 	b := newBrowser(t)
@@ -483,26 +481,24 @@ func TestRefusedLogoLeavesThePreviewAsSaved(t *testing.T) {
 			t.Errorf("%s: the sign-in preview does not show the initial alone, as saved", when)
 		}
 	}
+	refusedAsChosen := func(what, file, want string) {
+		t.Helper()
+		b.do(what,
+			chromedp.SetUploadFiles(chromedp.ID(`logo-file`), []string{file}),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid=error-file-chosen]`)),
+		)
+		if got := b.text(`[data-testid=error-file-chosen]`); !strings.Contains(got, want) {
+			t.Errorf("%s: the field says %q", what, got)
+		}
+		asSaved(what)
+	}
 	b.signIn(s.url("acme", "/"), "sign-in", "owner@acme.test", ownerPassword, `[data-testid=dashboard]`)
 	b.do("open the logos page",
 		chromedp.Click(chromedp.CSS(`[data-testid=nav-logos]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=logo-form]`)),
-		chromedp.SetUploadFiles(chromedp.ID(`logo-file`), []string{notImage}),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid=error-file-chosen]`)),
 	)
-	if got := b.text(`[data-testid=error-file-chosen]`); !strings.Contains(got, "not an image") {
-		t.Errorf("a text file chosen: %q", got)
-	}
-	asSaved("a text file chosen")
-
-	b.do("choose a file too large",
-		chromedp.SetUploadFiles(chromedp.ID(`logo-file`), []string{big}),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid=error-file-chosen]`)),
-	)
-	if got := b.text(`[data-testid=error-file-chosen]`); !strings.Contains(got, "larger than 2.0 MB") {
-		t.Errorf("a file too large chosen: %q", got)
-	}
-	asSaved("a file too large chosen")
+	refusedAsChosen("choose a text file", notImage, "not an image")
+	refusedAsChosen("choose a file too large", big, "larger than 2.0 MB")
 
 	b.do("choose an image too wide",
 		chromedp.SetUploadFiles(chromedp.ID(`logo-file`), []string{wide}),

@@ -8,8 +8,6 @@ import (
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
-
-	"github.com/nself/nself/internal/blob/blobtest"
 )
 
 // The owner requests a data export from the menu, watches it being built
@@ -17,7 +15,7 @@ import (
 func TestOwnerExportsTheTenant(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
-	s.env = append(s.env, blobtest.Env(t)...)
+	s.withStorage()
 	s.createAcme(ownerPassword)
 	s.serve()
 	b := newBrowser(t)

@@ -25,6 +25,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/nself/nself/internal/blob/blobtest"
 	"github.com/nself/nself/internal/pgtest"
 )
 
@@ -108,6 +109,11 @@ func (s *site) createdID(out string) string {
 		s.t.Fatalf("no ID in %q", out)
 	}
 	return m[1]
+}
+
+// withStorage gives the site the test MinIO: logos and exports need it.
+func (s *site) withStorage() {
+	s.env = append(s.env, blobtest.Env(s.t)...)
 }
 
 // createAcme creates the tenant the tests use, with an owner who can sign

@@ -11,8 +11,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/uuid"
-
-	"github.com/nself/nself/internal/blob/blobtest"
 )
 
 // waitForFrame waits until the preview frame of the page (data-testid
@@ -334,7 +332,7 @@ func TestOwnerPagesSayWhy(t *testing.T) {
 func TestPreviewDarkLogo(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
-	s.env = append(s.env, blobtest.Env(t)...)
+	s.withStorage()
 	s.createAcme(ownerPassword)
 	s.nself("", "whitelabel", "logo", "upload", "acme", writeLogoPNG(t, 40, 20), "--type", "main")
 	s.nself("", "whitelabel", "logo", "upload", "acme", writeLogoPNG(t, 30, 30), "--type", "dark")

@@ -86,6 +86,9 @@ func (s *InvitationService) Invite(ctx context.Context, tenantID string, in tena
 	var inv *tenancy.Invitation
 	secret, hash := tenancy.NewSecret()
 	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		if err := holdTenant(ctx, tx, tenantID); err != nil {
+			return err
+		}
 		slug, err := liveTenantSlug(ctx, tx, tenantID)
 		if err != nil {
 			return err
@@ -272,6 +275,9 @@ func (s *InvitationService) changePending(ctx context.Context, tenantID, invitat
 	}
 	var inv *tenancy.Invitation
 	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
+		if err := holdTenant(ctx, tx, tenantID); err != nil {
+			return err
+		}
 		slug, err := liveTenantSlug(ctx, tx, tenantID)
 		if err != nil {
 			return err
@@ -403,9 +409,10 @@ func (s *InvitationService) Accept(ctx context.Context, tenantID, secret, pw str
 	var inv *tenancy.Invitation
 	var u *tenancy.User
 	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		// The same lock as MemberService's changes: two acceptances cannot
-		// both take the plan's last free place.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('nself.members:' || $1::text, 0))`, tenantID); err != nil {
+		// The same locks as MemberService's changes: two acceptances cannot
+		// both take the plan's last free place, and none lands after a
+		// delete.
+		if err := lockMembers(ctx, tx, tenantID); err != nil {
 			return err
 		}
 		var err error

@@ -204,7 +204,7 @@ func (s *MemberService) change(ctx context.Context, tenantID, userRef string, fn
 		}
 	}
 	err := inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('nself.members:' || $1::text, 0))`, tenantID); err != nil {
+		if err := lockMembers(ctx, tx, tenantID); err != nil {
 			return err
 		}
 		st := &memberState{}

@@ -243,7 +243,7 @@ func (s *SSOService) SSOSignIn(ctx context.Context, tenantID string, who tenancy
 	var created bool
 	id := &tenancy.Identity{User: &tenancy.User{TenantID: tenantID}}
 	err = inTenant(ctx, s.db.App, tenantID, "", func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('nself.members:' || $1::text, 0))`, tenantID); err != nil {
+		if err := lockMembers(ctx, tx, tenantID); err != nil {
 			return err
 		}
 		var role *string

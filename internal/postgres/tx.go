@@ -39,7 +39,7 @@ func inTenant(ctx context.Context, pool *pgxpool.Pool, tenantID, userID string, 
 // tenant live: it waits for the delete, then reads the tenant deleted.
 func changeTenant(ctx context.Context, pool *pgxpool.Pool, tenantID, userID string, fn func(pgx.Tx) error) error {
 	return inTenant(ctx, pool, tenantID, userID, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))`, tenantID); err != nil {
+		if err := holdTenant(ctx, tx, tenantID); err != nil {
 			return err
 		}
 		if err := requireLiveTenant(ctx, tx, tenantID); err != nil {
@@ -47,6 +47,26 @@ func changeTenant(ctx context.Context, pool *pgxpool.Pool, tenantID, userID stri
 		}
 		return fn(tx)
 	})
+}
+
+// lockMembers holds the tenant (holdTenant) and takes its members' lock
+// alone until tx ends: membership changes run one at a time per tenant,
+// so that two cannot both take the plan's last free place or both remove
+// one of the last two owners.
+func lockMembers(ctx context.Context, tx pgx.Tx, tenantID string) error {
+	if err := holdTenant(ctx, tx, tenantID); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('nself.members:' || $1::text, 0))`, tenantID)
+	return err
+}
+
+// holdTenant takes the tenant's lock shared until tx ends, for a change
+// that reads the tenant's status itself (with its slug or plan) rather
+// than through changeTenant. It comes before that read.
+func holdTenant(ctx context.Context, tx pgx.Tx, tenantID string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))`, tenantID)
+	return err
 }
 
 // lockTenantAlone waits for the changes under way to the tenant to end, and

@@ -255,6 +255,20 @@ func TestAdminPlanEdit(t *testing.T) {
 		t.Errorf("pro after edit: %+v", p)
 	}
 
+	// A member limit lowered below what a tenant on the plan has: saved,
+	// and the tenant named.
+	acme := env.mustTenant("acme")
+	if _, err := env.server.BillingStore.SetTenantPlan(env.ctx, acme.ID, "pro"); err != nil {
+		t.Fatal(err)
+	}
+	env.mustMember(acme, "ann@acme.test", tenancy.RoleOwner)
+	env.mustMember(acme, "bob@acme.test", tenancy.RoleMember)
+	form.Set("max_users", "1")
+	resp, body = c.post("/plans/pro", form)
+	if got := textOf(t, follow(t, c, resp, body), "flash"); !strings.Contains(got, "1 tenant has more members than it now allows (acme)") {
+		t.Errorf("flash after lowering the member limit: %q", got)
+	}
+
 	if resp, _ := c.get("/plans/nope/edit"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("edit of a missing plan: %d", resp.StatusCode)
 	}

@@ -2,8 +2,11 @@ package web
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -202,6 +205,16 @@ func (s *Server) handlePlanUpdate(w http.ResponseWriter, r *http.Request) error 
 		return nil
 	}
 	s.planAudit(r, "update plan", p.Name)
+	if p.MaxUsers != old.MaxUsers {
+		over, err := s.Tenants.OverMemberLimit(ctx, p)
+		if err != nil {
+			return err
+		}
+		if len(over) > 0 {
+			note += fmt.Sprintf(" %s more members than it now allows (%s): they keep them, and can add none until they have fewer.",
+				views.Count(len(over), "tenant has", "tenants have"), strings.Join(slices.Sorted(maps.Keys(over)), ", "))
+		}
+	}
 	s.setFlash(w, r, adminCookie, "Plan “"+views.PlanTitle(p.Name)+"” saved. Tenants on it have its new limits now."+note)
 	http.Redirect(w, r, "/plans", http.StatusSeeOther)
 	return nil

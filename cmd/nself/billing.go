@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 
 	"github.com/nself/nself/internal/billing"
 	"github.com/nself/nself/internal/postgres"
+	"github.com/nself/nself/internal/services"
 	"github.com/nself/nself/internal/tenancy"
 )
 
@@ -82,6 +86,21 @@ func (a *app) printNote(note string) {
 	if note != "" {
 		fmt.Fprintln(a.Out, note)
 	}
+}
+
+// warnOverMembers names the tenants on p that have more members than it
+// now allows. They keep them; the plan refuses them new ones until they
+// are under it, as it refuses a tenant that would not fit (tenant update).
+func (a *app) warnOverMembers(ctx context.Context, svc *services.Services, p *tenancy.Plan) error {
+	over, err := svc.Tenants.OverMemberLimit(ctx, p)
+	if err != nil {
+		return err
+	}
+	for _, slug := range slices.Sorted(maps.Keys(over)) {
+		fmt.Fprintf(a.Out, "! Warning: %s has %d members, more than the %d plan %s now allows: it keeps them, and can add none until it has fewer\n",
+			slug, over[slug], p.MaxUsers, p.Name)
+	}
+	return nil
 }
 
 func (a *app) printPlan(verb string, p *tenancy.Plan) {
@@ -164,6 +183,9 @@ func (a *app) planUpdateCommand() *cobra.Command {
 			}
 			a.printPlan("updated", p)
 			a.printNote(note)
+			if p.MaxUsers != old.MaxUsers {
+				return a.warnOverMembers(cmd.Context(), svc, p)
+			}
 			return nil
 		},
 	}

@@ -67,6 +67,20 @@ func TestPlanCommands(t *testing.T) {
 	if strings.Contains(c.ok("plan", "list"), "big") {
 		t.Error("a refused plan was created")
 	}
+
+	// A member limit lowered below what a tenant on the plan has is
+	// saved, and the tenant named.
+	c.ok("plan", "create", "small", "--max-users", "3")
+	c.ok("tenant", "create", "Acme", "--slug", "acme", "--plan", "small", "--owner", "ann@acme.example")
+	c.ok("tenant", "create", "Beta", "--slug", "beta", "--plan", "small")
+	c.ok("user", "create", "acme", "bob@acme.example")
+	c.ok("tenant", "member", "add", "acme", "bob@acme.example")
+	out = c.ok("plan", "update", "small", "--max-users", "1")
+	mustMatch(t, out, `^  Max Users: 1$`,
+		`^! Warning: acme has 2 members, more than the 1 plan small now allows: it keeps them, and can add none until it has fewer$`)
+	if strings.Contains(out, "beta") {
+		t.Errorf("a tenant within the limit is named:\n%s", out)
+	}
 }
 
 func TestTenantUpdateAndUsage(t *testing.T) {

@@ -645,6 +645,31 @@ func (s *TenantService) CountMembers(ctx context.Context, tenantID string) (int,
 	return n, nil
 }
 
+// OverMemberLimit returns the tenants on plan p with more members than p
+// allows, with how many they have: after p's limit was lowered, they keep
+// their members and can add none. Each tenant is counted in its own
+// context, as row-level security has it.
+func (s *TenantService) OverMemberLimit(ctx context.Context, p *tenancy.Plan) (map[string]int, error) {
+	over := map[string]int{}
+	if p.MaxUsers == tenancy.Unlimited {
+		return over, nil
+	}
+	tenants, _, err := s.ListTenants(ctx, tenancy.TenantFilter{Plan: p.Name})
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tenants {
+		n, err := s.CountMembers(ctx, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		if int64(n) > p.MaxUsers {
+			over[t.Slug] = n
+		}
+	}
+	return over, nil
+}
+
 // TenantStats counts all tenants by status and by plan.
 func (s *TenantService) TenantStats(ctx context.Context) (*tenancy.Stats, error) {
 	st := &tenancy.Stats{ByStatus: map[tenancy.Status]int{}, ByPlan: map[string]int{}}

@@ -133,6 +133,9 @@ type TenantService interface {
 	CountMembers(ctx context.Context, tenantID string) (int, error)
 	// TenantStats counts tenants by status and by plan.
 	TenantStats(ctx context.Context) (*Stats, error)
+	// OverMemberLimit returns the tenants on plan p with more members than
+	// it allows, by slug, with how many they have.
+	OverMemberLimit(ctx context.Context, p *Plan) (map[string]int, error)
 }
 
 // CanTransition reports whether a tenant in status from may be moved to to,

@@ -125,7 +125,7 @@ func TestAdminPlanCreate(t *testing.T) {
 		form   url.Values
 		errors map[string]string // field → part of its message
 	}{
-		{"empty name", url.Values{"name": {""}}, map[string]string{"name": "plan name is empty"}},
+		{"empty name", url.Values{"name": {""}}, map[string]string{"name": "Plan name is empty"}},
 		{"bad name", url.Values{"name": {"Team Plan"}}, map[string]string{"name": "may hold only"}},
 		{"bad limits and price, all said at once", url.Values{"name": {"Team Plan"}, "max_users": {"many"}, "max_storage_gb": {"-2"},
 			"max_api_requests": {"1.5"}, "max_compute_hours": {"x"}, "price": {"12.345"}},

@@ -140,7 +140,7 @@ func TestDomainsPageListAndAdd(t *testing.T) {
 	}
 
 	for _, tc := range []struct{ name, typed, want string }{
-		{"empty", "", "domain is required"},
+		{"empty", "", "Domain is required"},
 		{"scheme", "https://acme.example", "without http://"},
 		{"path", "acme.example/x", "without a path"},
 		{"ip", "192.0.2.1", "IP address"},

@@ -88,7 +88,7 @@ func setFieldError(f *views.Form, field, msg string) {
 	if _, ok := f.Values[field]; !ok {
 		panic("web: the form has no field " + field)
 	}
-	f.Errors[field] = msg
+	f.Errors[field] = sentence(msg)
 }
 
 // formNames are the input names of a form struct, for tests.

@@ -22,7 +22,7 @@ func TestParseForm(t *testing.T) {
 		t.Errorf("the view holds %v", f.Values)
 	}
 	setFieldError(&f, "email", "no such account")
-	if f.Err("email") != "no such account" {
+	if f.Err("email") != "No such account" { // as a page shows it
 		t.Errorf("errors: %v", f.Errors)
 	}
 	defer func() {

@@ -237,7 +237,7 @@ func TestLogoSettingsPage(t *testing.T) {
 		}
 	}
 	resp, body = admin.upload("banner", "x.png", logoPNG(t, 2, 2), false)
-	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(textOf(t, body, "error-type"), `logo type "banner" is not one of`) {
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(textOf(t, body, "error-type"), `Logo type "banner" is not one of`) {
 		t.Errorf("bad type: %d %q", resp.StatusCode, textOf(t, body, "error-type"))
 	}
 	// The 1 MB default still holds elsewhere.

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/views"
@@ -118,11 +119,21 @@ func fieldError(f *views.Form, err error) {
 	var e *tenancy.Error
 	if tenancy.ErrorCode(err) != tenancy.EINTERNAL && asDomain(err, &e) && e.Field != "" {
 		if _, ok := f.Values[e.Field]; ok {
-			f.Errors[e.Field] = e.Message
+			f.Errors[e.Field] = sentence(e.Message)
 			return
 		}
 	}
-	f.Error = tenancy.ErrorMessage(err)
+	f.Error = sentence(tenancy.ErrorMessage(err))
+}
+
+// sentence starts a message with a capital letter, as a page shows it: the
+// domain's messages are written to follow "error: " on a command line.
+func sentence(msg string) string {
+	r, n := utf8.DecodeRuneInString(msg)
+	if !unicode.IsLower(r) {
+		return msg
+	}
+	return string(unicode.ToUpper(r)) + msg[n:]
 }
 
 // look is the tenant's look, from the branding cache; nil when it cannot

@@ -195,7 +195,7 @@ func TestDomainsPageVerify(t *testing.T) {
 		t.Fatalf("verify answered without the row:\n%s", body)
 	}
 	msg := nodeText(row, "domain-message")
-	if !strings.Contains(msg, "_nself-verify.portal.acme.example: NXDOMAIN") {
+	if !strings.Contains(msg, "_nself-verify.portal.acme.example: no such name in DNS (NXDOMAIN)") {
 		t.Errorf("message = %q", msg)
 	}
 	if currentStep(row) != "pending" || attr(row, "hx-trigger") != "every 5s" {

@@ -49,7 +49,7 @@ func TestDomainCommands(t *testing.T) {
 			t.Errorf("verify: exit %d, stdout %q, stderr %q; want one line with %q", r.code, r.out, r.err, want)
 		}
 	}
-	failing(rec + ": NXDOMAIN (no such name); acme.example.com: NXDOMAIN (no such name)")
+	failing(rec + ": no such name in DNS (NXDOMAIN); acme.example.com: no such name in DNS (NXDOMAIN)")
 	server.SetTXT(rec, "nself-verify=00000000000000000000000000000000", "hello")
 	failing(rec + `: other values: "nself-verify=00000000000000000000000000000000", "hello"; acme.example.com: no TXT record`)
 	server.SetTXT(rec)

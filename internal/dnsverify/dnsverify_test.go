@@ -67,7 +67,7 @@ func TestCheckDomain(t *testing.T) {
 			name:  "no such names",
 			setup: func(s *dnstest.Server) {},
 			want:  [2]tenancy.TXTOutcome{tenancy.TXTNXDomain, tenancy.TXTNXDomain},
-			msg:   "verification record not found: " + record + ": NXDOMAIN (no such name); " + domain + ": NXDOMAIN (no such name)",
+			msg:   "verification record not found: " + record + ": no such name in DNS (NXDOMAIN); " + domain + ": no such name in DNS (NXDOMAIN)",
 		},
 		{
 			name:  "names without TXT records",

@@ -93,7 +93,7 @@ func TestDomainAddAndVerify(t *testing.T) {
 		failure string
 	}{
 		{"no names", func() {}, tenancy.TXTNXDomain,
-			"verification record not found: " + rec + ": NXDOMAIN (no such name); acme.example.com: NXDOMAIN (no such name)"},
+			"verification record not found: " + rec + ": no such name in DNS (NXDOMAIN); acme.example.com: no such name in DNS (NXDOMAIN)"},
 		{"wrong token", func() { e.dns.SetTXT(rec, "nself-verify=00000000000000000000000000000000") }, tenancy.TXTOtherValues,
 			"verification record not found: " + rec + `: other values: "nself-verify=00000000000000000000000000000000"; acme.example.com: no TXT record`},
 		{"names without TXT records", func() { e.dns.SetTXT(rec) }, tenancy.TXTNoRecord,

@@ -350,7 +350,7 @@ func (l TXTLookup) describe() string {
 	case TXTNoRecord:
 		return "no TXT record"
 	case TXTNXDomain:
-		return "NXDOMAIN (no such name)"
+		return "no such name in DNS (NXDOMAIN)"
 	case TXTOtherValues:
 		shown := l.Values
 		more := l.More

@@ -185,11 +185,11 @@ func TestVerifyResultMessage(t *testing.T) {
 		{"no such names",
 			[]tenancy.TXTLookup{{Name: rec, Outcome: tenancy.TXTNXDomain}, {Name: apex, Outcome: tenancy.TXTNXDomain}},
 			tenancy.TXTNXDomain, true,
-			"verification record not found: " + rec + ": NXDOMAIN (no such name); " + apex + ": NXDOMAIN (no such name)"},
+			"verification record not found: " + rec + ": no such name in DNS (NXDOMAIN); " + apex + ": no such name in DNS (NXDOMAIN)"},
 		{"no record",
 			[]tenancy.TXTLookup{{Name: rec, Outcome: tenancy.TXTNXDomain}, {Name: apex, Outcome: tenancy.TXTNoRecord}},
 			tenancy.TXTNoRecord, true,
-			"verification record not found: " + rec + ": NXDOMAIN (no such name); " + apex + ": no TXT record"},
+			"verification record not found: " + rec + ": no such name in DNS (NXDOMAIN); " + apex + ": no TXT record"},
 		{"other values, cut short",
 			[]tenancy.TXTLookup{
 				{Name: rec, Outcome: tenancy.TXTOtherValues, Values: []string{"nself-verify=0123"}},
@@ -201,7 +201,7 @@ func TestVerifyResultMessage(t *testing.T) {
 				{Name: rec, Outcome: tenancy.TXTTimeout, Detail: "no answer from 127.0.0.1:53 within 2s"},
 				{Name: apex, Outcome: tenancy.TXTNXDomain}},
 			tenancy.TXTTimeout, false,
-			"verification record not found: " + rec + ": timeout (no answer from 127.0.0.1:53 within 2s); " + apex + ": NXDOMAIN (no such name)"},
+			"verification record not found: " + rec + ": timeout (no answer from 127.0.0.1:53 within 2s); " + apex + ": no such name in DNS (NXDOMAIN)"},
 		{"server failure",
 			[]tenancy.TXTLookup{
 				{Name: rec, Outcome: tenancy.TXTError, Detail: "SERVFAIL from 127.0.0.1:53"},

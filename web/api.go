@@ -3,7 +3,6 @@ package web
 import (
 	"crypto/subtle"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -35,8 +34,8 @@ func (s *Server) authenticateAPI(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		fail := func(status int, msg string) { writeJSON(w, status, map[string]any{"error": msg}) }
-		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || secret == "" {
+		secret, ok := bearerToken(r.Header.Get("Authorization"))
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="nself"`)
 			fail(http.StatusUnauthorized, "missing API key: send Authorization: Bearer <key>")
 			return

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log"
 	"log/slog"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/nself/nself/internal/tenancy"
 )
@@ -41,6 +44,9 @@ type Upstream struct {
 	ConnectTimeout  time.Duration
 	ResponseTimeout time.Duration
 	StreamTimeout   time.Duration
+	// Recheck is how often an open WebSocket's caller is checked again
+	// (from memory: the caches follow revocations); one second when 0.
+	Recheck time.Duration
 }
 
 // UpstreamSigner signs the token that tells the application who calls.
@@ -98,6 +104,27 @@ func newGateway(s *Server, cfg Upstream) *gateway {
 		errorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn)}
 }
 
+// CheckUpstreamPaths refuses an UPSTREAM_PATHS prefix that would take
+// over a page of the portal (the sign-in page, the dashboard), which the
+// settings' own check, knowing only the platform's fixed paths, lets by.
+func (s *Server) CheckUpstreamPaths(paths []string) error {
+	s.on = s.features()
+	portal := chi.NewRouter()
+	s.portalRoutes(portal)
+	var taken error
+	_ = chi.Walk(portal, func(_, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		for _, p := range paths {
+			catchAll, isCatchAll := strings.CutSuffix(route, "*")
+			if strings.HasPrefix(route, p) || route == strings.TrimSuffix(p, "/") || (isCatchAll && strings.HasPrefix(p, catchAll)) {
+				taken = fmt.Errorf("UPSTREAM_PATHS %s takes the portal's %s: choose a prefix the portal does not use, such as /api/", p, route)
+				return taken
+			}
+		}
+		return nil
+	})
+	return taken
+}
+
 // gatewayPath reports whether a request path is proxied to the upstream
 // (on a tenant's host). Such requests stream their bodies: they are not
 // bounded or read by the portal's input checks.
@@ -140,7 +167,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		gatewayFail(w, http.StatusBadRequest, "the path may not contain . or .. segments")
 		return
 	}
-	caller, ok := g.authenticate(w, r, t)
+	caller, still, ok := g.authenticate(w, r, t)
 	if !ok {
 		return
 	}
@@ -156,7 +183,16 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	upgrade := r.Header.Get("Upgrade") != ""
-	if !upgrade {
+	if upgrade {
+		// A WebSocket lives on after its handshake: it ends once its
+		// caller may no longer call (a key revoked, a session ended, a
+		// role changed, the tenant suspended). Ending the request's
+		// context closes both connections.
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		go g.watch(ctx, cancel, t, still)
+		r = r.WithContext(ctx)
+	} else {
 		// The server's read and write timeouts are for pages; a proxied
 		// body streams as long as StreamTimeout allows. (A WebSocket lives
 		// as long as both ends keep it open: taking over the connection
@@ -194,6 +230,43 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// stillAllowed reports, for an open WebSocket, whether its caller may
+// still call: false once not. A check that cannot be made (the database
+// away while a cache entry is being loaded again) keeps the socket open.
+type stillAllowed func(ctx context.Context) (bool, error)
+
+// watch ends an open WebSocket (cancel) once its tenant is no longer
+// active or its caller no longer allowed, checking every Recheck until ctx
+// ends.
+func (g *gateway) watch(ctx context.Context, cancel context.CancelFunc, t *tenancy.Tenant, still stillAllowed) {
+	every := g.cfg.Recheck
+	if every <= 0 {
+		every = time.Second
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		current, err := g.s.Resolver.Lookup(ctx, t.ID)
+		allowed := err == nil && current.Status == tenancy.StatusActive
+		if err == nil && allowed && still != nil {
+			allowed, err = still(ctx)
+		}
+		switch {
+		case err != nil && tenancy.ErrorCode(err) != tenancy.ENOTFOUND:
+			continue // unknown now; checked again at the next tick
+		case !allowed || err != nil:
+			g.s.Log.Info("gateway: websocket closed: its caller may no longer call", "tenant", t.Slug)
+			cancel()
+			return
+		}
+	}
+}
+
 // pageOnlyHeaders are the security headers that describe the portal's
 // pages; a proxied answer carries the application's instead.
 var pageOnlyHeaders = []string{"Content-Security-Policy", "X-Frame-Options", "Cross-Origin-Opener-Policy", "Permissions-Policy", "X-Content-Type-Options", "Referrer-Policy"}
@@ -204,38 +277,63 @@ func pageOnlyHeader(k string) bool { return slices.Contains(pageOnlyHeaders, k) 
 // a signed-in member of the tenant (the portal's session cookie), else the
 // anonymous role when there is one. It answers the request itself, and
 // reports false, when the caller may not go on.
-func (g *gateway) authenticate(w http.ResponseWriter, r *http.Request, t *tenancy.Tenant) (tenancy.UpstreamCaller, bool) {
+func (g *gateway) authenticate(w http.ResponseWriter, r *http.Request, t *tenancy.Tenant) (tenancy.UpstreamCaller, stillAllowed, bool) {
 	ctx := r.Context()
+	upgrade := r.Header.Get("Upgrade") != ""
 	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" && r.Header.Get("Authorization") == "" {
 		// A CORS preflight never carries credentials: the application
 		// answers it (with its CORS policy) knowing the tenant only.
-		return tenancy.PreflightCaller(t), true
+		return tenancy.PreflightCaller(t), nil, true
 	}
 	if auth := r.Header.Values("Authorization"); len(auth) > 0 {
-		secret, ok := strings.CutPrefix(auth[0], "Bearer ")
-		if len(auth) > 1 || !ok || secret == "" {
+		secret, ok := bearerToken(auth[0])
+		if len(auth) > 1 || !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="nself"`)
 			gatewayFail(w, http.StatusUnauthorized, "send one Authorization: Bearer <API key> header, or sign in")
-			return tenancy.UpstreamCaller{}, false
+			return tenancy.UpstreamCaller{}, nil, false
 		}
-		key, err := g.s.APIKeys.AuthenticateAPIKey(ctx, secret, clientIP(r))
-		if tenancy.ErrorCode(err) == tenancy.ENOTFOUND {
+		ip := clientIP(r)
+		check := func(ctx context.Context) (*tenancy.APIKey, error) {
+			key, err := g.s.APIKeys.AuthenticateAPIKey(ctx, secret, ip)
+			switch {
+			case err != nil:
+				return nil, err
+			case key.TenantID != t.ID:
+				return key, errKeyElsewhere
+			}
+			err = key.Permits(tenancy.SurfaceGateway, r.Method, time.Now())
+			if err == nil && upgrade && key.ReadOnly {
+				err = tenancy.ErrKeyReadOnlySocket
+			}
+			return key, err
+		}
+		key, err := check(ctx)
+		switch {
+		case tenancy.ErrorCode(err) == tenancy.ENOTFOUND:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="nself", error="invalid_token"`)
 			gatewayFail(w, http.StatusUnauthorized, "invalid or revoked API key")
-			return tenancy.UpstreamCaller{}, false
-		} else if err != nil {
-			g.s.Error(w, r, err)
-			return tenancy.UpstreamCaller{}, false
-		}
-		if key.TenantID != t.ID {
+			return tenancy.UpstreamCaller{}, nil, false
+		case err == errKeyElsewhere:
 			gatewayFail(w, http.StatusForbidden, "this API key belongs to another tenant")
-			return tenancy.UpstreamCaller{}, false
-		}
-		if err := key.Permits(tenancy.SurfaceGateway, r.Method, time.Now()); err != nil {
+			return tenancy.UpstreamCaller{}, nil, false
+		case key != nil && err != nil:
 			gatewayFail(w, keyRefusalStatus(err), tenancy.ErrorMessage(err))
-			return tenancy.UpstreamCaller{}, false
+			return tenancy.UpstreamCaller{}, nil, false
+		case err != nil:
+			g.s.Error(w, r, err)
+			return tenancy.UpstreamCaller{}, nil, false
 		}
-		return tenancy.APIKeyCaller(t, key), true
+		still := func(ctx context.Context) (bool, error) {
+			_, err := check(ctx)
+			if err == nil || tenancy.ErrorCode(err) == tenancy.ENOTFOUND || err == errKeyElsewhere {
+				return err == nil, nil
+			}
+			if tenancy.ErrorCode(err) == tenancy.EFORBIDDEN || err == tenancy.ErrKeyExpired {
+				return false, nil
+			}
+			return true, err
+		}
+		return tenancy.APIKeyCaller(t, key), still, true
 	}
 	if _, err := r.Cookie(tenantCookie); err == nil {
 		sess := g.s.session(r, tenantCookie)
@@ -248,23 +346,46 @@ func (g *gateway) authenticate(w http.ResponseWriter, r *http.Request, t *tenanc
 				// Still waiting for its second factor: no member yet.
 			case err == nil:
 				if !g.sameOrigin(w, r) {
-					return tenancy.UpstreamCaller{}, false
+					return tenancy.UpstreamCaller{}, nil, false
 				}
-				return tenancy.MemberCaller(t, id), true
+				caller := tenancy.MemberCaller(t, id)
+				still := func(ctx context.Context) (bool, error) {
+					id, err := g.s.Auth.Identify(ctx, t.ID, token)
+					switch {
+					case tenancy.ErrorCode(err) == tenancy.ENOTFOUND:
+						return false, nil
+					case err != nil:
+						return true, err
+					}
+					// A new role is the socket's to take by opening again.
+					return tenancy.MemberCaller(t, id).Role == caller.Role, nil
+				}
+				return caller, still, true
 			case tenancy.ErrorCode(err) == tenancy.ENOTFOUND:
 				g.s.endSession(w, r, tenantCookie)
 			default:
 				g.s.Error(w, r, err)
-				return tenancy.UpstreamCaller{}, false
+				return tenancy.UpstreamCaller{}, nil, false
 			}
 		}
 	}
 	if g.cfg.AnonymousRole != "" {
-		return tenancy.AnonymousCaller(t, g.cfg.AnonymousRole), true
+		return tenancy.AnonymousCaller(t, g.cfg.AnonymousRole), nil, true
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="nself"`)
 	gatewayFail(w, http.StatusUnauthorized, "sign in, or send an API key: Authorization: Bearer <key>")
-	return tenancy.UpstreamCaller{}, false
+	return tenancy.UpstreamCaller{}, nil, false
+}
+
+// errKeyElsewhere is a key sent to another tenant's host.
+var errKeyElsewhere = errors.New("the API key belongs to another tenant")
+
+// bearerToken reads the token of an Authorization header's Bearer scheme,
+// whose name is not case-sensitive (RFC 9110, 11.1).
+func bearerToken(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(h, " ")
+	token = strings.TrimSpace(token)
+	return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
 }
 
 // sameOrigin refuses a request that a browser sent from another site with
@@ -296,13 +417,13 @@ func (g *gateway) rewrite(pr *httputil.ProxyRequest, c tenancy.UpstreamCaller, t
 	out.URL.Scheme, out.URL.Host = target.Scheme, target.Host
 	out.URL.Path, out.URL.RawPath = g.targetPath(pr.In.URL)
 	out.Host = ""
-	pr.SetXForwarded()
 	h := out.Header
 	for k := range h {
-		if tenancy.IsUpstreamContextHeader(k) {
+		if tenancy.IsUpstreamContextHeader(k) || tenancy.IsForwardingHeader(k) {
 			delete(h, k)
 		}
 	}
+	pr.SetXForwarded()
 	delete(h, "Authorization")
 	if lines := h["Cookie"]; lines != nil {
 		if kept := applicationCookies(lines); kept != nil {
@@ -385,8 +506,13 @@ func (g *gateway) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
 		return
 	}
+	// A connection not made, in time or at all, is an application that
+	// could not be reached (502); 504 is for one that did not answer.
+	var oe *net.OpError
 	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+	switch {
+	case errors.As(err, &oe) && oe.Op == "dial":
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		gatewayFail(w, http.StatusGatewayTimeout, "the application did not answer in time")
 		return
 	}

@@ -188,11 +188,11 @@ var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy
 // writes from the request itself.
 func forwarded(k string, connection []string) bool {
 	switch k {
-	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
-		"Authorization", "Host", "Content-Length":
+	case "Authorization", "Host", "Content-Length":
 		return false
 	}
-	return !slices.Contains(hopHeaders, k) && !httpguts.HeaderValuesContainsToken(connection, k) && !tenancy.IsUpstreamContextHeader(k)
+	return !slices.Contains(hopHeaders, k) && !httpguts.HeaderValuesContainsToken(connection, k) &&
+		!tenancy.IsUpstreamContextHeader(k) && !tenancy.IsForwardingHeader(k)
 }
 
 // removeHopByHop removes the headers that describe a connection rather than

@@ -221,6 +221,11 @@ var spoofed = http.Header{
 	"X-Hasura-Api-Key-Id":   {"forged"},
 	"X-Forwarded-For":       {"203.0.113.9"},
 	"X-Forwarded-Host":      {"evil.example"},
+	"X-Forwarded-Port":      {"443"},
+	"X-Forwarded-Ssl":       {"on"},
+	"X-Real-Ip":             {"203.0.113.9"},
+	"True-Client-Ip":        {"203.0.113.9"},
+	"X-Original-Url":        {"/admin"},
 	"Forwarded":             {"for=203.0.113.9;host=evil.example"},
 }
 
@@ -247,6 +252,13 @@ func wantContext(t *testing.T, got http.Header, want map[string]string) {
 	}
 	if got.Get("X-Forwarded-Host") != "acme."+baseDomain || got.Get("X-Forwarded-Proto") != "http" || got.Get("Forwarded") != "" {
 		t.Errorf("forwarding headers: %v", got)
+	}
+	// What the client said about where it came from under other names
+	// does not reach the application either.
+	for k := range got {
+		if tenancy.IsForwardingHeader(k) && k != "X-Forwarded-For" && k != "X-Forwarded-Host" && k != "X-Forwarded-Proto" {
+			t.Errorf("the application received the client's %s: %q", k, got.Values(k))
+		}
 	}
 }
 
@@ -496,6 +508,30 @@ func TestGatewayUnreachableAndSlow(t *testing.T) {
 	resp, body = apiCall(t, down.client("acme."+baseDomain), http.MethodGet, "/api/x", nil, nil)
 	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, `"error":"the application could not be reached"`) {
 		t.Errorf("unreachable application: %d %s", resp.StatusCode, body)
+	}
+
+	// A connection not made in time is an application not reached (502),
+	// not one that did not answer (504), by either way to it.
+	late := newGatewayEnv(t, app, func(u *web.Upstream) { u.ConnectTimeout = time.Nanosecond; u.AnonymousRole = "anonymous" })
+	late.mustTenant("acme")
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		resp, body = apiCall(t, late.client("acme."+baseDomain), method, "/api/x", strings.NewReader("x"), nil)
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, `"error":"the application could not be reached"`) {
+			t.Errorf("%s, connecting timed out: %d %s", method, resp.StatusCode, body)
+		}
+	}
+}
+
+// UPSTREAM_PATHS may not take a page of the portal.
+func TestGatewayPathsLeaveThePortal(t *testing.T) {
+	e := newEnv(t)
+	for _, p := range []string{"/signin", "/dashboard", "/password/", "/logo/", "/d", "/brand.css"} {
+		if err := e.server.CheckUpstreamPaths([]string{"/api/", p}); err == nil || !strings.Contains(err.Error(), "takes the portal's") {
+			t.Errorf("UPSTREAM_PATHS /api/,%s: %v", p, err)
+		}
+	}
+	if err := e.server.CheckUpstreamPaths([]string{"/api/", "/graphql", "/app/"}); err != nil {
+		t.Errorf("paths the portal does not use: %v", err)
 	}
 }
 
@@ -891,5 +927,75 @@ func TestGatewayAnswers(t *testing.T) {
 	resp, body := c.do(send(http.MethodHead, "/api/hop"))
 	if resp.StatusCode != 200 || body != "" || resp.Header.Get("X-App") != "1" {
 		t.Errorf("HEAD: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+}
+
+// wsClosed reports whether the gateway closed ws within wait: a read then
+// ends with an error other than a timeout.
+func wsClosed(ws *websocket.Conn, wait time.Duration) bool {
+	ws.SetReadDeadline(time.Now().Add(wait))
+	var got string
+	err := websocket.Message.Receive(ws, &got)
+	var ne net.Error
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// An open WebSocket ends once its caller may no longer call: a key
+// revoked, a member's role changed, the tenant suspended. A read-only key
+// opens none: what it would send on it could change data. An untouched
+// socket stays open.
+func TestGatewayWebSocketEndsWithItsCaller(t *testing.T) {
+	app := newUpstreamApp(t)
+	e := newGatewayEnv(t, app, func(u *web.Upstream) { u.Recheck = 50 * time.Millisecond })
+	acme := e.mustTenant("acme")
+	globex := e.mustTenant("globex")
+	host := "acme." + baseDomain
+	key, secret := mustAPIKey(t, e, acme)
+	_, kept := mustAPIKey(t, e, acme)
+	_, globexKey := mustAPIKey(t, e, globex)
+	u := e.mustMember(acme, "ann@acme.example", tenancy.RoleMember)
+	c := e.client(host)
+	c.signIn("ann@acme.example", passwordOf("ann@acme.example"))
+	srv := e.srv
+	open := func(what, host string, h http.Header) *websocket.Conn {
+		t.Helper()
+		ws, err := dialWS(t, srv, host, "http://"+host, h)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		echo(t, ws, what)
+		return ws
+	}
+	byKey := open("a key", host, http.Header{"Authorization": {"Bearer " + secret}})
+	byKeptKey := open("another key", host, http.Header{"Authorization": {"bearer " + kept}})
+	byMember := open("a member", host, c.cookieHeader())
+	byGlobex := open("another tenant's key", "globex."+baseDomain, http.Header{"Authorization": {"Bearer " + globexKey}})
+
+	if _, err := e.server.APIKeys.RevokeAPIKey(e.ctx, acme.ID, key.Prefix); err != nil {
+		t.Fatal(err)
+	}
+	if !wsClosed(byKey, 5*time.Second) {
+		t.Error("a WebSocket stayed open after its key was revoked")
+	}
+	if _, _, err := e.server.Members.UpdateMember(e.ctx, acme.ID, u.ID, tenancy.RoleGuest, tenancy.PlatformActor()); err != nil {
+		t.Fatal(err)
+	}
+	if !wsClosed(byMember, 5*time.Second) {
+		t.Error("a WebSocket stayed open after its member's role changed")
+	}
+	if _, err := e.server.Tenants.SetTenantStatus(e.ctx, globex.ID, tenancy.StatusSuspended); err != nil {
+		t.Fatal(err)
+	}
+	if !wsClosed(byGlobex, 5*time.Second) {
+		t.Error("a WebSocket stayed open after its tenant was suspended")
+	}
+	echo(t, byKeptKey, "still here")
+
+	_, readOnly, err := e.server.APIKeys.CreateScopedAPIKey(e.ctx, acme.ID, "reader", "", tenancy.APIKeyScope{ReadOnly: true, Gateway: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dialWS(t, srv, host, "http://"+host, http.Header{"Authorization": {"Bearer " + readOnly}}); err == nil {
+		t.Error("a read-only key opened a WebSocket")
 	}
 }

@@ -286,6 +286,6 @@ func (s *Server) internalCaller(r *http.Request) bool {
 	if ip := net.ParseIP(clientIP(r)); ip != nil && ip.IsLoopback() {
 		return true
 	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	token, ok := bearerToken(r.Header.Get("Authorization"))
 	return ok && s.Config.InternalToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.Config.InternalToken)) == 1
 }

@@ -135,6 +135,9 @@ func (a *app) serveCommand() *cobra.Command {
 				ShutdownDrain:      a.shutdownDrain(cmd, drain),
 				Upstream:           upstream,
 			})
+			if err := s.CheckUpstreamPaths(upstream.Paths); err != nil {
+				return err
+			}
 			// Single sign-on and two-factor sign-in are on when their keys
 			// are set.
 			if svc.SSO == nil {

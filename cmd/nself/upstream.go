@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nself/nself/internal/config"
+	"github.com/nself/nself/internal/tenancy"
 	"github.com/nself/nself/internal/upstreamjwt"
 	"github.com/nself/nself/web"
 )
@@ -29,6 +30,9 @@ func (a *app) upstream(flag string) (web.Upstream, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
+		return web.Upstream{}, err
+	}
+	if err := tenancy.ValidateUpstreamURL(u); err != nil {
 		return web.Upstream{}, err
 	}
 	c := a.cfg.Upstream

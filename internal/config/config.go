@@ -557,7 +557,7 @@ type HTTPURL string
 func (u *HTTPURL) UnmarshalText(b []byte) error {
 	p, err := url.Parse(string(b))
 	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-		return acceptsError("accepts an http or https URL, such as http://127.0.0.1:12111")
+		return acceptsError("accepts an http or https URL, such as http://127.0.0.1:8000")
 	}
 	*u = HTTPURL(b)
 	return nil

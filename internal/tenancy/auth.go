@@ -137,6 +137,10 @@ var (
 	ErrKeyNoAPI     = &Error{Code: EFORBIDDEN, Message: "this API key may not call the tenant API (/v1): its scope is the gateway only"}
 	ErrKeyNoGateway = &Error{Code: EFORBIDDEN, Message: "this API key may not call the gateway: its scope is the tenant API (/v1) only"}
 	ErrKeyReadOnly  = &Error{Code: EFORBIDDEN, Message: "this API key is read-only: only GET, HEAD and OPTIONS requests are allowed"}
+	// ErrKeyReadOnlySocket refuses a WebSocket to a read-only key: what is
+	// sent on it could change data, and the gateway cannot tell reads from
+	// writes there.
+	ErrKeyReadOnlySocket = &Error{Code: EFORBIDDEN, Message: "this API key is read-only: it may not open a WebSocket, whose messages could change data"}
 )
 
 // Permits returns why the key may not make a request with method on

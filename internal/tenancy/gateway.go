@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -121,6 +122,42 @@ func (c UpstreamCaller) UpstreamClaims(now time.Time, ttl time.Duration) map[str
 func IsUpstreamContextHeader(name string) bool {
 	return hasHeaderPrefix(name, "x-tenant-") || hasHeaderPrefix(name, "x-hasura-")
 }
+
+// ValidateUpstreamURL refuses the parts of UPSTREAM_URL the gateway would
+// not send on: a query, a fragment, and a user name or password (the
+// application learns who calls from the gateway, not from the URL).
+func ValidateUpstreamURL(u *url.URL) error {
+	switch {
+	case u.User != nil:
+		return Errorf(EINVALID, "UPSTREAM_URL %s: leave out the user name and password; the gateway tells the application who calls", Quote(u.Redacted()))
+	case u.RawQuery != "" || u.ForceQuery:
+		return Errorf(EINVALID, "UPSTREAM_URL %s: leave out the query; each request's own goes on", Quote(u.String()))
+	case u.Fragment != "":
+		return Errorf(EINVALID, "UPSTREAM_URL %s: leave out the fragment", Quote(u.String()))
+	}
+	return nil
+}
+
+// IsForwardingHeader reports whether a request header tells where the
+// request came from or how it arrived: the gateway says that itself
+// (X-Forwarded-For, -Host, -Proto), and the application must not read a
+// client's word for it under another name either. Forwarded, every
+// X-Forwarded-*, and the other names proxies and frameworks trust.
+func IsForwardingHeader(name string) bool {
+	if hasHeaderPrefix(name, "x-forwarded-") {
+		return true
+	}
+	for _, h := range clientForwardingHeaders {
+		if len(name) == len(h) && hasHeaderPrefix(name, h) {
+			return true
+		}
+	}
+	return false
+}
+
+var clientForwardingHeaders = []string{"forwarded", "x-real-ip", "true-client-ip", "x-client-ip", "client-ip",
+	"x-cluster-client-ip", "cf-connecting-ip", "fastly-client-ip", "x-original-forwarded-for", "x-original-url",
+	"x-rewrite-url", "x-original-host", "x-host", "x-url-scheme", "front-end-https", "x-proxyuser-ip"}
 
 // hasHeaderPrefix compares without case, "_" matching "-", and without
 // allocating: it runs for every header of every proxied request.

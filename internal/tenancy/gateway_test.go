@@ -1,6 +1,9 @@
 package tenancy
 
 import (
+	"fmt"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,5 +48,38 @@ func TestUpstreamClaims(t *testing.T) {
 	}
 	if member.Key() == AnonymousCaller(tn, "guest").Key() {
 		t.Error("a member and an anonymous caller share a token")
+	}
+}
+
+func TestIsForwardingHeader(t *testing.T) {
+	for _, h := range []string{"Forwarded", "X-Forwarded-For", "x-forwarded-port", "X_Forwarded_Ssl", "X-Real-IP", "True-Client-Ip", "X-Original-URL", "CF-Connecting-IP"} {
+		if !IsForwardingHeader(h) {
+			t.Errorf("%s is a forwarding header", h)
+		}
+	}
+	for _, h := range []string{"Accept", "X-Request-Id", "X-Real", "Origin", "X-Forwarded", "User-Agent"} {
+		if IsForwardingHeader(h) {
+			t.Errorf("%s is not a forwarding header", h)
+		}
+	}
+}
+
+func TestValidateUpstreamURL(t *testing.T) {
+	for raw, want := range map[string]string{
+		"http://127.0.0.1:8000":          "",
+		"https://app.internal/v1/":       "",
+		"http://user:pw@127.0.0.1:8000":  "leave out the user name and password",
+		"http://127.0.0.1:8000/?a=1":     "leave out the query",
+		"http://127.0.0.1:8000/?":        "leave out the query",
+		"http://127.0.0.1:8000/#section": "leave out the fragment",
+	} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = ValidateUpstreamURL(u)
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) || strings.Contains(fmt.Sprint(err), "pw") {
+			t.Errorf("%s: %v, want %q", raw, err, want)
+		}
 	}
 }

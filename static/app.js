@@ -320,3 +320,13 @@ document.addEventListener("input", function (e) {
     field.removeAttribute("aria-describedby");
   }
 });
+
+// A form marked data-result="ID" shows the result of testing what it
+// holds (a connection test) in element ID: once a field changes, that
+// result was for other values, and goes.
+document.addEventListener("input", function (e) {
+  var form = e.target.form;
+  var id = form && form.getAttribute("data-result");
+  var result = id && document.getElementById(id);
+  if (result) result.innerHTML = "";
+});

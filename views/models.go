@@ -53,10 +53,11 @@ type Page struct {
 	// Refresh moves the browser on to this address once the page has
 	// loaded (a meta refresh); empty: it stays.
 	Refresh string
-	// MenuCollapsed draws the menu as the page's script leaves it on a
-	// narrow screen, behind its button: for a preview frame, where
-	// scripts do not run.
-	MenuCollapsed bool
+	// Framed draws the page for a preview frame, which is sandboxed and
+	// runs no scripts: none are linked (the browser would refuse each,
+	// and say so in its console), and the menu is drawn as the page's
+	// script leaves it on a narrow screen, behind its button.
+	Framed bool
 }
 
 // Form is a form's values and its errors by field name.

@@ -207,7 +207,7 @@ func SSOSettingsPage(p Page, m SSOSettings) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "</p><button type=\"button\" class=\"secondary\" data-copy=\"sso-redirect\">Copy</button></div><form class=\"card\" method=\"post\" action=\"/settings/sso\" novalidate data-testid=\"sso-form\"><h2 class=\"first\">2. Enter what the provider gave you</h2><input type=\"hidden\" name=\"csrf_token\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "</p><button type=\"button\" class=\"secondary\" data-copy=\"sso-redirect\">Copy</button></div><form class=\"card\" method=\"post\" action=\"/settings/sso\" novalidate data-testid=\"sso-form\" data-result=\"sso-test-result\"><h2 class=\"first\">2. Enter what the provider gave you</h2><input type=\"hidden\" name=\"csrf_token\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

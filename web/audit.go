@@ -45,8 +45,10 @@ func (s *Server) renderAuditLog(w http.ResponseWriter, r *http.Request, console 
 	switch code := tenancy.ErrorCode(err); code {
 	case "":
 	case tenancy.EINVALID, tenancy.ENOTFOUND:
-		status = statusOf(code)
-		l.Error = tenancy.ErrorMessage(err)
+		// A filter being typed (a tenant's slug half written) is a form
+		// with an error, swapped in as the table: not a page not found.
+		status = http.StatusUnprocessableEntity
+		l.Error = sentence(tenancy.ErrorMessage(err))
 		l.Rows = nil
 	default:
 		return err

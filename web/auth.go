@@ -16,6 +16,9 @@ import (
 
 func (s *Server) authRoutes(r chi.Router) {
 	r.Post("/signin", s.h(s.handleSignIn))
+	// A refused sign-in is drawn at /signin: opened again (reloaded,
+	// bookmarked), the address shows the sign-in page.
+	r.Get("/signin", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/", http.StatusSeeOther) })
 	r.Post("/signout", s.h(s.handleSignOut))
 	r.Get("/password/forgot", s.h(s.handleForgotForm))
 	r.Post("/password/forgot", s.h(s.handleForgot))

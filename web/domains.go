@@ -282,6 +282,7 @@ func (s *Server) handleDomainPreviewHTML(w http.ResponseWriter, r *http.Request)
 	// A visitor is nobody yet: no menu, no account, and never the
 	// admin's CSRF token.
 	p.UserEmail, p.Role, p.SignOutURL, p.Nav, p.CSRF = "", "", "", nil, ""
+	p.Framed = true
 	h := w.Header()
 	h.Set("Content-Security-Policy", signInPreviewPolicy)
 	h.Set("X-Frame-Options", "SAMEORIGIN")

@@ -309,15 +309,15 @@ func (g *gateway) authenticate(w http.ResponseWriter, r *http.Request, t *tenanc
 		}
 		key, err := check(ctx)
 		switch {
-		case tenancy.ErrorCode(err) == tenancy.ENOTFOUND:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="nself", error="invalid_token"`)
-			gatewayFail(w, http.StatusUnauthorized, "invalid or revoked API key")
-			return tenancy.UpstreamCaller{}, nil, false
 		case err == errKeyElsewhere:
 			gatewayFail(w, http.StatusForbidden, "this API key belongs to another tenant")
 			return tenancy.UpstreamCaller{}, nil, false
-		case key != nil && err != nil:
+		case key != nil && err != nil: // the key's own limits (expiry, scope)
 			gatewayFail(w, keyRefusalStatus(err), tenancy.ErrorMessage(err))
+			return tenancy.UpstreamCaller{}, nil, false
+		case tenancy.ErrorCode(err) == tenancy.ENOTFOUND:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="nself", error="invalid_token"`)
+			gatewayFail(w, http.StatusUnauthorized, "invalid or revoked API key")
 			return tenancy.UpstreamCaller{}, nil, false
 		case err != nil:
 			g.s.Error(w, r, err)

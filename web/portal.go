@@ -18,6 +18,7 @@ import (
 func (s *Server) portalRoutes(r chi.Router) {
 	r.Use(s.refuseForeignTenantHeader, s.loadTenantSession, s.holdPendingSessions, s.checkCSRF, s.guestsReadOnly, s.auditActor)
 	r.NotFound(s.notFound)
+	r.MethodNotAllowed(s.formAddress)
 	r.Get("/", s.h(s.handleLanding))
 	r.Get("/brand.css", s.handleBrandCSS)
 	s.logoServeRoutes(r)

@@ -252,13 +252,13 @@ func (s *Server) previewPage(w http.ResponseWriter, r *http.Request, d previewDr
 		}
 		p := s.page(r, "Dashboard")
 		p.Brand, p.SignOutURL, p.CSRF = brand, "", ""
-		p.MenuCollapsed = true
+		p.Framed = true
 		render(w, r, http.StatusOK, views.DashboardPage(p, dash))
 		return nil
 	}
 	p := s.page(r, "Sign in")
 	p.UserEmail, p.Role, p.SignOutURL, p.Nav, p.CSRF = "", "", "", nil, ""
-	p.Brand = brand
+	p.Brand, p.Framed = brand, true
 	render(w, r, http.StatusOK, views.SignIn(p, views.Form{}, "/signin"))
 	return nil
 }

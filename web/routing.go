@@ -112,6 +112,14 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	s.respondError(w, r, http.StatusNotFound, "Not found", "There is nothing at this address.")
 }
 
+// formAddress answers a page opened at the address a form is sent to (a
+// page drawn after a refused form, reloaded or bookmarked): a page that
+// says so, not the browser's blank error.
+func (s *Server) formAddress(w http.ResponseWriter, r *http.Request) {
+	s.respondError(w, r, http.StatusMethodNotAllowed, "Nothing to show here",
+		"This address is where a form is sent. Go back to the page with the form, or to the start page.")
+}
+
 // refuseForeignTenantHeader refuses a page request whose X-Tenant-ID or
 // X-Tenant-Slug header names another tenant than its host: a header never
 // moves a caller across tenants.

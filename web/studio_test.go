@@ -59,6 +59,10 @@ func TestBrandingPreviewSurfaces(t *testing.T) {
 		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "sandbox") || strings.Contains(csp, "script-src") {
 			t.Errorf("%s: frame CSP %q", tc.surface, csp)
 		}
+		// Nothing the sandbox would refuse (and the browser complain of).
+		if strings.Contains(page, "<script") {
+			t.Errorf("%s: the frame links scripts, which the sandbox refuses", tc.surface)
+		}
 	}
 	// Nothing was saved.
 	if l, _ := e.server.Branding.Look(e.ctx, acme.ID); l.CompanyName == "Acme Books" || l.Contact.Tagline != "" {

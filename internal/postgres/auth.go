@@ -104,7 +104,7 @@ func (s *AuthService) SignIn(ctx context.Context, tenantID, email, pw string, me
 		err = tx.QueryRow(ctx, `SELECT m.role FROM tenants.tenant_members m WHERE m.tenant_id = $1 AND m.user_id = $2`,
 			tenantID, id.User.ID).Scan(&role)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return tenancy.Errorf(tenancy.EFORBIDDEN, "Your account has no access to this workspace yet. Ask an owner or admin to add you.")
+			return tenancy.Errorf(tenancy.EFORBIDDEN, "Your account has no access to this workspace. Ask an owner or admin to add you.")
 		} else if err != nil {
 			return err
 		}

@@ -65,3 +65,19 @@ func PlanTitle(name string) string {
 }
 
 func strconvItoa(n int) string { return strconv.Itoa(n) }
+
+// breakParts cuts s after each @, ., _ and -, for Breakable.
+func breakParts(s string) []string {
+	var parts []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '@', '.', '_', '-':
+			if i+1 < len(s) {
+				parts = append(parts, s[start:i+1])
+				start = i + 1
+			}
+		}
+	}
+	return append(parts, s[start:])
+}

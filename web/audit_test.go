@@ -20,7 +20,7 @@ func auditRows(t *testing.T, body string) []string {
 			if len(n) == 0 {
 				return ""
 			}
-			return strings.Join(strings.Fields(text(n[0])), " ")
+			return strings.Join(strings.Fields(textContent(n[0])), " ")
 		}
 		out = append(out, strings.Join([]string{cell("audit-action"), cell("audit-actor"), cell("audit-target"), cell("audit-summary"), cell("audit-addr")}, " | "))
 	}

@@ -306,6 +306,19 @@ func text(n *html.Node) string {
 	return b.String()
 }
 
+// textContent is n's text as a browser's textContent has it: the text
+// nodes joined, with nothing between them (a <wbr> adds no space).
+func textContent(n *html.Node) string {
+	if n.Type == html.TextNode {
+		return n.Data
+	}
+	var b strings.Builder
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		b.WriteString(textContent(c))
+	}
+	return b.String()
+}
+
 func attr(n *html.Node, name string) string {
 	for _, a := range n.Attr {
 		if a.Key == name {

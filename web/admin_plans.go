@@ -159,7 +159,7 @@ func (s *Server) handlePlanCreate(w http.ResponseWriter, r *http.Request) error 
 // handlePlanEdit serves GET /plans/{name}/edit, the form filled with the
 // plan's terms.
 func (s *Server) handlePlanEdit(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.Plans.FindPlan(r.Context(), chi.URLParam(r, "name"))
+	p, err := s.PlanAdmin.FindPlan(r.Context(), chi.URLParam(r, "name"))
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,9 @@ func (s *Server) handlePlanEdit(w http.ResponseWriter, r *http.Request) error {
 // Stripe price removes it.
 func (s *Server) handlePlanUpdate(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	old, err := s.Plans.FindPlan(ctx, chi.URLParam(r, "name"))
+	// The plan as stored: the cache may not have heard of a save just
+	// made, and the Stripe price would then look newly typed.
+	old, err := s.PlanAdmin.FindPlan(ctx, chi.URLParam(r, "name"))
 	if err != nil {
 		return err
 	}
@@ -281,7 +283,7 @@ func planFormDone(f *views.Form, err error) (bool, error) {
 // archivable finds the plan an archive page is about; a plan archived
 // already is a conflict.
 func (s *Server) archivable(r *http.Request) (*tenancy.Plan, error) {
-	p, err := s.Plans.FindPlan(r.Context(), chi.URLParam(r, "name"))
+	p, err := s.PlanAdmin.FindPlan(r.Context(), chi.URLParam(r, "name"))
 	if err != nil {
 		return nil, err
 	}

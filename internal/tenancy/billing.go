@@ -180,6 +180,9 @@ func ReadPlanInput(name string, value func(field string) (string, bool)) (PlanIn
 
 // PlanAdmin creates and changes plans, for platform administrators.
 type PlanAdmin interface {
+	// FindPlan reads a plan as stored now, never from a cache: a change
+	// is decided against it.
+	FindPlan(ctx context.Context, name string) (*Plan, error)
 	CreatePlan(ctx context.Context, in PlanInput) (*Plan, error)
 	UpdatePlan(ctx context.Context, in PlanInput) (*Plan, error)
 	// ArchivePlan hides a plan from new subscriptions; tenants on it keep it.

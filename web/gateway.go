@@ -293,21 +293,7 @@ func (g *gateway) authenticate(w http.ResponseWriter, r *http.Request, t *tenanc
 			return tenancy.UpstreamCaller{}, nil, false
 		}
 		ip := clientIP(r)
-		check := func(ctx context.Context) (*tenancy.APIKey, error) {
-			key, err := g.s.APIKeys.AuthenticateAPIKey(ctx, secret, ip)
-			switch {
-			case err != nil:
-				return nil, err
-			case key.TenantID != t.ID:
-				return key, errKeyElsewhere
-			}
-			err = key.Permits(tenancy.SurfaceGateway, r.Method, time.Now())
-			if err == nil && upgrade && key.ReadOnly {
-				err = tenancy.ErrKeyReadOnlySocket
-			}
-			return key, err
-		}
-		key, err := check(ctx)
+		key, err := g.checkKey(ctx, t, secret, ip, r.Method, upgrade)
 		switch {
 		case err == errKeyElsewhere:
 			gatewayFail(w, http.StatusForbidden, "this API key belongs to another tenant")
@@ -323,15 +309,21 @@ func (g *gateway) authenticate(w http.ResponseWriter, r *http.Request, t *tenanc
 			g.s.Error(w, r, err)
 			return tenancy.UpstreamCaller{}, nil, false
 		}
-		still := func(ctx context.Context) (bool, error) {
-			_, err := check(ctx)
-			if err == nil || tenancy.ErrorCode(err) == tenancy.ENOTFOUND || err == errKeyElsewhere {
-				return err == nil, nil
+		// Made for a WebSocket only: a request is checked once, above.
+		var still stillAllowed
+		if upgrade {
+			method := r.Method
+			still = func(ctx context.Context) (bool, error) {
+				_, err := g.checkKey(ctx, t, secret, ip, method, true)
+				switch {
+				case err == nil:
+					return true, nil
+				case tenancy.ErrorCode(err) == tenancy.ENOTFOUND || err == errKeyElsewhere ||
+					tenancy.ErrorCode(err) == tenancy.EFORBIDDEN:
+					return false, nil
+				}
+				return true, err
 			}
-			if tenancy.ErrorCode(err) == tenancy.EFORBIDDEN || err == tenancy.ErrKeyExpired {
-				return false, nil
-			}
-			return true, err
 		}
 		return tenancy.APIKeyCaller(t, key), still, true
 	}
@@ -349,16 +341,20 @@ func (g *gateway) authenticate(w http.ResponseWriter, r *http.Request, t *tenanc
 					return tenancy.UpstreamCaller{}, nil, false
 				}
 				caller := tenancy.MemberCaller(t, id)
-				still := func(ctx context.Context) (bool, error) {
-					id, err := g.s.Auth.Identify(ctx, t.ID, token)
-					switch {
-					case tenancy.ErrorCode(err) == tenancy.ENOTFOUND:
-						return false, nil
-					case err != nil:
-						return true, err
+				var still stillAllowed
+				if upgrade {
+					role := caller.Role
+					still = func(ctx context.Context) (bool, error) {
+						id, err := g.s.Auth.Identify(ctx, t.ID, token)
+						switch {
+						case tenancy.ErrorCode(err) == tenancy.ENOTFOUND:
+							return false, nil
+						case err != nil:
+							return true, err
+						}
+						// A new role is the socket's to take by opening again.
+						return tenancy.MemberCaller(t, id).Role == role, nil
 					}
-					// A new role is the socket's to take by opening again.
-					return tenancy.MemberCaller(t, id).Role == caller.Role, nil
 				}
 				return caller, still, true
 			case tenancy.ErrorCode(err) == tenancy.ENOTFOUND:
@@ -375,6 +371,23 @@ func (g *gateway) authenticate(w http.ResponseWriter, r *http.Request, t *tenanc
 	w.Header().Set("WWW-Authenticate", `Bearer realm="nself"`)
 	gatewayFail(w, http.StatusUnauthorized, "sign in, or send an API key: Authorization: Bearer <key>")
 	return tenancy.UpstreamCaller{}, nil, false
+}
+
+// checkKey verifies an API key for a request to t's gateway with method:
+// the key (nil when unknown) and, when it may not call, why.
+func (g *gateway) checkKey(ctx context.Context, t *tenancy.Tenant, secret, ip, method string, upgrade bool) (*tenancy.APIKey, error) {
+	key, err := g.s.APIKeys.AuthenticateAPIKey(ctx, secret, ip)
+	switch {
+	case err != nil:
+		return nil, err
+	case key.TenantID != t.ID:
+		return key, errKeyElsewhere
+	}
+	err = key.Permits(tenancy.SurfaceGateway, method, time.Now())
+	if err == nil && upgrade && key.ReadOnly {
+		err = tenancy.ErrKeyReadOnlySocket
+	}
+	return key, err
 }
 
 // errKeyElsewhere is a key sent to another tenant's host.
